@@ -1,0 +1,5 @@
+"""healthpod: a personal health data pod."""
+
+__version__ = "0.1.0"
+
+__all__ = ["__version__"]

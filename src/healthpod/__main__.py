@@ -1,0 +1,3 @@
+from healthpod.cli import main
+
+main()

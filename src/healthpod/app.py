@@ -1,0 +1,73 @@
+"""The ASGI application: FHIR API, JSON API and web UI over one pod."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+
+from healthpod import __version__
+from healthpod.config import Settings, load_settings
+from healthpod.errors import HealthpodError
+from healthpod.pod import Pod
+
+logger = logging.getLogger(__name__)
+
+
+def create_app(settings: Settings, *, pod: Pod | None = None) -> FastAPI:
+    """Build the application for `settings` (opening the pod unless one is given)."""
+    app = FastAPI(
+        title="healthpod",
+        version=__version__,
+        description="The JSON API of a personal health data pod. FHIR R4 lives under /fhir.",
+    )
+    app.state.settings = settings
+    app.state.pod = pod or Pod.open(settings)
+
+    @app.exception_handler(HealthpodError)
+    async def _healthpod_error(_request: Request, exc: HealthpodError) -> JSONResponse:
+        return JSONResponse(
+            {
+                "ok": False,
+                "error": exc.message,
+                "hint": exc.hint,
+                "code": exc.code,
+                "status": exc.status,
+            },
+            status_code=exc.status,
+        )
+
+    @app.exception_handler(Exception)
+    async def _unexpected(_request: Request, exc: Exception) -> JSONResponse:
+        incident = uuid.uuid4().hex[:8]
+        logger.error("unexpected error incident=%s", incident, exc_info=exc)
+        return JSONResponse(
+            {
+                "ok": False,
+                "error": f"Something went wrong on our side (incident {incident}).",
+                "hint": None,
+                "code": "exception",
+                "status": 500,
+            },
+            status_code=500,
+        )
+
+    @app.get("/healthz", include_in_schema=False)
+    def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    for register in _routers():
+        register(app)
+    return app
+
+
+def _routers() -> list:  # type: ignore[type-arg]
+    """Each part of the app adds its routes through a `register(app)` function listed here."""
+    return []
+
+
+def app_from_environment() -> FastAPI:
+    """Factory for `uvicorn --factory healthpod.app:app_from_environment`."""
+    return create_app(load_settings())

@@ -1,0 +1,121 @@
+"""The `healthpod` command. Each command group lives in its own module of this package."""
+
+from __future__ import annotations
+
+import functools
+import json
+import logging
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+
+from healthpod import __version__
+from healthpod.config import Settings, load_settings
+from healthpod.errors import ConfigError, HealthpodError
+from healthpod.pod import Pod
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+class HealthpodGroup(click.Group):
+    """A group that turns our errors into a message, a hint and an exit code."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except ConfigError as exc:
+            _print_error(exc)
+            ctx.exit(2)
+        except HealthpodError as exc:
+            _print_error(exc)
+            ctx.exit(1)
+
+
+def _print_error(exc: HealthpodError) -> None:
+    click.secho(f"Error: {exc.message}", fg="red", err=True)
+    if exc.hint:
+        click.echo(exc.hint, err=True)
+
+
+class CliState:
+    """What the global options gave; opens the pod on first use and closes it at exit."""
+
+    def __init__(self, home: Path | None, database_url: str | None) -> None:
+        self._home = home
+        self._database_url = database_url
+        self._settings: Settings | None = None
+        self._pod: Pod | None = None
+
+    @property
+    def settings(self) -> Settings:
+        if self._settings is None:
+            self._settings = load_settings(home=self._home, database_url=self._database_url)
+        return self._settings
+
+    def pod(self, *, check: bool = True) -> Pod:
+        if self._pod is None:
+            self._pod = Pod.open(self.settings, check=check)
+        return self._pod
+
+    def close(self) -> None:
+        if self._pod is not None:
+            self._pod.close()
+
+
+@click.group(cls=HealthpodGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="healthpod")
+@click.option(
+    "--home",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Data directory of the pod (default: HEALTHPOD_HOME or a per-user data directory).",
+)
+@click.option("--database-url", help="SQLAlchemy URL (default: a SQLite file in the home).")
+@click.pass_context
+def cli(ctx: click.Context, home: Path | None, database_url: str | None) -> None:
+    """healthpod: your health data, in your own pod, shared on your own terms."""
+    state = CliState(home, database_url)
+    ctx.obj = state
+    ctx.call_on_close(state.close)
+    level = state.settings.log_level
+    logging.basicConfig(
+        level=level, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr
+    )
+
+
+def pass_pod(func: F) -> F:
+    """Give a command the opened, schema-checked pod as its first argument."""
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        state = click.get_current_context().find_object(CliState)
+        assert state is not None
+        return func(state.pod(), *args, **kwargs)
+
+    return wrapper  # type: ignore[return-value]
+
+
+def echo_json(document: Any) -> None:
+    """Print one JSON document to stdout (for `--json`)."""
+    click.echo(json.dumps(document, ensure_ascii=False, indent=2, default=str))
+
+
+json_option = click.option("--json", "as_json", is_flag=True, help="Print one JSON document.")
+
+
+def _register() -> None:
+    # Imported here so each module can use the helpers above.
+    from healthpod.cli import db, demo
+
+    for module in (db, demo):
+        for command in module.COMMANDS:
+            cli.add_command(command)
+
+
+_register()
+
+
+def main() -> None:
+    cli(prog_name="healthpod")

@@ -1,0 +1,67 @@
+"""Settings: one object, loaded once at start-up and passed in."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+import platformdirs
+from pydantic import AnyHttpUrl, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from healthpod.errors import ConfigError
+
+ENV_PREFIX = "HEALTHPOD_"
+
+
+def default_data_dir() -> Path:
+    return Path(platformdirs.user_data_dir("healthpod", appauthor=False))
+
+
+class Settings(BaseSettings):
+    """Every setting healthpod reads, from `HEALTHPOD_*` variables or arguments."""
+
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="forbid", frozen=True)
+
+    home: Path = default_data_dir()
+    database_url: str | None = None
+    base_url: AnyHttpUrl = AnyHttpUrl("http://127.0.0.1:8000")
+    default_locale: Literal["en", "sv"] = "en"
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+
+    @field_validator("database_url")
+    @classmethod
+    def _known_engine(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(("sqlite", "postgresql")):
+            raise ValueError("must be a sqlite:/// or postgresql:// URL")
+        return value
+
+    @property
+    def effective_database_url(self) -> str:
+        """The configured URL, or the SQLite file in the data directory."""
+        return self.database_url or f"sqlite:///{self.home / 'healthpod.db'}"
+
+    @property
+    def public_base_url(self) -> str:
+        """The base URL without a trailing slash, for building absolute links."""
+        return str(self.base_url).rstrip("/")
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Read settings from the environment plus explicit overrides.
+
+    Raises:
+        ConfigError: a setting has a bad value; the message names it.
+    """
+    given = {key: value for key, value in overrides.items() if value is not None}
+    try:
+        return Settings(**given)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        problems = []
+        for error in exc.errors():
+            name = ".".join(str(part) for part in error["loc"]) or "settings"
+            problems.append(f"{ENV_PREFIX}{name.upper()}: {error['msg']}")
+        raise ConfigError(
+            "Bad setting: " + "; ".join(problems),
+            hint="Fix the environment variable or option and try again.",
+        ) from exc

@@ -1,0 +1,178 @@
+"""What parsers yield, and the contract every importer follows.
+
+Parsers never touch the database: they yield the items below, already normalised (our type
+code, UCUM unit, UTC epoch milliseconds plus the local offset). `ingest/run.py` owns the
+transaction, batching, de-duplication and the report.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import date
+from enum import StrEnum
+from typing import Any, BinaryIO, ClassVar, Protocol
+
+ProgressFn = Callable[[int], None]  # called with the number of bytes read so far
+
+
+class ErrorHandling(StrEnum):
+    """What a parser does with one bad item: skip it silently, skip it with a warning, or stop."""
+
+    IGNORE = "ignore"
+    WARN = "warn"
+    RAISE = "raise"
+
+
+@dataclass(frozen=True, slots=True)
+class SourceRef:
+    name: str  # exact characters as the producer wrote them
+    kind: str = "app"  # app|device|healthcare
+    bundle_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Quantity:
+    type_code: str  # our code, or the producer identifier for an unknown type
+    start_ms: int
+    end_ms: int
+    start_offset_min: int
+    end_offset_min: int
+    value: float
+    unit: str  # canonical UCUM for known types; as written for unknown ones
+    source: SourceRef
+    source_version: str | None = None
+    device: str | None = None
+    created_ms: int | None = None
+    meta: dict[str, Any] | None = None
+    known: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class CategoryValue:
+    type_code: str
+    start_ms: int
+    end_ms: int
+    start_offset_min: int
+    end_offset_min: int
+    value_code: str
+    source: SourceRef
+    source_version: str | None = None
+    device: str | None = None
+    created_ms: int | None = None
+    meta: dict[str, Any] | None = None
+    known: bool = True
+
+
+Sample = Quantity | CategoryValue
+
+
+@dataclass(frozen=True, slots=True)
+class Correlation:
+    type_code: str  # blood_pressure, food, or the producer identifier
+    start_ms: int
+    end_ms: int
+    start_offset_min: int
+    end_offset_min: int
+    source: SourceRef
+    samples: tuple[Sample, ...]
+    source_version: str | None = None
+    device: str | None = None
+    created_ms: int | None = None
+    meta: dict[str, Any] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Workout:
+    activity_type: str
+    start_ms: int
+    end_ms: int
+    start_offset_min: int
+    end_offset_min: int
+    source: SourceRef
+    duration_s: float | None = None
+    distance_km: float | None = None
+    energy_kcal: float | None = None
+    source_version: str | None = None
+    device: str | None = None
+    created_ms: int | None = None
+    meta: dict[str, Any] | None = None
+    events: list[dict[str, Any]] | None = None
+    statistics: list[dict[str, Any]] | None = None
+    route: dict[str, Any] | None = None
+    original: dict[str, Any] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ActivitySummary:
+    date_on: date
+    active_energy_kcal: float | None = None
+    active_energy_goal_kcal: float | None = None
+    move_time_min: float | None = None
+    move_time_goal_min: float | None = None
+    exercise_min: float | None = None
+    exercise_goal_min: float | None = None
+    stand_hours: float | None = None
+    stand_hours_goal: float | None = None
+    meta: dict[str, Any] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class PersonInfo:
+    """Characteristics of the person (Apple's <Me>): kept whole, a few also as columns."""
+
+    birth_date: date | None = None
+    sex: str | None = None
+    blood_type: str | None = None
+    characteristics: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class ExportInfo:
+    """Facts about the file itself: when it was exported, which other files it refers to."""
+
+    export_ms: int | None = None
+    references: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Warning_:
+    location: str  # "line 48213", "entry 7", "byte 1024"
+    message: str
+
+
+Item = (
+    Quantity
+    | CategoryValue
+    | Correlation
+    | Workout
+    | ActivitySummary
+    | PersonInfo
+    | ExportInfo
+    | Warning_
+)
+
+
+class Importer(Protocol):
+    """A parser for one format."""
+
+    format: ClassVar[str]  # "apple-health", "fit", "fhir", "csv", …
+
+    def sniff(self, head: bytes, filename: str) -> bool:
+        """True if `head` (the first bytes of the file) looks like this format."""
+        ...
+
+    def read(
+        self,
+        fp: BinaryIO,
+        *,
+        filename: str,
+        on_progress: ProgressFn | None = None,
+        errors: ErrorHandling = ErrorHandling.WARN,
+    ) -> Iterator[Item]:
+        """Yield the items of the file, streaming.
+
+        Raises:
+            MalformedFile: the file cannot be read; names the file and where it broke.
+        """
+        ...

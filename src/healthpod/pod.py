@@ -1,0 +1,64 @@
+"""The pod: one person's (or a region's) store, opened with its settings."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from sqlalchemy import Connection, Engine, insert, select
+
+from healthpod.config import Settings
+from healthpod.store import migrate, schema
+from healthpod.store.engine import make_engine
+
+DEFAULT_PERSON = "me"
+
+
+def now_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+@dataclass
+class Pod:
+    """Settings plus an engine. Commands and the web app get one; nothing opens its own."""
+
+    settings: Settings
+    engine: Engine
+    _person_ids: dict[str, int] = field(default_factory=dict, repr=False)
+
+    @classmethod
+    def open(cls, settings: Settings, *, check: bool = True) -> Pod:
+        """Open the store; with `check`, refuse a missing or outdated schema.
+
+        Raises:
+            StorageError: the schema needs `healthpod init` or `healthpod db upgrade`.
+        """
+        settings.home.mkdir(parents=True, exist_ok=True)
+        engine = make_engine(settings.effective_database_url)
+        if check:
+            migrate.check_schema(engine)
+        return cls(settings=settings, engine=engine)
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    def now(self) -> datetime:
+        return datetime.now(UTC)
+
+    def person_id(self, name: str = DEFAULT_PERSON, *, connection: Connection | None = None) -> int:
+        """The id of the person called `name`, created on first use."""
+        if name in self._person_ids:
+            return self._person_ids[name]
+        if connection is None:
+            with self.engine.begin() as conn:
+                return self.person_id(name, connection=conn)
+        found = connection.scalar(select(schema.persons.c.id).where(schema.persons.c.name == name))
+        if found is None:
+            found = connection.scalar(
+                insert(schema.persons)
+                .values(name=name, created_ms=now_ms())
+                .returning(schema.persons.c.id)
+            )
+        self._person_ids[name] = int(found)
+        return int(found)

@@ -1,0 +1,41 @@
+from __future__ import annotations
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+from sqlalchemy import text
+
+from healthpod.config import Settings
+from healthpod.errors import StorageError
+from healthpod.pod import Pod
+from healthpod.store import migrate, schema
+from healthpod.store.engine import make_engine
+
+
+def test_migrations_match_the_tables_in_code(engine):
+    with engine.connect() as conn:
+        diff = compare_metadata(MigrationContext.configure(conn), schema.metadata)
+    assert diff == []
+
+
+def test_sqlite_pod_runs_in_wal_with_foreign_keys(tmp_path):
+    engine = make_engine(f"sqlite:///{tmp_path / 'p.db'}")
+    with engine.connect() as conn:
+        assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+        assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
+    engine.dispose()
+
+
+def test_a_pod_without_schema_says_run_init(tmp_path):
+    with pytest.raises(StorageError, match="healthpod init"):
+        Pod.open(Settings(home=tmp_path))
+
+
+def test_an_old_schema_says_run_db_upgrade(tmp_path):
+    engine = make_engine(f"sqlite:///{tmp_path / 'healthpod.db'}")
+    migrate.upgrade(engine)
+    with engine.begin() as conn:
+        conn.execute(text("UPDATE alembic_version SET version_num = '0000'"))
+    engine.dispose()
+    with pytest.raises(StorageError, match="newer"):
+        Pod.open(Settings(home=tmp_path))
