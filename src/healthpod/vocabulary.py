@@ -30,6 +30,17 @@ class Category(StrEnum):
     NUTRITION = "nutrition"
     MINDFULNESS = "mindfulness"
     OTHER = "other"
+    # records from healthcare (FHIR resources)
+    LAB_RESULTS = "lab-results"
+    CONDITIONS = "conditions"
+    MEDICATIONS = "medications"
+    IMMUNIZATIONS = "immunizations"
+    ALLERGIES = "allergies"
+    PROCEDURES = "procedures"
+    ENCOUNTERS = "encounters"
+    DOCUMENTS = "documents"
+    QUESTIONNAIRES = "questionnaires"
+    OTHER_RECORDS = "other-records"
 
 
 @dataclass(frozen=True, slots=True)
@@ -407,3 +418,32 @@ BY_APPLE: dict[str, SampleType] = {ident: t for t in SAMPLE_TYPES for ident in t
 def sample_type(code: str) -> SampleType | None:
     """The known type with this code, or None for a type stored under a producer identifier."""
     return BY_CODE.get(code)
+
+
+# FHIR resource types from healthcare and the category a person grants them under. Observations
+# are categorised by their code (a known sample type's category) or FHIR category (laboratory).
+RESOURCE_CATEGORIES: dict[str, Category] = {
+    "Condition": Category.CONDITIONS,
+    "MedicationRequest": Category.MEDICATIONS,
+    "MedicationStatement": Category.MEDICATIONS,
+    "MedicationAdministration": Category.MEDICATIONS,
+    "MedicationDispense": Category.MEDICATIONS,
+    "Medication": Category.MEDICATIONS,
+    "Immunization": Category.IMMUNIZATIONS,
+    "AllergyIntolerance": Category.ALLERGIES,
+    "Procedure": Category.PROCEDURES,
+    "DiagnosticReport": Category.LAB_RESULTS,
+    "Specimen": Category.LAB_RESULTS,
+    "Encounter": Category.ENCOUNTERS,
+    "DocumentReference": Category.DOCUMENTS,
+    "Composition": Category.DOCUMENTS,
+    "QuestionnaireResponse": Category.QUESTIONNAIRES,
+    "Questionnaire": Category.QUESTIONNAIRES,
+}
+
+BY_LOINC: dict[str, SampleType] = {t.loinc: t for t in SAMPLE_TYPES if t.loinc}
+
+
+def resource_category(resource_type: str) -> Category:
+    """The consent category of a (non-Observation) FHIR resource type."""
+    return RESOURCE_CATEGORIES.get(resource_type, Category.OTHER_RECORDS)
