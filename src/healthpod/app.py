@@ -65,7 +65,9 @@ def create_app(settings: Settings, *, pod: Pod | None = None) -> FastAPI:
 
 def _routers() -> list:  # type: ignore[type-arg]
     """Each part of the app adds its routes through a `register(app)` function listed here."""
-    return []
+    from healthpod.web import routes as web_routes
+
+    return [web_routes.register]
 
 
 def app_from_environment() -> FastAPI:

@@ -1,0 +1,103 @@
+"""Who is logged in: the web pages' view of the accounts and the signed session cookie.
+
+Accounts, password checks, throttling and the cookie itself belong to `healthpod.accounts` and
+`healthpod.web.session`; this module adapts them for pages: a page that needs a person sends
+the browser to the login page and back when there is no (or an expired) session.
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass
+from typing import Annotated, Any
+from urllib.parse import urlencode
+
+from fastapi import Depends, Request, Response
+
+from healthpod import accounts
+from healthpod.errors import HealthpodError
+from healthpod.pod import Pod, now_ms
+
+
+@dataclass(frozen=True, slots=True)
+class WebPerson:
+    """The logged-in person as pages need them."""
+
+    person_id: int
+    username: str
+
+
+class LoginRequired(Exception):
+    """No valid session: the handler sends the browser to the login page, then back."""
+
+    def __init__(self, next_path: str, *, expired: bool) -> None:
+        super().__init__(next_path)
+        self.next_path = next_path
+        self.expired = expired
+
+    def login_url(self) -> str:
+        query = {"next": self.next_path}
+        if self.expired:
+            query["expired"] = "1"
+        return "/login?" + urlencode(query)
+
+
+def pod_of(request: Request) -> Pod:
+    pod: Pod = request.app.state.pod
+    return pod
+
+
+def authenticate(request: Request, username: str, password: str) -> int:
+    """The person id for these credentials.
+
+    Raises:
+        AccessDenied: wrong username or password, a disabled account, or too many attempts
+            (the message says which and how long to wait).
+    """
+    address = request.client.host if request.client else "unknown"
+    return accounts.authenticate(
+        pod_of(request).engine, username, password, address=address, now_ms=now_ms()
+    )
+
+
+def _session() -> Any:
+    # The cookie session module lands separately (accounts issue); imported by name so the
+    # pages work against whichever version is installed.
+    return importlib.import_module("healthpod.web.session")
+
+
+def start_session(request: Request, response: Response, person_id: int) -> None:
+    _session().start(request, response, person_id)
+
+
+def end_session(request: Request, response: Response) -> None:
+    _session().end(request, response)
+
+
+def session_person(request: Request) -> WebPerson | None:
+    """The person of a valid session cookie, or None."""
+    try:
+        session = _session()
+    except ImportError:
+        return None
+    try:
+        found = session.person_from_request(request)
+    except HealthpodError:
+        return None
+    if found is None:
+        return None
+    return WebPerson(person_id=int(found.person_id), username=str(found.username))
+
+
+def require_person(request: Request) -> WebPerson:
+    """Dependency for pages: the logged-in person, or a redirect to the login page and back."""
+    person = session_person(request)
+    if person is None:
+        target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+        had_cookie = any(name.startswith("hp_session") for name in request.cookies)
+        raise LoginRequired(target, expired=had_cookie)
+    request.state.username = person.username
+    return person
+
+
+PersonDep = Annotated[WebPerson, Depends(require_person)]
