@@ -20,6 +20,7 @@ from sqlalchemy import (
     Index,
     Integer,
     MetaData,
+    PrimaryKeyConstraint,
     SmallInteger,
     String,
     Table,
@@ -216,4 +217,239 @@ activity_summaries = Table(
     Column("import_id", ForeignKey("imports.id"), nullable=False),
     Column("meta", JSON),  # every attribute as written
     UniqueConstraint("person_id", "date_on"),
+)
+
+# --- sharing: accounts, actors, consents and the access log (healthpod.accounts, .consent) ---
+
+accounts = Table(
+    "accounts",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("username", String(200), nullable=False, unique=True),  # stored case-folded
+    Column("password_hash", String(200), nullable=False),  # argon2id, PHC string
+    Column("person_id", ForeignKey("persons.id", ondelete="CASCADE"), nullable=False, unique=True),
+    Column("created_ms", BigInteger, nullable=False),
+    Column("disabled_ms", BigInteger),
+)
+
+# Failed logins per key ("account:<username>" or "address:<ip>"), shared by every worker.
+login_throttle = Table(
+    "login_throttle",
+    metadata,
+    Column("key", String(300), primary_key=True),
+    Column("failures", Integer, nullable=False),
+    Column("window_start_ms", BigInteger, nullable=False),
+    Column("locked_until_ms", BigInteger),
+)
+
+actors = Table(
+    "actors",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("client_id", String(100), nullable=False, unique=True),
+    Column("client_secret_hash", String(200)),  # None: a public client (PKCE only)
+    Column("name", String(200), nullable=False),
+    Column("kind", String(20), nullable=False),  # app|coach|clinic|research
+    Column("purpose", String(100), nullable=False),  # a key of consent.purpose.PURPOSES
+    Column("redirect_uris", JSON, nullable=False),
+    Column("created_ms", BigInteger, nullable=False),
+    Column("disabled_ms", BigInteger),
+)
+
+consents = Table(
+    "consents",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    _person(),
+    Column("actor_id", ForeignKey("actors.id"), nullable=False),
+    Column("purpose", String(100), nullable=False),
+    Column("categories", JSON, nullable=False),  # sorted list of vocabulary.Category values
+    Column("actions", JSON, nullable=False),  # sorted list: read, write
+    Column("data_from_ms", BigInteger),
+    Column("data_to_ms", BigInteger),
+    Column("granularity", String(10), nullable=False),  # raw|daily
+    Column("valid_from_ms", BigInteger, nullable=False),
+    Column("valid_until_ms", BigInteger),
+    Column("revoked_ms", BigInteger),
+    Column("status", String(10), nullable=False),  # active|revoked
+    Column("version", Integer, nullable=False),
+    Column("created_ms", BigInteger, nullable=False),
+    Column("updated_ms", BigInteger, nullable=False),
+    Index("ix_consents_person_actor", "person_id", "actor_id"),
+)
+
+# Every version of every consent (granted, narrowed, revoked): the receipts are built from it.
+consent_history = Table(
+    "consent_history",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    _person(),
+    Column("consent_id", ForeignKey("consents.id", ondelete="CASCADE"), nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("change", String(20), nullable=False),  # granted|narrowed|revoked
+    Column("at_ms", BigInteger, nullable=False),
+    Column("state", JSON, nullable=False),  # the consent row after the change
+    UniqueConstraint("consent_id", "version"),
+)
+
+# Append-only, hash-chained per person: hash = sha256(prev_hash + canonical JSON of the entry).
+access_log = Table(
+    "access_log",
+    metadata,
+    Column("id", BigId, primary_key=True),
+    _person(),
+    Column("seq", BigInteger, nullable=False),  # 1, 2, 3 … per person
+    Column("at_ms", BigInteger, nullable=False),
+    Column("actor_id", Integer),  # no foreign key: the log outlives what it names
+    Column("event", String(50), nullable=False),
+    Column("outcome", String(20), nullable=False),  # allowed|denied|ok|failed
+    Column("reason", Text, nullable=False),
+    Column("consent_id", Integer),
+    Column("details", JSON, nullable=False),
+    Column("prev_hash", String(64), nullable=False),
+    Column("hash", String(64), nullable=False),
+    UniqueConstraint("person_id", "seq"),
+)
+
+# The newest entry of each person's chain. Writers lock this row (UPDATE) to append one at a
+# time, and `verify` compares it with the log to notice entries cut from the end.
+access_log_heads = Table(
+    "access_log_heads",
+    metadata,
+    Column("person_id", ForeignKey("persons.id", ondelete="CASCADE"), primary_key=True),
+    Column("seq", BigInteger, nullable=False),
+    Column("hash", String(64), nullable=False),
+)
+
+# --- statistics (healthpod.insights): daily aggregates kept up to date after each import ---
+
+# One row per person, type and local day: what the daily, weekly and monthly statistics read.
+# Cumulative types: `total` is the sum de-duplicated across sources by priority and `by_source`
+# says what each source contributed ({source_id: amount}); discrete types: count, sum, min, max;
+# sleep: minutes asleep in the night that ends that day.
+daily_summaries = Table(
+    "daily_summaries",
+    metadata,
+    _person(),
+    Column("type_id", ForeignKey("sample_types.id"), nullable=False),
+    Column("day_on", Date, nullable=False),
+    Column("sample_count", Integer, nullable=False),
+    Column("total", Float),
+    Column("low", Float),
+    Column("high", Float),
+    Column("first_ms", BigInteger),
+    Column("last_ms", BigInteger),
+    Column("first_offset_min", SmallInteger),
+    Column("by_source", JSON),
+    PrimaryKeyConstraint("person_id", "type_id", "day_on"),
+)
+
+# The imports whose samples `daily_summaries` already includes.
+summarized_imports = Table(
+    "summarized_imports",
+    metadata,
+    Column("import_id", ForeignKey("imports.id", ondelete="CASCADE"), primary_key=True),
+    _person(),
+    Column("summarized_ms", BigInteger, nullable=False),
+)
+
+# --- OAuth 2 / SMART on FHIR (healthpod.oauth). Codes and tokens are stored as sha256 only. ---
+
+oauth_codes = Table(
+    "oauth_codes",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("code_hash", String(64), nullable=False, unique=True),
+    _person(),
+    Column("actor_id", ForeignKey("actors.id", ondelete="CASCADE"), nullable=False),
+    Column("consent_id", ForeignKey("consents.id", ondelete="CASCADE"), nullable=False),
+    Column("redirect_uri", Text, nullable=False),
+    Column("scope", Text, nullable=False),
+    Column("code_challenge", String(128), nullable=False),  # S256 only
+    Column("nonce", String(300)),
+    Column("created_ms", BigInteger, nullable=False),
+    Column("expires_ms", BigInteger, nullable=False),
+    Column("used_ms", BigInteger),  # a second use revokes every token of the code's family
+)
+
+# Access and refresh tokens. A family is every token descended from one authorization code;
+# reusing a rotated refresh token (or the code) revokes the whole family.
+oauth_tokens = Table(
+    "oauth_tokens",
+    metadata,
+    Column("id", BigId, primary_key=True),
+    Column("token_hash", String(64), nullable=False, unique=True),
+    Column("kind", String(10), nullable=False),  # access|refresh
+    Column("family", String(64), nullable=False),
+    _person(),
+    Column("actor_id", ForeignKey("actors.id", ondelete="CASCADE"), nullable=False),
+    Column("consent_id", ForeignKey("consents.id", ondelete="CASCADE"), nullable=False),
+    Column("scope", Text, nullable=False),
+    Column("created_ms", BigInteger, nullable=False),
+    Column("expires_ms", BigInteger, nullable=False),
+    Column("used_ms", BigInteger),  # a refresh token that was exchanged (rotated)
+    Column("revoked_ms", BigInteger),
+    Index("ix_oauth_tokens_family", "family"),
+)
+
+# Keys that sign OpenID Connect id_tokens; the newest one signs, all are published.
+oauth_keys = Table(
+    "oauth_keys",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("kid", String(64), nullable=False, unique=True),
+    Column("private_pem", Text, nullable=False),
+    Column("created_ms", BigInteger, nullable=False),
+)
+
+# --- clinical records (healthpod.store.resources): FHIR resources kept whole, plus search index ---
+
+# One row per person, resource type and FHIR id: the resource as JSON with its references
+# rewritten to stored `Type/id`. Provenance says who entered it: professional (from healthcare),
+# person, device or actor (written through the API). `category` is the consent category
+# (vocabulary.Category) so a consent's scope filters inside SQL; the effective range is the
+# resource's clinical date (Observation.effective[x], Condition.onset[x], …) as UTC epoch ms,
+# start and end inclusive; NULL when the resource carries no date.
+resources = Table(
+    "resources",
+    metadata,
+    Column("id", BigId, primary_key=True),
+    _person(),
+    Column("resource_type", String(64), nullable=False),
+    Column("fhir_id", String(64), nullable=False),
+    Column("version_id", Integer, nullable=False, server_default="1"),
+    Column("json", JSON, nullable=False),
+    Column("content_sha256", String(64), nullable=False),
+    Column("provenance", String(20), nullable=False),  # professional|person|device|actor
+    Column("category", String(40), nullable=False),
+    Column("status", String(40)),
+    Column("effective_start_ms", BigInteger),
+    Column("effective_end_ms", BigInteger),
+    Column("last_updated_ms", BigInteger, nullable=False),
+    Column("import_id", ForeignKey("imports.id")),
+    Column("source_file", String(1000)),  # the file, or the member inside an archive
+    Column("organisation", String(500)),  # who recorded it, when the file says
+    UniqueConstraint("person_id", "resource_type", "fhir_id"),
+    Index("ix_resources_person_type_start", "person_id", "resource_type", "effective_start_ms"),
+    Index("ix_resources_person_category", "person_id", "category"),
+)
+
+# Token search values of each resource (code and category codings, with system), one row per
+# coding: `code=http://loinc.org|8867-4` and `category=laboratory` search here.
+resource_tokens = Table(
+    "resource_tokens",
+    metadata,
+    Column("id", BigId, primary_key=True),
+    _person(),
+    Column(
+        "resource_id",
+        BigId,
+        ForeignKey("resources.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    Column("param", String(40), nullable=False),  # code|category|component-code
+    Column("system", String(500)),
+    Column("code", String(200), nullable=False),
+    Index("ix_resource_tokens_person_param_code", "person_id", "param", "code"),
+    Index("ix_resource_tokens_resource_id", "resource_id"),
 )

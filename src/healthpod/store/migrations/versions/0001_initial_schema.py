@@ -322,11 +322,362 @@ def upgrade() -> None:
             name=op.f("uq_quantity_samples_person_id"),
         ),
     )
+    # sharing: accounts, actors, consents and the access log
+    op.create_table(
+        "actors",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("client_id", sa.String(length=100), nullable=False),
+        sa.Column("client_secret_hash", sa.String(length=200), nullable=True),
+        sa.Column("name", sa.String(length=200), nullable=False),
+        sa.Column("kind", sa.String(length=20), nullable=False),
+        sa.Column("purpose", sa.String(length=100), nullable=False),
+        sa.Column("redirect_uris", sa.JSON(), nullable=False),
+        sa.Column("created_ms", sa.BigInteger(), nullable=False),
+        sa.Column("disabled_ms", sa.BigInteger(), nullable=True),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_actors")),
+        sa.UniqueConstraint("client_id", name=op.f("uq_actors_client_id")),
+    )
+    op.create_table(
+        "login_throttle",
+        sa.Column("key", sa.String(length=300), nullable=False),
+        sa.Column("failures", sa.Integer(), nullable=False),
+        sa.Column("window_start_ms", sa.BigInteger(), nullable=False),
+        sa.Column("locked_until_ms", sa.BigInteger(), nullable=True),
+        sa.PrimaryKeyConstraint("key", name=op.f("pk_login_throttle")),
+    )
+    op.create_table(
+        "access_log",
+        sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column("person_id", sa.Integer(), nullable=False),
+        sa.Column("seq", sa.BigInteger(), nullable=False),
+        sa.Column("at_ms", sa.BigInteger(), nullable=False),
+        sa.Column("actor_id", sa.Integer(), nullable=True),
+        sa.Column("event", sa.String(length=50), nullable=False),
+        sa.Column("outcome", sa.String(length=20), nullable=False),
+        sa.Column("reason", sa.Text(), nullable=False),
+        sa.Column("consent_id", sa.Integer(), nullable=True),
+        sa.Column("details", sa.JSON(), nullable=False),
+        sa.Column("prev_hash", sa.String(length=64), nullable=False),
+        sa.Column("hash", sa.String(length=64), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["person_id"],
+            ["persons.id"],
+            name=op.f("fk_access_log_person_id_persons"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_access_log")),
+        sa.UniqueConstraint("person_id", "seq", name=op.f("uq_access_log_person_id")),
+    )
+    op.create_table(
+        "access_log_heads",
+        sa.Column("person_id", sa.Integer(), nullable=False),
+        sa.Column("seq", sa.BigInteger(), nullable=False),
+        sa.Column("hash", sa.String(length=64), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["person_id"],
+            ["persons.id"],
+            name=op.f("fk_access_log_heads_person_id_persons"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("person_id", name=op.f("pk_access_log_heads")),
+    )
+    op.create_table(
+        "accounts",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("username", sa.String(length=200), nullable=False),
+        sa.Column("password_hash", sa.String(length=200), nullable=False),
+        sa.Column("person_id", sa.Integer(), nullable=False),
+        sa.Column("created_ms", sa.BigInteger(), nullable=False),
+        sa.Column("disabled_ms", sa.BigInteger(), nullable=True),
+        sa.ForeignKeyConstraint(
+            ["person_id"],
+            ["persons.id"],
+            name=op.f("fk_accounts_person_id_persons"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_accounts")),
+        sa.UniqueConstraint("person_id", name=op.f("uq_accounts_person_id")),
+        sa.UniqueConstraint("username", name=op.f("uq_accounts_username")),
+    )
+    op.create_table(
+        "consents",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("person_id", sa.Integer(), nullable=False),
+        sa.Column("actor_id", sa.Integer(), nullable=False),
+        sa.Column("purpose", sa.String(length=100), nullable=False),
+        sa.Column("categories", sa.JSON(), nullable=False),
+        sa.Column("actions", sa.JSON(), nullable=False),
+        sa.Column("data_from_ms", sa.BigInteger(), nullable=True),
+        sa.Column("data_to_ms", sa.BigInteger(), nullable=True),
+        sa.Column("granularity", sa.String(length=10), nullable=False),
+        sa.Column("valid_from_ms", sa.BigInteger(), nullable=False),
+        sa.Column("valid_until_ms", sa.BigInteger(), nullable=True),
+        sa.Column("revoked_ms", sa.BigInteger(), nullable=True),
+        sa.Column("status", sa.String(length=10), nullable=False),
+        sa.Column("version", sa.Integer(), nullable=False),
+        sa.Column("created_ms", sa.BigInteger(), nullable=False),
+        sa.Column("updated_ms", sa.BigInteger(), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["actor_id"], ["actors.id"], name=op.f("fk_consents_actor_id_actors")
+        ),
+        sa.ForeignKeyConstraint(
+            ["person_id"],
+            ["persons.id"],
+            name=op.f("fk_consents_person_id_persons"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_consents")),
+    )
+    op.create_index("ix_consents_person_actor", "consents", ["person_id", "actor_id"], unique=False)
+    op.create_table(
+        "consent_history",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("person_id", sa.Integer(), nullable=False),
+        sa.Column("consent_id", sa.Integer(), nullable=False),
+        sa.Column("version", sa.Integer(), nullable=False),
+        sa.Column("change", sa.String(length=20), nullable=False),
+        sa.Column("at_ms", sa.BigInteger(), nullable=False),
+        sa.Column("state", sa.JSON(), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["consent_id"],
+            ["consents.id"],
+            name=op.f("fk_consent_history_consent_id_consents"),
+            ondelete="CASCADE",
+        ),
+        sa.ForeignKeyConstraint(
+            ["person_id"],
+            ["persons.id"],
+            name=op.f("fk_consent_history_person_id_persons"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_consent_history")),
+        sa.UniqueConstraint("consent_id", "version", name=op.f("uq_consent_history_consent_id")),
+    )
+    op.create_table(
+        "daily_summaries",
+        sa.Column("person_id", sa.Integer(), nullable=False),
+        sa.Column("type_id", sa.Integer(), nullable=False),
+        sa.Column("day_on", sa.Date(), nullable=False),
+        sa.Column("sample_count", sa.Integer(), nullable=False),
+        sa.Column("total", sa.Float(), nullable=True),
+        sa.Column("low", sa.Float(), nullable=True),
+        sa.Column("high", sa.Float(), nullable=True),
+        sa.Column("first_ms", sa.BigInteger(), nullable=True),
+        sa.Column("last_ms", sa.BigInteger(), nullable=True),
+        sa.Column("first_offset_min", sa.SmallInteger(), nullable=True),
+        sa.Column("by_source", sa.JSON(), nullable=True),
+        sa.ForeignKeyConstraint(
+            ["person_id"],
+            ["persons.id"],
+            name=op.f("fk_daily_summaries_person_id_persons"),
+            ondelete="CASCADE",
+        ),
+        sa.ForeignKeyConstraint(
+            ["type_id"], ["sample_types.id"], name=op.f("fk_daily_summaries_type_id_sample_types")
+        ),
+        sa.PrimaryKeyConstraint("person_id", "type_id", "day_on", name=op.f("pk_daily_summaries")),
+    )
+    op.create_table(
+        "summarized_imports",
+        sa.Column("import_id", sa.Integer(), nullable=False),
+        sa.Column("person_id", sa.Integer(), nullable=False),
+        sa.Column("summarized_ms", sa.BigInteger(), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["import_id"],
+            ["imports.id"],
+            name=op.f("fk_summarized_imports_import_id_imports"),
+            ondelete="CASCADE",
+        ),
+        sa.ForeignKeyConstraint(
+            ["person_id"],
+            ["persons.id"],
+            name=op.f("fk_summarized_imports_person_id_persons"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("import_id", name=op.f("pk_summarized_imports")),
+    )
+    op.create_table(
+        "oauth_keys",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("kid", sa.String(length=64), nullable=False),
+        sa.Column("private_pem", sa.Text(), nullable=False),
+        sa.Column("created_ms", sa.BigInteger(), nullable=False),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_oauth_keys")),
+        sa.UniqueConstraint("kid", name=op.f("uq_oauth_keys_kid")),
+    )
+    op.create_table(
+        "oauth_codes",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("code_hash", sa.String(length=64), nullable=False),
+        sa.Column("person_id", sa.Integer(), nullable=False),
+        sa.Column("actor_id", sa.Integer(), nullable=False),
+        sa.Column("consent_id", sa.Integer(), nullable=False),
+        sa.Column("redirect_uri", sa.Text(), nullable=False),
+        sa.Column("scope", sa.Text(), nullable=False),
+        sa.Column("code_challenge", sa.String(length=128), nullable=False),
+        sa.Column("nonce", sa.String(length=300), nullable=True),
+        sa.Column("created_ms", sa.BigInteger(), nullable=False),
+        sa.Column("expires_ms", sa.BigInteger(), nullable=False),
+        sa.Column("used_ms", sa.BigInteger(), nullable=True),
+        sa.ForeignKeyConstraint(
+            ["actor_id"],
+            ["actors.id"],
+            name=op.f("fk_oauth_codes_actor_id_actors"),
+            ondelete="CASCADE",
+        ),
+        sa.ForeignKeyConstraint(
+            ["consent_id"],
+            ["consents.id"],
+            name=op.f("fk_oauth_codes_consent_id_consents"),
+            ondelete="CASCADE",
+        ),
+        sa.ForeignKeyConstraint(
+            ["person_id"],
+            ["persons.id"],
+            name=op.f("fk_oauth_codes_person_id_persons"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_oauth_codes")),
+        sa.UniqueConstraint("code_hash", name=op.f("uq_oauth_codes_code_hash")),
+    )
+    op.create_table(
+        "oauth_tokens",
+        sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column("token_hash", sa.String(length=64), nullable=False),
+        sa.Column("kind", sa.String(length=10), nullable=False),
+        sa.Column("family", sa.String(length=64), nullable=False),
+        sa.Column("person_id", sa.Integer(), nullable=False),
+        sa.Column("actor_id", sa.Integer(), nullable=False),
+        sa.Column("consent_id", sa.Integer(), nullable=False),
+        sa.Column("scope", sa.Text(), nullable=False),
+        sa.Column("created_ms", sa.BigInteger(), nullable=False),
+        sa.Column("expires_ms", sa.BigInteger(), nullable=False),
+        sa.Column("used_ms", sa.BigInteger(), nullable=True),
+        sa.Column("revoked_ms", sa.BigInteger(), nullable=True),
+        sa.ForeignKeyConstraint(
+            ["actor_id"],
+            ["actors.id"],
+            name=op.f("fk_oauth_tokens_actor_id_actors"),
+            ondelete="CASCADE",
+        ),
+        sa.ForeignKeyConstraint(
+            ["consent_id"],
+            ["consents.id"],
+            name=op.f("fk_oauth_tokens_consent_id_consents"),
+            ondelete="CASCADE",
+        ),
+        sa.ForeignKeyConstraint(
+            ["person_id"],
+            ["persons.id"],
+            name=op.f("fk_oauth_tokens_person_id_persons"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_oauth_tokens")),
+        sa.UniqueConstraint("token_hash", name=op.f("uq_oauth_tokens_token_hash")),
+    )
+    op.create_index("ix_oauth_tokens_family", "oauth_tokens", ["family"], unique=False)
+    # clinical records: FHIR resources kept whole, plus their token search index
+    op.create_table(
+        "resources",
+        sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column("person_id", sa.Integer(), nullable=False),
+        sa.Column("resource_type", sa.String(length=64), nullable=False),
+        sa.Column("fhir_id", sa.String(length=64), nullable=False),
+        sa.Column("version_id", sa.Integer(), server_default="1", nullable=False),
+        sa.Column("json", sa.JSON(), nullable=False),
+        sa.Column("content_sha256", sa.String(length=64), nullable=False),
+        sa.Column("provenance", sa.String(length=20), nullable=False),
+        sa.Column("category", sa.String(length=40), nullable=False),
+        sa.Column("status", sa.String(length=40), nullable=True),
+        sa.Column("effective_start_ms", sa.BigInteger(), nullable=True),
+        sa.Column("effective_end_ms", sa.BigInteger(), nullable=True),
+        sa.Column("last_updated_ms", sa.BigInteger(), nullable=False),
+        sa.Column("import_id", sa.Integer(), nullable=True),
+        sa.Column("source_file", sa.String(length=1000), nullable=True),
+        sa.Column("organisation", sa.String(length=500), nullable=True),
+        sa.ForeignKeyConstraint(
+            ["import_id"], ["imports.id"], name=op.f("fk_resources_import_id_imports")
+        ),
+        sa.ForeignKeyConstraint(
+            ["person_id"],
+            ["persons.id"],
+            name=op.f("fk_resources_person_id_persons"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_resources")),
+        sa.UniqueConstraint(
+            "person_id", "resource_type", "fhir_id", name=op.f("uq_resources_person_id")
+        ),
+    )
+    with op.batch_alter_table("resources", schema=None) as batch_op:
+        batch_op.create_index(
+            "ix_resources_person_type_start",
+            ["person_id", "resource_type", "effective_start_ms"],
+            unique=False,
+        )
+        batch_op.create_index(
+            "ix_resources_person_category", ["person_id", "category"], unique=False
+        )
+
+    op.create_table(
+        "resource_tokens",
+        sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column("person_id", sa.Integer(), nullable=False),
+        sa.Column(
+            "resource_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False
+        ),
+        sa.Column("param", sa.String(length=40), nullable=False),
+        sa.Column("system", sa.String(length=500), nullable=True),
+        sa.Column("code", sa.String(length=200), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["person_id"],
+            ["persons.id"],
+            name=op.f("fk_resource_tokens_person_id_persons"),
+            ondelete="CASCADE",
+        ),
+        sa.ForeignKeyConstraint(
+            ["resource_id"],
+            ["resources.id"],
+            name=op.f("fk_resource_tokens_resource_id_resources"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_resource_tokens")),
+    )
+    with op.batch_alter_table("resource_tokens", schema=None) as batch_op:
+        batch_op.create_index(
+            "ix_resource_tokens_person_param_code", ["person_id", "param", "code"], unique=False
+        )
+        batch_op.create_index("ix_resource_tokens_resource_id", ["resource_id"], unique=False)
+
     # ### end Alembic commands ###
 
 
 def downgrade() -> None:
     # ### commands auto generated by Alembic - please adjust! ###
+    with op.batch_alter_table("resource_tokens", schema=None) as batch_op:
+        batch_op.drop_index("ix_resource_tokens_resource_id")
+        batch_op.drop_index("ix_resource_tokens_person_param_code")
+
+    op.drop_table("resource_tokens")
+    with op.batch_alter_table("resources", schema=None) as batch_op:
+        batch_op.drop_index("ix_resources_person_category")
+        batch_op.drop_index("ix_resources_person_type_start")
+
+    op.drop_table("resources")
+    op.drop_index("ix_oauth_tokens_family", table_name="oauth_tokens")
+    op.drop_table("oauth_tokens")
+    op.drop_table("oauth_codes")
+    op.drop_table("oauth_keys")
+    op.drop_table("summarized_imports")
+    op.drop_table("daily_summaries")
+    op.drop_table("consent_history")
+    op.drop_index("ix_consents_person_actor", table_name="consents")
+    op.drop_table("consents")
+    op.drop_table("accounts")
+    op.drop_table("access_log_heads")
+    op.drop_table("access_log")
+    op.drop_table("login_throttle")
+    op.drop_table("actors")
     op.drop_table("quantity_samples")
     op.drop_table("category_samples")
     op.drop_table("workouts")

@@ -1,0 +1,253 @@
+"""Accounts: a person logs in with a username and a password (argon2id).
+
+Failed logins are counted per account and per client address in the database, so every worker
+of a region's deployment sees the same counts; past a limit within a window that key is locked
+for a while and even the right password is refused, which is what stops guessing. An unknown
+username costs the same hash verification as a known one and gets the same message, so the
+login form does not tell which usernames exist.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
+from sqlalchemy import Connection, Engine, delete, insert, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+
+from healthpod.consent import audit
+from healthpod.errors import AccessDenied, Conflict, InvalidRequest, NotFound
+from healthpod.store import schema
+
+accounts = schema.accounts
+throttle = schema.login_throttle
+
+# argon2id with the RFC 9106 "low memory" parameters (argon2-cffi's default profile).
+HASHER = PasswordHasher()
+_DUMMY_HASH = HASHER.hash("healthpod: no such account")
+
+MIN_PASSWORD_LENGTH = 8
+MAX_PASSWORD_LENGTH = 1024  # argon2 takes any length; this only stops absurd request bodies
+USERNAME = re.compile(r"^[a-z0-9][a-z0-9._@+-]{0,99}$")
+
+WINDOW_MS = 15 * 60 * 1000
+ACCOUNT_LIMIT = 5  # failures per account within the window before it is locked
+ADDRESS_LIMIT = 20  # failures per client address within the window before it is locked
+LOCK_MS = 15 * 60 * 1000
+
+
+@dataclass(frozen=True, slots=True)
+class Account:
+    id: int
+    username: str
+    person_id: int
+    created_ms: int
+    disabled_ms: int | None
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "username": self.username,
+            "person_id": self.person_id,
+            "created_ms": self.created_ms,
+            "disabled_ms": self.disabled_ms,
+        }
+
+
+def normalise_username(username: str) -> str:
+    """The stored form of a username (trimmed, case-folded).
+
+    Raises:
+        InvalidRequest: the username is empty, too long or has characters we do not allow.
+    """
+    name = username.strip().casefold()
+    if not USERNAME.match(name):
+        raise InvalidRequest(
+            f"{username!r} is not a valid username.",
+            hint="Use up to 100 letters, digits and . _ - + @, starting with a letter or digit.",
+        )
+    return name
+
+
+def check_password(password: str) -> None:
+    """Raises: InvalidRequest: the password is too short or too long."""
+    if len(password) < MIN_PASSWORD_LENGTH:
+        raise InvalidRequest(
+            f"The password is too short: use at least {MIN_PASSWORD_LENGTH} characters.",
+            hint="A few unrelated words make a long password that is easy to remember.",
+        )
+    if len(password) > MAX_PASSWORD_LENGTH:
+        raise InvalidRequest(f"The password is longer than {MAX_PASSWORD_LENGTH} characters.")
+
+
+def create_account(
+    conn: Connection, username: str, password: str, *, person_id: int, now_ms: int
+) -> Account:
+    """Create a login for the person.
+
+    Raises:
+        InvalidRequest: a bad username or a too short password.
+        Conflict: the username is taken, or the person already has an account.
+    """
+    name = normalise_username(username)
+    check_password(password)
+    if conn.scalar(select(accounts.c.id).where(accounts.c.username == name)) is not None:
+        raise Conflict(f"The username {name!r} is taken.", hint="Choose another username.")
+    if conn.scalar(select(accounts.c.id).where(accounts.c.person_id == person_id)) is not None:
+        raise Conflict(
+            "This person already has an account.",
+            hint="Pass --person NAME to create an account for another person.",
+        )
+    account_id = conn.execute(
+        insert(accounts)
+        .values(
+            username=name,
+            password_hash=HASHER.hash(password),
+            person_id=person_id,
+            created_ms=now_ms,
+        )
+        .returning(accounts.c.id)
+    ).scalar_one()
+    return get_account(conn, int(account_id))
+
+
+def get_account(conn: Connection, account_id: int) -> Account:
+    """Raises: NotFound: no account with this id."""
+    row = conn.execute(select(accounts).where(accounts.c.id == account_id)).mappings().first()
+    if row is None:
+        raise NotFound(f"No account with id {account_id}.")
+    return _account(row)
+
+
+def account_for_person(conn: Connection, person_id: int) -> Account | None:
+    row = conn.execute(select(accounts).where(accounts.c.person_id == person_id)).mappings().first()
+    return None if row is None else _account(row)
+
+
+def list_accounts(conn: Connection) -> list[Account]:
+    rows = conn.execute(select(accounts).order_by(accounts.c.id)).mappings()
+    return [_account(row) for row in rows]
+
+
+def set_password(conn: Connection, person_id: int, password: str) -> None:
+    """Raises: InvalidRequest: too short a password. NotFound: the person has no account."""
+    check_password(password)
+    changed = conn.execute(
+        update(accounts)
+        .where(accounts.c.person_id == person_id)
+        .values(password_hash=HASHER.hash(password))
+    ).rowcount
+    if not changed:
+        raise NotFound(
+            "This person has no account.", hint="Create one with `healthpod account create`."
+        )
+
+
+def authenticate(engine: Engine, username: str, password: str, *, address: str, now_ms: int) -> int:
+    """The person id of the account, if the password is right and neither key is locked.
+
+    Runs its own transactions (an Engine, not a Connection) because a failed attempt must be
+    counted even though it raises. Successful and failed logins of an existing account are
+    written to that person's access log.
+
+    Raises:
+        AccessDenied: wrong username or password (one message for both), a disabled account,
+            or too many failed attempts from this address or for this account.
+    """
+    name = username.strip().casefold()[:200]
+    keys = {"account": f"account:{name}", "address": f"address:{address[:250]}"}
+    with engine.connect() as conn:
+        locked = conn.execute(
+            select(throttle.c.key, throttle.c.locked_until_ms).where(
+                throttle.c.key.in_(keys.values()), throttle.c.locked_until_ms > now_ms
+            )
+        ).all()
+        row = conn.execute(select(accounts).where(accounts.c.username == name)).mappings().first()
+    if locked:
+        wait_min = max(1, -(-(max(r.locked_until_ms for r in locked) - now_ms) // 60_000))
+        what = "this account" if any(r.key == keys["account"] for r in locked) else "your address"
+        raise AccessDenied(
+            f"Too many failed logins for {what}. Try again in {wait_min} minutes.",
+            hint="If you forgot your password, ask the pod's operator to set a new one.",
+        )
+    account = None if row is None else _account(row)
+    stored_hash = _DUMMY_HASH if row is None else str(row["password_hash"])
+    ok = _verify(stored_hash, password) and account is not None
+    with engine.begin() as conn:
+        if account is not None:
+            audit.lock_chain(conn, account.person_id)
+        if ok and account is not None:
+            conn.execute(delete(throttle).where(throttle.c.key == keys["account"]))
+            if HASHER.check_needs_rehash(stored_hash):
+                conn.execute(
+                    update(accounts)
+                    .where(accounts.c.id == account.id)
+                    .values(password_hash=HASHER.hash(password))
+                )
+        else:
+            _count_failure(conn, keys["account"], ACCOUNT_LIMIT, now_ms)
+            _count_failure(conn, keys["address"], ADDRESS_LIMIT, now_ms)
+        if account is not None:
+            disabled = account.disabled_ms is not None
+            audit.record(
+                conn,
+                account.person_id,
+                None,
+                "login",
+                "ok" if ok and not disabled else "failed",
+                {"address": address[:250]},
+                now_ms=now_ms,
+                reason=(
+                    "logged in"
+                    if ok and not disabled
+                    else "login refused: the account is disabled"
+                    if ok
+                    else "login failed: wrong password"
+                ),
+            )
+    if not ok or account is None:
+        raise AccessDenied("Wrong username or password.", hint="Check both and try again.")
+    if account.disabled_ms is not None:
+        raise AccessDenied("This account is disabled.", hint="Ask the pod's operator.")
+    return account.person_id
+
+
+def _verify(password_hash: str, password: str) -> bool:
+    try:
+        return HASHER.verify(password_hash, password[:MAX_PASSWORD_LENGTH])
+    except (VerifyMismatchError, VerificationError, InvalidHashError):
+        return False
+
+
+def _count_failure(conn: Connection, key: str, limit: int, now_ms: int) -> None:
+    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
+    conn.execute(
+        dialect.insert(throttle)
+        .values(key=key, failures=0, window_start_ms=now_ms)
+        .on_conflict_do_nothing(index_elements=["key"])
+    )
+    row = conn.execute(select(throttle).where(throttle.c.key == key).with_for_update()).one()
+    if row.window_start_ms <= now_ms - WINDOW_MS:
+        failures, window_start = 1, now_ms
+    else:
+        failures, window_start = row.failures + 1, row.window_start_ms
+    locked_until = now_ms + LOCK_MS if failures >= limit else row.locked_until_ms
+    conn.execute(
+        update(throttle)
+        .where(throttle.c.key == key)
+        .values(failures=failures, window_start_ms=window_start, locked_until_ms=locked_until)
+    )
+
+
+def _account(row: Mapping[Any, Any]) -> Account:
+    return Account(
+        id=int(row["id"]),
+        username=row["username"],
+        person_id=int(row["person_id"]),
+        created_ms=int(row["created_ms"]),
+        disabled_ms=row["disabled_ms"],
+    )

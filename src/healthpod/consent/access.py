@@ -1,0 +1,71 @@
+"""The one path from an actor's request to data: load the consents, decide, log, commit.
+
+    decision = access.authorize(pod.engine, request, event="fhir.search", details={...}, now_ms=now)
+    scope = decision.raise_if_denied()          # AccessDenied with the reason; the entry is stored
+    with pod.engine.connect() as conn:          # then read, applying `scope` inside the query
+        rows = samples.search(conn, query, scope=scope)
+
+`authorize` commits the log entry before it returns, so a denied request is logged even though
+the caller raises, and an allowed one is logged before any data is read. Keeping the read in
+its own transaction keeps the per-person chain lock short, which is what lets many requests of
+one person run at once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from sqlalchemy import Connection, Engine
+
+from healthpod.consent import audit
+from healthpod.consent.engine import decide
+from healthpod.consent.model import AccessRequest, Decision
+from healthpod.consent.store import consents_for
+
+
+def authorize(
+    engine: Engine,
+    request: AccessRequest,
+    *,
+    event: str,
+    details: Mapping[str, Any] | None = None,
+    now_ms: int,
+) -> Decision:
+    """Decide `request` against the consents as they are now and log the verdict (committed)."""
+    with engine.begin() as conn:
+        return authorize_in(conn, request, event=event, details=details, now_ms=now_ms)
+
+
+def authorize_in(
+    conn: Connection,
+    request: AccessRequest,
+    *,
+    event: str,
+    details: Mapping[str, Any] | None = None,
+    now_ms: int,
+) -> Decision:
+    """Like `authorize`, in the caller's transaction, which must not have read anything yet."""
+    audit.lock_chain(conn, request.person_id)
+    decision = decide(
+        consents_for(conn, request.person_id, request.actor_id), request, now_ms=now_ms
+    )
+    audit.record(
+        conn,
+        request.person_id,
+        request.actor_id,
+        event,
+        decision,
+        {**(details or {}), "action": request.action.value, **_wanted(request)},
+        now_ms=now_ms,
+    )
+    return decision
+
+
+def _wanted(request: AccessRequest) -> dict[str, Any]:
+    wanted: dict[str, Any] = {}
+    if request.categories:
+        wanted["categories"] = sorted(request.categories)
+    if request.resource_type:
+        wanted["resource_type"] = request.resource_type
+    return wanted

@@ -1,0 +1,231 @@
+"""Actors: apps, coaches, clinics and researchers registered as OAuth2 clients.
+
+A confidential client gets a secret once, at registration; only its sha256 is stored (the
+secret is 256 random bits, so a slow password hash would add nothing but latency to every
+token request). A public client has no secret and relies on PKCE alone.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any
+from urllib.parse import urlsplit
+
+from sqlalchemy import Connection, insert, select, update
+
+from healthpod.consent.model import Purpose
+from healthpod.consent.purpose import describe, parse_purpose, purpose_key
+from healthpod.errors import AccessDenied, InvalidRequest, NotFound
+from healthpod.store import schema
+
+actors = schema.actors
+
+
+class ActorKind(StrEnum):
+    APP = "app"
+    COACH = "coach"
+    CLINIC = "clinic"
+    RESEARCH = "research"
+
+
+@dataclass(frozen=True, slots=True)
+class Actor:
+    id: int
+    client_id: str
+    name: str
+    kind: ActorKind
+    purpose: str  # key of consent.purpose.PURPOSES
+    redirect_uris: tuple[str, ...]
+    public: bool
+    created_ms: int
+    disabled_ms: int | None
+    client_secret_hash: str | None = None
+
+    @property
+    def disabled(self) -> bool:
+        return self.disabled_ms is not None
+
+    @property
+    def coded_purpose(self) -> Purpose:
+        return describe(self.purpose)
+
+    def as_json(self) -> dict[str, Any]:
+        purpose = self.coded_purpose
+        return {
+            "id": self.id,
+            "client_id": self.client_id,
+            "name": self.name,
+            "kind": self.kind.value,
+            "purpose": {"system": purpose.system, "code": purpose.code, "display": purpose.display},
+            "redirect_uris": list(self.redirect_uris),
+            "public": self.public,
+            "created_ms": self.created_ms,
+            "disabled_ms": self.disabled_ms,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Registration:
+    """A new actor and its client secret (None for a public client), shown only this once."""
+
+    actor: Actor
+    client_secret: str | None
+
+
+def register(
+    conn: Connection,
+    *,
+    name: str,
+    kind: str,
+    purpose: str,
+    redirect_uris: Sequence[str],
+    public: bool,
+    now_ms: int,
+) -> Registration:
+    """Register an actor as an OAuth2 client.
+
+    Raises:
+        InvalidRequest: an empty name, an unknown kind or purpose, or a bad redirect URI.
+    """
+    name = name.strip()
+    if not name:
+        raise InvalidRequest("An actor needs a name.", hint="Pass --name.")
+    try:
+        actor_kind = ActorKind(kind)
+    except ValueError:
+        raise InvalidRequest(
+            f"Unknown actor kind {kind!r}.",
+            hint="Use one of: " + ", ".join(k.value for k in ActorKind) + ".",
+        ) from None
+    coded = parse_purpose(purpose)
+    if not redirect_uris:
+        raise InvalidRequest(
+            "An actor needs at least one redirect URI.", hint="Pass --redirect-uri."
+        )
+    uris = tuple(check_redirect_uri(uri) for uri in redirect_uris)
+    secret = None if public else secrets.token_urlsafe(32)
+    client_id = secrets.token_urlsafe(16)
+    actor_id = conn.execute(
+        insert(actors)
+        .values(
+            client_id=client_id,
+            client_secret_hash=None if secret is None else _hash_secret(secret),
+            name=name,
+            kind=actor_kind.value,
+            purpose=purpose_key(coded),
+            redirect_uris=list(uris),
+            created_ms=now_ms,
+        )
+        .returning(actors.c.id)
+    ).scalar_one()
+    return Registration(get_actor(conn, int(actor_id)), secret)
+
+
+def check_redirect_uri(uri: str) -> str:
+    """An absolute URI without a fragment; https, or http only to this machine.
+
+    Raises:
+        InvalidRequest: the URI says what is wrong with it.
+    """
+    parts = urlsplit(uri)
+    if not parts.scheme or (parts.scheme in ("http", "https") and not parts.netloc):
+        raise InvalidRequest(f"Redirect URI {uri!r} is not an absolute URI.")
+    if parts.fragment:
+        raise InvalidRequest(f"Redirect URI {uri!r} has a fragment (#…), which OAuth forbids.")
+    if parts.scheme == "http" and parts.hostname not in ("localhost", "127.0.0.1", "::1"):
+        raise InvalidRequest(
+            f"Redirect URI {uri!r} uses plain http.",
+            hint="Use https (plain http is allowed only for localhost).",
+        )
+    return uri
+
+
+def get_actor(conn: Connection, actor_id: int) -> Actor:
+    """Raises: NotFound: no actor has this id."""
+    row = conn.execute(select(actors).where(actors.c.id == actor_id)).mappings().first()
+    if row is None:
+        raise NotFound(f"No actor with id {actor_id}.", hint="See `healthpod actor list`.")
+    return _actor(row)
+
+
+def by_client_id(conn: Connection, client_id: str) -> Actor | None:
+    row = conn.execute(select(actors).where(actors.c.client_id == client_id)).mappings().first()
+    return None if row is None else _actor(row)
+
+
+def find_actor(conn: Connection, ref: str) -> Actor:
+    """An actor by id or client id (what the CLI accepts).
+
+    Raises:
+        NotFound: no actor matches.
+    """
+    if ref.isdigit():
+        return get_actor(conn, int(ref))
+    found = by_client_id(conn, ref)
+    if found is None:
+        raise NotFound(f"No actor with client id {ref!r}.", hint="See `healthpod actor list`.")
+    return found
+
+
+def list_actors(conn: Connection) -> list[Actor]:
+    return [_actor(row) for row in conn.execute(select(actors).order_by(actors.c.id)).mappings()]
+
+
+def disable(conn: Connection, actor_id: int, *, now_ms: int) -> Actor:
+    """Disable an actor: its consents stop counting and its tokens stop working.
+
+    Raises:
+        NotFound: no actor has this id.
+    """
+    actor = get_actor(conn, actor_id)
+    if actor.disabled:
+        return actor
+    conn.execute(update(actors).where(actors.c.id == actor_id).values(disabled_ms=now_ms))
+    return get_actor(conn, actor_id)
+
+
+def authenticate_client(conn: Connection, client_id: str, client_secret: str | None) -> Actor:
+    """The enabled actor with this client id, its secret checked if it is confidential.
+
+    Raises:
+        AccessDenied: unknown client, disabled client, or a missing or wrong secret.
+    """
+    actor = by_client_id(conn, client_id)
+    if actor is None or actor.disabled:
+        raise AccessDenied("Unknown or disabled client.")
+    if not verify_secret(actor, client_secret):
+        raise AccessDenied("Wrong client credentials.")
+    return actor
+
+
+def verify_secret(actor: Actor, client_secret: str | None) -> bool:
+    """Whether `client_secret` is this actor's; a public client must present none."""
+    if actor.client_secret_hash is None:
+        return client_secret is None
+    if client_secret is None:
+        return False
+    return hmac.compare_digest(actor.client_secret_hash, _hash_secret(client_secret))
+
+
+def _hash_secret(secret: str) -> str:
+    return "sha256:" + hashlib.sha256(secret.encode()).hexdigest()
+
+
+def _actor(row: Mapping[Any, Any]) -> Actor:
+    return Actor(
+        id=int(row["id"]),
+        client_id=row["client_id"],
+        name=row["name"],
+        kind=ActorKind(row["kind"]),
+        purpose=row["purpose"],
+        redirect_uris=tuple(row["redirect_uris"]),
+        public=row["client_secret_hash"] is None,
+        created_ms=int(row["created_ms"]),
+        disabled_ms=row["disabled_ms"],
+        client_secret_hash=row["client_secret_hash"],
+    )

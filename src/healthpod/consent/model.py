@@ -1,0 +1,198 @@
+"""What a consent is, what an actor asks for, and the decision between them.
+
+Plain frozen values: the engine (`decide`) works on these without a database, the store turns
+rows into them, and the FHIR API hands a `Decision.scope` to the sample store, which applies it
+inside its query. Instants are UTC epoch milliseconds, like every `*_ms` column of the store.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from enum import StrEnum
+
+from healthpod.errors import AccessDenied
+from healthpod.vocabulary import Category
+
+
+class Granularity(StrEnum):
+    """How fine the data an actor may see: every raw sample, or one summary per type and day."""
+
+    RAW = "raw"
+    DAILY = "daily"
+
+
+class Action(StrEnum):
+    READ = "read"
+    WRITE = "write"
+
+
+class ConsentStatus(StrEnum):
+    """The stored status. Expiry is not stored: `Consent.state_at(now)` derives it."""
+
+    ACTIVE = "active"
+    REVOKED = "revoked"
+
+
+class ConsentState(StrEnum):
+    """Where a consent stands at one instant, as the person sees it."""
+
+    PENDING = "pending"  # valid_from is still ahead
+    ACTIVE = "active"
+    EXPIRED = "expired"
+    REVOKED = "revoked"
+
+
+ALL_CATEGORIES: frozenset[str] = frozenset(c.value for c in Category)
+
+
+@dataclass(frozen=True, slots=True)
+class Scope:
+    """What the store may return for one allowed request.
+
+    `categories` are `vocabulary.Category` values; `data_from_ms`/`data_to_ms` bound the time
+    of the data itself (a sample's start, a resource's effective or recorded time), inclusive
+    from and exclusive to, `None` meaning open; `granularity` says whether raw samples or daily
+    summaries only may be returned.
+    """
+
+    categories: frozenset[str]
+    data_from_ms: int | None = None
+    data_to_ms: int | None = None
+    granularity: Granularity = Granularity.RAW
+    actions: frozenset[Action] = frozenset({Action.READ})
+
+    def covers_category(self, category: str) -> bool:
+        return category in self.categories
+
+    def covers_instant(self, at_ms: int) -> bool:
+        """Whether data of this instant lies inside the scope's time window."""
+        if self.data_from_ms is not None and at_ms < self.data_from_ms:
+            return False
+        return self.data_to_ms is None or at_ms < self.data_to_ms
+
+    @property
+    def daily_only(self) -> bool:
+        return self.granularity is Granularity.DAILY
+
+
+@dataclass(frozen=True, slots=True)
+class Purpose:
+    """Why an actor wants data, coded (HL7 v3 PurposeOfUse or W3C DPV) with a display text."""
+
+    system: str
+    code: str
+    display: str
+
+
+@dataclass(frozen=True, slots=True)
+class Consent:
+    """One person's permission for one actor, in its current version."""
+
+    id: int
+    person_id: int
+    actor_id: int
+    purpose: (
+        str  # a key of healthpod.consent.purpose.PURPOSES, e.g. "TREAT" or "dpv:ServiceProvision"
+    )
+    categories: frozenset[str]
+    actions: frozenset[Action]
+    data_from_ms: int | None
+    data_to_ms: int | None
+    granularity: Granularity
+    valid_from_ms: int
+    valid_until_ms: int | None
+    revoked_ms: int | None = None
+    status: ConsentStatus = ConsentStatus.ACTIVE
+    created_ms: int = 0
+    updated_ms: int = 0
+    version: int = 1
+
+    def state_at(self, now_ms: int) -> ConsentState:
+        if self.status is ConsentStatus.REVOKED or (
+            self.revoked_ms is not None and self.revoked_ms <= now_ms
+        ):
+            return ConsentState.REVOKED
+        if now_ms < self.valid_from_ms:
+            return ConsentState.PENDING
+        if self.valid_until_ms is not None and now_ms >= self.valid_until_ms:
+            return ConsentState.EXPIRED
+        return ConsentState.ACTIVE
+
+    def scope(self, categories: frozenset[str] | None = None) -> Scope:
+        """The scope this consent allows, limited to `categories` when given."""
+        return Scope(
+            categories=self.categories if categories is None else self.categories & categories,
+            data_from_ms=self.data_from_ms,
+            data_to_ms=self.data_to_ms,
+            granularity=self.granularity,
+            actions=self.actions,
+        )
+
+    def summary(self) -> str:
+        """A short description for reasons and listings.
+
+        For example "heart, sleep; read; daily summaries only; until 2027-01-01".
+        """
+        parts = [
+            ", ".join(sorted(self.categories)) or "no categories",
+            "/".join(sorted(a.value for a in self.actions)) or "no actions",
+            "daily summaries only" if self.granularity is Granularity.DAILY else "raw samples",
+        ]
+        if self.data_from_ms is not None or self.data_to_ms is not None:
+            parts.append(
+                f"data {format_day(self.data_from_ms, '…')} to {format_day(self.data_to_ms, '…')}"
+            )
+        parts.append(
+            "no end date"
+            if self.valid_until_ms is None
+            else f"until {format_day(self.valid_until_ms)}"
+        )
+        return "; ".join(parts)
+
+
+@dataclass(frozen=True, slots=True)
+class AccessRequest:
+    """What one request by an actor wants.
+
+    `categories` empty means "whatever the consent covers" (a search over all Observations);
+    the decision's scope then carries the consent's categories for the store to apply.
+    `consent_id` binds the request to the consent its access token was issued under, so a
+    token keeps working only while that very consent is valid.
+    """
+
+    person_id: int
+    actor_id: int
+    action: Action
+    categories: frozenset[str] = field(default_factory=frozenset)
+    resource_type: str | None = None
+    consent_id: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    """The verdict on one request, with the reason the person reads in the access log."""
+
+    allowed: bool
+    reason: str
+    consent_id: int | None = None
+    scope: Scope | None = None
+
+    def raise_if_denied(self) -> Scope:
+        """The scope of an allowed request.
+
+        Raises:
+            AccessDenied: the request was denied; the message is the decision's reason.
+        """
+        if not self.allowed or self.scope is None:
+            raise AccessDenied(
+                self.reason,
+                hint="Ask the person to grant a consent that covers this request.",
+            )
+        return self.scope
+
+
+def format_day(ms: int | None, default: str = "") -> str:
+    if ms is None:
+        return default
+    return datetime.fromtimestamp(ms / 1000, UTC).strftime("%Y-%m-%d")
