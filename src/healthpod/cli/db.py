@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from healthpod.cli import CliState, echo_json, json_option
+from healthpod.keys import secret_key
 from healthpod.store import migrate
 
 
@@ -19,6 +20,7 @@ def init(state: CliState) -> None:
     """
     pod = state.pod(check=False)
     migrate.upgrade(pod.engine)
+    secret_key(pod.settings.home)  # signs session cookies; kept if it exists
     click.echo(f"Pod ready in {pod.settings.home} ({pod.engine.url.render_as_string()}).")
 
 
