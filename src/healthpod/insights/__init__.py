@@ -1,0 +1,1 @@
+"""Statistics, personal baselines, trends and findings from a person's samples."""

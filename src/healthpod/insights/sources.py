@@ -1,0 +1,166 @@
+"""Sources (apps and devices) of a person: their order of priority, and what each has sent.
+
+The priority decides which source counts where samples of a cumulative type overlap in time:
+the lower number wins (1 is first, as at the top of the Health app's list). Sources an importer
+creates later get the default 100 and so come after every source the person has ordered.
+"""
+
+from __future__ import annotations
+
+import unicodedata
+from dataclasses import dataclass
+
+from sqlalchemy import Connection, func, select, union_all, update
+
+from healthpod.errors import InvalidRequest, NotFound
+from healthpod.store import schema
+
+
+@dataclass(frozen=True, slots=True)
+class SourceInfo:
+    id: int
+    name: str
+    kind: str
+    priority: int
+    rank: int  # 1 = wins over every other source
+    samples: int
+    first_ms: int | None
+    last_ms: int | None
+    types: tuple[str, ...]
+
+    def to_json(self) -> dict[str, object]:
+        from healthpod.insights.timefmt import iso_instant
+
+        return {
+            "id": self.id,
+            "name": self.name,
+            "kind": self.kind,
+            "priority": self.priority,
+            "rank": self.rank,
+            "samples": self.samples,
+            "first": iso_instant(self.first_ms),
+            "last": iso_instant(self.last_ms),
+            "types": list(self.types),
+        }
+
+
+def ranked_source_ids(conn: Connection, person_id: int) -> list[int]:
+    """The person's source ids, best first (priority, then the older source)."""
+    s = schema.sources
+    query = select(s.c.id).where(s.c.person_id == person_id).order_by(s.c.priority, s.c.id)
+    return [int(i) for i in conn.scalars(query)]
+
+
+def source_names(conn: Connection, person_id: int) -> dict[int, str]:
+    s = schema.sources
+    rows = conn.execute(select(s.c.id, s.c.name).where(s.c.person_id == person_id))
+    return {int(i): str(n) for i, n in rows}
+
+
+def list_sources(conn: Connection, person_id: int) -> list[SourceInfo]:
+    """Every source of the person, best first, with how many samples of which types it sent."""
+    per_table = [
+        select(
+            t.c.source_id,
+            t.c.type_id,
+            func.count().label("n"),
+            func.min(t.c.start_ms).label("first_ms"),
+            func.max(t.c.end_ms).label("last_ms"),
+        )
+        .where(t.c.person_id == person_id)
+        .group_by(t.c.source_id, t.c.type_id)
+        for t in (schema.quantity_samples, schema.category_samples)
+    ]
+    counts = union_all(*per_table).subquery()
+    st = schema.sample_types
+    rows = conn.execute(
+        select(counts.c.source_id, st.c.code, counts.c.n, counts.c.first_ms, counts.c.last_ms).join(
+            st, st.c.id == counts.c.type_id
+        )
+    ).all()
+    stats: dict[int, tuple[int, int | None, int | None, set[str]]] = {}
+    for source_id, code, n, first, last in rows:
+        total, lo, hi, types = stats.get(int(source_id), (0, None, None, set()))
+        lo = first if lo is None else min(lo, first)
+        hi = last if hi is None else max(hi, last)
+        stats[int(source_id)] = (total + int(n), lo, hi, types | {str(code)})
+    s = schema.sources
+    found = conn.execute(
+        select(s.c.id, s.c.name, s.c.kind, s.c.priority)
+        .where(s.c.person_id == person_id)
+        .order_by(s.c.priority, s.c.id)
+    ).all()
+    result = []
+    for rank, (source_id, name, kind, priority) in enumerate(found, start=1):
+        n, first, last, types = stats.get(int(source_id), (0, None, None, set()))
+        result.append(
+            SourceInfo(
+                int(source_id),
+                str(name),
+                str(kind),
+                int(priority),
+                rank,
+                n,
+                first,
+                last,
+                tuple(sorted(types)),
+            )
+        )
+    return result
+
+
+def _folded(name: str) -> str:
+    # People type "Alex's iPhone" with a plain apostrophe and space; exports write U+2019, U+00A0.
+    plain = unicodedata.normalize("NFKC", name).replace("\u2019", "'").replace("\u2018", "'")
+    return " ".join(plain.split()).casefold()
+
+
+def find_source(conn: Connection, person_id: int, wanted: str) -> tuple[int, str]:
+    """The (id, name) of the source named `wanted` (or with that id).
+
+    Raises:
+        NotFound: no source has that name.
+        InvalidRequest: the name matches several sources.
+    """
+    names = source_names(conn, person_id)
+    if wanted.isdigit() and int(wanted) in names:
+        return int(wanted), names[int(wanted)]
+    exact = [(i, n) for i, n in names.items() if n == wanted]
+    matches = exact or [(i, n) for i, n in names.items() if _folded(n) == _folded(wanted)]
+    if len(matches) == 1:
+        return matches[0]
+    listing = ", ".join(f"{i}: {n}" for i, n in sorted(names.items())) or "none yet"
+    if not matches:
+        raise NotFound(
+            f"There is no source called {wanted!r}.",
+            hint=f"Sources (id: name): {listing}. Use the name or the id.",
+        )
+    raise InvalidRequest(
+        f"{wanted!r} matches {len(matches)} sources.",
+        hint=f"Use the id instead. Sources (id: name): {listing}.",
+    )
+
+
+def set_priority(conn: Connection, person_id: int, wanted: str, position: int) -> list[int]:
+    """Put a source at `position` (1 = first) in the person's order and renumber the others.
+
+    Returns the ids of the sources whose rank changed. Statistics kept per day are recomputed by
+    the caller (`insights.summaries.refresh_sources`).
+
+    Raises:
+        NotFound: no source has that name.
+        InvalidRequest: the position is not a whole number from 1 up.
+    """
+    if position < 1:
+        raise InvalidRequest(
+            f"Priority {position} is not possible.",
+            hint="Use 1 for the source that should count first, 2 for the next, and so on.",
+        )
+    source_id, _ = find_source(conn, person_id, wanted)
+    before = ranked_source_ids(conn, person_id)
+    order = [i for i in before if i != source_id]
+    order.insert(min(position, len(order) + 1) - 1, source_id)
+    s = schema.sources
+    for rank, sid in enumerate(order, start=1):
+        conn.execute(update(s).where(s.c.id == sid).values(priority=rank))
+    return [sid for old, sid in zip(before, order, strict=True) if old != sid]

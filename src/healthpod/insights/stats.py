@@ -1,0 +1,343 @@
+"""Statistics of one type per hour, day, week or month of the person's local time.
+
+The one engine behind `healthpod stats`, the JSON API, the web charts, the insights and the FHIR
+API's daily summaries. Days, weeks and months are read from the daily summary table (weeks and
+months are sums of whole days, so they always add up); hours are computed from the samples.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import Connection, func, select
+
+from healthpod.errors import InvalidRequest, NotFound
+from healthpod.insights import aggregate, summaries
+from healthpod.insights.aggregate import HOURS, BucketRow
+from healthpod.insights.measures import Measure, Method, find_measure, stored_measures
+from healthpod.insights.sources import ranked_source_ids, source_names
+from healthpod.insights.timefmt import (
+    day_number,
+    day_of,
+    iso_instant,
+    local_hour,
+    parse_day,
+)
+from healthpod.store import schema
+from healthpod.vocabulary import sample_type
+
+MAX_HOURLY_DAYS = 92
+
+
+class By(StrEnum):
+    HOUR = "hour"
+    DAY = "day"
+    WEEK = "week"
+    MONTH = "month"
+
+
+@dataclass(frozen=True, slots=True)
+class BucketStat:
+    """One bucket. `start` is a local date (day/week/month) or local ISO datetime (hour)."""
+
+    start: str
+    end: str
+    count: int
+    total: float | None = None
+    low: float | None = None
+    high: float | None = None
+    mean: float | None = None
+    by_source: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class Stats:
+    type_code: str
+    display: str
+    unit: str
+    method: Method
+    by: By
+    from_on: date
+    to_on: date
+    buckets: tuple[BucketStat, ...]
+
+    def to_json(self) -> dict[str, Any]:
+        def number(value: float | None) -> dict[str, Any] | None:
+            return None if value is None else {"value": round(value, 6), "unit": self.unit}
+
+        buckets = []
+        for b in self.buckets:
+            item: dict[str, Any] = {"start": b.start, "end": b.end, "count": b.count}
+            if self.method is Method.DESCRIBE:
+                item |= {"min": number(b.low), "max": number(b.high), "mean": number(b.mean)}
+            else:
+                item["sum"] = number(b.total)
+                if self.method is Method.SLEEP:
+                    item["mean_per_night"] = number(b.mean)
+                item["by_source"] = {k: number(v) for k, v in b.by_source.items()}
+            buckets.append(item)
+        return {
+            "type": self.type_code,
+            "display": self.display,
+            "unit": self.unit,
+            "statistic": self.method.value,
+            "by": self.by.value,
+            "from": self.from_on.isoformat(),
+            "to": self.to_on.isoformat(),
+            "buckets": buckets,
+        }
+
+
+def parse_by(value: str, measure: Measure) -> By:
+    """The bucket size, checked against what the type supports.
+
+    Raises:
+        InvalidRequest: an unknown bucket, or hours for sleep.
+    """
+    try:
+        by = By(value.strip().lower())
+    except ValueError:
+        raise InvalidRequest(
+            f"{value!r} is not a bucket size.", hint="Use hour, day, week or month."
+        ) from None
+    if by is By.HOUR and measure.method is Method.SLEEP:
+        raise InvalidRequest(
+            "Sleep is counted per night, so it has no hourly statistics.",
+            hint="Use --by day, week or month.",
+        )
+    return by
+
+
+def _find(conn: Connection, code: str) -> Measure:
+    known = sample_type(code.strip())
+    try:
+        return find_measure(conn, code)
+    except NotFound:
+        if known is None:
+            raise
+        raise NotFound(
+            f"There is no {known.display.lower()} data ({known.code}) in this pod yet.",
+            hint="Import a file that has it, or see `healthpod stats` for the types you have.",
+        ) from None
+
+
+def _data_days(conn: Connection, person_id: int, measure: Measure) -> tuple[date, date] | None:
+    d = schema.daily_summaries
+    lo, hi = conn.execute(
+        select(func.min(d.c.day_on), func.max(d.c.day_on)).where(
+            d.c.person_id == person_id, d.c.type_id == measure.type_id
+        )
+    ).one()
+    return None if lo is None else (lo, hi)
+
+
+def bucket_stats(
+    conn: Connection,
+    person_id: int,
+    type_code: str,
+    by: str = "day",
+    from_on: str | date | None = None,
+    to_on: str | date | None = None,
+) -> Stats:
+    """Statistics of one type per bucket for local days from_on..to_on (both included).
+
+    Without dates, the range is the days that have data.
+
+    Raises:
+        NotFound: unknown type, or no data in the range.
+        InvalidRequest: a bad date, an empty range, or a bucket the type does not support.
+    """
+    measure = _find(conn, type_code)
+    bucket = parse_by(by, measure)
+    start, end = parse_day(from_on, "The start date"), parse_day(to_on, "The end date")
+    if start and end and start > end:
+        raise InvalidRequest(
+            f"The range {start} to {end} is empty: it ends before it starts.",
+            hint="Give the earlier date as --from and the later one as --to.",
+        )
+    summaries.catch_up(conn, person_id)
+    span = _data_days(conn, person_id, measure)
+    if span is None:
+        raise NotFound(f"There is no {measure.code} data for this person.")
+    start, end = start or span[0], end or span[1]
+    if start > span[1] or end < span[0]:
+        raise NotFound(
+            f"There is no {measure.code} data from {start} to {end}.",
+            hint=f"The {measure.code} data runs from {span[0]} to {span[1]}.",
+        )
+    if bucket is By.HOUR:
+        if (end - start).days >= MAX_HOURLY_DAYS:
+            raise InvalidRequest(
+                f"Hourly statistics cover at most {MAX_HOURLY_DAYS} days at a time.",
+                hint="Narrow --from/--to, or use --by day.",
+            )
+        rows = _hourly(conn, person_id, measure, start, end)
+    else:
+        days = _stored_days(conn, person_id, measure, start, end)
+        rows = _roll_up(days, bucket, measure)
+    names = source_names(conn, person_id)
+    stats = tuple(_named(r, names) for r in rows)
+    return Stats(
+        measure.code, measure.display, measure.unit, measure.method, bucket, start, end, stats
+    )
+
+
+def _named(row: BucketStat, names: dict[int, str]) -> BucketStat:
+    by_source = {names.get(int(k), str(k)): v for k, v in row.by_source.items()}
+    return BucketStat(
+        row.start, row.end, row.count, row.total, row.low, row.high, row.mean, by_source
+    )
+
+
+def _stored_days(
+    conn: Connection, person_id: int, measure: Measure, start: date, end: date
+) -> list[BucketRow]:
+    d = schema.daily_summaries
+    query = (
+        select(
+            d.c.day_on,
+            d.c.sample_count,
+            d.c.total,
+            d.c.low,
+            d.c.high,
+            d.c.first_ms,
+            d.c.last_ms,
+            d.c.first_offset_min,
+            d.c.by_source,
+        )
+        .where(
+            d.c.person_id == person_id,
+            d.c.type_id == measure.type_id,
+            d.c.day_on >= start,
+            d.c.day_on <= end,
+        )
+        .order_by(d.c.day_on)
+    )
+    return [
+        BucketRow(
+            day_number(day),
+            0,
+            int(n),
+            total,
+            low,
+            high,
+            first,
+            last,
+            off,
+            None if src is None else {int(k): float(v) for k, v in src.items()},
+        )
+        for day, n, total, low, high, first, last, off, src in conn.execute(query)
+    ]
+
+
+def _period(day: date, by: By) -> tuple[date, date]:
+    if by is By.WEEK:
+        monday = day - timedelta(days=day.weekday())
+        return monday, monday + timedelta(days=7)
+    if by is By.MONTH:
+        first = day.replace(day=1)
+        nxt = (first + timedelta(days=32)).replace(day=1)
+        return first, nxt
+    return day, day + timedelta(days=1)
+
+
+def _roll_up(days: Sequence[BucketRow], by: By, measure: Measure) -> list[BucketStat]:
+    """Combine daily rows into day, week or month buckets (weeks start on Monday)."""
+    groups: dict[tuple[date, date], list[BucketRow]] = {}
+    for row in days:
+        groups.setdefault(_period(day_of(row.bucket), by), []).append(row)
+    return [
+        _combine(start.isoformat(), end.isoformat(), rows, measure)
+        for (start, end), rows in groups.items()
+    ]
+
+
+def _combine(start: str, end: str, rows: Sequence[BucketRow], measure: Measure) -> BucketStat:
+    count = sum(r.count for r in rows)
+    if measure.method is Method.DESCRIBE:
+        total = sum(r.total or 0.0 for r in rows)
+        lows = [r.low for r in rows if r.low is not None]
+        highs = [r.high for r in rows if r.high is not None]
+        return BucketStat(
+            start,
+            end,
+            count,
+            total,
+            min(lows) if lows else None,
+            max(highs) if highs else None,
+            total / count if count else None,
+        )
+    by_source: dict[str, float] = {}
+    for r in rows:
+        for k, v in (r.by_source or {}).items():
+            by_source[str(k)] = by_source.get(str(k), 0.0) + v
+    total = sum(r.total or 0.0 for r in rows)
+    mean = total / len(rows) if measure.method is Method.SLEEP and rows else None
+    if measure.method is Method.SLEEP:
+        count = len(rows)  # nights
+    return BucketStat(start, end, count, total, None, None, mean, by_source)
+
+
+def _hourly(
+    conn: Connection, person_id: int, measure: Measure, start: date, end: date
+) -> list[BucketStat]:
+    first, last = day_number(start) * 24, (day_number(end) + 1) * 24
+    ranked = ranked_source_ids(conn, person_id)
+    args = (conn, person_id, measure.type_id, first, last, HOURS)
+    if measure.method is Method.DESCRIBE:
+        rows = aggregate.discrete(*args)
+    else:
+        rows = aggregate.swept(
+            *args,
+            ranked,
+            table=measure.table,
+            value_codes=measure.value_codes,
+            duration=measure.method is Method.DURATION,
+        )
+        if measure.method is Method.DURATION:
+            rows = [summaries._in_minutes(r) for r in rows]
+    stats = []
+    for r in rows:
+        begin = local_hour(r.bucket, r.offset_min)
+        stats.append(
+            _combine(begin.isoformat(), (begin + timedelta(hours=1)).isoformat(), [r], measure)
+        )
+    return stats
+
+
+@dataclass(frozen=True, slots=True)
+class TypeSummary:
+    code: str
+    unit: str
+    count: int
+    first_ms: int
+    last_ms: int
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "count": self.count,
+            "unit": self.unit,
+            "first": iso_instant(self.first_ms),
+            "last": iso_instant(self.last_ms),
+        }
+
+
+def overview(conn: Connection, person_id: int) -> list[TypeSummary]:
+    """Per stored type: how many samples, the unit, the first and the last instant."""
+    measures = {m.type_id: m for m in stored_measures(conn).values()}
+    result = []
+    for t in (schema.quantity_samples, schema.category_samples):
+        query = (
+            select(t.c.type_id, func.count(), func.min(t.c.start_ms), func.max(t.c.start_ms))
+            .where(t.c.person_id == person_id)
+            .group_by(t.c.type_id)
+        )
+        for type_id, n, first, last in conn.execute(query):
+            m = measures[int(type_id)]
+            unit = m.unit if m.kind == "quantity" else ""
+            result.append(TypeSummary(m.code, unit, int(n), int(first), int(last)))
+    return sorted(result, key=lambda s: s.code)

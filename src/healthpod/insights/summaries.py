@@ -1,0 +1,248 @@
+"""The daily summary table: one row per person, type and local day, kept up to date.
+
+Daily, weekly and monthly statistics, baselines and findings read this table instead of the
+samples, so five years of one type is ~1,800 rows however many samples lie behind them.
+
+How it stays true:
+- `summarize_import(conn, person_id, import_id)`: the importer calls this at the end of an import,
+  in the import's transaction; it recomputes the days the import touched.
+- `catch_up(conn, person_id)`: every reader calls this first; it summarizes any import that was
+  not (an importer that did not call the hook, an older pod), so a stale row is never served.
+- `refresh_person(conn, person_id)`: recomputes everything, e.g. after a source priority changed.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Iterable, Mapping, Sequence
+
+from sqlalchemy import Connection, and_, delete, func, insert, select
+
+from healthpod.insights import aggregate
+from healthpod.insights.aggregate import DAY_MS, DAYS, NIGHTS, BucketRow
+from healthpod.insights.measures import (
+    ASLEEP_CODES,
+    IN_BED_CODES,
+    Measure,
+    Method,
+    stored_measures,
+)
+from healthpod.insights.sources import ranked_source_ids
+from healthpod.insights.timefmt import day_of
+from healthpod.store import schema
+
+logger = logging.getLogger(__name__)
+
+MINUTES = 60_000.0
+
+
+def compute_days(
+    conn: Connection,
+    person_id: int,
+    measure: Measure,
+    first_day: int,
+    end_day: int,
+    ranked: Sequence[int] | None = None,
+) -> list[BucketRow]:
+    """Daily rows of one type for local days [first_day, end_day), straight from the samples."""
+    if ranked is None:
+        ranked = ranked_source_ids(conn, person_id)
+    args = (conn, person_id, measure.type_id, first_day, end_day)
+    match measure.method:
+        case Method.DESCRIBE:
+            return aggregate.discrete(*args, DAYS)
+        case Method.SUM:
+            return aggregate.swept(*args, DAYS, ranked)
+        case Method.DURATION:
+            rows = aggregate.swept(
+                *args,
+                DAYS,
+                ranked,
+                table=measure.table,
+                value_codes=measure.value_codes,
+                duration=True,
+            )
+            return [_in_minutes(r) for r in rows]
+        case Method.SLEEP:
+            return _sleep_days(conn, person_id, measure, first_day, end_day, ranked)
+
+
+def _in_minutes(row: BucketRow) -> BucketRow:
+    by_source = {k: v / MINUTES for k, v in (row.by_source or {}).items()}
+    total = None if row.total is None else row.total / MINUTES
+    return BucketRow(
+        row.bucket,
+        row.offset_min,
+        row.count,
+        total,
+        None,
+        None,
+        row.first_ms,
+        row.last_ms,
+        row.first_offset_min,
+        by_source,
+    )
+
+
+def _sleep_days(
+    conn: Connection,
+    person_id: int,
+    measure: Measure,
+    first_day: int,
+    end_day: int,
+    ranked: Sequence[int],
+) -> list[BucketRow]:
+    """Minutes asleep per night (18:00-18:00, on the wake-up day); in bed where no stages."""
+    args = (conn, person_id, measure.type_id, first_day, end_day, NIGHTS, ranked)
+    asleep = {
+        r.bucket: r
+        for r in aggregate.swept(
+            *args, table=measure.table, value_codes=ASLEEP_CODES, duration=True
+        )
+    }
+    in_bed = aggregate.swept(*args, table=measure.table, value_codes=IN_BED_CODES, duration=True)
+    nights = dict(asleep)
+    for row in in_bed:
+        if row.bucket not in nights or not nights[row.bucket].total:
+            nights[row.bucket] = row
+    return [_in_minutes(nights[b]) for b in sorted(nights)]
+
+
+def _write_days(
+    conn: Connection,
+    person_id: int,
+    measure: Measure,
+    first_day: int,
+    end_day: int,
+    rows: Iterable[BucketRow],
+) -> int:
+    d = schema.daily_summaries
+    conn.execute(
+        delete(d).where(
+            d.c.person_id == person_id,
+            d.c.type_id == measure.type_id,
+            d.c.day_on >= day_of(first_day),
+            d.c.day_on < day_of(end_day),
+        )
+    )
+    values = [
+        {
+            "person_id": person_id,
+            "type_id": measure.type_id,
+            "day_on": day_of(r.bucket),
+            "sample_count": r.count,
+            "total": r.total,
+            "low": r.low,
+            "high": r.high,
+            "first_ms": r.first_ms,
+            "last_ms": r.last_ms,
+            "first_offset_min": r.first_offset_min,
+            "by_source": None
+            if r.by_source is None
+            else {str(k): v for k, v in r.by_source.items()},
+        }
+        for r in rows
+    ]
+    if values:
+        conn.execute(insert(d), values)
+    return len(values)
+
+
+def refresh(
+    conn: Connection,
+    person_id: int,
+    ranges: Mapping[str, tuple[int, int]],
+) -> None:
+    """Recompute the daily rows of each type code for the UTC range (start_ms, end_ms) given."""
+    measures = stored_measures(conn)
+    ranked = ranked_source_ids(conn, person_id)
+    for code, (lo_ms, hi_ms) in ranges.items():
+        measure = measures.get(code)
+        if measure is None:
+            continue
+        # Local days reach up to 14 h either side of UTC; nights start 6 h early.
+        first_day, end_day = (lo_ms - DAY_MS) // DAY_MS, hi_ms // DAY_MS + 2
+        rows = compute_days(conn, person_id, measure, first_day, end_day, ranked)
+        _write_days(conn, person_id, measure, first_day, end_day, rows)
+
+
+def _sample_ranges(
+    conn: Connection, person_id: int, import_ids: Sequence[int] | None
+) -> dict[str, tuple[int, int]]:
+    ranges: dict[str, tuple[int, int]] = {}
+    st = schema.sample_types
+    for t in (schema.quantity_samples, schema.category_samples):
+        query = (
+            select(st.c.code, func.min(t.c.start_ms), func.max(t.c.end_ms))
+            .join(st, st.c.id == t.c.type_id)
+            .where(t.c.person_id == person_id)
+            .group_by(st.c.code)
+        )
+        if import_ids is not None:
+            query = query.where(t.c.import_id.in_(import_ids))
+        for code, lo, hi in conn.execute(query):
+            ranges[str(code)] = (int(lo), int(hi))
+    return ranges
+
+
+def _mark(conn: Connection, person_id: int, import_ids: Sequence[int]) -> None:
+    si = schema.summarized_imports
+    done = set(conn.scalars(select(si.c.import_id).where(si.c.import_id.in_(import_ids))))
+    now = time.time_ns() // 1_000_000
+    fresh = [
+        {"import_id": i, "person_id": person_id, "summarized_ms": now}
+        for i in import_ids
+        if i not in done
+    ]
+    if fresh:
+        conn.execute(insert(si), fresh)
+
+
+def summarize_import(
+    conn: Connection,
+    person_id: int,
+    import_id: int,
+    ranges: Mapping[str, tuple[int, int]] | None = None,
+) -> None:
+    """Bring the daily rows up to date with one import (call it inside the import transaction).
+
+    `ranges` ({type_code: (min start_ms, max end_ms)} of the samples the import added) saves a
+    scan of the samples; without it they are found through `import_id`.
+    """
+    started = time.perf_counter()
+    if ranges is None:
+        ranges = _sample_ranges(conn, person_id, [import_id])
+    refresh(conn, person_id, ranges)
+    _mark(conn, person_id, [import_id])
+    logger.info(
+        "daily summaries updated import_id=%s types=%d seconds=%.2f",
+        import_id,
+        len(ranges),
+        time.perf_counter() - started,
+    )
+
+
+def catch_up(conn: Connection, person_id: int) -> None:
+    """Summarize every import of the person that is not summarized yet."""
+    i, si = schema.imports, schema.summarized_imports
+    pending = list(
+        conn.scalars(
+            select(i.c.id)
+            .outerjoin(si, si.c.import_id == i.c.id)
+            .where(and_(i.c.person_id == person_id, si.c.import_id.is_(None)))
+        )
+    )
+    if not pending:
+        return
+    refresh(conn, person_id, _sample_ranges(conn, person_id, pending))
+    _mark(conn, person_id, pending)
+
+
+def refresh_person(conn: Connection, person_id: int) -> None:
+    """Recompute every daily row of the person (after a source priority changed)."""
+    d = schema.daily_summaries
+    conn.execute(delete(d).where(d.c.person_id == person_id))
+    refresh(conn, person_id, _sample_ranges(conn, person_id, None))
+    i = schema.imports
+    _mark(conn, person_id, list(conn.scalars(select(i.c.id).where(i.c.person_id == person_id))))
