@@ -1,0 +1,407 @@
+"""Running an import: detect the format, stream the items into the store in one transaction.
+
+One file is one import and one transaction: it completes, or the store is as before (a
+`failed` row in `imports` is then written in a transaction of its own, for the history).
+De-duplication is the tables' natural keys, so re-importing a file, or a newer export that
+holds the old data too, adds only what is new.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import zipfile
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import AbstractContextManager, contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, BinaryIO, cast
+
+from sqlalchemy import insert, update
+from sqlalchemy.exc import DBAPIError, SQLAlchemyError
+
+from healthpod.errors import (
+    HealthpodError,
+    IngestError,
+    MalformedFile,
+    StorageError,
+    UnsupportedFormat,
+)
+from healthpod.ingest import registry, safe_files
+from healthpod.ingest.base import ErrorHandling, Importer, Item, Warning_
+from healthpod.ingest.writers import WRITERS, ImportSession
+from healthpod.pod import DEFAULT_PERSON, Pod, now_ms
+from healthpod.store import schema
+
+logger = logging.getLogger(__name__)
+
+HEAD_BYTES = 64 * 1024
+BATCH = 5000
+
+# Reports progress as (name of the file being read, bytes read so far, total bytes).
+Progress = Callable[[str, int, int], None]
+Opener = Callable[[], AbstractContextManager[BinaryIO]]
+
+
+@dataclass
+class ImportReport:
+    """What one import did: the `--json` output of `healthpod import`."""
+
+    import_id: int | None
+    filename: str
+    format: str
+    status: str  # completed|failed
+    added: dict[str, int] = field(default_factory=dict)
+    already_present: int = 0
+    unknown_types: list[str] = field(default_factory=list)
+    warnings: list[Warning_] = field(default_factory=list)
+    references: list[str] = field(default_factory=list)
+    error: str | None = None
+    hint: str | None = None
+
+    @property
+    def total_added(self) -> int:
+        return sum(self.added.values())
+
+    def to_json(self) -> dict[str, Any]:
+        document: dict[str, Any] = {
+            "import_id": self.import_id,
+            "filename": self.filename,
+            "format": self.format,
+            "status": self.status,
+            "added": dict(sorted(self.added.items())),
+            "already_present": self.already_present,
+            "unknown_types": self.unknown_types,
+            "warnings": [{"location": w.location, "message": w.message} for w in self.warnings],
+        }
+        if self.error is not None:
+            document["error"] = self.error
+            document["hint"] = self.hint
+        return document
+
+
+def import_file(
+    pod: Pod,
+    path: Path,
+    *,
+    person: str = DEFAULT_PERSON,
+    format: str | None = None,
+    on_progress: Progress | None = None,
+    errors: ErrorHandling = ErrorHandling.WARN,
+) -> ImportReport:
+    """Import one file (any format, or an archive one importer reads whole) in one transaction.
+
+    Raises:
+        UnsupportedFormat: no importer reads it (a zip of several files: use `import_path`).
+        MalformedFile: the file is broken or hostile; nothing was stored.
+        StorageError: the database failed (full disk, say); nothing was stored.
+    """
+    reports = import_path(
+        pod, path, person=person, format=format, on_progress=on_progress, errors=errors
+    )
+    if len(reports) != 1:
+        raise IngestError(
+            f"{path.name} holds {len(reports)} files; import it with import_path.",
+        )
+    return reports[0]
+
+
+def import_path(
+    pod: Pod,
+    path: Path,
+    *,
+    person: str = DEFAULT_PERSON,
+    format: str | None = None,
+    on_progress: Progress | None = None,
+    errors: ErrorHandling = ErrorHandling.WARN,
+) -> list[ImportReport]:
+    """Import a file, every file in a directory, or every file in a zip no importer claims.
+
+    A single file that fails raises; inside a directory or archive, each file is its own
+    import and a failed one is reported (status "failed") while the others go on.
+
+    Raises:
+        UnsupportedFormat, MalformedFile, StorageError: for a single file, as `import_file`.
+    """
+    if path.is_dir():
+        files = sorted(
+            p
+            for p in path.rglob("*")
+            if p.is_file() and not safe_files.is_junk(p.relative_to(path).as_posix())
+        )
+        if not files:
+            raise IngestError(f"{path}: the folder holds no files to import.")
+        return [
+            _guarded(
+                pod,
+                f,
+                lambda f=f: import_path(  # type: ignore[misc]
+                    pod, f, person=person, format=format, on_progress=on_progress, errors=errors
+                ),
+            )
+            for f in files
+        ]
+    if not path.is_file():
+        raise IngestError(f"{path}: no such file.", hint="Check the path and try again.")
+    with path.open("rb") as fp:
+        head = fp.read(HEAD_BYTES)
+    importer = registry.by_name(format) if format else None
+    if importer is None and registry.is_zip(head):
+        with path.open("rb") as fp:
+            zf = safe_files.open_zip(path.name, fp)
+            names = safe_files.list_members(path.name, zf)
+            importer = registry.claims_zip(names)
+            if importer is None:
+                return _import_members(pod, path, zf, names, person, on_progress, errors)
+    if importer is None:
+        importer = registry.detect(head, path.name)
+    size = path.stat().st_size
+
+    @contextmanager
+    def opener() -> Iterator[BinaryIO]:
+        with path.open("rb") as raw:
+            progress = None
+            if on_progress is not None:
+                progress = lambda done: on_progress(path.name, done, size)  # noqa: E731
+            yield cast(BinaryIO, safe_files.TrackedFile(raw, progress))
+
+    report = run_import(
+        pod,
+        importer,
+        opener,
+        filename=path.name,
+        sha256=_sha256_file(path),
+        person=person,
+        errors=errors,
+    )
+    if on_progress is not None:
+        on_progress(path.name, size, size)
+    return [report]
+
+
+def _import_members(
+    pod: Pod,
+    path: Path,
+    zf: zipfile.ZipFile,
+    names: list[str],
+    person: str,
+    on_progress: Progress | None,
+    errors: ErrorHandling,
+) -> list[ImportReport]:
+    if not names:
+        raise UnsupportedFormat(
+            f"{path.name}: the zip archive holds no files (only folders or macOS litter).",
+            hint="Export again from the app and import the archive it writes.",
+        )
+    reports: list[ImportReport] = []
+    for name in names:
+        label = f"{path.name}:{name}"
+
+        def one(name: str = name, label: str = label) -> list[ImportReport]:
+            with safe_files.open_member(path.name, zf, name) as member:
+                head = member.read(HEAD_BYTES)
+            importer = registry.detect(head, label)
+            sha = hashlib.sha256()
+            with safe_files.open_member(path.name, zf, name) as member:
+                for chunk in iter(lambda: member.read(1024 * 1024), b""):
+                    sha.update(chunk)
+
+            def opener() -> AbstractContextManager[BinaryIO]:
+                return safe_files.open_member(path.name, zf, name)
+
+            report = run_import(
+                pod,
+                importer,
+                opener,
+                filename=label,
+                sha256=sha.hexdigest(),
+                person=person,
+                errors=errors,
+            )
+            if on_progress is not None:
+                size = zf.getinfo(name).file_size
+                on_progress(label, size, size)
+            return [report]
+
+        reports.append(_guarded(pod, Path(label), one))
+    return reports
+
+
+def _guarded(pod: Pod, path: Path, work: Callable[[], list[ImportReport]]) -> ImportReport:
+    """Run one file's import inside a batch; a failure becomes a failed report."""
+    try:
+        reports = work()
+    except HealthpodError as exc:
+        logger.info("import of one file in a batch failed: %s", exc.message)
+        return ImportReport(
+            import_id=None,
+            filename=str(path.name),
+            format="unknown",
+            status="failed",
+            error=exc.message,
+            hint=exc.hint,
+        )
+    return reports[0] if len(reports) == 1 else _merge(reports)
+
+
+def _merge(reports: list[ImportReport]) -> ImportReport:
+    # A nested directory inside a directory: report its files as one line.
+    merged = ImportReport(None, reports[0].filename, "several", "completed")
+    for r in reports:
+        for code, n in r.added.items():
+            merged.added[code] = merged.added.get(code, 0) + n
+        merged.already_present += r.already_present
+        merged.unknown_types = sorted({*merged.unknown_types, *r.unknown_types})
+        merged.warnings.extend(r.warnings)
+        if r.status != "completed":
+            merged.status = r.status
+    return merged
+
+
+def _sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as fp:
+        for chunk in iter(lambda: fp.read(4 * 1024 * 1024), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def run_import(
+    pod: Pod,
+    importer: Importer,
+    opener: Opener,
+    *,
+    filename: str,
+    sha256: str,
+    person: str = DEFAULT_PERSON,
+    errors: ErrorHandling = ErrorHandling.WARN,
+) -> ImportReport:
+    """Stream `importer`'s items from the opened file into the store, all or nothing.
+
+    Raises:
+        MalformedFile, UnsupportedFormat: the file; StorageError: the database. Nothing stored.
+    """
+    person_id = pod.person_id(person)
+    started = now_ms()
+    try:
+        with pod.engine.begin() as conn:
+            import_id = int(
+                conn.scalar(
+                    insert(schema.imports)
+                    .values(
+                        person_id=person_id,
+                        filename=filename,
+                        sha256=sha256,
+                        format=importer.format,
+                        status="running",
+                        added={},
+                        unknown_types=[],
+                        warnings=[],
+                        started_ms=started,
+                    )
+                    .returning(schema.imports.c.id)
+                )
+            )
+            session = ImportSession(conn, person_id=person_id, import_id=import_id)
+            with opener() as fp:
+                write_items(
+                    session, importer.read(fp, filename=filename, on_progress=None, errors=errors)
+                )
+            tally = session.tally
+            report = ImportReport(
+                import_id=import_id,
+                filename=filename,
+                format=importer.format,
+                status="completed",
+                added=dict(tally.added),
+                already_present=tally.already_present,
+                unknown_types=sorted(tally.unknown_types),
+                warnings=tally.warnings,
+                references=tally.references,
+            )
+            conn.execute(
+                update(schema.imports)
+                .where(schema.imports.c.id == import_id)
+                .values(
+                    status="completed",
+                    added=report.added,
+                    already_present=report.already_present,
+                    unknown_types=report.unknown_types,
+                    warnings=report.to_json()["warnings"],
+                    references=report.references or None,
+                    export_ms=tally.export_ms,
+                    finished_ms=now_ms(),
+                )
+            )
+    except HealthpodError as exc:
+        _record_failure(pod, person_id, filename, sha256, importer.format, started, exc.message)
+        raise
+    except (DBAPIError, SQLAlchemyError) as exc:
+        cause = exc.orig if isinstance(exc, DBAPIError) else exc
+        first_line = (str(cause).splitlines() or [""])[0]
+        storage = StorageError(
+            f"{filename}: the database refused the import ({type(cause).__name__}: "
+            f"{first_line}); nothing was stored.",
+            hint="Check free disk space and that the database is reachable, then import again.",
+        )
+        _record_failure(pod, person_id, filename, sha256, importer.format, started, storage.message)
+        raise storage from exc
+    except OSError as exc:
+        error = MalformedFile(
+            f"reading stopped ({exc.strerror or exc}); nothing was stored.",
+            source=filename,
+            hint="Check that the file is complete and readable, then import again.",
+        )
+        _record_failure(pod, person_id, filename, sha256, importer.format, started, error.message)
+        raise error from exc
+    logger.info(
+        "import finished import_id=%s format=%s added=%d already_present=%d",
+        report.import_id,
+        report.format,
+        report.total_added,
+        report.already_present,
+    )
+    return report
+
+
+def write_items(session: ImportSession, items: Iterable[Item]) -> None:
+    """Hand items to their writers in batches of consecutive items with the same writer."""
+    pending: list[Any] = []
+    current = None
+    for item in items:
+        writer = WRITERS.get(type(item))
+        if writer is None:
+            raise TypeError(f"no writer registered for {type(item).__name__}")
+        if writer is not current or len(pending) >= BATCH:
+            if pending and current is not None:
+                current(session, pending)
+            pending = []
+            current = writer
+        pending.append(item)
+    if pending and current is not None:
+        current(session, pending)
+
+
+def _record_failure(
+    pod: Pod, person_id: int, filename: str, sha256: str, fmt: str, started: int, error: str
+) -> None:
+    """Keep a `failed` row for the history; if even that fails, the error still reaches the user."""
+    try:
+        with pod.engine.begin() as conn:
+            conn.execute(
+                insert(schema.imports).values(
+                    person_id=person_id,
+                    filename=filename,
+                    sha256=sha256,
+                    format=fmt,
+                    status="failed",
+                    added={},
+                    unknown_types=[],
+                    warnings=[],
+                    started_ms=started,
+                    finished_ms=now_ms(),
+                    error=error,
+                )
+            )
+    except SQLAlchemyError:
+        logger.warning("could not record the failed import of %s", filename, exc_info=True)

@@ -1,0 +1,380 @@
+"""Writing parsed items into the store: one writer per item class, inside one import transaction.
+
+`WRITERS` maps an item class to the function that stores a batch of them. An importer that
+brings a new item type (e.g. FHIR resources) registers its writer with `register_writer`.
+Every insert goes through `ImportSession.insert_new`, which relies on the tables' natural-key
+unique constraints (`INSERT … ON CONFLICT DO NOTHING` on both engines), so importing the same
+data twice adds nothing.
+"""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+from sqlalchemy import Connection, Table, and_, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+
+from healthpod.ingest.base import (
+    ActivitySummary,
+    CategoryValue,
+    Correlation,
+    ExportInfo,
+    PersonInfo,
+    Quantity,
+    Sample,
+    SourceRef,
+    Warning_,
+    Workout,
+)
+from healthpod.store import schema
+
+WORKOUT_TYPE = "workout"
+ACTIVITY_SUMMARY_TYPE = "activity_summary"
+
+
+@dataclass
+class Tally:
+    """What one import added, per type, and what it found already stored."""
+
+    added: Counter[str] = field(default_factory=Counter)
+    already_present: int = 0
+    unknown_types: set[str] = field(default_factory=set)
+    warnings: list[Warning_] = field(default_factory=list)
+    references: list[str] = field(default_factory=list)
+    export_ms: int | None = None
+
+
+class ImportSession:
+    """The connection, person and import a batch of items is written under, plus id caches."""
+
+    def __init__(self, conn: Connection, *, person_id: int, import_id: int) -> None:
+        self.conn = conn
+        self.person_id = person_id
+        self.import_id = import_id
+        self.tally = Tally()
+        self._sources: dict[str, int] = {}
+        self._devices: dict[str, int] = {}
+        self._types: dict[str, int] = {}
+        # A record inside a Correlation usually stands at top level too (but not always). The
+        # natural keys of both kinds seen in this import let each be stored and counted once.
+        self.correlated_keys: set[tuple[Any, ...]] = set()
+        self.top_level_keys: set[tuple[Any, ...]] = set()
+
+    # -- inserts --------------------------------------------------------------------------
+    def insert_new(self, table: Table, rows: Sequence[dict[str, Any]]) -> int:
+        """Insert rows, skipping those whose natural key is stored; return how many were new."""
+        if not rows:
+            return 0
+        if self.conn.dialect.name == "postgresql":
+            # psycopg's executemany gives no row count; RETURNING lists only the new rows
+            # (SQLAlchemy batches these into multi-row INSERTs).
+            key = next(iter(table.primary_key.columns))
+            stmt = postgresql.insert(table).on_conflict_do_nothing().returning(key)
+            return len(self.conn.execute(stmt, list(rows)).all())
+        # sqlite3's executemany sums the rows each statement inserted.
+        result = self.conn.execute(sqlite.insert(table).on_conflict_do_nothing(), list(rows))
+        return int(result.rowcount)
+
+    def insert_one_returning_id(self, table: Table, row: dict[str, Any]) -> int | None:
+        """Insert one row and return its id, or None when its natural key is already stored."""
+        dialect = self.conn.dialect.name
+        stmt: Any
+        if dialect == "postgresql":
+            stmt = postgresql.insert(table).values(row).on_conflict_do_nothing()
+        else:
+            stmt = sqlite.insert(table).values(row).on_conflict_do_nothing()
+        found = self.conn.scalar(stmt.returning(table.c.id))
+        return None if found is None else int(found)
+
+    # -- lookups, created on first use --------------------------------------------------
+    def source_id(self, ref: SourceRef) -> int:
+        cached = self._sources.get(ref.name)
+        if cached is not None:
+            return cached
+        self.insert_new(
+            schema.sources,
+            [
+                {
+                    "person_id": self.person_id,
+                    "name": ref.name,
+                    "kind": ref.kind,
+                    "bundle_id": ref.bundle_id,
+                }
+            ],
+        )
+        found = self.conn.scalar(
+            select(schema.sources.c.id).where(
+                schema.sources.c.person_id == self.person_id, schema.sources.c.name == ref.name
+            )
+        )
+        assert found is not None
+        self._sources[ref.name] = int(found)
+        return int(found)
+
+    def device_id(self, description: str | None) -> int | None:
+        if description is None:
+            return None
+        cached = self._devices.get(description)
+        if cached is not None:
+            return cached
+        self.insert_new(schema.devices, [{"person_id": self.person_id, "description": description}])
+        found = self.conn.scalar(
+            select(schema.devices.c.id).where(
+                schema.devices.c.person_id == self.person_id,
+                schema.devices.c.description == description,
+            )
+        )
+        assert found is not None
+        self._devices[description] = int(found)
+        return int(found)
+
+    def type_id(self, code: str, *, kind: str, unit: str, known: bool) -> int:
+        cached = self._types.get(code)
+        if cached is not None:
+            return cached
+        self.insert_new(
+            schema.sample_types,
+            [{"code": code, "kind": kind, "unit": unit, "known": 1 if known else 0}],
+        )
+        found = self.conn.scalar(
+            select(schema.sample_types.c.id).where(schema.sample_types.c.code == code)
+        )
+        assert found is not None
+        self._types[code] = int(found)
+        return int(found)
+
+    def count(self, type_code: str, added: int, offered: int) -> None:
+        if added:
+            self.tally.added[type_code] += added
+        self.tally.already_present += offered - added
+
+
+ItemT = TypeVar("ItemT")
+Writer = Callable[[ImportSession, Sequence[Any]], None]
+WRITERS: dict[type, Writer] = {}
+
+
+def register_writer(
+    item_class: type[ItemT], writer: Callable[[ImportSession, Sequence[ItemT]], None]
+) -> None:
+    """Make `writer` store batches of `item_class` (used by importers that add item types)."""
+    WRITERS[item_class] = writer
+
+
+# -- samples ---------------------------------------------------------------------------------
+def sample_key(sample: Sample) -> tuple[Any, ...]:
+    value = sample.value if isinstance(sample, Quantity) else sample.value_code
+    return (sample.type_code, sample.start_ms, sample.end_ms, sample.source.name, value)
+
+
+def _sample_row(
+    session: ImportSession, sample: Sample, correlation_id: int | None
+) -> dict[str, Any]:
+    value: float | str
+    if isinstance(sample, Quantity):
+        kind, unit, value_column, value = "quantity", sample.unit, "value", sample.value
+    else:
+        kind, unit, value_column, value = "category", "", "value_code", sample.value_code
+    if not sample.known:
+        session.tally.unknown_types.add(sample.type_code)
+    row: dict[str, Any] = {
+        "person_id": session.person_id,
+        "type_id": session.type_id(sample.type_code, kind=kind, unit=unit, known=sample.known),
+        "start_ms": sample.start_ms,
+        "end_ms": sample.end_ms,
+        "start_offset_min": sample.start_offset_min,
+        "end_offset_min": sample.end_offset_min,
+        "source_id": session.source_id(sample.source),
+        "source_version": sample.source_version,
+        "device_id": session.device_id(sample.device),
+        "created_ms": sample.created_ms,
+        "import_id": session.import_id,
+        "correlation_id": correlation_id,
+        "meta": sample.meta,
+        value_column: value,
+    }
+    if isinstance(sample, Quantity):
+        row["unit"] = unit
+    return row
+
+
+def _table_for(sample: Sample) -> Table:
+    return schema.quantity_samples if isinstance(sample, Quantity) else schema.category_samples
+
+
+def write_samples(session: ImportSession, samples: Sequence[Sample]) -> None:
+    """Store samples; group by type so the per-type count comes from each insert's row count."""
+    by_type: dict[tuple[type, str], list[dict[str, Any]]] = defaultdict(list)
+    for sample in samples:
+        if can_be_correlated(sample.type_code):
+            key = sample_key(sample)
+            if key in session.correlated_keys:
+                continue  # already stored and counted as part of its Correlation
+            session.top_level_keys.add(key)
+        by_type[(type(sample), sample.type_code)].append(_sample_row(session, sample, None))
+    for (cls, code), rows in by_type.items():
+        table = schema.quantity_samples if cls is Quantity else schema.category_samples
+        session.count(code, session.insert_new(table, rows), len(rows))
+
+
+def can_be_correlated(type_code: str) -> bool:
+    """Types that Correlations group: blood pressure, and the nutrients of a food entry."""
+    return type_code.startswith(CORRELATED_PREFIXES)
+
+
+CORRELATED_PREFIXES = ("blood_pressure_", "dietary_", "HKQuantityTypeIdentifierDietary")
+
+
+def _link_existing(
+    session: ImportSession, sample: Sample, row: dict[str, Any], correlation_id: int
+) -> None:
+    """Link the already stored twin of a correlation's record to the correlation."""
+    table = _table_for(sample)
+    value_column = "value" if isinstance(sample, Quantity) else "value_code"
+    key = and_(
+        table.c.person_id == row["person_id"],
+        table.c.type_id == row["type_id"],
+        table.c.start_ms == row["start_ms"],
+        table.c.end_ms == row["end_ms"],
+        table.c.source_id == row["source_id"],
+        table.c[value_column] == row[value_column],
+    )
+    session.conn.execute(
+        update(table)
+        .where(key, table.c.correlation_id.is_(None))
+        .values(correlation_id=correlation_id)
+    )
+
+
+def write_correlations(session: ImportSession, correlations: Sequence[Correlation]) -> None:
+    """Store each correlation once and its records linked to it (records are few: one by one)."""
+    for corr in correlations:
+        row = {
+            "person_id": session.person_id,
+            "type_code": corr.type_code,
+            "start_ms": corr.start_ms,
+            "end_ms": corr.end_ms,
+            "start_offset_min": corr.start_offset_min,
+            "end_offset_min": corr.end_offset_min,
+            "source_id": session.source_id(corr.source),
+            "source_version": corr.source_version,
+            "device_id": session.device_id(corr.device),
+            "created_ms": corr.created_ms,
+            "import_id": session.import_id,
+            "meta": corr.meta,
+        }
+        corr_id = session.insert_one_returning_id(schema.correlations, row)
+        if corr_id is None:
+            session.count(corr.type_code, 0, 1)
+            found = session.conn.scalar(
+                select(schema.correlations.c.id).where(
+                    schema.correlations.c.person_id == session.person_id,
+                    schema.correlations.c.type_code == corr.type_code,
+                    schema.correlations.c.start_ms == corr.start_ms,
+                    schema.correlations.c.end_ms == corr.end_ms,
+                    schema.correlations.c.source_id == row["source_id"],
+                )
+            )
+            assert found is not None
+            corr_id = int(found)
+        else:
+            session.count(corr.type_code, 1, 1)
+        for sample in corr.samples:
+            key = sample_key(sample)
+            session.correlated_keys.add(key)
+            sample_row = _sample_row(session, sample, corr_id)
+            if session.insert_new(_table_for(sample), [sample_row]):
+                session.count(sample.type_code, 1, 1)
+                continue
+            _link_existing(session, sample, sample_row, corr_id)
+            if key not in session.top_level_keys:  # else its top-level twin was counted
+                session.count(sample.type_code, 0, 1)
+
+
+def write_workouts(session: ImportSession, workouts: Sequence[Workout]) -> None:
+    rows = [
+        {
+            "person_id": session.person_id,
+            "activity_type": w.activity_type,
+            "start_ms": w.start_ms,
+            "end_ms": w.end_ms,
+            "start_offset_min": w.start_offset_min,
+            "end_offset_min": w.end_offset_min,
+            "duration_s": w.duration_s,
+            "distance_km": w.distance_km,
+            "energy_kcal": w.energy_kcal,
+            "source_id": session.source_id(w.source),
+            "source_version": w.source_version,
+            "device_id": session.device_id(w.device),
+            "created_ms": w.created_ms,
+            "import_id": session.import_id,
+            "meta": w.meta,
+            "events": w.events,
+            "statistics": w.statistics,
+            "route": w.route,
+            "original": w.original,
+        }
+        for w in workouts
+    ]
+    session.count(WORKOUT_TYPE, session.insert_new(schema.workouts, rows), len(rows))
+
+
+def write_activity_summaries(session: ImportSession, summaries: Sequence[ActivitySummary]) -> None:
+    rows = [
+        {
+            "person_id": session.person_id,
+            "date_on": s.date_on,
+            "active_energy_kcal": s.active_energy_kcal,
+            "active_energy_goal_kcal": s.active_energy_goal_kcal,
+            "move_time_min": s.move_time_min,
+            "move_time_goal_min": s.move_time_goal_min,
+            "exercise_min": s.exercise_min,
+            "exercise_goal_min": s.exercise_goal_min,
+            "stand_hours": s.stand_hours,
+            "stand_hours_goal": s.stand_hours_goal,
+            "import_id": session.import_id,
+            "meta": s.meta,
+        }
+        for s in summaries
+    ]
+    session.count(
+        ACTIVITY_SUMMARY_TYPE, session.insert_new(schema.activity_summaries, rows), len(rows)
+    )
+
+
+def write_person_info(session: ImportSession, infos: Sequence[PersonInfo]) -> None:
+    for info in infos:
+        values: dict[str, Any] = {"characteristics": info.characteristics or None}
+        if info.birth_date is not None:
+            values["birth_date"] = info.birth_date
+        if info.sex is not None:
+            values["sex"] = info.sex
+        if info.blood_type is not None:
+            values["blood_type"] = info.blood_type
+        session.conn.execute(
+            update(schema.persons).where(schema.persons.c.id == session.person_id).values(values)
+        )
+
+
+def write_export_info(session: ImportSession, infos: Sequence[ExportInfo]) -> None:
+    for info in infos:
+        if info.export_ms is not None:
+            session.tally.export_ms = info.export_ms
+        session.tally.references.extend(info.references)
+
+
+def write_warnings(session: ImportSession, warnings: Sequence[Warning_]) -> None:
+    session.tally.warnings.extend(warnings)
+
+
+register_writer(Quantity, write_samples)
+register_writer(CategoryValue, write_samples)
+register_writer(Correlation, write_correlations)
+register_writer(Workout, write_workouts)
+register_writer(ActivitySummary, write_activity_summaries)
+register_writer(PersonInfo, write_person_info)
+register_writer(ExportInfo, write_export_info)
+register_writer(Warning_, write_warnings)
