@@ -1,0 +1,188 @@
+"""Garmin/ANT FIT files: activities, daily monitoring, weight scales and beat-to-beat HRV.
+
+`fit_decode` reads the bytes (CRC, chained files, compressed and 16-bit timestamps, developer
+fields); this module turns each FIT file into our items:
+
+- activity: one `Workout` per session (laps as events, the GPS track as its route), and per
+  `record` a heart-rate sample plus speed, cadence and power samples (types `fit:speed`,
+  `fit:cadence`, `fit:power`: our vocabulary has no such types yet);
+- monitoring: heart rate, and per-interval steps, distance and active energy made from the
+  device's running totals (they count up per activity type and restart each local day),
+  intensity minutes as exercise time, stress level (`fit:stress_level`);
+- weight scale: weight, body fat, BMI and the other body-composition values;
+- HRV: the SDNN of the file's beat-to-beat intervals, as one `hrv_sdnn` sample.
+
+Times are UTC; the local offset is the file's `local_timestamp - timestamp` (from the activity or
+monitoring_info message). A file without one is stored at offset 0 with a warning saying so.
+"""
+
+from __future__ import annotations
+
+import statistics
+from collections.abc import Iterator
+from typing import BinaryIO, ClassVar
+
+from healthpod.errors import MalformedFile
+from healthpod.ingest.base import (
+    ErrorHandling,
+    Item,
+    ProgressFn,
+    SourceRef,
+    Warning_,
+)
+from healthpod.ingest.fit_decode import FitFile, decode, sniff
+from healthpod.ingest.fit_device import FitContext, describe_device, source_name
+from healthpod.ingest.fit_workout import monitoring_items, workouts
+
+MAX_OFFSET_S = 14 * 3600
+
+# weight_scale fields: (our type, unit, scale to the unit); unknown ones keep the FIT name
+WEIGHT_FIELDS: dict[str, tuple[str, str, bool]] = {
+    "weight": ("body_mass", "kg", True),
+    "percent_fat": ("body_fat_percentage", "%", True),
+    "bmi": ("body_mass_index", "kg/m2", True),
+    "percent_hydration": ("fit:percent_hydration", "%", False),
+    "visceral_fat_mass": ("fit:visceral_fat_mass", "kg", False),
+    "bone_mass": ("fit:bone_mass", "kg", False),
+    "muscle_mass": ("fit:muscle_mass", "kg", False),
+    "basal_met": ("fit:basal_met", "kcal/d", False),
+    "active_met": ("fit:active_met", "kcal/d", False),
+    "metabolic_age": ("fit:metabolic_age", "a", False),
+    "visceral_fat_rating": ("fit:visceral_fat_rating", "{score}", False),
+    "physique_rating": ("fit:physique_rating", "{score}", False),
+}
+
+
+class FitImporter:
+    """Reads .fit files (one, or several chained) from Garmin, Wahoo, COROS, Zwift and others."""
+
+    format: ClassVar[str] = "fit"
+
+    def sniff(self, head: bytes, filename: str) -> bool:
+        return sniff(head)
+
+    def read(
+        self,
+        fp: BinaryIO,
+        *,
+        filename: str,
+        on_progress: ProgressFn | None = None,
+        errors: ErrorHandling = ErrorHandling.WARN,
+    ) -> Iterator[Item]:
+        """Yield the items of every FIT file in the stream.
+
+        Raises:
+            MalformedFile: a damaged or cut-short file (names the byte offset), or, under
+                `ErrorHandling.RAISE`, messages that cannot be placed in time.
+        """
+        for fit in decode(fp, filename=filename, on_progress=on_progress, errors=errors):
+            yield from _items(fit, filename, errors)
+
+
+IMPORTER = FitImporter()
+
+
+def _items(fit: FitFile, filename: str, errors: ErrorHandling) -> Iterator[Item]:
+    where = f"FIT file {fit.index + 1}, byte {fit.start_byte}"
+    for location, message in fit.warnings:
+        yield from _problem(errors, filename, location, f"fitdecode: {message}")
+    if fit.relative_times:
+        yield from _problem(
+            errors,
+            filename,
+            where,
+            f"{fit.relative_times} messages carry no date, only seconds since the device was "
+            "switched on (its clock was not set); they were skipped",
+        )
+    offset_s, offset_note = _local_offset(fit)
+    if offset_note and _has_data(fit):
+        yield Warning_(where, offset_note)
+    source = SourceRef(name=source_name(fit), kind="device")
+    context = FitContext(
+        source=source,
+        device=describe_device(fit),
+        version=fit.software,
+        offset_min=offset_s // 60,
+        created_ms=None if fit.created_s is None else fit.created_s * 1000,
+    )
+    yield from _record_samples(fit, context)
+    yield from workouts(fit, context)
+    yield from monitoring_items(fit, context)
+    yield from _weight_samples(fit, context, where)
+    yield from _hrv_sample(fit, context)
+
+
+def _problem(errors: ErrorHandling, filename: str, location: str, message: str) -> Iterator[Item]:
+    if errors is ErrorHandling.RAISE:
+        raise MalformedFile(message, source=filename, location=location)
+    if errors is ErrorHandling.WARN:
+        yield Warning_(location, message)
+
+
+def _has_data(fit: FitFile) -> bool:
+    return bool(fit.records or fit.sessions or fit.monitoring or fit.weights or fit.stress)
+
+
+def _local_offset(fit: FitFile) -> tuple[int, str | None]:
+    """The local offset in seconds (whole quarter hours), and a note when it is not known."""
+    for raw in fit.local_offsets_s:
+        quarter = round(raw / 900) * 900
+        if abs(quarter) <= MAX_OFFSET_S:
+            return quarter, None
+    if fit.local_offsets_s:
+        return 0, "the file's local time is not plausible; times are stored with offset +00:00"
+    return 0, "the file does not say its local time; times are stored with offset +00:00"
+
+
+def _record_samples(fit: FitFile, context: FitContext) -> Iterator[Item]:
+    previous = None
+    for row in fit.records:
+        t = row.t
+        if t == previous:
+            continue  # a second record in the same second (seen on Edge 500): the first counts
+        previous = t
+        if row.heart_rate is not None:
+            yield context.quantity("heart_rate", t, t, row.heart_rate, "/min")
+        if row.speed is not None:
+            yield context.quantity("fit:speed", t, t, row.speed, "m/s", known=False)
+        if row.cadence is not None:
+            yield context.quantity("fit:cadence", t, t, row.cadence, "/min", known=False)
+        if row.power is not None:
+            yield context.quantity("fit:power", t, t, row.power, "W", known=False)
+
+
+def _weight_samples(fit: FitFile, context: FitContext, where: str) -> Iterator[Item]:
+    users = {u for w in fit.weights if isinstance(u := w.get("user_profile_index"), int)}
+    if len(users) > 1:
+        yield Warning_(
+            where,
+            f"the scale holds readings of {len(users)} people (user profiles "
+            f"{', '.join(str(u) for u in sorted(users))}); all were imported, each marked with "
+            "its user profile",
+        )
+    for reading in fit.weights:
+        t = reading["timestamp"].timestamp()
+        meta = None
+        if reading.get("user_profile_index") is not None:
+            meta = {"fit_user_profile_index": reading["user_profile_index"]}
+        for name, (type_code, unit, known) in WEIGHT_FIELDS.items():
+            value = reading.get(name)
+            if isinstance(value, int | float) and not isinstance(value, bool) and value > 0:
+                if name == "weight" and value >= 655.34:  # 0xFFFE: the scale is still measuring
+                    continue
+                yield context.quantity(type_code, t, t, float(value), unit, known=known, meta=meta)
+
+
+def _hrv_sample(fit: FitFile, context: FitContext) -> Iterator[Item]:
+    beats = fit.rr_intervals_s
+    if len(beats) < 2 or not fit.records:
+        return
+    sdnn_ms = statistics.stdev(beats) * 1000
+    yield context.quantity(
+        "hrv_sdnn",
+        fit.records[0].t,
+        fit.records[-1].t,
+        round(sdnn_ms, 3),
+        "ms",
+        meta={"method": "SDNN of the FIT file's beat-to-beat intervals", "beats": len(beats)},
+    )
