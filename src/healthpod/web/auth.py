@@ -7,16 +7,15 @@ the browser to the login page and back when there is no (or an expired) session.
 
 from __future__ import annotations
 
-import importlib
 from dataclasses import dataclass
-from typing import Annotated, Any
+from typing import Annotated
 from urllib.parse import urlencode
 
 from fastapi import Depends, Request, Response
 
 from healthpod import accounts
-from healthpod.errors import HealthpodError
 from healthpod.pod import Pod, now_ms
+from healthpod.web import session
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,33 +59,24 @@ def authenticate(request: Request, username: str, password: str) -> int:
     )
 
 
-def _session() -> Any:
-    # The cookie session module lands separately (accounts issue); imported by name so the
-    # pages work against whichever version is installed.
-    return importlib.import_module("healthpod.web.session")
-
-
 def start_session(request: Request, response: Response, person_id: int) -> None:
-    _session().start(request, response, person_id)
+    session.set_session(request, response, person_id)
 
 
 def end_session(request: Request, response: Response) -> None:
-    _session().end(request, response)
+    session.clear_session(request, response)
 
 
 def session_person(request: Request) -> WebPerson | None:
     """The person of a valid session cookie, or None."""
-    try:
-        session = _session()
-    except ImportError:
+    person_id = session.current_person(request)
+    if person_id is None:
         return None
-    try:
-        found = session.person_from_request(request)
-    except HealthpodError:
+    with pod_of(request).engine.connect() as conn:
+        account = accounts.account_for_person(conn, person_id)
+    if account is None or account.disabled_ms is not None:
         return None
-    if found is None:
-        return None
-    return WebPerson(person_id=int(found.person_id), username=str(found.username))
+    return WebPerson(person_id=person_id, username=account.username)
 
 
 def require_person(request: Request) -> WebPerson:
@@ -94,8 +84,7 @@ def require_person(request: Request) -> WebPerson:
     person = session_person(request)
     if person is None:
         target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
-        had_cookie = any(name.startswith("hp_session") for name in request.cookies)
-        raise LoginRequired(target, expired=had_cookie)
+        raise LoginRequired(target, expired=session.session_expired(request))
     request.state.username = person.username
     return person
 
