@@ -14,12 +14,14 @@ import fitdecode
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from sqlalchemy import func, select
 
 from healthpod.errors import IngestError, MalformedFile
 from healthpod.ingest.base import ErrorHandling, Quantity, Warning_, Workout
 from healthpod.ingest.fit import IMPORTER
 from healthpod.ingest.fit_decode import SEMICIRCLE_DEG, decode
 from healthpod.ingest.fit_device import product_name
+from healthpod.store import schema
 
 FIT = Path(__file__).parent.parent / "data" / "fit"
 
@@ -343,3 +345,54 @@ def test_every_cut_is_reported_with_a_byte_offset(length):
     with pytest.raises(MalformedFile) as caught:
         list(IMPORTER.read(io.BytesIO(ACTIVITY[:length]), filename="cut.fit"))
     assert (caught.value.location or "").startswith("byte ")
+
+
+# Through the import pipeline, on SQLite and PostgreSQL (the `pod` fixture).
+
+
+def stored(pod, table) -> int:
+    with pod.engine.connect() as conn:
+        return int(conn.scalar(select(func.count()).select_from(table)))
+
+
+def test_import_stores_every_item_once_and_a_second_import_adds_nothing(pod):
+    from healthpod.ingest.run import import_file
+
+    path = FIT / "garmin-fenix-5-walk.fit"
+    items = read(path.name)
+    expected = Counter(i.type_code for i in items if isinstance(i, Quantity))
+    first = import_file(pod, path, errors=ErrorHandling.RAISE)
+    assert first.format == "fit"
+    assert first.status == "completed"
+    assert first.added == {**expected, "workout": 1}
+    assert stored(pod, schema.quantity_samples) == sum(expected.values()) == 17 * 3 + 1
+    assert stored(pod, schema.workouts) == 1
+    with pod.engine.connect() as conn:
+        names = conn.execute(select(schema.sources.c.name)).scalars().all()
+    assert names == ["Garmin Fenix 5"]
+    second = import_file(pod, path, errors=ErrorHandling.RAISE)
+    assert second.total_added == 0
+    assert stored(pod, schema.quantity_samples) == sum(expected.values())
+    assert stored(pod, schema.workouts) == 1
+
+
+def test_monitoring_import_counts(pod):
+    from healthpod.ingest.run import import_file
+
+    report = import_file(pod, FIT / "MonitoringFile.fit", errors=ErrorHandling.RAISE)
+    assert report.added["steps"] == 79
+    with pod.engine.connect() as conn:
+        total = conn.scalar(select(func.sum(schema.quantity_samples.c.value)))
+    assert total == 3173 + 69  # steps of the day plus active energy (walking 68, running 1)
+
+
+@pytest.mark.parametrize("name", ["activity-unexpected-eof.fit", "activity-filecrc.fit"])
+def test_a_broken_file_stores_nothing_and_keeps_what_was_there(pod, name):
+    from healthpod.ingest.run import import_file
+
+    import_file(pod, FIT / "Activity.fit", errors=ErrorHandling.RAISE)
+    before = stored(pod, schema.quantity_samples)
+    with pytest.raises(MalformedFile, match=r"byte \d+"):
+        import_file(pod, FIT / name, errors=ErrorHandling.RAISE)
+    assert stored(pod, schema.quantity_samples) == before
+    assert stored(pod, schema.workouts) == 1

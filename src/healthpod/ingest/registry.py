@@ -10,11 +10,16 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from healthpod.errors import UnsupportedFormat
+from healthpod.ingest import fhir_writer  # noqa: F401  (registers the FHIR resources' writer)
 from healthpod.ingest.apple_health import IMPORTER as APPLE_HEALTH
 from healthpod.ingest.base import Importer
+from healthpod.ingest.fhir import IMPORTER as FHIR
+from healthpod.ingest.fit import IMPORTER as FIT
 
 IMPORTERS: list[Importer] = [
     APPLE_HEALTH,
+    FHIR,
+    FIT,
 ]
 
 FORMATS: tuple[str, ...] = tuple(importer.format for importer in IMPORTERS)
