@@ -93,21 +93,43 @@ def discrete(
     sql = f"""
         WITH s AS (
             SELECT (start_ms + start_offset_min * 60000 + :shift) / :w AS b,
-                   {off} AS bo, start_ms, start_offset_min, value
+                   {off} AS bo, start_ms, start_offset_min, value, source_id
             FROM quantity_samples
             WHERE person_id = :person_id AND type_id = :type_id
               AND start_ms >= :lo_ms AND start_ms < :hi_ms
         )
-        SELECT b, bo, COUNT(*), SUM(value), MIN(value), MAX(value), MIN(start_ms), MAX(start_ms),
-               MIN(start_offset_min)
+        SELECT b, bo, source_id, COUNT(*), SUM(value), MIN(value), MAX(value), MIN(start_ms),
+               MAX(start_ms), MIN(start_offset_min)
         FROM s WHERE b >= :b_lo AND b < :b_hi
-        GROUP BY b, bo ORDER BY b, bo
+        GROUP BY b, bo, source_id ORDER BY b, bo
     """  # noqa: S608 - only our own column names are formatted in
     params = _range_params(person_id, type_id, first_bucket, end_bucket, frame)
-    return [
-        BucketRow(int(b), int(bo), int(n), tot, lo, hi, first, last, off0)
-        for b, bo, n, tot, lo, hi, first, last, off0 in conn.execute(text(sql), params)
-    ]
+    rows: list[BucketRow] = []
+    for b, bo, source_id, n, tot, lo, hi, first, last, off0 in conn.execute(text(sql), params):
+        row = BucketRow(int(b), int(bo), int(n), tot, lo, hi, first, last, off0, {source_id: tot})
+        if rows and (rows[-1].bucket, rows[-1].offset_min) == (row.bucket, row.offset_min):
+            row = _merged(rows.pop(), row)
+        rows.append(row)
+    return rows
+
+
+def _merged(a: BucketRow, b: BucketRow) -> BucketRow:
+    """Two sources' rows of one bucket as one."""
+    first_offset = (
+        a.first_offset_min if (a.first_ms or 0) <= (b.first_ms or 0) else b.first_offset_min
+    )
+    return BucketRow(
+        a.bucket,
+        a.offset_min,
+        a.count + b.count,
+        (a.total or 0.0) + (b.total or 0.0),
+        min(a.low, b.low) if a.low is not None and b.low is not None else a.low,
+        max(a.high, b.high) if a.high is not None and b.high is not None else a.high,
+        min(a.first_ms or 0, b.first_ms or 0),
+        max(a.last_ms or 0, b.last_ms or 0),
+        first_offset,
+        {**(a.by_source or {}), **(b.by_source or {})},
+    )
 
 
 def swept(
@@ -204,6 +226,8 @@ def swept(
         UNION ALL
         SELECT 1, b, bo, NULL, SUM(first_piece), MIN(p0), MAX(p1), MIN(off_min)
         FROM kept GROUP BY b, bo
+        UNION ALL
+        SELECT 2, b, bo, rk, 0, NULL, NULL, NULL FROM kept GROUP BY b, bo, rk
     """  # noqa: S608 - only our own column names and integers are formatted in
     totals: dict[tuple[int, int], dict[int, float]] = {}
     counts: dict[tuple[int, int], tuple[int, int, int, int]] = {}
@@ -211,6 +235,8 @@ def swept(
         key = (int(b), int(bo))
         if kind == 0:
             totals.setdefault(key, {})[ranked_sources[int(win)]] = float(amount)
+        elif kind == 2:  # present that bucket, even if it won no stretch of it
+            totals.setdefault(key, {}).setdefault(ranked_sources[int(win)], 0.0)
         else:
             counts[key] = (int(amount), int(first), int(last), int(off0))
     rows = []

@@ -341,3 +341,89 @@ def overview(conn: Connection, person_id: int) -> list[TypeSummary]:
             unit = m.unit if m.kind == "quantity" else ""
             result.append(TypeSummary(m.code, unit, int(n), int(first), int(last)))
     return sorted(result, key=lambda s: s.code)
+
+
+@dataclass(frozen=True, slots=True)
+class DailySummary:
+    """One type on one local day: what the FHIR API renders for a daily-only consent."""
+
+    type_code: str
+    day_on: date
+    unit: str
+    statistic: str  # sum|describe|sleep|duration
+    count: int
+    total: float | None
+    low: float | None
+    high: float | None
+    mean: float | None
+    first_ms: int | None
+    last_ms: int | None
+    offset_min: int | None
+
+    @property
+    def value(self) -> float | None:
+        """The day's one number: the sum (or minutes) for summed types, the mean otherwise."""
+        return self.mean if self.statistic == Method.DESCRIBE.value else self.total
+
+
+def daily_summaries(
+    conn: Connection,
+    person_id: int,
+    type_codes: Sequence[str] | None = None,
+    from_ms: int | None = None,
+    to_ms: int | None = None,
+) -> list[DailySummary]:
+    """Per type and local day, the day's statistics, for days whose samples lie in the window.
+
+    A day is included only when all its samples lie in [from_ms, to_ms), so a consent's time
+    window never lets a partial day through. Types without data are simply absent.
+    """
+    summaries.catch_up(conn, person_id)
+    measures = stored_measures(conn)
+    wanted = [measures[c] for c in (type_codes or sorted(measures)) if c in measures]
+    if not wanted:
+        return []
+    by_id = {m.type_id: m for m in wanted}
+    d = schema.daily_summaries
+    query = (
+        select(d)
+        .where(d.c.person_id == person_id, d.c.type_id.in_(list(by_id)))
+        .order_by(d.c.type_id, d.c.day_on)
+    )
+    if from_ms is not None:
+        query = query.where(d.c.first_ms >= from_ms)
+    if to_ms is not None:
+        query = query.where(d.c.last_ms < to_ms)
+    result = []
+    for row in conn.execute(query).mappings():
+        m = by_id[int(row["type_id"])]
+        n, total = int(row["sample_count"]), row["total"]
+        mean = total / n if m.method is Method.DESCRIBE and n and total is not None else None
+        result.append(
+            DailySummary(
+                m.code,
+                row["day_on"],
+                m.unit,
+                m.method.value,
+                n,
+                total,
+                row["low"],
+                row["high"],
+                mean,
+                row["first_ms"],
+                row["last_ms"],
+                row["first_offset_min"],
+            )
+        )
+    return result
+
+
+def daily_values(
+    conn: Connection, person_id: int, type_code: str, from_ms: int | None = None
+) -> dict[date, float]:
+    """The one number per local day of a type ({} when there is none), for baselines."""
+    return {
+        s.day_on: s.value
+        for s in daily_summaries(conn, person_id, [type_code], from_ms)
+        if s.value is not None
+    }
