@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import random
-from datetime import date, timedelta
-
-from insights.builder import Person
+from datetime import date, datetime, timedelta
 
 from healthpod.insights.findings import NOT_A_DIAGNOSIS, findings
+from insights.builder import Person
 
 END = date(2026, 6, 28)  # a Sunday
 
@@ -83,14 +82,12 @@ def test_weekly_activity_against_who(engine):
 
 
 def sleep_nights(person, hours, midpoints):
+    """Nights of `hours` asleep centred on `midpoints` (local hour after midnight)."""
     for day, h, mid in zip(days(len(hours)), hours, midpoints, strict=True):
-        wake = f"{day.isoformat()}T{mid + int(h / 2):02}:{int(h % 2 * 30):02}+02:00"
-        bed_day = day - timedelta(days=1)
-        bed_minutes = (24 + mid) * 60 - h * 30
-        bed = f"{bed_day.isoformat()}T{int(bed_minutes // 60) % 24:02}:{int(bed_minutes % 60):02}+02:00"
-        if bed_minutes >= 24 * 60:
-            bed = f"{day.isoformat()}T{int(bed_minutes // 60) % 24:02}:{int(bed_minutes % 60):02}+02:00"
-        person.category("sleep_analysis", bed, wake, "HKCategoryValueSleepAnalysisAsleepCore")
+        wake = datetime.fromisoformat(at(day, "00:00")) + timedelta(hours=mid + h / 2)
+        bed = wake - timedelta(hours=h)
+        stage = "HKCategoryValueSleepAnalysisAsleepCore"
+        person.category("sleep_analysis", bed.isoformat(), wake.isoformat(), stage)
 
 
 def test_sleep_duration_against_7_to_9_hours(engine):

@@ -107,9 +107,9 @@ json_option = click.option("--json", "as_json", is_flag=True, help="Print one JS
 
 def _register() -> None:
     # Imported here so each module can use the helpers above.
-    from healthpod.cli import db, demo
+    from healthpod.cli import db, demo, serve
 
-    for module in (db, demo):
+    for module in (db, demo, serve):
         for command in module.COMMANDS:
             cli.add_command(command)
 

@@ -1,0 +1,57 @@
+"""`healthpod serve`: the web UI, the JSON API, SMART on FHIR and the FHIR API over HTTP."""
+
+from __future__ import annotations
+
+import os
+
+import click
+from pydantic import AnyHttpUrl
+
+from healthpod.cli import CliState
+from healthpod.config import ENV_PREFIX
+from healthpod.pod import Pod
+
+
+@click.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option(
+    "--port",
+    default=8000,
+    show_default=True,
+    type=click.IntRange(0, 65535),
+    help="Port to listen on.",
+)
+@click.pass_obj
+def serve(state: CliState, host: str, port: int) -> None:
+    """Run the server (uvicorn) until Ctrl-C.
+
+    Links in API responses are built on HEALTHPOD_BASE_URL; when it is not set they use
+    http://HOST:PORT, so set it when the server sits behind a proxy or TLS.
+
+    \b
+        healthpod serve
+        healthpod serve --host 0.0.0.0 --port 8080
+    """
+    import uvicorn
+
+    from healthpod.app import create_app
+
+    settings = state.settings
+    if f"{ENV_PREFIX}BASE_URL" not in os.environ:
+        shown = "127.0.0.1" if host in ("0.0.0.0", "::") else host  # noqa: S104 - a display name
+        settings = settings.model_copy(update={"base_url": AnyHttpUrl(f"http://{shown}:{port}")})
+    pod = Pod.open(settings)
+    app = create_app(settings, pod=pod)
+    click.echo(f"healthpod serving {settings.public_base_url} (FHIR at /fhir). Ctrl-C stops.")
+    uvicorn.run(
+        app,
+        host=host,
+        port=port,
+        log_level=settings.log_level.lower(),
+        proxy_headers=False,
+        server_header=False,
+    )
+    pod.close()
+
+
+COMMANDS = [serve]

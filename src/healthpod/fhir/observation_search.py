@@ -1,0 +1,165 @@
+"""Observation search and read over samples: FHIR codes and categories to our sample types,
+keyset paging, and daily summaries when the consent allows only those.
+
+Totals are counted only when asked (`_summary=count`, `_total`, `_count=0`) and only over rows
+inside the scope, so no number reveals what a consent hides.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from sqlalchemy import Connection
+
+from healthpod.consent.model import Scope
+from healthpod.fhir import render
+from healthpod.fhir.search import DateBound, SearchQuery, Token
+from healthpod.store import daily_observations, observations
+from healthpod.store.observations import Bound, Key, SampleFilter
+from healthpod.vocabulary import BY_CODE, BY_LOINC, SAMPLE_TYPES
+
+BP_PANEL = "85354-9"
+OUR_SYSTEMS = (render.SAMPLE_TYPE_SYSTEM,)
+CATEGORY_SYSTEM = render.OBSERVATION_CATEGORY
+
+
+def _codes_for_token(token: Token) -> set[str]:
+    code = token.code
+    if code is None:  # `system|`: any code of that system
+        if token.system == render.LOINC:
+            return {t.code for t in SAMPLE_TYPES if t.loinc}
+        if token.system in OUR_SYSTEMS:
+            return set(BY_CODE)
+        return set()
+    found: set[str] = set()
+    if token.system in (None, render.LOINC):
+        if code == BP_PANEL:
+            found |= set(observations.BP_TYPES)
+        if code in BY_LOINC:
+            found.add(BY_LOINC[code].code)
+    if token.system in (None, *OUR_SYSTEMS) and code in BY_CODE:
+        found.add(code)
+    return found
+
+
+def _codes_for_category(token: Token) -> set[str]:
+    if token.system not in (None, CATEGORY_SYSTEM) or token.code is None:
+        return set()
+    return {t.code for t in SAMPLE_TYPES if t.fhir_category == token.code}
+
+
+def type_filter(
+    query: SearchQuery, token_categories: frozenset[str] | None
+) -> frozenset[str] | None:
+    """The sample type codes a query (and a token's `?category=` limit) may return."""
+    allowed: set[str] | None = None
+
+    def meet(codes: Iterable[str]) -> None:
+        nonlocal allowed
+        allowed = set(codes) if allowed is None else allowed & set(codes)
+
+    if query.codes:
+        meet(set().union(*(_codes_for_token(t) for t in query.codes)))
+    if query.categories:
+        meet(set().union(*(_codes_for_category(t) for t in query.categories)))
+    if token_categories is not None:
+        meet(set().union(*(_codes_for_category(Token(None, c)) for c in token_categories)))
+    return None if allowed is None else frozenset(allowed)
+
+
+def _bounds(dates: Iterable[DateBound]) -> tuple[Bound, ...]:
+    return tuple(Bound(d.prefix, d.start_ms, d.end_ms) for d in dates)
+
+
+def sample_filter(query: SearchQuery, token_categories: frozenset[str] | None) -> SampleFilter:
+    ids: tuple[tuple[str, int], ...] | None = None
+    if query.ids:
+        ids = tuple(p for p in (observations.parse_id(i) for i in query.ids) if p is not None)
+    return SampleFilter(
+        type_codes=type_filter(query, token_categories),
+        dates=_bounds(query.dates),
+        updated=_bounds(query.last_updated),
+        ids=ids,
+    )
+
+
+def search(
+    conn: Connection,
+    person_id: int,
+    scope: Scope,
+    query: SearchQuery,
+    token_categories: frozenset[str] | None,
+) -> tuple[list[dict[str, Any]], Key | None, int | None]:
+    """(resources of this page, key of the next page or None, total or None)."""
+    patient_id = str(person_id)
+    if query.patient_ids and any(p != patient_id for p in query.patient_ids):
+        return [], None, (0 if query.want_total or query.summary_count else None)
+    found = sample_filter(query, token_categories)
+    after = None
+    if query.cursor is not None:
+        after = Key(query.cursor.at_ms, query.cursor.kind, query.cursor.row_id)
+    total = None
+    if query.want_total or query.summary_count:
+        total = (daily_observations.count if scope.daily_only else observations.count_samples)(
+            conn, person_id, scope, found
+        )
+    if query.summary_count or query.count == 0:
+        return [], None, total
+    if scope.daily_only:
+        daily = daily_observations.search(
+            conn,
+            person_id,
+            scope,
+            found,
+            after=after,
+            limit=query.count + 1,
+            descending=query.descending,
+        )
+        page = daily[: query.count]
+        more = len(daily) > query.count
+        resources = [render.daily_observation(row, patient_id) for row in page]
+        next_key = page[-1].key if more and page else None
+        return resources, next_key, total
+    rows = observations.search_samples(
+        conn,
+        person_id,
+        scope,
+        found,
+        after=after,
+        limit=query.count + 1,
+        descending=query.descending,
+    )
+    page_rows = rows[: query.count]
+    more = len(rows) > query.count
+    resources = [render.sample_observation(row, patient_id) for row in page_rows]
+    next_key = page_rows[-1].key if more and page_rows else None
+    return resources, next_key, total
+
+
+def read(
+    conn: Connection,
+    person_id: int,
+    scope: Scope,
+    fhir_id: str,
+    token_categories: frozenset[str] | None,
+) -> dict[str, Any] | None:
+    """One Observation by id, or None when it is not there or outside the scope."""
+    restrict = type_filter(SearchQuery("Observation"), token_categories)
+    if scope.daily_only:
+        row = daily_observations.read(conn, person_id, scope, fhir_id)
+        if row is None or (restrict is not None and row.type_code not in restrict):
+            return None
+        return render.daily_observation(row, str(person_id))
+    parsed = observations.parse_id(fhir_id)
+    if parsed is None:
+        return None
+    rows = observations.search_samples(
+        conn,
+        person_id,
+        scope,
+        SampleFilter(type_codes=restrict, ids=(parsed,)),
+        after=None,
+        limit=1,
+    )
+    return render.sample_observation(rows[0], str(person_id)) if rows else None

@@ -1,0 +1,207 @@
+"""Our compact rows as FHIR R4 JSON: samples as Observations, Bundles with absolute links.
+
+Samples carry a LOINC code and a UCUM unit where one exists, so vital signs fit the FHIR
+vital-signs profile (category, code, subject, effective[x], valueQuantity with UCUM). A blood
+pressure correlation becomes one panel (85354-9) with systolic and diastolic components. A daily
+summary is one Observation per type and local day, with an effectivePeriod over that day.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta, timezone
+from typing import Any
+from urllib.parse import urlencode
+
+from healthpod.store.observations import DailyRow, SampleRow
+from healthpod.vocabulary import sample_type
+
+LOINC = "http://loinc.org"
+UCUM = "http://unitsofmeasure.org"
+OBSERVATION_CATEGORY = "http://terminology.hl7.org/CodeSystem/observation-category"
+# Our own code system for types without a LOINC code, and for category values (sleep stages).
+SAMPLE_TYPE_SYSTEM = "https://healthpod.dev/fhir/CodeSystem/sample-type"
+VALUE_SYSTEM = "https://healthpod.dev/fhir/CodeSystem/sample-value"
+VITAL_SIGNS_PROFILE = "http://hl7.org/fhir/StructureDefinition/vitalsigns"
+BP_PANEL = ("85354-9", "Blood pressure panel with all children optional")
+UNIT_DISPLAY = {"/min": "beats/minute", "mm[Hg]": "mmHg", "Cel": "degrees C", "%": "%"}
+
+
+def instant(ms: int, offset_min: int = 0) -> str:
+    """An instant in the producer's local offset, as FHIR dateTime (seconds, or ms if any)."""
+    moment = datetime.fromtimestamp(ms / 1000, timezone(timedelta(minutes=offset_min)))
+    spec = "milliseconds" if ms % 1000 else "seconds"
+    text = moment.isoformat(timespec=spec)
+    return text.replace("+00:00", "Z") if offset_min == 0 else text
+
+
+def _effective(row: SampleRow) -> dict[str, Any]:
+    start = instant(row.start_ms, row.start_offset_min)
+    if row.end_ms == row.start_ms:
+        return {"effectiveDateTime": start}
+    return {"effectivePeriod": {"start": start, "end": instant(row.end_ms, row.end_offset_min)}}
+
+
+def _code(type_code: str) -> tuple[dict[str, Any], str | None]:
+    known = sample_type(type_code)
+    ours = {"system": SAMPLE_TYPE_SYSTEM, "code": type_code}
+    if known is None:
+        return {"coding": [ours], "text": type_code}, None
+    ours["display"] = known.display
+    codings = [ours]
+    if known.loinc:
+        codings.insert(0, {"system": LOINC, "code": known.loinc, "display": known.display})
+    return {"coding": codings, "text": known.display}, known.fhir_category
+
+
+def _category(fhir_category: str | None) -> list[dict[str, Any]]:
+    if fhir_category is None:
+        return []
+    display = {"vital-signs": "Vital Signs", "activity": "Activity"}.get(fhir_category)
+    coding = {"system": OBSERVATION_CATEGORY, "code": fhir_category, "display": display}
+    return [{"coding": [coding], "text": display}]
+
+
+def quantity(value: float, unit: str) -> dict[str, Any]:
+    return {"value": value, "unit": UNIT_DISPLAY.get(unit, unit), "system": UCUM, "code": unit}
+
+
+def _meta(updated_ms: int, vital: bool) -> dict[str, Any]:
+    meta: dict[str, Any] = {"versionId": "1", "lastUpdated": instant(updated_ms)}
+    if vital:
+        meta["profile"] = [VITAL_SIGNS_PROFILE]
+    return meta
+
+
+def sample_observation(row: SampleRow, patient_id: str) -> dict[str, Any]:
+    """One raw sample (or blood pressure pair) as an Observation."""
+    if row.kind == "bp":
+        code: dict[str, Any] = {
+            "coding": [{"system": LOINC, "code": BP_PANEL[0], "display": BP_PANEL[1]}],
+            "text": "Blood pressure",
+        }
+        fhir_category: str | None = "vital-signs"
+    else:
+        code, fhir_category = _code(row.type_code)
+    resource: dict[str, Any] = {
+        "resourceType": "Observation",
+        "id": row.fhir_id,
+        "meta": _meta(row.updated_ms, fhir_category == "vital-signs"),
+        "status": "final",
+        "category": _category(fhir_category),
+        "code": code,
+        "subject": {"reference": f"Patient/{patient_id}"},
+        **_effective(row),
+    }
+    if not resource["category"]:
+        del resource["category"]
+    if row.kind == "bp":
+        resource["component"] = [
+            {
+                "code": _code(type_code)[0],
+                "valueQuantity": quantity(value, "mm[Hg]"),
+            }
+            for type_code, value in row.components
+        ]
+    elif row.kind == "c":
+        resource["valueCodeableConcept"] = {
+            "coding": [{"system": VALUE_SYSTEM, "code": row.value_code}],
+            "text": row.value_code,
+        }
+    else:
+        resource["valueQuantity"] = quantity(row.value, row.unit)
+    if row.source_name:
+        resource["device"] = {"display": row.source_name}
+    return resource
+
+
+def daily_observation(row: DailyRow, patient_id: str) -> dict[str, Any]:
+    """One type's summary for one local day: a sum for cumulative types, else the mean."""
+    code, fhir_category = _code(row.type_code)
+    tz = timezone(timedelta(minutes=row.offset_min))
+    start = datetime(row.day.year, row.day.month, row.day.day, tzinfo=tz)
+    end = start + timedelta(days=1)
+    start_ms = int(start.timestamp() * 1000)
+    resource: dict[str, Any] = {
+        "resourceType": "Observation",
+        "id": row.fhir_id,
+        "meta": _meta(int(end.astimezone(UTC).timestamp() * 1000), False),
+        "status": "final",
+        "category": _category(fhir_category),
+        "code": code,
+        "subject": {"reference": f"Patient/{patient_id}"},
+        "effectivePeriod": {
+            "start": instant(start_ms, row.offset_min),
+            "end": instant(int(end.timestamp() * 1000), row.offset_min),
+        },
+        "valueQuantity": quantity(row.value, row.unit),
+        "method": {"text": f"daily {row.statistic} of {row.sample_count} samples"},
+    }
+    if row.minimum is not None and row.maximum is not None:
+        resource["referenceRange"] = [
+            {
+                "low": quantity(row.minimum, row.unit),
+                "high": quantity(row.maximum, row.unit),
+                "text": "lowest and highest value of the day",
+            }
+        ]
+    if not resource["category"]:
+        del resource["category"]
+    return resource
+
+
+def patient(person_id: str, name: str, birth_date: str | None, sex: str | None) -> dict[str, Any]:
+    resource: dict[str, Any] = {
+        "resourceType": "Patient",
+        "id": person_id,
+        "meta": {"versionId": "1"},
+        "active": True,
+        "name": [{"text": name}],
+    }
+    gender = {"HKBiologicalSexFemale": "female", "HKBiologicalSexMale": "male"}.get(sex or "")
+    if sex in ("female", "male", "other", "unknown"):
+        gender = sex
+    if gender:
+        resource["gender"] = gender
+    if birth_date:
+        resource["birthDate"] = birth_date
+    return resource
+
+
+def link(base: str, resource_type: str, params: Sequence[tuple[str, str]]) -> str:
+    query = urlencode(list(params))
+    return f"{base}/{resource_type}" + (f"?{query}" if query else "")
+
+
+def searchset(
+    base: str,
+    resource_type: str,
+    resources: Sequence[dict[str, Any]],
+    *,
+    self_params: Sequence[tuple[str, str]],
+    next_params: Sequence[tuple[str, str]] | None,
+    total: int | None,
+) -> dict[str, Any]:
+    """A searchset Bundle; `base` is the public FHIR base URL, so links are absolute."""
+    links = [{"relation": "self", "url": link(base, resource_type, self_params)}]
+    if next_params is not None:
+        links.append({"relation": "next", "url": link(base, resource_type, next_params)})
+    bundle: dict[str, Any] = {
+        "resourceType": "Bundle",
+        "type": "searchset",
+        "timestamp": datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z"),
+        "link": links,
+    }
+    if total is not None:
+        bundle["total"] = total
+    bundle["entry"] = [
+        {
+            "fullUrl": f"{base}/{r['resourceType']}/{r['id']}",
+            "resource": r,
+            "search": {"mode": "match"},
+        }
+        for r in resources
+    ]
+    if not bundle["entry"]:
+        del bundle["entry"]
+    return bundle

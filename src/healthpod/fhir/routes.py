@@ -1,0 +1,242 @@
+"""The FHIR R4 API under /fhir.
+
+Every handler follows the same path: parse and check the request (search.py), authenticate and
+decide by consent, logging the verdict (access.py), then query the store with the decision's
+scope applied inside SQL, and render. A resource outside the scope is a 404, the same as one
+that does not exist; errors are OperationOutcomes (outcome.py).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, FastAPI, Request
+from sqlalchemy import select
+
+from healthpod.consent.model import Action
+from healthpod.errors import InvalidRequest, NotFound
+from healthpod.fhir import capability, observation_search, render, search
+from healthpod.fhir.access import Access, check, pod_of
+from healthpod.fhir.outcome import (
+    FHIR_JSON,
+    FhirResponse,
+    FhirRoute,
+    NotModified,
+    RoutingErrorsAsOutcomes,
+)
+from healthpod.store import schema
+
+router = APIRouter(prefix="/fhir", route_class=FhirRoute, tags=["fhir"])
+ETAG = 'W/"1"'
+
+
+def fhir_base(request: Request) -> str:
+    return pod_of(request).settings.public_base_url + "/fhir"
+
+
+def _check_format(request: Request) -> None:
+    wanted = request.query_params.get("_format")
+    if wanted is not None and wanted not in ("json", "application/json", FHIR_JSON):
+        raise InvalidRequest(f"_format={wanted}: we only speak JSON.", hint="Use _format=json.")
+    accept = request.headers.get("accept", "")
+    if accept and "xml" in accept and "json" not in accept and "*/*" not in accept:
+        raise NotAcceptable("We only serve FHIR JSON.", hint="Accept application/fhir+json.")
+
+
+class NotAcceptable(InvalidRequest):
+    status = 406
+    code = "not-supported"
+
+
+def _strict(request: Request) -> bool:
+    return search.handling(request.headers.get("prefer")) == "strict"
+
+
+def _if_none_match(request: Request) -> None:
+    sent = request.headers.get("if-none-match")
+    if sent is not None and sent.strip() in ("1", '"1"', ETAG, "*"):
+        raise NotModified(ETAG)
+
+
+def _resource(request: Request, resource: dict[str, Any]) -> FhirResponse:
+    _if_none_match(request)
+    return FhirResponse(resource, headers={"ETag": ETAG})
+
+
+@router.get("/metadata")
+def metadata(request: Request) -> FhirResponse:
+    """The CapabilityStatement; readable without a token."""
+    _check_format(request)
+    base = pod_of(request).settings.public_base_url
+    return FhirResponse(capability.capability_statement(base, []))
+
+
+# --- Patient -------------------------------------------------------------------------------
+
+
+@router.get("/Patient/{patient_id}")
+def read_patient(request: Request, patient_id: str) -> FhirResponse:
+    """The person whose pod this is (an actor sees only the person it was authorized for)."""
+    _check_format(request)
+    access = check(
+        request,
+        action=Action.READ,
+        resource_type="Patient",
+        event="fhir.read",
+        details={"path": f"Patient/{patient_id}"},
+    )
+    if patient_id != access.patient_id:
+        raise NotFound(f"Patient/{patient_id} is not known here.")
+    return _resource(request, _load_patient(request, access))
+
+
+def _load_patient(request: Request, access: Access) -> dict[str, Any]:
+    persons = schema.persons
+    with pod_of(request).engine.connect() as conn:
+        row = conn.execute(
+            select(persons.c.name, persons.c.birth_date, persons.c.sex).where(
+                persons.c.id == access.person_id
+            )
+        ).first()
+    if row is None:
+        raise NotFound(f"Patient/{access.patient_id} is not known here.")
+    birth = row.birth_date.isoformat() if row.birth_date is not None else None
+    return render.patient(access.patient_id, row.name, birth, row.sex)
+
+
+@router.get("/Patient")
+def search_patient(request: Request) -> FhirResponse:
+    _check_format(request)
+    query = search.parse(
+        "Patient",
+        request.query_params.multi_items(),
+        strict=_strict(request),
+        allowed=frozenset({"_id"}),
+    )
+    access = check(
+        request,
+        action=Action.READ,
+        resource_type="Patient",
+        event="fhir.search",
+        details={"query": str(request.url.query)[:500]},
+    )
+    resources = []
+    if not query.ids or access.patient_id in query.ids:
+        resources = [_load_patient(request, access)]
+    if query.count == 0 or query.summary_count:
+        resources_shown: list[dict[str, Any]] = []
+    else:
+        resources_shown = resources
+    total = len(resources) if (query.want_total or query.summary_count) else None
+    return FhirResponse(
+        render.searchset(
+            fhir_base(request),
+            "Patient",
+            resources_shown,
+            self_params=search.self_params(query),
+            next_params=None,
+            total=total,
+        )
+    )
+
+
+# --- Observation ---------------------------------------------------------------------------
+
+
+def _token_categories(access: Access) -> frozenset[str] | None:
+    scopes = access.caller.scopes
+    return None if scopes is None else scopes.observation_filter("r")
+
+
+@router.get("/Observation")
+def search_observations(request: Request) -> FhirResponse:
+    """Observation search: patient, code, category, date, _lastUpdated, _id, paging."""
+    _check_format(request)
+    query = search.parse(
+        "Observation",
+        request.query_params.multi_items(),
+        strict=_strict(request),
+        allowed=search.OBSERVATION_PARAMS,
+    )
+    access = check(
+        request,
+        action=Action.READ,
+        resource_type="Observation",
+        event="fhir.search",
+        details={"query": str(request.url.query)[:500]},
+    )
+    return FhirResponse(observation_bundle(request, access, query, "Observation"))
+
+
+def observation_bundle(
+    request: Request, access: Access, query: search.SearchQuery, path: str
+) -> dict[str, Any]:
+    with pod_of(request).engine.connect() as conn:
+        resources, next_key, total = observation_search.search(
+            conn, access.person_id, access.scope, query, _token_categories(access)
+        )
+    next_params = None
+    if next_key is not None:
+        cursor = search.Cursor(next_key.at_ms, next_key.kind, next_key.row_id)
+        next_params = [*search.self_params(query), ("_cursor", cursor.text())]
+    return render.searchset(
+        fhir_base(request),
+        path,
+        resources,
+        self_params=search.self_params(query),
+        next_params=next_params,
+        total=total,
+    )
+
+
+@router.get("/Observation/{observation_id}")
+def read_observation(request: Request, observation_id: str) -> FhirResponse:
+    _check_format(request)
+    access = check(
+        request,
+        action=Action.READ,
+        resource_type="Observation",
+        event="fhir.read",
+        details={"path": f"Observation/{observation_id[:100]}"},
+    )
+    with pod_of(request).engine.connect() as conn:
+        found = observation_search.read(
+            conn, access.person_id, access.scope, observation_id, _token_categories(access)
+        )
+    if found is None:
+        raise NotFound(f"Observation/{observation_id} is not known here.")
+    return _resource(request, found)
+
+
+@router.get("/Patient/{patient_id}/$everything")
+def everything(request: Request, patient_id: str) -> FhirResponse:
+    """The Patient and every Observation the caller may see, paged like a search."""
+    _check_format(request)
+    params = [(k, v) for k, v in request.query_params.multi_items() if k in ("_count", "_cursor")]
+    query = search.parse("Observation", params, strict=True, allowed=frozenset())
+    access = check(
+        request,
+        action=Action.READ,
+        resource_type="Observation",
+        event="fhir.everything",
+        details={"path": f"Patient/{patient_id[:100]}"},
+    )
+    if patient_id != access.patient_id:
+        raise NotFound(f"Patient/{patient_id} is not known here.")
+    bundle = observation_bundle(request, access, query, f"Patient/{patient_id}/$everything")
+    if query.cursor is None and (
+        access.caller.scopes is None or access.caller.scopes.allows("Patient", "r")
+    ):
+        patient = _load_patient(request, access)
+        entry = {
+            "fullUrl": f"{fhir_base(request)}/Patient/{patient_id}",
+            "resource": patient,
+            "search": {"mode": "match"},
+        }
+        bundle["entry"] = [entry, *bundle.get("entry", [])]
+    return FhirResponse(bundle)
+
+
+def register(app: FastAPI) -> None:
+    app.include_router(router)
+    app.add_middleware(RoutingErrorsAsOutcomes)

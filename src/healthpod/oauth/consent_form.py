@@ -1,0 +1,120 @@
+"""The consent screen's form: what an app asked for, and what the person chose to allow.
+
+The form is pre-checked with everything the app asked for; the person can only take away
+(drop categories or write access, limit the time window of the data, choose daily summaries
+only, set an end date). Whatever the form says, nothing outside the request is granted.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+
+from healthpod.consent.model import Action, Granularity, Scope
+from healthpod.errors import InvalidRequest
+from healthpod.oauth.scopes import ScopeSet
+from healthpod.vocabulary import Category
+
+# The order a person reads categories in; labels are translated by the template.
+CATEGORY_LABELS: dict[str, str] = {
+    Category.ACTIVITY: "Activity",
+    Category.HEART: "Heart",
+    Category.SLEEP: "Sleep",
+    Category.BODY: "Body measurements",
+    Category.BLOOD_PRESSURE: "Blood pressure",
+    Category.BLOOD_GLUCOSE: "Blood glucose",
+    Category.RESPIRATORY: "Breathing",
+    Category.NUTRITION: "Nutrition",
+    Category.MINDFULNESS: "Mindfulness",
+    Category.OTHER: "Other measurements",
+    Category.LAB_RESULTS: "Lab results",
+    Category.CONDITIONS: "Conditions",
+    Category.MEDICATIONS: "Medications",
+    Category.IMMUNIZATIONS: "Immunizations",
+    Category.ALLERGIES: "Allergies",
+    Category.PROCEDURES: "Procedures",
+    Category.ENCOUNTERS: "Visits",
+    Category.DOCUMENTS: "Documents",
+    Category.QUESTIONNAIRES: "Questionnaires",
+    Category.OTHER_RECORDS: "Other records",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Requested:
+    """What an app's scopes reach, in the words of the consent screen."""
+
+    categories: tuple[tuple[str, str], ...]  # (category, label), in reading order
+    actions: frozenset[Action]
+
+    @property
+    def category_values(self) -> frozenset[str]:
+        return frozenset(value for value, _ in self.categories)
+
+
+@dataclass(frozen=True, slots=True)
+class ConsentChoice:
+    scope: Scope
+    valid_until_ms: int | None
+
+
+def requested(scopes: ScopeSet) -> Requested:
+    reach = {c.value for c in scopes.categories("r") | scopes.categories("c")}
+    actions = set()
+    if scopes.categories("r") or scopes.allows("Patient", "r"):
+        actions.add(Action.READ)
+    if scopes.categories("c"):
+        actions.add(Action.WRITE)
+    ordered = tuple((str(c), label) for c, label in CATEGORY_LABELS.items() if c in reach)
+    return Requested(ordered, frozenset(actions))
+
+
+def _day(fields: dict[str, str], name: str) -> date | None:
+    value = fields.get(name, "").strip()
+    if not value:
+        return None
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise InvalidRequest(f"{value!r} is not a date; use YYYY-MM-DD.") from None
+
+
+def _ms(day: date) -> int:
+    return int(datetime(day.year, day.month, day.day, tzinfo=UTC).timestamp() * 1000)
+
+
+def parse_choice(
+    fields: Sequence[tuple[str, str]], asked: Requested, *, now_ms: int
+) -> ConsentChoice:
+    """The consent the person chose, never more than was asked.
+
+    Raises:
+        InvalidRequest: nothing left to allow, a bad date, or an end date in the past.
+    """
+    single = dict(fields)
+    categories = frozenset(v for k, v in fields if k == "category") & asked.category_values
+    actions = (
+        frozenset(Action(v) for k, v in fields if k == "action" and v in ("read", "write"))
+        & asked.actions
+    )
+    if not categories:
+        raise InvalidRequest("Keep at least one kind of data checked, or choose Deny.")
+    if not actions:
+        raise InvalidRequest("Keep reading or writing checked, or choose Deny.")
+    granularity = Granularity.DAILY if single.get("granularity") == "daily" else Granularity.RAW
+    data_from, data_to = _day(single, "data_from"), _day(single, "data_to")
+    if data_from and data_to and data_to < data_from:
+        raise InvalidRequest("The data window ends before it starts.")
+    until = _day(single, "valid_until")
+    valid_until_ms = None if until is None else _ms(until + timedelta(days=1))
+    if valid_until_ms is not None and valid_until_ms <= now_ms:
+        raise InvalidRequest("The end date has already passed.")
+    scope = Scope(
+        categories=frozenset(categories),
+        data_from_ms=None if data_from is None else _ms(data_from),
+        data_to_ms=None if data_to is None else _ms(data_to + timedelta(days=1)),
+        granularity=granularity,
+        actions=actions,
+    )
+    return ConsentChoice(scope, valid_until_ms)

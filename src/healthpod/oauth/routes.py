@@ -1,0 +1,397 @@
+"""SMART App Launch endpoints: discovery, authorize (with the consent screen), token,
+revocation, introspection and the id_token keys.
+
+    GET  /.well-known/smart-configuration   discovery (what client-js and fhir-kit read)
+    GET  /oauth/authorize                   check, log the person in, show the consent form
+    POST /oauth/authorize                   the person's decision: allow (maybe narrowed) or deny
+    POST /oauth/token                       authorization_code and refresh_token grants
+    POST /oauth/revoke                      RFC 7009
+    POST /oauth/introspect                  RFC 7662
+    GET  /oauth/jwks                        keys that sign id_tokens
+"""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import urlencode
+
+from authlib.oauth2.rfc6749 import InvalidRequestError, InvalidScopeError, OAuth2Error
+from fastapi import APIRouter, FastAPI, Request, Response
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import JSONResponse, RedirectResponse
+
+from healthpod.consent import store as consent_store
+from healthpod.consent.actors import Actor
+from healthpod.consent.model import Action, Granularity, Scope
+from healthpod.errors import AccessDenied, HealthpodError, InvalidRequest
+from healthpod.oauth import tokens
+from healthpod.oauth.consent_form import ConsentChoice, parse_choice, requested
+from healthpod.oauth.idtoken import public_keys
+from healthpod.oauth.scopes import ScopeSet, parse_scopes, supported_scopes
+from healthpod.oauth.server import Client, Grant, PodAuthorizationServer, PodRequest
+from healthpod.pod import Pod
+from healthpod.web import security, session
+from healthpod.web.render import render
+
+router = APIRouter()
+NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
+MAX_FORM_BYTES = 64 * 1024
+
+
+def _pod(request: Request) -> Pod:
+    pod: Pod = request.app.state.pod
+    return pod
+
+
+def _now_ms(pod: Pod) -> int:
+    return int(pod.now().timestamp() * 1000)
+
+
+def _base(pod: Pod) -> str:
+    return pod.settings.public_base_url
+
+
+def _server(conn: Any, pod: Pod, now_ms: int) -> PodAuthorizationServer:
+    base = _base(pod)
+    return PodAuthorizationServer(conn, now_ms=now_ms, issuer=base, fhir_base=f"{base}/fhir")
+
+
+def smart_configuration(base: str) -> dict[str, Any]:
+    return {
+        "issuer": base,
+        "jwks_uri": f"{base}/oauth/jwks",
+        "authorization_endpoint": f"{base}/oauth/authorize",
+        "token_endpoint": f"{base}/oauth/token",
+        "revocation_endpoint": f"{base}/oauth/revoke",
+        "introspection_endpoint": f"{base}/oauth/introspect",
+        "token_endpoint_auth_methods_supported": [
+            "none",
+            "client_secret_basic",
+            "client_secret_post",
+        ],
+        "grant_types_supported": ["authorization_code", "refresh_token"],
+        "response_types_supported": ["code"],
+        "scopes_supported": supported_scopes(),
+        "code_challenge_methods_supported": ["S256"],
+        "capabilities": [
+            "launch-standalone",
+            "client-public",
+            "client-confidential-symmetric",
+            "context-standalone-patient",
+            "permission-patient",
+            "permission-offline",
+            "permission-v1",
+            "permission-v2",
+            "sso-openid-connect",
+        ],
+    }
+
+
+@router.get("/.well-known/smart-configuration", tags=["smart"])
+def well_known(request: Request) -> JSONResponse:
+    """SMART discovery document (SMART App Launch 2.0)."""
+    return JSONResponse(smart_configuration(_base(_pod(request))))
+
+
+@router.get("/oauth/jwks", tags=["smart"])
+def jwks(request: Request) -> JSONResponse:
+    """Public keys that sign id_tokens."""
+    with _pod(request).engine.connect() as conn:
+        return JSONResponse(public_keys(conn))
+
+
+# --- authorize ----------------------------------------------------------------------------
+
+
+def _query_pairs(request: Request) -> list[tuple[str, str]]:
+    return list(request.query_params.multi_items())
+
+
+def _oauth_request(request: Request, pod: Pod, pairs: list[tuple[str, str]]) -> PodRequest:
+    uri = _base(pod) + request.url.path
+    if request.url.query:
+        uri += "?" + request.url.query
+    return PodRequest(request.method, uri, dict(request.headers), pairs)
+
+
+class _Refused(Exception):
+    """An authorize request we must not redirect for: shown to the person as a page."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+def _validate(conn: Any, pod: Pod, oauth_request: PodRequest, now_ms: int) -> Any:
+    """Authlib's checks plus ours (state, aud, a useful scope); returns the grant.
+
+    Raises:
+        _Refused: the client or redirect URI is wrong (never redirect to an unchecked URI).
+        OAuth2Error: with `redirect_uri` set, to send back to the client.
+    """
+    server = _server(conn, pod, now_ms)
+    try:
+        grant = server.get_consent_grant(request=oauth_request, end_user=None)
+    except OAuth2Error as error:
+        if not error.redirect_uri:
+            raise _Refused(error.get_error_description() or error.error) from error
+        raise
+    data = oauth_request.payload.data
+    redirect_uri = grant.redirect_uri or data.get("redirect_uri")
+    for name in ("state", "aud", "scope"):
+        if len(oauth_request.payload.datalist.get(name, [])) > 1:
+            raise InvalidRequestError(f"Repeated '{name}' parameter.", redirect_uri=redirect_uri)
+    if not data.get("state"):
+        raise InvalidRequestError("Missing 'state' parameter.", redirect_uri=redirect_uri)
+    aud = (data.get("aud") or "").rstrip("/")
+    if aud != f"{_base(pod)}/fhir":
+        raise InvalidRequestError(
+            f"'aud' must be this server's FHIR base URL, {_base(pod)}/fhir.",
+            redirect_uri=redirect_uri,
+            state=data.get("state"),
+        )
+    if not parse_scopes(data.get("scope")).resources:
+        raise InvalidScopeError(
+            "Ask for at least one data scope, such as patient/Observation.rs.",
+            redirect_uri=redirect_uri,
+            state=data.get("state"),
+        )
+    return grant
+
+
+def _redirect_error(error: OAuth2Error, state: str | None) -> Response:
+    if state and not error.state:
+        error.state = state
+    status, _body, headers = error()
+    return Response(status_code=status, headers=dict(headers))
+
+
+def _refused_page(request: Request, message: str) -> Response:
+    return render(
+        request,
+        "error.html",
+        {"title": "This app's request cannot be used", "message": message, "hint": None},
+        status_code=400,
+    )
+
+
+@router.get("/oauth/authorize", tags=["smart"], response_class=Response)
+def authorize_page(request: Request) -> Response:
+    """Check the app's request, make sure the person is logged in, and show the consent form."""
+    pod = _pod(request)
+    now_ms = _now_ms(pod)
+    oauth_request = _oauth_request(request, pod, _query_pairs(request))
+    with pod.engine.connect() as conn:
+        try:
+            grant = _validate(conn, pod, oauth_request, now_ms)
+        except _Refused as refused:
+            return _refused_page(request, refused.message)
+        except OAuth2Error as error:
+            return _redirect_error(error, oauth_request.payload.state)
+        person_id = session.current_person(request)
+        if person_id is None:
+            target = request.url.path + "?" + request.url.query
+            return RedirectResponse("/login?" + urlencode({"next": target}), status_code=303)
+        client: Client = grant.client
+        response = _consent_page(request, client.actor, oauth_request.payload.data)
+    response.headers.update(NO_STORE)
+    return response
+
+
+def _consent_page(
+    request: Request, actor: Actor, data: dict[str, str], *, error: str | None = None
+) -> Response:
+    scopes = parse_scopes(data.get("scope"))
+    asked = requested(scopes)
+    purpose = actor.coded_purpose
+    return render(
+        request,
+        "authorize.html",
+        {
+            "actor": actor,
+            "purpose": purpose,
+            "asked": asked,
+            "offline": scopes.offline,
+            "action": request.url.path + "?" + request.url.query,
+            "error": error,
+        },
+        status_code=400 if error else 200,
+    )
+
+
+@router.post("/oauth/authorize", tags=["smart"], response_class=Response)
+async def authorize_decision(request: Request) -> Response:
+    """The person's answer: `decision=allow` (with any narrowing) or `decision=deny`."""
+    _check_form(request)
+    await security.verify_csrf(request)
+    form = await request.form()
+    fields = [(k, v) for k, v in form.multi_items() if isinstance(v, str)]
+    return await run_in_threadpool(_decide, request, fields)
+
+
+def _decide(request: Request, fields: list[tuple[str, str]]) -> Response:
+    pod = _pod(request)
+    now_ms = _now_ms(pod)
+    person_id = session.current_person(request)
+    if person_id is None:
+        raise AccessDenied(
+            "You are not logged in, or your session has ended.",
+            hint="Open the app's link again and log in.",
+        )
+    oauth_request = _oauth_request(request, pod, _query_pairs(request))
+    decision = dict(fields).get("decision")
+    with pod.engine.begin() as conn:
+        tokens.begin_writing(conn)
+        try:
+            grant = _validate(conn, pod, oauth_request, now_ms)
+        except _Refused as refused:
+            return _refused_page(request, refused.message)
+        except OAuth2Error as error:
+            return _redirect_error(error, oauth_request.payload.state)
+        client: Client = grant.client
+        server = grant.server
+        scopes = parse_scopes(oauth_request.payload.data.get("scope"))
+        if decision != "allow":
+            server.log(
+                person_id,
+                client.actor.id,
+                "oauth.denied",
+                "ok",
+                f"the person said no to {client.actor.name}",
+            )
+            status, _body, headers = grant.server.create_authorization_response(
+                oauth_request, grant_user=None, grant=grant
+            )
+            return Response(status_code=status, headers=dict(headers))
+        try:
+            choice = parse_choice(fields, requested(scopes), now_ms=now_ms)
+        except InvalidRequest as exc:
+            return _consent_page(
+                request, client.actor, oauth_request.payload.data, error=exc.message
+            )
+        consent = consent_store.grant(
+            conn,
+            person_id,
+            client.actor.id,
+            choice.scope,
+            valid_until_ms=choice.valid_until_ms,
+            now_ms=now_ms,
+        )
+        granted = narrow_scopes(scopes, choice)
+        user = Grant(person_id, consent.id, granted.text(), oauth_request.payload.data.get("nonce"))
+        status, _body, headers = server.create_authorization_response(
+            oauth_request, grant_user=user, grant=grant
+        )
+    return Response(status_code=status, headers=dict(headers))
+
+
+def narrow_scopes(scopes: ScopeSet, choice: ConsentChoice) -> ScopeSet:
+    """The token's scopes: what was asked for, cut down to what the person allowed."""
+    from healthpod.oauth.scopes import ResourceScope
+
+    kept = []
+    for scope in scopes.resources:
+        perms = set(scope.permissions)
+        if Action.READ not in choice.scope.actions:
+            perms -= {"r", "s"}
+        if Action.WRITE not in choice.scope.actions:
+            perms -= {"c", "u", "d"}
+        single = ScopeSet(frozenset(), (scope,))
+        reach = single.categories("r") | single.categories("c")
+        if scope.resource_type != "Patient" and not (
+            {c.value for c in reach} & choice.scope.categories
+        ):
+            continue
+        if perms:
+            kept.append(
+                ResourceScope(scope.resource_type, frozenset(perms), scope.observation_category)
+            )
+    return ScopeSet(scopes.plain, tuple(kept))
+
+
+def _check_form(request: Request) -> None:
+    length = request.headers.get("content-length")
+    if length is not None and (not length.isdigit() or int(length) > MAX_FORM_BYTES):
+        raise InvalidRequest("The form is too large.", hint="Send a normal-sized form.")
+
+
+# --- token, revoke, introspect ------------------------------------------------------------
+
+
+async def _form_pairs(request: Request) -> list[tuple[str, str]] | None:
+    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if content_type != "application/x-www-form-urlencoded":
+        return None
+    _check_form(request)
+    form = await request.form()
+    return [(k, v) for k, v in form.multi_items() if isinstance(v, str)]
+
+
+def _oauth_json(status: int, body: Any, headers: list[tuple[str, str]]) -> JSONResponse:
+    merged = {k: v for k, v in headers if k.lower() != "content-type"}
+    merged.update(NO_STORE)
+    return JSONResponse(body if body != "" else {}, status_code=status, headers=merged)
+
+
+def _bad_body() -> JSONResponse:
+    return JSONResponse(
+        {
+            "error": "invalid_request",
+            "error_description": "Send the parameters as application/x-www-form-urlencoded.",
+        },
+        status_code=400,
+        headers=NO_STORE,
+    )
+
+
+async def _endpoint(request: Request, run: str) -> JSONResponse:
+    pairs = await _form_pairs(request)
+    if pairs is None:
+        return _bad_body()
+    pod = _pod(request)
+    oauth_request = _oauth_request(request, pod, pairs)
+
+    def work() -> JSONResponse:
+        now_ms = _now_ms(pod)
+        with pod.engine.begin() as conn:
+            tokens.begin_writing(conn)
+            server = _server(conn, pod, now_ms)
+            if run == "token":
+                result = server.create_token_response(oauth_request)
+            else:
+                result = server.create_endpoint_response(run, oauth_request)
+        return _oauth_json(*result)
+
+    try:
+        return await run_in_threadpool(work)
+    except HealthpodError as exc:
+        return JSONResponse(
+            {"error": "server_error", "error_description": exc.message},
+            status_code=exc.status,
+            headers=NO_STORE,
+        )
+
+
+@router.post("/oauth/token", tags=["smart"])
+async def token(request: Request) -> JSONResponse:
+    """Exchange a code (with its PKCE verifier) or a refresh token for tokens."""
+    return await _endpoint(request, "token")
+
+
+@router.post("/oauth/revoke", tags=["smart"])
+async def revoke(request: Request) -> JSONResponse:
+    """RFC 7009: revoke an access or refresh token (a refresh token takes its family along)."""
+    return await _endpoint(request, "revocation")
+
+
+@router.post("/oauth/introspect", tags=["smart"])
+async def introspect(request: Request) -> JSONResponse:
+    """RFC 7662: whether a token is active, for the client it was issued to."""
+    return await _endpoint(request, "introspection")
+
+
+def register(app: FastAPI) -> None:
+    app.include_router(router)
+
+
+__all__ = ["Granularity", "Scope", "register", "smart_configuration"]

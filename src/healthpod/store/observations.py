@@ -1,0 +1,430 @@
+"""Samples read as Observations: searches and reads with a consent scope applied in SQL.
+
+Every function takes the consent `Scope` of an allowed decision and turns it into WHERE
+clauses (the sample types of the scope's categories, its data time window), so no row outside
+the scope is ever fetched. Paging is by keyset: rows are ordered by (start_ms, kind, id) and a
+page starts after the last key of the previous one, which stays fast on deep pages.
+
+Three kinds of rows become Observations: "q" quantity samples, "c" category samples (sleep
+stages) and "bp" blood-pressure correlations (systolic and diastolic as one panel; the two
+component samples are not listed on their own). Ids are `<kind>-<row id>`.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from typing import Any
+
+from sqlalchemy import Connection, Select, and_, func, not_, or_, select
+
+from healthpod.consent.model import Scope
+from healthpod.store import schema
+from healthpod.vocabulary import Category, sample_type
+
+KINDS = ("bp", "c", "q")  # the order of kinds among rows with the same start
+BP_TYPES = ("blood_pressure_systolic", "blood_pressure_diastolic")
+_ID = re.compile(r"^(q|c|bp)-(\d{1,18})$")
+
+
+@dataclass(frozen=True, slots=True)
+class Bound:
+    """A half-open range on an instant column; `prefix` as in FHIR date search."""
+
+    prefix: str
+    start_ms: int
+    end_ms: int
+
+
+@dataclass(frozen=True, slots=True)
+class SampleFilter:
+    """What a search asks for, already checked: None means no restriction."""
+
+    type_codes: frozenset[str] | None = None
+    dates: tuple[Bound, ...] = ()
+    updated: tuple[Bound, ...] = ()
+    ids: tuple[tuple[str, int], ...] | None = None  # (kind, row id) pairs from `_id`
+
+    def ids_of(self, kind: str) -> list[int] | None:
+        """Row ids of `kind` asked for by `_id`, or None when `_id` was not given."""
+        if self.ids is None:
+            return None
+        return [row_id for k, row_id in self.ids if k == kind]
+
+
+@dataclass(frozen=True, slots=True)
+class Key:
+    at_ms: int
+    kind: str
+    row_id: int
+
+
+@dataclass(frozen=True, slots=True)
+class SampleRow:
+    kind: str  # q|c|bp
+    id: int
+    type_code: str
+    start_ms: int
+    end_ms: int
+    start_offset_min: int
+    end_offset_min: int
+    updated_ms: int
+    value: float = 0.0
+    unit: str = ""
+    value_code: str = ""
+    source_name: str | None = None
+    components: tuple[tuple[str, float], ...] = field(default=())
+
+    @property
+    def fhir_id(self) -> str:
+        return f"{self.kind}-{self.id}"
+
+    @property
+    def key(self) -> Key:
+        return Key(self.start_ms, self.kind, self.id)
+
+
+@dataclass(frozen=True, slots=True)
+class DailyRow:
+    type_code: str
+    day: date
+    offset_min: int
+    value: float
+    unit: str
+    statistic: str  # sum|mean
+    sample_count: int
+    minimum: float | None = None
+    maximum: float | None = None
+    type_id: int = 0
+
+    @property
+    def fhir_id(self) -> str:
+        return f"d-{self.type_code}-{self.day.strftime('%Y%m%d')}"
+
+    @property
+    def key(self) -> Key:
+        start = datetime(self.day.year, self.day.month, self.day.day, tzinfo=UTC)
+        return Key(int(start.timestamp() * 1000), "d", self.type_id)
+
+
+def type_category(code: str) -> str:
+    known = sample_type(code)
+    return (known.category if known else Category.OTHER).value
+
+
+def scoped_types(conn: Connection, scope: Scope, wanted: frozenset[str] | None) -> dict[str, int]:
+    """code → id of the stored sample types the scope (and the query) may see."""
+    rows = conn.execute(select(schema.sample_types.c.code, schema.sample_types.c.id))
+    return {
+        code: type_id
+        for code, type_id in rows
+        if scope.covers_category(type_category(code)) and (wanted is None or code in wanted)
+    }
+
+
+def _bounds(column: Any, bounds: Iterable[Bound]) -> list[Any]:
+    clauses = []
+    for b in bounds:
+        match b.prefix:
+            case "eq":
+                clauses.append(and_(column >= b.start_ms, column < b.end_ms))
+            case "ne":
+                clauses.append(or_(column < b.start_ms, column >= b.end_ms))
+            case "ge":
+                clauses.append(column >= b.start_ms)
+            case "gt" | "sa":
+                clauses.append(column >= b.end_ms)
+            case "le":
+                clauses.append(column < b.end_ms)
+            case "lt" | "eb":
+                clauses.append(column < b.start_ms)
+    return clauses
+
+
+def _window(column: Any, scope: Scope) -> list[Any]:
+    clauses = []
+    if scope.data_from_ms is not None:
+        clauses.append(column >= scope.data_from_ms)
+    if scope.data_to_ms is not None:
+        clauses.append(column < scope.data_to_ms)
+    return clauses
+
+
+def _after(column: Any, id_column: Any, kind: str, key: Key | None, desc: bool) -> list[Any]:
+    """Rows strictly after `key` in (start, kind, id) order (or before, descending)."""
+    if key is None:
+        return []
+    if kind == key.kind:
+        if desc:
+            return [column <= key.at_ms, not_(and_(column == key.at_ms, id_column >= key.row_id))]
+        return [column >= key.at_ms, not_(and_(column == key.at_ms, id_column <= key.row_id))]
+    later_kind = KINDS.index(kind) > KINDS.index(key.kind)
+    if desc:
+        return [column <= key.at_ms] if not later_kind else [column < key.at_ms]
+    return [column >= key.at_ms] if later_kind else [column > key.at_ms]
+
+
+@dataclass(frozen=True, slots=True)
+class _Plan:
+    person_id: int
+    scope: Scope
+    types: dict[str, int]
+    filter: SampleFilter
+
+
+def _quantity_selects(plan: _Plan, key: Key | None, desc: bool, limit: int) -> list[Select[Any]]:
+    q = schema.quantity_samples
+    bp_ids = [plan.types[c] for c in BP_TYPES if c in plan.types]
+    only = plan.filter.ids_of("q")
+    if only == []:
+        return []
+    selects = []
+    for code, type_id in plan.types.items():
+        if sample_type(code) is not None and sample_type(code).kind == "category":  # type: ignore[union-attr]
+            continue
+        where = [
+            q.c.person_id == plan.person_id,
+            q.c.type_id == type_id,
+            *_window(q.c.start_ms, plan.scope),
+            *_bounds(q.c.start_ms, plan.filter.dates),
+            *_bounds(func.coalesce(q.c.created_ms, q.c.end_ms), plan.filter.updated),
+            *_after(q.c.start_ms, q.c.id, "q", key, desc),
+            *([q.c.id.in_(only)] if only else []),
+        ]
+        if type_id in bp_ids:
+            where.append(q.c.correlation_id.is_(None))
+        order = (q.c.start_ms.desc(), q.c.id.desc()) if desc else (q.c.start_ms, q.c.id)
+        selects.append(select(q.c.id).where(*where).order_by(*order).limit(limit))
+    return selects
+
+
+def search_samples(
+    conn: Connection,
+    person_id: int,
+    scope: Scope,
+    sample_filter: SampleFilter,
+    *,
+    after: Key | None,
+    limit: int,
+    descending: bool = False,
+) -> list[SampleRow]:
+    """Up to `limit` rows inside `scope` matching the filter, after the key `after`."""
+    types = scoped_types(conn, scope, sample_filter.type_codes)
+    if not types or limit <= 0:
+        return []
+    plan = _Plan(person_id, scope, types, sample_filter)
+    found: list[SampleRow] = []
+    found += _fetch_quantities(conn, plan, after, descending, limit)
+    found += _fetch_categories(conn, plan, after, descending, limit)
+    found += _fetch_pressures(conn, plan, after, descending, limit)
+    found.sort(key=lambda r: (r.start_ms, KINDS.index(r.kind), r.id), reverse=descending)
+    return found[:limit]
+
+
+_QUANTITY_COLUMNS = (
+    schema.quantity_samples.c.id,
+    schema.quantity_samples.c.type_id,
+    schema.quantity_samples.c.start_ms,
+    schema.quantity_samples.c.end_ms,
+    schema.quantity_samples.c.start_offset_min,
+    schema.quantity_samples.c.end_offset_min,
+    schema.quantity_samples.c.created_ms,
+    schema.quantity_samples.c.value,
+    schema.quantity_samples.c.unit,
+    schema.sources.c.name.label("source_name"),
+)
+
+
+def _fetch_quantities(
+    conn: Connection, plan: _Plan, key: Key | None, desc: bool, limit: int
+) -> list[SampleRow]:
+    q = schema.quantity_samples
+    codes = {type_id: code for code, type_id in plan.types.items()}
+    rows: list[SampleRow] = []
+    for inner in _quantity_selects(plan, key, desc, limit):
+        ids = inner.subquery()
+        query = (
+            select(*_QUANTITY_COLUMNS)
+            .join(schema.sources, schema.sources.c.id == q.c.source_id)
+            .where(q.c.id.in_(select(ids.c.id)))
+        )
+        for r in conn.execute(query):
+            rows.append(
+                SampleRow(
+                    kind="q",
+                    id=int(r.id),
+                    type_code=codes[r.type_id],
+                    start_ms=int(r.start_ms),
+                    end_ms=int(r.end_ms),
+                    start_offset_min=int(r.start_offset_min),
+                    end_offset_min=int(r.end_offset_min),
+                    updated_ms=int(r.created_ms if r.created_ms is not None else r.end_ms),
+                    value=float(r.value),
+                    unit=str(r.unit),
+                    source_name=r.source_name,
+                )
+            )
+    return rows
+
+
+def _fetch_categories(
+    conn: Connection, plan: _Plan, key: Key | None, desc: bool, limit: int
+) -> list[SampleRow]:
+    c = schema.category_samples
+    codes = {
+        type_id: code
+        for code, type_id in plan.types.items()
+        if sample_type(code) is None or sample_type(code).kind == "category"  # type: ignore[union-attr]
+    }
+    only = plan.filter.ids_of("c")
+    if not codes or only == []:
+        return []
+    order = (c.c.start_ms.desc(), c.c.id.desc()) if desc else (c.c.start_ms, c.c.id)
+    query = (
+        select(c, schema.sources.c.name.label("source_name"))
+        .join(schema.sources, schema.sources.c.id == c.c.source_id)
+        .where(
+            c.c.person_id == plan.person_id,
+            c.c.type_id.in_(list(codes)),
+            *_window(c.c.start_ms, plan.scope),
+            *_bounds(c.c.start_ms, plan.filter.dates),
+            *_bounds(func.coalesce(c.c.created_ms, c.c.end_ms), plan.filter.updated),
+            *_after(c.c.start_ms, c.c.id, "c", key, desc),
+            *([c.c.id.in_(only)] if only else []),
+        )
+        .order_by(*order)
+        .limit(limit)
+    )
+    return [
+        SampleRow(
+            kind="c",
+            id=int(r.id),
+            type_code=codes[r.type_id],
+            start_ms=int(r.start_ms),
+            end_ms=int(r.end_ms),
+            start_offset_min=int(r.start_offset_min),
+            end_offset_min=int(r.end_offset_min),
+            updated_ms=int(r.created_ms if r.created_ms is not None else r.end_ms),
+            value_code=str(r.value_code),
+            source_name=r.source_name,
+        )
+        for r in conn.execute(query)
+    ]
+
+
+def _fetch_pressures(
+    conn: Connection, plan: _Plan, key: Key | None, desc: bool, limit: int
+) -> list[SampleRow]:
+    only = plan.filter.ids_of("bp")
+    if not all(code in plan.types for code in BP_TYPES) or only == []:
+        return []
+    k = schema.correlations
+    order = (k.c.start_ms.desc(), k.c.id.desc()) if desc else (k.c.start_ms, k.c.id)
+    query = (
+        select(k, schema.sources.c.name.label("source_name"))
+        .join(schema.sources, schema.sources.c.id == k.c.source_id)
+        .where(
+            k.c.person_id == plan.person_id,
+            k.c.type_code == "blood_pressure",
+            *_window(k.c.start_ms, plan.scope),
+            *_bounds(k.c.start_ms, plan.filter.dates),
+            *_bounds(func.coalesce(k.c.created_ms, k.c.end_ms), plan.filter.updated),
+            *_after(k.c.start_ms, k.c.id, "bp", key, desc),
+            *([k.c.id.in_(only)] if only else []),
+        )
+        .order_by(*order)
+        .limit(limit)
+    )
+    found = list(conn.execute(query))
+    if not found:
+        return []
+    q = schema.quantity_samples
+    parts: dict[int, list[tuple[str, float]]] = {}
+    bp_ids = {plan.types[c]: c for c in BP_TYPES}
+    for corr_id, type_id, value in conn.execute(
+        select(q.c.correlation_id, q.c.type_id, q.c.value).where(
+            q.c.person_id == plan.person_id,
+            q.c.correlation_id.in_([r.id for r in found]),
+            q.c.type_id.in_(list(bp_ids)),
+        )
+    ):
+        parts.setdefault(int(corr_id), []).append((bp_ids[type_id], float(value)))
+    return [
+        SampleRow(
+            kind="bp",
+            id=int(r.id),
+            type_code="blood_pressure",
+            start_ms=int(r.start_ms),
+            end_ms=int(r.end_ms),
+            start_offset_min=int(r.start_offset_min),
+            end_offset_min=int(r.end_offset_min),
+            updated_ms=int(r.created_ms if r.created_ms is not None else r.end_ms),
+            source_name=r.source_name,
+            components=tuple(sorted(parts.get(int(r.id), []), key=lambda p: BP_TYPES.index(p[0]))),
+        )
+        for r in found
+    ]
+
+
+def count_samples(
+    conn: Connection, person_id: int, scope: Scope, sample_filter: SampleFilter
+) -> int:
+    """How many rows `search_samples` would page through: only rows inside the scope."""
+    types = scoped_types(conn, scope, sample_filter.type_codes)
+    if not types:
+        return 0
+    plan = _Plan(person_id, scope, types, sample_filter)
+    total = 0
+    for inner in _quantity_selects(plan, None, False, 10**12):
+        total += int(conn.scalar(select(func.count()).select_from(inner.subquery())) or 0)
+    c = schema.category_samples
+    cat_ids = [
+        i
+        for code, i in types.items()
+        if sample_type(code) is None or sample_type(code).kind == "category"  # type: ignore[union-attr]
+    ]
+    if cat_ids:
+        total += int(
+            conn.scalar(
+                select(func.count()).where(
+                    c.c.person_id == person_id,
+                    c.c.type_id.in_(cat_ids),
+                    *_window(c.c.start_ms, scope),
+                    *_bounds(c.c.start_ms, sample_filter.dates),
+                    *_bounds(func.coalesce(c.c.created_ms, c.c.end_ms), sample_filter.updated),
+                )
+            )
+            or 0
+        )
+    if all(code in types for code in BP_TYPES):
+        k = schema.correlations
+        total += int(
+            conn.scalar(
+                select(func.count()).where(
+                    k.c.person_id == person_id,
+                    k.c.type_code == "blood_pressure",
+                    *_window(k.c.start_ms, scope),
+                    *_bounds(k.c.start_ms, sample_filter.dates),
+                    *_bounds(func.coalesce(k.c.created_ms, k.c.end_ms), sample_filter.updated),
+                )
+            )
+            or 0
+        )
+    return total
+
+
+def parse_id(fhir_id: str) -> tuple[str, int] | None:
+    """(kind, row id) of an Observation id we made, or None."""
+    match = _ID.match(fhir_id)
+    return None if match is None else (match[1], int(match[2]))
+
+
+def read_sample(conn: Connection, person_id: int, scope: Scope, fhir_id: str) -> SampleRow | None:
+    """The row with this id if it is the person's and inside the scope, else None."""
+    parsed = parse_id(fhir_id)
+    if parsed is None:
+        return None
+    rows = search_samples(conn, person_id, scope, SampleFilter(ids=(parsed,)), after=None, limit=1)
+    return rows[0] if rows else None

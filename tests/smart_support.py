@@ -1,0 +1,305 @@
+"""Helpers for the OAuth and FHIR tests: people, actors, samples, and the SMART flow by hand.
+
+The flow goes through the real HTML forms (login, consent screen) with a plain HTML parser,
+the way a person's browser without JavaScript would.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import secrets
+import time
+from html.parser import HTMLParser
+from urllib.parse import parse_qs, urlsplit
+
+from sqlalchemy import Engine, insert, select
+
+from healthpod import accounts
+from healthpod.consent import actors
+from healthpod.store import schema
+from healthpod.vocabulary import sample_type
+
+BASE = "http://127.0.0.1:8000"
+FHIR = f"{BASE}/fhir"
+PASSWORD = "correct horse battery staple"
+REDIRECT = "http://127.0.0.1:9999/callback"
+
+
+def now_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+def add_person(engine: Engine, username: str, *, password: str = PASSWORD) -> int:
+    with engine.begin() as conn:
+        person_id = conn.execute(
+            insert(schema.persons)
+            .values(name=username.title(), created_ms=now_ms())
+            .returning(schema.persons.c.id)
+        ).scalar_one()
+        accounts.create_account(conn, username, password, person_id=person_id, now_ms=now_ms())
+    return int(person_id)
+
+
+def add_actor(
+    engine: Engine,
+    name: str = "Pulse App",
+    *,
+    public: bool = True,
+    redirect_uris: tuple[str, ...] = (REDIRECT,),
+    kind: str = "app",
+    purpose: str = "dpv:ServiceProvision",
+) -> actors.Registration:
+    with engine.begin() as conn:
+        return actors.register(
+            conn,
+            name=name,
+            kind=kind,
+            purpose=purpose,
+            redirect_uris=list(redirect_uris),
+            public=public,
+            now_ms=now_ms(),
+        )
+
+
+def _type_id(conn, code: str) -> int:
+    found = conn.scalar(select(schema.sample_types.c.id).where(schema.sample_types.c.code == code))
+    if found is not None:
+        return int(found)
+    known = sample_type(code)
+    return int(
+        conn.execute(
+            insert(schema.sample_types)
+            .values(
+                code=code,
+                kind=known.kind if known else "quantity",
+                unit=known.unit if known else "1",
+                known=1 if known else 0,
+            )
+            .returning(schema.sample_types.c.id)
+        ).scalar_one()
+    )
+
+
+def _source_and_import(conn, person_id: int, source: str) -> tuple[int, int]:
+    s = schema.sources
+    source_id = conn.scalar(select(s.c.id).where(s.c.person_id == person_id, s.c.name == source))
+    if source_id is None:
+        source_id = conn.execute(
+            insert(s).values(person_id=person_id, name=source).returning(s.c.id)
+        ).scalar_one()
+    import_id = conn.execute(
+        insert(schema.imports)
+        .values(
+            person_id=person_id,
+            filename="test.xml",
+            sha256=secrets.token_hex(32),
+            format="test",
+            status="completed",
+            added={},
+            unknown_types=[],
+            warnings=[],
+            started_ms=now_ms(),
+            finished_ms=now_ms(),
+        )
+        .returning(schema.imports.c.id)
+    ).scalar_one()
+    return int(source_id), int(import_id)
+
+
+def add_samples(
+    engine: Engine,
+    person_id: int,
+    type_code: str,
+    rows: list[tuple[int, float]],
+    *,
+    source: str = "Watch",
+    correlation_id: int | None = None,
+) -> list[int]:
+    """Insert quantity samples (start_ms, value); returns their row ids."""
+    known = sample_type(type_code)
+    with engine.begin() as conn:
+        type_id = _type_id(conn, type_code)
+        source_id, import_id = _source_and_import(conn, person_id, source)
+        q = schema.quantity_samples
+        ids = []
+        for start_ms, value in rows:
+            ids.append(
+                conn.execute(
+                    insert(q)
+                    .values(
+                        person_id=person_id,
+                        type_id=type_id,
+                        start_ms=start_ms,
+                        end_ms=start_ms,
+                        start_offset_min=60,
+                        end_offset_min=60,
+                        source_id=source_id,
+                        import_id=import_id,
+                        value=value,
+                        unit=known.unit if known else "1",
+                        correlation_id=correlation_id,
+                    )
+                    .returning(q.c.id)
+                ).scalar_one()
+            )
+    return [int(i) for i in ids]
+
+
+def add_blood_pressure(
+    engine: Engine, person_id: int, start_ms: int, sys: float, dia: float
+) -> int:
+    with engine.begin() as conn:
+        source_id, import_id = _source_and_import(conn, person_id, "Cuff")
+        k = schema.correlations
+        corr_id = conn.execute(
+            insert(k)
+            .values(
+                person_id=person_id,
+                type_code="blood_pressure",
+                start_ms=start_ms,
+                end_ms=start_ms,
+                start_offset_min=60,
+                end_offset_min=60,
+                source_id=source_id,
+                import_id=import_id,
+            )
+            .returning(k.c.id)
+        ).scalar_one()
+    add_samples(
+        engine,
+        person_id,
+        "blood_pressure_systolic",
+        [(start_ms, sys)],
+        source="Cuff",
+        correlation_id=int(corr_id),
+    )
+    add_samples(
+        engine,
+        person_id,
+        "blood_pressure_diastolic",
+        [(start_ms, dia)],
+        source="Cuff",
+        correlation_id=int(corr_id),
+    )
+    return int(corr_id)
+
+
+# --- the browser side of the SMART flow ------------------------------------------------------
+
+
+class FormReader(HTMLParser):
+    """The first form of a page: its action and what a browser would send (checked boxes)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.action: str | None = None
+        self.fields: list[tuple[str, str]] = []
+        self.buttons: list[tuple[str, str]] = []
+        self._in_form = False
+        self._done = False
+
+    def handle_starttag(self, tag, attrs):
+        a = dict(attrs)
+        if tag == "form" and not self._done and a.get("method") == "post" and self.action is None:
+            if a.get("action") in ("/language", "/logout"):
+                return
+            self.action = a.get("action")
+            self._in_form = True
+        elif tag == "input" and self._in_form:
+            kind = a.get("type", "text")
+            if kind in ("checkbox", "radio") and "checked" not in a:
+                return
+            if a.get("name"):
+                self.fields.append((a["name"], a.get("value") or ""))
+        elif tag == "button" and self._in_form and a.get("name"):
+            self.buttons.append((a["name"], a.get("value") or ""))
+
+    def handle_endtag(self, tag):
+        if tag == "form" and self._in_form:
+            self._in_form = False
+            self._done = True
+
+
+def read_form(html: str) -> FormReader:
+    reader = FormReader()
+    reader.feed(html)
+    assert reader.action is not None, "no form on the page"
+    return reader
+
+
+def pkce() -> tuple[str, str]:
+    verifier = secrets.token_urlsafe(48)
+    challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).decode()
+    return verifier, challenge.rstrip("=")
+
+
+def login(client, username: str, password: str = PASSWORD, next_path: str = "/") -> None:
+    page = client.get("/login", params={"next": next_path})
+    form = read_form(page.text)
+    fields = dict(form.fields)
+    fields.update(username=username, password=password)
+    response = client.post(form.action, data=fields, follow_redirects=False)
+    assert response.status_code == 303, response.text
+
+
+def authorize_params(client_id: str, scope: str, challenge: str, **extra: str) -> dict[str, str]:
+    params = {
+        "response_type": "code",
+        "client_id": client_id,
+        "redirect_uri": REDIRECT,
+        "scope": scope,
+        "state": "st-" + secrets.token_hex(4),
+        "aud": FHIR,
+        "code_challenge": challenge,
+        "code_challenge_method": "S256",
+    }
+    params.update(extra)
+    return params
+
+
+def consent(client, params: dict[str, str], *, change=None, decision: str = "allow"):
+    """GET the consent page, optionally change the form, and send the decision."""
+    page = client.get("/oauth/authorize", params=params, follow_redirects=False)
+    assert page.status_code == 200, (page.status_code, page.headers, page.text[:500])
+    form = read_form(page.text)
+    fields = list(form.fields)
+    if change is not None:
+        fields = change(fields)
+    fields.append(("decision", decision))
+    return client.post(form.action, data=as_form(fields), follow_redirects=False)
+
+
+def as_form(pairs: list[tuple[str, str]]) -> dict[str, list[str]]:
+    merged: dict[str, list[str]] = {}
+    for name, value in pairs:
+        merged.setdefault(name, []).append(value)
+    return merged
+
+
+def code_from(response) -> tuple[str, str]:
+    assert response.status_code in (302, 303), (response.status_code, response.text[:300])
+    query = parse_qs(urlsplit(response.headers["location"]).query)
+    assert "code" in query, query
+    return query["code"][0], query["state"][0]
+
+
+def tokens_for(
+    client, client_id: str, username: str, scope: str, *, change=None, secret: str | None = None
+) -> dict:
+    """Log in as `username`, allow `scope` for the client, and exchange the code."""
+    login(client, username)
+    verifier, challenge = pkce()
+    params = authorize_params(client_id, scope, challenge)
+    code, _state = code_from(consent(client, params, change=change))
+    data = {
+        "grant_type": "authorization_code",
+        "code": code,
+        "redirect_uri": REDIRECT,
+        "code_verifier": verifier,
+        "client_id": client_id,
+    }
+    auth = (client_id, secret) if secret else None
+    response = client.post("/oauth/token", data=data, auth=auth)
+    assert response.status_code == 200, response.text
+    return response.json()
