@@ -141,6 +141,20 @@ class Warning_:
     message: str
 
 
+@dataclass(frozen=True, slots=True)
+class ClinicalResource:
+    """A FHIR resource from healthcare, kept whole (see store/resources.py).
+
+    References inside the file are already rewritten to `Type/id`, and `id` is set.
+    """
+
+    resource: dict[str, Any]
+    location: str  # "entry 7", "line 12": where in the file it stood
+    source_file: str | None = None  # the file, or the member inside an archive
+    organisation: str | None = None  # who recorded it, when the file says
+    provenance: str = "professional"  # professional|person|device|actor
+
+
 Item = (
     Quantity
     | CategoryValue
@@ -150,6 +164,7 @@ Item = (
     | PersonInfo
     | ExportInfo
     | Warning_
+    | ClinicalResource
 )
 
 

@@ -1,0 +1,248 @@
+"""The FHIR R4 importer on real files: Bundles, IPS documents, Synthea, Bulk Data NDJSON."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from pathlib import Path
+
+import pytest
+from sqlalchemy import func, select
+
+from healthpod.errors import MalformedFile
+from healthpod.ingest import fhir
+from healthpod.ingest.base import ErrorHandling
+from healthpod.ingest.run import import_file
+from healthpod.store import schema
+
+FHIR = Path(__file__).parents[1] / "data" / "fhir"
+SYNTHEA = FHIR / "synthea" / "Xavier_Lueilwitz_1af31141-7c85-4dc9-8472-8fd3fa953ee8.json"
+IPS = FHIR / "ips" / "Bundle-IPS-examples-Bundle-01.json"
+NOT_RECORDS = {"OperationOutcome", "Bundle", "Parameters"}
+
+
+def independent_count(path: Path) -> Counter[str]:
+    """Resources per type, counted with json.load (NDJSON: one per line)."""
+    if path.suffix == ".ndjson":
+        return Counter(json.loads(line)["resourceType"] for line in path.open() if line.strip())
+    document = json.loads(path.read_text())
+    if document["resourceType"] != "Bundle":
+        return Counter([document["resourceType"]])
+    return Counter(
+        entry["resource"]["resourceType"]
+        for entry in document.get("entry", [])
+        if "resource" in entry and entry["resource"]["resourceType"] not in NOT_RECORDS
+    )
+
+
+def stored_count(pod) -> Counter[str]:
+    r = schema.resources
+    with pod.engine.connect() as conn:
+        rows = conn.execute(select(r.c.resource_type, func.count()).group_by(r.c.resource_type))
+        return Counter(dict(rows.all()))
+
+
+def resources_added(report) -> dict[str, int]:
+    return {k: v for k, v in report.added.items() if k[:1].isupper()}
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        SYNTHEA,
+        IPS,
+        FHIR / "ips" / "Bundle-bundle-minimal.json",
+        FHIR / "r4-examples" / "Bundle-father.json",
+        FHIR / "r4-examples" / "QuestionnaireResponse-3141.json",
+        FHIR / "bulk" / "Immunization.000.ndjson",
+        FHIR / "bulk" / "Patient.000.ndjson",
+    ],
+    ids=lambda p: p.name[:30],
+)
+def test_counts_per_type_equal_an_independent_count_and_reimport_adds_nothing(pod, path):
+    expected = independent_count(path)
+    first = import_file(pod, path, errors=ErrorHandling.RAISE)
+    assert first.format == "fhir"
+    assert resources_added(first) == dict(expected)
+    assert stored_count(pod) == expected
+    second = import_file(pod, path, errors=ErrorHandling.RAISE)
+    assert second.added == {}
+    assert second.already_present == first.total_added
+    assert stored_count(pod) == expected
+
+
+def test_bundle_references_are_rewritten_to_stored_type_and_id(pod):
+    import_file(pod, IPS, errors=ErrorHandling.RAISE)
+    r = schema.resources
+    with pod.engine.connect() as conn:
+        stored = {
+            f"{t}/{i}": doc
+            for t, i, doc in conn.execute(select(r.c.resource_type, r.c.fhir_id, r.c.json))
+        }
+    text = json.dumps(list(stored.values()))
+    assert "urn:uuid:" not in text.replace('"urn:uuid:', "")  # identifiers may hold uuids
+    references = [
+        ref for doc in stored.values() for ref in _references(doc) if not ref.startswith("#")
+    ]
+    assert references, "the IPS bundle links its resources"
+    assert all(ref in stored for ref in references), set(references) - set(stored)
+    composition = next(doc for key, doc in stored.items() if key.startswith("Composition/"))
+    assert composition["subject"]["reference"].startswith("Patient/")
+
+
+def test_absolute_and_uuid_full_urls_resolve_and_duplicates_are_reported(pod):
+    report = import_file(
+        pod, FHIR / "r4-examples" / "Bundle-bundle-references.json", errors=ErrorHandling.RAISE
+    )
+    r = schema.resources
+    with pod.engine.connect() as conn:
+        subjects = dict(
+            conn.execute(
+                select(r.c.fhir_id, r.c.json["subject"]["reference"].as_string()).where(
+                    r.c.resource_type == "Observation"
+                )
+            ).all()
+        )
+    assert subjects["124"] == "Patient/23"  # was http://example.org/fhir/Patient/23
+    assert subjects["12"] == "Patient/04121321-4af5-424c-a0e1-ed3aab1c349d"  # was urn:uuid
+    assert subjects["47"] == "Patient/45/_history/2"  # a versioned reference stays
+    assert any("Observation/14" in w.message for w in report.warnings)
+
+
+def test_vital_signs_become_samples_in_canonical_units(pod):
+    for name in ("Observation-blood-pressure", "Observation-body-height", "Observation-example"):
+        import_file(pod, FHIR / "r4-examples" / f"{name}.json", errors=ErrorHandling.RAISE)
+    q, t = schema.quantity_samples, schema.sample_types
+    with pod.engine.connect() as conn:
+        values = dict(
+            conn.execute(select(t.c.code, q.c.value).join(t, q.c.type_id == t.c.id)).all()
+        )
+        sources = conn.execute(select(schema.sources.c.kind)).scalars().all()
+    assert values["blood_pressure_systolic"] == 107
+    assert values["blood_pressure_diastolic"] == 60
+    assert values["body_height"] == pytest.approx(66.9 * 2.54)
+    assert values["body_mass"] == pytest.approx(185 * 0.45359237)
+    assert set(sources) == {"healthcare"}
+
+
+def test_patient_resources_are_kept_and_the_person_is_not_overwritten(pod):
+    import_file(pod, FHIR / "r4-examples" / "Patient-example.json", errors=ErrorHandling.RAISE)
+    with pod.engine.connect() as conn:
+        person = conn.execute(select(schema.persons)).one()
+    assert person.name == "me"
+    assert person.birth_date is None
+    assert stored_count(pod) == Counter({"Patient": 1})
+
+
+def test_provenance_and_organisation_are_recorded(pod):
+    import_file(pod, IPS, errors=ErrorHandling.RAISE)
+    r = schema.resources
+    with pod.engine.connect() as conn:
+        rows = conn.execute(select(r.c.provenance, r.c.organisation, r.c.source_file)).all()
+    assert {row.provenance for row in rows} == {"professional"}
+    assert {row.source_file for row in rows} == {IPS.name}
+    assert any(row.organisation for row in rows)
+
+
+def broken_bundle(tmp_path: Path) -> tuple[Path, int]:
+    document = json.loads(SYNTHEA.read_text())
+    observation = next(
+        i for i, e in enumerate(document["entry"]) if e["resource"]["resourceType"] == "Observation"
+    )
+    document["entry"][observation]["resource"]["status"] = 5
+    path = tmp_path / "broken.json"
+    path.write_text(json.dumps(document))
+    return path, observation
+
+
+def test_invalid_resource_refuses_the_file_naming_entry_and_path(pod, tmp_path):
+    path, index = broken_bundle(tmp_path)
+    with pytest.raises(MalformedFile) as caught:
+        import_file(pod, path, errors=ErrorHandling.RAISE)
+    message = str(caught.value)
+    assert f"entry {index}" in message
+    assert "Observation.status" in message
+    assert "refused" in message
+    assert stored_count(pod) == Counter()
+
+
+def test_invalid_resource_is_skipped_with_a_warning_under_warn(pod, tmp_path):
+    path, index = broken_bundle(tmp_path)
+    report = import_file(pod, path, errors=ErrorHandling.WARN)
+    warning = next(w for w in report.warnings if w.location == f"entry {index}")
+    assert "Observation.status" in warning.message
+    assert "skipped" in warning.message
+    expected = independent_count(path)
+    expected["Observation"] -= 1
+    assert stored_count(pod) == expected
+
+
+def write(tmp_path: Path, name: str, data: bytes) -> Path:
+    path = tmp_path / name
+    path.write_bytes(data)
+    return path
+
+
+@pytest.mark.parametrize(
+    ("name", "data", "message"),
+    [
+        ("deep.json", b'{"resourceType":"Basic","x":' + b"[" * 5000 + b"]" * 5000 + b"}", "nested"),
+        (
+            "deep.ndjson",
+            b'{"resourceType":"Basic","x":' + b"[" * 500 + b"]" * 500 + b"}\n",
+            "nested",
+        ),
+        ("junk.json", b'{"resourceType": "Patient", "id": ', "not valid JSON"),
+        (
+            "junk.ndjson",
+            b'{"resourceType":"Patient","id":"a"}\n{oops\n',
+            "line 2: the line is not JSON",
+        ),
+        ("foo.json", b'{"resourceType": "Foo", "id": "x"}', "'Foo' is not a FHIR R4"),
+        ("none.json", b'{"id": "x"}', "no resourceType"),
+        ("list.json", b'[{"resourceType": "Patient"}]', "a list"),
+        (
+            "Patient.000.ndjson",
+            b'{"resourceType":"Patient","id":"a"}\n{"resourceType":"Observation","id":"b"}\n',
+            "line 2: a Observation in a file of Patient",
+        ),
+    ],
+)
+def test_hostile_input_is_refused_with_a_clear_message_and_nothing_stored(
+    pod, tmp_path, name, data, message
+):
+    with pytest.raises(MalformedFile, match=message):
+        import_file(pod, write(tmp_path, name, data), format="fhir", errors=ErrorHandling.WARN)
+    assert stored_count(pod) == Counter()
+
+
+def test_a_bulk_data_log_is_refused(pod):
+    with pytest.raises(MalformedFile, match=r"line 1: .*not a FHIR NDJSON file"):
+        import_file(pod, FHIR / "bulk" / "log.ndjson", format="fhir")
+
+
+def test_a_huge_line_is_refused_without_reading_it_whole(pod, tmp_path, monkeypatch):
+    monkeypatch.setattr(fhir, "MAX_LINE_BYTES", 1024)
+    line = b'{"resourceType":"Patient","id":"a","text":{"div":"' + b"x" * 4096 + b'"}}\n'
+    path = write(tmp_path, "Patient.ndjson", b'{"resourceType":"Patient","id":"b"}\n' + line)
+    with pytest.raises(MalformedFile, match="line 2: the line is longer than"):
+        import_file(pod, path, errors=ErrorHandling.WARN)
+    assert stored_count(pod) == Counter()
+
+
+def test_sniff_recognises_fhir_json_and_ndjson():
+    assert fhir.IMPORTER.sniff(SYNTHEA.read_bytes()[:4096], "x.json")
+    assert fhir.IMPORTER.sniff((FHIR / "bulk" / "Patient.000.ndjson").read_bytes()[:4096], "p")
+    assert not fhir.IMPORTER.sniff(b'{"exportId": "x"}', "log.ndjson")
+    assert not fhir.IMPORTER.sniff(b"<xml/>", "a.json")
+
+
+def _references(node):
+    if isinstance(node, dict):
+        if isinstance(node.get("reference"), str):
+            yield node["reference"]
+        for value in node.values():
+            yield from _references(value)
+    elif isinstance(node, list):
+        for value in node:
+            yield from _references(value)
