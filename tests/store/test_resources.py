@@ -1,0 +1,160 @@
+"""store.resources: write, read and search FHIR resources, with the consent scope in the query."""
+
+from __future__ import annotations
+
+import pytest
+
+from healthpod.errors import InvalidRequest
+from healthpod.store import resources
+from healthpod.store.resource_index import date_range
+from healthpod.store.resources import DateBound, ResourceInput, Token
+
+
+def obs(fhir_id, loinc, when, *, category="vital-signs", status="final", updated=None):
+    resource = {
+        "resourceType": "Observation",
+        "id": fhir_id,
+        "status": status,
+        "category": [
+            {
+                "coding": [
+                    {
+                        "system": "http://terminology.hl7.org/CodeSystem/observation-category",
+                        "code": category,
+                    }
+                ]
+            }
+        ],
+        "code": {"coding": [{"system": "http://loinc.org", "code": loinc}]},
+        "effectiveDateTime": when,
+    }
+    if updated:
+        resource["meta"] = {"lastUpdated": updated}
+    return resource
+
+
+CONDITION = {
+    "resourceType": "Condition",
+    "id": "c1",
+    "clinicalStatus": {"coding": [{"code": "active"}]},
+    "code": {"coding": [{"system": "http://snomed.info/sct", "code": "44054006"}]},
+    "onsetDateTime": "2019-05",
+}
+PRACTITIONER = {"resourceType": "Practitioner", "id": "p1"}
+
+
+@pytest.fixture
+def stored(pod):
+    person = pod.person_id()
+    inputs = [
+        obs("hr1", "8867-4", "2024-01-01T08:00:00+01:00"),
+        obs("hr2", "8867-4", "2024-02-01T08:00:00Z"),
+        obs("glu", "2345-7", "2024-01-15", category="laboratory"),
+        obs("old", "8867-4", "2020-06-01", status="amended"),
+        CONDITION,
+        PRACTITIONER,
+    ]
+    with pod.engine.begin() as conn:
+        result = resources.write(conn, person, [ResourceInput(r) for r in inputs])
+    assert sum(result.added.values()) == 6
+    return person
+
+
+def ids(page):
+    return [r.fhir_id for r in page.resources]
+
+
+def test_search_by_code_category_status_and_date_prefixes(pod, stored):
+    with pod.engine.connect() as conn:
+
+        def find(**kw):
+            return ids(resources.search(conn, stored, "Observation", sort=("date",), **kw))
+
+        assert find(codes=[Token.parse("http://loinc.org|8867-4")]) == ["old", "hr1", "hr2"]
+        assert find(codes=[Token.parse("8867-4"), Token.parse("2345-7")]) == [
+            "old",
+            "hr1",
+            "glu",
+            "hr2",
+        ]
+        assert find(codes=[Token.parse("|8867-4")]) == []  # it has a system
+        assert find(categories=[Token.parse("laboratory")]) == ["glu"]
+        assert find(status=["amended"]) == ["old"]
+        assert find(dates=[DateBound.parse("ge2024-01")]) == ["hr1", "glu", "hr2"]
+        assert find(dates=[DateBound.parse("ge2024"), DateBound.parse("lt2024-02")]) == [
+            "hr1",
+            "glu",
+        ]
+        assert find(dates=[DateBound.parse("2024-01-15")]) == ["glu"]
+        assert find(dates=[DateBound.parse("sa2024-01-15")]) == ["hr2"]
+        condition = resources.search(conn, stored, "Condition", codes=[Token("", None)])
+        assert condition.total == 0
+        assert ids(resources.search(conn, stored, "Condition", status=["active"])) == ["c1"]
+
+
+def test_scope_filters_inside_the_query_and_total_counts_only_what_is_visible(pod, stored):
+    with pod.engine.connect() as conn:
+        heart = resources.search(conn, stored, "Observation", allowed_categories={"heart"})
+        assert heart.total == 3
+        assert set(ids(heart)) == {"hr1", "hr2", "old"}
+        nothing = resources.search(conn, stored, None, allowed_categories=set())
+        assert nothing.total == 0
+        window = date_range("2024-01").start_ms, date_range("2024-01").end_ms
+        in_january = resources.search(conn, stored, None, data_window=window)
+        assert set(ids(in_january)) == {"hr1", "glu"}  # undated Practitioner is outside
+        assert resources.read(conn, stored, "Observation", "glu", data_window=window)
+        assert resources.read(conn, stored, "Observation", "hr2", data_window=window) is None
+        assert (
+            resources.read(conn, stored, "Observation", "glu", allowed_categories={"heart"}) is None
+        )
+        assert resources.read(conn, stored, "Condition", "c1").category == "conditions"
+        assert resources.read(conn, stored + 1, "Condition", "c1") is None  # another person
+
+
+def test_paging_is_stable_and_sorting_is_checked(pod, stored):
+    with pod.engine.connect() as conn:
+        pages = [
+            ids(resources.search(conn, stored, None, sort=("-_lastUpdated",), limit=2, offset=o))
+            for o in (0, 2, 4)
+        ]
+        assert sorted(i for page in pages for i in page) == sorted(
+            ["hr1", "hr2", "glu", "old", "c1", "p1"]
+        )
+        with pytest.raises(InvalidRequest, match="Cannot sort"):
+            resources.search(conn, stored, None, sort=("name;DROP TABLE resources",))
+        with pytest.raises(InvalidRequest):
+            resources.search(conn, stored, None, limit=-1)
+
+
+def test_changed_content_replaces_unless_the_stored_one_is_newer(pod, stored):
+    with pod.engine.begin() as conn:
+        newer = obs("hr1", "8867-4", "2024-01-01T08:00:00+01:00", updated="2025-01-01T00:00:00Z")
+        result = resources.write(conn, stored, [ResourceInput(newer)])
+        assert result.updated == {"Observation": 1}
+        older = obs("hr1", "8867-4", "2024-01-02", updated="2024-12-01T00:00:00Z")
+        result = resources.write(conn, stored, [ResourceInput(older)])
+        assert result.kept_stored == ["Observation/hr1"]
+        again = resources.write(conn, stored, [ResourceInput(newer)])
+        assert again.unchanged == {"Observation": 1}
+        found = resources.read(conn, stored, "Observation", "hr1")
+    assert found.version_id == 2
+    assert found.resource["effectiveDateTime"] == "2024-01-01T08:00:00+01:00"
+
+
+@pytest.mark.parametrize(
+    "text", ["xx2024", "ge2024-13", "ge2024-02-30", "le", "2024-01-01T25:00", "ge'; DROP"]
+)
+def test_bad_date_values_are_invalid_requests(text):
+    with pytest.raises(InvalidRequest):
+        DateBound.parse(text)
+
+
+def test_date_ranges_follow_fhir_precision():
+    year = date_range("2024")
+    assert year.end_ms - year.start_ms == 366 * 86_400_000 - 1
+    instant = date_range("2024-03-01T10:00:00.250+02:00")
+    assert instant.offset_min == 120
+    assert instant.end_ms == instant.start_ms
+    assert date_range("not a date") is None
+    with pytest.raises(InvalidRequest):
+        Token.parse("|")
