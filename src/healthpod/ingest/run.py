@@ -53,6 +53,7 @@ class ImportReport:
     status: str  # completed|failed
     added: dict[str, int] = field(default_factory=dict)
     already_present: int = 0
+    present_by_type: dict[str, int] = field(default_factory=dict)
     unknown_types: list[str] = field(default_factory=list)
     warnings: list[Warning_] = field(default_factory=list)
     references: list[str] = field(default_factory=list)
@@ -251,6 +252,8 @@ def _merge(reports: list[ImportReport]) -> ImportReport:
         for code, n in r.added.items():
             merged.added[code] = merged.added.get(code, 0) + n
         merged.already_present += r.already_present
+        for code, n in r.present_by_type.items():
+            merged.present_by_type[code] = merged.present_by_type.get(code, 0) + n
         merged.unknown_types = sorted({*merged.unknown_types, *r.unknown_types})
         merged.warnings.extend(r.warnings)
         if r.status != "completed":
@@ -314,7 +317,8 @@ def run_import(
                 format=importer.format,
                 status="completed",
                 added=dict(tally.added),
-                already_present=tally.already_present,
+                already_present=sum(tally.present.values()),
+                present_by_type=dict(tally.present),
                 unknown_types=sorted(tally.unknown_types),
                 warnings=tally.warnings,
                 references=tally.references,

@@ -99,7 +99,21 @@ _add("speed", 1.0, "km/hr", "km/h")
 _add("speed", 3.6, "m/s")
 _add("speed", 1.609344, "mi/hr", "[mi_i]/h")
 # counts and ratios
-_add("count", 1.0, "count", "{count}", "{steps}", "{flights}", "{strokes}", "{falls}")
+_add(
+    "count",
+    1.0,
+    "count",
+    "{count}",
+    "{steps}",
+    "{flights}",
+    "{strokes}",
+    "{falls}",
+    "{pushes}",
+    "{nikefuel}",
+    "{uses}",
+    "{drinks}",
+    "{index}",
+)
 _add("fraction", 1.0, "{fraction}", "1")  # HealthKit's "%" is read as this (see docstring)
 _add("fraction", 0.01, "%")
 # glucose concentration (base mmol/L)
@@ -115,7 +129,13 @@ _add("power", 1.0, "W")
 _add("power", 1000.0, "kW")
 _add("volt", 1.0, "V")
 _add("volt", 1e-3, "mV")
-# energy per distance etc. stay as written; unknown pairs raise UnitMismatch.
+_add("conductance", 1.0, "uS", "mcS", "µS")
+_add("conductance", 1e6, "S")
+_add("insulin", 1.0, "IU", "[IU]")
+_add("flow", 1.0, "L/min")
+_add("flow", 0.001, "mL/min")
+_add("effort", 1.0, "kcal/hr·kg", "kcal/(kg.h)")
+# anything else stays as written; unknown pairs raise UnitMismatch.
 
 # Pairs that are not a plain dimension conversion.
 _SPECIAL: dict[tuple[str, str], Conversion] = {

@@ -40,7 +40,7 @@ class Tally:
     """What one import added, per type, and what it found already stored."""
 
     added: Counter[str] = field(default_factory=Counter)
-    already_present: int = 0
+    present: Counter[str] = field(default_factory=Counter)  # already stored before, per type
     unknown_types: set[str] = field(default_factory=set)
     warnings: list[Warning_] = field(default_factory=list)
     references: list[str] = field(default_factory=list)
@@ -149,7 +149,8 @@ class ImportSession:
     def count(self, type_code: str, added: int, offered: int) -> None:
         if added:
             self.tally.added[type_code] += added
-        self.tally.already_present += offered - added
+        if offered > added:
+            self.tally.present[type_code] += offered - added
 
 
 ItemT = TypeVar("ItemT")

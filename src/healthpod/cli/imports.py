@@ -1,0 +1,221 @@
+"""`healthpod import FILE...` and `healthpod imports` (the history)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import click
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    DownloadColumn,
+    Progress,
+    TaskID,
+    TextColumn,
+    TimeRemainingColumn,
+    TransferSpeedColumn,
+)
+from rich.table import Table
+from sqlalchemy import select
+
+from healthpod.cli import CliState, echo_json, json_option, pass_pod
+from healthpod.errors import HealthpodError
+from healthpod.ingest import registry
+from healthpod.ingest.run import ImportReport, import_path
+from healthpod.ingest.run import Progress as ProgressFn
+from healthpod.pod import DEFAULT_PERSON, Pod
+from healthpod.store import schema
+
+
+@contextmanager
+def progress_bar(console: Console) -> Iterator[ProgressFn]:
+    """A Rich bar per file over bytes read, on stderr; silent when stderr is not a terminal."""
+    with Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        DownloadColumn(),
+        TransferSpeedColumn(),
+        TimeRemainingColumn(),
+        console=console,
+        transient=True,
+        disable=not console.is_terminal,
+    ) as progress:
+        tasks: dict[str, TaskID] = {}
+
+        def on_progress(name: str, done: int, total: int) -> None:
+            if name not in tasks:
+                tasks[name] = progress.add_task(f"Importing {name}", total=total)
+            progress.update(tasks[name], completed=done, total=total)
+
+        yield on_progress
+
+
+def summary_table(report: ImportReport) -> Table:
+    """Per type: how many were new, how many were already stored, and whether we know the type."""
+    table = Table(title=f"{report.filename} ({report.format})", title_justify="left")
+    table.add_column("type")
+    table.add_column("new", justify="right")
+    table.add_column("already present", justify="right")
+    table.add_column("note")
+    unknown = set(report.unknown_types)
+    for code in sorted({*report.added, *report.present_by_type}):
+        table.add_row(
+            code,
+            f"{report.added.get(code, 0):,}",
+            f"{report.present_by_type.get(code, 0):,}",
+            "unknown type, kept as written" if code in unknown else "",
+        )
+    table.add_row(
+        "[bold]total",
+        f"[bold]{report.total_added:,}",
+        f"[bold]{report.already_present:,}",
+        "",
+    )
+    return table
+
+
+@click.command(name="import")
+@click.argument("files", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
+@click.option("--person", default=DEFAULT_PERSON, show_default=True, help="Whose data this is.")
+@click.option(
+    "--format",
+    "format_",
+    type=click.Choice(registry.FORMATS),
+    help="Skip format detection and read the files as this format.",
+)
+@json_option
+@pass_pod
+def import_(
+    pod: Pod, files: tuple[Path, ...], person: str, format_: str | None, as_json: bool
+) -> None:
+    """Import health data exports into your pod.
+
+    FILE may be an export (Apple Health export.zip or export.xml, and the other formats
+    healthpod reads), a folder, or a zip of several files; each file is one import, all or
+    nothing. Importing the same data again adds nothing.
+
+    \b
+        healthpod import ~/Downloads/export.zip
+        healthpod import --person anna export.xml --json
+    """
+    err = Console(stderr=True)
+    out = Console()
+    reports: list[ImportReport] = []
+    failed = False
+    with progress_bar(err) as on_progress:
+        for path in files:
+            try:
+                reports.extend(
+                    import_path(pod, path, person=person, format=format_, on_progress=on_progress)
+                )
+            except HealthpodError as exc:
+                if len(files) == 1:
+                    raise
+                failed = True
+                _echo_error(exc.message, exc.hint)
+                reports.append(
+                    ImportReport(
+                        None, path.name, "unknown", "failed", error=exc.message, hint=exc.hint
+                    )
+                )
+    for report in reports:
+        if report.status == "failed":
+            failed = True
+            if len(files) > 1 or len(reports) > 1:
+                _echo_error(f"{report.filename}: {report.error}", report.hint)
+        for warning in report.warnings[:20]:
+            click.echo(
+                f"Warning: {report.filename}, {warning.location}: {warning.message}", err=True
+            )
+        if len(report.warnings) > 20:
+            click.echo(f"… and {len(report.warnings) - 20} more warnings", err=True)
+    if as_json:
+        documents = [r.to_json() for r in reports]
+        echo_json(documents[0] if len(documents) == 1 else {"imports": documents})
+    else:
+        for report in reports:
+            if report.status == "completed":
+                out.print(summary_table(report))
+    if failed:
+        raise click.exceptions.Exit(1)
+
+
+def _echo_error(message: str, hint: str | None) -> None:
+    click.secho(f"Error: {message}", fg="red", err=True)
+    if hint:
+        click.echo(hint, err=True)
+
+
+def _iso(ms: int | None) -> str | None:
+    if ms is None:
+        return None
+    return datetime.fromtimestamp(ms / 1000, tz=UTC).isoformat().replace("+00:00", "Z")
+
+
+@click.command()
+@click.option("--person", default=None, help="Only this person's imports.")
+@json_option
+@click.pass_obj
+def imports(state: CliState, person: str | None, as_json: bool) -> None:
+    """Show the history of imports, newest first.
+
+    \b
+        healthpod imports
+        healthpod imports --json
+    """
+    pod = state.pod()
+    i, p = schema.imports, schema.persons
+    query = (
+        select(i, p.c.name.label("person"))
+        .join(p, p.c.id == i.c.person_id)
+        .order_by(i.c.started_ms.desc(), i.c.id.desc())
+    )
+    if person is not None:
+        query = query.where(p.c.name == person)
+    with pod.engine.connect() as conn:
+        rows = conn.execute(query).mappings().all()
+    history: list[dict[str, Any]] = [
+        {
+            "import_id": row["id"],
+            "person": row["person"],
+            "filename": row["filename"],
+            "format": row["format"],
+            "status": row["status"],
+            "added": row["added"],
+            "already_present": row["already_present"],
+            "unknown_types": row["unknown_types"],
+            "started": _iso(row["started_ms"]),
+            "finished": _iso(row["finished_ms"]),
+            "sha256": row["sha256"],
+            "error": row["error"],
+        }
+        for row in rows
+    ]
+    if as_json:
+        echo_json({"imports": history})
+        return
+    if not history:
+        click.echo("No imports yet. Import a file with `healthpod import FILE`.")
+        return
+    table = Table()
+    for column in ("id", "started", "file", "format", "status", "new", "present", "note"):
+        table.add_column(column, justify="right" if column in ("id", "new", "present") else "left")
+    for item in history:
+        table.add_row(
+            str(item["import_id"]),
+            (item["started"] or "")[:19].replace("T", " "),
+            item["filename"],
+            item["format"],
+            item["status"],
+            f"{sum(item['added'].values()):,}",
+            f"{item['already_present']:,}",
+            item["error"] or "",
+        )
+    Console().print(table)
+
+
+COMMANDS = [import_, imports]
