@@ -15,11 +15,15 @@ from healthpod.ingest.apple_health import IMPORTER as APPLE_HEALTH
 from healthpod.ingest.base import Importer
 from healthpod.ingest.fhir import IMPORTER as FHIR
 from healthpod.ingest.fit import IMPORTER as FIT
+from healthpod.ingest.fitbit import IMPORTER as FITBIT
+from healthpod.ingest.shimmer import IMPORTER as VENDOR_API
 
 IMPORTERS: list[Importer] = [
     APPLE_HEALTH,
     FHIR,
     FIT,
+    FITBIT,
+    VENDOR_API,
 ]
 
 FORMATS: tuple[str, ...] = tuple(importer.format for importer in IMPORTERS)
