@@ -30,3 +30,45 @@ def _csrf_of(html: str) -> str:
 def csrf_of():
     """`csrf_of(html)`: the CSRF token of the first form on a page."""
     return _csrf_of
+
+
+USERNAME, PASSWORD = "anna", "correct horse battery"
+
+
+@pytest.fixture
+def account(pod: Pod) -> int:
+    """An account for the pod's default person; returns the person id."""
+    from healthpod import accounts
+    from healthpod.pod import now_ms
+
+    person_id = pod.person_id()
+    with pod.engine.begin() as conn:
+        accounts.create_account(conn, USERNAME, PASSWORD, person_id=person_id, now_ms=now_ms())
+    return person_id
+
+
+@pytest.fixture
+def logged_in(client: TestClient, account: int) -> TestClient:
+    """The client, logged in through the login form."""
+    page = client.get("/login", headers=HTML)
+    response = client.post(
+        "/login",
+        data={"csrf_token": _csrf_of(page.text), "username": USERNAME, "password": PASSWORD},
+        headers=HTML,
+        follow_redirects=False,
+    )
+    assert response.status_code == 303, response.text
+    return client
+
+
+@pytest.fixture
+def ten_days(pod: Pod, tmp_path):
+    """Ten days of the demo person's data, imported through the Apple Health importer."""
+    from datetime import UTC, datetime
+
+    from healthpod.demo_export import write_export
+    from healthpod.ingest.run import import_file
+
+    path = tmp_path / "export.xml"
+    write_export(path, end=datetime.now(UTC), days=10)
+    return import_file(pod, path)

@@ -15,7 +15,7 @@ from fastapi import Depends, Request, Response
 
 from healthpod import accounts
 from healthpod.pod import Pod, now_ms
-from healthpod.web import session
+from healthpod.web import localtime, session
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,6 +86,8 @@ def require_person(request: Request) -> WebPerson:
         target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
         raise LoginRequired(target, expired=session.session_expired(request))
     request.state.username = person.username
+    with pod_of(request).engine.connect() as conn:
+        request.state.offset_min = localtime.offset_min(conn, person.person_id)
     return person
 
 

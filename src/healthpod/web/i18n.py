@@ -75,8 +75,9 @@ def _accepted(header: str) -> list[str]:
 class Formatter:
     """Numbers, dates and times in one language, for templates (`fmt.number(x)`)."""
 
-    def __init__(self, language: str) -> None:
+    def __init__(self, language: str, offset_min: int = 0) -> None:
         self.language = language
+        self.offset_min = offset_min  # the person's local offset, for instants without one
         self.locale = Locale.parse("sv_SE" if language == "sv" else "en_GB")
 
     def number(self, value: float | int | None, digits: int = 0) -> str:
@@ -101,11 +102,14 @@ class Formatter:
             return NO_VALUE
         return format_time(value, format="short", tzinfo=value.tzinfo, locale=self.locale)
 
-    def local_ms(self, epoch_ms: int | None, offset_min: int = 0, style: str = "medium") -> str:
-        """An instant stored as UTC milliseconds, shown in the local offset it was recorded in."""
+    def local_ms(
+        self, epoch_ms: int | None, offset_min: int | None = None, style: str = "medium"
+    ) -> str:
+        """An instant stored as UTC milliseconds, in the offset it was recorded in (or the
+        person's)."""
         if epoch_ms is None:
             return NO_VALUE
-        zone = timezone(timedelta(minutes=offset_min))
+        zone = timezone(timedelta(minutes=self.offset_min if offset_min is None else offset_min))
         return self.datetime(dt.datetime.fromtimestamp(epoch_ms / 1000, tz=zone), style)
 
     def duration_min(self, minutes: float | None) -> str:

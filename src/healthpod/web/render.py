@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -30,12 +31,14 @@ NAV: tuple[tuple[str, str], ...] = (
 
 @functools.cache
 def environment() -> Environment:
-    return Environment(
+    env = Environment(
         loader=FileSystemLoader(TEMPLATES_DIR),
         autoescape=select_autoescape(["html"]),
         trim_blocks=True,
         lstrip_blocks=True,
     )
+    env.filters["todate"] = date.fromisoformat
+    return env
 
 
 def language(request: Request) -> i18n.Language:
@@ -87,7 +90,7 @@ def render(
             "_": _,
             "ngettext": ngettext,
             "lang": lang,
-            "fmt": i18n.Formatter(lang),
+            "fmt": i18n.Formatter(lang, getattr(request.state, "offset_min", 0)),
             "csrf_token": security.csrf_token(request),
             "csrf_field": security.CSRF_FIELD,
             "nav": NAV,

@@ -18,7 +18,7 @@ from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from healthpod.errors import HealthpodError
-from healthpod.web import auth, login, pages, session
+from healthpod.web import auth, jobs, login, pages, session
 from healthpod.web.render import gettext_for, render
 from healthpod.web.security import SecurityHeaders
 
@@ -34,6 +34,7 @@ Handler = Callable[[Request, Any], Awaitable[Response]]
 def register(app: FastAPI) -> None:
     app.add_middleware(SecurityHeaders)
     session.install(app)
+    app.state.import_jobs = jobs.Jobs(app.state.pod)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     app.include_router(login.router)
     for router in pages.routers():

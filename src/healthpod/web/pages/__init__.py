@@ -6,6 +6,6 @@ from fastapi import APIRouter
 
 
 def routers() -> list[APIRouter]:
-    from healthpod.web.pages import overview
+    from healthpod.web.pages import imports, overview, type_page
 
-    return [overview.router]
+    return [overview.router, type_page.router, imports.router]

@@ -1,0 +1,132 @@
+"""What pages call things: type names, units, actor kinds, categories and log events, as msgids.
+
+Each value is marked with `N_` so it lands in the catalogues; templates translate it with `_()`.
+Anything without an entry is shown as stored (a producer's own type identifier, say).
+"""
+
+from __future__ import annotations
+
+from healthpod.vocabulary import SAMPLE_TYPES
+from healthpod.web.i18n import N_
+
+TYPES: dict[str, str] = {
+    "steps": N_("Steps"),
+    "distance_walking_running": N_("Walking and running distance"),
+    "distance_cycling": N_("Cycling distance"),
+    "active_energy": N_("Active energy"),
+    "basal_energy": N_("Resting energy"),
+    "exercise_time": N_("Exercise minutes"),
+    "stand_time": N_("Stand minutes"),
+    "flights_climbed": N_("Flights climbed"),
+    "vo2_max": N_("VO2 max"),
+    "heart_rate": N_("Heart rate"),
+    "resting_heart_rate": N_("Resting heart rate"),
+    "walking_heart_rate": N_("Walking heart rate"),
+    "hrv_sdnn": N_("Heart rate variability"),
+    "respiratory_rate": N_("Respiratory rate"),
+    "oxygen_saturation": N_("Oxygen saturation"),
+    "body_temperature": N_("Body temperature"),
+    "body_mass": N_("Weight"),
+    "body_mass_index": N_("Body mass index"),
+    "body_height": N_("Height"),
+    "body_fat_percentage": N_("Body fat"),
+    "lean_body_mass": N_("Lean body mass"),
+    "waist_circumference": N_("Waist circumference"),
+    "blood_pressure_systolic": N_("Blood pressure, systolic"),
+    "blood_pressure_diastolic": N_("Blood pressure, diastolic"),
+    "blood_glucose": N_("Blood glucose"),
+    "dietary_energy": N_("Dietary energy"),
+    "dietary_water": N_("Water"),
+    "sleep_analysis": N_("Sleep"),
+    "stand_hour": N_("Stand hours"),
+    "mindful_session": N_("Mindful minutes"),
+}
+
+UNITS: dict[str, str] = {
+    "{steps}": N_("steps"),
+    "{flights}": N_("flights"),
+    "/min": N_("per minute"),
+    "min": N_("min"),
+    "km": "km",
+    "kcal": "kcal",
+    "kg": "kg",
+    "cm": "cm",
+    "ms": "ms",
+    "%": "%",
+    "Cel": "°C",
+    "mm[Hg]": "mmHg",
+    "mmol/L": "mmol/L",
+    "mL": "ml",
+    "kg/m2": "kg/m²",
+    "mL/(kg.min)": "ml/(kg·min)",
+}
+
+CATEGORIES: dict[str, str] = {
+    "activity": N_("Activity"),
+    "heart": N_("Heart"),
+    "sleep": N_("Sleep"),
+    "body": N_("Body measurements"),
+    "blood-pressure": N_("Blood pressure"),
+    "blood-glucose": N_("Blood glucose"),
+    "respiratory": N_("Breathing"),
+    "nutrition": N_("Nutrition"),
+    "mindfulness": N_("Mindfulness"),
+    "other": N_("Other measurements"),
+    "lab-results": N_("Lab results"),
+    "conditions": N_("Conditions"),
+    "medications": N_("Medications"),
+    "immunizations": N_("Immunizations"),
+    "allergies": N_("Allergies"),
+    "procedures": N_("Procedures"),
+    "encounters": N_("Visits"),
+    "documents": N_("Documents"),
+    "questionnaires": N_("Questionnaires"),
+    "other-records": N_("Other records"),
+}
+
+ACTOR_KINDS: dict[str, str] = {
+    "app": N_("App"),
+    "coach": N_("Coach"),
+    "clinic": N_("Clinic"),
+    "research": N_("Research"),
+}
+
+GRANULARITY: dict[str, str] = {
+    "raw": N_("Every measurement"),
+    "daily": N_("Daily summaries only"),
+}
+
+CONSENT_STATES: dict[str, str] = {
+    "pending": N_("Not started yet"),
+    "active": N_("Active"),
+    "expired": N_("Expired"),
+    "revoked": N_("Revoked"),
+}
+
+OUTCOMES: dict[str, str] = {
+    "allowed": N_("Allowed"),
+    "denied": N_("Denied"),
+    "ok": N_("Allowed"),
+    "failed": N_("Failed"),
+}
+
+BUCKETS: dict[str, str] = {
+    "hour": N_("Hour"),
+    "day": N_("Day"),
+    "week": N_("Week"),
+    "month": N_("Month"),
+}
+
+
+def type_label(code: str) -> str:
+    """The msgid for a type, or its English display name, or the code itself."""
+    if code in TYPES:
+        return TYPES[code]
+    for known in SAMPLE_TYPES:
+        if known.code == code:
+            return known.display
+    return code
+
+
+def unit_label(unit: str) -> str:
+    return UNITS.get(unit, unit)

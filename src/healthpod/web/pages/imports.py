@@ -1,0 +1,103 @@
+"""Import: upload one or more files, follow the background import, see the history."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, File, Request, Response, UploadFile
+from fastapi.responses import RedirectResponse
+from sqlalchemy import select
+
+from healthpod.errors import InvalidRequest, NotFound
+from healthpod.ingest import registry
+from healthpod.store import schema
+from healthpod.web import security
+from healthpod.web.auth import PersonDep, pod_of
+from healthpod.web.i18n import N_
+from healthpod.web.jobs import FileJob, jobs_of, safe_filename
+from healthpod.web.render import render
+
+router = APIRouter(include_in_schema=False)
+
+CHUNK = 1024 * 1024
+HISTORY = 50
+
+
+def _person_name(request: Request, person_id: int) -> str:
+    with pod_of(request).engine.connect() as conn:
+        name = conn.scalar(select(schema.persons.c.name).where(schema.persons.c.id == person_id))
+    if name is None:
+        raise NotFound(N_("Your person record is missing."))
+    return str(name)
+
+
+def _history(request: Request, person_id: int) -> list[dict[str, object]]:
+    i = schema.imports
+    with pod_of(request).engine.connect() as conn:
+        rows = conn.execute(
+            select(
+                i.c.id,
+                i.c.filename,
+                i.c.format,
+                i.c.status,
+                i.c.added,
+                i.c.already_present,
+                i.c.started_ms,
+                i.c.finished_ms,
+                i.c.error,
+            )
+            .where(i.c.person_id == person_id)
+            .order_by(i.c.started_ms.desc(), i.c.id.desc())
+            .limit(HISTORY)
+        ).mappings()
+        return [{**row, "total": sum((row["added"] or {}).values())} for row in rows]
+
+
+@router.get("/import")
+def import_page(request: Request, person: PersonDep) -> Response:
+    return render(
+        request,
+        "import.html",
+        {"history": _history(request, person.person_id), "formats": registry.SUPPORTED},
+    )
+
+
+@router.post("/import", dependencies=[Depends(security.verify_csrf)])
+async def upload(
+    request: Request,
+    person: PersonDep,
+    files: Annotated[list[UploadFile] | None, File()] = None,
+) -> Response:
+    chosen = [f for f in (files or []) if f.filename]
+    if not chosen:
+        raise InvalidRequest(
+            N_("Choose at least one file to import."),
+            hint=N_("Use the file field, then press Import."),
+        )
+    registry_ = jobs_of(request.app.state)
+    job, folder = registry_.new_job(person.person_id, _person_name(request, person.person_id))
+    for number, upload_file in enumerate(chosen):
+        name = safe_filename(upload_file.filename or "")
+        target = folder / f"{number:03d}-{name}"
+        with target.open("wb") as out:
+            while chunk := await upload_file.read(CHUNK):
+                out.write(chunk)
+        # Keep the name the person knows; the numbered prefix only keeps uploads apart.
+        final = folder / f"{number:03d}" / name
+        final.parent.mkdir()
+        target.rename(final)
+        job.files.append(FileJob(name=name, path=final))
+    registry_.start(job)
+    return RedirectResponse(f"/import/jobs/{job.id}", status_code=303)
+
+
+@router.get("/import/jobs/{job_id}")
+def job_page(request: Request, job_id: str, person: PersonDep) -> Response:
+    job = jobs_of(request.app.state).get(job_id, person.person_id)
+    if job is None:
+        raise NotFound(
+            N_("This import is not running any more."),
+            hint=N_("Its result is in the list of imports."),
+        )
+    template = "import_job_status.html" if request.headers.get("hx-request") else "import_job.html"
+    return render(request, template, {"job": job})

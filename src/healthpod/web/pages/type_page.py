@@ -1,0 +1,168 @@
+"""One type: a chart with hour/day/week/month buckets and zoom, its sources, and the raw samples."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+from fastapi import APIRouter, Request, Response
+from sqlalchemy import Connection, func, select
+
+from healthpod.errors import HealthpodError, InvalidRequest
+from healthpod.insights import sources, stats
+from healthpod.insights.measures import Method, find_measure
+from healthpod.store import schema
+from healthpod.web import labels
+from healthpod.web.auth import PersonDep, pod_of
+from healthpod.web.i18n import N_
+from healthpod.web.pages.overview import bucket_value, local_today
+from healthpod.web.render import gettext_for, render
+
+router = APIRouter(include_in_schema=False)
+
+PAGE_SIZE = 50
+# How far back each bucket size looks when the person gives no dates.
+DEFAULT_SPAN = {"hour": 2, "day": 30, "week": 182, "month": 365}
+
+
+@dataclass(frozen=True, slots=True)
+class RawSample:
+    start_ms: int
+    end_ms: int
+    offset_min: int
+    value: str
+    source: str
+
+
+def _epoch(start: str) -> int:
+    """Chart x value of a bucket start: a local date (noon UTC) or a local ISO datetime."""
+    if "T" in start:
+        return int(datetime.fromisoformat(start).timestamp())
+    day = date.fromisoformat(start)
+    return int(datetime(day.year, day.month, day.day, 12, tzinfo=UTC).timestamp())
+
+
+def _range(request: Request, by: str, today: date) -> tuple[date, date]:
+    _ = gettext_for(request)
+    params = request.query_params
+    try:
+        end = date.fromisoformat(params["to"]) if params.get("to") else today
+        start = (
+            date.fromisoformat(params["from"])
+            if params.get("from")
+            else end - timedelta(days=DEFAULT_SPAN.get(by, 30) - 1)
+        )
+    except ValueError:
+        raise InvalidRequest(
+            N_("A date is not in the form YYYY-MM-DD."),
+            hint=N_("Pick the dates with the date fields and try again."),
+        ) from None
+    return start, end
+
+
+def raw_samples(
+    conn: Connection, person_id: int, type_id: int, kind: str, page: int
+) -> tuple[list[RawSample], int]:
+    """One page of the type's stored samples, newest first, and how many there are."""
+    table = schema.quantity_samples if kind == "quantity" else schema.category_samples
+    s = schema.sources
+    where = (table.c.person_id == person_id, table.c.type_id == type_id)
+    total = int(conn.scalar(select(func.count()).select_from(table).where(*where)) or 0)
+    value = table.c.value if kind == "quantity" else table.c.value_code
+    unit = table.c.unit if kind == "quantity" else None
+    columns: list[Any] = [
+        table.c.start_ms,
+        table.c.end_ms,
+        table.c.start_offset_min,
+        value,
+        s.c.name,
+    ]
+    if unit is not None:
+        columns.append(unit)
+    rows = conn.execute(
+        select(*columns)
+        .join(s, s.c.id == table.c.source_id)
+        .where(*where)
+        .order_by(table.c.start_ms.desc(), table.c.id.desc())
+        .limit(PAGE_SIZE)
+        .offset(page * PAGE_SIZE)
+    ).all()
+    result = []
+    for row in rows:
+        shown = str(row[3]).removeprefix("HKCategoryValueSleepAnalysis")
+        result.append(RawSample(int(row[0]), int(row[1]), int(row[2]), shown, str(row[4])))
+    return result, total
+
+
+@router.get("/type/{code}")
+def type_page(request: Request, code: str, person: PersonDep) -> Response:
+    _ = gettext_for(request)
+    params = request.query_params
+    by = params.get("by", "day")
+    if by not in labels.BUCKETS:
+        by = "day"
+    try:
+        page = max(0, int(params.get("page", "0")))
+    except ValueError:
+        page = 0
+    pod = pod_of(request)
+    error = None
+    with pod.engine.begin() as conn:
+        measure = find_measure(conn, code)  # NotFound: an error page
+        today = local_today(conn, person.person_id)
+        start, end = _range(request, by, today)
+        try:
+            result: stats.Stats | None = stats.bucket_stats(
+                conn, person.person_id, code, by, start, end
+            )
+        except HealthpodError as exc:
+            result, error = None, exc
+        samples, total = raw_samples(conn, person.person_id, measure.type_id, measure.kind, page)
+        contributing = [
+            src for src in sources.list_sources(conn, person.person_id) if code in src.types
+        ]
+    rows, series = [], "[[],[]]"
+    if result is not None:
+        method = result.method.value
+        rows = [(b, bucket_value(b, method)) for b in result.buckets]
+        xs = [_epoch(b.start) for b in result.buckets]
+        if result.method is Method.DESCRIBE:
+            series = json.dumps(
+                [
+                    xs,
+                    [b.mean for b in result.buckets],
+                    [b.low for b in result.buckets],
+                    [b.high for b in result.buckets],
+                ]
+            )
+        else:
+            series = json.dumps([xs, [v for _b, v in rows]])
+    return render(
+        request,
+        "type.html",
+        {
+            "code": code,
+            "label": labels.type_label(code),
+            "unit": labels.unit_label(measure.unit),
+            "method": measure.method.value,
+            "by": by,
+            "buckets": labels.BUCKETS,
+            "start": start,
+            "end": end,
+            "rows": rows,
+            "series": series,
+            "series_labels": json.dumps(
+                [_("Average"), _("Lowest"), _("Highest")]
+                if measure.method is Method.DESCRIBE
+                else [_(labels.type_label(code))]
+            ),
+            "error": error,
+            "samples": samples,
+            "total": total,
+            "page": page,
+            "pages": max(1, -(-total // PAGE_SIZE)),
+            "sources": contributing,
+        },
+    )
