@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import zipfile
 from collections import Counter
 from pathlib import Path
 
@@ -246,3 +247,17 @@ def _references(node):
     elif isinstance(node, list):
         for value in node:
             yield from _references(value)
+
+
+def test_read_member_reads_a_clinical_record_inside_an_archive(tmp_path):
+    archive = tmp_path / "export.zip"
+    with zipfile.ZipFile(archive, "w") as zf:
+        zf.write(
+            FHIR / "r4-examples" / "Condition-example.json",
+            "apple_health_export/clinical-records/Condition-1.json",
+        )
+    with zipfile.ZipFile(archive) as zf, zf.open(zf.namelist()[0]) as member:
+        items = list(fhir.read_member(member, member="clinical-records/Condition-1.json"))
+    assert [type(i).__name__ for i in items] == ["ClinicalResource"]
+    assert items[0].source_file == "clinical-records/Condition-1.json"
+    assert items[0].resource["resourceType"] == "Condition"

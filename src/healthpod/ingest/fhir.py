@@ -42,6 +42,7 @@ MAX_DEPTH = 100  # FHIR resources nest ~30 deep at most (Questionnaire items in 
 MAX_LINE_BYTES = 16 * 1024 * 1024
 _SPOOL_BYTES = 8 * 1024 * 1024
 _GROUP = 1000
+_CHUNK = 256 * 1024
 _UUID = re.compile(r"^urn:uuid:([0-9a-fA-F-]{36})$")
 _ABSOLUTE = re.compile(r"^https?://[^\s]+/([A-Z][A-Za-z]+)/([A-Za-z0-9\-.]{1,64})(/_history/.*)?$")
 _NOT_RECORDS = frozenset({"OperationOutcome", "Bundle", "Parameters"})
@@ -152,11 +153,12 @@ def _is_ndjson(stream: IO[bytes], filename: str) -> bool:
             return True
         if lower.endswith(".json"):
             return False
-        first = stream.readline(MAX_LINE_BYTES).removeprefix(_BOM).strip()
-        if not (first.startswith(b"{") and first.endswith(b"}")):
+        head = stream.read(_CHUNK)
+        first, newline, rest = head.partition(b"\n")
+        first = first.removeprefix(_BOM).strip()
+        if not (newline and first.startswith(b"{") and first.endswith(b"}")):
             return False
-        rest = stream.read(4096).lstrip()
-        return rest.startswith(b"{")
+        return rest.lstrip().startswith(b"{")
     finally:
         stream.seek(start)
 
@@ -405,20 +407,8 @@ def _read_ndjson(
     stream: IO[bytes], filename: str, on_progress: ProgressFn | None, errors: ErrorHandling
 ) -> Iterator[Item]:
     expected = _type_from_name(filename)
-    number = 0
-    while True:
-        line = stream.readline(MAX_LINE_BYTES + 1)
-        if not line:
-            break
-        number += 1
+    for number, line in enumerate(_lines(stream, filename), start=1):
         location = f"line {number}"
-        if len(line) > MAX_LINE_BYTES:
-            raise MalformedFile(
-                f"the line is longer than {MAX_LINE_BYTES // (1024 * 1024)} MiB.",
-                source=filename,
-                location=location,
-                hint="NDJSON holds one resource per line; the file may be damaged.",
-            )
         text = line.removeprefix(_BOM).strip() if number == 1 else line.strip()
         if not text:
             continue
@@ -451,6 +441,36 @@ def _read_ndjson(
         if number % 200 == 0:
             _progress(stream, on_progress)
     _progress(stream, on_progress)
+
+
+def _lines(stream: IO[bytes], filename: str) -> Iterator[bytes]:
+    """The lines of `stream`, read in chunks (whatever the stream's own buffering)."""
+    pending = b""
+    number = 1
+    while True:
+        chunk = stream.read(_CHUNK)
+        if not chunk:
+            break
+        pending += chunk
+        *complete, pending = pending.split(b"\n")
+        for line in complete:
+            if len(line) > MAX_LINE_BYTES:
+                raise _too_long(filename, number)
+            yield line
+            number += 1
+        if len(pending) > MAX_LINE_BYTES:
+            raise _too_long(filename, number)
+    if pending:
+        yield pending
+
+
+def _too_long(filename: str, number: int) -> MalformedFile:
+    return MalformedFile(
+        f"the line is longer than {MAX_LINE_BYTES / (1024 * 1024):g} MiB.",
+        source=filename,
+        location=f"line {number}",
+        hint="NDJSON holds one resource per line; the file may be damaged.",
+    )
 
 
 def _parse_line(text: bytes, filename: str, location: str) -> dict[str, Any]:
