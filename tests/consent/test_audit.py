@@ -1,0 +1,120 @@
+"""The access log: append-only, hash-chained per person; verify names the first broken entry."""
+
+from __future__ import annotations
+
+import threading
+
+from sqlalchemy import delete, text, update
+
+from healthpod.consent import audit
+from healthpod.store import schema
+
+NOW = 1_800_000_000_000
+
+
+def fill(engine, person, n=5, actor=None):
+    with engine.begin() as conn:
+        for i in range(n):
+            audit.record(
+                conn, person, actor, "test", "ok", {"i": i}, now_ms=NOW + i, reason=f"r{i}"
+            )
+
+
+def check(engine, person):
+    with engine.connect() as conn:
+        return audit.verify(conn, person)
+
+
+def test_an_intact_log_verifies(engine, people):
+    alice, bob, *_ = people
+    fill(engine, alice)
+    fill(engine, bob, 3)
+    assert check(engine, alice).ok and check(engine, alice).entries == 5
+    assert check(engine, bob).entries == 3
+    with engine.connect() as conn:
+        assert [e.seq for e in audit.entries(conn, alice)] == [1, 2, 3, 4, 5]
+        assert [e.seq for e in audit.entries(conn, alice, newest_first=True, limit=2)] == [5, 4]
+
+
+def test_an_altered_row_is_named(engine, people):
+    alice, bob, *_ = people
+    fill(engine, alice)
+    fill(engine, bob)
+    with engine.begin() as conn:
+        conn.execute(
+            update(schema.access_log)
+            .where(schema.access_log.c.person_id == alice, schema.access_log.c.seq == 3)
+            .values(reason="nothing to see here")
+        )
+    result = check(engine, alice)
+    assert not result.ok and result.first_broken_seq == 3
+    assert "entry 3" in result.summary() and "changed" in result.summary()
+    assert check(engine, bob).ok
+
+
+def test_an_altered_row_with_a_recomputed_hash_breaks_the_next_link(engine, people):
+    alice, *_ = people
+    fill(engine, alice)
+    with engine.begin() as conn:
+        [second] = [e for e in audit.entries(conn, alice) if e.seq == 2]
+        fields = {k: getattr(second, k) for k in audit._HASHED} | {"actor_id": 99}
+        forged = audit.entry_hash(second.prev_hash, fields)
+        conn.execute(
+            update(schema.access_log)
+            .where(schema.access_log.c.id == second.id)
+            .values(actor_id=99, hash=forged)
+        )
+    result = check(engine, alice)
+    assert result.first_broken_seq == 3 and "does not follow" in result.problem
+
+
+def test_a_deleted_row_and_a_cut_tail_are_noticed(engine, people):
+    alice, bob, *_ = people
+    fill(engine, alice)
+    fill(engine, bob)
+    log = schema.access_log
+    with engine.begin() as conn:
+        conn.execute(delete(log).where(log.c.person_id == alice, log.c.seq == 2))
+        conn.execute(delete(log).where(log.c.person_id == bob, log.c.seq >= 4))
+    assert "entry 2 is missing" in check(engine, alice).problem
+    cut = check(engine, bob)
+    assert not cut.ok and cut.first_broken_seq == 4 and "missing" in cut.problem
+
+
+def test_details_round_trip_exactly(engine, people):
+    alice, *_ = people
+    details = {"query": "code=8867-4&date=ge2026", "n": 3, "ü": ["å", None, 1.5]}
+    with engine.begin() as conn:
+        audit.record(conn, alice, 4, "fhir.search", "allowed", details, now_ms=NOW)
+    assert check(engine, alice).ok
+
+
+def test_concurrent_writers_keep_one_chain(engine, new_person):
+    person = new_person()
+    errors: list[BaseException] = []
+
+    def write(worker: int) -> None:
+        try:
+            for i in range(15):
+                with engine.begin() as conn:
+                    audit.record(conn, person, worker, "test", "ok", {"i": i}, now_ms=NOW)
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=write, args=(w,)) for w in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    result = check(engine, person)
+    assert result.ok and result.entries == 90
+
+
+def test_the_log_is_not_reachable_through_a_generic_update(engine, people):
+    # The chain is what protects the log; a direct SQL change is always detected.
+    alice, *_ = people
+    fill(engine, alice, 2)
+    with engine.begin() as conn:
+        conn.execute(text("UPDATE access_log SET at_ms = at_ms + 1"))
+    assert check(engine, alice).first_broken_seq == 1
