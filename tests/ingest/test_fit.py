@@ -54,14 +54,21 @@ def oracle_ms(text: str) -> int:
 
 
 @pytest.mark.parametrize(
-    "name",
-    [pytest.param("garmin-edge-500-activity", marks=pytest.mark.slow), "garmin-fenix-5-walk"],
+    ("name", "speed_type", "factor", "cadence_type"),
+    [
+        pytest.param(
+            "garmin-edge-500-activity",
+            "cycling_speed",
+            3.6,  # km/h
+            "cycling_cadence",
+            marks=pytest.mark.slow,
+        ),
+        ("garmin-fenix-5-walk", "walking_speed", 3.6, "fit:cadence"),
+    ],
 )
-def test_record_values_equal_the_expected_csv(name):
+def test_record_values_equal_the_expected_csv(name, speed_type, factor, cadence_type):
     items = read(f"{name}.fit", ErrorHandling.WARN)
-    heart, speed, cadence = (
-        quantities(items, t) for t in ("heart_rate", "fit:speed", "fit:cadence")
-    )
+    heart, speed, cadence = (quantities(items, t) for t in ("heart_rate", speed_type, cadence_type))
     (workout,) = [i for i in items if isinstance(i, Workout)]
     points = workout.route["points"]
     with (FIT / f"{name}-records.csv").open() as fp:
@@ -97,7 +104,7 @@ def test_record_values_equal_the_expected_csv(name):
     assert len(heart) == len(speed) == len(first)
     for t, row in first.items():
         assert heart[t] == float(row["heart_rate"])
-        assert speed[t] == pytest.approx(float(row["speed"]), abs=1e-3)
+        assert speed[t] == pytest.approx(float(row["speed"]) * factor, abs=1e-3)
         if t in cadence:
             assert cadence[t] == float(row["cadence"])
 
@@ -205,14 +212,14 @@ def test_a_chain_of_an_activity_and_settings():
     items = read("activity-settings.fit", ErrorHandling.WARN)
     counts = Counter(i.type_code if isinstance(i, Quantity) else type(i).__name__ for i in items)
     assert counts["Workout"] == 1
-    assert counts["fit:speed"] == len(messages("activity-settings.fit", "record")) == 14
+    assert counts["running_speed"] == len(messages("activity-settings.fit", "record")) == 14
 
 
 def test_developer_fields_are_named_and_stryd_power_kept():
     items = read("developer-types-sample.fit", ErrorHandling.WARN)
     (workout,) = [i for i in items if isinstance(i, Workout)]
     assert workout.meta and workout.meta["developer_fields"]["Form Power"] == "Watts"
-    assert len(quantities(items, "fit:power")) == len(
+    assert len(quantities(items, "running_power")) == len(
         messages("developer-types-sample.fit", "record")
     )
 

@@ -4,8 +4,9 @@
 fields); this module turns each FIT file into our items:
 
 - activity: one `Workout` per session (laps as events, the GPS track as its route), and per
-  `record` a heart-rate sample plus speed, cadence and power samples (types `fit:speed`,
-  `fit:cadence`, `fit:power`: our vocabulary has no such types yet);
+  `record` a heart-rate sample plus speed, cadence and power samples, typed by the session's
+  sport (`cycling_speed`, `running_power`, …; `fit:speed`/`fit:cadence`/`fit:power` for sports
+  our vocabulary has no type for);
 - monitoring: heart rate, and per-interval steps, distance and active energy made from the
   device's running totals (they count up per activity type and restart each local day),
   intensity minutes as exercise time, stress level (`fit:stress_level`);
@@ -18,6 +19,7 @@ monitoring_info message). A file without one is stored at offset 0 with a warnin
 
 from __future__ import annotations
 
+import bisect
 import statistics
 from collections.abc import Iterator
 from typing import BinaryIO, ClassVar
@@ -134,21 +136,50 @@ def _local_offset(fit: FitFile) -> tuple[int, str | None]:
     return 0, "the file does not say its local time; times are stored with offset +00:00"
 
 
+# sport → our types for (speed, cadence, power); speed in the type's unit from m/s
+RECORD_TYPES: dict[str, tuple[tuple[str, str, float], tuple[str, str], tuple[str, str]]] = {
+    "cycling": (
+        ("cycling_speed", "km/h", 3.6),
+        ("cycling_cadence", "/min"),
+        ("cycling_power", "W"),
+    ),
+    "running": (("running_speed", "m/s", 1.0), ("fit:cadence", "/min"), ("running_power", "W")),
+    "walking": (("walking_speed", "km/h", 3.6), ("fit:cadence", "/min"), ("fit:power", "W")),
+}
+OTHER_SPORT = (("fit:speed", "m/s", 1.0), ("fit:cadence", "/min"), ("fit:power", "W"))
+
+
+def _sports(fit: FitFile) -> tuple[list[float], list[str]]:
+    """Session start times and their sports, for finding the sport of a record."""
+    sessions = sorted(
+        (s["start_time"].timestamp(), str(s.get("sport") or fit.sport or "generic"))
+        for s in fit.sessions
+        if hasattr(s.get("start_time"), "timestamp")
+    )
+    return [start for start, _ in sessions], [sport for _, sport in sessions]
+
+
 def _record_samples(fit: FitFile, context: FitContext) -> Iterator[Item]:
+    starts, sports = _sports(fit)
     previous = None
     for row in fit.records:
         t = row.t
         if t == previous:
             continue  # a second record in the same second (seen on Edge 500): the first counts
         previous = t
+        index = max(bisect.bisect_right(starts, t) - 1, 0)
+        sport = sports[index] if sports else (fit.sport or "generic")
+        (speed_type, speed_unit, factor), cadence, power = RECORD_TYPES.get(sport, OTHER_SPORT)
         if row.heart_rate is not None:
             yield context.quantity("heart_rate", t, t, row.heart_rate, "/min")
-        if row.speed is not None:
-            yield context.quantity("fit:speed", t, t, row.speed, "m/s", known=False)
-        if row.cadence is not None:
-            yield context.quantity("fit:cadence", t, t, row.cadence, "/min", known=False)
-        if row.power is not None:
-            yield context.quantity("fit:power", t, t, row.power, "W", known=False)
+        for (type_code, unit), value in (
+            ((speed_type, speed_unit), None if row.speed is None else row.speed * factor),
+            (cadence, row.cadence),
+            (power, row.power),
+        ):
+            if value is not None:
+                known = not type_code.startswith("fit:")
+                yield context.quantity(type_code, t, t, value, unit, known=known)
 
 
 def _weight_samples(fit: FitFile, context: FitContext, where: str) -> Iterator[Item]:

@@ -15,9 +15,9 @@ DAY_S = 86400
 # Session fields kept as the workout's statistics: (FIT field, our type, unit)
 SESSION_STATISTICS = (
     ("avg_heart_rate", "max_heart_rate", "heart_rate", "/min"),
-    ("enhanced_avg_speed", "enhanced_max_speed", "fit:speed", "m/s"),
-    ("avg_cadence", "max_cadence", "fit:cadence", "/min"),
-    ("avg_power", "max_power", "fit:power", "W"),
+    ("enhanced_avg_speed", "enhanced_max_speed", "speed", "m/s"),
+    ("avg_cadence", "max_cadence", "cadence", "/min"),
+    ("avg_power", "max_power", "power", "W"),
 )
 
 # Monitoring totals that count up per activity type through the day: (field, unit factor)

@@ -23,7 +23,7 @@ EMIT = Emitter(SOURCE)
 MEASURES: dict[int, tuple[str, str, float, bool]] = {
     1: ("body_mass", "kg", 1.0, True),
     4: ("body_height", "cm", 100.0, True),
-    5: ("withings:fat_free_mass", "kg", 1.0, False),
+    5: ("lean_body_mass", "kg", 1.0, True),  # fat-free mass
     6: ("body_fat_percentage", "%", 1.0, True),
     8: ("withings:fat_mass", "kg", 1.0, False),
     9: ("blood_pressure_diastolic", "mm[Hg]", 1.0, True),
