@@ -111,7 +111,7 @@ def _oauth_request(request: Request, pod: Pod, pairs: list[tuple[str, str]]) -> 
     uri = _base(pod) + request.url.path
     if request.url.query:
         uri += "?" + request.url.query
-    return PodRequest(request.method, uri, dict(request.headers), pairs)
+    return PodRequest(request.method, uri, request.headers, pairs)
 
 
 class _Refused(Exception):

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 from collections import defaultdict
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -151,7 +152,7 @@ class PodRequest(OAuth2Request):  # type: ignore[misc]
         self,
         method: str,
         uri: str,
-        headers: dict[str, str],
+        headers: Mapping[str, str],  # case-insensitive (Starlette's Headers)
         pairs: list[tuple[str, str]],
     ) -> None:
         super().__init__(method, uri, headers=headers)
