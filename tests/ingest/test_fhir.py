@@ -261,3 +261,25 @@ def test_read_member_reads_a_clinical_record_inside_an_archive(tmp_path):
     assert [type(i).__name__ for i in items] == ["ClinicalResource"]
     assert items[0].source_file == "clinical-records/Condition-1.json"
     assert items[0].resource["resourceType"] == "Condition"
+
+
+def test_clinical_records_in_an_apple_health_export_are_imported_with_it(pod, tmp_path):
+    apple = Path(__file__).parents[1] / "data" / "apple" / "ahcd-go" / "export.xml"
+    archive = tmp_path / "export.zip"
+    with zipfile.ZipFile(archive, "w") as zf:
+        zf.write(apple, "apple_health_export/export.xml")
+        for name in ("Condition-example.json", "Observation-body-height.json"):
+            zf.write(FHIR / "r4-examples" / name, f"apple_health_export/clinical-records/{name}")
+    report = import_file(pod, archive, errors=ErrorHandling.RAISE)
+    assert report.format == "apple-health"
+    assert resources_added(report) == {"Condition": 1, "Observation": 1}
+    assert report.added["body_height"] == 1
+    r = schema.resources
+    with pod.engine.connect() as conn:
+        files = set(conn.execute(select(r.c.source_file)).scalars())
+    assert files == {
+        "export.zip/apple_health_export/clinical-records/Condition-example.json",
+        "export.zip/apple_health_export/clinical-records/Observation-body-height.json",
+    }
+    again = import_file(pod, archive, errors=ErrorHandling.RAISE)
+    assert again.added == {}

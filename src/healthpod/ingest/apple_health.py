@@ -22,7 +22,7 @@ from typing import Any, BinaryIO, ClassVar
 from lxml import etree
 
 from healthpod.errors import MalformedFile, UnsupportedFormat
-from healthpod.ingest import apple_dates, safe_files, units
+from healthpod.ingest import apple_dates, fhir, safe_files, units
 from healthpod.ingest.base import (
     ActivitySummary,
     CategoryValue,
@@ -557,8 +557,20 @@ class AppleHealthImporter:
             label = f"{filename}/{member}"
             with safe_files.open_member(filename, zf, member) as xml:
                 yield from parse(xml, label, errors)
+            yield from clinical_records(filename, zf, names, errors)
         else:
             yield from parse(fp, filename, errors)
+
+
+def clinical_records(
+    filename: str, zf: Any, names: Sequence[str], errors: ErrorHandling
+) -> Iterator[Item]:
+    """The FHIR resources of Health Records (`clinical-records/*.json`) in the archive."""
+    for name in names:
+        path = PurePosixPath(name)
+        if path.parent.name == "clinical-records" and path.suffix.lower() == ".json":
+            with safe_files.open_member(filename, zf, name) as member:
+                yield from fhir.read_member(member, member=f"{filename}/{name}", errors=errors)
 
 
 def describe_names(names: Sequence[str]) -> str:
