@@ -24,6 +24,7 @@ from healthpod.fhir.outcome import (
     NotModified,
     RoutingErrorsAsOutcomes,
 )
+from healthpod.insights import summaries
 from healthpod.store import schema
 
 router = APIRouter(prefix="/fhir", route_class=FhirRoute, tags=["fhir"])
@@ -168,9 +169,17 @@ def search_observations(request: Request) -> FhirResponse:
     return FhirResponse(observation_bundle(request, access, query, "Observation"))
 
 
+def _summaries_current(request: Request, access: Access) -> None:
+    """Daily summaries include every import before a daily-only caller reads them."""
+    if access.scope.daily_only:
+        with pod_of(request).engine.begin() as conn:
+            summaries.catch_up(conn, access.person_id)
+
+
 def observation_bundle(
     request: Request, access: Access, query: search.SearchQuery, path: str
 ) -> dict[str, Any]:
+    _summaries_current(request, access)
     with pod_of(request).engine.connect() as conn:
         resources, next_key, total = observation_search.search(
             conn, access.person_id, access.scope, query, _token_categories(access)
@@ -199,6 +208,7 @@ def read_observation(request: Request, observation_id: str) -> FhirResponse:
         event="fhir.read",
         details={"path": f"Observation/{observation_id[:100]}"},
     )
+    _summaries_current(request, access)
     with pod_of(request).engine.connect() as conn:
         found = observation_search.read(
             conn, access.person_id, access.scope, observation_id, _token_categories(access)
