@@ -180,7 +180,7 @@ def test_an_expired_consent_stops_access_at_once(client, pod, world):
 def test_a_revoked_consent_stops_tokens_and_refresh_at_once(client, pod, world):
     body = tokens_for(client, world["app"].client_id, "anna", READ_ALL)
     page = _get(client, body["access_token"], "Observation", _count=2).json()
-    next_url = [link["url"] for link in page["link"] if link["relation"] == "next"][0]
+    next_url = next(link["url"] for link in page["link"] if link["relation"] == "next")
     with pod.engine.begin() as conn:
         consent_store.revoke(conn, world["anna"], _consent_id(pod, world["anna"]), now_ms=T0 * 2)
     assert _get(client, body["access_token"], "Observation").status_code == 403
