@@ -112,6 +112,13 @@ class Formatter:
         zone = timezone(timedelta(minutes=self.offset_min if offset_min is None else offset_min))
         return self.datetime(dt.datetime.fromtimestamp(epoch_ms / 1000, tz=zone), style)
 
+    def date_ms(self, epoch_ms: int | None) -> str:
+        """The person's local date of an instant stored as UTC milliseconds."""
+        if epoch_ms is None:
+            return NO_VALUE
+        zone = timezone(timedelta(minutes=self.offset_min))
+        return self.date(dt.datetime.fromtimestamp(epoch_ms / 1000, tz=zone).date())
+
     def duration_min(self, minutes: float | None) -> str:
         if minutes is None:
             return NO_VALUE

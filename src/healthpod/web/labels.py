@@ -130,3 +130,46 @@ def type_label(code: str) -> str:
 
 def unit_label(unit: str) -> str:
     return UNITS.get(unit, unit)
+
+
+PURPOSES: dict[str, str] = {
+    "TREAT": N_("Treatment"),
+    "ETREAT": N_("Emergency treatment"),
+    "CAREMGT": N_("Care management"),
+    "COC": N_("Coordination of care"),
+    "PATRQT": N_("Requested by you"),
+    "HRESCH": N_("Healthcare research"),
+    "CLINTRCH": N_("Clinical trial research"),
+    "PUBHLTH": N_("Public health"),
+    "HOPERAT": N_("Healthcare operations"),
+    "dpv:ServiceProvision": N_("Providing the service you use"),
+    "dpv:ServicePersonalisation": N_("Personalising the service"),
+    "dpv:AcademicResearch": N_("Academic research"),
+    "dpv:CommercialResearch": N_("Commercial research"),
+    "dpv:ResearchAndDevelopment": N_("Research and development"),
+}
+
+ACTIONS: dict[str, str] = {"read": N_("Read"), "write": N_("Write")}
+
+CHANGES: dict[str, str] = {
+    "granted": N_("Granted"),
+    "narrowed": N_("Narrowed"),
+    "revoked": N_("Revoked"),
+}
+
+EVENTS: dict[str, str] = {
+    "login": N_("Log in"),
+    "logout": N_("Log out"),
+    "fhir.search": N_("Search"),
+    "fhir.read": N_("Read"),
+    "fhir.create": N_("Add data"),
+    "fhir.everything": N_("Read everything"),
+    "fhir.export": N_("Bulk export"),
+    "consent.granted": N_("Consent given"),
+    "consent.narrowed": N_("Consent narrowed"),
+    "consent.revoked": N_("Consent revoked"),
+    "token.issued": N_("Access token issued"),
+    "token.refreshed": N_("Access token renewed"),
+    "token.revoked": N_("Access token revoked"),
+    "token.refused": N_("Access token refused"),
+}

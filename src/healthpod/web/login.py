@@ -17,13 +17,19 @@ CsrfChecked = Depends(security.verify_csrf)
 
 
 @router.get("/login", response_class=HTMLResponse)
-def login_page(request: Request, next: str = "/", expired: int = 0) -> Response:
+def login_page(request: Request, next: str = "/", expired: int = 0, deleted: int = 0) -> Response:
     if auth.session_person(request) is not None:
         return RedirectResponse(security.safe_next(next), status_code=303)
     return render(
         request,
         "login.html",
-        {"next": security.safe_next(next), "expired": bool(expired), "username": "", "error": None},
+        {
+            "next": security.safe_next(next),
+            "expired": bool(expired),
+            "deleted": bool(deleted),
+            "username": "",
+            "error": None,
+        },
     )
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -12,7 +13,7 @@ from fastapi.responses import HTMLResponse
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from healthpod import __version__
-from healthpod.web import i18n, security
+from healthpod.web import i18n, labels, security
 from healthpod.web.i18n import N_
 
 TEMPLATES_DIR = Path(__file__).parent / "templates"
@@ -55,7 +56,7 @@ def language(request: Request) -> i18n.Language:
     return chosen
 
 
-def gettext_for(request: Request) -> Any:
+def gettext_for(request: Request) -> Callable[..., str]:
     """`_(message, **params)` in the request's language; params fill `%(name)s` placeholders."""
     catalogue = i18n.translations(language(request))
 
@@ -97,6 +98,7 @@ def render(
             "path": request.url.path,
             "person": person if person is not None else getattr(request.state, "username", None),
             "version": __version__,
+            "labels": labels,
             **(context or {}),
         }
     )

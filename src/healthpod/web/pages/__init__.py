@@ -6,6 +6,20 @@ from fastapi import APIRouter
 
 
 def routers() -> list[APIRouter]:
-    from healthpod.web.pages import imports, overview, type_page
+    from healthpod.web.pages import (
+        access_log,
+        imports,
+        overview,
+        sharing,
+        type_page,
+        your_data,
+    )
 
-    return [overview.router, type_page.router, imports.router]
+    return [
+        overview.router,
+        type_page.router,
+        imports.router,
+        sharing.router,
+        access_log.router,
+        your_data.router,
+    ]

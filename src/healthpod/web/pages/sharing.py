@@ -1,0 +1,121 @@
+"""Sharing: who has access to what and why, revoke with one button, past consents, receipts."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from fastapi import APIRouter, Depends, Request, Response
+from fastapi.responses import JSONResponse, RedirectResponse
+from sqlalchemy import Connection, func, select
+
+from healthpod.consent import actors
+from healthpod.consent import store as consent_store
+from healthpod.consent.actors import Actor
+from healthpod.consent.model import Consent
+from healthpod.pod import now_ms
+from healthpod.store import schema
+from healthpod.web import security
+from healthpod.web.auth import PersonDep, pod_of
+from healthpod.web.render import gettext_for, render
+
+router = APIRouter(include_in_schema=False)
+
+
+@dataclass(frozen=True, slots=True)
+class ConsentView:
+    consent: Consent
+    actor: Actor
+    state: str
+    last_access_ms: int | None
+    changes: list[consent_store.ConsentChange]
+
+
+def last_accesses(conn: Connection, person_id: int) -> dict[int, int]:
+    """Per consent, when its actor last got data under it."""
+    log = schema.access_log
+    rows = conn.execute(
+        select(log.c.consent_id, func.max(log.c.at_ms))
+        .where(
+            log.c.person_id == person_id,
+            log.c.outcome == "allowed",
+            log.c.consent_id.is_not(None),
+        )
+        .group_by(log.c.consent_id)
+    )
+    return {int(consent_id): int(at) for consent_id, at in rows}
+
+
+def consent_views(conn: Connection, person_id: int) -> list[ConsentView]:
+    now = now_ms()
+    known = {actor.id: actor for actor in actors.list_actors(conn)}
+    last = last_accesses(conn, person_id)
+    return [
+        ConsentView(
+            consent=c,
+            actor=known[c.actor_id],
+            state=c.state_at(now).value,
+            last_access_ms=last.get(c.id),
+            changes=consent_store.changes(conn, person_id, c.id),
+        )
+        for c in consent_store.list_consents(conn, person_id)
+        if c.actor_id in known
+    ]
+
+
+@router.get("/sharing")
+def sharing(request: Request, person: PersonDep) -> Response:
+    with pod_of(request).engine.connect() as conn:
+        views = consent_views(conn, person.person_id)
+    return render(
+        request,
+        "sharing.html",
+        {
+            "active": [v for v in views if v.state == "active"],
+            "pending": [v for v in views if v.state == "pending"],
+            "past": [v for v in views if v.state in ("revoked", "expired")],
+            "notice": _revoked_notice(request, views),
+        },
+    )
+
+
+def _revoked_notice(request: Request, views: list[ConsentView]) -> str | None:
+    wanted = request.query_params.get("revoked")
+    for view in views:
+        if str(view.consent.id) == wanted and view.state == "revoked":
+            _ = gettext_for(request)
+            return _(
+                "Access for %(actor)s is revoked. Its next request will be refused.",
+                actor=view.actor.name,
+            )
+    return None
+
+
+@router.post("/sharing/{consent_id}/revoke", dependencies=[Depends(security.verify_csrf)])
+def revoke(request: Request, consent_id: int, person: PersonDep) -> Response:
+    with pod_of(request).engine.begin() as conn:
+        consent = consent_store.revoke(conn, person.person_id, consent_id, now_ms=now_ms())
+    return RedirectResponse(f"/sharing?revoked={consent.id}", status_code=303)
+
+
+@router.get("/sharing/{consent_id}/receipt")
+def receipt(request: Request, consent_id: int, person: PersonDep) -> Response:
+    """The consent's machine-readable record: its current terms and every change, as JSON."""
+    with pod_of(request).engine.connect() as conn:
+        consent = consent_store.get_consent(conn, person.person_id, consent_id)
+        actor = actors.get_actor(conn, consent.actor_id)
+        history = consent_store.changes(conn, person.person_id, consent_id)
+    document: dict[str, Any] = {
+        "consent": consent_store.consent_json(consent),
+        "actor": {"name": actor.name, "kind": actor.kind.value, "client_id": actor.client_id},
+        "purpose": {
+            "system": actor.coded_purpose.system,
+            "code": actor.coded_purpose.code,
+            "display": actor.coded_purpose.display,
+        },
+        "changes": [{"version": c.version, "change": c.change, "at_ms": c.at_ms} for c in history],
+    }
+    return JSONResponse(
+        document,
+        headers={"content-disposition": f'attachment; filename="consent-{consent_id}.json"'},
+    )

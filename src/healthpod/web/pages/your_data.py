@@ -1,0 +1,125 @@
+"""Your data: download everything as one zip, or delete everything after a confirmation."""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Form, Request, Response
+from fastapi.responses import FileResponse, RedirectResponse
+from sqlalchemy import func, select
+from starlette.background import BackgroundTask
+
+from healthpod.consent import audit
+from healthpod.errors import HealthpodError
+from healthpod.export import write_export
+from healthpod.pod import now_ms
+from healthpod.store import schema
+from healthpod.store.erase import erase_person
+from healthpod.web import auth, security
+from healthpod.web.auth import PersonDep, pod_of
+from healthpod.web.render import gettext_for, render
+
+router = APIRouter(include_in_schema=False)
+CsrfChecked = Depends(security.verify_csrf)
+
+
+def _counts(request: Request, person_id: int) -> dict[str, int]:
+    with pod_of(request).engine.connect() as conn:
+        return {
+            table.name: int(
+                conn.scalar(
+                    select(func.count()).select_from(table).where(table.c.person_id == person_id)
+                )
+                or 0
+            )
+            for table in (
+                schema.quantity_samples,
+                schema.category_samples,
+                schema.workouts,
+                schema.resources,
+                schema.imports,
+                schema.consents,
+                schema.access_log,
+            )
+        }
+
+
+def _page(request: Request, person_id: int, **extra: object) -> Response:
+    context: dict[str, object] = {"counts": _counts(request, person_id), "errors": {}}
+    context.update(extra)
+    status = 400 if extra.get("errors") else 200
+    return render(request, "your_data.html", context, status_code=status)
+
+
+@router.get("/data")
+def your_data(request: Request, person: PersonDep) -> Response:
+    return _page(request, person.person_id)
+
+
+@router.post("/data/export", dependencies=[CsrfChecked])
+def export(request: Request, person: PersonDep) -> Response:
+    pod = pod_of(request)
+    folder = Path(tempfile.mkdtemp(prefix="healthpod-export-"))
+    target = folder / "healthpod-export.zip"
+    with pod.engine.begin() as conn:
+        audit.lock_chain(conn, person.person_id)
+        counts = write_export(conn, person.person_id, target)
+        audit.record(
+            conn,
+            person.person_id,
+            None,
+            "export",
+            "ok",
+            {"files": len(counts)},
+            now_ms=now_ms(),
+            reason="you downloaded everything in your pod",
+        )
+    day = now_ms() // 1000
+    return FileResponse(
+        target,
+        media_type="application/zip",
+        filename=f"healthpod-export-{person.username}-{day}.zip",
+        background=BackgroundTask(_remove, folder),
+    )
+
+
+def _remove(folder: Path) -> None:
+    for path in folder.iterdir():
+        path.unlink(missing_ok=True)
+    folder.rmdir()
+
+
+@router.post("/data/delete", dependencies=[CsrfChecked])
+def delete_everything(
+    request: Request,
+    person: PersonDep,
+    confirm_username: Annotated[str, Form()] = "",
+    password: Annotated[str, Form()] = "",
+) -> Response:
+    _ = gettext_for(request)
+    errors: dict[str, str] = {}
+    if confirm_username.strip().casefold() != person.username:
+        errors["confirm_username"] = _(
+            "Type your username, %(username)s, to confirm.", username=person.username
+        )
+    if not password:
+        errors["password"] = _("Enter your password to confirm.")
+    else:
+        try:
+            confirmed = auth.authenticate(request, person.username, password)
+        except HealthpodError as exc:
+            errors["password"] = _(exc.message)
+        else:
+            if confirmed != person.person_id:
+                errors["password"] = _("Wrong username or password.")
+    if errors:
+        return _page(request, person.person_id, errors=errors, open_delete=True)
+    pod = pod_of(request)
+    with pod.engine.begin() as conn:
+        erase_person(conn, person.person_id)
+    pod._person_ids.clear()  # the pod's name-to-id cache would point at the erased person
+    response = RedirectResponse("/login?deleted=1", status_code=303)
+    auth.end_session(request, response)
+    return response
