@@ -107,9 +107,9 @@ json_option = click.option("--json", "as_json", is_flag=True, help="Print one JS
 
 def _register() -> None:
     # Imported here so each module can use the helpers above.
-    from healthpod.cli import db, demo, imports, serve, stats
+    from healthpod.cli import accounts, actors, consent, db, demo, imports, log, serve, stats
 
-    for module in (db, demo, imports, serve, stats):
+    for module in (accounts, actors, consent, db, demo, imports, log, serve, stats):
         for command in module.COMMANDS:
             cli.add_command(command)
 

@@ -1,0 +1,79 @@
+"""`healthpod account create|list`: logins for the people of this pod."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from healthpod import accounts as accounts_
+from healthpod.cli import echo_json, json_option, pass_pod
+from healthpod.errors import InvalidRequest
+from healthpod.pod import DEFAULT_PERSON, Pod, now_ms
+
+
+@click.group(name="account")
+def account() -> None:
+    """Logins (username and password) of the people in this pod."""
+
+
+@account.command()
+@click.argument("username")
+@click.option(
+    "--person",
+    default=DEFAULT_PERSON,
+    show_default=True,
+    help="The person whose data this login opens (created if new).",
+)
+@click.option(
+    "--password-stdin",
+    is_flag=True,
+    help="Read the password from the first line of standard input instead of prompting.",
+)
+@json_option
+@pass_pod
+def create(pod: Pod, username: str, person: str, password_stdin: bool, as_json: bool) -> None:
+    """Create a login for a person.
+
+    \b
+        healthpod account create alice
+        printf '%s\\n' "$PASSWORD" | healthpod account create alice --password-stdin
+    """
+    if password_stdin:
+        password = sys.stdin.readline().rstrip("\r\n")
+        if not password:
+            raise InvalidRequest(
+                "No password on standard input.", hint="Pipe the password in, one line."
+            )
+    else:
+        password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
+    accounts_.check_password(password)
+    with pod.engine.begin() as conn:
+        person_id = pod.person_id(person, connection=conn)
+        created = accounts_.create_account(
+            conn, username, password, person_id=person_id, now_ms=now_ms()
+        )
+    if as_json:
+        echo_json(created.as_json())
+    else:
+        click.echo(f"Account {created.username!r} created for person {person!r}.")
+
+
+@account.command(name="list")
+@json_option
+@pass_pod
+def list_(pod: Pod, as_json: bool) -> None:
+    """List the logins (never the passwords)."""
+    with pod.engine.connect() as conn:
+        found = accounts_.list_accounts(conn)
+    if as_json:
+        echo_json([a.as_json() for a in found])
+        return
+    if not found:
+        click.echo("No accounts yet. Create one with `healthpod account create USERNAME`.")
+    for a in found:
+        state = " (disabled)" if a.disabled_ms is not None else ""
+        click.echo(f"{a.username}  person {a.person_id}{state}")
+
+
+COMMANDS = [account]

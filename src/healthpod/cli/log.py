@@ -1,0 +1,90 @@
+"""`healthpod log` and `healthpod log verify`: every access to your data, and its integrity."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import click
+from sqlalchemy import select
+
+from healthpod.cli import CliState, echo_json, json_option, pass_pod
+from healthpod.cli.consent import find_person, person_option
+from healthpod.consent import audit
+from healthpod.pod import Pod
+from healthpod.store import schema
+
+
+@click.group(name="log", invoke_without_command=True)
+@click.option("--limit", default=50, show_default=True, type=click.IntRange(1), help="Entries.")
+@person_option
+@json_option
+@click.pass_context
+def log(ctx: click.Context, limit: int, person: str, as_json: bool) -> None:
+    """Show the access log, newest first: every request by an actor, token and consent change.
+
+    \b
+        healthpod log
+        healthpod log --json --limit 1000
+        healthpod log verify
+    """
+    if ctx.invoked_subcommand is not None:
+        return
+    state = ctx.find_object(CliState)
+    assert state is not None
+    _show(state.pod(), limit, person, as_json)
+
+
+def _show(pod: Pod, limit: int, person: str, as_json: bool) -> None:
+    with pod.engine.connect() as conn:
+        person_id = find_person(conn, person)
+        entries = audit.entries(conn, person_id, newest_first=True, limit=limit)
+    if as_json:
+        echo_json([e.as_json() for e in entries])
+        return
+    if not entries:
+        click.echo("Nothing in the access log yet.")
+    for e in entries:
+        when = datetime.fromtimestamp(e.at_ms / 1000, UTC).strftime("%Y-%m-%d %H:%M:%S")
+        who = "you" if e.actor_id is None else f"actor {e.actor_id}"
+        click.echo(f"{e.seq:>6}  {when}Z  {who:<10} {e.event:<18} {e.outcome:<8} {e.reason}")
+
+
+@log.command()
+@click.option("--all", "all_", is_flag=True, help="Check every person's log (for operators).")
+@person_option
+@json_option
+@pass_pod
+def verify(pod: Pod, all_: bool, person: str, as_json: bool) -> None:
+    """Check the hash chain; name the first broken entry. Exits 1 when the log is broken."""
+    with pod.engine.connect() as conn:
+        if all_:
+            people = [
+                (row.id, row.name)
+                for row in conn.execute(select(schema.persons.c.id, schema.persons.c.name))
+            ]
+        else:
+            people = [(find_person(conn, person), person)]
+        results = [(name, audit.verify(conn, person_id)) for person_id, name in people]
+    broken = [r for _, r in results if not r.ok]
+    if as_json:
+        echo_json(
+            [
+                {
+                    "person": name,
+                    "ok": r.ok,
+                    "entries": r.entries,
+                    "first_broken_seq": r.first_broken_seq,
+                    "first_broken_id": r.first_broken_id,
+                    "problem": r.problem,
+                }
+                for name, r in results
+            ]
+        )
+    else:
+        for name, r in results:
+            click.echo(f"{name}: {r.summary()}" if all_ else r.summary())
+    if broken:
+        raise click.exceptions.Exit(1)
+
+
+COMMANDS = [log]

@@ -1,0 +1,128 @@
+"""A consent as a FHIR R4 `Consent` resource (privacy consent, opt-in, one permit provision)."""
+
+from __future__ import annotations
+
+from html import escape
+from typing import Any
+
+from healthpod.consent.actors import Actor
+from healthpod.consent.model import Action, Consent, ConsentState
+from healthpod.consent.purpose import describe
+from healthpod.consent.receipt import CATEGORY_NAMES, iso
+
+CATEGORY_SYSTEM = "urn:healthpod:data-category"
+GRANULARITY_EXTENSION = "urn:healthpod:fhir:StructureDefinition:granularity"
+CLIENT_ID_SYSTEM = "urn:healthpod:client-id"
+
+_ACTIONS = {
+    Action.READ: ("access", "Access"),
+    Action.WRITE: ("correct", "Access and Correct"),
+}
+
+
+def consent_resource(consent: Consent, actor: Actor, *, now_ms: int) -> dict[str, Any]:
+    """The FHIR R4 Consent for `consent`, its status as of `now_ms`."""
+    state = consent.state_at(now_ms)
+    purpose = describe(consent.purpose)
+    provision: dict[str, Any] = {
+        "type": "permit",
+        "period": _period(consent.valid_from_ms, consent.valid_until_ms),
+        "actor": [
+            {
+                "role": {
+                    "coding": [
+                        {
+                            "system": "http://terminology.hl7.org/CodeSystem/v3-ParticipationType",
+                            "code": "IRCP",
+                            "display": "information recipient",
+                        }
+                    ]
+                },
+                "reference": {
+                    "identifier": {"system": CLIENT_ID_SYSTEM, "value": actor.client_id},
+                    "display": actor.name,
+                },
+            }
+        ],
+        "action": [
+            {
+                "coding": [
+                    {
+                        "system": "http://terminology.hl7.org/CodeSystem/consentaction",
+                        "code": _ACTIONS[action][0],
+                        "display": _ACTIONS[action][1],
+                    }
+                ]
+            }
+            for action in sorted(consent.actions)
+        ],
+        "purpose": [{"system": purpose.system, "code": purpose.code, "display": purpose.display}],
+        "code": [
+            {
+                "coding": [
+                    {"system": CATEGORY_SYSTEM, "code": c, "display": CATEGORY_NAMES.get(c, c)}
+                ]
+            }
+            for c in sorted(consent.categories)
+        ],
+    }
+    if consent.data_from_ms is not None or consent.data_to_ms is not None:
+        provision["dataPeriod"] = _period(consent.data_from_ms, consent.data_to_ms)
+    return {
+        "resourceType": "Consent",
+        "id": str(consent.id),
+        "meta": {"versionId": str(consent.version), "lastUpdated": iso(consent.updated_ms)},
+        "extension": [
+            {
+                "url": GRANULARITY_EXTENSION,
+                "valueCode": consent.granularity.value,
+            }
+        ],
+        "text": {
+            "status": "generated",
+            "div": f'<div xmlns="http://www.w3.org/1999/xhtml">{_narrative(consent, actor)}</div>',
+        },
+        "status": "active" if state in (ConsentState.ACTIVE, ConsentState.PENDING) else "inactive",
+        "scope": {
+            "coding": [
+                {
+                    "system": "http://terminology.hl7.org/CodeSystem/consentscope",
+                    "code": "patient-privacy",
+                    "display": "Privacy Consent",
+                }
+            ]
+        },
+        "category": [
+            {
+                "coding": [
+                    {"system": "http://loinc.org", "code": "59284-0", "display": "Patient Consent"}
+                ]
+            }
+        ],
+        "patient": {"reference": f"Patient/{consent.person_id}"},
+        "dateTime": iso(consent.created_ms),
+        "performer": [{"reference": f"Patient/{consent.person_id}"}],
+        "policyRule": {
+            "coding": [
+                {
+                    "system": "http://terminology.hl7.org/CodeSystem/v3-ActCode",
+                    "code": "OPTIN",
+                    "display": "opt-in",
+                }
+            ]
+        },
+        "provision": provision,
+    }
+
+
+def _period(start_ms: int | None, end_ms: int | None) -> dict[str, str]:
+    period = {}
+    if start_ms is not None:
+        period["start"] = iso(start_ms) or ""
+    if end_ms is not None:
+        period["end"] = iso(end_ms) or ""
+    return period
+
+
+def _narrative(consent: Consent, actor: Actor) -> str:
+    return escape(f"{actor.name} ({actor.kind.value}): {consent.summary()}.")

@@ -1,0 +1,162 @@
+"""The CLI of accounts, actors, consents and the access log, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from click.testing import CliRunner
+from sqlalchemy import select, update
+
+from healthpod.cli import cli
+from healthpod.consent import Scope, store
+from healthpod.pod import now_ms
+from healthpod.store import schema
+
+NOW = now_ms() - 60_000  # the CLI decides states at the real clock
+
+
+@pytest.fixture
+def run(tmp_path, database_url):
+    def invoke(*args: str, input: str | None = None, code: int = 0):
+        result = CliRunner().invoke(
+            cli,
+            ["--home", str(tmp_path / "home"), "--database-url", database_url, *args],
+            input=input,
+            catch_exceptions=False,
+        )
+        assert result.exit_code == code, result.output
+        return result
+
+    return invoke
+
+
+def test_account_create_reads_the_password_from_stdin(run, engine):
+    out = run("account", "create", "Alice", "--password-stdin", "--json", input="long secret 1\n")
+    assert json.loads(out.stdout)["username"] == "alice"
+    with engine.connect() as conn:
+        stored = conn.scalar(select(schema.accounts.c.password_hash))
+    assert "long secret" not in stored
+    assert "alice" in run("account", "list").stdout
+    again = run("account", "create", "bob", "--password-stdin", input="long secret 2\n", code=1)
+    assert "already has an account" in again.stderr and "--person" in again.stderr
+    short = run(
+        "account",
+        "create",
+        "carol",
+        "--person",
+        "carol",
+        "--password-stdin",
+        input="short\n",
+        code=1,
+    )
+    assert "too short" in short.stderr
+
+
+def test_actor_secret_is_shown_once_and_only_for_confidential_clients(run, engine):
+    base = [
+        "actor",
+        "add",
+        "--kind",
+        "coach",
+        "--purpose",
+        "CAREMGT",
+        "--redirect-uri",
+        "https://coach.example/cb",
+        "--json",
+    ]
+    confidential = json.loads(run(*base, "--name", "Coach Anna").stdout)
+    public = json.loads(run(*base, "--name", "Step App", "--public").stdout)
+    assert set(confidential) == {"client_id", "client_secret"}
+    assert set(public) == {"client_id"}
+    listed = run("actor", "list", "--json").stdout
+    assert confidential["client_secret"] not in listed
+    with engine.connect() as conn:
+        hashes = conn.scalars(select(schema.actors.c.client_secret_hash)).all()
+    assert confidential["client_secret"] not in str(hashes)
+    run("actor", "disable", confidential["client_id"])
+    [anna] = [
+        a for a in json.loads(run("actor", "list", "--json").stdout) if a["name"] == "Coach Anna"
+    ]
+    assert anna["disabled_ms"] is not None
+    bad = run(
+        "actor",
+        "add",
+        "--name",
+        "X",
+        "--kind",
+        "app",
+        "--purpose",
+        "TREAT",
+        "--redirect-uri",
+        "http://evil.example/cb",
+        code=1,
+    )
+    assert "plain http" in bad.stderr
+    assert run("actor", "disable", "nope", code=1).stderr.startswith("Error: No actor")
+
+
+@pytest.fixture
+def granted(run, engine):
+    run("account", "create", "alice", "--password-stdin", input="long secret 1\n")
+    out = json.loads(
+        run(
+            "actor",
+            "add",
+            "--name",
+            "Coach Anna",
+            "--kind",
+            "coach",
+            "--purpose",
+            "CAREMGT",
+            "--redirect-uri",
+            "https://c.example/cb",
+            "--json",
+        ).stdout
+    )
+    with engine.begin() as conn:
+        me = conn.scalar(select(schema.persons.c.id).where(schema.persons.c.name == "me"))
+        actor = conn.scalar(
+            select(schema.actors.c.id).where(schema.actors.c.client_id == out["client_id"])
+        )
+        consent = store.grant(
+            conn, me, actor, Scope(frozenset({"heart"})), valid_until_ms=None, now_ms=NOW
+        )
+    return consent
+
+
+def test_consent_list_show_revoke(run, granted):
+    [listed] = json.loads(run("consent", "list", "--json").stdout)
+    assert listed["id"] == granted.id and listed["state"] == "active"
+    assert listed["actor"]["name"] == "Coach Anna"
+    shown = json.loads(run("consent", "show", str(granted.id), "--json").stdout)
+    assert [h["change"] for h in shown["history"]] == ["granted"]
+    receipt = json.loads(run("consent", "show", str(granted.id), "--receipt").stdout)
+    assert receipt["version"] == "KI-CR-v1.1.0"
+    fhir = json.loads(run("consent", "show", str(granted.id), "--fhir").stdout)
+    assert fhir["resourceType"] == "Consent" and fhir["status"] == "active"
+    revoked = json.loads(run("consent", "revoke", str(granted.id), "--json").stdout)
+    assert revoked["state"] == "revoked"
+    assert "already revoked" in run("consent", "revoke", str(granted.id), code=1).stderr
+    assert "no consent with id 999" in run("consent", "show", "999", code=1).stderr
+    assert "no person called 'zed'" in run("consent", "list", "--person", "zed", code=1).stderr
+
+
+def test_log_shows_and_verifies_and_names_an_altered_entry(run, engine, granted):
+    run("consent", "revoke", str(granted.id))
+    entries = json.loads(run("log", "--json").stdout)
+    assert [e["event"] for e in entries] == ["consent.revoked", "consent.granted"]
+    assert "consent.granted" in run("log").stdout
+    assert "intact: 2 entries" in run("log", "verify").stdout
+    with engine.begin() as conn:
+        conn.execute(
+            update(schema.access_log)
+            .where(schema.access_log.c.seq == 1)
+            .values(reason="consent 1 granted: everything")
+        )
+    broken = run("log", "verify", code=1)
+    assert "entry 1" in broken.stdout and "changed after it was written" in broken.stdout
+    [result] = json.loads(run("log", "verify", "--json", code=1).stdout)
+    assert result["first_broken_seq"] == 1 and not result["ok"]
+    every = run("log", "verify", "--all", code=1).stdout
+    assert "me: The access log is broken" in every
