@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import zipfile
 from collections import Counter
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import settings as hypothesis_settings
+from hypothesis import strategies as st
 from sqlalchemy import func, select
 
-from healthpod.errors import MalformedFile
+from healthpod.errors import IngestError, MalformedFile
 from healthpod.ingest import fhir
 from healthpod.ingest.base import ErrorHandling
 from healthpod.ingest.run import import_file
@@ -283,3 +288,53 @@ def test_clinical_records_in_an_apple_health_export_are_imported_with_it(pod, tm
     }
     again = import_file(pod, archive, errors=ErrorHandling.RAISE)
     assert again.added == {}
+
+
+@pytest.mark.parametrize(
+    ("name", "data", "message"),
+    [
+        ("utf16.json", '{"resourceType":"Patient"}'.encode("utf-16"), "UTF-16"),
+        ("nan.ndjson", b'{"resourceType":"Patient","id":"a","x":NaN}\n', "NaN is not a JSON"),
+        ("entry.json", b'{"resourceType":"Bundle","entry":{"x":1}}', "entry is not a list"),
+        ("bad.json", b'{"resourceType":"Patient","name":"\xff"}', "not valid JSON"),
+        ("trailing.json", b'{"resourceType":"Patient"} {"x":1}', "not valid JSON"),
+    ],
+)
+def test_encoding_and_shape_problems_are_refused_by_the_parser(name, data, message):
+    with pytest.raises(MalformedFile, match=message):
+        list(fhir.IMPORTER.read(io.BytesIO(data), filename=name))
+
+
+@hypothesis_settings(max_examples=200, deadline=None)
+@given(st.binary(max_size=2048) | st.text(max_size=512).map(str.encode))
+def test_garbage_raises_only_our_errors(data):
+    for name in ("x.json", "x.ndjson"):
+        with contextlib.suppress(IngestError):
+            list(fhir.IMPORTER.read(io.BytesIO(data), filename=name, errors=ErrorHandling.RAISE))
+
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=8),
+    lambda children: (
+        st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=8), children, max_size=4)
+    ),
+    max_leaves=30,
+)
+
+
+@hypothesis_settings(max_examples=200, deadline=None)
+@given(
+    st.sampled_from(["Patient", "Observation", "Bundle", "Condition"]),
+    st.dictionaries(st.sampled_from(["id", "entry", "status", "code", "type"]), json_values),
+)
+def test_random_resources_are_read_or_refused_with_our_errors(resource_type, body):
+    data = json.dumps({"resourceType": resource_type, **body}).encode()
+    with contextlib.suppress(IngestError):
+        list(fhir.IMPORTER.read(io.BytesIO(data), filename="r.json", errors=ErrorHandling.RAISE))
+    with contextlib.suppress(IngestError):
+        list(fhir.IMPORTER.read(io.BytesIO(data + b"\n"), filename="r.ndjson"))
+
+
+def test_a_file_of_several_patients_says_so(pod):
+    report = import_file(pod, FHIR / "bulk" / "Patient.000.ndjson", errors=ErrorHandling.RAISE)
+    assert any("13 Patient resources" in w.message for w in report.warnings)

@@ -101,17 +101,24 @@ def _grouped(items: Iterator[Item]) -> Iterator[Item]:
     and warnings keeps resources in large batches without holding many items in memory.
     """
     held: list[Item] = []
-    count = 0
+    count = patients = 0
     for item in items:
         if isinstance(item, ClinicalResource):
             yield item
             count += 1
+            patients += item.resource["resourceType"] == "Patient"
             if count % _GROUP == 0 and held:
                 yield from held
                 held = []
         else:
             held.append(item)
     yield from held
+    if patients > 1:
+        yield Warning_(
+            "the file",
+            f"it holds {patients} Patient resources; all of it is stored under the importing "
+            "person. Import one person's records per person.",
+        )
 
 
 def read_member(
@@ -170,6 +177,16 @@ def _read_document(
     stream: IO[bytes], filename: str, on_progress: ProgressFn | None, errors: ErrorHandling
 ) -> Iterator[Item]:
     start = stream.tell()
+    head = stream.read(3)
+    if head[:2] in (b"\xff\xfe", b"\xfe\xff"):
+        raise MalformedFile(
+            "the file is UTF-16 text; FHIR JSON is UTF-8.",
+            source=filename,
+            hint="Save the file as UTF-8 and import it again.",
+        )
+    if head == _BOM:
+        start += len(_BOM)
+    stream.seek(start)
     top_type, bundle_type = _scan(stream, filename)
     if top_type is None:
         raise MalformedFile(
@@ -231,11 +248,16 @@ def _scan(stream: IO[bytes], filename: str) -> tuple[str | None, str | None]:
     key: str | None = None
     top_type: str | None = None
     bundle_type: str | None = None
-    first = stream.read(3)
-    if first != _BOM:
-        stream.seek(stream.tell() - len(first))
+    entry_value_next = False
     try:
         for event, value in ijson.basic_parse(stream, use_float=True):
+            if entry_value_next and event not in ("start_array", "null"):
+                raise MalformedFile(
+                    "Bundle.entry is not a list of entries.",
+                    source=filename,
+                    hint="Check that the file is a FHIR R4 Bundle.",
+                )
+            entry_value_next = False
             if event in ("start_map", "start_array"):
                 if depth == 0 and event == "start_array":
                     raise MalformedFile(
@@ -251,6 +273,7 @@ def _scan(stream: IO[bytes], filename: str) -> tuple[str | None, str | None]:
             elif depth == 1:
                 if event == "map_key":
                     key = value
+                    entry_value_next = value == "entry"
                 elif key == "resourceType" and event == "string":
                     top_type = value
                 elif key == "type" and event == "string":
@@ -475,7 +498,7 @@ def _too_long(filename: str, number: int) -> MalformedFile:
 
 def _parse_line(text: bytes, filename: str, location: str) -> dict[str, Any]:
     try:
-        value = json.loads(text)
+        value = json.loads(text, parse_constant=_no_constants)
     except RecursionError as exc:
         raise _too_deep(filename, location) from exc
     except ValueError as exc:  # JSONDecodeError and UnicodeDecodeError
@@ -490,6 +513,10 @@ def _parse_line(text: bytes, filename: str, location: str) -> dict[str, Any]:
     if _depth(value) > MAX_DEPTH:
         raise _too_deep(filename, location)
     return value
+
+
+def _no_constants(name: str) -> Any:
+    raise ValueError(f"{name} is not a JSON number")
 
 
 def _depth(value: Any) -> int:
@@ -515,7 +542,9 @@ def _type_from_name(filename: str) -> str | None:
 
 
 def _not_json(filename: str, exc: Exception) -> MalformedFile:
-    detail = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    raw = exc.args[0] if exc.args else ""
+    text = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else str(raw)
+    detail = text.strip().splitlines()[0] if text.strip() else type(exc).__name__
     return MalformedFile(
         f"the file is not valid JSON ({detail}).",
         source=filename,

@@ -91,11 +91,17 @@ def _quantity(
     if not isinstance(quantity, dict):
         return None
     value = quantity.get("value")
-    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    try:
+        number = float(value)
+    except OverflowError:
+        return None
+    if not math.isfinite(number):
         return None
     written = quantity.get("code") or quantity.get("unit") or ""
     try:
-        canonical = converter(str(written), sample_type.unit)(float(value))
+        canonical = converter(str(written), sample_type.unit)(number)
     except UnitMismatch:
         return Warning_(
             location,
