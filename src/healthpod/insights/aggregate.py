@@ -1,19 +1,17 @@
-"""Per-bucket aggregates of one type, computed in SQL straight from the samples.
+"""Per-bucket aggregates of one type, straight from the samples.
 
-Three shapes, all in one SQL statement each, on SQLite and PostgreSQL alike:
+Three shapes:
 
-- **discrete** (heart rate, weight): count, sum, min, max per bucket of each sample's start.
-- **cumulative** (steps, energy): the de-duplicated sum. Each sample is cut at the bucket edges of
-  its own local time (its start offset), and its value is spread evenly over its duration. Within a
-  bucket, a sweep over the start and end instants of all pieces finds, for every stretch of time,
-  the highest-priority source that has a sample there; only that source's samples count for that
-  stretch (as the Health app does). Samples of one source that overlap each other are all counted.
+- **discrete** (heart rate, weight): count, sum, min, max per bucket of each sample's start,
+  one GROUP BY in SQL on either engine.
+- **cumulative** (steps, energy): the sum de-duplicated across sources by priority; SQL finds the
+  samples and `sweep` cuts them at bucket edges and sweeps them (see there for the rule).
 - **duration** (sleep, mindful minutes): as cumulative, but a stretch counts its length once when
   the winning source has any sample there, so the result is time covered, not a sum of values.
 
 A bucket is a local day (optionally shifted, so a night runs 18:00-18:00 and belongs to the day
 one wakes up) or a local hour; hours also carry the offset, so the autumn day's repeated hour is
-two buckets. A zero-length sample of a cumulative type is treated as lasting one millisecond.
+two buckets.
 """
 
 from __future__ import annotations
@@ -22,7 +20,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 from sqlalchemy import Connection, text
+
+from healthpod.insights import sweep
 
 DAY_MS = 86_400_000
 HOUR_MS = 3_600_000
@@ -32,9 +33,6 @@ MINUTE_MS = 60_000
 LOOKBACK_MS = 2 * DAY_MS
 # Local offsets run from -12:00 to +14:00; pad UTC ranges so a local bucket is never cut short.
 OFFSET_PAD_MS = 15 * HOUR_MS
-# A float literal: `1.0` would be NUMERIC on PostgreSQL, which is much slower to sum.
-FLOAT_ONE = "CAST(1 AS DOUBLE PRECISION)"
-FLOAT_ZERO = "CAST(0 AS DOUBLE PRECISION)"
 
 
 @dataclass(frozen=True, slots=True)
@@ -147,105 +145,46 @@ def swept(
 ) -> list[BucketRow]:
     """De-duplicated sum (or covered duration, in ms) per bucket; sources ranked best first.
 
-    `ranked_sources` must list every source that has samples of this type in the range, best
-    first; samples of other sources are ignored.
+    Samples of sources not in `ranked_sources` are ignored.
     """
-    if not ranked_sources:
-        return []
     params = _range_params(person_id, type_id, first_bucket, end_bucket, frame)
-    ranks = " ".join(f"WHEN {int(sid)} THEN {i}" for i, sid in enumerate(ranked_sources))
-    rate = FLOAT_ONE if duration else "value / (s1 - s0)"
-    value_filter = ""
-    if value_codes is not None:
-        names = [f"vc{i}" for i in range(len(value_codes))]
-        params.update(zip(names, value_codes, strict=True))
-        value_filter = f"AND value_code IN ({', '.join(':' + n for n in names)})"
-    off = "off_min" if frame.split_by_offset else "0"
-    k = range(len(ranked_sources))
-    pivot = ",\n".join(
-        f"SUM(CASE WHEN rk = {i} THEN dc ELSE 0 END) AS dc{i}, "
-        f"SUM(CASE WHEN rk = {i} THEN dr ELSE {FLOAT_ZERO} END) AS dr{i}"
-        for i in k
+    samples = sweep.fetch(
+        conn,
+        table=table,
+        person_id=person_id,
+        type_id=type_id,
+        scan_from_ms=params["scan_lo_ms"],
+        from_ms=params["lo_ms"],
+        to_ms=params["hi_ms"],
+        ranked_sources=ranked_sources,
+        value_codes=value_codes,
+        duration=duration,
     )
-    running = ",\n".join(f"SUM(dc{i}) OVER w AS c{i}, SUM(dr{i}) OVER w AS r{i}" for i in k)
-    winner = " ".join(f"WHEN c{i} > 0 THEN {i}" for i in k)
-    winner_rate = " ".join(f"WHEN c{i} > 0 THEN r{i}" for i in k)
-    sql = f"""
-        WITH RECURSIVE s AS (
-            SELECT start_ms AS s0,
-                   CASE WHEN end_ms > start_ms THEN end_ms ELSE start_ms + 1 END AS s1,
-                   start_offset_min AS off_min,
-                   start_offset_min * 60000 + :shift AS off,
-                   {FLOAT_ZERO if duration else "value"} AS value,
-                   CASE source_id {ranks} END AS rk
-            FROM {table}
-            WHERE person_id = :person_id AND type_id = :type_id
-              AND start_ms >= :scan_lo_ms AND start_ms < :hi_ms AND end_ms >= :lo_ms
-              {value_filter}
-        ),
-        r AS (
-            SELECT s0, s1, off_min, off, rk, {rate} AS rate,
-                   (s0 + off) / :w AS b0, (s1 - 1 + off) / :w AS b1
-            FROM s WHERE rk IS NOT NULL
-        ),
-        pieces AS (
-            SELECT b0 AS b, {off} AS bo, rk, rate, s0 AS p0,
-                   CASE WHEN b1 = b0 THEN s1 ELSE (b0 + 1) * :w - off END AS p1,
-                   1 AS first_piece, s0, s1, off, b1, off_min
-            FROM r
-            UNION ALL
-            SELECT b + 1, bo, rk, rate, p1,
-                   CASE WHEN b + 1 = b1 THEN s1 ELSE (b + 2) * :w - off END,
-                   0, s0, s1, off, b1, off_min
-            FROM pieces WHERE b < b1
-        ),
-        kept AS (
-            SELECT b, bo, rk, rate, p0, p1, first_piece, off_min FROM pieces
-            WHERE b >= :b_lo AND b < :b_hi
-        ),
-        ev AS (
-            SELECT b, bo, p0 AS t, rk, 1 AS dc, rate AS dr FROM kept
-            UNION ALL
-            SELECT b, bo, p1 AS t, rk, -1 AS dc, -rate AS dr FROM kept
-        ),
-        g AS (
-            SELECT b, bo, t, {pivot} FROM ev GROUP BY b, bo, t
-        ),
-        run AS (
-            SELECT b, bo, t, LEAD(t) OVER w AS t_next, {running}
-            FROM g
-            WINDOW w AS (PARTITION BY b, bo ORDER BY t ROWS UNBOUNDED PRECEDING)
-        ),
-        seg AS (
-            SELECT b, bo, t_next - t AS len, CASE {winner} END AS win,
-                   CASE {winner_rate} END AS rate
-            FROM run WHERE t_next IS NOT NULL
-        )
-        SELECT 0 AS kind, b, bo, win, SUM(len * rate), NULL, NULL, NULL
-        FROM seg WHERE win IS NOT NULL GROUP BY b, bo, win
-        UNION ALL
-        SELECT 1, b, bo, NULL, SUM(first_piece), MIN(p0), MAX(p1), MIN(off_min)
-        FROM kept GROUP BY b, bo
-        UNION ALL
-        SELECT 2, b, bo, rk, 0, NULL, NULL, NULL FROM kept GROUP BY b, bo, rk
-    """  # noqa: S608 - only our own column names and integers are formatted in
-    totals: dict[tuple[int, int], dict[int, float]] = {}
-    counts: dict[tuple[int, int], tuple[int, int, int, int]] = {}
-    for kind, b, bo, win, amount, first, last, off0 in conn.execute(text(sql), params):
-        key = (int(b), int(bo))
-        if kind == 0:
-            totals.setdefault(key, {})[ranked_sources[int(win)]] = float(amount)
-        elif kind == 2:  # present that bucket, even if it won no stretch of it
-            totals.setdefault(key, {}).setdefault(ranked_sources[int(win)], 0.0)
-        else:
-            counts[key] = (int(amount), int(first), int(last), int(off0))
+    if not len(samples):
+        return []
+    pieces = sweep.cut(samples, frame.width_ms, frame.shift_ms, frame.split_by_offset)
+    found = sweep.totals(pieces, len(ranked_sources), duration=duration)
     rows = []
-    for key in sorted(counts):
-        n, first, last, off0 = counts[key]
-        by_source = totals.get(key, {})
+    for i, (bucket, offset) in enumerate(found.keys.tolist()):
+        if not first_bucket <= bucket < end_bucket:
+            continue
+        by_source = {
+            int(ranked_sources[r]): float(found.by_rank[i, r])
+            for r in range(len(ranked_sources))
+            if found.present[i, r] or found.by_rank[i, r]
+        }
         rows.append(
             BucketRow(
-                key[0], key[1], n, sum(by_source.values()), None, None, first, last, off0, by_source
+                int(bucket),
+                int(offset),
+                int(found.count[i]),
+                sum(by_source.values()),
+                None,
+                None,
+                int(found.first[i]),
+                int(found.last[i]),
+                int(found.first_offset_min[i]),
+                by_source,
             )
         )
     return rows
@@ -265,63 +204,48 @@ def spans(
 ) -> list[tuple[int, int, int, float]]:
     """Which source won which stretch of [from_ms, to_ms): (start_ms, end_ms, source_id, amount).
 
-    Adjacent stretches won by the same source are merged. For explaining one day, not for years.
+    Adjacent stretches won by the same source are merged.
     """
-    if not ranked_sources:
-        return []
-    frame = Frame(width_ms=max(to_ms - from_ms, 1))
-    params = _range_params(person_id, type_id, 0, 1, frame)
-    params.update(lo_ms=from_ms, scan_lo_ms=from_ms - LOOKBACK_MS, hi_ms=to_ms)
-    ranks = " ".join(f"WHEN {int(sid)} THEN {i}" for i, sid in enumerate(ranked_sources))
-    rate = FLOAT_ONE if duration else "value / (s1 - s0)"
-    value_filter = ""
-    if value_codes is not None:
-        names = [f"vc{i}" for i in range(len(value_codes))]
-        params.update(zip(names, value_codes, strict=True))
-        value_filter = f"AND value_code IN ({', '.join(':' + n for n in names)})"
-    k = range(len(ranked_sources))
-    pivot = ", ".join(
-        f"SUM(CASE WHEN rk = {i} THEN dc ELSE 0 END) AS dc{i}, "
-        f"SUM(CASE WHEN rk = {i} THEN dr ELSE {FLOAT_ZERO} END) AS dr{i}"
-        for i in k
+    samples = sweep.fetch(
+        conn,
+        table=table,
+        person_id=person_id,
+        type_id=type_id,
+        scan_from_ms=from_ms - LOOKBACK_MS,
+        from_ms=from_ms,
+        to_ms=to_ms,
+        ranked_sources=ranked_sources,
+        value_codes=value_codes,
+        duration=duration,
     )
-    running = ", ".join(f"SUM(dc{i}) OVER w AS c{i}, SUM(dr{i}) OVER w AS r{i}" for i in k)
-    winner = " ".join(f"WHEN c{i} > 0 THEN {i}" for i in k)
-    winner_rate = " ".join(f"WHEN c{i} > 0 THEN r{i}" for i in k)
-    sql = f"""
-        WITH s AS (
-            SELECT CASE WHEN start_ms > :lo_ms THEN start_ms ELSE :lo_ms END AS p0,
-                   CASE WHEN end_ms <= start_ms THEN start_ms + 1
-                        WHEN end_ms < :hi_ms THEN end_ms ELSE :hi_ms END AS p1,
-                   {rate.replace("s1 - s0", "CASE WHEN end_ms > start_ms THEN end_ms - start_ms ELSE 1 END")} AS rate,
-                   CASE source_id {ranks} END AS rk
-            FROM {table}
-            WHERE person_id = :person_id AND type_id = :type_id
-              AND start_ms >= :scan_lo_ms AND start_ms < :hi_ms AND end_ms >= :lo_ms
-              {value_filter}
-        ),
-        kept AS (SELECT * FROM s WHERE rk IS NOT NULL AND p1 > p0),
-        ev AS (
-            SELECT p0 AS t, rk, 1 AS dc, rate AS dr FROM kept
-            UNION ALL
-            SELECT p1 AS t, rk, -1 AS dc, -rate AS dr FROM kept
-        ),
-        g AS (SELECT t, {pivot} FROM ev GROUP BY t),
-        run AS (
-            SELECT t, LEAD(t) OVER w AS t_next, {running}
-            FROM g WINDOW w AS (ORDER BY t ROWS UNBOUNDED PRECEDING)
-        )
-        SELECT t, t_next, CASE {winner} END AS win, (t_next - t) * CASE {winner_rate} END
-        FROM run WHERE t_next IS NOT NULL ORDER BY t
-    """  # noqa: S608, E501 - only our own column names and integers are formatted in
-    merged: list[tuple[int, int, int, float]] = []
-    for t, t_next, win, amount in conn.execute(text(sql), params):
-        if win is None:
-            continue
-        source_id = ranked_sources[int(win)]
-        if merged and merged[-1][1] == t and merged[-1][2] == source_id:
-            start, _, _, before = merged[-1]
-            merged[-1] = (start, int(t_next), source_id, before + float(amount))
-        else:
-            merged.append((int(t), int(t_next), source_id, float(amount)))
-    return merged
+    start = np.maximum(samples.start, from_ms)
+    end = np.minimum(samples.end, to_ms)
+    inside = end > start
+    zeros = np.zeros(int(inside.sum()), dtype=np.int64)
+    pieces = sweep.Pieces(
+        zeros,
+        zeros,
+        start[inside],
+        end[inside],
+        samples.rank[inside],
+        samples.value[inside],
+        np.ones(len(zeros), dtype=bool),
+        samples.offset_min[inside],
+    )
+    if not len(zeros):
+        return []
+    seg = sweep.sweep(pieces, len(ranked_sources), duration=duration)
+    won = seg.winner >= 0
+    starts, ends, winners, amounts = seg.start[won], seg.end[won], seg.winner[won], seg.amount[won]
+    if not len(starts):
+        return []
+    # a new span begins where the winner changes or time jumps
+    new = np.ones(len(starts), dtype=bool)
+    new[1:] = (winners[1:] != winners[:-1]) | (starts[1:] != ends[:-1])
+    heads = np.flatnonzero(new)
+    tails = np.append(heads[1:], len(starts)) - 1
+    sums = np.add.reduceat(amounts, heads)
+    return [
+        (int(starts[h]), int(ends[t]), int(ranked_sources[int(winners[h])]), float(a))
+        for h, t, a in zip(heads.tolist(), tails.tolist(), sums.tolist(), strict=True)
+    ]

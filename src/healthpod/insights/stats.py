@@ -427,3 +427,73 @@ def daily_values(
         for s in daily_summaries(conn, person_id, [type_code], from_ms)
         if s.value is not None
     }
+
+
+@dataclass(frozen=True, slots=True)
+class Span:
+    """A stretch of one day that one source won, and what it contributed there."""
+
+    start: str  # local ISO 8601
+    end: str
+    source: str
+    amount: float
+    unit: str
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "start": self.start,
+            "end": self.end,
+            "source": self.source,
+            "amount": {"value": round(self.amount, 6), "unit": self.unit},
+        }
+
+
+def explain_day(
+    conn: Connection, person_id: int, type_code: str, day: str | date
+) -> tuple[Span, ...]:
+    """Which source counted for which stretch of one local day (summed and timed types).
+
+    Raises:
+        NotFound: unknown type, or no data that day.
+        InvalidRequest: a bad date, or a type that is not summed (nothing to de-duplicate).
+    """
+    measure = _find(conn, type_code)
+    wanted = parse_day(day, "The day")
+    assert wanted is not None
+    if measure.method in (Method.DESCRIBE, Method.SLEEP):
+        raise InvalidRequest(
+            f"{measure.code} is not summed, so no source is preferred over another.",
+            hint="Explanations are for summed types such as steps, distance and energy.",
+        )
+    summaries.catch_up(conn, person_id)
+    d = schema.daily_summaries
+    row = conn.execute(
+        select(d.c.first_ms, d.c.last_ms, d.c.first_offset_min).where(
+            d.c.person_id == person_id, d.c.type_id == measure.type_id, d.c.day_on == wanted
+        )
+    ).first()
+    if row is None or row.first_ms is None:
+        raise NotFound(f"There is no {measure.code} data on {wanted}.")
+    names = source_names(conn, person_id)
+    offset = int(row.first_offset_min or 0)
+    scale = 1 / summaries.MINUTES if measure.method is Method.DURATION else 1.0
+    return tuple(
+        Span(
+            iso_instant(start, offset) or "",
+            iso_instant(end, offset) or "",
+            names.get(source_id, str(source_id)),
+            amount * scale,
+            measure.unit,
+        )
+        for start, end, source_id, amount in aggregate.spans(
+            conn,
+            person_id,
+            measure.type_id,
+            int(row.first_ms),
+            int(row.last_ms),
+            ranked_source_ids(conn, person_id),
+            table=measure.table,
+            value_codes=measure.value_codes,
+            duration=measure.method is Method.DURATION,
+        )
+    )
