@@ -330,6 +330,14 @@ def test_product_names(product, name):
 ACTIVITY = (FIT / "Activity.fit").read_bytes()
 
 
+def test_an_odd_header_size_is_our_error():
+    # Found by the test below: fitdecode raised struct.error for a 15-byte header.
+    damaged = bytearray(ACTIVITY)
+    damaged[0] = 15
+    with pytest.raises(MalformedFile, match="byte"):
+        list(IMPORTER.read(io.BytesIO(bytes(damaged)), filename="a.fit"))
+
+
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.integers(0, len(ACTIVITY) - 1), st.integers(1, 255))
 def test_any_flipped_byte_gives_our_error_or_valid_items(position, flip):

@@ -13,6 +13,7 @@ a `MalformedFile` that names the byte offset, so nothing of a broken file is sto
 from __future__ import annotations
 
 import re
+import struct
 import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -136,7 +137,8 @@ def decode(
                     on_progress(_tell(fp))
     except fitdecode.FitError as exc:
         raise _malformed(exc, fp, filename) from exc
-    except (ValueError, OverflowError, TypeError) as exc:  # values fitdecode could not convert
+    except (ValueError, OverflowError, TypeError, IndexError, KeyError, struct.error) as exc:
+        # fitdecode's own failures on damaged bytes that it does not wrap in FitError
         raise MalformedFile(
             f"a value could not be decoded ({exc})",
             source=filename,
