@@ -13,6 +13,7 @@ from healthpod.errors import UnsupportedFormat
 from healthpod.ingest import fhir_writer  # noqa: F401  (registers the FHIR resources' writer)
 from healthpod.ingest.apple_health import IMPORTER as APPLE_HEALTH
 from healthpod.ingest.base import Importer
+from healthpod.ingest.csv_profiles import IMPORTER as CSV_PROFILES
 from healthpod.ingest.fhir import IMPORTER as FHIR
 from healthpod.ingest.fit import IMPORTER as FIT
 from healthpod.ingest.fitbit import IMPORTER as FITBIT
@@ -24,6 +25,7 @@ IMPORTERS: list[Importer] = [
     FIT,
     FITBIT,
     VENDOR_API,
+    CSV_PROFILES,
 ]
 
 FORMATS: tuple[str, ...] = tuple(importer.format for importer in IMPORTERS)
