@@ -1,0 +1,218 @@
+"""`healthpod stats`, `healthpod insights` and `healthpod sources`."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import date
+
+import click
+from sqlalchemy import Connection, select
+
+from healthpod.cli import CliState, echo_json, json_option, pass_pod
+from healthpod.errors import NotFound
+from healthpod.insights import findings as findings_
+from healthpod.insights import sources as sources_
+from healthpod.insights import stats as stats_
+from healthpod.insights import summaries
+from healthpod.insights.measures import Method
+from healthpod.insights.timefmt import iso_instant, parse_day
+from healthpod.pod import DEFAULT_PERSON, Pod
+from healthpod.store import schema
+
+person_option = click.option(
+    "--person", default=DEFAULT_PERSON, show_default=True, help="Whose data (as imported)."
+)
+
+
+@contextmanager
+def _person(pod: Pod, name: str) -> Iterator[tuple[Connection, int]]:
+    """A transaction and the id of the person called `name` (never created here)."""
+    with pod.engine.begin() as conn:
+        found = conn.scalar(select(schema.persons.c.id).where(schema.persons.c.name == name))
+        if found is None:
+            raise NotFound(
+                f"There is no person called {name!r} in this pod.",
+                hint="Import data first: `healthpod import export.zip`.",
+            )
+        yield conn, int(found)
+
+
+def _number(value: float | None) -> str:
+    if value is None:
+        return "-"
+    return f"{value:,.0f}" if abs(value) >= 100 else f"{value:,.2f}"
+
+
+@click.command()
+@click.argument("type_code", metavar="[TYPE]", required=False)
+@click.option("--by", default="day", show_default=True, help="Bucket: hour, day, week or month.")
+@click.option("--from", "from_", metavar="DATE", help="First local day (YYYY-MM-DD).")
+@click.option("--to", metavar="DATE", help="Last local day (YYYY-MM-DD), included.")
+@click.option("--explain", metavar="DATE", help="Show which source counted when on that day.")
+@person_option
+@json_option
+@pass_pod
+def stats(
+    pod: Pod,
+    type_code: str | None,
+    by: str,
+    from_: str | None,
+    to: str | None,
+    explain: str | None,
+    person: str,
+    as_json: bool,
+) -> None:
+    """Statistics: per type, or one type per hour, day, week or month in local time.
+
+    Summed types (steps, energy) are counted once where sources overlap: the source with the
+    better priority wins (see `healthpod sources`).
+
+    \b
+        healthpod stats
+        healthpod stats steps --by week --from 2026-01-01
+        healthpod stats steps --explain 2026-03-29
+        healthpod stats heart_rate --by hour --from 2026-03-29 --to 2026-03-29 --json
+    """
+    with _person(pod, person) as (conn, person_id):
+        if type_code is None:
+            _overview(conn, person_id, as_json)
+        elif explain is not None:
+            spans = stats_.explain_day(conn, person_id, type_code, explain)
+            if as_json:
+                echo_json(
+                    {"type": type_code, "day": explain, "spans": [s.to_json() for s in spans]}
+                )
+            else:
+                for s in spans:
+                    click.echo(f"{s.start}  {s.end}  {_number(s.amount):>10} {s.unit}  {s.source}")
+        else:
+            result = stats_.bucket_stats(conn, person_id, type_code, by, from_, to)
+            if as_json:
+                echo_json(result.to_json())
+            else:
+                _print_stats(result)
+
+
+def _overview(conn: Connection, person_id: int, as_json: bool) -> None:
+    found = stats_.overview(conn, person_id)
+    if as_json:
+        echo_json({"types": {t.code: t.to_json() for t in found}})
+        return
+    if not found:
+        click.echo("No data yet. Import some with `healthpod import FILE`.")
+        return
+    click.echo(f"{'type':<34} {'count':>10}  {'unit':<12} {'first':<20}  last")
+    for t in found:
+        first, last = iso_instant(t.first_ms) or "", iso_instant(t.last_ms) or ""
+        click.echo(f"{t.code:<34} {t.count:>10,}  {t.unit:<12} {first:<20}  {last}")
+
+
+def _print_stats(result: stats_.Stats) -> None:
+    click.echo(
+        f"{result.display} ({result.unit}) per {result.by}, {result.from_on} to {result.to_on}"
+    )
+    if result.method is Method.DESCRIBE:
+        click.echo(f"{'start':<26} {'count':>7} {'min':>10} {'mean':>10} {'max':>10}")
+        for b in result.buckets:
+            click.echo(
+                f"{b.start:<26} {b.count:>7} {_number(b.low):>10} "
+                f"{_number(b.mean):>10} {_number(b.high):>10}"
+            )
+        return
+    per_night = result.method is Method.SLEEP
+    click.echo(
+        f"{'start':<26} {'count':>7} {'sum':>12}"
+        + (f" {'per night':>10}" if per_night else "")
+        + "  sources"
+    )
+    for b in result.buckets:
+        sources = ", ".join(f"{k} {_number(v)}" for k, v in b.by_source.items() if v)
+        night = f" {_number(b.mean):>10}" if per_night else ""
+        click.echo(f"{b.start:<26} {b.count:>7} {_number(b.total):>12}{night}  {sources}")
+
+
+@click.command()
+@click.option("--as-of", metavar="DATE", help="Judge the periods ending on this local day.")
+@person_option
+@json_option
+@pass_pod
+def insights(pod: Pod, as_of: str | None, person: str, as_json: bool) -> None:
+    """Findings about your health data, compared with your own normal and public guidelines.
+
+    This is wellness information, not a diagnosis.
+
+    \b
+        healthpod insights
+        healthpod insights --json
+    """
+    day: date | None = parse_day(as_of, "--as-of")
+    with _person(pod, person) as (conn, person_id):
+        found = findings_.findings(conn, person_id, day)
+    if as_json:
+        echo_json({"findings": [f.to_json() for f in found], "note": findings_.NOT_A_DIAGNOSIS})
+        return
+    if not found:
+        click.echo("No findings: there is not enough recent data to compare yet.")
+        return
+    colours = {"attention": "red", "notice": "yellow", "info": "green"}
+    for f in found:
+        click.secho(f"[{f.severity}] {f.title}", fg=colours[f.severity.value], bold=True)
+        click.echo(f"  {f.text}")
+        click.echo(
+            f"  Period {f.period[0]} to {f.period[1]}. Compared with: {f.reference['name']}."
+        )
+        click.echo(f"  Data: {f.data}  (id {f.id})")
+    click.echo(f"\n{findings_.NOT_A_DIAGNOSIS}")
+
+
+@click.group(invoke_without_command=True)
+@person_option
+@json_option
+@click.pass_context
+def sources(ctx: click.Context, person: str, as_json: bool) -> None:
+    """The apps and devices that sent data, in order of priority (1 counts first).
+
+    \b
+        healthpod sources
+        healthpod sources priority "Alex's Apple Watch" 1
+    """
+    if ctx.invoked_subcommand is not None:
+        return
+    state = ctx.find_object(CliState)
+    assert state is not None
+    with _person(state.pod(), person) as (conn, person_id):
+        found = sources_.list_sources(conn, person_id)
+    if as_json:
+        echo_json({"sources": [s.to_json() for s in found]})
+        return
+    click.echo(f"{'rank':>4}  {'priority':>8}  {'samples':>10}  {'last':<20}  name")
+    for s in found:
+        last = iso_instant(s.last_ms) or "-"
+        click.echo(f"{s.rank:>4}  {s.priority:>8}  {s.samples:>10,}  {last:<20}  {s.name}")
+
+
+@sources.command()
+@click.argument("source")
+@click.argument("position", type=click.IntRange(min=1))
+@person_option
+@json_option
+@pass_pod
+def priority(pod: Pod, source: str, position: int, person: str, as_json: bool) -> None:
+    """Move SOURCE (its name or id) to POSITION in the order; 1 counts first.
+
+    Daily statistics are recomputed with the new order.
+    """
+    with _person(pod, person) as (conn, person_id):
+        changed = sources_.set_priority(conn, person_id, source, position)
+        if changed:
+            summaries.refresh_person(conn, person_id)
+        found = sources_.list_sources(conn, person_id)
+    if as_json:
+        echo_json({"sources": [s.to_json() for s in found]})
+        return
+    for s in found:
+        click.echo(f"{s.rank:>4}. {s.name}")
+
+
+COMMANDS = [stats, insights, sources]
