@@ -47,7 +47,7 @@ def _serializer(request: Request) -> URLSafeTimedSerializer:
 
 def _secure(request: Request) -> bool:
     settings: Settings = request.app.state.settings
-    return settings.base_url.scheme == "https"
+    return str(settings.base_url).startswith("https:")
 
 
 def _cookie_header(request: Request, value: str, max_age: int) -> str:

@@ -10,6 +10,8 @@ def routers() -> list[APIRouter]:
         access_log,
         imports,
         overview,
+        records,
+        settings_page,
         sharing,
         type_page,
         your_data,
@@ -22,4 +24,6 @@ def routers() -> list[APIRouter]:
         sharing.router,
         access_log.router,
         your_data.router,
+        records.router,
+        settings_page.router,
     ]

@@ -1,0 +1,69 @@
+"""Settings (source order, password) and the records from healthcare."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from healthpod import accounts
+from healthpod.ingest.run import import_path
+from healthpod.insights import sources
+from healthpod.pod import now_ms
+
+HTML = {"accept": "text/html"}
+SYNTHEA = Path(__file__).parents[2] / "src/healthpod/demo_data/synthea-xavier-lueilwitz.json"
+
+
+def test_moving_a_source_changes_the_order(logged_in, pod, account, ten_days, csrf_of):
+    with pod.engine.connect() as conn:
+        before = sources.list_sources(conn, account)
+    last = before[-1]
+    page = logged_in.get("/settings", headers=HTML)
+    response = logged_in.post(
+        "/settings/sources",
+        data={"csrf_token": csrf_of(page.text), "source_id": str(last.id), "position": "1"},
+        headers=HTML,
+    )
+    assert response.status_code == 200 and "is saved" in response.text
+    with pod.engine.connect() as conn:
+        assert sources.list_sources(conn, account)[0].id == last.id
+
+
+def test_password_change_checks_each_field(logged_in, pod, account, csrf_of):
+    token = csrf_of(logged_in.get("/settings", headers=HTML).text)
+    bad = logged_in.post(
+        "/settings/password",
+        data={"csrf_token": token, "current": "", "new": "short", "repeat": "short"},
+        headers=HTML,
+    )
+    assert bad.status_code == 400
+    assert 'id="current-error"' in bad.text and 'id="new-error"' in bad.text
+    ok = logged_in.post(
+        "/settings/password",
+        data={
+            "csrf_token": token,
+            "current": "correct horse battery",
+            "new": "a new long password",
+            "repeat": "a new long password",
+        },
+        headers=HTML,
+    )
+    assert ok.status_code == 200 and "Your password is changed." in ok.text
+    assert (
+        accounts.authenticate(
+            pod.engine, "anna", "a new long password", address="t", now_ms=now_ms()
+        )
+        == account
+    )
+
+
+def test_records_show_synthea_conditions_with_their_origin(logged_in, pod):
+    import_path(pod, SYNTHEA)
+    html = logged_in.get("/records", headers=HTML).text
+    assert 'id="section-conditions"' in html and "Sprain of wrist" in html
+    assert 'id="section-immunizations"' in html
+    assert "synthea-xavier-lueilwitz.json" in html
+
+
+def test_records_page_without_records_says_so(logged_in):
+    html = logged_in.get("/records", headers=HTML).text
+    assert "No records from healthcare yet" in html
