@@ -338,3 +338,15 @@ def test_random_resources_are_read_or_refused_with_our_errors(resource_type, bod
 def test_a_file_of_several_patients_says_so(pod):
     report = import_file(pod, FHIR / "bulk" / "Patient.000.ndjson", errors=ErrorHandling.RAISE)
     assert any("13 Patient resources" in w.message for w in report.warnings)
+
+
+def test_a_nul_character_is_an_invalid_resource_not_a_database_error(pod, tmp_path):
+    lines = [
+        {"resourceType": "Condition", "id": "bad", "code": {"text": "a\u0000b"}, "subject": {}},
+        {"resourceType": "Condition", "id": "good", "subject": {"reference": "Patient/p"}},
+    ]
+    path = write(tmp_path, "Condition.ndjson", "\n".join(map(json.dumps, lines)).encode())
+    report = import_file(pod, path, errors=ErrorHandling.WARN)
+    assert [w.location for w in report.warnings] == ["line 1"]
+    assert "Condition.code.text: a string holds a NUL" in report.warnings[0].message
+    assert stored_count(pod) == Counter({"Condition": 1})

@@ -63,6 +63,9 @@ def problems(resource: dict[str, Any]) -> list[str]:
     resource_type = resource.get("resourceType")
     if not isinstance(resource_type, str) or not is_resource_type(resource_type):
         return [f"resourceType {resource_type!r} is not a FHIR R4 resource type"]
+    nul = _nul_path(resource)
+    if nul is not None:
+        return [f"{nul}: a string holds a NUL character, which FHIR strings cannot"]
     model = _model(resource_type)
     if model is None:  # an R4-only type: no model to check against
         return []
@@ -83,3 +86,21 @@ def _describe(resource_type: str, error: Any) -> str:
         path += f"[{part}]" if isinstance(part, int) else f".{part}"
     message = str(error.get("msg", "invalid")).replace("Value error, ", "")
     return f"{path}: {message}"
+
+
+def _nul_path(resource: dict[str, Any]) -> str | None:
+    """The path of the first string (or key) holding U+0000, which PostgreSQL cannot store."""
+    stack: list[tuple[Any, str]] = [(resource, str(resource.get("resourceType")))]
+    while stack:
+        node, path = stack.pop()
+        if isinstance(node, str):
+            if "\x00" in node:
+                return path
+        elif isinstance(node, dict):
+            for key, value in node.items():
+                if "\x00" in key:
+                    return path
+                stack.append((value, f"{path}.{key}"))
+        elif isinstance(node, list):
+            stack.extend((value, f"{path}[{i}]") for i, value in enumerate(node))
+    return None
