@@ -350,3 +350,31 @@ def test_a_nul_character_is_an_invalid_resource_not_a_database_error(pod, tmp_pa
     assert [w.location for w in report.warnings] == ["line 1"]
     assert "Condition.code.text: a string holds a NUL" in report.warnings[0].message
     assert stored_count(pod) == Counter({"Condition": 1})
+
+
+def test_an_organisation_name_with_nul_is_not_used_for_attribution(pod, tmp_path):
+    bundle = {
+        "resourceType": "Bundle",
+        "type": "collection",
+        "entry": [
+            {
+                "fullUrl": "urn:uuid:6f1c5a8e-0000-4000-8000-000000000001",
+                "resource": {"resourceType": "Organization", "name": "Bad\u0000Org"},
+            },
+            {
+                "resource": {
+                    "resourceType": "Encounter",
+                    "id": "e",
+                    "status": "finished",
+                    "class": {"code": "AMB"},
+                    "serviceProvider": {
+                        "reference": "urn:uuid:6f1c5a8e-0000-4000-8000-000000000001"
+                    },
+                }
+            },
+        ],
+    }
+    path = write(tmp_path, "b.json", json.dumps(bundle).encode())
+    report = import_file(pod, path, errors=ErrorHandling.WARN)
+    assert [w.location for w in report.warnings] == ["entry 0"]
+    assert stored_count(pod) == Counter({"Encounter": 1})

@@ -306,8 +306,9 @@ def _learn_bundle(
         stored = f"{resource_type}/{fhir_id}"
         if isinstance(full_url, str):
             references[full_url] = stored
-        if resource_type == "Organization" and isinstance(resource.get("name"), str):
-            organisations[stored] = resource["name"]
+        name = resource.get("name")
+        if resource_type == "Organization" and isinstance(name, str) and "\x00" not in name:
+            organisations[stored] = name
         if resource_type == "Composition":
             custody = resource.get("custodian")
             if isinstance(custody, dict) and isinstance(custody.get("reference"), str):
