@@ -65,11 +65,19 @@ def create_app(settings: Settings, *, pod: Pod | None = None) -> FastAPI:
 
 def _routers() -> list:  # type: ignore[type-arg]
     """Each part of the app adds its routes through a `register(app)` function listed here."""
+    from healthpod.api import consents as consents_api
+    from healthpod.api import insights as insights_api
     from healthpod.fhir import routes as fhir_routes
     from healthpod.oauth import routes as oauth_routes
     from healthpod.web import routes as web_routes
 
-    return [web_routes.register, oauth_routes.register, fhir_routes.register]
+    return [
+        web_routes.register,
+        oauth_routes.register,
+        fhir_routes.register,
+        consents_api.register,
+        insights_api.register,
+    ]
 
 
 def app_from_environment() -> FastAPI:

@@ -182,15 +182,19 @@ def entries(
     person_id: int,
     *,
     after_seq: int = 0,
+    before_seq: int | None = None,
     limit: int | None = None,
     newest_first: bool = False,
 ) -> list[LogEntry]:
-    """The person's entries in chain order (or newest first), optionally a page of them."""
+    """The person's entries in chain order (or newest first), optionally a page of them.
+
+    Pages: `after_seq` continues an oldest-first walk, `before_seq` a newest-first one.
+    """
     query = select(log).where(log.c.person_id == person_id)
+    if before_seq is not None:
+        query = query.where(log.c.seq < before_seq)
     if newest_first:
         query = query.order_by(log.c.seq.desc())
-        if after_seq:
-            query = query.where(log.c.seq < after_seq)
     else:
         query = query.where(log.c.seq > after_seq).order_by(log.c.seq)
     if limit is not None:
