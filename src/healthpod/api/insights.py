@@ -1,0 +1,86 @@
+"""The person's JSON API for statistics, findings and sources (what the web charts read).
+
+Every route works on the person of the session cookie only. Numbers carry their unit and
+buckets their local date; bad input (unknown type, bad dates, a bucket the type does not have,
+a range without data) is a 4xx with a message and a hint, never an empty chart.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, FastAPI, Path, Query, Request
+
+from healthpod.insights import findings as findings_
+from healthpod.insights import sources as sources_
+from healthpod.insights import stats as stats_
+from healthpod.insights.timefmt import parse_day
+from healthpod.pod import Pod
+from healthpod.web import session
+from healthpod.web.session import PersonIdDep
+
+router = APIRouter(prefix="/api/insights", tags=["insights"])
+
+DateQuery = Annotated[str | None, Query(description="A local day, YYYY-MM-DD.", max_length=40)]
+
+
+def _pod(request: Request) -> Pod:
+    pod: Pod = request.app.state.pod
+    return pod
+
+
+@router.get("/types")
+def types(request: Request, person_id: PersonIdDep) -> dict[str, Any]:
+    """Per stored type: sample count, unit, first and last instant (ISO 8601)."""
+    with _pod(request).engine.begin() as conn:
+        found = stats_.overview(conn, person_id)
+    return {"types": {t.code: t.to_json() for t in found}}
+
+
+@router.get("/stats/{type_code}")
+def stats(
+    request: Request,
+    person_id: PersonIdDep,
+    type_code: Annotated[str, Path(max_length=200)],
+    by: Annotated[str, Query(max_length=20, description="hour, day, week or month")] = "day",
+    from_: Annotated[str | None, Query(alias="from", max_length=40)] = None,
+    to: DateQuery = None,
+) -> dict[str, Any]:
+    """One type per bucket of local time; summed types de-duplicated across sources."""
+    with _pod(request).engine.begin() as conn:
+        return stats_.bucket_stats(conn, person_id, type_code, by, from_, to).to_json()
+
+
+@router.get("/explain/{type_code}")
+def explain(
+    request: Request,
+    person_id: PersonIdDep,
+    type_code: Annotated[str, Path(max_length=200)],
+    day: Annotated[str, Query(max_length=40, description="A local day, YYYY-MM-DD.")],
+) -> dict[str, Any]:
+    """Which source counted for which stretch of one day."""
+    with _pod(request).engine.begin() as conn:
+        spans = stats_.explain_day(conn, person_id, type_code, day)
+    return {"type": type_code, "day": day, "spans": [s.to_json() for s in spans]}
+
+
+@router.get("/findings")
+def findings(request: Request, person_id: PersonIdDep, as_of: DateQuery = None) -> dict[str, Any]:
+    """Findings against the person's own baseline and public guidelines; not a diagnosis."""
+    day = parse_day(as_of, "as_of")
+    with _pod(request).engine.begin() as conn:
+        found = findings_.findings(conn, person_id, day)
+    return {"findings": [f.to_json() for f in found], "note": findings_.NOT_A_DIAGNOSIS}
+
+
+@router.get("/sources")
+def sources(request: Request, person_id: PersonIdDep) -> dict[str, Any]:
+    """The person's sources in order of priority (rank 1 counts first), with sample counts."""
+    with _pod(request).engine.begin() as conn:
+        found = sources_.list_sources(conn, person_id)
+    return {"sources": [s.to_json() for s in found]}
+
+
+def register(app: FastAPI) -> None:
+    session.install(app)
+    app.include_router(router)
