@@ -99,11 +99,14 @@ def test_scope_filters_inside_the_query_and_total_counts_only_what_is_visible(po
         assert set(ids(heart)) == {"hr1", "hr2", "old"}
         nothing = resources.search(conn, stored, None, allowed_categories=set())
         assert nothing.total == 0
-        window = date_range("2024-01").start_ms, date_range("2024-01").end_ms
+        window = date_range("2024-01").start_ms, date_range("2024-02").start_ms  # [from, to)
         in_january = resources.search(conn, stored, None, data_window=window)
         assert set(ids(in_january)) == {"hr1", "glu"}  # undated Practitioner is outside
         assert resources.read(conn, stored, "Observation", "glu", data_window=window)
         assert resources.read(conn, stored, "Observation", "hr2", data_window=window) is None
+        at = date_range("2024-02-01T08:00:00Z").start_ms  # hr2's instant: from inclusive, to not
+        assert resources.read(conn, stored, "Observation", "hr2", data_window=(at, None))
+        assert resources.read(conn, stored, "Observation", "hr2", data_window=(None, at)) is None
         assert (
             resources.read(conn, stored, "Observation", "glu", allowed_categories={"heart"}) is None
         )

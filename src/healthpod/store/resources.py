@@ -247,7 +247,9 @@ class StoredResource:
     organisation: str | None
 
 
-DataWindow = tuple[int | None, int | None]  # (from_ms, to_ms), inclusive; None: open
+# (from_ms, to_ms) of the data a consent covers: from inclusive, to exclusive, None open; the
+# same reading as consent.model.Scope (pass `(scope.data_from_ms, scope.data_to_ms)`).
+DataWindow = tuple[int | None, int | None]
 
 
 def read(
@@ -261,8 +263,10 @@ def read(
 ) -> StoredResource | None:
     """One resource of a person, or None when there is none or the scope does not cover it.
 
-    `allowed_categories` (None: all) and `data_window` (None: any time) are the consent's scope;
-    with a window, a resource without a clinical date is outside it (deny by default).
+    `allowed_categories` (None: all; pass `scope.categories`) and `data_window` (None: any
+    time) are the consent's scope. A resource is inside the window when its clinical date
+    range overlaps it; with a window, a resource without a clinical date is outside it (deny
+    by default).
     """
     query = (
         select(_r)
@@ -303,7 +307,7 @@ def _scope(
         if start is not None:
             clauses.append(_r.c.effective_end_ms >= start)
         if end is not None:
-            clauses.append(_r.c.effective_start_ms <= end)
+            clauses.append(_r.c.effective_start_ms < end)
     return clauses
 
 
