@@ -338,6 +338,14 @@ def test_an_odd_header_size_is_our_error():
         list(IMPORTER.read(io.BytesIO(bytes(damaged)), filename="a.fit"))
 
 
+def test_a_data_size_smaller_than_the_records_is_our_error():
+    # Found by the test below: fitdecode failed an `assert` on the record size.
+    damaged = bytearray(ACTIVITY)
+    damaged[4:8] = (20).to_bytes(4, "little")
+    with pytest.raises(MalformedFile, match="byte"):
+        list(IMPORTER.read(io.BytesIO(bytes(damaged)), filename="a.fit"))
+
+
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.integers(0, len(ACTIVITY) - 1), st.integers(1, 255))
 def test_any_flipped_byte_gives_our_error_or_valid_items(position, flip):

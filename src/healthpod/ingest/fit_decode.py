@@ -137,7 +137,15 @@ def decode(
                     on_progress(_tell(fp))
     except fitdecode.FitError as exc:
         raise _malformed(exc, fp, filename) from exc
-    except (ValueError, OverflowError, TypeError, IndexError, KeyError, struct.error) as exc:
+    except (
+        ValueError,
+        OverflowError,
+        TypeError,
+        IndexError,
+        KeyError,
+        struct.error,
+        AssertionError,  # fitdecode checks record sizes against the header with `assert`
+    ) as exc:
         # fitdecode's own failures on damaged bytes that it does not wrap in FitError
         raise MalformedFile(
             f"a value could not be decoded ({exc})",
@@ -191,10 +199,6 @@ class _State:
     last_full_s: int | None = None  # FIT seconds of the last full timestamp
 
 
-def _fields(message: fitdecode.FitDataMessage) -> dict[str, Any]:
-    return {f.name: f.value for f in message.fields if f.value is not None}
-
-
 def _unix(value: Any) -> int | None:
     """Unix seconds of a FIT time, or None if absent or relative to the device start."""
     if isinstance(value, datetime):
@@ -210,7 +214,12 @@ def _num(value: Any) -> float | None:
 
 def _take(fit: FitFile, state: _State, message: fitdecode.FitDataMessage) -> None:
     name = message.name
-    values = _fields(message)
+    values: dict[str, Any] = {}
+    for f in message.fields:
+        if f.value is not None:
+            values[f.name] = f.value
+            if f.field_def is not None and f.field_def.is_dev:
+                fit.developer_fields.setdefault(str(f.name), str(f.units or ""))
     stamp = values.get("timestamp")
     if isinstance(stamp, datetime):
         state.last_full_s = int(stamp.timestamp()) - FIT_EPOCH_S
@@ -219,9 +228,6 @@ def _take(fit: FitFile, state: _State, message: fitdecode.FitDataMessage) -> Non
         if name == "record":  # kept for inspection; without a date they cannot be stored
             _take_record(fit, state, values, relative=True)
         return
-    for f in message.fields:
-        if f.field_def is not None and f.field_def.is_dev and f.name not in fit.developer_fields:
-            fit.developer_fields[str(f.name)] = str(f.units or "")
     taker = _TAKERS.get(name)
     if taker is not None:
         taker(fit, state, values)
