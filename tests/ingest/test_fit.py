@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import csv
 import io
+import json
 import statistics
 from collections import Counter
 from datetime import datetime
@@ -419,3 +420,23 @@ def test_a_broken_file_stores_nothing_and_keeps_what_was_there(pod, name):
         import_file(pod, FIT / name, errors=ErrorHandling.RAISE)
     assert stored(pod, schema.quantity_samples) == before
     assert stored(pod, schema.workouts) == 1
+
+
+def test_cli_names_the_format_and_refuses_a_broken_file_with_exit_1(tmp_path):
+    from click.testing import CliRunner
+
+    from healthpod.cli import cli
+
+    def run(*args: str):
+        return CliRunner().invoke(cli, ["--home", str(tmp_path), *args], catch_exceptions=False)
+
+    assert run("init").exit_code == 0
+    result = run("import", str(FIT / "garmin-fenix-5-walk.fit"), "--json")
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    assert report["format"] == "fit"
+    assert report["added"]["heart_rate"] == 17
+    broken = run("import", str(FIT / "activity-unexpected-eof.fit"))
+    assert broken.exit_code == 1
+    assert "activity-unexpected-eof.fit, byte 768: the file is cut short" in broken.stderr
+    assert "Traceback" not in broken.output
