@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
 
 from healthpod.app import create_app
 from healthpod.pod import Pod
+
+# The shared helpers (tests/smart_support.py) for these tests and the ones in tests/oauth.
+sys.path.insert(0, str(Path(__file__).parents[1]))
 from smart_support import BASE
 
 
