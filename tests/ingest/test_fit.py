@@ -440,3 +440,28 @@ def test_cli_names_the_format_and_refuses_a_broken_file_with_exit_1(tmp_path):
     assert broken.exit_code == 1
     assert "activity-unexpected-eof.fit, byte 768: the file is cut short" in broken.stderr
     assert "Traceback" not in broken.output
+
+
+def test_swim_heart_rate_from_the_strap_hr_messages():
+    # A pool swim (Forerunner 735XT): the records have no heart rate; the HRM strap stored the
+    # beats and sent them after the swim as `hr` messages with 12-bit event timestamps.
+    items = read("event_timestamp.fit")
+    heart = quantities(items, "heart_rate")
+    expected = set()
+    for message in messages("event_timestamp.fit", "hr"):
+        times = [f.value for f in message.fields if f.name == "event_timestamp"]
+        rates = message.get_value("filtered_bpm")
+        rates = rates if isinstance(rates, tuple) else (rates,)
+        expected |= {
+            (round(t.timestamp() * 1000), float(b))
+            for t, b in zip(times, rates, strict=False)
+            if isinstance(t, datetime)
+        }
+    assert set(heart.items()) == expected
+    assert len(heart) > 10_000
+    (workout,) = [i for i in items if isinstance(i, Workout)]
+    assert workout.activity_type == "swimming"
+    # The strap records from the moment the watch starts looking for it, before the session.
+    first = messages("event_timestamp.fit", "hr")[0].get_value("timestamp")
+    assert first.timestamp() * 1000 <= min(heart) and max(heart) <= workout.end_ms + 60_000
+    assert all(40 <= v <= 200 for v in heart.values())

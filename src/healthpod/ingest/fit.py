@@ -77,14 +77,16 @@ class FitImporter:
             MalformedFile: a damaged or cut-short file (names the byte offset), or, under
                 `ErrorHandling.RAISE`, messages that cannot be placed in time.
         """
+        records_had_heart_rate = False  # across a chain: a strap's `hr` file follows the records
         for fit in decode(fp, filename=filename, on_progress=on_progress, errors=errors):
-            yield from _items(fit, filename, errors)
+            records_had_heart_rate |= any(r.heart_rate is not None for r in fit.records)
+            yield from _items(fit, filename, errors, strap=not records_had_heart_rate)
 
 
 IMPORTER = FitImporter()
 
 
-def _items(fit: FitFile, filename: str, errors: ErrorHandling) -> Iterator[Item]:
+def _items(fit: FitFile, filename: str, errors: ErrorHandling, *, strap: bool) -> Iterator[Item]:
     where = f"FIT file {fit.index + 1}, byte {fit.start_byte}"
     for location, message in fit.warnings:
         yield from _problem(errors, filename, location, f"fitdecode: {message}")
@@ -108,6 +110,8 @@ def _items(fit: FitFile, filename: str, errors: ErrorHandling) -> Iterator[Item]
         created_ms=None if fit.created_s is None else fit.created_s * 1000,
     )
     yield from _record_samples(fit, context)
+    if strap:
+        yield from _strap_heart_rate(fit, context)
     yield from workouts(fit, context)
     yield from monitoring_items(fit, context)
     yield from _weight_samples(fit, context, where)
@@ -180,6 +184,18 @@ def _record_samples(fit: FitFile, context: FitContext) -> Iterator[Item]:
             if value is not None:
                 known = not type_code.startswith("fit:")
                 yield context.quantity(type_code, t, t, value, unit, known=known)
+
+
+def _strap_heart_rate(fit: FitFile, context: FitContext) -> Iterator[Item]:
+    """Heart rate of `hr` messages (a strap's memory, sent after a swim), used only when no
+    record of the file (or of an earlier file of its chain) has heart rate: otherwise the same
+    beats would be stored twice."""
+    seen: set[int] = set()
+    for t, bpm in fit.hr_beats:
+        ms = round(t * 1000)
+        if ms not in seen:
+            seen.add(ms)
+            yield context.quantity("heart_rate", t, t, bpm, "/min", meta={"fit_message": "hr"})
 
 
 def _weight_samples(fit: FitFile, context: FitContext, where: str) -> Iterator[Item]:

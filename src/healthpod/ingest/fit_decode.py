@@ -83,6 +83,7 @@ class FitFile:
     user_profiles: int = 0
     rr_intervals_s: list[float] = field(default_factory=list)
     stress: list[tuple[int, int]] = field(default_factory=list)  # (unix s, 0..100)
+    hr_beats: list[tuple[float, float]] = field(default_factory=list)  # (unix s, bpm) of `hr`
     developer_fields: dict[str, str] = field(default_factory=dict)  # name -> units
     relative_times: int = 0  # messages that cannot be placed in time: device clock not set
     unplaced_records: list[RecordRow] = field(default_factory=list)  # t: s since device start
@@ -228,9 +229,23 @@ def _take(fit: FitFile, state: _State, message: fitdecode.FitDataMessage) -> Non
         if name == "record":  # kept for inspection; without a date they cannot be stored
             _take_record(fit, state, values, relative=True)
         return
+    if name == "hr":  # several event_timestamp fields in one message: not a dict's work
+        _take_hr(fit, message)
+        return
     taker = _TAKERS.get(name)
     if taker is not None:
         taker(fit, state, values)
+
+
+def _take_hr(fit: FitFile, message: fitdecode.FitDataMessage) -> None:
+    """Heart rate a strap stored and sent after a swim: bpm with their event times."""
+    times = [f.value for f in message.fields if f.name == "event_timestamp" and f.value is not None]
+    rates = next((f.value for f in message.fields if f.name == "filtered_bpm"), None)
+    if not isinstance(rates, tuple):
+        rates = (rates,)
+    for moment, bpm in zip(times, rates, strict=False):
+        if isinstance(moment, datetime) and isinstance(bpm, int) and 0 < bpm < 255:
+            fit.hr_beats.append((moment.timestamp(), float(bpm)))
 
 
 def _take_file_id(fit: FitFile, state: _State, values: dict[str, Any]) -> None:
