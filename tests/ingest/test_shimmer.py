@@ -317,3 +317,17 @@ def test_source_names():
     }
     assert found == {"Withings", "iHealth", "Google Fit", "Fitbit"}
     assert datetime.now(UTC)  # keep UTC import honest for readers of epoch_ms
+
+
+def test_deeply_nested_json_is_refused_not_a_crash():
+    data = b'{"BPDataList": ' + b"[" * 100_000 + b"]" * 100_000 + b"}"
+    with pytest.raises(MalformedFile, match="nested too deeply"):
+        list(IMPORTER.read(io.BytesIO(data), filename="deep.json"))
+
+
+def test_a_payload_over_the_size_limit_is_refused():
+    from healthpod.ingest.vendor import load_json
+
+    with pytest.raises(MalformedFile, match="larger than 1 MB") as caught:
+        load_json(io.BytesIO(b" " * (1024 * 1024 + 10)), "big.json", max_bytes=1024 * 1024)
+    assert caught.value.location == "byte 1048576"
