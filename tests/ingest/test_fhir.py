@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 from sqlalchemy import func, select
 
 from healthpod.errors import IngestError, MalformedFile
-from healthpod.ingest import fhir
+from healthpod.ingest import fhir, fhir_ndjson
 from healthpod.ingest.base import ErrorHandling
 from healthpod.ingest.run import import_file
 from healthpod.store import schema
@@ -228,7 +228,7 @@ def test_a_bulk_data_log_is_refused(pod):
 
 
 def test_a_huge_line_is_refused_without_reading_it_whole(pod, tmp_path, monkeypatch):
-    monkeypatch.setattr(fhir, "MAX_LINE_BYTES", 1024)
+    monkeypatch.setattr(fhir_ndjson, "MAX_LINE_BYTES", 1024)
     line = b'{"resourceType":"Patient","id":"a","text":{"div":"' + b"x" * 4096 + b'"}}\n'
     path = write(tmp_path, "Patient.ndjson", b'{"resourceType":"Patient","id":"b"}\n' + line)
     with pytest.raises(MalformedFile, match="line 2: the line is longer than"):
