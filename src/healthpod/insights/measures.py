@@ -82,12 +82,15 @@ def find_measure(conn: Connection, code: str) -> Measure:
     Raises:
         NotFound: the store has no such type.
     """
-    measures = stored_measures(conn)
-    found = measures.get(code.strip())
-    if found is None:
+    st = schema.sample_types
+    row = conn.execute(
+        select(st.c.id, st.c.code, st.c.kind, st.c.unit).where(st.c.code == code.strip())
+    ).first()
+    if row is None:
+        measures = stored_measures(conn)
         known = ", ".join(sorted(measures)) or "none yet (import some data first)"
         raise NotFound(
             f"Unknown type {code!r}.",
             hint=f"Types in this pod: {known}. `healthpod stats` lists them with counts.",
         )
-    return found
+    return measure_of(str(row.code), int(row.id), str(row.kind), row.unit)

@@ -7,13 +7,14 @@ months are sums of whole days, so they always add up); hours are computed from t
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import Connection, func, select
+from sqlalchemy import Connection, Text, func, literal, select, type_coerce
 
 from healthpod.errors import InvalidRequest, NotFound
 from healthpod.insights import aggregate, summaries
@@ -22,7 +23,6 @@ from healthpod.insights.measures import Measure, Method, find_measure, stored_me
 from healthpod.insights.sources import ranked_source_ids, source_names
 from healthpod.insights.timefmt import (
     day_number,
-    day_of,
     iso_instant,
     local_hour,
     parse_day,
@@ -177,26 +177,49 @@ def bucket_stats(
             )
         rows = _hourly(conn, person_id, measure, start, end)
     else:
-        days = _stored_days(conn, person_id, measure, start, end)
-        rows = _roll_up(days, bucket, measure)
-    names = source_names(conn, person_id)
+        rows = _from_days(conn, person_id, measure, start, end, bucket)
+    names = {str(k): v for k, v in source_names(conn, person_id).items()}
     stats = tuple(_named(r, names) for r in rows)
     return Stats(
         measure.code, measure.display, measure.unit, measure.method, bucket, start, end, stats
     )
 
 
-def _named(row: BucketStat, names: dict[int, str]) -> BucketStat:
-    by_source = {names.get(int(k), str(k)): v for k, v in row.by_source.items()}
+def _named(row: BucketStat, names: dict[str, str]) -> BucketStat:
+    if not row.by_source:
+        return row
+    by_source = {names.get(str(k), str(k)): v for k, v in row.by_source.items()}
     return BucketStat(
         row.start, row.end, row.count, row.total, row.low, row.high, row.mean, by_source
     )
 
 
-def _stored_days(
-    conn: Connection, person_id: int, measure: Measure, start: date, end: date
-) -> list[BucketRow]:
+def _period_start(day: date, by: By) -> date:
+    if by is By.WEEK:
+        return day - timedelta(days=day.weekday())
+    if by is By.MONTH:
+        return day.replace(day=1)
+    return day
+
+
+def _period_end(start: date, by: By) -> date:
+    if by is By.WEEK:
+        return start + timedelta(days=7)
+    if by is By.MONTH:
+        return (start + timedelta(days=32)).replace(day=1)
+    return start + timedelta(days=1)
+
+
+def _from_days(
+    conn: Connection, person_id: int, measure: Measure, start: date, end: date, by: By
+) -> list[BucketStat]:
+    """Day, week or month buckets from the daily rows (weeks start on Monday).
+
+    One pass over at most a few thousand rows; `by_source` is read as text and parsed only for
+    summed types (the JSON type's per-row processing costs more than the rest together).
+    """
     d = schema.daily_summaries
+    wants_sources = measure.method is not Method.DESCRIBE
     query = (
         select(
             d.c.day_on,
@@ -204,10 +227,7 @@ def _stored_days(
             d.c.total,
             d.c.low,
             d.c.high,
-            d.c.first_ms,
-            d.c.last_ms,
-            d.c.first_offset_min,
-            d.c.by_source,
+            type_coerce(d.c.by_source, Text) if wants_sources else literal(None),
         )
         .where(
             d.c.person_id == person_id,
@@ -217,43 +237,45 @@ def _stored_days(
         )
         .order_by(d.c.day_on)
     )
-    return [
-        BucketRow(
-            day_number(day),
-            0,
-            int(n),
-            total,
-            low,
-            high,
-            first,
-            last,
-            off,
-            None if src is None else {int(k): float(v) for k, v in src.items()},
-        )
-        for day, n, total, low, high, first, last, off, src in conn.execute(query)
-    ]
+    result: list[BucketStat] = []
+    current: date | None = None
+    days = count = 0
+    total = 0.0
+    low: float | None = None
+    high: float | None = None
+    by_source: dict[str, float] = {}
 
+    def flush() -> None:
+        if current is None:
+            return
+        span = (current.isoformat(), _period_end(current, by).isoformat())
+        if measure.method is Method.DESCRIBE:
+            result.append(
+                BucketStat(*span, count, total, low, high, total / count if count else None)
+            )
+        elif measure.method is Method.SLEEP:
+            result.append(BucketStat(*span, days, total, None, None, total / days, by_source))
+        else:
+            result.append(BucketStat(*span, count, total, None, None, None, by_source))
 
-def _period(day: date, by: By) -> tuple[date, date]:
-    if by is By.WEEK:
-        monday = day - timedelta(days=day.weekday())
-        return monday, monday + timedelta(days=7)
-    if by is By.MONTH:
-        first = day.replace(day=1)
-        nxt = (first + timedelta(days=32)).replace(day=1)
-        return first, nxt
-    return day, day + timedelta(days=1)
-
-
-def _roll_up(days: Sequence[BucketRow], by: By, measure: Measure) -> list[BucketStat]:
-    """Combine daily rows into day, week or month buckets (weeks start on Monday)."""
-    groups: dict[tuple[date, date], list[BucketRow]] = {}
-    for row in days:
-        groups.setdefault(_period(day_of(row.bucket), by), []).append(row)
-    return [
-        _combine(start.isoformat(), end.isoformat(), rows, measure)
-        for (start, end), rows in groups.items()
-    ]
+    for day, n, day_total, day_low, day_high, sources in conn.execute(query).all():
+        period = _period_start(day, by)
+        if period != current:
+            flush()
+            current, days, count, total, low, high, by_source = period, 0, 0, 0.0, None, None, {}
+        days += 1
+        count += n
+        total += day_total or 0.0
+        if day_low is not None:
+            low = day_low if low is None else min(low, day_low)
+        if day_high is not None:
+            high = day_high if high is None else max(high, day_high)
+        if sources:  # text on SQLite; PostgreSQL's driver already gives a dict
+            parsed = json.loads(sources) if isinstance(sources, str) else sources
+            for k, v in parsed.items():
+                by_source[k] = by_source.get(k, 0.0) + v
+    flush()
+    return result
 
 
 def _combine(start: str, end: str, rows: Sequence[BucketRow], measure: Measure) -> BucketStat:
