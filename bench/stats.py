@@ -67,7 +67,7 @@ def export_file(workdir: Path, records: int, years: float) -> Path:
     if not path.exists():
         print(f"generating {path.name} ...", flush=True)
         partial = path.with_suffix(".partial.zip")
-        subprocess.run(  # noqa: S603 - our own generator, fixed arguments
+        subprocess.run(
             [
                 sys.executable,
                 str(GENERATOR),
@@ -121,7 +121,7 @@ def duckdb_daily_steps(rows_csv: Path, ranks: int) -> tuple[float, dict[int, flo
             FROM ev WINDOW w AS (PARTITION BY b ORDER BY t ROWS UNBOUNDED PRECEDING)
         )
         SELECT b, sum(len * CASE {winner_rate} END) FROM s GROUP BY b ORDER BY b
-    """  # noqa: S608 - generated from integers only
+    """
     ms, rows = timed(lambda: con.execute(sql).fetchall(), runs=3)
     con.close()
     return ms, {int(b): float(v or 0.0) for b, v in rows}
