@@ -8,6 +8,8 @@ summary is one Observation per type and local day, with an effectivePeriod over 
 
 from __future__ import annotations
 
+import functools
+import time
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
@@ -28,11 +30,23 @@ UNIT_DISPLAY = {"/min": "beats/minute", "mm[Hg]": "mmHg", "Cel": "degrees C", "%
 
 
 def instant(ms: int, offset_min: int = 0) -> str:
-    """An instant in the producer's local offset, as FHIR dateTime (seconds, or ms if any)."""
-    moment = datetime.fromtimestamp(ms / 1000, timezone(timedelta(minutes=offset_min)))
-    spec = "milliseconds" if ms % 1000 else "seconds"
-    text = moment.isoformat(timespec=spec)
-    return text.replace("+00:00", "Z") if offset_min == 0 else text
+    """An instant in the producer's local offset, as FHIR dateTime (seconds, or ms if any).
+
+    Formatted by hand: it runs twice per Observation, and datetime.isoformat was a tenth of
+    the time of a page of 100.
+    """
+    seconds, millis = divmod(ms, 1000)
+    t = time.gmtime(seconds + offset_min * 60)
+    text = (
+        f"{t.tm_year:04d}-{t.tm_mon:02d}-{t.tm_mday:02d}"
+        f"T{t.tm_hour:02d}:{t.tm_min:02d}:{t.tm_sec:02d}"
+    )
+    if millis:
+        text += f".{millis:03d}"
+    if offset_min == 0:
+        return text + "Z"
+    hours, minutes = divmod(abs(offset_min), 60)
+    return f"{text}{'+' if offset_min > 0 else '-'}{hours:02d}:{minutes:02d}"
 
 
 def _effective(row: SampleRow) -> dict[str, Any]:
@@ -42,7 +56,9 @@ def _effective(row: SampleRow) -> dict[str, Any]:
     return {"effectivePeriod": {"start": start, "end": instant(row.end_ms, row.end_offset_min)}}
 
 
+@functools.lru_cache(maxsize=512)
 def _code(type_code: str) -> tuple[dict[str, Any], str | None]:
+    # Cached: the same dict goes into many resources, which is fine as nothing mutates them.
     known = sample_type(type_code)
     ours = {"system": SAMPLE_TYPE_SYSTEM, "code": type_code}
     if known is None:
@@ -54,6 +70,7 @@ def _code(type_code: str) -> tuple[dict[str, Any], str | None]:
     return {"coding": codings, "text": known.display}, known.fhir_category
 
 
+@functools.lru_cache(maxsize=16)
 def _category(fhir_category: str | None) -> list[dict[str, Any]]:
     if fhir_category is None:
         return []

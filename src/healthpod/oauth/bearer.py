@@ -14,7 +14,6 @@ from dataclasses import dataclass
 from fastapi import Request
 from sqlalchemy import Engine
 
-from healthpod.consent.actors import get_actor
 from healthpod.fhir.outcome import Unauthorized
 from healthpod.oauth import tokens
 from healthpod.oauth.scopes import ScopeSet, parse_scopes
@@ -59,12 +58,13 @@ def authenticate(request: Request, engine: Engine, *, now_ms: int) -> Caller:
     if scheme.lower() != "bearer" or not presented or len(presented) > 4096:
         raise Unauthorized("The Authorization header must be `Bearer <token>`.")
     with engine.connect() as conn:
-        record = tokens.find_token(conn, presented, "access")
-        if record is None or not record.active(now_ms):
-            raise Unauthorized(
-                "The access token is unknown, expired or revoked.",
-                hint="Refresh it, or authorize again.",
-            )
-        if get_actor(conn, record.actor_id).disabled:
-            raise Unauthorized("The app this token was issued to has been disabled.")
+        found = tokens.find_access_token(conn, presented)
+    if found is None or not found[0].active(now_ms):
+        raise Unauthorized(
+            "The access token is unknown, expired or revoked.",
+            hint="Refresh it, or authorize again.",
+        )
+    record, actor_disabled = found
+    if actor_disabled:
+        raise Unauthorized("The app this token was issued to has been disabled.")
     return Caller(record.person_id, record.actor_id, record.consent_id, parse_scopes(record.scope))

@@ -153,6 +153,21 @@ def find_token(conn: Connection, token: str, kind: str | None = None) -> TokenRe
     return None if row is None else _token(row)
 
 
+def find_access_token(conn: Connection, token: str) -> tuple[TokenRecord, bool] | None:
+    """An access token's record and whether its actor is disabled (one query, the hot path)."""
+    actors = schema.actors
+    row = (
+        conn.execute(
+            select(tokens, actors.c.disabled_ms.label("actor_disabled_ms"))
+            .join(actors, actors.c.id == tokens.c.actor_id)
+            .where(tokens.c.token_hash == digest(token), tokens.c.kind == "access")
+        )
+        .mappings()
+        .first()
+    )
+    return None if row is None else (_token(row), row["actor_disabled_ms"] is not None)
+
+
 def mark_used(conn: Connection, record: TokenRecord, *, now_ms: int) -> bool:
     """Rotate a refresh token out; False if it was already used or revoked (a reuse)."""
     result = conn.execute(

@@ -1,0 +1,339 @@
+"""Measure the FHIR API under consent: pages of heart rate through `healthpod serve`.
+
+    .venv/bin/python bench/api.py [--samples 1000000] [--clients 8] [--database-url URL]
+
+Builds a pod with SAMPLES heart-rate samples spread over two years (a fresh SQLite file, or a
+new database on the PostgreSQL server given), registers an actor with a consent for heart
+data and an access token, starts `healthpod serve` in a subprocess, and has CLIENTS threads
+each page through the last 30 days (`Observation?code=…8867-4&date=ge…&_count=100`, following
+the `next` links) at the same time. Every page goes the full path: token lookup, consent
+decision, access-log entry (committed), scoped SQL, FHIR JSON.
+
+Then serves the same pages straight from SQL + json.dumps (keyset paging, no HTTP, no
+consent, no log, one thread) and prints the ratio.
+
+Targets (issue #4, on this machine, the load generator sharing its cores): p95 < 50 ms,
+>= 300 pages/s, and at least a fifth of the raw SQL rate.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import httpx
+from sqlalchemy import Engine, insert, select, text
+
+from healthpod.consent import actors
+from healthpod.consent import store as consent_store
+from healthpod.consent.model import Action, Granularity, Scope
+from healthpod.oauth import tokens
+from healthpod.store import migrate, schema
+from healthpod.store.engine import make_engine
+
+DAY_MS = 86_400_000
+PAGE = 100
+LOINC_HR = "http://loinc.org|8867-4"
+
+
+@contextmanager
+def fresh_database(server_url: str | None, home: Path) -> Iterator[str]:
+    if server_url is None:
+        yield f"sqlite:///{home / 'healthpod.db'}"
+        return
+    admin = make_engine(server_url, isolation_level="AUTOCOMMIT")
+    name = f"bench_api_{uuid.uuid4().hex[:10]}"
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield admin.url.set(database=name).render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+def build_pod(engine: Engine, samples: int, now_ms: int) -> tuple[int, str, int]:
+    """(person id, access token, start of the 30-day window)."""
+    migrate.upgrade(engine)
+    span = 730 * DAY_MS
+    step = span // samples
+    start = now_ms - span
+    with engine.begin() as conn:
+        person = conn.execute(
+            insert(schema.persons)
+            .values(name="Bench", created_ms=now_ms)
+            .returning(schema.persons.c.id)
+        ).scalar_one()
+        type_id = conn.execute(
+            insert(schema.sample_types)
+            .values(code="heart_rate", kind="quantity", unit="/min")
+            .returning(schema.sample_types.c.id)
+        ).scalar_one()
+        source = conn.execute(
+            insert(schema.sources)
+            .values(person_id=person, name="Watch")
+            .returning(schema.sources.c.id)
+        ).scalar_one()
+        import_id = conn.execute(
+            insert(schema.imports)
+            .values(
+                person_id=person,
+                filename="bench",
+                sha256="0" * 64,
+                format="bench",
+                status="completed",
+                added={},
+                unknown_types=[],
+                warnings=[],
+                started_ms=now_ms,
+                finished_ms=now_ms,
+            )
+            .returning(schema.imports.c.id)
+        ).scalar_one()
+        batch = []
+        for i in range(samples):
+            at = start + i * step
+            batch.append(
+                {
+                    "person_id": person,
+                    "type_id": type_id,
+                    "start_ms": at,
+                    "end_ms": at,
+                    "start_offset_min": 60,
+                    "end_offset_min": 60,
+                    "source_id": source,
+                    "import_id": import_id,
+                    "value": 50 + (i * 7919) % 90,
+                    "unit": "/min",
+                }
+            )
+            if len(batch) == 20_000:
+                conn.execute(insert(schema.quantity_samples), batch)
+                batch.clear()
+        if batch:
+            conn.execute(insert(schema.quantity_samples), batch)
+        registration = actors.register(
+            conn,
+            name="Bench Coach",
+            kind="coach",
+            purpose="dpv:ServiceProvision",
+            redirect_uris=["http://127.0.0.1:9/cb"],
+            public=True,
+            now_ms=now_ms,
+        )
+        consent = consent_store.grant(
+            conn,
+            person,
+            registration.actor.id,
+            Scope(
+                frozenset({"heart"}), granularity=Granularity.RAW, actions=frozenset({Action.READ})
+            ),
+            valid_until_ms=None,
+            now_ms=now_ms,
+        )
+        token = tokens.issue(
+            conn,
+            kind="access",
+            family="bench",
+            person_id=person,
+            actor_id=registration.actor.id,
+            consent_id=consent.id,
+            scope="patient/Observation.rs",
+            now_ms=now_ms,
+            expires_ms=now_ms + 3 * 3600 * 1000,
+        )
+    if engine.dialect.name == "postgresql":
+        with engine.connect() as conn:
+            conn.execute(text("ANALYZE"))
+            conn.commit()
+    return int(person), token, now_ms - 30 * DAY_MS
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _day(ms: int) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(ms / 1000))
+
+
+def run_clients(
+    base: str, token: str, since_ms: int, clients: int
+) -> tuple[list[float], int, float]:
+    latencies: list[float] = []
+    pages = [0]
+    lock = threading.Lock()
+    errors: list[str] = []
+
+    def one_client() -> None:
+        mine: list[float] = []
+        headers = {"Authorization": f"Bearer {token}", "Accept": "application/fhir+json"}
+        url: str | None = f"{base}/fhir/Observation"
+        params: dict[str, str] | None = {
+            "code": LOINC_HR,
+            "date": f"ge{_day(since_ms)}",
+            "_count": str(PAGE),
+        }
+        with httpx.Client(timeout=60) as http:
+            while url:
+                started = time.perf_counter()
+                response = http.get(url, params=params, headers=headers)
+                mine.append(time.perf_counter() - started)
+                if response.status_code != 200:
+                    errors.append(f"{response.status_code} {response.text[:200]}")
+                    return
+                bundle = response.json()
+                params = None
+                url = next(
+                    (link["url"] for link in bundle["link"] if link["relation"] == "next"), None
+                )
+        with lock:
+            latencies.extend(mine)
+            pages[0] += len(mine)
+
+    threads = [threading.Thread(target=one_client) for _ in range(clients)]
+    started = time.perf_counter()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    elapsed = time.perf_counter() - started
+    if errors:
+        raise SystemExit(f"requests failed: {errors[:3]}")
+    return latencies, pages[0], elapsed
+
+
+def raw_sql(engine: Engine, person: int, since_ms: int) -> tuple[int, float]:
+    """The same pages straight from SQL + json.dumps: keyset paging, one thread."""
+    q = schema.quantity_samples
+    type_id = None
+    with engine.connect() as conn:
+        type_id = conn.scalar(
+            select(schema.sample_types.c.id).where(schema.sample_types.c.code == "heart_rate")
+        )
+        started = time.perf_counter()
+        pages, after = 0, (since_ms - 1, 0)
+        while True:
+            rows = conn.execute(
+                select(q.c.id, q.c.start_ms, q.c.start_offset_min, q.c.value, q.c.unit)
+                .where(q.c.person_id == person, q.c.type_id == type_id, q.c.start_ms >= after[0])
+                .where(~((q.c.start_ms == after[0]) & (q.c.id <= after[1])))
+                .order_by(q.c.start_ms, q.c.id)
+                .limit(PAGE)
+            ).all()
+            json.dumps(
+                [
+                    {
+                        "id": r.id,
+                        "start_ms": r.start_ms,
+                        "offset": r.start_offset_min,
+                        "value": r.value,
+                        "unit": r.unit,
+                    }
+                    for r in rows
+                ]
+            )
+            pages += 1
+            if len(rows) < PAGE:
+                break
+            after = (rows[-1].start_ms, rows[-1].id)
+        return pages, time.perf_counter() - started
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--samples", type=int, default=1_000_000)
+    parser.add_argument("--clients", type=int, default=8)
+    parser.add_argument("--database-url", help="a PostgreSQL server URL (default: SQLite)")
+    args = parser.parse_args()
+
+    with tempfile.TemporaryDirectory() as tmp, fresh_database(args.database_url, Path(tmp)) as url:
+        home = Path(tmp) / "home"
+        home.mkdir()
+        engine = make_engine(url)
+        now_ms = time.time_ns() // 1_000_000
+        started = time.perf_counter()
+        person, token, since_ms = build_pod(engine, args.samples, now_ms)
+        print(
+            f"pod: {args.samples:,} heart-rate samples on {engine.dialect.name} "
+            f"({time.perf_counter() - started:.1f} s to build)"
+        )
+
+        port = _free_port()
+        env = {k: v for k, v in os.environ.items() if not k.startswith("HEALTHPOD_")}
+        env["HEALTHPOD_LOG_LEVEL"] = "WARNING"
+        server = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "healthpod",
+                "--home",
+                str(home),
+                "--database-url",
+                url,
+                "serve",
+                "--port",
+                str(port),
+            ],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        base = f"http://127.0.0.1:{port}"
+        try:
+            deadline = time.monotonic() + 180
+            while True:
+                try:
+                    if httpx.get(f"{base}/healthz", timeout=2).status_code == 200:
+                        break
+                except httpx.HTTPError:
+                    if time.monotonic() > deadline:
+                        raise SystemExit("the server did not start") from None
+                    time.sleep(0.3)
+            run_clients(base, token, now_ms - DAY_MS, 2)  # warm up
+            latencies, pages, elapsed = run_clients(base, token, since_ms, args.clients)
+        finally:
+            server.terminate()
+            server.wait(timeout=30)
+
+        raw_pages, raw_elapsed = raw_sql(engine, person, since_ms)
+        engine.dispose()
+
+    rate = pages / elapsed
+    raw_rate = raw_pages / raw_elapsed
+    p50, p95 = percentile(latencies, 0.50) * 1000, percentile(latencies, 0.95) * 1000
+    print(
+        f"API: {args.clients} clients, {pages} pages of {PAGE} in {elapsed:.1f} s: "
+        f"{rate:.0f} pages/s, p50 {p50:.1f} ms, p95 {p95:.1f} ms "
+        f"(mean {statistics.fmean(latencies) * 1000:.1f} ms)"
+    )
+    print(f"raw SQL + json.dumps: {raw_pages} pages in {raw_elapsed:.2f} s: {raw_rate:.0f} pages/s")
+    print(
+        f"ratio API/raw: {rate / raw_rate:.2f} (target >= 0.20); "
+        f"p95 target < 50 ms: {'met' if p95 < 50 else 'NOT met'}; "
+        f">= 300 pages/s: {'met' if rate >= 300 else 'NOT met'}"
+    )
+
+
+if __name__ == "__main__":
+    main()
