@@ -46,7 +46,7 @@ def authorize_in(
     now_ms: int,
 ) -> Decision:
     """Like `authorize`, in the caller's transaction, which must not have read anything yet."""
-    audit.lock_chain(conn, request.person_id)
+    slot = audit.reserve(conn, request.person_id)  # first: the chain lock, then the read
     decision = decide(
         consents_for(conn, request.person_id, request.actor_id), request, now_ms=now_ms
     )
@@ -58,6 +58,7 @@ def authorize_in(
         decision,
         {**(details or {}), "action": request.action.value, **_wanted(request)},
         now_ms=now_ms,
+        slot=slot,
     )
     return decision
 

@@ -21,7 +21,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, insert, select, update
+from sqlalchemy import Connection, select
 from sqlalchemy.dialects import postgresql, sqlite
 
 from healthpod.consent.model import Decision
@@ -90,12 +90,14 @@ def record(
     now_ms: int,
     reason: str | None = None,
     consent_id: int | None = None,
+    slot: Slot | None = None,
 ) -> LogEntry:
     """Append one entry to the person's log (in `conn`'s transaction) and return it.
 
     `outcome` is a consent `Decision` (giving "allowed"/"denied", its reason and consent id)
     or a word such as "ok" or "failed" for events that are not decisions (a token issued, a
-    consent revoked), with `reason` saying what happened.
+    consent revoked), with `reason` saying what happened. `slot` is a place `reserve` took
+    earlier in the same transaction; without one, the place is reserved now.
     """
     if isinstance(outcome, Decision):
         word = "allowed" if outcome.allowed else "denied"
@@ -113,14 +115,71 @@ def record(
         "consent_id": consent_id,
         "details": dict(details or {}),
     }
-    seq, prev_hash = _advance_head(conn, person_id)
+    if slot is None:
+        slot = reserve(conn, person_id)
+    elif slot.person_id != person_id:
+        raise ValueError("a slot of another person's chain")
+    seq, prev_hash = slot.seq, slot.prev_hash
     fields["seq"] = seq
     digest = entry_hash(prev_hash, fields)
-    entry_id = conn.execute(
-        insert(log).values(**fields, prev_hash=prev_hash, hash=digest).returning(log.c.id)
+    sql = _sql(conn)
+    entry_id = conn.exec_driver_sql(
+        sql.insert_entry,
+        {
+            **fields,
+            "details": json.dumps(fields["details"]),
+            "prev_hash": prev_hash,
+            "hash": digest,
+        },
     ).scalar_one()
-    conn.execute(update(heads).where(heads.c.person_id == person_id).values(hash=digest))
+    if sql.set_head_hash is not None:
+        conn.exec_driver_sql(sql.set_head_hash, {"person_id": person_id, "hash": digest})
     return LogEntry(id=int(entry_id), prev_hash=prev_hash, hash=digest, **fields)
+
+
+@dataclass(frozen=True, slots=True)
+class _Statements:
+    """The hot path's statements as driver SQL: every request by an actor runs them, and
+    building them with SQLAlchemy Core cost more than executing them."""
+
+    advance_head: str
+    lock_head: str
+    insert_entry: str  # returns the entry's id; on PostgreSQL it also sets the head's hash
+    set_head_hash: str | None
+
+
+_COLUMNS = (
+    "INSERT INTO access_log (person_id, seq, at_ms, actor_id, event, outcome, reason, "
+    "consent_id, details, prev_hash, hash) "
+)
+_SQL = {
+    "sqlite": _Statements(
+        advance_head="UPDATE access_log_heads SET seq = seq + 1 WHERE person_id = :person_id "
+        "RETURNING seq, hash",
+        lock_head="UPDATE access_log_heads SET seq = seq WHERE person_id = :person_id",
+        insert_entry=_COLUMNS
+        + "VALUES (:person_id, :seq, :at_ms, :actor_id, :event, :outcome, :reason, "
+        ":consent_id, :details, :prev_hash, :hash) RETURNING id",
+        set_head_hash="UPDATE access_log_heads SET hash = :hash WHERE person_id = :person_id",
+    ),
+    "postgresql": _Statements(
+        advance_head="UPDATE access_log_heads SET seq = seq + 1 WHERE person_id = %(person_id)s "
+        "RETURNING seq, hash",
+        lock_head="UPDATE access_log_heads SET seq = seq WHERE person_id = %(person_id)s",
+        # One round trip for both writes: on a busy server each one costs more than the SQL.
+        insert_entry="WITH entry AS (INSERT INTO access_log (person_id, seq, at_ms, actor_id, "
+        "event, outcome, reason, consent_id, details, prev_hash, hash) "
+        "VALUES (%(person_id)s, %(seq)s, %(at_ms)s, %(actor_id)s, %(event)s, %(outcome)s, "
+        "%(reason)s, %(consent_id)s, CAST(%(details)s AS json), %(prev_hash)s, %(hash)s) "
+        "RETURNING id) UPDATE access_log_heads SET hash = %(hash)s "
+        "WHERE person_id = %(person_id)s RETURNING (SELECT id FROM entry)",
+        set_head_hash=None,
+    ),
+}
+
+
+def _sql(conn: Connection) -> _Statements:
+    return _SQL[conn.dialect.name]
 
 
 def lock_chain(conn: Connection, person_id: int) -> None:
@@ -130,18 +189,26 @@ def lock_chain(conn: Connection, person_id: int) -> None:
     takes the database's write lock, so a later write in the same transaction cannot fail
     because another writer committed after this transaction's first read.
     """
-    conn.execute(update(heads).where(heads.c.person_id == person_id).values(seq=heads.c.seq))
+    conn.exec_driver_sql(_sql(conn).lock_head, {"person_id": person_id})
 
 
-def _advance_head(conn: Connection, person_id: int) -> tuple[int, str]:
-    """Lock the person's head row, move it one on, and return (new seq, previous hash)."""
-    bump = (
-        update(heads)
-        .where(heads.c.person_id == person_id)
-        .values(seq=heads.c.seq + 1)
-        .returning(heads.c.seq, heads.c.hash)
-    )
-    row = conn.execute(bump).first()
+@dataclass(frozen=True, slots=True)
+class Slot:
+    """The next place in a person's chain: its number and the hash of the entry before it.
+
+    Taking one locks the person's chain until the transaction ends; the transaction must then
+    write its entry (`record(..., slot=slot)`) or roll back.
+    """
+
+    person_id: int
+    seq: int
+    prev_hash: str
+
+
+def reserve(conn: Connection, person_id: int) -> Slot:
+    """Lock the person's head row, move it one on, and return the new place."""
+    bump = _sql(conn).advance_head
+    row = conn.exec_driver_sql(bump, {"person_id": person_id}).first()
     if row is None:
         dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
         conn.execute(
@@ -149,8 +216,8 @@ def _advance_head(conn: Connection, person_id: int) -> tuple[int, str]:
             .values(person_id=person_id, seq=0, hash=GENESIS)
             .on_conflict_do_nothing(index_elements=["person_id"])
         )
-        row = conn.execute(bump).one()
-    return int(row.seq), str(row.hash)
+        row = conn.exec_driver_sql(bump, {"person_id": person_id}).one()
+    return Slot(person_id, int(row[0]), str(row[1]))
 
 
 def entry_hash(prev_hash: str, fields: Mapping[str, Any]) -> str:
