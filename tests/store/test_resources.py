@@ -161,3 +161,13 @@ def test_date_ranges_follow_fhir_precision():
     assert date_range("not a date") is None
     with pytest.raises(InvalidRequest):
         Token.parse("|")
+
+
+def test_read_many_follows_references_within_the_scope(pod, stored):
+    with pod.engine.connect() as conn:
+        refs = ["Observation/hr1", "Condition/c1", "Practitioner/p1", "Patient/none", "bad ref"]
+        found = resources.read_many(conn, stored, refs)
+        assert set(found) == {"Observation/hr1", "Condition/c1", "Practitioner/p1"}
+        heart = resources.read_many(conn, stored, refs, allowed_categories={"heart"})
+        assert set(heart) == {"Observation/hr1"}
+        assert resources.read_many(conn, stored + 1, refs) == {}
