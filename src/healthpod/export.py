@@ -1,7 +1,8 @@
 """Everything of one person as one zip: FHIR R4 NDJSON plus CSV, with a manifest of counts.
 
     fhir/Patient.ndjson           the person
-    fhir/Observation.ndjson       every stored sample, rendered as the FHIR API renders it
+    fhir/Observation.ndjson       every stored sample, rendered as the FHIR API renders it,
+                                  then the Observations from healthcare
     fhir/<Type>.ndjson            the records from healthcare, as stored
     csv/<table>.csv               the person's rows of each table, columns as stored
     manifest.json                 how many lines each file has, and when it was made
@@ -14,6 +15,7 @@ from __future__ import annotations
 
 import csv
 import io
+import itertools
 import json
 import zipfile
 from collections.abc import Iterable, Iterator
@@ -54,10 +56,17 @@ def write_export(conn: Connection, person_id: int, target: Path) -> dict[str, in
         counts["fhir/Patient.ndjson"] = _write_lines(
             archive, "fhir/Patient.ndjson", _patient(conn, person_id)
         )
+        # Samples and the Observations from healthcare share one file, as in a Bulk Data export.
         counts["fhir/Observation.ndjson"] = _write_lines(
-            archive, "fhir/Observation.ndjson", _observations(conn, person_id)
+            archive,
+            "fhir/Observation.ndjson",
+            itertools.chain(
+                _observations(conn, person_id), _resources(conn, person_id, "Observation")
+            ),
         )
         for resource_type in _resource_types(conn, person_id):
+            if resource_type == "Observation":
+                continue
             name = f"fhir/{resource_type}.ndjson"
             counts[name] = _write_lines(archive, name, _resources(conn, person_id, resource_type))
         for table in CSV_TABLES:
