@@ -46,10 +46,16 @@ def authorize_in(
     now_ms: int,
 ) -> Decision:
     """Like `authorize`, in the caller's transaction, which must not have read anything yet."""
-    slot = audit.reserve(conn, request.person_id)  # first: the chain lock, then the read
-    decision = decide(
-        consents_for(conn, request.person_id, request.actor_id), request, now_ms=now_ms
-    )
+    if conn.dialect.name == "sqlite":
+        # A SQLite transaction that has read may not be allowed to write: lock first.
+        slot = audit.reserve(conn, request.person_id)
+        consents = consents_for(conn, request.person_id, request.actor_id)
+    else:
+        # PostgreSQL reads the committed state either way; reading before taking the person's
+        # chain lock keeps the lock (which serialises that person's requests) shorter.
+        consents = consents_for(conn, request.person_id, request.actor_id)
+        slot = audit.reserve(conn, request.person_id)
+    decision = decide(consents, request, now_ms=now_ms)
     audit.record(
         conn,
         request.person_id,
