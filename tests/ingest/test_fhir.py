@@ -378,3 +378,14 @@ def test_an_organisation_name_with_nul_is_not_used_for_attribution(pod, tmp_path
     report = import_file(pod, path, errors=ErrorHandling.WARN)
     assert [w.location for w in report.warnings] == ["entry 0"]
     assert stored_count(pod) == Counter({"Encounter": 1})
+
+
+def test_a_flood_of_bad_entries_gives_a_bounded_report(pod, tmp_path):
+    entries = [{"request": {"method": "DELETE", "url": f"Patient/{i}"}} for i in range(20_000)]
+    entries.append({"resource": {"resourceType": "Patient", "id": "kept"}})
+    bundle = {"resourceType": "Bundle", "type": "transaction", "entry": entries}
+    path = write(tmp_path, "flood.json", json.dumps(bundle).encode())
+    report = import_file(pod, path, errors=ErrorHandling.WARN)
+    assert len(report.warnings) == fhir.MAX_WARNINGS + 1
+    assert "19900 more warnings" in report.warnings[-1].message
+    assert stored_count(pod) == Counter({"Patient": 1})

@@ -32,6 +32,7 @@ __all__ = ["IMPORTER", "MAX_DEPTH", "MAX_LINE_BYTES", "FhirImporter", "read_memb
 
 _SPOOL_BYTES = 8 * 1024 * 1024
 _GROUP = 1000
+MAX_WARNINGS = 100
 
 
 class FhirImporter:
@@ -70,10 +71,12 @@ def _grouped(items: Iterator[Item]) -> Iterator[Item]:
     """Resources as they come, everything else after each run of `_GROUP` resources.
 
     The import pipeline batches consecutive items of one kind; holding back the few samples
-    and warnings keeps resources in large batches without holding many items in memory.
+    and warnings keeps resources in large batches without holding many items in memory. Past
+    `MAX_WARNINGS` warnings the rest are counted, not listed, so a hostile file of 10^5 bad
+    entries cannot flood the import's report.
     """
     held: list[Item] = []
-    count = patients = 0
+    count = patients = warnings = 0
     for item in items:
         if isinstance(item, ClinicalResource):
             yield item
@@ -82,9 +85,21 @@ def _grouped(items: Iterator[Item]) -> Iterator[Item]:
             if count % _GROUP == 0 and held:
                 yield from held
                 held = []
-        else:
-            held.append(item)
+            continue
+        if isinstance(item, Warning_):
+            warnings += 1
+            if warnings > MAX_WARNINGS:
+                continue
+        held.append(item)
+        if len(held) >= _GROUP:
+            yield from held
+            held = []
     yield from held
+    if warnings > MAX_WARNINGS:
+        yield Warning_(
+            "the file",
+            f"{warnings - MAX_WARNINGS} more warnings like the ones above were not listed.",
+        )
     if patients > 1:
         yield Warning_(
             "the file",
