@@ -197,3 +197,26 @@ def test_import_the_export_folder_counts_and_second_import_adds_nothing(pod, tmp
     )
     again = [import_file(pod, path, errors=ErrorHandling.RAISE) for path in FILES]
     assert sum(r.total_added for r in again) == 0
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        b"[" + b"[" * 100_000 + b"]" * 100_000 + b"]",
+        b'[{"dateTime": "01/01/18 00:00:00", "value": '
+        + b'{"a":' * 50_000
+        + b"1"
+        + b"}" * 50_000
+        + b"}]",
+    ],
+    ids=["arrays", "objects"],
+)
+def test_deep_nesting_is_refused_before_it_eats_memory(data):
+    with pytest.raises(MalformedFile, match="nested more than 16 levels") as caught:
+        list(IMPORTER.read(io.BytesIO(data), filename="steps.json"))
+    assert caught.value.location == "entry 0"
+
+
+def test_a_json_object_is_not_an_export_file():
+    with pytest.raises(MalformedFile, match="holds a JSON array"):
+        list(IMPORTER.read(io.BytesIO(b'{"steps": 1}'), filename="steps.json"))

@@ -22,6 +22,7 @@ from datetime import datetime
 from typing import Any, BinaryIO, ClassVar
 
 import ijson  # type: ignore[import-untyped]
+from ijson.common import ObjectBuilder  # type: ignore[import-untyped]
 
 from healthpod.errors import MalformedFile
 from healthpod.ingest.base import ErrorHandling, Item, ProgressFn, SourceRef, Warning_, Workout
@@ -31,6 +32,7 @@ SOURCE = SourceRef(name="Fitbit", kind="device")
 EMIT = Emitter(SOURCE)
 NO_ZONE = "Fitbit writes times without a zone; they are stored with offset +00:00"
 DAY_MS = 86_400_000
+MAX_DEPTH = 16  # the deepest real export file (sleep levels) nests 4 levels
 MINUTE_MS = 60_000
 
 # kind (file name without date) → how to read one entry
@@ -115,7 +117,7 @@ class FitbitExportImporter:
         yield Warning_("file", NO_ZONE)
         n = -1
         try:
-            for n, entry in enumerate(ijson.items(fp, "item", use_float=True)):
+            for n, entry in _entries(fp, filename):
                 where = f"entry {n}"
                 if not isinstance(entry, dict):
                     yield from _problem(errors, filename, where, "an entry that is not an object")
@@ -133,6 +135,40 @@ class FitbitExportImporter:
                 location=f"entry {n + 1}",
                 hint="The file may be cut short; export it from Fitbit again.",
             ) from exc
+
+
+def _entries(fp: BinaryIO, filename: str) -> Iterator[tuple[int, Any]]:
+    """The items of a top-level JSON array, streamed, refusing nesting deeper than MAX_DEPTH
+    (a hostile file of a million brackets would otherwise exhaust memory).
+
+    Raises:
+        MalformedFile: not an array, or nested too deeply.
+    """
+    depth, index, builder = 0, -1, None
+    for prefix, event, value in ijson.parse(fp, use_float=True):
+        if event in ("start_map", "start_array"):
+            depth += 1
+            if depth > MAX_DEPTH:
+                raise MalformedFile(
+                    f"the JSON is nested more than {MAX_DEPTH} levels deep",
+                    source=filename,
+                    location=f"entry {index}",
+                    hint="A Fitbit export is never nested like this; the file is not one.",
+                )
+        elif event in ("end_map", "end_array"):
+            depth -= 1
+        if prefix == "":
+            if event in ("start_array", "end_array"):
+                continue
+            raise MalformedFile(
+                "a Fitbit export file holds a JSON array", source=filename, location="entry 0"
+            )
+        if builder is None:
+            builder, index = ObjectBuilder(), index + 1
+        builder.event(event, value)
+        if depth == 1:
+            yield index, builder.value
+            builder = None
 
 
 def _problem(errors: ErrorHandling, filename: str, where: str, message: str) -> Iterator[Item]:
