@@ -12,8 +12,6 @@ from __future__ import annotations
 from functools import lru_cache
 from typing import Any
 
-from fhir.resources.R4B import get_fhir_model_class
-from fhir.resources.R4B.resource import Resource
 from pydantic import ValidationError
 
 # R4 4.0.1 resource types that R4B no longer has (so no model exists for them).
@@ -39,6 +37,11 @@ _MAX_PROBLEMS = 3
 
 @lru_cache(maxsize=256)
 def _model(resource_type: str) -> Any:
+    # Imported on first use: loading fhir.resources takes seconds, which every CLI command
+    # would otherwise pay.
+    from fhir.resources.R4B import get_fhir_model_class
+    from fhir.resources.R4B.resource import Resource
+
     try:
         model = get_fhir_model_class(resource_type)
     except (ValueError, KeyError, AttributeError, ImportError):
