@@ -474,3 +474,12 @@ def test_swim_heart_rate_from_the_strap_hr_messages():
     first = messages("event_timestamp.fit", "hr")[0].get_value("timestamp")
     assert first.timestamp() * 1000 <= min(heart) and max(heart) <= workout.end_ms + 60_000
     assert all(40 <= v <= 200 for v in heart.values())
+
+
+def test_a_stream_larger_than_any_device_writes_is_refused(monkeypatch):
+    from healthpod.ingest import fit_decode
+
+    monkeypatch.setattr(fit_decode, "MAX_FIT_BYTES", 20_000)
+    with pytest.raises(MalformedFile, match="larger than") as caught:
+        read("sample_mulitple_header.fit")
+    assert (caught.value.location or "").startswith("byte ")

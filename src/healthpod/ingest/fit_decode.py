@@ -28,6 +28,7 @@ from healthpod.ingest.base import ErrorHandling, ProgressFn
 FIT_EPOCH_S = 631065600  # 1989-12-31T00:00:00Z, second 0 of FIT time
 RELATIVE_TIME_LIMIT = 0x10000000  # below this a FIT time counts seconds since the device started
 SEMICIRCLE_DEG = 180.0 / 2**31
+MAX_FIT_BYTES = 128 * 1024 * 1024  # a day of 1 Hz records is a few MB; we hold one file's values
 
 
 @dataclass(slots=True)
@@ -118,7 +119,7 @@ def decode(
     )
     current: FitFile | None = None
     state = _State()
-    count = 0
+    count = frames = 0
     try:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
@@ -136,6 +137,15 @@ def decode(
                     caught.clear()
                 if on_progress is not None and isinstance(frame, fitdecode.FitCRC):
                     on_progress(_tell(fp))
+                frames += 1
+                if frames % 1024 == 0 and _tell(fp) > MAX_FIT_BYTES:
+                    raise MalformedFile(
+                        f"the file is larger than {MAX_FIT_BYTES // (1024 * 1024)} MB, more than "
+                        "any device writes",
+                        source=filename,
+                        location=f"byte {_tell(fp)}",
+                        hint="Import the activity files one by one.",
+                    )
     except fitdecode.FitError as exc:
         raise _malformed(exc, fp, filename) from exc
     except (

@@ -11,7 +11,7 @@ from typing import Any, BinaryIO
 from healthpod.errors import MalformedFile
 from healthpod.ingest.base import CategoryValue, Quantity, SourceRef
 
-MAX_JSON_BYTES = 64 * 1024 * 1024  # vendor API responses and per-day export files are far smaller
+MAX_JSON_BYTES = 16 * 1024 * 1024  # API responses are far smaller; parsed JSON takes ~10x
 
 
 def load_json(fp: BinaryIO, filename: str, *, max_bytes: int = MAX_JSON_BYTES) -> Any:
