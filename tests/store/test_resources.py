@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta, timezone
+
 import pytest
+from hypothesis import given
+from hypothesis import settings as hypothesis_settings
+from hypothesis import strategies as st
 
 from healthpod.errors import InvalidRequest
 from healthpod.store import resources
@@ -171,3 +176,17 @@ def test_read_many_follows_references_within_the_scope(pod, stored):
         heart = resources.read_many(conn, stored, refs, allowed_categories={"heart"})
         assert set(heart) == {"Observation/hr1"}
         assert resources.read_many(conn, stored + 1, refs) == {}
+
+
+@hypothesis_settings(max_examples=300, deadline=None)
+@given(
+    st.datetimes(min_value=datetime(1, 1, 2), max_value=datetime(9998, 12, 30)),
+    st.integers(min_value=-14 * 60, max_value=14 * 60),
+)
+def test_date_range_of_an_instant_is_its_exact_millisecond(moment, offset_min):
+    moment = moment.replace(microsecond=moment.microsecond // 1000 * 1000)
+    aware = moment.replace(tzinfo=timezone(timedelta(minutes=offset_min)))
+    text = aware.isoformat(timespec="milliseconds")
+    expected = (aware - datetime(1970, 1, 1, tzinfo=UTC)) // timedelta(milliseconds=1)
+    found = date_range(text)
+    assert (found.start_ms, found.end_ms, found.offset_min) == (expected, expected, offset_min)

@@ -96,8 +96,11 @@ def _next_month(start: datetime) -> datetime | None:
     return start.replace(month=start.month + 1)
 
 
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
 def _ms(moment: datetime) -> int:
-    return int(moment.timestamp() * 1000)
+    return (moment - _EPOCH) // timedelta(milliseconds=1)  # exact, unlike float timestamps
 
 
 # The element(s) holding each type's clinical date, first found wins; "x" names take [x] forms.
