@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 from fastapi import APIRouter, Depends, Request, Response
 from fastapi.responses import JSONResponse, RedirectResponse
@@ -13,11 +12,12 @@ from healthpod.consent import actors
 from healthpod.consent import store as consent_store
 from healthpod.consent.actors import Actor
 from healthpod.consent.model import Consent
+from healthpod.consent.receipt import build_receipt
 from healthpod.pod import now_ms
 from healthpod.store import schema
 from healthpod.web import security
 from healthpod.web.auth import PersonDep, pod_of
-from healthpod.web.render import gettext_for, render
+from healthpod.web.render import gettext_for, language, render
 
 router = APIRouter(include_in_schema=False)
 
@@ -100,22 +100,18 @@ def revoke(request: Request, consent_id: int, person: PersonDep) -> Response:
 
 @router.get("/sharing/{consent_id}/receipt")
 def receipt(request: Request, consent_id: int, person: PersonDep) -> Response:
-    """The consent's machine-readable record: its current terms and every change, as JSON."""
-    with pod_of(request).engine.connect() as conn:
+    """The consent's receipts, one per version (Kantara v1.1 fields, ISO/IEC TS 27560 record)."""
+    pod = pod_of(request)
+    with pod.engine.connect() as conn:
         consent = consent_store.get_consent(conn, person.person_id, consent_id)
         actor = actors.get_actor(conn, consent.actor_id)
         history = consent_store.changes(conn, person.person_id, consent_id)
-    document: dict[str, Any] = {
-        "consent": consent_store.consent_json(consent),
-        "actor": {"name": actor.name, "kind": actor.kind.value, "client_id": actor.client_id},
-        "purpose": {
-            "system": actor.coded_purpose.system,
-            "code": actor.coded_purpose.code,
-            "display": actor.coded_purpose.display,
-        },
-        "changes": [{"version": c.version, "change": c.change, "at_ms": c.at_ms} for c in history],
-    }
+    base_url = pod.settings.public_base_url
+    receipts = [
+        build_receipt(change, actor, base_url=base_url, language=language(request))
+        for change in history
+    ]
     return JSONResponse(
-        document,
+        receipts,
         headers={"content-disposition": f'attachment; filename="consent-{consent_id}.json"'},
     )
