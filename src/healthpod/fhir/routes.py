@@ -8,9 +8,9 @@ that does not exist; errors are OperationOutcomes (outcome.py).
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, FastAPI, Request
+from fastapi import APIRouter, FastAPI, Query, Request
 from sqlalchemy import select
 
 from healthpod.consent.model import Action
@@ -27,7 +27,9 @@ from healthpod.fhir.outcome import (
 from healthpod.insights import summaries
 from healthpod.store import schema
 
-router = APIRouter(prefix="/fhir", route_class=FhirRoute, tags=["fhir"])
+router = APIRouter(
+    prefix="/fhir", route_class=FhirRoute, tags=["fhir"], default_response_class=FhirResponse
+)
 ETAG = 'W/"1"'
 
 
@@ -149,8 +151,27 @@ def _token_categories(access: Access) -> frozenset[str] | None:
     return None if scopes is None else scopes.observation_filter("r")
 
 
+def _q(alias: str, description: str) -> Any:
+    return Query(alias=alias, description=description)
+
+
+# Declared for the OpenAPI document (and so schemathesis fuzzes them); search.parse reads and
+# checks the query string itself, repeated parameters included.
 @router.get("/Observation")
-def search_observations(request: Request) -> FhirResponse:
+def search_observations(
+    request: Request,
+    patient: Annotated[str | None, _q("patient", "Patient/<id> or <id>")] = None,
+    code: Annotated[str | None, _q("code", "system|code, comma for OR")] = None,
+    category: Annotated[str | None, _q("category", "vital-signs, activity, …")] = None,
+    date: Annotated[list[str] | None, _q("date", "ge2024-01-05 and other prefixes")] = None,
+    last_updated: Annotated[list[str] | None, _q("_lastUpdated", "like date")] = None,
+    ids: Annotated[str | None, _q("_id", "Observation ids, comma for OR")] = None,
+    count: Annotated[str | None, _q("_count", "page size, 0 for the total only")] = None,
+    sort: Annotated[str | None, _q("_sort", "date or -date")] = None,
+    summary: Annotated[str | None, _q("_summary", "count")] = None,
+    total: Annotated[str | None, _q("_total", "none, estimate or accurate")] = None,
+    cursor: Annotated[str | None, _q("_cursor", "from a next link")] = None,
+) -> FhirResponse:
     """Observation search: patient, code, category, date, _lastUpdated, _id, paging."""
     _check_format(request)
     query = search.parse(

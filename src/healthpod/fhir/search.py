@@ -31,7 +31,7 @@ _DATE = re.compile(
     r"(?:T(?P<H>\d{2}):(?P<M>\d{2})(?::(?P<S>\d{2})(?:\.(?P<f>\d{1,9}))?)?"
     r"(?P<tz>Z|[+-]\d{2}:\d{2})?)?)?)?$"
 )
-_CURSOR = re.compile(r"^(-?\d{1,16})\.([a-z]{1,3})\.(\d{1,19})$")
+_CURSOR = re.compile(r"^(-?\d{1,16})\.([a-z]{1,3})\.(\d{1,18})$")  # fits 64-bit columns
 
 
 @dataclass(frozen=True, slots=True)
