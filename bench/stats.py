@@ -38,8 +38,8 @@ from sqlalchemy import func, select, text
 from healthpod.config import Settings
 from healthpod.ingest.base import ErrorHandling
 from healthpod.ingest.run import import_file
+from healthpod.insights import report as insights_report
 from healthpod.insights import summaries
-from healthpod.insights.findings import findings
 from healthpod.insights.measures import find_measure
 from healthpod.insights.sources import ranked_source_ids
 from healthpod.insights.stats import bucket_stats
@@ -179,7 +179,7 @@ def main() -> None:
             ),
             runs=3,
         )
-        insights_ms, found = timed(lambda: findings(conn, person), runs=3)
+        insights_ms, built = timed(lambda: insights_report.build(conn, person), runs=3)
         rows = conn.execute(
             text(
                 "SELECT start_ms, end_ms, start_offset_min, source_id, value "
@@ -205,7 +205,10 @@ def main() -> None:
         f"daily steps computed from {len(rows):,} samples of {used_ranks} sources "
         f"(no summary table): {cold_ms:.0f} ms"
     )
-    print(f"full insights ({len(found)} findings): {insights_ms:.0f} ms")
+    print(
+        f"full insights ({len(built.findings)} findings, {len(built.types)} types with "
+        f"baselines and trends): {insights_ms:.0f} ms"
+    )
     print(f"DuckDB, same de-duplicated daily steps over the same rows: {duck_ms:.0f} ms")
     print(f"  largest daily difference DuckDB vs ours: {worst:.6f} steps")
     print(f"  ratio ours/DuckDB, reading daily stats: {steps_ms / duck_ms:.3f}")

@@ -115,3 +115,4 @@ def test_insights_json_has_the_note(settings, engine):
     assert result.exit_code == 0, result.output
     doc = json.loads(result.stdout)
     assert doc["findings"] == [] and "not a diagnosis" in doc["note"]
+    assert doc["as_of"] == "2026-04-01" and "steps" in doc["types"]

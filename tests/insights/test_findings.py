@@ -5,6 +5,9 @@ from __future__ import annotations
 import random
 from datetime import date, datetime, timedelta
 
+import pytest
+
+from healthpod.insights import report
 from healthpod.insights.findings import NOT_A_DIAGNOSIS, findings
 from insights.builder import Person
 
@@ -176,3 +179,19 @@ def test_an_empty_pod_has_no_findings(engine):
     nobody = Person(engine, "nobody")
     with engine.begin() as conn:
         assert findings(conn, nobody.id) == []
+
+
+def test_the_report_gives_baselines_and_trends_of_key_types(engine):
+    losing = Person(engine, "losing")
+    daily(losing, "body_mass", [90 - 0.05 * i for i in range(120)], source="Scale")
+    losing.save()
+    with engine.begin() as conn:
+        doc = report.build(conn, losing.id).to_json()
+    assert doc["as_of"] == END.isoformat()
+    weight = doc["types"]["body_mass"]
+    assert weight["baseline"]["median"]["unit"] == "kg"
+    by_period = {t["period_days"]: t for t in weight["trends"]}
+    assert set(by_period) == {30, 90, 365}
+    assert by_period[365]["days_with_data"] == 120  # missing days are left out, not zeros
+    assert by_period[90]["direction"] == "falling"
+    assert by_period[90]["slope_per_week"]["value"] == pytest.approx(-0.35)

@@ -11,7 +11,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, FastAPI, Path, Query, Request
 
-from healthpod.insights import findings as findings_
+from healthpod.insights import report
 from healthpod.insights import sources as sources_
 from healthpod.insights import stats as stats_
 from healthpod.insights.timefmt import parse_day
@@ -66,11 +66,11 @@ def explain(
 
 @router.get("/findings")
 def findings(request: Request, person_id: PersonIdDep, as_of: DateQuery = None) -> dict[str, Any]:
-    """Findings against the person's own baseline and public guidelines; not a diagnosis."""
+    """Findings against the person's own baseline and public guidelines (not a diagnosis), with
+    each key type's baseline and 30/90/365-day trends."""
     day = parse_day(as_of, "as_of")
     with _pod(request).engine.begin() as conn:
-        found = findings_.findings(conn, person_id, day)
-    return {"findings": [f.to_json() for f in found], "note": findings_.NOT_A_DIAGNOSIS}
+        return report.build(conn, person_id, day).to_json()
 
 
 @router.get("/sources")

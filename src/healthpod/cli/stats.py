@@ -12,9 +12,9 @@ from sqlalchemy import Connection, select
 from healthpod.cli import CliState, echo_json, json_option, pass_pod
 from healthpod.errors import NotFound
 from healthpod.insights import findings as findings_
+from healthpod.insights import report, summaries
 from healthpod.insights import sources as sources_
 from healthpod.insights import stats as stats_
-from healthpod.insights import summaries
 from healthpod.insights.measures import Method
 from healthpod.insights.timefmt import iso_instant, parse_day
 from healthpod.pod import DEFAULT_PERSON, Pod
@@ -148,10 +148,11 @@ def insights(pod: Pod, as_of: str | None, person: str, as_json: bool) -> None:
     """
     day: date | None = parse_day(as_of, "--as-of")
     with _person(pod, person) as (conn, person_id):
-        found = findings_.findings(conn, person_id, day)
+        built = report.build(conn, person_id, day)
     if as_json:
-        echo_json({"findings": [f.to_json() for f in found], "note": findings_.NOT_A_DIAGNOSIS})
+        echo_json(built.to_json())
         return
+    found = built.findings
     if not found:
         click.echo("No findings: there is not enough recent data to compare yet.")
         return
