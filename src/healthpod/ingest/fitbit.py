@@ -145,21 +145,20 @@ def _entries(fp: BinaryIO, filename: str) -> Iterator[tuple[int, Any]]:
         MalformedFile: not an array, or nested too deeply.
     """
     depth, index, builder = 0, -1, None
-    for prefix, event, value in ijson.parse(fp, use_float=True):
-        if event in ("start_map", "start_array"):
-            depth += 1
-            if depth > MAX_DEPTH:
-                raise MalformedFile(
-                    f"the JSON is nested more than {MAX_DEPTH} levels deep",
-                    source=filename,
-                    location=f"entry {index}",
-                    hint="A Fitbit export is never nested like this; the file is not one.",
-                )
-        elif event in ("end_map", "end_array"):
-            depth -= 1
-        if prefix == "":
+    # basic_parse, not parse: parse builds a prefix string per level, quadratic in the depth.
+    for event, value in ijson.basic_parse(fp, use_float=True):
+        opens, closes = event in ("start_map", "start_array"), event in ("end_map", "end_array")
+        depth += 1 if opens else -1 if closes else 0
+        if depth > MAX_DEPTH:
+            raise MalformedFile(
+                f"the JSON is nested more than {MAX_DEPTH} levels deep",
+                source=filename,
+                location=f"entry {max(index, 0)}",
+                hint="A Fitbit export is never nested like this; the file is not one.",
+            )
+        if (opens and depth == 1) or (closes and depth == 0) or (depth == 0 and not opens):
             if event in ("start_array", "end_array"):
-                continue
+                continue  # the top-level array itself
             raise MalformedFile(
                 "a Fitbit export file holds a JSON array", source=filename, location="entry 0"
             )
