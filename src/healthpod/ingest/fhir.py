@@ -57,7 +57,7 @@ class FhirImporter:
             MalformedFile: the file is not FHIR JSON, is hostile, or (under RAISE) holds an
                 invalid resource; names the entry or line and the path.
         """
-        with _seekable(fp) as stream:
+        with _Rewindable(fp) as stream:
             if _is_ndjson(stream, filename):
                 yield from _grouped(read_ndjson(stream, filename, on_progress, errors))
             else:
@@ -119,7 +119,7 @@ def read_member(
     return IMPORTER.read(fp, filename=member, errors=errors)
 
 
-class _seekable:
+class _Rewindable:
     """The stream itself when it can seek, else a spooled copy (passes need to rewind)."""
 
     def __init__(self, fp: BinaryIO) -> None:
