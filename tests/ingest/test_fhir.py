@@ -389,3 +389,24 @@ def test_a_flood_of_bad_entries_gives_a_bounded_report(pod, tmp_path):
     assert len(report.warnings) == fhir.MAX_WARNINGS + 1
     assert "19900 more warnings" in report.warnings[-1].message
     assert stored_count(pod) == Counter({"Patient": 1})
+
+
+def test_a_file_refused_late_leaves_nothing_from_batches_already_written(pod, tmp_path):
+    def heart_rate(i):
+        return {
+            "resourceType": "Observation",
+            "id": f"hr{i}",
+            "status": "final",
+            "code": {"coding": [{"system": "http://loinc.org", "code": "8867-4"}]},
+            "effectiveDateTime": f"2024-01-01T00:{i // 60 % 60:02d}:{i % 60:02d}Z",
+            "valueQuantity": {"value": 60 + i % 40, "code": "/min"},
+        }
+
+    lines = [json.dumps(heart_rate(i)) for i in range(1100)]  # resources and samples interleave
+    lines.append('{"resourceType": "Observation", "id": "bad", "status": 5}')
+    path = write(tmp_path, "Observation.ndjson", "\n".join(lines).encode())
+    with pytest.raises(MalformedFile, match=r"line 1101: .*Observation.status"):
+        import_file(pod, path, errors=ErrorHandling.RAISE)
+    assert stored_count(pod) == Counter()
+    with pod.engine.connect() as conn:
+        assert conn.scalar(select(func.count()).select_from(schema.quantity_samples)) == 0
