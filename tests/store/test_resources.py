@@ -190,3 +190,23 @@ def test_date_range_of_an_instant_is_its_exact_millisecond(moment, offset_min):
     expected = (aware - datetime(1970, 1, 1, tzinfo=UTC)) // timedelta(milliseconds=1)
     found = date_range(text)
     assert (found.start_ms, found.end_ms, found.offset_min) == (expected, expected, offset_min)
+
+
+def test_search_by_identifier(pod):
+    person = pod.person_id()
+    patient = {
+        "resourceType": "Patient",
+        "id": "p",
+        "identifier": [{"system": "urn:oid:1.2.752.129.2.1.3.1", "value": "191212121212"}],
+    }
+    with pod.engine.begin() as conn:
+        resources.write(conn, person, [ResourceInput(patient)])
+        found = resources.search(
+            conn,
+            person,
+            "Patient",
+            identifiers=[Token.parse("urn:oid:1.2.752.129.2.1.3.1|191212121212")],
+        )
+        other = resources.search(conn, person, "Patient", identifiers=[Token.parse("x|1")])
+    assert ids(found) == ["p"]
+    assert other.total == 0

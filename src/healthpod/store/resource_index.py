@@ -170,7 +170,7 @@ _OBSERVATION_CATEGORIES: dict[str, Category] = {
 
 @dataclass(frozen=True, slots=True)
 class TokenValue:
-    param: str  # code|category|component-code
+    param: str  # code|category|component-code|identifier
     system: str | None
     code: str
 
@@ -250,7 +250,8 @@ def category_of(resource: dict[str, Any]) -> Category:
 
 
 def tokens_of(resource: dict[str, Any]) -> Iterator[TokenValue]:
-    """The token values to index: the `code` element's codings, categories, component codes."""
+    """The token values to index: the `code` element's codings, categories, component codes
+    and identifiers."""
     element = _CODE_ELEMENTS.get(str(resource.get("resourceType")))
     seen: set[TokenValue] = set()
     values: list[TokenValue] = []
@@ -260,6 +261,15 @@ def tokens_of(resource: dict[str, Any]) -> Iterator[TokenValue]:
     for component in _as_list(resource.get("component")):
         if isinstance(component, dict):
             values.extend(_concept_tokens("component-code", component.get("code")))
+    for identifier in _as_list(resource.get("identifier")):
+        value = identifier.get("value") if isinstance(identifier, dict) else None
+        if isinstance(value, str) and value:
+            system = identifier.get("system")
+            values.append(
+                TokenValue(
+                    "identifier", system[:500] if isinstance(system, str) else None, value[:200]
+                )
+            )
     for value in values:
         if value not in seen:
             seen.add(value)

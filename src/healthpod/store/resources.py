@@ -453,6 +453,7 @@ def search(
     ids: Sequence[str] = (),
     codes: Sequence[Token] = (),
     categories: Sequence[Token] = (),
+    identifiers: Sequence[Token] = (),
     dates: Sequence[DateBound] = (),
     status: Sequence[str] = (),
     last_updated: Sequence[DateBound] = (),
@@ -467,7 +468,8 @@ def search(
     Within one criterion the values are alternatives (FHIR's comma): `codes` matches the
     `code` element's codings (Observation.code, Condition.code, Immunization.vaccineCode,
     MedicationRequest.medicationCodeableConcept, Encounter.type, …), `categories` the
-    `category` codings, `status` the status (or clinicalStatus) code. Across criteria they all
+    `category` codings, `identifiers` the `identifier` (system|value), `status` the status
+    (or clinicalStatus) code. Across criteria they all
     must hold (FHIR's &), and each `dates` / `last_updated` bound must hold (so `ge2020&lt2021`
     is two bounds). Dates compare the resource's clinical date range with FHIR's prefixes.
 
@@ -491,6 +493,8 @@ def search(
         where.append(_token_match("code", codes))
     if categories:
         where.append(_token_match("category", categories))
+    if identifiers:
+        where.append(_token_match("identifier", identifiers))
     if status:
         where.append(_r.c.status.in_(list(status)))
     where.extend(bound.clause(_r.c.effective_start_ms, _r.c.effective_end_ms) for bound in dates)

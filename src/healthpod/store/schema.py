@@ -434,8 +434,8 @@ resources = Table(
     Index("ix_resources_person_category", "person_id", "category"),
 )
 
-# Token search values of each resource (code and category codings, with system), one row per
-# coding: `code=http://loinc.org|8867-4` and `category=laboratory` search here.
+# Token search values of each resource (code and category codings, identifiers, with system),
+# one row per value: `code=http://loinc.org|8867-4`, `category=laboratory` search here.
 resource_tokens = Table(
     "resource_tokens",
     metadata,
@@ -447,7 +447,7 @@ resource_tokens = Table(
         ForeignKey("resources.id", ondelete="CASCADE"),
         nullable=False,
     ),
-    Column("param", String(40), nullable=False),  # code|category|component-code
+    Column("param", String(40), nullable=False),  # code|category|component-code|identifier
     Column("system", String(500)),
     Column("code", String(200), nullable=False),
     Index("ix_resource_tokens_person_param_code", "person_id", "param", "code"),
