@@ -86,3 +86,17 @@ def test_language_follows_the_browser_and_the_choice(client, csrf_of):
     assert chosen.status_code == 303 and chosen.headers["location"] == "/login"
     again = client.get("/login", headers={**HTML, "accept-language": "sv"})
     assert '<html lang="en">' in again.text
+
+
+def test_a_malformed_path_parameter_is_a_page_not_json(logged_in, csrf_of):
+    token = csrf_of(logged_in.get("/sharing", headers=HTML).text)
+    response = logged_in.post(
+        "/sharing/not-a-number/revoke", data={"csrf_token": token}, headers=HTML
+    )
+    assert response.status_code == 400
+    assert "<html" in response.text and "Traceback" not in response.text
+
+
+def test_api_errors_stay_json(client):
+    response = client.get("/fhir/Observation?date=notadate", headers={"accept": "application/json"})
+    assert response.headers["content-type"].startswith(("application/json", "application/fhir"))

@@ -173,3 +173,14 @@ EVENTS: dict[str, str] = {
     "token.revoked": N_("Access token revoked"),
     "token.refused": N_("Access token refused"),
 }
+
+# Category values as stored (Apple's identifiers without their prefix, or an importer's own).
+CATEGORY_VALUES: dict[str, str] = {
+    "InBed": N_("In bed"),
+    "Asleep": N_("Asleep"),
+    "AsleepUnspecified": N_("Asleep"),
+    "AsleepCore": N_("Core sleep"),
+    "AsleepDeep": N_("Deep sleep"),
+    "AsleepREM": N_("REM sleep"),
+    "Awake": N_("Awake"),
+}

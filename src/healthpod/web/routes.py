@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI, Request, Response
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import RedirectResponse
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -54,6 +55,7 @@ def _html_errors(app: FastAPI) -> None:
     json_error: Handler | None = app.exception_handlers.get(HealthpodError)  # type: ignore[assignment]
     json_unexpected: Handler | None = app.exception_handlers.get(Exception)  # type: ignore[assignment]
     json_http: Handler | None = app.exception_handlers.get(StarletteHTTPException)  # type: ignore[assignment]
+    json_invalid: Handler | None = app.exception_handlers.get(RequestValidationError)  # type: ignore[assignment]
 
     async def login_required(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, auth.LoginRequired)
@@ -117,6 +119,23 @@ def _html_errors(app: FastAPI) -> None:
             status_code=500,
         )
 
+    async def invalid_request(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, RequestValidationError)
+        if not wants_html(request) and json_invalid is not None:
+            return await json_invalid(request, exc)
+        _ = gettext_for(request)
+        return render(
+            request,
+            "error.html",
+            {
+                "title": _("That did not work"),
+                "message": _("The address or the form has a value this page cannot use."),
+                "hint": _("Go back and try again from the page's own links and forms."),
+            },
+            status_code=400,
+        )
+
+    app.add_exception_handler(RequestValidationError, invalid_request)
     app.add_exception_handler(auth.LoginRequired, login_required)
     app.add_exception_handler(HealthpodError, healthpod_error)
     app.add_exception_handler(StarletteHTTPException, http_error)

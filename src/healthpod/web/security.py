@@ -63,8 +63,10 @@ class SecurityHeaders(BaseHTTPMiddleware):
 
 
 def is_https(request: Request) -> bool:
-    """True when the browser talks TLS to us (directly or through a proxy uvicorn trusts)."""
-    return request.url.scheme == "https"
+    """True when the browser talks TLS to us: directly, or the pod's public URL is https."""
+    settings = getattr(request.app.state, "settings", None)
+    configured = settings is not None and settings.base_url.scheme == "https"
+    return configured or request.url.scheme == "https"
 
 
 def csrf_token(request: Request) -> str:

@@ -32,8 +32,10 @@ class RawSample:
     start_ms: int
     end_ms: int
     offset_min: int
-    value: str
+    value: str  # a category value; "" for a quantity
     source: str
+    number: float | None = None
+    unit: str = ""
 
 
 def _epoch(start: str) -> int:
@@ -91,8 +93,14 @@ def raw_samples(
     ).all()
     result = []
     for row in rows:
-        shown = str(row[3]).removeprefix("HKCategoryValueSleepAnalysis")
-        result.append(RawSample(int(row[0]), int(row[1]), int(row[2]), shown, str(row[4])))
+        if kind == "quantity":
+            number, shown, unit_text = float(row[3]), "", labels.unit_label(str(row[5]))
+        else:
+            number, unit_text = None, ""
+            shown = str(row[3]).removeprefix("HKCategoryValueSleepAnalysis")
+        result.append(
+            RawSample(int(row[0]), int(row[1]), int(row[2]), shown, str(row[4]), number, unit_text)
+        )
     return result, total
 
 
