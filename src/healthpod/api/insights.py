@@ -10,8 +10,9 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, FastAPI, Path, Query, Request
+from sqlalchemy import Engine
 
-from healthpod.insights import report
+from healthpod.insights import report, summaries
 from healthpod.insights import sources as sources_
 from healthpod.insights import stats as stats_
 from healthpod.insights.timefmt import parse_day
@@ -29,10 +30,17 @@ def _pod(request: Request) -> Pod:
     return pod
 
 
+def _fresh(request: Request, person_id: int) -> Engine:
+    """The engine, after the person's daily rows caught up with every import."""
+    engine = _pod(request).engine
+    summaries.ensure_fresh(engine, person_id)
+    return engine
+
+
 @router.get("/types")
 def types(request: Request, person_id: PersonIdDep) -> dict[str, Any]:
     """Per stored type: sample count, unit, first and last instant (ISO 8601)."""
-    with _pod(request).engine.begin() as conn:
+    with _fresh(request, person_id).begin() as conn:
         found = stats_.overview(conn, person_id)
     return {"types": {t.code: t.to_json() for t in found}}
 
@@ -47,7 +55,7 @@ def stats(
     to: DateQuery = None,
 ) -> dict[str, Any]:
     """One type per bucket of local time; summed types de-duplicated across sources."""
-    with _pod(request).engine.begin() as conn:
+    with _fresh(request, person_id).begin() as conn:
         return stats_.bucket_stats(conn, person_id, type_code, by, from_, to).to_json()
 
 
@@ -59,7 +67,7 @@ def explain(
     day: Annotated[str, Query(max_length=40, description="A local day, YYYY-MM-DD.")],
 ) -> dict[str, Any]:
     """Which source counted for which stretch of one day."""
-    with _pod(request).engine.begin() as conn:
+    with _fresh(request, person_id).begin() as conn:
         spans = stats_.explain_day(conn, person_id, type_code, day)
     return {"type": type_code, "day": day, "spans": [s.to_json() for s in spans]}
 
@@ -69,14 +77,14 @@ def findings(request: Request, person_id: PersonIdDep, as_of: DateQuery = None) 
     """Findings against the person's own baseline and public guidelines (not a diagnosis), with
     each key type's baseline and 30/90/365-day trends."""
     day = parse_day(as_of, "as_of")
-    with _pod(request).engine.begin() as conn:
+    with _fresh(request, person_id).begin() as conn:
         return report.build(conn, person_id, day).to_json()
 
 
 @router.get("/sources")
 def sources(request: Request, person_id: PersonIdDep) -> dict[str, Any]:
     """The person's sources in order of priority (rank 1 counts first), with sample counts."""
-    with _pod(request).engine.begin() as conn:
+    with _fresh(request, person_id).begin() as conn:
         found = sources_.list_sources(conn, person_id)
     return {"sources": [s.to_json() for s in found]}
 

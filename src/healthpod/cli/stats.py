@@ -28,13 +28,15 @@ person_option = click.option(
 @contextmanager
 def _person(pod: Pod, name: str) -> Iterator[tuple[Connection, int]]:
     """A transaction and the id of the person called `name` (never created here)."""
-    with pod.engine.begin() as conn:
+    with pod.engine.connect() as conn:
         found = conn.scalar(select(schema.persons.c.id).where(schema.persons.c.name == name))
-        if found is None:
-            raise NotFound(
-                f"There is no person called {name!r} in this pod.",
-                hint="Import data first: `healthpod import export.zip`.",
-            )
+    if found is None:
+        raise NotFound(
+            f"There is no person called {name!r} in this pod.",
+            hint="Import data first: `healthpod import export.zip`.",
+        )
+    summaries.ensure_fresh(pod.engine, int(found))
+    with pod.engine.begin() as conn:
         yield conn, int(found)
 
 

@@ -8,6 +8,8 @@ How it stays true:
   in the import's transaction; it recomputes the days the import touched.
 - `catch_up(conn, person_id)`: every reader calls this first; it summarizes any import that was
   not (an importer that did not call the hook, an older pod), so a stale row is never served.
+  Edges (CLI, API) call `ensure_fresh(engine, person_id)` before opening their own transaction,
+  so that racing readers never fail and SQLite readers never hold a snapshot older than it.
 - `refresh_person(conn, person_id)`: recomputes everything, e.g. after a source priority changed.
 """
 
@@ -17,7 +19,8 @@ import logging
 import time
 from collections.abc import Iterable, Mapping, Sequence
 
-from sqlalchemy import Connection, and_, delete, func, insert, select
+from sqlalchemy import Connection, Engine, and_, delete, func, insert, select
+from sqlalchemy.exc import IntegrityError, OperationalError
 
 from healthpod.insights import aggregate
 from healthpod.insights.aggregate import DAY_MS, DAYS, NIGHTS, BucketRow
@@ -246,3 +249,22 @@ def refresh_person(conn: Connection, person_id: int) -> None:
     refresh(conn, person_id, _sample_ranges(conn, person_id, None))
     i = schema.imports
     _mark(conn, person_id, list(conn.scalars(select(i.c.id).where(i.c.person_id == person_id))))
+
+
+def ensure_fresh(engine: Engine, person_id: int, *, attempts: int = 4) -> None:
+    """Catch up in a transaction of its own, before a reader opens its transaction.
+
+    Two readers may race to summarize the same import (two charts loading after an import):
+    the loser's write conflicts (a unique key on PostgreSQL, a stale snapshot on SQLite), so it
+    rolls back, waits a moment and finds nothing left to do.
+    """
+    for attempt in range(attempts):
+        try:
+            with engine.begin() as conn:
+                catch_up(conn, person_id)
+            return
+        except (OperationalError, IntegrityError):
+            if attempt == attempts - 1:
+                raise
+            logger.info("daily summaries: concurrent catch-up, retrying person_id=%s", person_id)
+            time.sleep(0.1 * (attempt + 1))
