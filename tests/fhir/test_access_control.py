@@ -119,7 +119,7 @@ def test_token_scope_limits_to_vital_signs(client, world):
     assert f"q-{world['steps'][0]}" not in ids
     assert f"bp-{world['bp']}" in ids and f"q-{world['hr'][0]}" in ids
     assert _get(client, token, f"Observation/q-{world['steps'][0]}").status_code == 404
-    assert _get(client, token, "Condition").status_code in (403, 404)  # no scope for it
+    assert _get(client, token, "Condition").status_code == 403  # no scope for it
 
 
 def test_data_outside_the_time_window_is_invisible(client, world):
@@ -256,3 +256,72 @@ def test_totals_and_paging_reveal_nothing_hidden(client, world):
     # a tampered cursor pointing before everything still shows only the consented rows
     tampered = _get(client, token, "Observation", _cursor="0.q.0", _count=100).json()
     assert sorted(_ids(tampered)) == sorted(f"q-{s}" for s in world["steps"])
+
+
+def _records(pod, person_id):
+    from healthpod.store import resources
+
+    lab = {
+        "resourceType": "Observation",
+        "id": "lab-1",
+        "status": "final",
+        "category": [
+            {
+                "coding": [
+                    {
+                        "system": "http://terminology.hl7.org/CodeSystem/observation-category",
+                        "code": "laboratory",
+                    }
+                ]
+            }
+        ],
+        "code": {"coding": [{"system": "http://loinc.org", "code": "4548-4"}]},
+        "subject": {"reference": "Patient/hospital-77"},
+        "effectiveDateTime": "2024-01-03T08:00:00Z",
+        "valueQuantity": {
+            "value": 5.4,
+            "unit": "%",
+            "system": "http://unitsofmeasure.org",
+            "code": "%",
+        },
+    }
+    condition = {
+        "resourceType": "Condition",
+        "id": "cond-1",
+        "code": {"coding": [{"system": "http://snomed.info/sct", "code": "38341003"}]},
+        "subject": {"reference": "Patient/hospital-77"},
+        "onsetDateTime": "2023-05-01",
+    }
+    with pod.engine.begin() as conn:
+        resources.write(
+            conn, person_id, [resources.ResourceInput(lab), resources.ResourceInput(condition)]
+        )
+
+
+def test_records_from_healthcare_follow_the_consent(client, pod, world):
+    _records(pod, world["anna"])
+    token = tokens_for(
+        client, world["app"].client_id, "anna", READ_ALL, change=only({"lab-results", "heart"})
+    )["access_token"]
+    lab = _get(client, token, "Observation/lab-1")
+    assert lab.status_code == 200
+    assert lab.json()["subject"]["reference"] == f"Patient/{world['anna']}"
+    ids = _all_pages(client, token, "Observation", _count=3)
+    assert "lab-1" in ids and len(ids) == 6  # five heart rates, then the lab result
+    assert _get(client, token, "Condition/cond-1").status_code == 404  # conditions not consented
+    assert _ids(_get(client, token, "Condition").json()) == []
+    labs = _get(client, token, "Observation", category="laboratory", _total="accurate").json()
+    assert labs["total"] == 1 and _ids(labs) == ["lab-1"]
+
+
+def test_records_are_hidden_under_a_daily_only_consent(client, pod, world):
+    _records(pod, world["anna"])
+    token = tokens_for(
+        client,
+        world["app"].client_id,
+        "anna",
+        READ_ALL,
+        change=only({"lab-results", "conditions"}, granularity="daily"),
+    )["access_token"]
+    assert _get(client, token, "Observation/lab-1").status_code == 404
+    assert _get(client, token, "Condition/cond-1").status_code == 404

@@ -13,8 +13,8 @@ from typing import Any
 from sqlalchemy import Connection
 
 from healthpod.consent.model import Scope
-from healthpod.fhir import render
-from healthpod.fhir.search import DateBound, SearchQuery, Token
+from healthpod.fhir import render, resource_search
+from healthpod.fhir.search import Cursor, DateBound, SearchQuery, Token
 from healthpod.store import daily_observations, observations
 from healthpod.store.observations import Bound, Key, SampleFilter
 from healthpod.vocabulary import BY_CODE, BY_LOINC, SAMPLE_TYPES
@@ -90,22 +90,63 @@ def search(
     scope: Scope,
     query: SearchQuery,
     token_categories: frozenset[str] | None,
-) -> tuple[list[dict[str, Any]], Key | None, int | None]:
-    """(resources of this page, key of the next page or None, total or None)."""
+) -> tuple[list[dict[str, Any]], Cursor | None, int | None]:
+    """(resources of this page, cursor of the next page or None, total or None).
+
+    Samples (or daily summaries) come first, then Observations from healthcare; a cursor of
+    kind "r" pages through the latter by offset.
+    """
     patient_id = str(person_id)
     if query.patient_ids and any(p != patient_id for p in query.patient_ids):
         return [], None, (0 if query.want_total or query.summary_count else None)
     found = sample_filter(query, token_categories)
-    after = None
-    if query.cursor is not None:
-        after = Key(query.cursor.at_ms, query.cursor.kind, query.cursor.row_id)
     total = None
     if query.want_total or query.summary_count:
-        total = (daily_observations.count if scope.daily_only else observations.count_samples)(
-            conn, person_id, scope, found
-        )
+        count = daily_observations.count if scope.daily_only else observations.count_samples
+        total = count(conn, person_id, scope, found)
+        total += resource_search.search(
+            conn, person_id, scope, query, offset=0, limit=0, token_categories=token_categories
+        )[1]
     if query.summary_count or query.count == 0:
         return [], None, total
+    cursor = query.cursor
+    page: list[dict[str, Any]] = []
+    if cursor is None or cursor.kind != resource_search.OFFSET_KIND:
+        after = None if cursor is None else Key(cursor.at_ms, cursor.kind, cursor.row_id)
+        rows = _sample_page(conn, person_id, scope, query, found, after)
+        page = rows[: query.count]
+        if len(rows) > query.count:
+            last = rows[query.count - 1]
+            resources = [item["resource"] for item in page]
+            return resources, Cursor(last["key"].at_ms, last["key"].kind, last["key"].row_id), total
+        offset = 0
+    else:
+        offset = cursor.row_id
+    room = query.count - len(page)
+    clinical, _total = resource_search.search(
+        conn,
+        person_id,
+        scope,
+        query,
+        offset=offset,
+        limit=room + 1,
+        token_categories=token_categories,
+    )
+    page += [{"resource": r} for r in clinical[:room]]
+    next_cursor = resource_search.next_cursor(offset + room) if len(clinical) > room else None
+    return [item["resource"] for item in page], next_cursor, total
+
+
+def _sample_page(
+    conn: Connection,
+    person_id: int,
+    scope: Scope,
+    query: SearchQuery,
+    found: SampleFilter,
+    after: Key | None,
+) -> list[dict[str, Any]]:
+    """Up to count+1 samples (or daily summaries) as {"resource", "key"}."""
+    patient_id = str(person_id)
     if scope.daily_only:
         daily = daily_observations.search(
             conn,
@@ -116,11 +157,7 @@ def search(
             limit=query.count + 1,
             descending=query.descending,
         )
-        page = daily[: query.count]
-        more = len(daily) > query.count
-        resources = [render.daily_observation(row, patient_id) for row in page]
-        next_key = page[-1].key if more and page else None
-        return resources, next_key, total
+        return [{"resource": render.daily_observation(r, patient_id), "key": r.key} for r in daily]
     rows = observations.search_samples(
         conn,
         person_id,
@@ -130,11 +167,7 @@ def search(
         limit=query.count + 1,
         descending=query.descending,
     )
-    page_rows = rows[: query.count]
-    more = len(rows) > query.count
-    resources = [render.sample_observation(row, patient_id) for row in page_rows]
-    next_key = page_rows[-1].key if more and page_rows else None
-    return resources, next_key, total
+    return [{"resource": render.sample_observation(r, patient_id), "key": r.key} for r in rows]
 
 
 def read(
@@ -153,7 +186,10 @@ def read(
         return render.daily_observation(row, str(person_id))
     parsed = observations.parse_id(fhir_id)
     if parsed is None:
-        return None
+        found = resource_search.read(conn, person_id, scope, "Observation", fhir_id)
+        if found is None or not _in_categories(found, token_categories):
+            return None
+        return found
     rows = observations.search_samples(
         conn,
         person_id,
@@ -163,3 +199,17 @@ def read(
         limit=1,
     )
     return render.sample_observation(rows[0], str(person_id)) if rows else None
+
+
+def _in_categories(resource: dict[str, Any], token_categories: frozenset[str] | None) -> bool:
+    """Whether a stored Observation has one of the FHIR categories a token is limited to."""
+    if token_categories is None:
+        return True
+    codes = {
+        coding.get("code")
+        for concept in resource.get("category") or []
+        if isinstance(concept, dict)
+        for coding in concept.get("coding") or []
+        if isinstance(coding, dict)
+    }
+    return bool(codes & token_categories)

@@ -15,7 +15,7 @@ from sqlalchemy import select
 
 from healthpod.consent.model import Action
 from healthpod.errors import InvalidRequest, NotFound
-from healthpod.fhir import capability, observation_search, render, search
+from healthpod.fhir import capability, observation_search, render, resource_search, search
 from healthpod.fhir.access import Access, check, pod_of
 from healthpod.fhir.outcome import (
     FHIR_JSON,
@@ -26,6 +26,7 @@ from healthpod.fhir.outcome import (
 )
 from healthpod.insights import summaries
 from healthpod.store import schema
+from healthpod.vocabulary import RESOURCE_CATEGORIES
 
 router = APIRouter(
     prefix="/fhir", route_class=FhirRoute, tags=["fhir"], default_response_class=FhirResponse
@@ -71,7 +72,7 @@ def metadata(request: Request) -> FhirResponse:
     """The CapabilityStatement; readable without a token."""
     _check_format(request)
     base = pod_of(request).settings.public_base_url
-    return FhirResponse(capability.capability_statement(base, []))
+    return FhirResponse(capability.capability_statement(base, sorted(RESOURCE_CATEGORIES)))
 
 
 # --- Patient -------------------------------------------------------------------------------
@@ -202,13 +203,12 @@ def observation_bundle(
 ) -> dict[str, Any]:
     _summaries_current(request, access)
     with pod_of(request).engine.connect() as conn:
-        resources, next_key, total = observation_search.search(
+        resources, next_cursor, total = observation_search.search(
             conn, access.person_id, access.scope, query, _token_categories(access)
         )
     next_params = None
-    if next_key is not None:
-        cursor = search.Cursor(next_key.at_ms, next_key.kind, next_key.row_id)
-        next_params = [*search.self_params(query), ("_cursor", cursor.text())]
+    if next_cursor is not None:
+        next_params = [*search.self_params(query), ("_cursor", next_cursor.text())]
     return render.searchset(
         fhir_base(request),
         path,
@@ -266,6 +266,93 @@ def everything(request: Request, patient_id: str) -> FhirResponse:
         }
         bundle["entry"] = [entry, *bundle.get("entry", [])]
     return FhirResponse(bundle)
+
+
+# --- records from healthcare ---------------------------------------------------------------
+
+
+def _clinical_type(resource_type: str) -> str:
+    if resource_type not in RESOURCE_CATEGORIES:
+        raise NotFound(
+            f"/fhir/{resource_type[:100]} is not something this server serves.",
+            hint="See /fhir/metadata for the resource types we serve.",
+        )
+    return resource_type
+
+
+@router.get("/{resource_type}")
+def search_resources(request: Request, resource_type: str) -> FhirResponse:
+    """Search stored records from healthcare (Condition, Immunization, …)."""
+    _check_format(request)
+    kind = _clinical_type(resource_type)
+    query = search.parse(
+        kind,
+        request.query_params.multi_items(),
+        strict=_strict(request),
+        allowed=search.RESOURCE_PARAMS,
+    )
+    access = check(
+        request,
+        action=Action.READ,
+        resource_type=kind,
+        event="fhir.search",
+        details={"query": str(request.url.query)[:500]},
+    )
+    if query.patient_ids and any(p != access.patient_id for p in query.patient_ids):
+        found: list[dict[str, Any]] = []
+        total = 0
+        more = False
+        offset = 0
+    else:
+        offset = query.cursor.row_id if query.cursor is not None else 0
+        size = 0 if query.summary_count else query.count
+        with pod_of(request).engine.connect() as conn:
+            found, total = resource_search.search(
+                conn, access.person_id, access.scope, query, offset=offset, limit=size + 1
+            )
+        more = len(found) > size
+        found = found[:size]
+    next_params = None
+    if more:
+        cursor = resource_search.next_cursor(offset + len(found))
+        next_params = [*search.self_params(query), ("_cursor", cursor.text())]
+    show_total = total if (query.want_total or query.summary_count) else None
+    return FhirResponse(
+        render.searchset(
+            fhir_base(request),
+            kind,
+            found,
+            self_params=search.self_params(query),
+            next_params=next_params,
+            total=show_total,
+        )
+    )
+
+
+@router.get("/{resource_type}/{resource_id}")
+def read_resource(request: Request, resource_type: str, resource_id: str) -> FhirResponse:
+    _check_format(request)
+    kind = _clinical_type(resource_type)
+    access = check(
+        request,
+        action=Action.READ,
+        resource_type=kind,
+        event="fhir.read",
+        details={"path": f"{kind}/{resource_id[:100]}"},
+    )
+    with pod_of(request).engine.connect() as conn:
+        found = resource_search.read(conn, access.person_id, access.scope, kind, resource_id)
+    if found is None:
+        raise NotFound(f"{kind}/{resource_id[:100]} is not known here.")
+    _if_none_match_version(request, found)
+    return FhirResponse(found, headers={"ETag": f'W/"{found["meta"]["versionId"]}"'})
+
+
+def _if_none_match_version(request: Request, resource: dict[str, Any]) -> None:
+    sent = request.headers.get("if-none-match")
+    version = resource["meta"]["versionId"]
+    if sent is not None and sent.strip() in (version, f'"{version}"', f'W/"{version}"', "*"):
+        raise NotModified(f'W/"{version}"')
 
 
 def register(app: FastAPI) -> None:

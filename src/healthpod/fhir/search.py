@@ -24,7 +24,9 @@ COMMON = frozenset({"_count", "_sort", "_summary", "_total", "_totalMethod", "_f
 OBSERVATION_PARAMS = frozenset(
     {"patient", "subject", "subject:Patient", "code", "category", "date", "_lastUpdated", "_id"}
 )
-RESOURCE_PARAMS = frozenset({"patient", "subject", "subject:Patient", "_lastUpdated", "_id"})
+RESOURCE_PARAMS = frozenset(
+    {"patient", "subject", "subject:Patient", "_lastUpdated", "_id", "code", "category", "date"}
+)
 
 _DATE = re.compile(
     r"^(?P<y>\d{4})(?:-(?P<m>\d{2})(?:-(?P<d>\d{2})"
