@@ -1,8 +1,9 @@
-"""Grants, narrowing, revocations, time passing and requests, checked against a plain model.
+"""Persons, imports, grants, narrowing, revocations, time passing and requests, against a model.
 
 Runs on a real database (SQLite and PostgreSQL) through the same path the FHIR API uses
-(`access.authorize`): nothing outside a valid consent is ever allowed, the chosen consent and
-scope are exactly what the model says, and every request and change has its log entry.
+(`access.authorize`, then the sample store with the decision's scope): nothing outside a valid
+consent is ever allowed or returned, the chosen consent, its scope and the rows returned are
+exactly what the plain model says, and every request and change has its log entry.
 """
 
 from __future__ import annotations
@@ -33,12 +34,16 @@ from healthpod.consent import (
     store,
 )
 from healthpod.errors import Conflict, NotFound
-from healthpod.store import schema
+from healthpod.store import daily_observations, observations, schema
+from healthpod.store.observations import SampleFilter, type_category
+from healthpod.vocabulary import sample_type
 
 HOUR = 3_600_000
 DAY = 24 * HOUR
 NOW = 1_800_000_000_000
-CATEGORIES = ["activity", "heart", "sleep", "lab-results"]
+CATEGORIES = ["activity", "heart", "body", "sleep", "lab-results"]
+SAMPLE_TYPES = ["steps", "heart_rate", "body_mass"]  # activity, heart, body
+SAMPLE_TIMES = [NOW - 20 * DAY, NOW - 5 * DAY, NOW + 150 * DAY]  # around the data windows
 
 
 @dataclass(frozen=True)
@@ -81,6 +86,57 @@ def add_actor(conn, name: str) -> int:
     return registration.actor.id
 
 
+def add_sample(conn, person: int, code: str, at: int, value: float) -> int:
+    """One quantity sample, imported the way an importer stores it (type, source, import)."""
+    known = sample_type(code)
+    assert known is not None
+    types, sources, imports = schema.sample_types, schema.sources, schema.imports
+    type_id = conn.scalar(select(types.c.id).where(types.c.code == code))
+    if type_id is None:
+        type_id = conn.execute(
+            insert(types).values(code=code, kind="quantity", unit=known.unit).returning(types.c.id)
+        ).scalar_one()
+    source_id = conn.scalar(
+        select(sources.c.id).where(sources.c.person_id == person, sources.c.name == "Watch")
+    )
+    if source_id is None:
+        source_id = conn.execute(
+            insert(sources).values(person_id=person, name="Watch").returning(sources.c.id)
+        ).scalar_one()
+    import_id = conn.execute(
+        insert(imports)
+        .values(
+            person_id=person,
+            filename="export.xml",
+            sha256=f"{person:032x}{int(value):032x}",
+            format="test",
+            status="completed",
+            added={code: 1},
+            unknown_types=[],
+            warnings=[],
+            started_ms=at,
+        )
+        .returning(imports.c.id)
+    ).scalar_one()
+    q = schema.quantity_samples
+    return conn.execute(
+        insert(q)
+        .values(
+            person_id=person,
+            type_id=type_id,
+            start_ms=at,
+            end_ms=at,
+            start_offset_min=60,
+            end_offset_min=60,
+            source_id=source_id,
+            import_id=import_id,
+            value=value,
+            unit=known.unit,
+        )
+        .returning(q.c.id)
+    ).scalar_one()
+
+
 def make_machine(engine):
     runs = iter(range(10**6))
 
@@ -95,6 +151,12 @@ def make_machine(engine):
                 self.actors = [add_actor(conn, f"actor {i}") for i in range(2)]
             self.now = NOW
             self.model: dict[int, Plain] = {}
+            self.samples: list[tuple[int, int, str, int]] = []  # row id, person, category, at
+            with engine.begin() as conn:  # data for everyone, so every read has rows to get wrong
+                for person in self.persons:
+                    for code in SAMPLE_TYPES:
+                        for at in SAMPLE_TIMES:
+                            self.add(conn, person, code, at)
             self.log_count = dict.fromkeys(self.persons, 0)
 
         @rule(
@@ -145,6 +207,20 @@ def make_machine(engine):
             )
             self.log_count[person] += 1
             return c.id
+
+        @rule(
+            who=st.integers(0, 1),
+            type_code=st.sampled_from(SAMPLE_TYPES),
+            at=st.sampled_from(SAMPLE_TIMES),
+        )
+        def import_a_sample(self, who, type_code, at):
+            with engine.begin() as conn:
+                self.add(conn, self.persons[who], type_code, at)
+
+        def add(self, conn, person, type_code, at):
+            value = float(len(self.samples))  # distinct, so no import is a duplicate
+            row_id = add_sample(conn, person, type_code, at, value)
+            self.samples.append((row_id, person, type_category(type_code), at))
 
         @rule(consent_id=consents, data=st.data())
         def narrow(self, consent_id, data):
@@ -214,16 +290,29 @@ def make_machine(engine):
             actor=st.integers(0, 1),
             wanted=st.sets(st.sampled_from(CATEGORIES)),
             write=st.booleans(),
-            bind=st.one_of(st.none(), st.integers(0, 30)),
+            bind=st.sampled_from([None, None, None, 0, 1, 2, 3, 4]),
         )
         def request(self, who, actor, wanted, write, bind):
-            person, actor_id = self.persons[who], self.actors[actor]
-            action = Action.WRITE if write else Action.READ
             bound = (
                 None
                 if bind is None or not self.model
                 else sorted(self.model)[bind % len(self.model)]
             )
+            action = Action.WRITE if write else Action.READ
+            self.ask(self.persons[who], self.actors[actor], wanted, action, bound)
+
+        @rule(
+            consent_id=consents,
+            wanted=st.sets(st.sampled_from(CATEGORIES)),
+            bind=st.booleans(),
+        )
+        def read_under_a_consent(self, consent_id, wanted, bind):
+            """A read by the consent's own actor (most such reads are allowed)."""
+            plain = self.model[consent_id]
+            bound = consent_id if bind else None
+            self.ask(plain.person, plain.actor, wanted, Action.READ, bound)
+
+        def ask(self, person, actor_id, wanted, action, bound):
             req = AccessRequest(person, actor_id, action, frozenset(wanted), consent_id=bound)
             decision = access.authorize(engine, req, event="test.request", now_ms=self.now)
             self.log_count[person] += 1
@@ -252,6 +341,8 @@ def make_machine(engine):
             assert scope.categories == coverage(best)
             assert (scope.data_from_ms, scope.data_to_ms) == (best.data_from, best.data_to)
             assert scope.daily_only == best.daily
+            if action is Action.READ:
+                self.check_returned_rows(person, scope)
             with engine.connect() as conn:
                 [last] = audit.entries(conn, person, newest_first=True, limit=1)
             assert (last.event, last.outcome, last.consent_id, last.actor_id) == (
@@ -260,6 +351,28 @@ def make_machine(engine):
                 best.id,
                 actor_id,
             )
+
+        def check_returned_rows(self, person, scope):
+            """What the store returns under the scope is exactly the model's rows, no more."""
+            with engine.connect() as conn:
+                if scope.daily_only:
+                    days = daily_observations.search(
+                        conn, person, scope, SampleFilter(), after=None, limit=10_000
+                    )
+                    assert all(type_category(d.type_code) in scope.categories for d in days)
+                    return
+                rows = observations.search_samples(
+                    conn, person, scope, SampleFilter(), after=None, limit=10_000
+                )
+            expected = {
+                row_id
+                for row_id, owner, category, at in self.samples
+                if owner == person
+                and category in scope.categories
+                and (scope.data_from_ms is None or at >= scope.data_from_ms)
+                and (scope.data_to_ms is None or at < scope.data_to_ms)
+            }
+            assert {r.id for r in rows if r.kind == "q"} == expected
 
         @invariant()
         def every_request_and_change_is_logged(self):
@@ -285,12 +398,13 @@ def make_machine(engine):
     return ConsentMachine
 
 
+@pytest.mark.slow
 def test_consent_decisions_match_the_plain_model(engine):
     run_state_machine_as_test(
         make_machine(engine),
         settings=settings(
-            max_examples=20,
-            stateful_step_count=20,
+            max_examples=25,
+            stateful_step_count=25,
             deadline=None,
             suppress_health_check=[HealthCheck.too_slow],
         ),
