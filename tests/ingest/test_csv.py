@@ -235,3 +235,19 @@ def test_an_older_export_without_some_columns_says_which(stockholm):
         "the file has no column(s) 'Bone mass (kg)', 'Muscle mass (kg)', 'Hydration (kg)'"
     ]
     assert [i.value for i in items if isinstance(i, Quantity)] == [80.1, 12.0]
+
+
+def test_a_zip_of_exports_imports_each_through_its_profile(pod, tmp_path, stockholm):
+    import zipfile
+
+    from healthpod.ingest.run import import_path
+
+    archive = tmp_path / "withings.zip"
+    with zipfile.ZipFile(archive, "w") as zf:  # zip members cannot seek: profiles peek
+        zf.write(DATA / "withings-weight.csv", "data_ME/weight.csv")
+        zf.write(DATA / "withings-bp.csv", "data_ME/bp.csv")
+    reports = import_path(pod, archive, errors=ErrorHandling.RAISE)
+    assert [(r.status, r.format) for r in reports] == [("completed", "csv"), ("completed", "csv")]
+    added = {code: n for r in reports for code, n in r.added.items()}
+    assert added["body_mass"] == 3
+    assert added["blood_pressure"] == 2

@@ -220,3 +220,23 @@ def test_deep_nesting_is_refused_before_it_eats_memory(data):
 def test_a_json_object_is_not_an_export_file():
     with pytest.raises(MalformedFile, match="holds a JSON array"):
         list(IMPORTER.read(io.BytesIO(b'{"steps": 1}'), filename="steps.json"))
+
+
+def test_an_export_zip_imports_each_file_and_reports_each(pod, tmp_path):
+    import zipfile
+
+    from healthpod.ingest.run import import_path
+
+    archive = tmp_path / "MyFitbitData.zip"
+    with zipfile.ZipFile(archive, "w") as zf:
+        for path in FILES:
+            dated = path.name.replace(".json", "-2018-01-01.json")
+            zf.write(path, f"Takeout/Fitbit/Global Export Data/{dated}")
+        zf.writestr("Takeout/Fitbit/Your Profile/Profile.txt", "not health data")
+    reports = import_path(pod, archive, errors=ErrorHandling.RAISE)
+    by_status = Counter(r.status for r in reports)
+    assert by_status == {"completed": len(FILES), "failed": 1}
+    assert {r.format for r in reports if r.status == "completed"} == {"fitbit"}
+    assert sum(r.total_added for r in reports) == sum(
+        1 for path in FILES for i in read(path.name) if not isinstance(i, Warning_)
+    )

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, timezone
 from importlib import resources
 from pathlib import Path
-from typing import Any, BinaryIO, ClassVar
+from typing import IO, Any, BinaryIO, ClassVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from healthpod.errors import MalformedFile
@@ -34,7 +34,7 @@ from healthpod.ingest.base import (
     SourceRef,
     Warning_,
 )
-from healthpod.ingest.vendor import offset_minutes
+from healthpod.ingest.vendor import offset_minutes, peekable
 from healthpod.vocabulary import sample_type
 
 MAX_LINE_BYTES = 1024 * 1024
@@ -295,9 +295,8 @@ class ShippedProfilesImporter:
         Raises:
             MalformedFile: no shipped profile fits (pass --profile), or as `ProfileImporter`.
         """
-        head = fp.read(64 * 1024)
-        fp.seek(0)
-        profile = self._match(head)
+        reader = peekable(fp)
+        profile = self._match(reader.peek(64 * 1024))
         if profile is None:
             names = ", ".join(p.name for p in self.profiles)
             raise MalformedFile(
@@ -308,11 +307,11 @@ class ShippedProfilesImporter:
                 "(see docs/import-devices.md).",
             )
         yield Warning_("file", f"read with the profile {profile.name!r} ({profile.origin})")
-        yield from read_rows(profile, fp, filename=filename, errors=errors)
+        yield from read_rows(profile, reader, filename=filename, errors=errors)
 
 
 def read_rows(
-    profile: Profile, fp: BinaryIO, *, filename: str, errors: ErrorHandling
+    profile: Profile, fp: IO[bytes], *, filename: str, errors: ErrorHandling
 ) -> Iterator[Item]:
     """Stream the rows of `fp` through `profile`.
 
@@ -352,7 +351,7 @@ def read_rows(
 class _Lines:
     """The text lines of a binary file, decoded one by one so errors name their line."""
 
-    def __init__(self, fp: BinaryIO, encoding: str, filename: str) -> None:
+    def __init__(self, fp: IO[bytes], encoding: str, filename: str) -> None:
         self.fp, self.encoding, self.filename = fp, encoding, filename
         self.number = 0
         try:

@@ -19,14 +19,14 @@ import math
 import re
 from collections.abc import Callable, Iterator
 from datetime import datetime
-from typing import Any, BinaryIO, ClassVar
+from typing import IO, Any, BinaryIO, ClassVar
 
 import ijson  # type: ignore[import-untyped]
 from ijson.common import ObjectBuilder  # type: ignore[import-untyped]
 
 from healthpod.errors import MalformedFile
 from healthpod.ingest.base import ErrorHandling, Item, ProgressFn, SourceRef, Warning_, Workout
-from healthpod.ingest.vendor import Emitter, naive_local_ms, number
+from healthpod.ingest.vendor import Emitter, naive_local_ms, number, peekable
 
 SOURCE = SourceRef(name="Fitbit", kind="device")
 EMIT = Emitter(SOURCE)
@@ -102,13 +102,12 @@ class FitbitExportImporter:
                 healthpod does not know.
         """
         kind = kind_of(filename)
-        head = fp.read(len(SLEEP_SCORE_HEADER))
-        fp.seek(0)
-        if head == SLEEP_SCORE_HEADER:
-            yield from _sleep_scores(fp, filename, errors)
+        reader = peekable(fp)
+        if reader.peek(len(SLEEP_SCORE_HEADER)).startswith(SLEEP_SCORE_HEADER):
+            yield from _sleep_scores(reader, filename, errors)
             return
-        reader = ENTRY_READERS.get(kind)
-        if reader is None:
+        read_entry = ENTRY_READERS.get(kind)
+        if read_entry is None:
             raise MalformedFile(
                 f"a Fitbit file of kind {kind!r} is not supported",
                 source=filename,
@@ -117,17 +116,17 @@ class FitbitExportImporter:
         yield Warning_("file", NO_ZONE)
         n = -1
         try:
-            for n, entry in _entries(fp, filename):
+            for n, entry in _entries(reader, filename):
                 where = f"entry {n}"
                 if not isinstance(entry, dict):
                     yield from _problem(errors, filename, where, "an entry that is not an object")
                     continue
                 try:
-                    yield from reader(entry, where)
+                    yield from read_entry(entry, where)
                 except (ValueError, TypeError, KeyError) as exc:
                     yield from _problem(errors, filename, where, f"cannot be read ({exc})")
                 if on_progress is not None and n % 1000 == 0:
-                    on_progress(fp.tell())
+                    on_progress(reader.tell())
         except ijson.JSONError as exc:
             raise MalformedFile(
                 f"not valid JSON ({exc})",
@@ -137,7 +136,7 @@ class FitbitExportImporter:
             ) from exc
 
 
-def _entries(fp: BinaryIO, filename: str) -> Iterator[tuple[int, Any]]:
+def _entries(fp: IO[bytes], filename: str) -> Iterator[tuple[int, Any]]:
     """The items of a top-level JSON array, streamed, refusing nesting deeper than MAX_DEPTH
     (a hostile file of a million brackets would otherwise exhaust memory).
 
@@ -350,7 +349,7 @@ def _weight_unit(weight: float, bmi: float | None) -> str:
     return "[lb_av]"
 
 
-def _sleep_scores(fp: BinaryIO, filename: str, errors: ErrorHandling) -> Iterator[Item]:
+def _sleep_scores(fp: IO[bytes], filename: str, errors: ErrorHandling) -> Iterator[Item]:
     text = io.TextIOWrapper(fp, encoding="utf-8-sig", newline="")
     rows = csv.DictReader(text)
     for row in rows:

@@ -3,6 +3,7 @@ with errors that say where, and building samples for one source."""
 
 from __future__ import annotations
 
+import io
 import json
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -140,3 +141,23 @@ def number(value: Any) -> float | None:
         except ValueError:
             return None
     return None
+
+
+class _Raw(io.RawIOBase):
+    """Any binary file as a raw stream, for a BufferedReader over it."""
+
+    def __init__(self, fp: BinaryIO) -> None:
+        self.fp = fp
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        data = self.fp.read(len(buffer))
+        buffer[: len(data)] = data
+        return len(data)
+
+
+def peekable(fp: BinaryIO) -> io.BufferedReader:
+    """`fp` with `peek()`: zip members cannot seek back after a look at their first bytes."""
+    return io.BufferedReader(_Raw(fp), buffer_size=64 * 1024)
