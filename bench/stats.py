@@ -52,13 +52,19 @@ GENERATOR = REPO.parent / "shared" / "tools" / "gen_apple_export.py"
 DAY_MS = 86_400_000
 
 
-def timed(fn: Callable[[], Any], runs: int = 5) -> tuple[float, Any]:
-    """Median wall time in ms over `runs`, and the last result."""
-    times, result = [], None
+CPU: dict[str, float] = {}  # label -> median CPU ms of this process (all threads)
+
+
+def timed(fn: Callable[[], Any], runs: int = 5, label: str = "") -> tuple[float, Any]:
+    """Median wall time in ms over `runs`, and the last result (CPU time kept in CPU)."""
+    times, cpu, result = [], [], None
     for _ in range(runs):
-        started = time.perf_counter()
+        started, started_cpu = time.perf_counter(), time.process_time()
         result = fn()
         times.append((time.perf_counter() - started) * 1000)
+        cpu.append((time.process_time() - started_cpu) * 1000)
+    if label:
+        CPU[label] = statistics.median(cpu)
     return statistics.median(times), result
 
 
@@ -122,7 +128,7 @@ def duckdb_daily_steps(rows_csv: Path, ranks: int) -> tuple[float, dict[int, flo
         )
         SELECT b, sum(len * CASE {winner_rate} END) FROM s GROUP BY b ORDER BY b
     """
-    ms, rows = timed(lambda: con.execute(sql).fetchall(), runs=3)
+    ms, rows = timed(lambda: con.execute(sql).fetchall(), runs=3, label="duckdb")
     con.close()
     return ms, {int(b): float(v or 0.0) for b, v in rows}
 
@@ -134,34 +140,42 @@ def main() -> None:
     parser.add_argument(
         "--workdir", type=Path, default=Path(os.environ.get("SCRATCH", tempfile.gettempdir()))
     )
+    parser.add_argument(
+        "--pod", type=Path, help="Reuse the pod a previous run left in this folder (no import)."
+    )
     args = parser.parse_args()
     args.workdir.mkdir(parents=True, exist_ok=True)
-    export = export_file(args.workdir, args.records, args.years)
-
-    home = Path(tempfile.mkdtemp(dir=args.workdir, prefix="bench-stats-"))
+    home = args.pod or Path(tempfile.mkdtemp(dir=args.workdir, prefix="bench-stats-"))
     url = f"sqlite:///{home / 'healthpod.db'}"
-    engine = make_engine(url)
-    migrate.upgrade(engine)
-    engine.dispose()
+    if args.pod is None:
+        export = export_file(args.workdir, args.records, args.years)
+        engine = make_engine(url)
+        migrate.upgrade(engine)
+        engine.dispose()
     pod = Pod.open(Settings(home=home, database_url=url))
-    started = time.perf_counter()
-    report = import_file(pod, export, errors=ErrorHandling.WARN)
-    import_s = time.perf_counter() - started
+    if args.pod is None:
+        started = time.perf_counter()
+        imported = import_file(pod, export, errors=ErrorHandling.WARN)
+        print(
+            f"import (the real importer): {time.perf_counter() - started:.1f} s, "
+            f"import id {imported.import_id}"
+        )
     person = pod.person_id()
     with pod.engine.connect() as conn:
         quantity = conn.scalar(select(func.count()).select_from(schema.quantity_samples))
         category = conn.scalar(select(func.count()).select_from(schema.category_samples))
         types = conn.scalar(select(func.count()).select_from(schema.sample_types))
     print(f"pod: {quantity + category:,} samples of {types} types ({args.years:g} years)")
-    print(f"import (H1's importer): {import_s:.1f} s, import id {report.import_id}")
 
     started = time.perf_counter()
     with pod.engine.begin() as conn:
+        if args.pod is not None:
+            conn.execute(schema.summarized_imports.delete())  # rebuild, to time it again
         summaries.catch_up(conn, person)
     print(f"daily summary table built once after import: {time.perf_counter() - started:.2f} s")
 
     with pod.engine.begin() as conn:
-        steps_ms, steps = timed(lambda: bucket_stats(conn, person, "steps", "day"))
+        steps_ms, steps = timed(lambda: bucket_stats(conn, person, "steps", "day"), label="steps")
         hr_ms, hr = timed(lambda: bucket_stats(conn, person, "heart_rate", "day"))
         week_ms, _ = timed(lambda: bucket_stats(conn, person, "steps", "week"))
         measure = find_measure(conn, "steps")
@@ -178,6 +192,7 @@ def main() -> None:
                 conn, person, measure, lo // DAY_MS - 1, hi // DAY_MS + 2, ranked
             ),
             runs=3,
+            label="cold",
         )
         insights_ms, built = timed(lambda: insights_report.build(conn, person), runs=3)
         rows = conn.execute(
@@ -213,6 +228,12 @@ def main() -> None:
     print(f"  largest daily difference DuckDB vs ours: {worst:.6f} steps")
     print(f"  ratio ours/DuckDB, reading daily stats: {steps_ms / duck_ms:.3f}")
     print(f"  ratio ours/DuckDB, computing from samples: {cold_ms / duck_ms:.2f}")
+    print(
+        f"CPU time (this process, all threads): daily steps {CPU['steps']:.0f} ms, "
+        f"from samples {CPU['cold']:.0f} ms, DuckDB {CPU['duckdb']:.0f} ms "
+        f"(ratio from samples {CPU['cold'] / CPU['duckdb']:.2f}); load average "
+        f"{os.getloadavg()[0]:.1f} on {os.cpu_count()} cores"
+    )
     pod.close()
 
 
