@@ -483,3 +483,24 @@ def test_a_stream_larger_than_any_device_writes_is_refused(monkeypatch):
     with pytest.raises(MalformedFile, match="larger than") as caught:
         read("sample_mulitple_header.fit")
     assert (caught.value.location or "").startswith("byte ")
+
+
+def test_a_zip_of_fit_files_imports_each_and_reports_the_broken_one(pod, tmp_path):
+    import zipfile
+
+    from healthpod.ingest.run import import_path
+
+    archive = tmp_path / "garmin.zip"
+    with zipfile.ZipFile(archive, "w") as zf:
+        zf.write(FIT / "garmin-fenix-5-walk.fit", "GARMIN/Activity/walk.fit")
+        zf.write(FIT / "MonitoringFile.fit", "GARMIN/Monitor/day.FIT")
+        zf.write(FIT / "activity-filecrc.fit", "GARMIN/Activity/bad.fit")
+    reports = import_path(pod, archive, errors=ErrorHandling.WARN)
+    assert [(r.status, r.total_added) for r in reports] == [
+        ("completed", 53),
+        ("completed", 81),
+        ("failed", 0),
+    ]
+    assert "GARMIN/Activity/bad.fit, byte 769: the checksum (CRC) does not match" in (
+        reports[2].error or ""
+    )
