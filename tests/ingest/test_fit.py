@@ -7,6 +7,7 @@ import csv
 import io
 import json
 import statistics
+import struct
 from collections import Counter
 from datetime import datetime
 from pathlib import Path
@@ -504,3 +505,95 @@ def test_a_zip_of_fit_files_imports_each_and_reports_the_broken_one(pod, tmp_pat
     assert "GARMIN/Activity/bad.fit, byte 769: the checksum (CRC) does not match" in (
         reports[2].error or ""
     )
+
+
+# A monitoring file built byte by byte, for what no public file holds: a 16-bit timestamp that
+# wraps, a running total that restarts at local midnight, heart rate, intensity minutes, stress.
+
+FIT_EPOCH = 631065600
+UINT8, UINT16, SINT16, UINT32, ENUM = 0x02, 0x84, 0x83, 0x86, 0x00
+
+
+def fit_bytes(messages_: list[tuple[int, int, list[tuple[int, int, int, int | None]]]]) -> bytes:
+    """A FIT file from (local number, global number, [(field, size, base type, value)])."""
+    from fitdecode.utils import compute_crc
+
+    invalid = {UINT8: 0xFF, UINT16: 0xFFFF, SINT16: 0x7FFF, UINT32: 0xFFFFFFFF, ENUM: 0xFF}
+    formats = {UINT8: "<B", UINT16: "<H", SINT16: "<h", UINT32: "<I", ENUM: "<B"}
+    body = bytearray()
+    defined: dict[int, tuple] = {}
+    for local, global_, fields in messages_:
+        shape = tuple((f, s, t) for f, s, t, _ in fields)
+        if defined.get(local) != (global_, shape):
+            body += struct.pack("<BBBHB", 0x40 | local, 0, 0, global_, len(fields))
+            for number, size, base in shape:
+                body += bytes((number, size, base))
+            defined[local] = (global_, shape)
+        body.append(local)
+        for _, _, base, value in fields:
+            body += struct.pack(formats[base], invalid[base] if value is None else value)
+    header = struct.pack("<BBHI4s", 14, 0x10, 2093, len(body), b".FIT")
+    header += struct.pack("<H", compute_crc(header))
+    return header + bytes(body) + struct.pack("<H", compute_crc(header + body))
+
+
+def test_monitoring_16_bit_times_daily_restart_heart_rate_intensity_and_stress():
+    midnight = 1705273200  # 2024-01-15T00:00+01:00 (Stockholm in winter)
+    t0 = midnight - FIT_EPOCH
+
+    def monitoring(hours: float, kind: int, steps: int | None, **extra: int | None):
+        t16 = (t0 + int(hours * 3600)) & 0xFFFF
+        return (
+            2,
+            55,
+            [
+                (26, 2, UINT16, t16),  # timestamp_16
+                (5, 1, ENUM, kind),  # activity_type: 6 walking, 1 running
+                (3, 4, UINT32, steps),  # cycles; the steps sub-field counts one per step
+                (27, 1, UINT8, extra.get("bpm")),
+                (33, 2, UINT16, extra.get("moderate")),
+                (34, 2, UINT16, extra.get("vigorous")),
+            ],
+        )
+
+    data = fit_bytes(
+        [
+            (0, 0, [(0, 1, ENUM, 32), (1, 2, UINT16, 1), (2, 2, UINT16, 1837)]),  # monitoring_b
+            (1, 103, [(253, 4, UINT32, t0), (0, 4, UINT32, t0 + 3600)]),  # local = UTC + 1 h
+            monitoring(8, 6, 200, bpm=60),
+            monitoring(9, 6, 500, moderate=10, vigorous=5),
+            monitoring(10, 1, 300),
+            monitoring(20, 6, 800),  # 20 h after the last full timestamp: the 16 bits wrapped
+            monitoring(24, 6, 800),  # the day's final totals, stamped 00:00 of the next day
+            monitoring(24, 1, 300),
+            monitoring(26, 6, 150),  # the next day's total restarted
+            (3, 227, [(0, 2, SINT16, 35), (1, 4, UINT32, t0 + 8 * 3600)]),  # stress 35
+            (3, 227, [(0, 2, SINT16, -1), (1, 4, UINT32, t0 + 9 * 3600)]),  # off wrist
+        ]
+    )
+    items = list(IMPORTER.read(io.BytesIO(data), filename="day.fit", errors=ErrorHandling.RAISE))
+    hour = 3_600_000
+    start = midnight * 1000
+    steps = [
+        (i.start_ms, i.end_ms, i.value)
+        for i in items
+        if isinstance(i, Quantity) and i.type_code == "steps"
+    ]
+    assert steps == [
+        (start, start + 8 * hour, 200),
+        (start + 8 * hour, start + 9 * hour, 300),
+        (start, start + 10 * hour, 300),  # running: its own total
+        (start + 9 * hour, start + 20 * hour, 300),
+        (start + 24 * hour, start + 26 * hour, 150),
+    ]
+    assert sum(v for s, _, v in steps if s < start + 24 * hour) == 800 + 300
+    assert quantities(items, "heart_rate") == {start + 8 * hour: 60}
+    (exercise,) = [i for i in items if isinstance(i, Quantity) and i.type_code == "exercise_time"]
+    assert (exercise.value, exercise.start_ms, exercise.end_ms) == (
+        15,
+        start + 8 * hour,
+        start + 9 * hour,
+    )
+    assert quantities(items, "fit:stress_level") == {start + 8 * hour: 35}
+    assert {i.start_offset_min for i in items if isinstance(i, Quantity)} == {60}
+    assert {i.source.name for i in items if isinstance(i, Quantity)} == {"Garmin Vivofit"}
