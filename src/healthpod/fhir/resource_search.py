@@ -37,6 +37,14 @@ def _window(scope: Scope) -> resources.DataWindow:
     return (scope.data_from_ms, end)
 
 
+def as_fhir_json(resource: dict[str, Any], patient_id: str) -> dict[str, Any]:
+    """A resource just stored (version 1) as the client gets it back."""
+    out = dict(resource)
+    out["meta"] = {**(resource.get("meta") or {}), "versionId": "1"}
+    out["subject"] = {"reference": f"Patient/{patient_id}"}
+    return out
+
+
 def as_fhir(stored: resources.StoredResource, patient_id: str) -> dict[str, Any]:
     """The stored JSON with our version, time and the person as its patient."""
     resource = dict(stored.resource)

@@ -10,12 +10,21 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, FastAPI, Query, Request
+from fastapi import APIRouter, FastAPI, Query, Request, Response
+from fastapi.concurrency import run_in_threadpool
 from sqlalchemy import select
 
+from healthpod.consent.actors import get_actor
 from healthpod.consent.model import Action
 from healthpod.errors import InvalidRequest, NotFound
-from healthpod.fhir import capability, observation_search, render, resource_search, search
+from healthpod.fhir import (
+    capability,
+    observation_search,
+    render,
+    resource_search,
+    search,
+    writes,
+)
 from healthpod.fhir.access import Access, check, pod_of
 from healthpod.fhir.outcome import (
     FHIR_JSON,
@@ -23,6 +32,7 @@ from healthpod.fhir.outcome import (
     FhirRoute,
     NotModified,
     RoutingErrorsAsOutcomes,
+    operation_outcome,
 )
 from healthpod.insights import summaries
 from healthpod.store import schema
@@ -266,6 +276,58 @@ def everything(request: Request, patient_id: str) -> FhirResponse:
         }
         bundle["entry"] = [entry, *bundle.get("entry", [])]
     return FhirResponse(bundle)
+
+
+@router.post("/Observation", status_code=201)
+async def create_observation(request: Request) -> Response:
+    """Add an Observation as the actor's own data (needs patient/Observation.c and a write
+    consent covering its category). `Prefer: return=minimal|representation|OperationOutcome`."""
+    if request.query_params:
+        raise InvalidRequest(
+            "Conditional create (search parameters on POST) is not supported.",
+            hint="POST the Observation without query parameters.",
+        )
+    length = request.headers.get("content-length")
+    if length is not None and length.isdigit() and int(length) > writes.MAX_BODY_BYTES:
+        raise writes.PayloadTooLarge(f"The body is over {writes.MAX_BODY_BYTES // 1024} KB.")
+    body = await request.body()
+    resource = writes.parse_observation(request.headers.get("content-type"), body)
+    return await run_in_threadpool(_create, request, resource)
+
+
+def _create(request: Request, resource: dict[str, Any]) -> Response:
+    access = check(
+        request,
+        action=Action.WRITE,
+        resource_type="Observation",
+        event="fhir.create",
+        details={"path": "Observation"},
+    )
+    pod = pod_of(request)
+    with pod.engine.begin() as conn:
+        name = "the person"
+        if access.caller.actor_id is not None:
+            name = get_actor(conn, access.caller.actor_id).name
+        stored = writes.store_observation(
+            conn,
+            access.person_id,
+            resource,
+            allowed_categories=access.scope.categories,
+            actor_name=name,
+            now_ms=access.now_ms,
+        )
+    created = resource_search.as_fhir_json(stored, access.patient_id)
+    location = f"{fhir_base(request)}/Observation/{created['id']}/_history/1"
+    headers = {"Location": location, "Content-Location": location, "ETag": ETAG}
+    prefer = request.headers.get("prefer", "")
+    if "return=minimal" in prefer:
+        return Response(status_code=201, headers=headers)
+    if "return=OperationOutcome" in prefer:
+        outcome = operation_outcome(
+            f"Created Observation/{created['id']}.", code="informational", severity="information"
+        )
+        return FhirResponse(outcome, status_code=201, headers=headers)
+    return FhirResponse(created, status_code=201, headers=headers)
 
 
 # --- records from healthcare ---------------------------------------------------------------
