@@ -60,6 +60,7 @@ def test_nothing_without_a_session(app, world):
     anonymous = client_for(app, None)
     cid = world["alices"].id
     for path in [
+        "/api/log/fhir",
         "/api/me",
         "/api/consents",
         f"/api/consents/{cid}",
@@ -88,6 +89,15 @@ def test_a_person_sees_only_their_own(app, world):
     assert bob.post(f"/api/consents/{alices}/revoke", json={}).status_code == 404
     entries = bob.get("/api/log").json()["entries"]
     assert {e["consent_id"] for e in entries if e["consent_id"]} == {world["bobs"].id}
+    bundle = bob.get("/api/log/fhir").json()
+    assert bundle["resourceType"] == "Bundle" and bundle["entry"]
+    patients = {
+        entity["what"]["reference"]
+        for item in bundle["entry"]
+        for entity in item["resource"]["entity"]
+        if entity["what"]["reference"].startswith("Patient/")
+    }
+    assert patients == {f"Patient/{world['bob']}"}
     alice = client_for(app, "alice")
     assert alice.get(f"/api/consents/{alices}").json()["state"] == "active"
 

@@ -81,3 +81,38 @@ def test_fhir_consent_validates_and_follows_the_state(engine, people):
     expired = consent_resource(c, actor, now_ms=NOW + DAY)
     FhirConsent.model_validate(expired)
     assert expired["status"] == "inactive"
+
+
+def test_log_entries_are_valid_fhir_audit_events(engine, people):
+    from fhir.resources.R4B.auditevent import AuditEvent
+    from fhir.resources.R4B.bundle import Bundle
+
+    from healthpod.consent import AccessRequest, access, audit
+    from healthpod.consent.fhir_audit import audit_bundle
+
+    alice, _bob, coach, _app = people
+    with engine.begin() as conn:
+        store.grant(
+            conn, alice, coach, Scope(frozenset({"heart"})), valid_until_ms=None, now_ms=NOW
+        )
+        audit.record(conn, alice, None, "login", "ok", {"address": "10.0.0.1"}, now_ms=NOW)
+    for wanted in ({"heart"}, {"sleep"}):
+        request = AccessRequest(alice, coach, Action.READ, frozenset(wanted))
+        access.authorize(engine, request, event="fhir.search", now_ms=NOW + 1)
+    with engine.connect() as conn:
+        entries = audit.entries(conn, alice, newest_first=True)
+        known = {a.id: a for a in actors.list_actors(conn)}
+    bundle = audit_bundle(entries, known, base_url="https://pod.example")
+    Bundle.model_validate(bundle)
+    events = [e["resource"] for e in bundle["entry"]]
+    for event in events:
+        AuditEvent.model_validate(event)
+    denied, allowed, login, granted = events
+    assert (denied["outcome"], denied["action"]) == ("4", "R")
+    assert "does not cover sleep" in denied["outcomeDesc"]
+    assert allowed["outcome"] == "0" and allowed["entity"][1]["what"]["reference"].startswith(
+        "Consent/"
+    )
+    assert allowed["agent"][0]["who"]["display"] == "Coach Anna (coach)"
+    assert login["agent"][0]["who"] == {"reference": f"Patient/{alice}"}
+    assert granted["subtype"][0]["code"] == "consent.granted"

@@ -18,6 +18,7 @@ from sqlalchemy import Connection
 
 from healthpod import accounts
 from healthpod.consent import actors, audit, store
+from healthpod.consent.fhir_audit import audit_bundle
 from healthpod.consent.fhir_consent import consent_resource
 from healthpod.consent.model import Consent
 from healthpod.consent.purpose import describe
@@ -260,6 +261,22 @@ def read_log(
         )
     last = entries[-1].seq if len(entries) == limit and entries[-1].seq > 1 else None
     return LogPage(entries=[LogEntryOut(**e.as_json()) for e in entries], next_before_seq=last)
+
+
+@router.get("/log/fhir")
+def read_log_as_fhir(
+    person_id: session.PersonIdDep,
+    pod: PodDep,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    before_seq: Annotated[int | None, Query(ge=1)] = None,
+) -> dict[str, Any]:
+    """Your access log as a FHIR R4 Bundle of AuditEvent resources, newest first."""
+    with pod.engine.connect() as conn:
+        entries = audit.entries(
+            conn, person_id, newest_first=True, before_seq=before_seq, limit=limit
+        )
+        known = {a.id: a for a in actors.list_actors(conn)}
+    return audit_bundle(entries, known, base_url=pod.settings.public_base_url)
 
 
 @router.get("/log/verify")
