@@ -75,3 +75,15 @@ def test_daily_summaries_for_fhir_keep_only_whole_days_in_the_window(engine):
     ]
     hr = next(s for s in found if s.type_code == "heart_rate")
     assert (hr.count, hr.low, hr.high) == (2, 60, 80)
+
+
+def test_catch_up_inside_a_readers_transaction_survives_a_race(engine):
+    me = Person(engine)
+    steps_on(me, "2026-02-01", 5)
+    me.save()
+    with engine.begin() as reader:
+        reader.execute(select(schema.persons.c.id)).all()  # the reader has read something
+        summaries.ensure_fresh(engine, me.id)  # meanwhile another reader caught up
+        summaries.catch_up(reader, me.id)  # must not fail, whatever it sees
+    with engine.begin() as conn:
+        assert [b.total for b in bucket_stats(conn, me.id, "steps").buckets] == [5]

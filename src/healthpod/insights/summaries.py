@@ -226,8 +226,12 @@ def summarize_import(
     )
 
 
-def catch_up(conn: Connection, person_id: int) -> None:
-    """Summarize every import of the person that is not summarized yet."""
+def catch_up(conn: Connection, person_id: int, *, yield_to_others: bool = True) -> None:
+    """Summarize every import of the person that is not summarized yet.
+
+    With `yield_to_others`, losing a race with another reader is not an error (this transaction
+    reads on); `ensure_fresh` turns it off so that it can retry until the rows are there.
+    """
     i, si = schema.imports, schema.summarized_imports
     pending = list(
         conn.scalars(
@@ -238,8 +242,16 @@ def catch_up(conn: Connection, person_id: int) -> None:
     )
     if not pending:
         return
-    refresh(conn, person_id, _sample_ranges(conn, person_id, pending))
-    _mark(conn, person_id, pending)
+    try:
+        # A savepoint: if another reader is summarizing the same import right now, its rows win
+        # and this transaction carries on reading instead of failing.
+        with conn.begin_nested():
+            refresh(conn, person_id, _sample_ranges(conn, person_id, pending))
+            _mark(conn, person_id, pending)
+    except (IntegrityError, OperationalError):
+        if not yield_to_others:
+            raise
+        logger.info("daily summaries: another reader is catching up person_id=%s", person_id)
 
 
 def refresh_person(conn: Connection, person_id: int) -> None:
@@ -261,7 +273,7 @@ def ensure_fresh(engine: Engine, person_id: int, *, attempts: int = 4) -> None:
     for attempt in range(attempts):
         try:
             with engine.begin() as conn:
-                catch_up(conn, person_id)
+                catch_up(conn, person_id, yield_to_others=False)
             return
         except (OperationalError, IntegrityError):
             if attempt == attempts - 1:
