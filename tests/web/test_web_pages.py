@@ -126,3 +126,31 @@ def test_a_refused_file_shows_the_importers_message(logged_in, csrf_of, pod):
     assert 'data-status="failed"' in status
     assert "nothing of it was stored" in status
     assert "notes.xml" in status
+
+
+def test_import_without_a_file_says_so_next_to_the_field(logged_in, csrf_of):
+    page = logged_in.get("/import", headers=HTML)
+    response = logged_in.post(
+        "/import",
+        data={"csrf_token": csrf_of(page.text)},
+        headers=HTML,
+        files=[("files", ("", b"", "application/octet-stream"))],
+    )
+    assert response.status_code == 400
+    assert 'id="files-error"' in response.text
+
+
+def test_type_page_says_what_each_source_counted(logged_in, pod, account, ten_days):
+    html = logged_in.get("/type/steps?by=week", headers=HTML).text
+    counted = dict(
+        re.findall(
+            r'data-source="([^"]+)"><td>\d+</td><td>[^<]*</td><td class="num" '
+            r'data-counted="([^"]+)"',
+            html,
+        )
+    )
+    with pod.engine.begin() as conn:
+        result = stats.bucket_stats(conn, account, "steps", "week")
+    total = sum(b.total for b in result.buckets)
+    assert counted, "no per-source column"
+    assert abs(sum(float(v) for v in counted.values()) - total) < 1e-6 * max(total, 1)

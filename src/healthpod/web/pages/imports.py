@@ -2,20 +2,18 @@
 
 from __future__ import annotations
 
-from typing import Annotated
-
-from fastapi import APIRouter, Depends, File, Request, Response, UploadFile
+from fastapi import APIRouter, Depends, Request, Response
 from fastapi.responses import RedirectResponse
 from sqlalchemy import select
+from starlette.datastructures import UploadFile
 
-from healthpod.errors import InvalidRequest, NotFound
-from healthpod.ingest import registry
+from healthpod.errors import NotFound
 from healthpod.store import schema
 from healthpod.web import security
 from healthpod.web.auth import PersonDep, pod_of
 from healthpod.web.i18n import N_
 from healthpod.web.jobs import FileJob, jobs_of, safe_filename
-from healthpod.web.render import render
+from healthpod.web.render import gettext_for, render
 
 router = APIRouter(include_in_schema=False)
 
@@ -58,21 +56,28 @@ def import_page(request: Request, person: PersonDep) -> Response:
     return render(
         request,
         "import.html",
-        {"history": _history(request, person.person_id), "formats": registry.SUPPORTED},
+        {"history": _history(request, person.person_id), "file_error": None},
     )
 
 
 @router.post("/import", dependencies=[Depends(security.verify_csrf)])
-async def upload(
-    request: Request,
-    person: PersonDep,
-    files: Annotated[list[UploadFile] | None, File()] = None,
-) -> Response:
-    chosen = [f for f in (files or []) if f.filename]
+async def upload(request: Request, person: PersonDep) -> Response:
+    # Read the form ourselves: a browser sends an empty part when no file was chosen, which a
+    # typed UploadFile parameter would turn into a validation error instead of a field message.
+    form = await request.form()
+    chosen = [
+        part for part in form.getlist("files") if isinstance(part, UploadFile) and part.filename
+    ]
     if not chosen:
-        raise InvalidRequest(
-            N_("Choose at least one file to import."),
-            hint=N_("Use the file field, then press Import."),
+        _ = gettext_for(request)
+        return render(
+            request,
+            "import.html",
+            {
+                "history": _history(request, person.person_id),
+                "file_error": _("Choose at least one file to import."),
+            },
+            status_code=400,
         )
     registry_ = jobs_of(request.app.state)
     job, folder = registry_.new_job(person.person_id, _person_name(request, person.person_id))

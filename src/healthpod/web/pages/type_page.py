@@ -132,7 +132,11 @@ def type_page(request: Request, code: str, person: PersonDep) -> Response:
             src for src in sources.list_sources(conn, person.person_id) if code in src.types
         ]
     rows, series = [], "[[],[]]"
+    counted: dict[str, float] = {}
     if result is not None:
+        for bucket in result.buckets:
+            for name, amount in bucket.by_source.items():
+                counted[name] = counted.get(name, 0.0) + amount
         method = result.method.value
         rows = [(b, bucket_value(b, method)) for b in result.buckets]
         xs = [_epoch(b.start) for b in result.buckets]
@@ -172,5 +176,6 @@ def type_page(request: Request, code: str, person: PersonDep) -> Response:
             "page": page,
             "pages": max(1, -(-total // PAGE_SIZE)),
             "sources": contributing,
+            "counted": counted,
         },
     )
