@@ -209,3 +209,17 @@ def test_bad_ranges_and_buckets_are_refused(engine):
         stats(engine, me, "steps", "fortnight")
     with pytest.raises(InvalidRequest, match="no hourly statistics"):
         stats(engine, me, "sleep_analysis", "hour")
+
+
+def test_hours_without_dates_show_the_last_day_with_data(engine):
+    me = Person(engine)
+    me.quantity("steps", "2026-01-01T12:00+01:00", "2026-01-01T12:10+01:00", 10)
+    me.quantity("steps", "2026-06-01T08:00+02:00", "2026-06-01T08:10+02:00", 20)
+    me.save()
+    hourly = stats(engine, me, "steps", "hour")
+    assert (hourly.from_on.isoformat(), [b.start for b in hourly.buckets]) == (
+        "2026-06-01",
+        ["2026-06-01T08:00:00+02:00"],
+    )
+    with pytest.raises(InvalidRequest, match="at most 92 days"):
+        stats(engine, me, "steps", "hour", "2026-01-01")

@@ -145,7 +145,7 @@ def bucket_stats(
 ) -> Stats:
     """Statistics of one type per bucket for local days from_on..to_on (both included).
 
-    Without dates, the range is the days that have data.
+    Without dates, the range is the days that have data (for hours: the last of them).
 
     Raises:
         NotFound: unknown type, or no data in the range.
@@ -163,6 +163,8 @@ def bucket_stats(
     span = _data_days(conn, person_id, measure)
     if span is None:
         raise NotFound(f"There is no {measure.code} data for this person.")
+    if bucket is By.HOUR and start is None and end is None:
+        start = end = span[1]  # hours of the last day with data, not of years
     start, end = start or span[0], end or span[1]
     if start > span[1] or end < span[0]:
         raise NotFound(
