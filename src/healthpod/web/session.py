@@ -1,9 +1,9 @@
 """Signed-cookie sessions for the person (web pages and the JSON API).
 
-The cookie holds the person id, the login time and a fingerprint of the account's password hash,
-signed with the pod's secret key (itsdangerous, which also stamps the signing time). A session
-ends after IDLE_TIMEOUT_S without a request, ABSOLUTE_TIMEOUT_S after login whatever happens,
-or at once when the password changes or the account is disabled. Each request that finds a valid
+The cookie holds the person id and the login time, signed with the pod's secret key
+(itsdangerous, which also stamps the signing time). A session ends after IDLE_TIMEOUT_S without
+a request, ABSOLUTE_TIMEOUT_S after login whatever happens, or at once when the password
+changes or the account is disabled. Each request that finds a valid
 session older than REFRESH_AFTER_S gets a freshly stamped cookie (the middleware installed by
 `install`), so an active person stays logged in. The cookie is HttpOnly, SameSite=Lax, and
 Secure when the configured base URL is https.
@@ -66,17 +66,10 @@ def _cookie_header(request: Request, value: str, max_age: int) -> str:
     return response.headers["set-cookie"]
 
 
-def _stamp(request: Request, person_id: int) -> str | None:
-    pod = request.app.state.pod
-    with pod.engine.connect() as conn:
-        stamp: str | None = accounts.session_stamp(conn, person_id)
-        return stamp
-
-
 def set_session(request: Request, response: Response, person_id: int) -> None:
     """Log the person in: set a fresh session cookie on `response`."""
-    payload = {"p": person_id, "iat": int(time.time()), "s": _stamp(request, person_id)}
-    value = _serializer(request).dumps(payload)
+    now_ms = time.time_ns() // 1_000_000
+    value = _serializer(request).dumps({"p": person_id, "iat": now_ms // 1000, "ms": now_ms})
     response.headers.append("set-cookie", _cookie_header(request, value, IDLE_TIMEOUT_S))
     request.state.hp_person_id = person_id
 
@@ -115,17 +108,22 @@ def _load(request: Request) -> int | None:
         return None
     if not isinstance(payload, dict):
         return None
-    person_id, issued, stamp = payload.get("p"), payload.get("iat"), payload.get("s")
+    person_id, issued = payload.get("p"), payload.get("iat")
     if not isinstance(person_id, int) or not isinstance(issued, int):
         return None
     now = time.time()
     if now - issued > ABSOLUTE_TIMEOUT_S:
         return None
-    # A changed password or a disabled account ends every session made before it.
-    if stamp is None or stamp != _stamp(request, person_id):
+    # A disabled account, or a password changed after this login, ends the session.
+    with request.app.state.pod.engine.connect() as conn:
+        since_ms = accounts.sessions_valid_since(conn, person_id)
+    issued_ms = payload.get("ms")
+    if not isinstance(issued_ms, int):
+        issued_ms = issued * 1000 + 999  # a cookie without milliseconds: the end of its second
+    if since_ms is None or since_ms > issued_ms:
         return None
     if now - signed_at.timestamp() > REFRESH_AFTER_S:
-        fresh = _serializer(request).dumps({"p": person_id, "iat": issued, "s": stamp})
+        fresh = _serializer(request).dumps({"p": person_id, "iat": issued, "ms": issued_ms})
         request.scope.setdefault("state", {})[_REFRESH] = _cookie_header(
             request, fresh, IDLE_TIMEOUT_S
         )

@@ -23,6 +23,7 @@ from healthpod.web.render import gettext_for, render
 router = APIRouter(include_in_schema=False)
 
 PAGE_SIZE = 50
+DAY_MS = 86_400_000
 # How far back each bucket size looks when the person gives no dates.
 DEFAULT_SPAN = {"hour": 2, "day": 30, "week": 182, "month": 365}
 
@@ -104,6 +105,46 @@ def raw_samples(
     return result, total
 
 
+@dataclass(frozen=True, slots=True)
+class PeriodSource:
+    rank: int
+    name: str
+    samples: int  # of this type in the period
+    last_ms: int | None
+
+
+def period_sources(
+    conn: Connection, person_id: int, type_id: int, kind: str, start: date, end: date
+) -> list[PeriodSource]:
+    """The sources with samples of this type in the period, in priority order.
+
+    One grouped query over the type's samples in the period (the person/type/start index), not
+    over everything the person has, so it stays quick on a pod with years of data.
+    """
+    table = schema.quantity_samples if kind == "quantity" else schema.category_samples
+    # A day either side, since the period is in local days and the samples in UTC.
+    first = int(datetime(start.year, start.month, start.day, tzinfo=UTC).timestamp() * 1000)
+    last = int(datetime(end.year, end.month, end.day, tzinfo=UTC).timestamp() * 1000)
+    rows = conn.execute(
+        select(table.c.source_id, func.count(), func.max(table.c.end_ms))
+        .where(
+            table.c.person_id == person_id,
+            table.c.type_id == type_id,
+            table.c.start_ms >= first - DAY_MS,
+            table.c.start_ms < last + 2 * DAY_MS,
+        )
+        .group_by(table.c.source_id)
+    ).all()
+    counts = {int(source_id): (int(n), last_ms) for source_id, n, last_ms in rows}
+    names = sources.source_names(conn, person_id)
+    ranked = sources.ranked_source_ids(conn, person_id)
+    return [
+        PeriodSource(rank, names[source_id], counts[source_id][0], counts[source_id][1])
+        for rank, source_id in enumerate(ranked, start=1)
+        if source_id in counts
+    ]
+
+
 @router.get("/type/{code}")
 def type_page(request: Request, code: str, person: PersonDep) -> Response:
     _ = gettext_for(request)
@@ -128,9 +169,9 @@ def type_page(request: Request, code: str, person: PersonDep) -> Response:
         except HealthpodError as exc:
             result, error = None, exc
         samples, total = raw_samples(conn, person.person_id, measure.type_id, measure.kind, page)
-        contributing = [
-            src for src in sources.list_sources(conn, person.person_id) if code in src.types
-        ]
+        contributing = period_sources(
+            conn, person.person_id, measure.type_id, measure.kind, start, end
+        )
     rows, series = [], "[[],[]]"
     counted: dict[str, float] = {}
     if result is not None:
