@@ -12,14 +12,15 @@ import hashlib
 import secrets
 import time
 from html.parser import HTMLParser
+from http.cookies import SimpleCookie
 from urllib.parse import parse_qs, urlsplit
 
-from itsdangerous import URLSafeTimedSerializer
 from sqlalchemy import Engine, insert, select
+from starlette.requests import Request
+from starlette.responses import Response
 
 from healthpod import accounts
 from healthpod.consent import actors
-from healthpod.keys import secret_key
 from healthpod.store import schema
 from healthpod.vocabulary import sample_type
 from healthpod.web import session
@@ -263,6 +264,16 @@ def login_with_form(client, username: str, password: str = PASSWORD, next_path: 
     assert response.status_code == 303, response.text
 
 
+def session_cookie(app, person_id: int) -> str:
+    """A session cookie value for the person, made by the real `session.set_session`."""
+    request = Request({"type": "http", "app": app, "headers": [], "method": "GET", "path": "/"})
+    response = Response()
+    session.set_session(request, response, person_id)
+    cookie = SimpleCookie()
+    cookie.load(response.headers["set-cookie"])
+    return cookie[session.COOKIE].value
+
+
 def login(client, username: str) -> None:
     """Give the client a valid session cookie for `username` (skips the slow password check)."""
     pod = client.app.state.pod
@@ -272,9 +283,7 @@ def login(client, username: str) -> None:
                 schema.accounts.c.username == accounts.normalise_username(username)
             )
         )
-    serializer = URLSafeTimedSerializer(secret_key(pod.settings.home), salt=session._SALT)
-    value = serializer.dumps({"p": int(person_id), "iat": int(time.time())})
-    client.cookies.set(session.COOKIE, value)
+    client.cookies.set(session.COOKIE, session_cookie(client.app, int(person_id)))
 
 
 def authorize_params(client_id: str, scope: str, challenge: str, **extra: str) -> dict[str, str]:

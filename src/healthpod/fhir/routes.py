@@ -101,10 +101,10 @@ def read_patient(request: Request, patient_id: str) -> FhirResponse:
     )
     if patient_id != access.patient_id:
         raise NotFound(f"Patient/{patient_id} is not known here.")
-    return _resource(request, _load_patient(request, access))
+    return _resource(request, load_patient(request, access))
 
 
-def _load_patient(request: Request, access: Access) -> dict[str, Any]:
+def load_patient(request: Request, access: Access) -> dict[str, Any]:
     persons = schema.persons
     with pod_of(request).engine.connect() as conn:
         row = conn.execute(
@@ -136,7 +136,7 @@ def search_patient(request: Request) -> FhirResponse:
     )
     resources = []
     if not query.ids or access.patient_id in query.ids:
-        resources = [_load_patient(request, access)]
+        resources = [load_patient(request, access)]
     if query.count == 0 or query.summary_count:
         resources_shown: list[dict[str, Any]] = []
     else:
@@ -268,7 +268,7 @@ def everything(request: Request, patient_id: str) -> FhirResponse:
     if query.cursor is None and (
         access.caller.scopes is None or access.caller.scopes.allows("Patient", "r")
     ):
-        patient = _load_patient(request, access)
+        patient = load_patient(request, access)
         entry = {
             "fullUrl": f"{fhir_base(request)}/Patient/{patient_id}",
             "resource": patient,
@@ -418,5 +418,8 @@ def _if_none_match_version(request: Request, resource: dict[str, Any]) -> None:
 
 
 def register(app: FastAPI) -> None:
+    from healthpod.fhir import bulk
+
+    app.include_router(bulk.router)  # first: `$export` must not be taken for a type or an id
     app.include_router(router)
     app.add_middleware(RoutingErrorsAsOutcomes)
