@@ -1,9 +1,9 @@
 """Everything of one person as one zip: FHIR R4 NDJSON plus CSV, with a manifest of counts.
 
-    fhir/Patient.ndjson           the person
+    fhir/Patient.ndjson           the person (then any Patient record from healthcare)
     fhir/Observation.ndjson       every stored sample, rendered as the FHIR API renders it,
                                   then the Observations from healthcare
-    fhir/<Type>.ndjson            the records from healthcare, as stored
+    fhir/<Type>.ndjson            the other records from healthcare, as stored
     csv/<table>.csv               the person's rows of each table, columns as stored
     manifest.json                 how many lines each file has, and when it was made
 
@@ -53,22 +53,21 @@ def write_export(conn: Connection, person_id: int, target: Path) -> dict[str, in
     """Write the person's export zip to `target`; returns the manifest's line counts."""
     counts: dict[str, int] = {}
     with zipfile.ZipFile(target, "w", compression=zipfile.ZIP_DEFLATED) as archive:
-        counts["fhir/Patient.ndjson"] = _write_lines(
-            archive, "fhir/Patient.ndjson", _patient(conn, person_id)
-        )
-        # Samples and the Observations from healthcare share one file, as in a Bulk Data export.
-        counts["fhir/Observation.ndjson"] = _write_lines(
-            archive,
-            "fhir/Observation.ndjson",
-            itertools.chain(
-                _observations(conn, person_id), _resources(conn, person_id, "Observation")
-            ),
-        )
-        for resource_type in _resource_types(conn, person_id):
-            if resource_type == "Observation":
-                continue
+        # Our own renderings first, then the stored records of the same type, one file per
+        # type as in a Bulk Data export (a Synthea record brings its own Patient, say).
+        ours: dict[str, Iterable[Any]] = {
+            "Patient": _patient(conn, person_id),
+            "Observation": _observations(conn, person_id),
+        }
+        for resource_type in sorted(set(ours) | set(_resource_types(conn, person_id))):
             name = f"fhir/{resource_type}.ndjson"
-            counts[name] = _write_lines(archive, name, _resources(conn, person_id, resource_type))
+            counts[name] = _write_lines(
+                archive,
+                name,
+                itertools.chain(
+                    ours.get(resource_type, ()), _resources(conn, person_id, resource_type)
+                ),
+            )
         for table in CSV_TABLES:
             name = f"csv/{table.name}.csv"
             counts[name] = _write_csv(archive, name, conn, table, person_id)

@@ -67,3 +67,23 @@ def test_records_show_synthea_conditions_with_their_origin(logged_in, pod):
 def test_records_page_without_records_says_so(logged_in):
     html = logged_in.get("/records", headers=HTML).text
     assert "No records from healthcare yet" in html
+
+
+def test_export_with_healthcare_records_has_one_file_per_type(logged_in, pod, csrf_of):
+    import io
+    import json
+    import warnings
+    import zipfile
+
+    import_path(pod, SYNTHEA)
+    page = logged_in.get("/data", headers=HTML)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # zipfile warns on a duplicate member name
+        response = logged_in.post("/data/export", data={"csrf_token": csrf_of(page.text)})
+    archive = zipfile.ZipFile(io.BytesIO(response.content))
+    names = archive.namelist()
+    assert len(names) == len(set(names))
+    patients = archive.read("fhir/Patient.ndjson").decode().splitlines()
+    assert len(patients) == 2  # the pod's person, then the Synthea Patient record
+    manifest = json.loads(archive.read("manifest.json"))
+    assert manifest["files"]["fhir/Condition.ndjson"] > 0
