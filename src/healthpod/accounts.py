@@ -10,6 +10,7 @@ login form does not tell which usernames exist.
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -134,13 +135,57 @@ def list_accounts(conn: Connection) -> list[Account]:
     return [_account(row) for row in rows]
 
 
-def set_password(conn: Connection, person_id: int, password: str) -> None:
-    """Raises: InvalidRequest: too short a password. NotFound: the person has no account."""
+def sessions_valid_since(conn: Connection, person_id: int) -> int | None:
+    """The instant (ms) before which the person's sessions no longer count, or None if none do.
+
+    That is when the password last changed (0 if never); None when the account is disabled or
+    gone. A session made before it has ended.
+    """
+    row = conn.execute(
+        select(accounts.c.disabled_ms, accounts.c.password_changed_ms).where(
+            accounts.c.person_id == person_id
+        )
+    ).first()
+    if row is None or row.disabled_ms is not None:
+        return None
+    return int(row.password_changed_ms or 0)
+
+
+def find_account(conn: Connection, username: str) -> Account:
+    """Raises: NotFound: no account with this username."""
+    name = username.strip().casefold()
+    row = conn.execute(select(accounts).where(accounts.c.username == name)).mappings().first()
+    if row is None:
+        raise NotFound(f"No account called {name!r}.", hint="See `healthpod account list`.")
+    return _account(row)
+
+
+def disable_account(conn: Connection, person_id: int, *, now_ms: int) -> None:
+    """Disable the person's login; their sessions end at once. Raises: NotFound."""
+    changed = conn.execute(
+        update(accounts)
+        .where(accounts.c.person_id == person_id, accounts.c.disabled_ms.is_(None))
+        .values(disabled_ms=now_ms)
+    ).rowcount
+    if not changed and account_for_person(conn, person_id) is None:
+        raise NotFound("This person has no account.")
+
+
+def set_password(
+    conn: Connection, person_id: int, password: str, *, now_ms: int | None = None
+) -> None:
+    """Set a new password; every session made before it ends.
+
+    Raises:
+        InvalidRequest: too short a password.
+        NotFound: the person has no account.
+    """
     check_password(password)
+    changed_ms = time.time_ns() // 1_000_000 if now_ms is None else now_ms
     changed = conn.execute(
         update(accounts)
         .where(accounts.c.person_id == person_id)
-        .values(password_hash=HASHER.hash(password))
+        .values(password_hash=HASHER.hash(password), password_changed_ms=changed_ms)
     ).rowcount
     if not changed:
         raise NotFound(

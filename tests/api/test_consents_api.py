@@ -210,3 +210,17 @@ def test_an_active_session_is_restamped(app, pod, world):
     assert r.headers["set-cookie"].startswith(f"{session.COOKIE}=")
     fresh = client.get("/api/me")
     assert "set-cookie" not in fresh.headers
+
+
+def test_a_new_password_or_a_disabled_account_ends_every_session(app, pod, world):
+    alice = client_for(app, "alice")
+    elsewhere = client_for(app, "alice")
+    bob = client_for(app, "bob")
+    with pod.engine.begin() as conn:
+        accounts.set_password(conn, world["alice"], "a brand new secret")
+    assert alice.get("/api/me").status_code == 403
+    assert elsewhere.get("/api/consents").status_code == 403
+    assert bob.get("/api/me").status_code == 200
+    with pod.engine.begin() as conn:
+        accounts.disable_account(conn, world["bob"], now_ms=now_ms())
+    assert bob.get("/api/me").status_code == 403

@@ -160,3 +160,21 @@ def test_log_shows_and_verifies_and_names_an_altered_entry(run, engine, granted)
     assert result["first_broken_seq"] == 1 and not result["ok"]
     every = run("log", "verify", "--all", code=1).stdout
     assert "me: The access log is broken" in every
+
+
+def test_account_password_and_disable(run, engine):
+    from healthpod import accounts
+    from healthpod.errors import AccessDenied
+
+    run("account", "create", "alice", "--password-stdin", input="long secret 1\n")
+    run("account", "password", "ALICE", "--password-stdin", input="long secret 2\n")
+    assert accounts.authenticate(engine, "alice", "long secret 2", address="t", now_ms=NOW)
+    assert (
+        "too short"
+        in run("account", "password", "alice", "--password-stdin", input="x\n", code=1).stderr
+    )
+    run("account", "disable", "alice")
+    with pytest.raises(AccessDenied, match="disabled"):
+        accounts.authenticate(engine, "alice", "long secret 2", address="t", now_ms=NOW)
+    assert "No account called 'zed'" in run("account", "disable", "zed", code=1).stderr
+    assert "(disabled)" in run("account", "list").stdout

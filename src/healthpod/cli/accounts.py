@@ -39,14 +39,7 @@ def create(pod: Pod, username: str, person: str, password_stdin: bool, as_json: 
         healthpod account create alice
         printf '%s\\n' "$PASSWORD" | healthpod account create alice --password-stdin
     """
-    if password_stdin:
-        password = sys.stdin.readline().rstrip("\r\n")
-        if not password:
-            raise InvalidRequest(
-                "No password on standard input.", hint="Pipe the password in, one line."
-            )
-    else:
-        password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
+    password = _read_password(password_stdin)
     accounts_.check_password(password)
     with pod.engine.begin() as conn:
         person_id = pod.person_id(person, connection=conn)
@@ -57,6 +50,46 @@ def create(pod: Pod, username: str, person: str, password_stdin: bool, as_json: 
         echo_json(created.as_json())
     else:
         click.echo(f"Account {created.username!r} created for person {person!r}.")
+
+
+def _read_password(password_stdin: bool) -> str:
+    if password_stdin:
+        password = sys.stdin.readline().rstrip("\r\n")
+        if not password:
+            raise InvalidRequest(
+                "No password on standard input.", hint="Pipe the password in, one line."
+            )
+        return password
+    entered: str = click.prompt("Password", hide_input=True, confirmation_prompt=True)
+    return entered
+
+
+@account.command()
+@click.argument("username")
+@click.option("--password-stdin", is_flag=True, help="Read the new password from standard input.")
+@pass_pod
+def password(pod: Pod, username: str, password_stdin: bool) -> None:
+    """Set a new password for a login; every session of it ends.
+
+    \b
+        healthpod account password alice
+    """
+    new = _read_password(password_stdin)
+    with pod.engine.begin() as conn:
+        found = accounts_.find_account(conn, username)
+        accounts_.set_password(conn, found.person_id, new, now_ms=now_ms())
+    click.echo(f"New password set for {found.username!r}; its sessions have ended.")
+
+
+@account.command()
+@click.argument("username")
+@pass_pod
+def disable(pod: Pod, username: str) -> None:
+    """Disable a login: it can no longer log in and its sessions end at once."""
+    with pod.engine.begin() as conn:
+        found = accounts_.find_account(conn, username)
+        accounts_.disable_account(conn, found.person_id, now_ms=now_ms())
+    click.echo(f"Disabled the login {found.username!r}.")
 
 
 @account.command(name="list")

@@ -230,6 +230,7 @@ accounts = Table(
     Column("person_id", ForeignKey("persons.id", ondelete="CASCADE"), nullable=False, unique=True),
     Column("created_ms", BigInteger, nullable=False),
     Column("disabled_ms", BigInteger),
+    Column("password_changed_ms", BigInteger),  # sessions from before it are ended
 )
 
 # Failed logins per key ("account:<username>" or "address:<ip>"), shared by every worker.

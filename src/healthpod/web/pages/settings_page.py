@@ -10,7 +10,7 @@ from fastapi.responses import RedirectResponse
 from healthpod import accounts
 from healthpod.errors import HealthpodError
 from healthpod.insights import sources, summaries
-from healthpod.web import auth, security
+from healthpod.web import auth, security, session
 from healthpod.web.auth import PersonDep, pod_of
 from healthpod.web.render import gettext_for, language, render
 
@@ -93,4 +93,7 @@ def change_password(
         return _page(request, person.person_id, errors=errors)
     with pod_of(request).engine.begin() as conn:
         accounts.set_password(conn, person.person_id, new)
-    return RedirectResponse("/settings?saved=password", status_code=303)
+    # A new password ends every earlier session; this browser gets a fresh one.
+    response = RedirectResponse("/settings?saved=password", status_code=303)
+    session.set_session(request, response, person.person_id)
+    return response
