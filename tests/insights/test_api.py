@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+from urllib.parse import quote
+
 import pytest
 from fastapi.testclient import TestClient
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from healthpod import accounts
 from healthpod.app import create_app
@@ -76,3 +80,25 @@ def test_nothing_without_a_session(pod):
     anonymous = TestClient(create_app(pod.settings, pod=pod))
     for path in ["/api/insights/types", "/api/insights/stats/steps", "/api/insights/findings"]:
         assert anonymous.get(path).status_code == 403
+
+
+@settings(
+    max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    type_code=st.text(min_size=1, max_size=30).filter(lambda s: s not in (".", "..")),
+    by=st.text(max_size=12),
+    start=st.one_of(st.none(), st.text(max_size=12), st.dates().map(str)),
+    end=st.one_of(st.none(), st.text(max_size=12), st.dates().map(str)),
+)
+def test_any_input_is_an_answer_or_a_4xx_never_a_500(client, type_code, by, start, end):
+    params = (
+        {"by": by}
+        | ({"from": start} if start is not None else {})
+        | ({"to": end} if end is not None else {})
+    )
+    for path in (f"/api/insights/stats/{quote(type_code, safe='')}", "/api/insights/stats/steps"):
+        r = client.get(path, params=params)
+        assert r.status_code < 500, (path, params, r.text)
+    r = client.get("/api/insights/explain/steps", params={"day": start or ""})
+    assert r.status_code < 500, r.text

@@ -83,9 +83,12 @@ def find_measure(conn: Connection, code: str) -> Measure:
         NotFound: the store has no such type.
     """
     st = schema.sample_types
-    row = conn.execute(
-        select(st.c.id, st.c.code, st.c.kind, st.c.unit).where(st.c.code == code.strip())
-    ).first()
+    row = None
+    # A code with control characters (NUL breaks PostgreSQL's text) or of absurd length is no type.
+    if code.strip().isprintable() and len(code) <= 200:
+        row = conn.execute(
+            select(st.c.id, st.c.code, st.c.kind, st.c.unit).where(st.c.code == code.strip())
+        ).first()
     if row is None:
         measures = stored_measures(conn)
         known = ", ".join(sorted(measures)) or "none yet (import some data first)"
