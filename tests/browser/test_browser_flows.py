@@ -293,6 +293,21 @@ def test_every_page_passes_axe_without_serious_violations(
     )
 
 
+def test_the_keyboard_reaches_the_content_and_the_forms(page: Page, live_server):
+    login(page, live_server.url, "/settings")
+    page.keyboard.press("Tab")
+    expect(page.locator(":focus")).to_have_text("Skip to content")
+    page.keyboard.press("Enter")
+    expect(page).to_have_url(re.compile(r"#main$"))
+    for _ in range(30):  # on to the first control of the page's own forms
+        page.keyboard.press("Tab")
+        if page.evaluate("document.activeElement.id") == "language":
+            break
+    else:
+        raise AssertionError("the language control cannot be reached with Tab")
+    expect(page.locator("#language")).to_be_focused()
+
+
 def test_login_and_error_pages_pass_axe(page: Page, live_server, screenshots, axe_source):
     page.goto(f"{live_server.url}/login")
     assert axe_violations(page, axe_source) == []
