@@ -126,7 +126,7 @@ def import_(
         if report.status == "failed":
             failed = True
             if len(files) > 1 or len(reports) > 1:
-                _echo_error(f"{report.filename}: {report.error}", report.hint)
+                _echo_error(report.error or "failed", report.hint)
         for warning in report.warnings[:20]:
             click.echo(
                 f"Warning: {report.filename}, {warning.location}: {warning.message}", err=True

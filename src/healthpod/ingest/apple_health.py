@@ -22,7 +22,8 @@ from typing import Any, BinaryIO, ClassVar
 from lxml import etree
 
 from healthpod.errors import MalformedFile, UnsupportedFormat
-from healthpod.ingest import apple_dates, fhir, safe_files, units
+from healthpod.ingest import apple_dates, safe_files, units
+from healthpod.ingest.apple_records import RecordColumns
 from healthpod.ingest.base import (
     ActivitySummary,
     CategoryValue,
@@ -42,6 +43,7 @@ from healthpod.vocabulary import BY_APPLE
 
 FORMAT = "apple-health"
 CHUNK = 256 * 1024
+RECORD_BATCH = 10_000
 ROOT = "HealthData"
 HINT = (
     "Export again from the Health app (Profile → Export All Health Data) and import the new file."
@@ -427,72 +429,124 @@ def unknown_element(node: Node) -> Item:
 
 
 class _Target:
-    """lxml parser target: builds each top-level element as small lists, converts it at its end."""
+    """lxml parser target: builds each top-level element as small lists, converts it at its end.
+
+    The callbacks run for every element of the file, so they do as little as possible: a
+    depth counter instead of a stack for the top level, and a top-level `<Record>` is only
+    filed away for `RecordColumns` to convert in bulk.
+    """
 
     def __init__(self, filename: str, errors: ErrorHandling) -> None:
         self.filename = filename
         self.errors = errors
         self.out: list[Item] = []
-        self.stack: list[Node] = []
+        self.depth = 0
+        self.top_tag = ""
+        self.top_attrib: dict[str, str] = {}
+        self.top_children: list[Node] | None = None
+        self.stack: list[Node] = []  # open elements below the top level
         self.count = 0  # top-level elements seen
+        self.records = RecordColumns()
+        self.lines = 1  # lines fed to the parser so far (for "cut short" errors)
         self.saw_root = False
 
     def start(self, tag: str, attrib: dict[str, str]) -> None:
-        if not self.saw_root:
-            if tag != ROOT:
-                raise UnsupportedFormat(
-                    f"{self.filename}: this XML is not an Apple Health export "
-                    f"(its root element is <{tag}>, not <{ROOT}>).",
-                    hint=HINT,
-                )
-            self.saw_root = True
-            self.stack.append([tag, attrib, None])
-            return
-        node: Node = [tag, attrib, None]
-        parent = self.stack[-1]
-        if len(self.stack) > 1:
-            if parent[2] is None:
-                parent[2] = [node]
+        depth = self.depth = self.depth + 1
+        if depth == 2:
+            self.top_tag, self.top_attrib, self.top_children = tag, attrib, None
+        elif depth > 2:
+            node: Node = [tag, attrib, None]
+            if depth == 3:
+                if self.top_children is None:
+                    self.top_children = [node]
+                else:
+                    self.top_children.append(node)
             else:
-                parent[2].append(node)
-        self.stack.append(node)
+                parent = self.stack[-1]
+                if parent[2] is None:
+                    parent[2] = [node]
+                else:
+                    parent[2].append(node)
+            self.stack.append(node)
+        elif tag != ROOT:
+            raise UnsupportedFormat(
+                f"{self.filename}: this XML is not an Apple Health export "
+                f"(its root element is <{tag}>, not <{ROOT}>).",
+                hint=HINT,
+            )
+        else:
+            self.saw_root = True
 
     def end(self, tag: str) -> None:
-        node = self.stack.pop()
-        if len(self.stack) == 1:
+        depth = self.depth
+        self.depth = depth - 1
+        if depth == 2:
             self.count += 1
-            self.top_level(node)
+            if tag == "Record":  # the hot path: almost every element of a large export
+                records = self.records
+                if self.top_children is not None:
+                    records.children[len(records.attribs)] = self.top_children
+                records.attribs.append(self.top_attrib)
+                records.ordinals.append(self.count)
+                if len(records.attribs) >= RECORD_BATCH:
+                    self.flush_records()
+            else:
+                self.top_level([tag, self.top_attrib, self.top_children])
+        elif depth > 2:
+            self.stack.pop()
+
+    def flush_records(self) -> None:
+        """Convert the collected top-level records as one batch (plus any odd ones singly)."""
+        if not len(self.records):
+            return
+        batch, singles = self.records.convert(record_type, metadata, self.one_record)
+        self.records = RecordColumns()
+        if len(batch):
+            self.out.append(batch)
+        self.out.extend(singles)
+
+    def one_record(self, ordinal: int, attrib: dict[str, str], children: Any) -> Sample | None:
+        try:
+            return record(attrib, children)
+        except Problem as exc:
+            self.warn(f"a <Record> {exc}.", ["Record", attrib, children], ordinal)
+            return None
 
     def close(self) -> None:
-        if self.stack:
+        # lxml calls this even when the parse failed; the syntax error is the better message,
+        # so a file that merely ends too early is reported by `parse` after close() returns.
+        pass
+
+    def check_complete(self) -> None:
+        if self.depth > 0:
+            inside = self.stack[-1][0] if self.stack else self.top_tag if self.depth > 1 else ROOT
             raise MalformedFile(
-                f"the file ends inside <{self.stack[-1][0]}>: it is cut short.",
+                f"the file ends inside <{inside}>: it is cut short.",
                 source=self.filename,
+                location=f"line {self.lines}",
                 hint=HINT,
             )
 
-    def warn(self, message: str, node: Node | None = None) -> None:
-        where = self.location(node)
+    def warn(self, message: str, node: Node | None = None, ordinal: int | None = None) -> None:
+        where = self.location(node, self.count if ordinal is None else ordinal)
         if self.errors is ErrorHandling.RAISE:
             raise MalformedFile(message, source=self.filename, location=where, hint=HINT)
         if self.errors is ErrorHandling.WARN:
             self.out.append(Warning_(where, message))
 
-    def location(self, node: Node | None) -> str:
+    def location(self, node: Node | None, ordinal: int) -> str:
         if node is None:
-            return f"element {self.count:,}"
+            return f"element {ordinal:,}"
         attrib = node[1]
         ident = attrib.get("type") or attrib.get("workoutActivityType") or ""
         when = attrib.get("startDate") or attrib.get("dateComponents") or ""
         detail = " ".join(part for part in (ident, when) if part)
-        return f"element {self.count:,} (<{node[0]}{' ' + detail if detail else ''}>)"
+        return f"element {ordinal:,} (<{node[0]}{' ' + detail if detail else ''}>)"
 
     def top_level(self, node: Node) -> None:
         tag, attrib, children = node
         try:
-            if tag == "Record":
-                self.out.append(record(attrib, children))
-            elif tag == "Correlation":
+            if tag == "Correlation":
                 self.out.append(
                     correlation(attrib, children, lambda m: self.warn(f"a <Correlation> {m}", node))
                 )
@@ -523,6 +577,7 @@ class AppleHealthImporter:
     """Reads export.zip (the Health app's archive) or a bare export.xml."""
 
     format: ClassVar[str] = FORMAT
+    parallel: ClassVar[bool] = True  # large exports are parsed in a second process
 
     def sniff(self, head: bytes, filename: str) -> bool:
         return b"<" + ROOT.encode() in head or b"HealthKit Export Version" in head
@@ -566,6 +621,8 @@ def clinical_records(
     filename: str, zf: Any, names: Sequence[str], errors: ErrorHandling
 ) -> Iterator[Item]:
     """The FHIR resources of Health Records (`clinical-records/*.json`) in the archive."""
+    from healthpod.ingest import fhir  # only here: it loads the FHIR models (memory, time)
+
     for name in names:
         path = PurePosixPath(name)
         if path.parent.name == "clinical-records" and path.suffix.lower() == ".json":
@@ -598,12 +655,15 @@ def parse(fp: BinaryIO, filename: str, errors: ErrorHandling) -> Iterator[Item]:
     target = _Target(filename, errors)
     parser = safe_files.xml_parser(target=target)
     prologue = safe_files.PrologueGuard(filename)
+    long_tokens = safe_files.LongTokenGuard(filename)
     try:
         while True:
             chunk = fp.read(CHUNK)
             if not chunk:
                 break
             prologue.check(chunk)
+            long_tokens.check(chunk)
+            target.lines += chunk.count(b"\n")
             parser.feed(chunk)
             if target.out:
                 yield from target.out
@@ -613,7 +673,19 @@ def parse(fp: BinaryIO, filename: str, errors: ErrorHandling) -> Iterator[Item]:
                 f"{filename}: this is not an Apple Health export (no <{ROOT}> element).",
                 hint=HINT,
             )
-        parser.close()
+        try:
+            parser.close()
+        except etree.XMLSyntaxError as exc:
+            if (getattr(exc, "lineno", 0) or 0) >= target.lines - 1:
+                raise MalformedFile(
+                    "the file ends in the middle of an element: it is cut short.",
+                    source=filename,
+                    location=f"line {target.lines}",
+                    hint=HINT,
+                ) from None
+            raise
+        target.check_complete()
+        target.flush_records()
     except etree.XMLSyntaxError as exc:
         raise safe_files.syntax_error(filename, exc, hint=HINT) from None
     yield from target.out

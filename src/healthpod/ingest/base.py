@@ -68,6 +68,44 @@ Sample = Quantity | CategoryValue
 
 
 @dataclass(frozen=True, slots=True)
+class SampleKey:
+    """The type of samples in a `SampleBatch`: code, kind, unit and whether we know the type."""
+
+    code: str
+    kind: str  # quantity|category
+    unit: str
+    known: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class SampleBatch:
+    """Many samples as columns, one entry per sample in each list (the fast path for bulk).
+
+    Strings that repeat (types, sources, versions, devices) are listed once and referenced by
+    index, so a batch is cheap to build, to send between processes and to write.
+    """
+
+    keys: list[SampleKey]
+    key_index: list[int]
+    start_ms: list[int]
+    end_ms: list[int]
+    start_offset_min: list[int]
+    end_offset_min: list[int]
+    values: list[Any]  # float for quantity keys, the value code for category keys
+    sources: list[str]
+    source_index: list[int]
+    versions: list[str | None]
+    version_index: list[int]
+    devices: list[str | None]
+    device_index: list[int]
+    created_ms: list[int | None]
+    meta: list[dict[str, Any] | None]
+
+    def __len__(self) -> int:
+        return len(self.key_index)
+
+
+@dataclass(frozen=True, slots=True)
 class Correlation:
     type_code: str  # blood_pressure, food, or the producer identifier
     start_ms: int
@@ -158,6 +196,7 @@ class ClinicalResource:
 Item = (
     Quantity
     | CategoryValue
+    | SampleBatch
     | Correlation
     | Workout
     | ActivitySummary

@@ -10,14 +10,16 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import sqlite3
 import zipfile
 from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO, cast
 
-from sqlalchemy import insert, update
+from sqlalchemy import Connection, insert, update
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
 from healthpod.errors import (
@@ -28,14 +30,18 @@ from healthpod.errors import (
     UnsupportedFormat,
 )
 from healthpod.ingest import registry, safe_files
-from healthpod.ingest.base import ErrorHandling, Importer, Item, Warning_
+from healthpod.ingest.base import ErrorHandling, Importer, Item, SampleBatch, Warning_
+from healthpod.ingest.reader_process import ReaderSpec, items_from_child
 from healthpod.ingest.writers import WRITERS, ImportSession
 from healthpod.pod import DEFAULT_PERSON, Pod, now_ms
 from healthpod.store import schema
+from healthpod.store.engine import is_sqlite
 
 logger = logging.getLogger(__name__)
 
 HEAD_BYTES = 64 * 1024
+PARALLEL_MIN_BYTES = 16 * 1024 * 1024
+SQLITE_CACHE_KIB = 32 * 1024
 BATCH = 5000
 
 # Reports progress as (name of the file being read, bytes read so far, total bytes).
@@ -89,8 +95,12 @@ def import_file(
     format: str | None = None,
     on_progress: Progress | None = None,
     errors: ErrorHandling = ErrorHandling.WARN,
+    parallel: bool | None = None,
 ) -> ImportReport:
     """Import one file (any format, or an archive one importer reads whole) in one transaction.
+
+    `parallel` parses in a second process while this one writes (None: for large files of
+    formats that support it).
 
     Raises:
         UnsupportedFormat: no importer reads it (a zip of several files: use `import_path`).
@@ -98,7 +108,13 @@ def import_file(
         StorageError: the database failed (full disk, say); nothing was stored.
     """
     reports = import_path(
-        pod, path, person=person, format=format, on_progress=on_progress, errors=errors
+        pod,
+        path,
+        person=person,
+        format=format,
+        on_progress=on_progress,
+        errors=errors,
+        parallel=parallel,
     )
     if len(reports) != 1:
         raise IngestError(
@@ -115,6 +131,7 @@ def import_path(
     format: str | None = None,
     on_progress: Progress | None = None,
     errors: ErrorHandling = ErrorHandling.WARN,
+    parallel: bool | None = None,
 ) -> list[ImportReport]:
     """Import a file, every file in a directory, or every file in a zip no importer claims.
 
@@ -137,7 +154,13 @@ def import_path(
                 pod,
                 f,
                 lambda f=f: import_path(  # type: ignore[misc]
-                    pod, f, person=person, format=format, on_progress=on_progress, errors=errors
+                    pod,
+                    f,
+                    person=person,
+                    format=format,
+                    on_progress=on_progress,
+                    errors=errors,
+                    parallel=parallel,
                 ),
             )
             for f in files
@@ -166,15 +189,24 @@ def import_path(
                 progress = lambda done: on_progress(path.name, done, size)  # noqa: E731
             yield cast(BinaryIO, safe_files.TrackedFile(raw, progress))
 
-    report = run_import(
-        pod,
-        importer,
-        opener,
-        filename=path.name,
-        sha256=_sha256_file(path),
-        person=person,
-        errors=errors,
-    )
+    if parallel is None:
+        parallel = size >= PARALLEL_MIN_BYTES and getattr(importer, "parallel", False)
+    reader = None
+    if parallel:
+        reader = ReaderSpec(type(importer).__module__, str(path), None, path.name, errors)
+    with ThreadPoolExecutor(max_workers=1) as hasher:  # hashlib lets go of the GIL
+        digest = hasher.submit(_sha256_file, path)
+        report = run_import(
+            pod,
+            importer,
+            opener,
+            filename=path.name,
+            sha256=digest.result,
+            person=person,
+            errors=errors,
+            reader=reader,
+            on_bytes=None if on_progress is None else lambda n: on_progress(path.name, n, size),
+        )
     if on_progress is not None:
         on_progress(path.name, size, size)
     return [report]
@@ -193,6 +225,14 @@ def _import_members(
         raise UnsupportedFormat(
             f"{path.name}: the zip archive holds no files (only folders or macOS litter).",
             hint="Export again from the app and import the archive it writes.",
+        )
+    readable = [name for name in names if _detect_member(path, zf, name) is not None]
+    if not readable:
+        raise UnsupportedFormat(
+            f"{path.name}: this zip archive is not an export healthpod can read; none of its "
+            f"files is in a known format ({', '.join(names[:5])}"
+            f"{f' and {len(names) - 5} more' if len(names) > 5 else ''}).",
+            hint=f"healthpod reads: {registry.SUPPORTED}.",
         )
     reports: list[ImportReport] = []
     for name in names:
@@ -226,6 +266,15 @@ def _import_members(
 
         reports.append(_guarded(pod, Path(label), one))
     return reports
+
+
+def _detect_member(path: Path, zf: zipfile.ZipFile, name: str) -> Importer | None:
+    with safe_files.open_member(path.name, zf, name) as member:
+        head = member.read(HEAD_BYTES)
+    try:
+        return registry.detect(head, name)
+    except UnsupportedFormat:
+        return None
 
 
 def _guarded(pod: Pod, path: Path, work: Callable[[], list[ImportReport]]) -> ImportReport:
@@ -275,11 +324,16 @@ def run_import(
     opener: Opener,
     *,
     filename: str,
-    sha256: str,
+    sha256: str | Callable[[], str],
     person: str = DEFAULT_PERSON,
     errors: ErrorHandling = ErrorHandling.WARN,
+    reader: ReaderSpec | None = None,
+    on_bytes: Callable[[int], None] | None = None,
 ) -> ImportReport:
     """Stream `importer`'s items from the opened file into the store, all or nothing.
+
+    With `reader`, the file is parsed in a child process (see reader_process) and `opener`
+    is not used. `sha256` may be a callable, for a hash computed while the import runs.
 
     Raises:
         MalformedFile, UnsupportedFormat: the file; StorageError: the database. Nothing stored.
@@ -287,14 +341,14 @@ def run_import(
     person_id = pod.person_id(person)
     started = now_ms()
     try:
-        with pod.engine.begin() as conn:
+        with import_transaction(pod) as conn:
             import_id = int(
                 conn.scalar(
                     insert(schema.imports)
                     .values(
                         person_id=person_id,
                         filename=filename,
-                        sha256=sha256,
+                        sha256="",
                         format=importer.format,
                         status="running",
                         added={},
@@ -306,10 +360,14 @@ def run_import(
                 )
             )
             session = ImportSession(conn, person_id=person_id, import_id=import_id)
-            with opener() as fp:
-                write_items(
-                    session, importer.read(fp, filename=filename, on_progress=None, errors=errors)
-                )
+            if reader is not None:
+                write_items(session, items_from_child(reader, on_bytes))
+            else:
+                with opener() as fp:
+                    write_items(
+                        session,
+                        importer.read(fp, filename=filename, on_progress=None, errors=errors),
+                    )
             tally = session.tally
             report = ImportReport(
                 import_id=import_id,
@@ -327,6 +385,7 @@ def run_import(
                 update(schema.imports)
                 .where(schema.imports.c.id == import_id)
                 .values(
+                    sha256=sha256() if callable(sha256) else sha256,
                     status="completed",
                     added=report.added,
                     already_present=report.already_present,
@@ -338,9 +397,11 @@ def run_import(
                 )
             )
     except HealthpodError as exc:
-        _record_failure(pod, person_id, filename, sha256, importer.format, started, exc.message)
+        _record_failure(
+            pod, person_id, filename, _hash(sha256), importer.format, started, exc.message
+        )
         raise
-    except (DBAPIError, SQLAlchemyError) as exc:
+    except (DBAPIError, SQLAlchemyError, sqlite3.Error) as exc:  # sqlite3: the bulk path
         cause = exc.orig if isinstance(exc, DBAPIError) else exc
         first_line = (str(cause).splitlines() or [""])[0]
         storage = StorageError(
@@ -348,7 +409,9 @@ def run_import(
             f"{first_line}); nothing was stored.",
             hint="Check free disk space and that the database is reachable, then import again.",
         )
-        _record_failure(pod, person_id, filename, sha256, importer.format, started, storage.message)
+        _record_failure(
+            pod, person_id, filename, _hash(sha256), importer.format, started, storage.message
+        )
         raise storage from exc
     except OSError as exc:
         error = MalformedFile(
@@ -356,7 +419,9 @@ def run_import(
             source=filename,
             hint="Check that the file is complete and readable, then import again.",
         )
-        _record_failure(pod, person_id, filename, sha256, importer.format, started, error.message)
+        _record_failure(
+            pod, person_id, filename, _hash(sha256), importer.format, started, error.message
+        )
         raise error from exc
     logger.info(
         "import finished import_id=%s format=%s added=%d already_present=%d",
@@ -368,20 +433,51 @@ def run_import(
     return report
 
 
+@contextmanager
+def import_transaction(pod: Pod) -> Iterator[Connection]:
+    """One transaction for the whole import.
+
+    On SQLite the connection runs it with foreign-key checks off and a larger page cache:
+    every id an import writes was looked up or created in this same transaction, so the
+    checks (half the cost of a sample insert) cannot fail. Both are restored afterwards.
+    """
+    with pod.engine.connect() as conn:
+        raw = conn.connection.driver_connection if is_sqlite(pod.engine) else None
+        if raw is not None:
+            raw.execute("PRAGMA foreign_keys=OFF")
+            raw.execute(f"PRAGMA cache_size=-{SQLITE_CACHE_KIB}")
+        try:
+            with conn.begin():
+                yield conn
+        finally:
+            if raw is not None:
+                raw.execute("PRAGMA foreign_keys=ON")
+                raw.execute("PRAGMA cache_size=-2000")
+
+
+def _hash(sha256: str | Callable[[], str]) -> str:
+    try:
+        return sha256() if callable(sha256) else sha256
+    except OSError:
+        return ""
+
+
 def write_items(session: ImportSession, items: Iterable[Item]) -> None:
     """Hand items to their writers in batches of consecutive items with the same writer."""
     pending: list[Any] = []
+    weight = 0  # samples waiting: a SampleBatch weighs as many as it holds
     current = None
     for item in items:
         writer = WRITERS.get(type(item))
         if writer is None:
             raise TypeError(f"no writer registered for {type(item).__name__}")
-        if writer is not current or len(pending) >= BATCH:
+        if writer is not current or weight >= BATCH:
             if pending and current is not None:
                 current(session, pending)
-            pending = []
+            pending, weight = [], 0
             current = writer
         pending.append(item)
+        weight += len(item) if isinstance(item, SampleBatch) else 1
     if pending and current is not None:
         current(session, pending)
 

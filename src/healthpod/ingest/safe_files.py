@@ -23,8 +23,8 @@ from healthpod.errors import MalformedFile
 
 MiB = 1024 * 1024
 MAX_MEMBER_BYTES = 20 * 1024 * MiB  # no real export member is near 20 GB
-MAX_RATIO = 200  # XML deflates about 10 to 20 times; 200 times is a bomb
-RATIO_GRACE_BYTES = 64 * MiB  # small members may have any ratio (a file of zeros, say)
+MAX_RATIO = 100  # export.xml deflates about 15 to 30 times; 100 times is a bomb
+RATIO_GRACE_BYTES = 16 * MiB  # small members may have any ratio (a file of zeros, say)
 MAX_MEMBERS = 200_000
 MAX_LINE_BYTES = 64 * MiB  # an XML "line" (text between tags) longer than this is hostile
 
@@ -98,6 +98,13 @@ class GuardedMember(io.RawIOBase):
         super().__init__()
         self._label = f"{archive}, member {name}"
         self._info = zf.getinfo(name)
+        # The header's compressed size may lie; the member cannot be larger than the archive.
+        archive_size = 0
+        if zf.fp is not None:
+            position = zf.fp.tell()
+            archive_size = zf.fp.seek(0, io.SEEK_END)
+            zf.fp.seek(position)
+        self._compressed = max(1, min(self._info.compress_size, archive_size or 1 << 62))
         try:
             self._inner = zf.open(self._info)
         except (zipfile.BadZipFile, NotImplementedError, RuntimeError, OSError) as exc:
@@ -123,7 +130,7 @@ class GuardedMember(io.RawIOBase):
         return n
 
     def _check(self) -> None:
-        compressed = max(self._info.compress_size, 1)
+        compressed = self._compressed
         if self._read > MAX_MEMBER_BYTES or (
             self._read > RATIO_GRACE_BYTES and self._read / compressed > MAX_RATIO
         ):
@@ -277,6 +284,47 @@ class PrologueGuard:
                 source=self.filename,
                 hint="Import the export exactly as the app wrote it.",
             )
+
+
+MAX_TOKEN_BYTES = 8 * MiB  # no tag, attribute or text of a health export comes near this
+
+
+class LongTokenGuard:
+    """Stops at a tag, value or text run longer than `MAX_TOKEN_BYTES` (a gigabyte-long line).
+
+    libxml2 would buffer such a token whole; this looks only for the `>` that ends each tag,
+    two searches per chunk, and knows the line the long token started on.
+    """
+
+    def __init__(self, filename: str, limit: int = MAX_TOKEN_BYTES) -> None:
+        self.filename = filename
+        self.limit = limit
+        self.since = 0  # bytes since the last ">"
+        self.lines = 1  # line at the start of the next chunk
+        self.token_line = 1  # line where the current run after the last ">" starts
+
+    def check(self, chunk: bytes) -> None:
+        """Raises MalformedFile when the run since the last `>` gets too long."""
+        first = chunk.find(b">")
+        if first < 0:
+            self.since += len(chunk)
+        elif self.since + first > self.limit:
+            self.since += first
+        else:
+            last = chunk.rfind(b">")
+            rest = chunk[last + 1 :]
+            blank = len(rest) - len(rest.lstrip())
+            self.token_line = self.lines + chunk.count(NEWLINE, 0, last + 1 + blank)
+            self.since = len(rest)
+        if self.since > self.limit:
+            raise MalformedFile(
+                f"a single tag, value or line is longer than {self.limit // MiB} MB, far longer "
+                "than any health export has; stopped reading.",
+                source=self.filename,
+                location=f"line {self.token_line}",
+                hint="This is not an export as the app wrote it; export again and import that.",
+            )
+        self.lines += chunk.count(NEWLINE)
 
 
 def _root_started(text: bytes) -> bool:

@@ -25,10 +25,12 @@ from healthpod.ingest.base import (
     PersonInfo,
     Quantity,
     Sample,
+    SampleBatch,
     SourceRef,
     Warning_,
     Workout,
 )
+from healthpod.ingest.sample_batches import can_be_correlated, write_sample_batches
 from healthpod.store import schema
 
 WORKOUT_TYPE = "workout"
@@ -131,6 +133,24 @@ class ImportSession:
         self._devices[description] = int(found)
         return int(found)
 
+    def device_ids(self, descriptions: Sequence[str | None]) -> list[int | None]:
+        """Ids of many devices at once (created if new): two statements, not two per device."""
+        missing = sorted({d for d in descriptions if d is not None and d not in self._devices})
+        if missing:
+            devices = schema.devices
+            self.insert_new(
+                devices, [{"person_id": self.person_id, "description": d} for d in missing]
+            )
+            for start in range(0, len(missing), 500):
+                chunk = missing[start : start + 500]
+                rows = self.conn.execute(
+                    select(devices.c.description, devices.c.id).where(
+                        devices.c.person_id == self.person_id, devices.c.description.in_(chunk)
+                    )
+                )
+                self._devices.update({description: int(id_) for description, id_ in rows})
+        return [None if d is None else self._devices[d] for d in descriptions]
+
     def type_id(self, code: str, *, kind: str, unit: str, known: bool) -> int:
         cached = self._types.get(code)
         if cached is not None:
@@ -219,14 +239,6 @@ def write_samples(session: ImportSession, samples: Sequence[Sample]) -> None:
     for (cls, code), rows in by_type.items():
         table = schema.quantity_samples if cls is Quantity else schema.category_samples
         session.count(code, session.insert_new(table, rows), len(rows))
-
-
-def can_be_correlated(type_code: str) -> bool:
-    """Types that Correlations group: blood pressure, and the nutrients of a food entry."""
-    return type_code.startswith(CORRELATED_PREFIXES)
-
-
-CORRELATED_PREFIXES = ("blood_pressure_", "dietary_", "HKQuantityTypeIdentifierDietary")
 
 
 def _link_existing(
@@ -373,6 +385,7 @@ def write_warnings(session: ImportSession, warnings: Sequence[Warning_]) -> None
 
 register_writer(Quantity, write_samples)
 register_writer(CategoryValue, write_samples)
+register_writer(SampleBatch, write_sample_batches)
 register_writer(Correlation, write_correlations)
 register_writer(Workout, write_workouts)
 register_writer(ActivitySummary, write_activity_summaries)

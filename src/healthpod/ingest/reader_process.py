@@ -1,0 +1,175 @@
+"""Parsing in a second process, so a large file is parsed and written at the same time.
+
+The parent keeps the database transaction; the child only reads the file and sends batches of
+items through a pipe. If the parent dies (even by SIGKILL) the child's next send fails and it
+exits; if the child dies, the parent sees the pipe close and rolls back. Either way nothing
+half-imported remains.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import pickle
+import subprocess
+import sys
+import traceback
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, BinaryIO, cast
+
+from healthpod.errors import HealthpodError, IngestError, MalformedFile
+from healthpod.ingest import safe_files
+from healthpod.ingest.base import ErrorHandling, Item, SampleBatch
+
+SEND_EVERY = 500  # small items per message; a SampleBatch is sent on its own
+PROGRESS_STEP = 4 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class ReaderSpec:
+    """How a child process finds the importer and reopens the file."""
+
+    module: str  # the importer's module; the importer is its IMPORTER
+    path: str
+    member: str | None  # a member of the zip at `path`, or None for the file itself
+    filename: str
+    errors: ErrorHandling
+
+
+def _open(spec: ReaderSpec, on_progress: Callable[[int], None]) -> Any:
+    raw = Path(spec.path).open("rb")  # noqa: SIM115 - closed with the member or tracker
+    if spec.member is None:
+        return safe_files.TrackedFile(raw, on_progress)
+    zf = safe_files.open_zip(Path(spec.path).name, raw)
+    return safe_files.open_member(Path(spec.path).name, zf, spec.member)
+
+
+def _produce(spec: ReaderSpec, out: BinaryIO) -> None:
+    """Child process: read the file, send ("items", [...]), ("progress", n), then ("done",)."""
+
+    def send(message: tuple[Any, ...]) -> None:
+        pickle.dump(message, out, protocol=pickle.HIGHEST_PROTOCOL)
+        out.flush()
+
+    try:
+        importer = importlib.import_module(spec.module).IMPORTER
+        reported = [0]
+
+        def progress(done: int) -> None:
+            if done - reported[0] >= PROGRESS_STEP:
+                reported[0] = done
+                send(("progress", done))
+
+        opened = _open(spec, progress)
+        with opened as fp:
+            pending: list[Item] = []
+            for item in importer.read(
+                cast(BinaryIO, fp), filename=spec.filename, on_progress=None, errors=spec.errors
+            ):
+                if isinstance(item, SampleBatch):
+                    if pending:
+                        send(("items", pending))
+                        pending = []
+                    send(("items", [item]))
+                else:
+                    pending.append(item)
+                    if len(pending) >= SEND_EVERY:
+                        send(("items", pending))
+                        pending = []
+            if pending:
+                send(("items", pending))
+        send(("done",))
+    except (BrokenPipeError, ConnectionResetError):
+        return  # the parent is gone: nothing to report to
+    except HealthpodError as exc:
+        send(("error", _portable(exc)))
+    except BaseException:
+        send(("crash", traceback.format_exc()))
+
+
+def _portable(exc: HealthpodError) -> dict[str, Any]:
+    return {
+        "class": type(exc).__name__,
+        "message": exc.message,
+        "hint": exc.hint,
+        "source": getattr(exc, "source", None),
+        "location": getattr(exc, "location", None),
+    }
+
+
+def _rebuild(data: dict[str, Any]) -> HealthpodError:
+    from healthpod import errors
+
+    cls = getattr(errors, data["class"], IngestError)
+    exc: HealthpodError = cls.__new__(cls)
+    HealthpodError.__init__(exc, data["message"], hint=data["hint"])
+    if isinstance(exc, MalformedFile):
+        exc.source, exc.location = data["source"], data["location"]
+    return exc
+
+
+def items_from_child(spec: ReaderSpec, on_progress: Callable[[int], None] | None) -> Iterator[Item]:
+    """Run the importer in a child process and yield its items here.
+
+    The child is a fresh `python -m healthpod.ingest.reader_process` (not a fork: no copy of
+    our engine, threads or the CLI's imports), talking pickle over its stdin and stdout.
+
+    Raises:
+        HealthpodError: whatever the importer raised in the child (MalformedFile, …).
+        IngestError: the child died without saying why.
+    """
+    package_root = str(Path(__file__).resolve().parents[2])
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join([package_root, os.environ.get("PYTHONPATH", "")]),
+    }
+    child = subprocess.Popen(
+        [sys.executable, "-m", "healthpod.ingest.reader_process"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        env=env,
+    )
+    assert child.stdin is not None and child.stdout is not None
+    try:
+        pickle.dump(spec, child.stdin)
+        child.stdin.close()
+        while True:
+            try:
+                message = pickle.load(child.stdout)  # noqa: S301 - our own child's output
+            except (EOFError, pickle.UnpicklingError):
+                raise IngestError(
+                    f"{spec.filename}: the process reading the file stopped unexpectedly; "
+                    "nothing was stored.",
+                    hint="Import the file again; if it keeps failing, report it with its size.",
+                ) from None
+            kind = message[0]
+            if kind == "items":
+                yield from message[1]
+            elif kind == "progress":
+                if on_progress is not None:
+                    on_progress(message[1])
+            elif kind == "done":
+                return
+            elif kind == "error":
+                raise _rebuild(message[1])
+            else:
+                raise RuntimeError(
+                    f"reading {spec.filename} failed in the reader process:\n{message[1]}"
+                )
+    finally:
+        if child.poll() is None:
+            child.kill()
+        child.stdout.close()
+        child.wait()
+
+
+def main() -> None:
+    """Entry of the child process: the spec on stdin, messages on stdout."""
+    spec = pickle.load(sys.stdin.buffer)  # noqa: S301 - written by our own parent
+    _produce(spec, sys.stdout.buffer)
+
+
+if __name__ == "__main__":
+    main()
