@@ -116,3 +116,12 @@ def test_insights_json_has_the_note(settings, engine):
     doc = json.loads(result.stdout)
     assert doc["findings"] == [] and "not a diagnosis" in doc["note"]
     assert doc["as_of"] == "2026-04-01" and "steps" in doc["types"]
+
+
+def test_a_source_can_be_named_by_id_and_odd_digits_are_just_names(settings, engine):
+    me = two_sources(engine)
+    phone = me.sources["Alex\u2019s iPhone"]
+    moved = run(settings, "sources", "priority", str(phone), "1")
+    assert moved.exit_code == 0 and moved.stdout.splitlines()[0].endswith("Alex\u2019s iPhone")
+    odd = run(settings, "sources", "priority", "\u00b2", "1")
+    assert odd.exit_code == 1 and "no source called" in odd.stderr

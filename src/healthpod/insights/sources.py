@@ -123,8 +123,9 @@ def find_source(conn: Connection, person_id: int, wanted: str) -> tuple[int, str
         InvalidRequest: the name matches several sources.
     """
     names = source_names(conn, person_id)
-    if wanted.isdigit() and int(wanted) in names:
-        return int(wanted), names[int(wanted)]
+    digits = wanted.strip()
+    if digits.isascii() and digits.isdigit() and int(digits) in names:
+        return int(digits), names[int(digits)]
     exact = [(i, n) for i, n in names.items() if n == wanted]
     matches = exact or [(i, n) for i, n in names.items() if _folded(n) == _folded(wanted)]
     if len(matches) == 1:
