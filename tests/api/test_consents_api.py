@@ -224,3 +224,13 @@ def test_a_new_password_or_a_disabled_account_ends_every_session(app, pod, world
     with pod.engine.begin() as conn:
         accounts.disable_account(conn, world["bob"], now_ms=now_ms())
     assert bob.get("/api/me").status_code == 403
+
+
+def test_ids_beyond_the_databases_integers_are_refused_not_crashed(app, world):
+    alice = client_for(app, "alice")
+    huge = 2**70
+    for path in [f"/api/consents/{huge}", f"/api/consents/{huge}/receipts"]:
+        assert alice.get(path).status_code == 422, path
+    assert alice.post(f"/api/consents/{huge}/revoke", json={}).status_code == 422
+    assert alice.get("/api/log", params={"before_seq": huge}).status_code == 422
+    assert alice.get(f"/api/consents/{2**31}").status_code == 422

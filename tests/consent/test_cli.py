@@ -139,6 +139,7 @@ def test_consent_list_show_revoke(run, granted):
     assert revoked["state"] == "revoked"
     assert "already revoked" in run("consent", "revoke", str(granted.id), code=1).stderr
     assert "no consent with id 999" in run("consent", "show", "999", code=1).stderr
+    assert "no consent with id" in run("consent", "revoke", str(2**70), code=1).stderr
     assert "no person called 'zed'" in run("consent", "list", "--person", "zed", code=1).stderr
 
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
-from fastapi import APIRouter, Depends, FastAPI, Query, Request, Response
+from fastapi import APIRouter, Depends, FastAPI, Path, Query, Request, Response
 from pydantic import BaseModel, Field
 from sqlalchemy import Connection
 
@@ -132,6 +132,8 @@ def _pod(request: Request) -> Pod:
 
 
 PodDep = Annotated[Pod, Depends(_pod)]
+# Ids and sequence numbers fit the database's integers; larger ones are a 422, not an overflow.
+ConsentId = Annotated[int, Path(ge=1, le=2**31 - 1)]
 
 
 def same_site_json(request: Request) -> None:
@@ -202,7 +204,7 @@ def list_consents(person_id: session.PersonIdDep, pod: PodDep) -> list[ConsentOu
 
 
 @router.get("/consents/{consent_id}")
-def show_consent(consent_id: int, person_id: session.PersonIdDep, pod: PodDep) -> ConsentOut:
+def show_consent(consent_id: ConsentId, person_id: session.PersonIdDep, pod: PodDep) -> ConsentOut:
     """One of your consents with its history."""
     with pod.engine.connect() as conn:
         found = store.get_consent(conn, person_id, consent_id)
@@ -217,7 +219,9 @@ def show_consent(consent_id: int, person_id: session.PersonIdDep, pod: PodDep) -
 
 
 @router.post("/consents/{consent_id}/revoke", dependencies=[SameSiteJson])
-def revoke_consent(consent_id: int, person_id: session.PersonIdDep, pod: PodDep) -> ConsentOut:
+def revoke_consent(
+    consent_id: ConsentId, person_id: session.PersonIdDep, pod: PodDep
+) -> ConsentOut:
     """Revoke one of your consents: the actor's very next request is refused."""
     now = now_ms()
     with pod.engine.begin() as conn:
@@ -227,7 +231,7 @@ def revoke_consent(consent_id: int, person_id: session.PersonIdDep, pod: PodDep)
 
 @router.get("/consents/{consent_id}/receipts")
 def consent_receipts(
-    consent_id: int, person_id: session.PersonIdDep, pod: PodDep
+    consent_id: ConsentId, person_id: session.PersonIdDep, pod: PodDep
 ) -> list[dict[str, Any]]:
     """A receipt per version of the consent (Kantara v1.1 fields, ISO/IEC TS 27560 record)."""
     with pod.engine.connect() as conn:
@@ -239,7 +243,9 @@ def consent_receipts(
 
 
 @router.get("/consents/{consent_id}/fhir")
-def consent_as_fhir(consent_id: int, person_id: session.PersonIdDep, pod: PodDep) -> dict[str, Any]:
+def consent_as_fhir(
+    consent_id: ConsentId, person_id: session.PersonIdDep, pod: PodDep
+) -> dict[str, Any]:
     """The consent as a FHIR R4 Consent resource."""
     with pod.engine.connect() as conn:
         found = store.get_consent(conn, person_id, consent_id)
@@ -252,7 +258,7 @@ def read_log(
     person_id: session.PersonIdDep,
     pod: PodDep,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-    before_seq: Annotated[int | None, Query(ge=1)] = None,
+    before_seq: Annotated[int | None, Query(ge=1, le=2**62)] = None,
 ) -> LogPage:
     """Your access log, newest first, a page at a time."""
     with pod.engine.connect() as conn:
@@ -268,7 +274,7 @@ def read_log_as_fhir(
     person_id: session.PersonIdDep,
     pod: PodDep,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-    before_seq: Annotated[int | None, Query(ge=1)] = None,
+    before_seq: Annotated[int | None, Query(ge=1, le=2**62)] = None,
 ) -> dict[str, Any]:
     """Your access log as a FHIR R4 Bundle of AuditEvent resources, newest first."""
     with pod.engine.connect() as conn:

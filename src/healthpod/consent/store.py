@@ -203,6 +203,8 @@ def get_consent(
     Raises:
         NotFound: no such consent of this person (another person's consent is not found either).
     """
+    if not 0 < consent_id < 2**31:  # beyond the column's range: no such consent, not an overflow
+        raise NotFound(f"You have no consent with id {consent_id}.")
     query = select(consents).where(consents.c.id == consent_id, consents.c.person_id == person_id)
     if for_update:
         query = query.with_for_update()
