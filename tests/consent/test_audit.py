@@ -118,3 +118,15 @@ def test_the_log_is_not_reachable_through_a_generic_update(engine, people):
     with engine.begin() as conn:
         conn.execute(text("UPDATE access_log SET at_ms = at_ms + 1"))
     assert check(engine, alice).first_broken_seq == 1
+
+
+def test_odd_details_are_stored_as_they_hash(engine, people):
+    from datetime import UTC, datetime
+
+    alice, *_ = people
+    odd = {"window": (1, 2), "when": datetime(2027, 1, 1, tzinfo=UTC), "tags": {"x"}}
+    with engine.begin() as conn:
+        entry = audit.record(conn, alice, None, "e" * 80, "ok", odd, now_ms=NOW)
+    assert entry.event == "e" * 50
+    assert entry.details["window"] == [1, 2] and entry.details["when"].startswith("2027-01-01")
+    assert check(engine, alice).ok

@@ -191,3 +191,25 @@ def test_actor_registration_hashes_the_secret_and_checks_redirect_uris(engine):
                 public=True,
                 now_ms=NOW,
             )
+
+
+@pytest.mark.parametrize(
+    ("name", "uris", "problem"),
+    [
+        ("x" * 201, ["https://a.example/cb"], "1 to 200 characters"),
+        ("X", ["https://a.example:99999/cb"], "not a valid URI"),
+        ("X", [f"https://a.example/{'p' * 2000}"], "longer than 2000"),
+        ("X", [f"https://a.example/{i}" for i in range(21)], "at most 20"),
+    ],
+)
+def test_oversized_or_broken_registrations_are_refused(engine, name, uris, problem):
+    with engine.begin() as conn, pytest.raises(InvalidRequest, match=problem):
+        actors.register(
+            conn,
+            name=name,
+            kind="app",
+            purpose="TREAT",
+            redirect_uris=uris,
+            public=True,
+            now_ms=NOW,
+        )

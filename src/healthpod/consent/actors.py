@@ -93,8 +93,8 @@ def register(
         InvalidRequest: an empty name, an unknown kind or purpose, or a bad redirect URI.
     """
     name = name.strip()
-    if not name:
-        raise InvalidRequest("An actor needs a name.", hint="Pass --name.")
+    if not name or len(name) > 200:
+        raise InvalidRequest("An actor needs a name of 1 to 200 characters.", hint="Pass --name.")
     try:
         actor_kind = ActorKind(kind)
     except ValueError:
@@ -107,6 +107,8 @@ def register(
         raise InvalidRequest(
             "An actor needs at least one redirect URI.", hint="Pass --redirect-uri."
         )
+    if len(redirect_uris) > 20:
+        raise InvalidRequest("An actor may have at most 20 redirect URIs.")
     uris = tuple(check_redirect_uri(uri) for uri in redirect_uris)
     secret = None if public else secrets.token_urlsafe(32)
     client_id = secrets.token_urlsafe(16)
@@ -132,7 +134,13 @@ def check_redirect_uri(uri: str) -> str:
     Raises:
         InvalidRequest: the URI says what is wrong with it.
     """
-    parts = urlsplit(uri)
+    if len(uri) > 2000:
+        raise InvalidRequest("A redirect URI is longer than 2000 characters.")
+    try:
+        parts = urlsplit(uri)
+        parts.port  # noqa: B018 - raises ValueError for a bad port
+    except ValueError as exc:
+        raise InvalidRequest(f"Redirect URI {uri[:200]!r} is not a valid URI: {exc}.") from exc
     if not parts.scheme or (parts.scheme in ("http", "https") and not parts.netloc):
         raise InvalidRequest(f"Redirect URI {uri!r} is not an absolute URI.")
     if parts.fragment:

@@ -109,11 +109,12 @@ def record(
         "person_id": person_id,
         "at_ms": now_ms,
         "actor_id": actor_id,
-        "event": event,
-        "outcome": word,
+        "event": event[:50],
+        "outcome": word[:20],
         "reason": reason or "",
         "consent_id": consent_id,
-        "details": dict(details or {}),
+        # Hashed as it will read back: JSON types only (tuples become lists, the rest text).
+        "details": json.loads(json.dumps(dict(details or {}), default=str)),
     }
     if slot is None:
         slot = reserve(conn, person_id)
