@@ -147,7 +147,8 @@ def test_log_shows_and_verifies_and_names_an_altered_entry(run, engine, granted)
     run("consent", "revoke", str(granted.id))
     entries = json.loads(run("log", "--json").stdout)
     assert [e["event"] for e in entries] == ["consent.revoked", "consent.granted"]
-    assert "consent.granted" in run("log").stdout
+    shown = run("log").stdout
+    assert "consent.granted" in shown and "Coach Anna" in shown
     assert "intact: 2 entries" in run("log", "verify").stdout
     with engine.begin() as conn:
         conn.execute(

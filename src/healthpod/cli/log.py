@@ -9,7 +9,7 @@ from sqlalchemy import select
 
 from healthpod.cli import CliState, echo_json, json_option, pass_pod
 from healthpod.cli.consent import find_person, person_option
-from healthpod.consent import audit
+from healthpod.consent import actors, audit
 from healthpod.pod import Pod
 from healthpod.store import schema
 
@@ -38,6 +38,7 @@ def _show(pod: Pod, limit: int, person: str, as_json: bool) -> None:
     with pod.engine.connect() as conn:
         person_id = find_person(conn, person)
         entries = audit.entries(conn, person_id, newest_first=True, limit=limit)
+        names = {a.id: a.name for a in actors.list_actors(conn)}
     if as_json:
         echo_json([e.as_json() for e in entries])
         return
@@ -45,8 +46,8 @@ def _show(pod: Pod, limit: int, person: str, as_json: bool) -> None:
         click.echo("Nothing in the access log yet.")
     for e in entries:
         when = datetime.fromtimestamp(e.at_ms / 1000, UTC).strftime("%Y-%m-%d %H:%M:%S")
-        who = "you" if e.actor_id is None else f"actor {e.actor_id}"
-        click.echo(f"{e.seq:>6}  {when}Z  {who:<10} {e.event:<18} {e.outcome:<8} {e.reason}")
+        who = "you" if e.actor_id is None else names.get(e.actor_id, f"actor {e.actor_id}")
+        click.echo(f"{e.seq:>6}  {when}Z  {who[:20]:<20} {e.event:<18} {e.outcome:<8} {e.reason}")
 
 
 @log.command()
