@@ -4,7 +4,8 @@
     fhir/Observation.ndjson       every stored sample, rendered as the FHIR API renders it,
                                   then the Observations from healthcare
     fhir/<Type>.ndjson            the other records from healthcare, as stored
-    csv/<table>.csv               the person's rows of each table, columns as stored
+    csv/<table>.csv               the person's rows of each table, columns as stored, and
+                                  csv/sample_types.csv for what the type_id columns mean
     manifest.json                 how many lines each file has, and when it was made
 
 Rows are streamed from the database into the zip file on disk, so memory stays flat however
@@ -71,6 +72,10 @@ def write_export(conn: Connection, person_id: int, target: Path) -> dict[str, in
         for table in CSV_TABLES:
             name = f"csv/{table.name}.csv"
             counts[name] = _write_csv(archive, name, conn, table, person_id)
+        # The samples' type_id means these codes; the table is shared, so it is written whole.
+        counts["csv/sample_types.csv"] = _write_csv(
+            archive, "csv/sample_types.csv", conn, schema.sample_types, None
+        )
         manifest = {
             "generator": f"healthpod {__version__}",
             "exported_at": datetime.now(UTC).isoformat(timespec="seconds"),
@@ -95,7 +100,7 @@ def _write_lines(archive: zipfile.ZipFile, name: str, documents: Iterable[Any]) 
 
 
 def _write_csv(
-    archive: zipfile.ZipFile, name: str, conn: Connection, table: Table, person_id: int
+    archive: zipfile.ZipFile, name: str, conn: Connection, table: Table, person_id: int | None
 ) -> int:
     columns = [c for c in table.c if c.name not in LEFT_OUT_COLUMNS]
     count = 0
@@ -103,7 +108,9 @@ def _write_csv(
         out: IO[str] = io.TextIOWrapper(raw, encoding="utf-8", newline="")
         writer = csv.writer(out)
         writer.writerow([c.name for c in columns])
-        query = select(*columns).where(table.c.person_id == person_id)
+        query = select(*columns)
+        if person_id is not None:
+            query = query.where(table.c.person_id == person_id)
         for row in _stream(conn, query):
             writer.writerow([_cell(value) for value in row])
             count += 1

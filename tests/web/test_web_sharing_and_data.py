@@ -110,6 +110,7 @@ def test_export_is_a_zip_whose_counts_match_the_store(logged_in, pod, account, t
     rows = archive.read("csv/workouts.csv").decode().splitlines()
     assert len(rows) - 1 == workouts == manifest["files"]["csv/workouts.csv"]
     assert b"password_hash" not in archive.read("csv/consents.csv")
+    assert b"heart_rate" in archive.read("csv/sample_types.csv")
 
 
 def test_delete_needs_confirmation_then_leaves_nothing_of_the_person(
