@@ -251,3 +251,60 @@ def test_a_zip_of_exports_imports_each_through_its_profile(pod, tmp_path, stockh
     added = {code: n for r in reports for code, n in r.added.items()}
     assert added["body_mass"] == 3
     assert added["blood_pressure"] == 2
+
+
+def run_cli(home: Path, *args: str):
+    from click.testing import CliRunner
+
+    from healthpod.cli import cli
+
+    return CliRunner().invoke(cli, ["--home", str(home), *args], catch_exceptions=False)
+
+
+def test_cli_import_with_a_profile_reports_the_bad_row_by_line(tmp_path):
+    import json
+
+    assert run_cli(tmp_path, "init").exit_code == 0
+    result = run_cli(
+        tmp_path,
+        "import",
+        str(DATA / "my-scale.csv"),
+        "--profile",
+        str(DATA / "my-scale.toml"),
+        "--json",
+    )
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    assert report["format"] == "csv"
+    assert report["added"] == {"body_mass": 3, "body_fat_percentage": 2, "waist_circumference": 2}
+    assert "Warning: my-scale.csv, line 5: column 'Vikt (lb)': 'oops' is not a number" in (
+        result.stderr
+    )
+    again = run_cli(
+        tmp_path,
+        "import",
+        str(DATA / "my-scale.csv"),
+        "--profile",
+        str(DATA / "my-scale.toml"),
+        "--json",
+    )
+    assert json.loads(again.stdout)["added"] == {}
+
+
+def test_cli_without_a_profile_says_how_to_give_one(tmp_path):
+    run_cli(tmp_path, "init")
+    result = run_cli(tmp_path, "import", str(DATA / "my-scale.csv"))
+    assert result.exit_code == 1
+    assert "my-scale.csv" in result.stderr
+    assert "Traceback" not in result.output
+
+
+def test_cli_refuses_a_broken_profile_with_its_key(tmp_path):
+    run_cli(tmp_path, "init")
+    broken = tmp_path / "broken.toml"
+    broken.write_text(
+        (DATA / "my-scale.toml").read_text().replace('type = "body_mass"', 'type = "weight"')
+    )
+    result = run_cli(tmp_path, "import", str(DATA / "my-scale.csv"), "--profile", str(broken))
+    assert result.exit_code == 1
+    assert "broken.toml, key columns[0].type: 'weight' is not a healthpod type" in result.stderr

@@ -25,6 +25,7 @@ from sqlalchemy import select
 from healthpod.cli import CliState, echo_json, json_option, pass_pod
 from healthpod.errors import HealthpodError
 from healthpod.ingest import registry
+from healthpod.ingest.csv_profiles import ProfileImporter, load_profile
 from healthpod.ingest.run import ImportReport, import_path
 from healthpod.ingest.run import Progress as ProgressFn
 from healthpod.pod import DEFAULT_PERSON, Pod
@@ -87,10 +88,20 @@ def summary_table(report: ImportReport) -> Table:
     type=click.Choice(registry.FORMATS),
     help="Skip format detection and read the files as this format.",
 )
+@click.option(
+    "--profile",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="Read CSV files with this mapping profile (TOML; see docs/import-devices.md).",
+)
 @json_option
 @pass_pod
 def import_(
-    pod: Pod, files: tuple[Path, ...], person: str, format_: str | None, as_json: bool
+    pod: Pod,
+    files: tuple[Path, ...],
+    person: str,
+    format_: str | None,
+    profile: Path | None,
+    as_json: bool,
 ) -> None:
     """Import health data exports into your pod.
 
@@ -101,16 +112,25 @@ def import_(
     \b
         healthpod import ~/Downloads/export.zip
         healthpod import --person anna export.xml --json
+        healthpod import weight.csv --profile my-scale.toml
     """
     err = Console(stderr=True)
     out = Console()
     reports: list[ImportReport] = []
     failed = False
+    importer = ProfileImporter(load_profile(profile)) if profile is not None else None
     with progress_bar(err) as on_progress:
         for path in files:
             try:
                 reports.extend(
-                    import_path(pod, path, person=person, format=format_, on_progress=on_progress)
+                    import_path(
+                        pod,
+                        path,
+                        person=person,
+                        format=format_,
+                        on_progress=on_progress,
+                        importer=importer,
+                    )
                 )
             except HealthpodError as exc:
                 if len(files) == 1:

@@ -96,8 +96,11 @@ def import_file(
     on_progress: Progress | None = None,
     errors: ErrorHandling = ErrorHandling.WARN,
     parallel: bool | None = None,
+    importer: Importer | None = None,
 ) -> ImportReport:
     """Import one file (any format, or an archive one importer reads whole) in one transaction.
+
+    `importer` reads the file with that importer instead of detecting one (a CSV profile).
 
     `parallel` parses in a second process while this one writes (None: for large files of
     formats that support it).
@@ -115,6 +118,7 @@ def import_file(
         on_progress=on_progress,
         errors=errors,
         parallel=parallel,
+        importer=importer,
     )
     if len(reports) != 1:
         raise IngestError(
@@ -132,6 +136,7 @@ def import_path(
     on_progress: Progress | None = None,
     errors: ErrorHandling = ErrorHandling.WARN,
     parallel: bool | None = None,
+    importer: Importer | None = None,
 ) -> list[ImportReport]:
     """Import a file, every file in a directory, or every file in a zip no importer claims.
 
@@ -161,6 +166,7 @@ def import_path(
                     on_progress=on_progress,
                     errors=errors,
                     parallel=parallel,
+                    importer=importer,
                 ),
             )
             for f in files
@@ -169,7 +175,8 @@ def import_path(
         raise IngestError(f"{path}: no such file.", hint="Check the path and try again.")
     with path.open("rb") as fp:
         head = fp.read(HEAD_BYTES)
-    importer = registry.by_name(format) if format else None
+    if importer is None and format:
+        importer = registry.by_name(format)
     if importer is None and registry.is_zip(head):
         with path.open("rb") as fp:
             zf = safe_files.open_zip(path.name, fp)
