@@ -9,17 +9,23 @@ our totals are checked against an independent sum of the XML's records.
 
 from __future__ import annotations
 
+import json
 import xml.etree.ElementTree as ET
+from datetime import date
 from pathlib import Path
 
 import pytest
-from sqlalchemy import select
+from click.testing import CliRunner
+from sqlalchemy import insert, select
 
+from healthpod.cli import cli
 from healthpod.errors import NotFound
 from healthpod.ingest.base import ErrorHandling
 from healthpod.ingest.run import import_file
+from healthpod.insights.apple_check import compare
 from healthpod.insights.stats import bucket_stats
 from healthpod.store import schema
+from insights.builder import Person
 
 APPLE = Path(__file__).parents[1] / "data" / "apple"
 
@@ -68,3 +74,38 @@ def test_healthkit_to_sqlite_export_has_summaries_but_no_samples_behind_them(pod
         for code in ("active_energy", "exercise_time"):
             with pytest.raises(NotFound):
                 bucket_stats(conn, person, code)
+
+
+def test_compare_apple_lists_each_side_and_the_differences(pod, settings):
+    import_file(pod, APPLE / "healthkit-to-sqlite" / "export.xml", errors=ErrorHandling.RAISE)
+    base = ["--home", str(settings.home), "--database-url", settings.database_url]
+    result = CliRunner().invoke(
+        cli, [*base, "stats", "exercise_time", "--compare-apple", "--json"], catch_exceptions=False
+    )
+    assert result.exit_code == 0, result.output
+    doc = json.loads(result.stdout)
+    assert doc["days"] == [
+        {"day": "2016-11-15", "apple": 68.0, "ours": None, "difference": None},
+        {"day": "2016-11-16", "apple": 39.0, "ours": None, "difference": None},
+    ]
+    assert doc["days_compared"] == 0
+    steps = CliRunner().invoke(cli, [*base, "stats", "steps", "--compare-apple"])
+    assert steps.exit_code == 1 and "no 'steps'" in steps.stderr
+
+
+def test_compare_apple_on_a_constructed_day(engine):
+    me = Person(engine)
+    me.quantity("active_energy", "2026-01-05T09:00+01:00", "2026-01-05T10:00+01:00", 200)
+    me.quantity("active_energy", "2026-01-05T18:00+01:00", "2026-01-05T18:30+01:00", 100)
+    import_id = me.save()
+    with engine.begin() as conn:
+        conn.execute(
+            insert(schema.activity_summaries).values(
+                person_id=me.id,
+                date_on=date(2026, 1, 5),
+                active_energy_kcal=310.0,
+                import_id=import_id,
+            )
+        )
+        (day,) = compare(conn, me.id, "active_energy")
+    assert (day.apple, day.ours, day.difference) == (310.0, 300.0, -10.0)

@@ -11,8 +11,8 @@ from sqlalchemy import Connection, select
 
 from healthpod.cli import CliState, echo_json, json_option, pass_pod
 from healthpod.errors import NotFound
+from healthpod.insights import apple_check, report, summaries
 from healthpod.insights import findings as findings_
-from healthpod.insights import report, summaries
 from healthpod.insights import sources as sources_
 from healthpod.insights import stats as stats_
 from healthpod.insights.measures import Method
@@ -52,6 +52,11 @@ def _number(value: float | None) -> str:
 @click.option("--from", "from_", metavar="DATE", help="First local day (YYYY-MM-DD).")
 @click.option("--to", metavar="DATE", help="Last local day (YYYY-MM-DD), included.")
 @click.option("--explain", metavar="DATE", help="Show which source counted when on that day.")
+@click.option(
+    "--compare-apple",
+    is_flag=True,
+    help="Put the daily totals beside Apple's ActivitySummary (active_energy, exercise_time).",
+)
 @person_option
 @json_option
 @pass_pod
@@ -62,6 +67,7 @@ def stats(
     from_: str | None,
     to: str | None,
     explain: str | None,
+    compare_apple: bool,
     person: str,
     as_json: bool,
 ) -> None:
@@ -74,11 +80,14 @@ def stats(
         healthpod stats
         healthpod stats steps --by week --from 2026-01-01
         healthpod stats steps --explain 2026-03-29
+        healthpod stats active_energy --compare-apple
         healthpod stats heart_rate --by hour --from 2026-03-29 --to 2026-03-29 --json
     """
     with _person(pod, person) as (conn, person_id):
         if type_code is None:
             _overview(conn, person_id, as_json)
+        elif compare_apple:
+            _compare(conn, person_id, type_code, as_json)
         elif explain is not None:
             spans = stats_.explain_day(conn, person_id, type_code, explain)
             if as_json:
@@ -94,6 +103,32 @@ def stats(
                 echo_json(result.to_json())
             else:
                 _print_stats(result)
+
+
+def _compare(conn: Connection, person_id: int, type_code: str, as_json: bool) -> None:
+    checks = apple_check.compare(conn, person_id, type_code)
+    both = [c.difference for c in checks if c.difference is not None]
+    mean_abs = sum(abs(d) for d in both) / len(both) if both else None
+    if as_json:
+        echo_json(
+            {
+                "type": type_code,
+                "days": [c.to_json() for c in checks],
+                "days_compared": len(both),
+                "mean_absolute_difference": mean_abs,
+            }
+        )
+        return
+    click.echo(f"{'day':<12} {'Apple':>10} {'ours':>10} {'difference':>11}")
+    for c in checks:
+        diff = "-" if c.difference is None else f"{c.difference:+.2f}"
+        click.echo(
+            f"{c.day_on.isoformat():<12} {_number(c.apple):>10} {_number(c.ours):>10} {diff:>11}"
+        )
+    click.echo(
+        f"{len(both)} days with both; mean absolute difference "
+        f"{'-' if mean_abs is None else f'{mean_abs:.2f}'}"
+    )
 
 
 def _overview(conn: Connection, person_id: int, as_json: bool) -> None:

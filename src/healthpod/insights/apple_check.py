@@ -1,0 +1,69 @@
+"""Our daily totals beside the ActivitySummary values Apple computed for the same days.
+
+Apple writes one `<ActivitySummary>` per day into an export (active energy, exercise minutes,
+stand hours). Putting ours beside them checks the whole chain (import, local days, source
+de-duplication) against Apple's own arithmetic on real data.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
+
+from sqlalchemy import Connection, select
+
+from healthpod.errors import InvalidRequest, NotFound
+from healthpod.insights.stats import daily_summaries
+from healthpod.store import schema
+
+COLUMNS = {"active_energy": "active_energy_kcal", "exercise_time": "exercise_min"}
+
+
+@dataclass(frozen=True, slots=True)
+class DayCheck:
+    day_on: date
+    apple: float | None
+    ours: float | None
+
+    @property
+    def difference(self) -> float | None:
+        if self.apple is None or self.ours is None:
+            return None
+        return self.ours - self.apple
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "day": self.day_on.isoformat(),
+            "apple": self.apple,
+            "ours": None if self.ours is None else round(self.ours, 3),
+            "difference": None if self.difference is None else round(self.difference, 3),
+        }
+
+
+def compare(conn: Connection, person_id: int, type_code: str) -> list[DayCheck]:
+    """Per day with either value: Apple's ActivitySummary value and our daily total.
+
+    Raises:
+        InvalidRequest: the type has no ActivitySummary counterpart.
+        NotFound: neither side has any day.
+    """
+    column = COLUMNS.get(type_code)
+    if column is None:
+        raise InvalidRequest(
+            f"Apple's activity summaries have no {type_code!r}.",
+            hint=f"Compare one of: {', '.join(COLUMNS)}.",
+        )
+    a = schema.activity_summaries
+    apple = {
+        day: value
+        for day, value in conn.execute(
+            select(a.c.date_on, a.c[column]).where(a.c.person_id == person_id)
+        )
+        if value is not None
+    }
+    ours = {s.day_on: s.value for s in daily_summaries(conn, person_id, [type_code])}
+    days = sorted(set(apple) | set(ours))
+    if not days:
+        raise NotFound(f"Neither Apple's activity summaries nor the samples have {type_code}.")
+    return [DayCheck(d, apple.get(d), ours.get(d)) for d in days]
