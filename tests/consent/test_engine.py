@@ -76,6 +76,7 @@ def test_a_search_over_everything_gets_the_consents_categories():
         ),
         ("a token bound to another consent", [consent()], read("heart", consent_id=8), "consent 8"),
         ("an unknown category", [consent()], read("telepathy"), "unknown data category"),
+        ("a disabled actor", [consent(actor_disabled=True)], read("heart"), "disabled"),
     ],
 )
 def test_who_must_not_get_what(who, consents, request_, reason):

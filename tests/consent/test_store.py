@@ -82,7 +82,8 @@ def test_a_disabled_actor_gets_nothing(engine, people):
     grant(engine, alice, coach)
     with engine.begin() as conn:
         actors.disable(conn, coach, now_ms=NOW)
-    assert not ask(engine, alice, coach, "heart").allowed
+    decision = ask(engine, alice, coach, "heart")
+    assert not decision.allowed and "the actor has been disabled" in decision.reason
     with engine.begin() as conn, pytest.raises(Conflict, match="disabled"):
         store.grant(conn, alice, coach, HEART, valid_until_ms=None, now_ms=NOW)
 

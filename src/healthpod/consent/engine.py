@@ -23,10 +23,11 @@ def decide(consents: Sequence[Consent], request: AccessRequest, *, now_ms: int) 
     """Allow `request` only if a consent valid at `now_ms` covers it; say why either way.
 
     A consent counts when it belongs to the request's person and actor (and is the request's
-    `consent_id`, when the token names one), is active at `now_ms` (not pending, expired or
-    revoked), allows the action, and covers at least one wanted category (any category when
-    none is named). Among several, the one covering most of the wanted categories wins, then
-    raw over daily, then the newest. The scope is that consent's, narrowed to what was wanted.
+    `consent_id`, when the token names one), its actor is not disabled, it is active at
+    `now_ms` (not pending, expired or revoked), allows the action, and covers at least one
+    wanted category (any category when none is named). Among several, the one covering most
+    of the wanted categories wins, then raw over daily, then the newest. The scope is that
+    consent's, narrowed to what was wanted.
     """
     unknown = request.categories - ALL_CATEGORIES
     if unknown:
@@ -50,6 +51,9 @@ def decide(consents: Sequence[Consent], request: AccessRequest, *, now_ms: int) 
     best_covered: frozenset[str] = frozenset()
     why_not: list[str] = []
     for consent in candidates:
+        if consent.actor_disabled:
+            why_not.append(f"consent {consent.id} counts no more: the actor has been disabled")
+            continue
         state = consent.state_at(now_ms)
         if state is not ConsentState.ACTIVE:
             why_not.append(_inactive(consent, state))

@@ -107,6 +107,7 @@ class Consent:
     created_ms: int = 0
     updated_ms: int = 0
     version: int = 1
+    actor_disabled: bool = False  # the actor was switched off: the consent counts for nothing
 
     def state_at(self, now_ms: int) -> ConsentState:
         if self.status is ConsentStatus.REVOKED or (

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from sqlalchemy import Connection, insert, select, update
@@ -229,12 +229,17 @@ def list_consents(
 def consents_for(conn: Connection, person_id: int, actor_id: int) -> list[Consent]:
     """The current state of the consents `decide` weighs for one request (the hot path).
 
-    Revoked ones are kept so the decision can say so; an actor that is disabled has none.
-    Driver SQL, because building the statement with SQLAlchemy Core cost more than running it.
+    Revoked ones, and those of a disabled actor (marked), are kept so the decision can say why
+    they do not count. Driver SQL, because building the statement with SQLAlchemy Core cost
+    more than running it.
     """
     statement = _CONSENTS_FOR[conn.dialect.name]
     rows = conn.exec_driver_sql(statement, {"person_id": person_id, "actor_id": actor_id})
-    return [_consent(dict(zip(_CONSENT_COLUMNS, row, strict=True))) for row in rows]
+    found = []
+    for row in rows:
+        consent = _consent(dict(zip(_CONSENT_COLUMNS, row[:-1], strict=True)))
+        found.append(replace(consent, actor_disabled=row[-1] is not None))
+    return found
 
 
 _CONSENT_COLUMNS = (
@@ -245,15 +250,13 @@ _CONSENT_COLUMNS = (
 _SELECT_CONSENTS = (
     "SELECT c.id, c.person_id, c.actor_id, c.purpose, c.categories, c.actions, c.data_from_ms, "
     "c.data_to_ms, c.granularity, c.valid_from_ms, c.valid_until_ms, c.revoked_ms, c.status, "
-    "c.created_ms, c.updated_ms, c.version "
+    "c.created_ms, c.updated_ms, c.version, a.disabled_ms "
     "FROM consents AS c JOIN actors AS a ON a.id = c.actor_id "
 )
 _CONSENTS_FOR = {
-    "sqlite": _SELECT_CONSENTS
-    + "WHERE c.person_id = :person_id AND c.actor_id = :actor_id AND a.disabled_ms IS NULL",
+    "sqlite": _SELECT_CONSENTS + "WHERE c.person_id = :person_id AND c.actor_id = :actor_id",
     "postgresql": _SELECT_CONSENTS
-    + "WHERE c.person_id = %(person_id)s AND c.actor_id = %(actor_id)s "
-    "AND a.disabled_ms IS NULL",
+    + "WHERE c.person_id = %(person_id)s AND c.actor_id = %(actor_id)s",
 }
 
 
