@@ -432,6 +432,7 @@ def test_a_broken_file_stores_nothing_and_keeps_what_was_there(pod, name):
     assert stored(pod, schema.workouts) == 1
 
 
+@pytest.mark.slow
 def test_cli_names_the_format_and_refuses_a_broken_file_with_exit_1(tmp_path):
     from click.testing import CliRunner
 
