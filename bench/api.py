@@ -1,6 +1,7 @@
 """Measure the FHIR API under consent: pages of heart rate through `healthpod serve`.
 
-    .venv/bin/python bench/api.py [--samples 1000000] [--clients 8] [--database-url URL]
+    .venv/bin/python bench/api.py [--samples 1000000] [--clients 8] [--workers 1]
+                                  [--database-url URL]
 
 Builds a pod with SAMPLES heart-rate samples spread over two years (a fresh SQLite file, or a
 new database on the PostgreSQL server given), registers an actor with a consent for heart
@@ -265,6 +266,7 @@ def main() -> None:
     parser.add_argument("--samples", type=int, default=1_000_000)
     parser.add_argument("--clients", type=int, default=8)
     parser.add_argument("--database-url", help="a PostgreSQL server URL (default: SQLite)")
+    parser.add_argument("--workers", type=int, default=1, help="server worker processes")
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory() as tmp, fresh_database(args.database_url, Path(tmp)) as url:
@@ -294,6 +296,8 @@ def main() -> None:
                 "serve",
                 "--port",
                 str(port),
+                "--workers",
+                str(args.workers),
             ],
             env=env,
             stdout=subprocess.DEVNULL,
@@ -323,11 +327,13 @@ def main() -> None:
     raw_rate = raw_pages / raw_elapsed
     p50, p95 = percentile(latencies, 0.50) * 1000, percentile(latencies, 0.95) * 1000
     print(
-        f"API: {args.clients} clients, {pages} pages of {PAGE} in {elapsed:.1f} s: "
+        f"API ({args.workers} worker process(es)): {args.clients} clients, "
+        f"{pages} pages of {PAGE} in {elapsed:.1f} s: "
         f"{rate:.0f} pages/s, p50 {p50:.1f} ms, p95 {p95:.1f} ms "
         f"(mean {statistics.fmean(latencies) * 1000:.1f} ms)"
     )
     print(f"raw SQL + json.dumps: {raw_pages} pages in {raw_elapsed:.2f} s: {raw_rate:.0f} pages/s")
+    print(f"load average during the run: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
     print(
         f"ratio API/raw: {rate / raw_rate:.2f} (target >= 0.20); "
         f"p95 target < 50 ms: {'met' if p95 < 50 else 'NOT met'}; "

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from typing import Any
 
 import click
 from pydantic import AnyHttpUrl
@@ -21,8 +22,15 @@ from healthpod.pod import Pod
     type=click.IntRange(0, 65535),
     help="Port to listen on.",
 )
+@click.option(
+    "--workers",
+    default=1,
+    show_default=True,
+    type=click.IntRange(1, 64),
+    help="Worker processes (each a full server; they share nothing but the database).",
+)
 @click.pass_obj
-def serve(state: CliState, host: str, port: int) -> None:
+def serve(state: CliState, host: str, port: int, workers: int) -> None:
     """Run the server (uvicorn) until Ctrl-C.
 
     Links in API responses are built on HEALTHPOD_BASE_URL; when it is not set they use
@@ -30,7 +38,7 @@ def serve(state: CliState, host: str, port: int) -> None:
 
     \b
         healthpod serve
-        healthpod serve --host 0.0.0.0 --port 8080
+        healthpod serve --host 0.0.0.0 --port 8080 --workers 4
     """
     import uvicorn
 
@@ -40,17 +48,24 @@ def serve(state: CliState, host: str, port: int) -> None:
     if f"{ENV_PREFIX}BASE_URL" not in os.environ:
         shown = "127.0.0.1" if host in ("0.0.0.0", "::") else host  # noqa: S104 - a display name
         settings = settings.model_copy(update={"base_url": AnyHttpUrl(f"http://{shown}:{port}")})
-    pod = Pod.open(settings)
-    app = create_app(settings, pod=pod)
     click.echo(f"healthpod serving {settings.public_base_url} (FHIR at /fhir). Ctrl-C stops.")
-    uvicorn.run(
-        app,
-        host=host,
-        port=port,
-        log_level=settings.log_level.lower(),
-        proxy_headers=False,
-        server_header=False,
-    )
+    options: dict[str, Any] = {
+        "host": host,
+        "port": port,
+        "log_level": settings.log_level.lower(),
+        "proxy_headers": False,
+        "server_header": False,
+    }
+    if workers > 1:
+        # Each worker process builds its app from the environment, so hand the settings on.
+        os.environ[f"{ENV_PREFIX}HOME"] = str(settings.home)
+        os.environ[f"{ENV_PREFIX}DATABASE_URL"] = settings.effective_database_url
+        os.environ[f"{ENV_PREFIX}BASE_URL"] = settings.public_base_url
+        Pod.open(settings).close()  # refuse a missing or outdated schema before forking
+        uvicorn.run("healthpod.app:app_from_environment", factory=True, workers=workers, **options)
+        return
+    pod = Pod.open(settings)
+    uvicorn.run(create_app(settings, pod=pod), **options)
     pod.close()
 
 
