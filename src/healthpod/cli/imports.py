@@ -116,6 +116,8 @@ def import_(
     """
     err = Console(stderr=True)
     out = Console()
+    if not out.is_terminal:  # piped: room for the longest HealthKit identifiers
+        out = Console(width=160)
     reports: list[ImportReport] = []
     failed = False
     importer = ProfileImporter(load_profile(profile)) if profile is not None else None

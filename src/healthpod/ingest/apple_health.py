@@ -44,6 +44,7 @@ from healthpod.vocabulary import BY_APPLE
 FORMAT = "apple-health"
 CHUNK = 256 * 1024
 RECORD_BATCH = 10_000
+NODE_BATCH = 50_000  # child elements (metadata, HRV beats) that also end a batch: memory
 ROOT = "HealthData"
 HINT = (
     "Export again from the Health app (Profile → Export All Health Data) and import the new file."
@@ -131,7 +132,7 @@ def metadata(children: list[Node] | None) -> dict[str, Any] | None:
         if tag == "MetadataEntry":
             meta[attrib.get("key", "")] = attrib.get("value", "")
         elif tag == "HeartRateVariabilityMetadataList":
-            meta[tag] = [dict(beat[1]) for beat in grandchildren or ()]
+            meta[tag] = [beat[1] for beat in grandchildren or ()]  # lxml's fresh dicts
     return meta or None
 
 
@@ -446,6 +447,7 @@ class _Target:
         self.top_children: list[Node] | None = None
         self.stack: list[Node] = []  # open elements below the top level
         self.count = 0  # top-level elements seen
+        self.nodes = 0  # elements below the top level since the last batch
         self.records = RecordColumns()
         self.lines = 1  # lines fed to the parser so far (for "cut short" errors)
         self.saw_root = False
@@ -455,6 +457,7 @@ class _Target:
         if depth == 2:
             self.top_tag, self.top_attrib, self.top_children = tag, attrib, None
         elif depth > 2:
+            self.nodes += 1
             node: Node = [tag, attrib, None]
             if depth == 3:
                 if self.top_children is None:
@@ -488,7 +491,7 @@ class _Target:
                     records.children[len(records.attribs)] = self.top_children
                 records.attribs.append(self.top_attrib)
                 records.ordinals.append(self.count)
-                if len(records.attribs) >= RECORD_BATCH:
+                if len(records.attribs) >= RECORD_BATCH or self.nodes >= NODE_BATCH:
                     self.flush_records()
             else:
                 self.top_level([tag, self.top_attrib, self.top_children])
@@ -501,6 +504,7 @@ class _Target:
             return
         batch, singles = self.records.convert(record_type, metadata, self.one_record)
         self.records = RecordColumns()
+        self.nodes = 0
         if len(batch):
             self.out.append(batch)
         self.out.extend(singles)
