@@ -10,7 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from healthpod.ingest import apple_dates, units
-from healthpod.ingest.apple_health import record_type
+from healthpod.ingest.apple_elements import record_type
 from healthpod.vocabulary import SAMPLE_TYPES
 
 DOCS = Path(__file__).parents[2] / "docs"

@@ -4,7 +4,7 @@ A large export is almost all Records. Per record the parser only keeps the attri
 dates, numbers and units are converted for a whole batch at once (numpy for the dates and
 unit factors, list comprehensions for the rest), which is what makes a million records take
 seconds. A row the batch conversion cannot take (a date in another form, a decimal comma, a
-missing attribute) goes through the one-by-one reader, `apple_health.record`, which says
+missing attribute) goes through the one-by-one reader, `apple_elements.record`, which says
 exactly what is wrong.
 """
 

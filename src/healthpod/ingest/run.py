@@ -472,19 +472,21 @@ def _hash(sha256: str | Callable[[], str]) -> str:
 def write_items(session: ImportSession, items: Iterable[Item]) -> None:
     """Hand items to their writers in batches of consecutive items with the same writer."""
     pending: list[Any] = []
-    weight = 0  # samples waiting: a SampleBatch weighs as many as it holds
     current = None
     for item in items:
         writer = WRITERS.get(type(item))
         if writer is None:
             raise TypeError(f"no writer registered for {type(item).__name__}")
-        if writer is not current or weight >= BATCH:
+        if writer is not current or len(pending) >= BATCH or isinstance(item, SampleBatch):
             if pending and current is not None:
                 current(session, pending)
-            pending, weight = [], 0
+            pending = []
             current = writer
+        if isinstance(item, SampleBatch):  # already a batch: written at once, never held
+            writer(session, [item])
+            current = None
+            continue
         pending.append(item)
-        weight += len(item) if isinstance(item, SampleBatch) else 1
     if pending and current is not None:
         current(session, pending)
 
