@@ -11,8 +11,10 @@ from __future__ import annotations
 import importlib
 import os
 import pickle
+import queue
 import subprocess
 import sys
+import threading
 import traceback
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -23,6 +25,7 @@ from healthpod.errors import HealthpodError, IngestError, MalformedFile
 from healthpod.ingest import safe_files
 from healthpod.ingest.base import ErrorHandling, Item, SampleBatch
 
+INBOX_MESSAGES = 4  # batches waiting in the parent: about 1 MB each
 SEND_EVERY = 500  # small items per message; a SampleBatch is sent on its own
 PROGRESS_STEP = 4 * 1024 * 1024
 
@@ -132,18 +135,24 @@ def items_from_child(spec: ReaderSpec, on_progress: Callable[[int], None] | None
         env=env,
     )
     assert child.stdin is not None and child.stdout is not None
+    # A thread takes the child's messages off the pipe while this thread writes to the
+    # database (SQLite lets go of the GIL while it works); otherwise the child would wait on a
+    # full pipe for every batch and the two processes would take turns instead of overlapping.
+    inbox: queue.Queue[tuple[Any, ...] | None] = queue.Queue(maxsize=INBOX_MESSAGES)
+    stop = threading.Event()
+    receiver = threading.Thread(target=_receive, args=(child.stdout, inbox, stop), daemon=True)
     try:
         pickle.dump(spec, child.stdin)
         child.stdin.close()
+        receiver.start()
         while True:
-            try:
-                message = pickle.load(child.stdout)  # noqa: S301 - our own child's output
-            except (EOFError, pickle.UnpicklingError):
+            message = inbox.get()
+            if message is None:
                 raise IngestError(
                     f"{spec.filename}: the process reading the file stopped unexpectedly; "
                     "nothing was stored.",
                     hint="Import the file again; if it keeps failing, report it with its size.",
-                ) from None
+                )
             kind = message[0]
             if kind == "items":
                 yield from message[1]
@@ -159,10 +168,32 @@ def items_from_child(spec: ReaderSpec, on_progress: Callable[[int], None] | None
                     f"reading {spec.filename} failed in the reader process:\n{message[1]}"
                 )
     finally:
+        stop.set()
         if child.poll() is None:
             child.kill()
-        child.stdout.close()
         child.wait()
+        if receiver.is_alive():
+            receiver.join(timeout=10)
+        child.stdout.close()
+
+
+def _receive(
+    stream: BinaryIO, inbox: queue.Queue[tuple[Any, ...] | None], stop: threading.Event
+) -> None:
+    """Receiver thread: messages from the child into `inbox`; None when the pipe ends early."""
+    while not stop.is_set():
+        try:
+            message = pickle.load(stream)  # noqa: S301 - our own child's output
+        except (EOFError, pickle.UnpicklingError, OSError, ValueError):
+            message = None
+        while not stop.is_set():
+            try:
+                inbox.put(message, timeout=0.2)
+                break
+            except queue.Full:
+                continue
+        if message is None or message[0] in ("done", "error", "crash"):
+            return
 
 
 def main() -> None:
