@@ -39,7 +39,13 @@ def test_password_is_stored_as_argon2id_and_checked(engine, alice):
 
 @pytest.mark.parametrize(
     ("username", "password"),
-    [("alice", "wrong password"), ("mallory", "correct horse battery"), ("alice", "")],
+    [
+        ("alice", "wrong password"),
+        ("mallory", "correct horse battery"),
+        ("alice", ""),
+        ("ali\x00ce", "correct horse battery"),  # PostgreSQL refuses NUL in text
+        ("alice", "correct horse\x00battery"),
+    ],
 )
 def test_wrong_credentials_get_one_message(engine, alice, username, password):
     with pytest.raises(AccessDenied, match=r"^Wrong username or password\. Check"):

@@ -204,7 +204,10 @@ def authenticate(engine: Engine, username: str, password: str, *, address: str, 
         AccessDenied: wrong username or password (one message for both), a disabled account,
             or too many failed attempts from this address or for this account.
     """
-    name = username.strip().casefold()[:200]
+    # PostgreSQL refuses NUL in text. U+FFFD can be in no stored username either, so a name
+    # with a NUL still matches no account, and counts against the address like any other.
+    name = username.replace("\x00", "\ufffd").strip().casefold()[:200]
+    address = address.replace("\x00", "\ufffd")
     keys = {"account": f"account:{name}", "address": f"address:{address[:250]}"}
     with engine.connect() as conn:
         locked = conn.execute(
