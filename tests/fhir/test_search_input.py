@@ -56,6 +56,8 @@ def _outcome(response, status):
         {"_total": "maybe"},
         {"_cursor": "garbage"},
         {"_cursor": "0.q.99999999999999999999"},
+        {"_cursor": "0.zz.1"},
+        {"_cursor": "0.d.1"},  # a daily-summary cursor under a raw consent
         {"code": "a\x00b"},
         {"_format": "xml"},
     ],

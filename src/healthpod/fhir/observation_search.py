@@ -13,6 +13,7 @@ from typing import Any
 from sqlalchemy import Connection
 
 from healthpod.consent.model import Scope
+from healthpod.errors import InvalidRequest
 from healthpod.fhir import render, resource_search
 from healthpod.fhir.search import Cursor, DateBound, SearchQuery, Token
 from healthpod.store import daily_observations, observations
@@ -111,6 +112,17 @@ def search(
         return [], None, total
     cursor = query.cursor
     page: list[dict[str, Any]] = []
+    # A cursor from a raw listing under a daily-only consent, or the other way round: the
+    # consent changed since that page.
+    if (
+        cursor is not None
+        and cursor.kind != resource_search.OFFSET_KIND
+        and (cursor.kind == "d") != scope.daily_only
+    ):
+        raise InvalidRequest(
+            "This paging link belongs to a listing that no longer applies.",
+            hint="Start the search again from its first page.",
+        )
     if cursor is None or cursor.kind != resource_search.OFFSET_KIND:
         after = None if cursor is None else Key(cursor.at_ms, cursor.kind, cursor.row_id)
         rows = _sample_page(conn, person_id, scope, query, found, after)

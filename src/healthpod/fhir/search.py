@@ -177,9 +177,12 @@ def parse_count(value: str) -> int:
     return min(int(value), MAX_COUNT)
 
 
+CURSOR_KINDS = frozenset({"q", "c", "bp", "d", "r"})
+
+
 def parse_cursor(value: str) -> Cursor:
     match = _CURSOR.match(value)
-    if match is None:
+    if match is None or match[2] not in CURSOR_KINDS:
         raise InvalidRequest(
             "_cursor: not a paging cursor this server made.",
             hint="Follow the `next` link of the previous page unchanged.",
