@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import importlib
 import json
 import logging
 import sys
@@ -21,7 +22,17 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 
 class HealthpodGroup(click.Group):
-    """A group that turns our errors into a message, a hint and an exit code."""
+    """A group that loads its commands on demand and turns our errors into messages."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*super().list_commands(ctx), *LAZY_COMMANDS})
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name in LAZY_COMMANDS and cmd_name not in self.commands:
+            module = importlib.import_module(f"healthpod.cli.{LAZY_COMMANDS[cmd_name]}")
+            for command in module.COMMANDS:
+                self.add_command(command)
+        return super().get_command(ctx, cmd_name)
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
@@ -83,6 +94,8 @@ def cli(ctx: click.Context, home: Path | None, database_url: str | None) -> None
     logging.basicConfig(
         level=level, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr
     )
+    # Alembic narrates every migration step at INFO; a person only needs our own summary.
+    logging.getLogger("alembic").setLevel(max(logging.WARNING, logging.getLevelName(level)))
 
 
 def pass_pod(func: F) -> F:
@@ -105,16 +118,23 @@ def echo_json(document: Any) -> None:
 json_option = click.option("--json", "as_json", is_flag=True, help="Print one JSON document.")
 
 
-def _register() -> None:
-    # Imported here so each module can use the helpers above.
-    from healthpod.cli import accounts, actors, consent, db, demo, imports, log, serve, stats
-
-    for module in (accounts, actors, consent, db, demo, imports, log, serve, stats):
-        for command in module.COMMANDS:
-            cli.add_command(command)
-
-
-_register()
+# Each command's module is imported only when that command runs (or help lists it), so
+# `healthpod import` does not pay for the web server, the FHIR models or scipy.
+LAZY_COMMANDS: dict[str, str] = {
+    "account": "accounts",
+    "actor": "actors",
+    "consent": "consent",
+    "db": "db",
+    "demo": "demo",
+    "import": "imports",
+    "imports": "imports",
+    "init": "db",
+    "insights": "stats",
+    "log": "log",
+    "serve": "serve",
+    "sources": "stats",
+    "stats": "stats",
+}
 
 
 def main() -> None:
