@@ -85,3 +85,12 @@ def test_directory_imports_each_file(pod, tmp_path):
     assert reports[0].total_added == 8
     assert reports[1].total_added == 0
     assert reports[1].already_present == 8
+
+
+def test_an_import_leaves_the_daily_statistics_up_to_date(pod):
+    report = import_file(pod, APPLE / "ahcd-go" / "export.xml", errors=ErrorHandling.RAISE)
+    with pod.engine.connect() as conn:
+        summarized = set(conn.scalars(select(schema.summarized_imports.c.import_id)))
+        days = conn.scalar(select(func.count()).select_from(schema.daily_summaries))
+    assert report.import_id in summarized
+    assert days > 0

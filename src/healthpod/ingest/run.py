@@ -430,6 +430,8 @@ def run_import(
             pod, person_id, filename, _hash(sha256), importer.format, started, error.message
         )
         raise error from exc
+    if report.total_added:
+        _refresh_daily_summaries(pod, person_id)
     logger.info(
         "import finished import_id=%s format=%s added=%d already_present=%d",
         report.import_id,
@@ -489,6 +491,20 @@ def write_items(session: ImportSession, items: Iterable[Item]) -> None:
         pending.append(item)
     if pending and current is not None:
         current(session, pending)
+
+
+def _refresh_daily_summaries(pod: Pod, person_id: int) -> None:
+    """Bring the daily statistics up to date now, so the first chart after an import is fast.
+
+    Runs after the import committed: the samples are safe whatever happens here, and a reader
+    that finds the summaries behind catches up itself.
+    """
+    from healthpod.insights import summaries  # numpy and friends, only once data arrived
+
+    try:
+        summaries.ensure_fresh(pod.engine, person_id)
+    except (DBAPIError, SQLAlchemyError):
+        logger.warning("daily summaries left for the next reader person_id=%s", person_id)
 
 
 def _record_failure(
