@@ -44,6 +44,8 @@ def base_url() -> None:
 @pytest.fixture(scope="session")
 def browser_type_launch_args(browser_type_launch_args):
     if not Path(CHROMIUM).exists():
+        if os.environ.get("CI"):
+            pytest.fail(f"Chromium is required in CI: none at {CHROMIUM}")
         pytest.skip(f"no Chromium at {CHROMIUM} (set HEALTHPOD_TEST_CHROMIUM)")
     return {
         **browser_type_launch_args,
