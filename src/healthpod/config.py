@@ -27,7 +27,7 @@ class Settings(BaseSettings):
     database_url: str | None = None
     base_url: AnyHttpUrl = AnyHttpUrl("http://127.0.0.1:8000")
     default_locale: Literal["en", "sv"] = "en"
-    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "WARNING"
 
     @field_validator("database_url")
     @classmethod
