@@ -29,12 +29,10 @@ import sys
 import tempfile
 import threading
 import time
-import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
+from bench_support import fresh_database
 from sqlalchemy import Engine, insert, select, text
 
 from healthpod.consent import actors
@@ -47,23 +45,6 @@ from healthpod.store.engine import make_engine
 DAY_MS = 86_400_000
 PAGE = 100
 LOINC_HR = "http://loinc.org|8867-4"
-
-
-@contextmanager
-def fresh_database(server_url: str | None, home: Path) -> Iterator[str]:
-    if server_url is None:
-        yield f"sqlite:///{home / 'healthpod.db'}"
-        return
-    admin = make_engine(server_url, isolation_level="AUTOCOMMIT")
-    name = f"bench_api_{uuid.uuid4().hex[:10]}"
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield admin.url.set(database=name).render_as_string(hide_password=False)
-    finally:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
 
 
 def build_pod(engine: Engine, samples: int, now_ms: int) -> tuple[int, str, int]:
@@ -269,7 +250,10 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=1, help="server worker processes")
     args = parser.parse_args()
 
-    with tempfile.TemporaryDirectory() as tmp, fresh_database(args.database_url, Path(tmp)) as url:
+    with (
+        tempfile.TemporaryDirectory() as tmp,
+        fresh_database(args.database_url, Path(tmp), prefix="bench_api") as url,
+    ):
         home = Path(tmp) / "home"
         home.mkdir()
         engine = make_engine(url)

@@ -14,12 +14,10 @@ from __future__ import annotations
 import argparse
 import tempfile
 import time
-import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
-from sqlalchemy import func, select, text
+from bench_support import fresh_database
+from sqlalchemy import func, select
 
 from healthpod.config import Settings
 from healthpod.ingest.base import ErrorHandling
@@ -31,25 +29,11 @@ from healthpod.store.engine import make_engine
 REPO = Path(__file__).resolve().parents[1]
 
 
-@contextmanager
-def fresh_database(server_url: str | None, home: Path) -> Iterator[str]:
-    if server_url is None:
-        yield f"sqlite:///{home / 'healthpod.db'}"
-        return
-    admin = make_engine(server_url, isolation_level="AUTOCOMMIT")
-    name = f"bench_fhir_{uuid.uuid4().hex[:10]}"
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield admin.url.set(database=name).render_as_string(hide_password=False)
-    finally:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
-
-
 def run(label: str, files: list[Path], server_url: str | None) -> None:
-    with tempfile.TemporaryDirectory() as home, fresh_database(server_url, Path(home)) as url:
+    with (
+        tempfile.TemporaryDirectory() as home,
+        fresh_database(server_url, Path(home), prefix="bench_fhir") as url,
+    ):
         engine = make_engine(url)
         migrate.upgrade(engine)
         engine.dispose()

@@ -40,6 +40,7 @@ from healthpod.consent.actors import Actor, by_client_id, verify_secret
 from healthpod.consent.engine import decide
 from healthpod.consent.model import AccessRequest, Action
 from healthpod.consent.store import consents_for
+from healthpod.errors import InvalidRequest
 from healthpod.oauth import tokens
 from healthpod.oauth.scopes import parse_scopes
 
@@ -370,7 +371,9 @@ class PodAuthorizationServer(AuthorizationServer):  # type: ignore[misc]
         return request
 
     def create_json_request(self, request: Any) -> Any:
-        raise NotImplementedError("no JSON endpoints")
+        # Authlib calls this only for JSON endpoints (e.g. dynamic client registration), which
+        # this server does not route: actors are registered by the operator.
+        raise InvalidRequest("OAuth requests here are form posts, not JSON.")
 
     def handle_response(
         self, status: int, body: Any, headers: Any
