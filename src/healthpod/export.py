@@ -35,6 +35,7 @@ BATCH = 2000
 # The person's tables written as CSV (secrets such as password and token hashes are left out).
 CSV_TABLES: tuple[Table, ...] = (
     schema.sources,
+    schema.source_type_priorities,
     schema.devices,
     schema.imports,
     schema.quantity_samples,

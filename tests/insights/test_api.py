@@ -52,6 +52,9 @@ def test_only_the_persons_own_data(client):
     assert types["steps"]["count"] == 2
     names = [s["name"] for s in client.get("/api/insights/sources").json()["sources"]]
     assert "Bob" not in names
+    by_type = client.get("/api/insights/sources", params={"type": "steps"}).json()["sources"]
+    assert [s["name"] for s in by_type] == names  # no order of its own: the person-wide one
+    assert client.get("/api/insights/sources", params={"type": "stepz"}).status_code == 404
     spans = client.get("/api/insights/explain/steps", params={"day": "2026-04-01"}).json()
     assert {s["source"] for s in spans["spans"]} <= {"Phone", "Watch"}
     assert client.get("/api/insights/findings").json()["note"]

@@ -90,6 +90,41 @@ def test_sources_list_and_reorder_recomputes_the_day(settings, engine):
     assert day["sum"]["value"] == 750.0
 
 
+def test_a_type_can_have_its_own_source_order(settings, engine):
+    me = two_sources(engine)
+    me.quantity(
+        "distance_walking_running",
+        "2026-04-01T10:00+02:00",
+        "2026-04-01T11:00+02:00",
+        0.6,
+        "Alex\u2019s iPhone",
+    )
+    me.quantity(
+        "distance_walking_running",
+        "2026-04-01T10:30+02:00",
+        "2026-04-01T11:30+02:00",
+        0.3,
+        "Alex\u2019s Apple\u00a0Watch",
+    )
+    me.save()
+    moved = run(settings, "sources", "priority", "alex's iphone", "1", "--type", "steps")
+    assert moved.exit_code == 0, moved.output
+    assert moved.stdout.splitlines()[0].endswith("Alex\u2019s iPhone")
+    for args, first in (
+        (("--type", "steps"), "Alex\u2019s iPhone"),
+        (("--type", "distance_walking_running"), "Alex\u2019s Apple\u00a0Watch"),
+        ((), "Alex\u2019s Apple\u00a0Watch"),
+    ):
+        listed = json.loads(run(settings, "sources", *args, "--json").stdout)["sources"]
+        assert listed[0]["name"] == first, args
+    steps = json.loads(run(settings, "stats", "steps", "--json").stdout)["buckets"][0]
+    distance = json.loads(run(settings, "stats", "distance_walking_running", "--json").stdout)
+    assert steps["sum"]["value"] == 750.0  # the phone first for steps
+    assert round(distance["buckets"][0]["sum"]["value"], 6) == 0.6  # the watch still first
+    unknown = run(settings, "sources", "priority", "1", "1", "--type", "stepz")
+    assert unknown.exit_code == 1 and "Unknown type 'stepz'" in unknown.output
+
+
 def test_bad_input_gives_a_message_and_exit_1(settings, engine):
     two_sources(engine)
     cases = {

@@ -6,8 +6,9 @@ from pathlib import Path
 
 from healthpod import accounts
 from healthpod.ingest.run import import_path
-from healthpod.insights import sources
-from healthpod.pod import now_ms
+from healthpod.insights import sources, stats
+from healthpod.pod import DEFAULT_PERSON, now_ms
+from insights.builder import Person
 
 HTML = {"accept": "text/html"}
 SYNTHEA = Path(__file__).parents[2] / "src/healthpod/demo_data/synthea-xavier-lueilwitz.json"
@@ -26,6 +27,44 @@ def test_moving_a_source_changes_the_order(logged_in, pod, account, ten_days, cs
     assert response.status_code == 200 and "is saved" in response.text
     with pod.engine.connect() as conn:
         assert sources.list_sources(conn, account)[0].id == last.id
+
+
+def test_a_type_gets_its_own_source_order_in_settings(logged_in, pod, account, csrf_of):
+    me = Person(pod.engine, name=DEFAULT_PERSON)
+    assert me.id == account
+    me.source("Watch", priority=1)
+    me.source("Phone", priority=2)
+    for code in ("steps", "distance_walking_running"):
+        me.quantity(code, "2026-04-01T10:00+02:00", "2026-04-01T11:00+02:00", 600, "Phone")
+        me.quantity(code, "2026-04-01T10:30+02:00", "2026-04-01T11:30+02:00", 300, "Watch")
+    me.save()
+    page = logged_in.get("/settings?type=steps", headers=HTML)
+    assert page.status_code == 200 and 'data-type-source="' in page.text
+    phone = me.sources["Phone"]
+    form = {"csrf_token": csrf_of(page.text), "type_code": "steps", "source_id": str(phone)}
+    # without the CSRF token: refused, nothing changes
+    refused = logged_in.post(
+        "/settings/type-sources", data={**form, "csrf_token": "", "position": "1"}, headers=HTML
+    )
+    assert refused.status_code == 403
+    bad = logged_in.post("/settings/type-sources", data={**form, "position": "9"}, headers=HTML)
+    assert bad.status_code == 400
+    saved = logged_in.post("/settings/type-sources", data={**form, "position": "1"}, headers=HTML)
+    assert saved.status_code == 200 and "for this type is saved" in saved.text
+    with pod.engine.begin() as conn:
+        assert sources.ranked_source_ids(conn, account, "steps")[0] == phone
+        assert sources.ranked_source_ids(conn, account, "distance_walking_running")[0] != phone
+        assert stats.bucket_stats(conn, account, "steps").buckets[0].total == 750.0
+        assert stats.bucket_stats(conn, account, "distance_walking_running").buckets[0].total == 600
+    reset = logged_in.post(
+        "/settings/type-sources",
+        data={"csrf_token": form["csrf_token"], "type_code": "steps", "reset": "1"},
+        headers=HTML,
+    )
+    assert reset.status_code == 200
+    with pod.engine.begin() as conn:
+        assert sources.ranked_source_ids(conn, account, "steps")[0] != phone
+        assert stats.bucket_stats(conn, account, "steps").buckets[0].total == 600.0
 
 
 def test_password_change_checks_each_field(logged_in, pod, account, csrf_of):

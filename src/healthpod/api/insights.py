@@ -15,6 +15,7 @@ from sqlalchemy import Engine
 from healthpod.insights import report, summaries
 from healthpod.insights import sources as sources_
 from healthpod.insights import stats as stats_
+from healthpod.insights.measures import find_measure
 from healthpod.insights.timefmt import parse_day
 from healthpod.pod import Pod
 from healthpod.web import session
@@ -82,10 +83,17 @@ def findings(request: Request, person_id: PersonIdDep, as_of: DateQuery = None) 
 
 
 @router.get("/sources")
-def sources(request: Request, person_id: PersonIdDep) -> dict[str, Any]:
+def sources(
+    request: Request,
+    person_id: PersonIdDep,
+    type_: Annotated[
+        str | None, Query(alias="type", max_length=200, description="In this type's order.")
+    ] = None,
+) -> dict[str, Any]:
     """The person's sources in order of priority (rank 1 counts first), with sample counts."""
     with _fresh(request, person_id).begin() as conn:
-        found = sources_.list_sources(conn, person_id)
+        code = None if type_ is None else find_measure(conn, type_).code
+        found = sources_.list_sources(conn, person_id, code)
     return {"sources": [s.to_json() for s in found]}
 
 

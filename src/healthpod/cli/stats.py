@@ -15,7 +15,7 @@ from healthpod.insights import apple_check, report, summaries
 from healthpod.insights import findings as findings_
 from healthpod.insights import sources as sources_
 from healthpod.insights import stats as stats_
-from healthpod.insights.measures import Method
+from healthpod.insights.measures import Method, find_measure
 from healthpod.insights.timefmt import iso_instant, parse_day
 from healthpod.pod import DEFAULT_PERSON, Pod
 from healthpod.store import schema
@@ -204,23 +204,39 @@ def insights(pod: Pod, as_of: str | None, person: str, as_json: bool) -> None:
     click.echo(f"\n{findings_.NOT_A_DIAGNOSIS}")
 
 
+type_option = click.option(
+    "--type",
+    "type_code",
+    metavar="TYPE",
+    default=None,
+    help="One type's own order (e.g. steps), which overrides the person-wide order for it.",
+)
+
+
 @click.group(invoke_without_command=True)
 @person_option
+@type_option
 @json_option
 @click.pass_context
-def sources(ctx: click.Context, person: str, as_json: bool) -> None:
+def sources(ctx: click.Context, person: str, type_code: str | None, as_json: bool) -> None:
     """The apps and devices that sent data, in order of priority (1 counts first).
+
+    With --type, in that type's order: the sources given a place for the type come first, then
+    the others in the person-wide order.
 
     \b
         healthpod sources
         healthpod sources priority "Alex's Apple Watch" 1
+        healthpod sources priority "Alex's iPhone" 1 --type steps
     """
     if ctx.invoked_subcommand is not None:
         return
     state = ctx.find_object(CliState)
     assert state is not None
     with _person(state.pod(), person) as (conn, person_id):
-        found = sources_.list_sources(conn, person_id)
+        if type_code is not None:
+            type_code = find_measure(conn, type_code).code
+        found = sources_.list_sources(conn, person_id, type_code)
     if as_json:
         echo_json({"sources": [s.to_json() for s in found]})
         return
@@ -234,18 +250,27 @@ def sources(ctx: click.Context, person: str, as_json: bool) -> None:
 @click.argument("source")
 @click.argument("position", type=click.IntRange(min=1))
 @person_option
+@type_option
 @json_option
 @pass_pod
-def priority(pod: Pod, source: str, position: int, person: str, as_json: bool) -> None:
+def priority(
+    pod: Pod, source: str, position: int, person: str, type_code: str | None, as_json: bool
+) -> None:
     """Move SOURCE (its name or id) to POSITION in the order; 1 counts first.
 
-    Daily statistics are recomputed with the new order.
+    With --type, in that type's own order only (the phone first for steps, say, while the watch
+    stays first for everything else). Daily statistics are recomputed with the new order.
     """
     with _person(pod, person) as (conn, person_id):
-        changed = sources_.set_priority(conn, person_id, source, position)
-        if changed:
-            summaries.refresh_person(conn, person_id)
-        found = sources_.list_sources(conn, person_id)
+        if type_code is None:
+            changed = sources_.set_priority(conn, person_id, source, position)
+            if changed:
+                summaries.refresh_person(conn, person_id)
+        else:
+            type_code = find_measure(conn, type_code).code
+            if sources_.set_type_priority(conn, person_id, type_code, source, position):
+                summaries.refresh_type(conn, person_id, type_code)
+        found = sources_.list_sources(conn, person_id, type_code)
     if as_json:
         echo_json({"sources": [s.to_json() for s in found]})
         return

@@ -3,16 +3,23 @@
 The priority decides which source counts where samples of a cumulative type overlap in time:
 the lower number wins (1 is first, as at the top of the Health app's list). Sources an importer
 creates later get the default 100 and so come after every source the person has ordered.
+
+A type may have an order of its own (`source_type_priorities`, like the Health app's "Data
+Sources & Access" for one type): the sources given a place for that type come first, in that
+order, then the others in the person-wide order. So the phone can count first for steps while
+the watch counts first for distance.
 """
 
 from __future__ import annotations
 
 import unicodedata
+from collections.abc import Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import Connection, func, select, union_all, update
+from sqlalchemy import Connection, delete, func, insert, select, union_all, update
 
 from healthpod.errors import InvalidRequest, NotFound
+from healthpod.insights.measures import find_measure
 from healthpod.store import schema
 
 
@@ -44,10 +51,29 @@ class SourceInfo:
         }
 
 
-def ranked_source_ids(conn: Connection, person_id: int) -> list[int]:
-    """The person's source ids, best first (priority, then the older source)."""
+def ranked_source_ids(conn: Connection, person_id: int, type_code: str | None = None) -> list[int]:
+    """The person's source ids, best first (priority, then the older source).
+
+    With `type_code`, the sources with a place in that type's own order come first.
+    """
     s = schema.sources
     query = select(s.c.id).where(s.c.person_id == person_id).order_by(s.c.priority, s.c.id)
+    person_wide = [int(i) for i in conn.scalars(query)]
+    if type_code is None:
+        return person_wide
+    first = _type_order(conn, person_id, type_code)
+    return first + [i for i in person_wide if i not in set(first)]
+
+
+def _type_order(conn: Connection, person_id: int, type_code: str) -> list[int]:
+    """The sources with a place in this type's own order, best first."""
+    p, st = schema.source_type_priorities, schema.sample_types
+    query = (
+        select(p.c.source_id)
+        .join(st, st.c.id == p.c.type_id)
+        .where(p.c.person_id == person_id, st.c.code == type_code)
+        .order_by(p.c.priority, p.c.source_id)
+    )
     return [int(i) for i in conn.scalars(query)]
 
 
@@ -57,8 +83,14 @@ def source_names(conn: Connection, person_id: int) -> dict[int, str]:
     return {int(i): str(n) for i, n in rows}
 
 
-def list_sources(conn: Connection, person_id: int) -> list[SourceInfo]:
-    """Every source of the person, best first, with how many samples of which types it sent."""
+def list_sources(
+    conn: Connection, person_id: int, type_code: str | None = None
+) -> list[SourceInfo]:
+    """Every source of the person, best first, with how many samples of which types it sent.
+
+    With `type_code`, in that type's order (`ranked_source_ids`); `priority` is then the place
+    in the type's own order, or the person-wide priority for a source without one.
+    """
     per_table = [
         select(
             t.c.source_id,
@@ -85,11 +117,20 @@ def list_sources(conn: Connection, person_id: int) -> list[SourceInfo]:
         hi = last if hi is None else max(hi, last)
         stats[int(source_id)] = (total + int(n), lo, hi, types | {str(code)})
     s = schema.sources
-    found = conn.execute(
-        select(s.c.id, s.c.name, s.c.kind, s.c.priority)
-        .where(s.c.person_id == person_id)
-        .order_by(s.c.priority, s.c.id)
-    ).all()
+    found = [
+        (int(i), str(n), str(k), int(p))
+        for i, n, k, p in conn.execute(
+            select(s.c.id, s.c.name, s.c.kind, s.c.priority)
+            .where(s.c.person_id == person_id)
+            .order_by(s.c.priority, s.c.id)
+        )
+    ]
+    if type_code is not None:
+        own = {sid: n for n, sid in enumerate(_type_order(conn, person_id, type_code), start=1)}
+        place = {sid: n for n, sid in enumerate(ranked_source_ids(conn, person_id, type_code))}
+        found = sorted(
+            ((i, n, k, own.get(i, p)) for i, n, k, p in found), key=lambda row: place[row[0]]
+        )
     result = []
     for rank, (source_id, name, kind, priority) in enumerate(found, start=1):
         n, first, last, types = stats.get(int(source_id), (0, None, None, set()))
@@ -165,3 +206,71 @@ def set_priority(conn: Connection, person_id: int, wanted: str, position: int) -
     for rank, sid in enumerate(order, start=1):
         conn.execute(update(s).where(s.c.id == sid).values(priority=rank))
     return [sid for old, sid in zip(before, order, strict=True) if old != sid]
+
+
+def set_type_priority(
+    conn: Connection, person_id: int, type_code: str, wanted: str, position: int
+) -> list[int]:
+    """Put a source at `position` (1 = first) in the type's own order and renumber the others.
+
+    The type's own order holds only the sources given a place in it; a position past its end
+    puts the source last among them (still ahead of the sources without a place). Returns the
+    ids of the sources whose rank for this type changed; the caller recomputes that type's
+    daily statistics (`insights.summaries.refresh_type`).
+
+    Raises:
+        NotFound: no source has that name, or no type that code.
+        InvalidRequest: the position is not a whole number from 1 up.
+    """
+    if position < 1:
+        raise InvalidRequest(
+            f"Priority {position} is not possible.",
+            hint="Use 1 for the source that should count first, 2 for the next, and so on.",
+        )
+    measure = find_measure(conn, type_code)
+    source_id, _ = find_source(conn, person_id, wanted)
+    own = [i for i in _type_order(conn, person_id, measure.code) if i != source_id]
+    own.insert(min(position, len(own) + 1) - 1, source_id)
+    return set_type_order(conn, person_id, measure.code, own)
+
+
+def set_type_order(
+    conn: Connection, person_id: int, type_code: str, source_ids: Sequence[int]
+) -> list[int]:
+    """Make `source_ids` (best first) the type's own order; returns the ids whose rank changed.
+
+    Raises:
+        NotFound: no type has that code, or a source id is not the person's.
+    """
+    measure = find_measure(conn, type_code)
+    names = source_names(conn, person_id)
+    strangers = [i for i in source_ids if i not in names]
+    if strangers:
+        raise NotFound(f"There is no source with id {strangers[0]}.")
+    before = ranked_source_ids(conn, person_id, measure.code)
+    p = schema.source_type_priorities
+    conn.execute(delete(p).where(p.c.person_id == person_id, p.c.type_id == measure.type_id))
+    if source_ids:
+        conn.execute(
+            insert(p),
+            [
+                {"person_id": person_id, "type_id": measure.type_id, "source_id": i, "priority": n}
+                for n, i in enumerate(dict.fromkeys(source_ids), start=1)
+            ],
+        )
+    after = ranked_source_ids(conn, person_id, measure.code)
+    return [sid for old, sid in zip(before, after, strict=True) if old != sid]
+
+
+def clear_type_priority(conn: Connection, person_id: int, type_code: str) -> bool:
+    """Drop the type's own order, so the person-wide order applies again; True if there was one.
+
+    Raises:
+        NotFound: no type has that code.
+    """
+    measure = find_measure(conn, type_code)
+    p = schema.source_type_priorities
+    removed = conn.execute(
+        delete(p).where(p.c.person_id == person_id, p.c.type_id == measure.type_id)
+    ).rowcount
+    return bool(removed)

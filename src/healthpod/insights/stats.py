@@ -310,7 +310,7 @@ def _hourly(
     conn: Connection, person_id: int, measure: Measure, start: date, end: date
 ) -> list[BucketStat]:
     first, last = day_number(start) * 24, (day_number(end) + 1) * 24
-    ranked = ranked_source_ids(conn, person_id)
+    ranked = ranked_source_ids(conn, person_id, measure.code)
     args = (conn, person_id, measure.type_id, first, last, HOURS)
     if measure.method is Method.DESCRIBE:
         rows = aggregate.discrete(*args)
@@ -515,7 +515,7 @@ def explain_day(
             measure.type_id,
             int(row.first_ms),
             int(row.last_ms),
-            ranked_source_ids(conn, person_id),
+            ranked_source_ids(conn, person_id, measure.code),
             table=measure.table,
             value_codes=measure.value_codes,
             duration=measure.method is Method.DURATION,

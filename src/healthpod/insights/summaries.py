@@ -11,6 +11,7 @@ How it stays true:
   Edges (CLI, API) call `ensure_fresh(engine, person_id)` before opening their own transaction,
   so that racing readers never fail and SQLite readers never hold a snapshot older than it.
 - `refresh_person(conn, person_id)`: recomputes everything, e.g. after a source priority changed.
+- `refresh_type(conn, person_id, code)`: recomputes one type, after its own source order changed.
 """
 
 from __future__ import annotations
@@ -50,7 +51,7 @@ def compute_days(
 ) -> list[BucketRow]:
     """Daily rows of one type for local days [first_day, end_day), straight from the samples."""
     if ranked is None:
-        ranked = ranked_source_ids(conn, person_id)
+        ranked = ranked_source_ids(conn, person_id, measure.code)
     args = (conn, person_id, measure.type_id, first_day, end_day)
     match measure.method:
         case Method.DESCRIBE:
@@ -159,11 +160,11 @@ def refresh(
 ) -> None:
     """Recompute the daily rows of each type code for the UTC range (start_ms, end_ms) given."""
     measures = stored_measures(conn)
-    ranked = ranked_source_ids(conn, person_id)
     for code, (lo_ms, hi_ms) in ranges.items():
         measure = measures.get(code)
         if measure is None:
             continue
+        ranked = ranked_source_ids(conn, person_id, code)
         # Local days reach up to 14 h either side of UTC; nights start 6 h early.
         first_day, end_day = (lo_ms - DAY_MS) // DAY_MS, hi_ms // DAY_MS + 2
         rows = compute_days(conn, person_id, measure, first_day, end_day, ranked)
@@ -261,6 +262,19 @@ def refresh_person(conn: Connection, person_id: int) -> None:
     refresh(conn, person_id, _sample_ranges(conn, person_id, None))
     i = schema.imports
     _mark(conn, person_id, list(conn.scalars(select(i.c.id).where(i.c.person_id == person_id))))
+
+
+def refresh_type(conn: Connection, person_id: int, type_code: str) -> None:
+    """Recompute every daily row of one type (after the type's own source order changed)."""
+    measures = stored_measures(conn)
+    measure = measures.get(type_code)
+    if measure is None:
+        return
+    d = schema.daily_summaries
+    conn.execute(delete(d).where(d.c.person_id == person_id, d.c.type_id == measure.type_id))
+    ranges = _sample_ranges(conn, person_id, None)
+    if type_code in ranges:
+        refresh(conn, person_id, {type_code: ranges[type_code]})
 
 
 def ensure_fresh(engine: Engine, person_id: int, *, attempts: int = 4) -> None:

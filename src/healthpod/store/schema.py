@@ -72,6 +72,20 @@ sources = Table(
     UniqueConstraint("person_id", "name"),
 )
 
+# A per-type order that overrides the person-wide one for that type (the Health app's "Data
+# Sources & Access" per type): these sources come first, lower number first, then the rest in
+# the order of `sources.priority`.
+source_type_priorities = Table(
+    "source_type_priorities",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    _person(),
+    Column("type_id", ForeignKey("sample_types.id"), nullable=False),
+    Column("source_id", ForeignKey("sources.id", ondelete="CASCADE"), nullable=False),
+    Column("priority", Integer, nullable=False),
+    UniqueConstraint("person_id", "type_id", "source_id"),
+)
+
 devices = Table(
     "devices",
     metadata,

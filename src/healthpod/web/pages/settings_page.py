@@ -1,8 +1,9 @@
-"""Settings: language, the order of sources (which counts first where they overlap), password."""
+"""Settings: language, the order of sources (for every type and per type), password."""
 
 from __future__ import annotations
 
 from typing import Annotated
+from urllib.parse import urlencode
 
 from fastapi import APIRouter, Depends, Form, Request, Response
 from fastapi.responses import RedirectResponse
@@ -10,7 +11,8 @@ from fastapi.responses import RedirectResponse
 from healthpod import accounts
 from healthpod.errors import HealthpodError
 from healthpod.insights import sources, summaries
-from healthpod.web import auth, security, session
+from healthpod.insights.measures import Method, find_measure, stored_measures
+from healthpod.web import auth, labels, security, session
 from healthpod.web.auth import PersonDep, pod_of
 from healthpod.web.render import gettext_for, language, render
 
@@ -24,13 +26,40 @@ def _page(
     *,
     errors: dict[str, str] | None = None,
     notice: str | None = None,
+    type_code: str = "",
 ) -> Response:
+    _ = gettext_for(request)
     with pod_of(request).engine.connect() as conn:
         found = sources.list_sources(conn, person_id)
+        measures = stored_measures(conn)
+        sent = {code for s in found for code in s.types}
+        # Only types summed across sources have an order that matters: where sources overlap.
+        choices = sorted(
+            (
+                (code, _(labels.type_label(code)))
+                for code in sent
+                if code in measures and measures[code].method is not Method.DESCRIBE
+            ),
+            key=lambda choice: choice[1].casefold(),
+        )
+        chosen = type_code if type_code in dict(choices) else ""
+        type_sources = (
+            [s for s in sources.list_sources(conn, person_id, chosen) if chosen in s.types]
+            if chosen
+            else []
+        )
     return render(
         request,
         "settings.html",
-        {"sources": found, "errors": errors or {}, "notice": notice, "current": language(request)},
+        {
+            "sources": found,
+            "type_choices": choices,
+            "chosen_type": chosen,
+            "type_sources": type_sources,
+            "errors": errors or {},
+            "notice": notice,
+            "current": language(request),
+        },
         status_code=400 if errors else 200,
     )
 
@@ -40,10 +69,16 @@ def settings_page(request: Request, person: PersonDep) -> Response:
     _ = gettext_for(request)
     notices = {
         "sources": _("The order of your sources is saved; your statistics are recomputed."),
+        "type_sources": _(
+            "The order of sources for this type is saved; its statistics are recomputed."
+        ),
         "password": _("Your password is changed."),
     }
     return _page(
-        request, person.person_id, notice=notices.get(request.query_params.get("saved", ""))
+        request,
+        person.person_id,
+        notice=notices.get(request.query_params.get("saved", "")),
+        type_code=request.query_params.get("type", ""),
     )
 
 
@@ -66,6 +101,45 @@ def move_source(
         if changed:
             summaries.refresh_person(conn, person.person_id)
     return RedirectResponse("/settings?saved=sources", status_code=303)
+
+
+@router.post("/settings/type-sources", dependencies=[CsrfChecked])
+def move_type_source(
+    request: Request,
+    person: PersonDep,
+    type_code: Annotated[str, Form()] = "",
+    source_id: Annotated[str, Form()] = "",
+    position: Annotated[str, Form()] = "",
+    reset: Annotated[str, Form()] = "",
+) -> Response:
+    """Move a source in one type's own order (or drop that order: `reset`)."""
+    _ = gettext_for(request)
+    with pod_of(request).engine.begin() as conn:
+        code = find_measure(conn, type_code).code  # NotFound: an error page
+        if reset:
+            changed = sources.clear_type_priority(conn, person.person_id, code)
+        else:
+            shown = [
+                s.id for s in sources.list_sources(conn, person.person_id, code) if code in s.types
+            ]
+            try:
+                wanted, moved = int(position), int(source_id)
+            except ValueError:
+                wanted, moved = 0, 0
+            if moved not in shown or not 1 <= wanted <= len(shown):
+                return _page(
+                    request,
+                    person.person_id,
+                    errors={"type_sources": _("Choose a position from the list.")},
+                    type_code=code,
+                )
+            order = [i for i in shown if i != moved]
+            order.insert(wanted - 1, moved)
+            changed = bool(sources.set_type_order(conn, person.person_id, code, order))
+        if changed:
+            summaries.refresh_type(conn, person.person_id, code)
+    query = urlencode({"saved": "type_sources", "type": code})
+    return RedirectResponse(f"/settings?{query}#type-sources-heading", status_code=303)
 
 
 @router.post("/settings/password", dependencies=[CsrfChecked])

@@ -12,7 +12,7 @@ from sqlalchemy import Connection, func, select
 
 from healthpod.errors import HealthpodError, InvalidRequest
 from healthpod.insights import sources, stats
-from healthpod.insights.measures import Method, find_measure
+from healthpod.insights.measures import Measure, Method, find_measure
 from healthpod.store import schema
 from healthpod.web import labels
 from healthpod.web.auth import PersonDep, pod_of
@@ -114,14 +114,15 @@ class PeriodSource:
 
 
 def period_sources(
-    conn: Connection, person_id: int, type_id: int, kind: str, start: date, end: date
+    conn: Connection, person_id: int, measure: Measure, start: date, end: date
 ) -> list[PeriodSource]:
-    """The sources with samples of this type in the period, in priority order.
+    """The sources with samples of this type in the period, in the type's priority order.
 
     One grouped query over the type's samples in the period (the person/type/start index), not
     over everything the person has, so it stays quick on a pod with years of data.
     """
-    table = schema.quantity_samples if kind == "quantity" else schema.category_samples
+    type_id = measure.type_id
+    table = schema.quantity_samples if measure.kind == "quantity" else schema.category_samples
     # A day either side, since the period is in local days and the samples in UTC.
     first = int(datetime(start.year, start.month, start.day, tzinfo=UTC).timestamp() * 1000)
     last = int(datetime(end.year, end.month, end.day, tzinfo=UTC).timestamp() * 1000)
@@ -137,7 +138,7 @@ def period_sources(
     ).all()
     counts = {int(source_id): (int(n), last_ms) for source_id, n, last_ms in rows}
     names = sources.source_names(conn, person_id)
-    ranked = sources.ranked_source_ids(conn, person_id)
+    ranked = sources.ranked_source_ids(conn, person_id, measure.code)
     return [
         PeriodSource(rank, names[source_id], counts[source_id][0], counts[source_id][1])
         for rank, source_id in enumerate(ranked, start=1)
@@ -169,9 +170,7 @@ def type_page(request: Request, code: str, person: PersonDep) -> Response:
         except HealthpodError as exc:
             result, error = None, exc
         samples, total = raw_samples(conn, person.person_id, measure.type_id, measure.kind, page)
-        contributing = period_sources(
-            conn, person.person_id, measure.type_id, measure.kind, start, end
-        )
+        contributing = period_sources(conn, person.person_id, measure, start, end)
     rows, series = [], "[[],[]]"
     counted: dict[str, float] = {}
     if result is not None:

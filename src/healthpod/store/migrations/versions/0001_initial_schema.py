@@ -102,6 +102,35 @@ def upgrade() -> None:
         sa.UniqueConstraint("person_id", "name", name=op.f("uq_sources_person_id")),
     )
     op.create_table(
+        "source_type_priorities",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("person_id", sa.Integer(), nullable=False),
+        sa.Column("type_id", sa.Integer(), nullable=False),
+        sa.Column("source_id", sa.Integer(), nullable=False),
+        sa.Column("priority", sa.Integer(), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["person_id"],
+            ["persons.id"],
+            name=op.f("fk_source_type_priorities_person_id_persons"),
+            ondelete="CASCADE",
+        ),
+        sa.ForeignKeyConstraint(
+            ["source_id"],
+            ["sources.id"],
+            name=op.f("fk_source_type_priorities_source_id_sources"),
+            ondelete="CASCADE",
+        ),
+        sa.ForeignKeyConstraint(
+            ["type_id"],
+            ["sample_types.id"],
+            name=op.f("fk_source_type_priorities_type_id_sample_types"),
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_source_type_priorities")),
+        sa.UniqueConstraint(
+            "person_id", "type_id", "source_id", name=op.f("uq_source_type_priorities_person_id")
+        ),
+    )
+    op.create_table(
         "activity_summaries",
         sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
         sa.Column("person_id", sa.Integer(), nullable=False),
@@ -684,6 +713,7 @@ def downgrade() -> None:
     op.drop_table("workouts")
     op.drop_table("correlations")
     op.drop_table("activity_summaries")
+    op.drop_table("source_type_priorities")
     op.drop_table("sources")
     with op.batch_alter_table("imports", schema=None) as batch_op:
         batch_op.drop_index("ix_imports_person_started")
