@@ -107,6 +107,8 @@ class GuardedMember(io.RawIOBase):
         self._compressed = max(1, min(self._info.compress_size, archive_size or 1 << 62))
         try:
             self._inner = zf.open(self._info)
+        # zipfile raises NotImplementedError for a compression method it lacks (e.g. Deflate64)
+        # and RuntimeError for an encrypted member: both are facts about the file.
         except (zipfile.BadZipFile, NotImplementedError, RuntimeError, OSError) as exc:
             raise MalformedFile(f"the member cannot be read ({exc}).", source=self._label) from exc
         self._read = 0
