@@ -7,7 +7,9 @@ plain arithmetic.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import date, datetime
+from typing import cast
 
 import numpy as np
 
@@ -102,12 +104,13 @@ _CUMULATIVE_DAYS = np.array([0, 31, 59, 90, 120, 151, 181, 212, 243, 273, 304, 3
 _MONTH_DAYS = np.array([31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31])
 
 
-def parse_many(texts: list[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def parse_many(given: Sequence[str | None]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Vectorised `parse` for a batch: (epoch ms, offset minutes, ok mask).
 
-    Rows where `ok` is False are not in Apple's usual form (or not a valid date); the caller
-    parses those one by one with `parse`, which says what is wrong.
+    Rows where `ok` is False are not in Apple's usual form (or not a valid date, or None);
+    the caller parses those one by one with `parse`, which says what is wrong.
     """
+    texts = ["" if t is None else t for t in given] if None in given else cast(list[str], given)
     n = len(texts)
     ok = np.zeros(n, dtype=bool)
     ms = np.zeros(n, dtype=np.int64)

@@ -21,7 +21,7 @@ from typing import Any, BinaryIO, ClassVar
 from lxml import etree
 
 from healthpod.errors import MalformedFile, UnsupportedFormat
-from healthpod.ingest import safe_files
+from healthpod.ingest import apple_fast, safe_files
 from healthpod.ingest.apple_elements import (
     Node,
     Problem,
@@ -113,16 +113,20 @@ class _Target:
             self.count += 1
             if tag == "Record":  # the hot path: almost every element of a large export
                 records = self.records
-                if self.top_children is not None:
-                    records.children[len(records.attribs)] = self.top_children
-                records.attribs.append(self.top_attrib)
-                records.ordinals.append(self.count)
-                if len(records.attribs) >= RECORD_BATCH or self.nodes >= NODE_BATCH:
+                records.append(self.top_attrib, self.top_children, self.count)
+                if len(records) >= RECORD_BATCH or self.nodes >= NODE_BATCH:
                     self.flush_records()
             else:
                 self.top_level([tag, self.top_attrib, self.top_children])
         elif depth > 2:
             self.stack.pop()
+
+    def take(self, columns: list[list[Any]], metas: dict[int, dict[str, Any]], count: int) -> None:
+        """Records the fast scanner read (`apple_fast`), in document order with the rest."""
+        self.records.extend(columns, metas, self.count + 1)
+        self.count += count
+        if len(self.records) >= RECORD_BATCH:
+            self.flush_records()
 
     def flush_records(self) -> None:
         """Convert the collected top-level records as one batch (plus any odd ones singly)."""
@@ -275,8 +279,10 @@ def pick_member(names: Sequence[str]) -> str | None:
     return min(candidates, key=lambda n: n.count("/"))
 
 
-def parse(fp: BinaryIO, filename: str, errors: ErrorHandling) -> Iterator[Item]:
-    """Stream-parse export.xml from `fp`.
+def parse(
+    fp: BinaryIO, filename: str, errors: ErrorHandling, *, fast: bool = True
+) -> Iterator[Item]:
+    """Stream-parse export.xml from `fp`; `fast=False` leaves every record to lxml (tests).
 
     Raises:
         MalformedFile: the XML is broken, hostile or cut short.
@@ -286,6 +292,9 @@ def parse(fp: BinaryIO, filename: str, errors: ErrorHandling) -> Iterator[Item]:
     parser = safe_files.xml_parser(target=target)
     prologue = safe_files.PrologueGuard(filename)
     long_tokens = safe_files.LongTokenGuard(filename)
+    scanner: apple_fast.Scanner | None = None
+    tail = b""
+    first = True
     try:
         while True:
             chunk = fp.read(CHUNK)
@@ -294,10 +303,18 @@ def parse(fp: BinaryIO, filename: str, errors: ErrorHandling) -> Iterator[Item]:
             prologue.check(chunk)
             long_tokens.check(chunk)
             target.lines += chunk.count(b"\n")
-            parser.feed(chunk)
+            if first and fast and apple_fast.is_utf8_document(chunk):
+                scanner = apple_fast.Scanner(lambda: target.depth, parser.feed, target.take)
+            first = False
+            if scanner is None:
+                parser.feed(chunk)
+            else:
+                tail = scanner.feed(tail + chunk, final=False)
             if target.out:
                 yield from target.out
                 target.out.clear()
+        if scanner is not None and tail:
+            scanner.feed(tail, final=True)
         if not target.saw_root:
             raise UnsupportedFormat(
                 f"{filename}: this is not an Apple Health export (no <{ROOT}> element).",

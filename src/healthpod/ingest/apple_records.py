@@ -10,7 +10,7 @@ exactly what is wrong.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from itertools import compress
 from typing import Any
 
@@ -24,33 +24,87 @@ TypeResolver = Callable[[str, str | None], Any]  # -> apple_health.RecordType
 OneByOne = Callable[[int, dict[str, str], Any], Sample | None]
 
 
-class RecordColumns:
-    """Records waiting to be converted: their attribute dicts, children and element numbers."""
+FIELDS = (
+    "type",
+    "sourceName",
+    "sourceVersion",
+    "device",
+    "unit",
+    "creationDate",
+    "startDate",
+    "endDate",
+    "value",
+)
 
-    __slots__ = ("attribs", "children", "ordinals")
+
+class RecordColumns:
+    """Records waiting to be converted: one list per attribute, children and element numbers.
+
+    Rows arrive from the XML parser one attribute dict at a time (`append`) or from the
+    fast scanner (`apple_fast`) as whole columns (`extend`); either way a missing attribute
+    is None.
+    """
+
+    __slots__ = ("children", "columns", "metas", "ordinals")
 
     def __init__(self) -> None:
-        self.attribs: list[dict[str, str]] = []
+        self.columns: tuple[list[str | None], ...] = tuple([] for _ in FIELDS)
         self.ordinals: list[int] = []
         self.children: dict[int, Any] = {}  # row -> child nodes (metadata, HRV beats)
+        self.metas: dict[int, dict[str, Any]] = {}  # row -> metadata the fast scanner read
 
     def __len__(self) -> int:
-        return len(self.attribs)
+        return len(self.ordinals)
+
+    def append(self, attrib: dict[str, str], children: Any, ordinal: int) -> None:
+        if children is not None:
+            self.children[len(self.ordinals)] = children
+        for column, name in zip(self.columns, FIELDS, strict=True):
+            column.append(attrib.get(name))
+        self.ordinals.append(ordinal)
+
+    def extend(
+        self,
+        columns: Sequence[Sequence[str | None]],
+        metas: dict[int, dict[str, Any]],
+        first_ordinal: int,
+    ) -> None:
+        """Add whole columns (in FIELDS order); `metas` is keyed by row within them."""
+        offset = len(self.ordinals)
+        for mine, theirs in zip(self.columns, columns, strict=True):
+            mine.extend(theirs)
+        for row, meta in metas.items():
+            self.metas[offset + row] = meta
+        n = len(columns[0])
+        self.ordinals.extend(range(first_ordinal, first_ordinal + n))
+
+    def attrib(self, row: int) -> dict[str, str]:
+        """Row `row` as the attribute dict the one-by-one reader takes."""
+        return {
+            name: value
+            for name, column in zip(FIELDS, self.columns, strict=True)
+            if (value := column[row]) is not None
+        }
 
     def convert(
         self, resolve: TypeResolver, metadata: Metadata, one_by_one: OneByOne
     ) -> tuple[SampleBatch, list[Sample]]:
         """The rows converted together as a batch, and the odd rows converted one by one."""
-        attribs = self.attribs
-        n = len(attribs)
-        types = [a.get("type") for a in attribs]
-        units = [a.get("unit") for a in attribs]
-        values_text = [a.get("value") for a in attribs]
-        sources = [a.get("sourceName") for a in attribs]
-        created_text = [a.get("creationDate") for a in attribs]
-        start_ms, start_off, ok = apple_dates.parse_many([a.get("startDate", "") for a in attribs])
-        end_ms, end_off, end_ok = apple_dates.parse_many([a.get("endDate", "") for a in attribs])
-        created_ms, _, created_ok = apple_dates.parse_many([t or "" for t in created_text])
+        (
+            types,
+            sources,
+            versions_text,
+            devices_text,
+            units,
+            created_text,
+            start_text,
+            end_text,
+            values_text,
+        ) = self.columns
+        n = len(self.ordinals)
+        start_ms, start_off, ok = apple_dates.parse_many(start_text)
+        end_ms, end_off, end_ok = apple_dates.parse_many(end_text)
+        created_ms, _, created_ok = apple_dates.parse_many(created_text)
         ok &= end_ok
         if None in created_text:
             created_ok |= np.fromiter((t is None for t in created_text), bool, n)
@@ -87,12 +141,20 @@ class RecordColumns:
         if not ok.all():
             keep = ok.tolist()
             for row in np.flatnonzero(~ok).tolist():
-                sample = one_by_one(self.ordinals[row], attribs[row], self.children.get(row))
+                children = self.children.get(row)
+                if children is None and row in self.metas:
+                    children = [
+                        ["MetadataEntry", {"key": k, "value": v}, None]
+                        for k, v in self.metas[row].items()
+                    ]
+                sample = one_by_one(self.ordinals[row], self.attrib(row), children)
                 if sample is not None:
                     odd.append(sample)
         meta: list[dict[str, Any] | None] = [None] * n
         for row, children in self.children.items():
             meta[row] = metadata(children)
+        for row, found in self.metas.items():
+            meta[row] = found
 
         def column(items: list[Any]) -> list[Any]:
             return items if keep is None else list(compress(items, keep))
@@ -112,13 +174,9 @@ class RecordColumns:
             sources=[],
             source_index=[source_ids.setdefault(s, len(source_ids)) for s in column(sources)],
             versions=[],
-            version_index=[
-                versions.setdefault(a.get("sourceVersion"), len(versions)) for a in column(attribs)
-            ],
+            version_index=[versions.setdefault(v, len(versions)) for v in column(versions_text)],
             devices=[],
-            device_index=[
-                devices.setdefault(a.get("device"), len(devices)) for a in column(attribs)
-            ],
+            device_index=[devices.setdefault(d, len(devices)) for d in column(devices_text)],
             created_ms=column(
                 [None if t is None else c for t, c in zip(created_text, created, strict=True)]
             ),
