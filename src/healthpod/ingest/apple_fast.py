@@ -237,11 +237,18 @@ def _columns(
     raw = list(zip(*rows, strict=True))
     columns = [_decode(column) for column in raw[:_META_COLUMN]]
     metas: dict[int, dict[str, Any]] = {}
+    # Most metadata repeats (a time zone, "was user entered"): one dict per distinct block,
+    # shared by its rows, which also lets the writer encode it once.
+    seen: dict[bytes, dict[str, Any]] = {}
     for row, block in enumerate(raw[_META_COLUMN]):
         if block is not None:
-            metas[row] = {
-                key.decode(): unescape(value.decode()) for key, value in _METADATA.findall(block)
-            }
+            meta = seen.get(block)
+            if meta is None:
+                meta = seen[block] = {
+                    key.decode(): unescape(value.decode())
+                    for key, value in _METADATA.findall(block)
+                }
+            metas[row] = meta
     return columns, metas
 
 

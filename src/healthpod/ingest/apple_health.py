@@ -302,7 +302,7 @@ def parse(
                 break
             prologue.check(chunk)
             long_tokens.check(chunk)
-            target.lines += chunk.count(b"\n")
+            target.lines = long_tokens.lines
             if first and fast and apple_fast.is_utf8_document(chunk):
                 scanner = apple_fast.Scanner(lambda: target.depth, parser.feed, target.take)
             first = False

@@ -303,7 +303,9 @@ class LongTokenGuard:
         self.limit = limit
         self.since = 0  # bytes since the last ">"
         self.lines = 1  # line at the start of the next chunk
-        self.token_line = 1  # line where the current run after the last ">" starts
+        # Where the run after the last ">" starts: a chunk, its first line and an offset.
+        # The line itself is only counted when it is needed, for the error.
+        self.token_at: tuple[bytes, int, int] = (b"", 1, 0)
 
     def check(self, chunk: bytes) -> None:
         """Raises MalformedFile when the run since the last `>` gets too long."""
@@ -316,14 +318,15 @@ class LongTokenGuard:
             last = chunk.rfind(b">")
             rest = chunk[last + 1 :]
             blank = len(rest) - len(rest.lstrip())
-            self.token_line = self.lines + chunk.count(NEWLINE, 0, last + 1 + blank)
+            self.token_at = (chunk, self.lines, last + 1 + blank)
             self.since = len(rest)
         if self.since > self.limit:
+            where, line, offset = self.token_at
             raise MalformedFile(
                 f"a single tag, value or line is longer than {self.limit // MiB} MB, far longer "
                 "than any health export has; stopped reading.",
                 source=self.filename,
-                location=f"line {self.token_line}",
+                location=f"line {line + where.count(NEWLINE, 0, offset)}",
                 hint="This is not an export as the app wrote it; export again and import that.",
             )
         self.lines += chunk.count(NEWLINE)

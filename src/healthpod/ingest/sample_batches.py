@@ -72,6 +72,22 @@ def _meta_json(meta: dict[str, Any] | None) -> str | None:
     return json.dumps(meta)
 
 
+def _meta_texts(metas: list[dict[str, Any] | None]) -> list[str | None]:
+    """JSON text per row; rows sharing one metadata dict (the importers share repeats) share
+    one encoding."""
+    encoded: dict[int, str | None] = {}
+    texts: list[str | None] = []
+    for meta in metas:
+        if meta is None:
+            texts.append(None)
+            continue
+        text = encoded.get(id(meta))
+        if text is None:
+            text = encoded[id(meta)] = _meta_json(meta)
+        texts.append(text)
+    return texts
+
+
 def write_sample_batches(session: ImportSession, batches: Sequence[SampleBatch]) -> None:
     for batch in batches:
         _write(session, batch)
@@ -99,7 +115,7 @@ def _write(session: ImportSession, b: SampleBatch) -> None:
         b.created_ms,
         repeat(session.import_id),
         repeat(None),
-        [_meta_json(m) for m in b.meta] if sqlite else b.meta,
+        _meta_texts(b.meta) if sqlite else b.meta,
         b.values,
         [b.keys[k].unit for k in b.key_index],  # dropped again for category rows
     ]
