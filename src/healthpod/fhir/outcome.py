@@ -13,6 +13,7 @@ import uuid
 from collections.abc import Callable, Coroutine
 from typing import Any
 
+import orjson
 from fastapi import Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
@@ -21,6 +22,7 @@ from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from healthpod.errors import HealthpodError
+from healthpod.fhir.render import RawJson
 
 logger = logging.getLogger(__name__)
 
@@ -47,7 +49,34 @@ class FhirResponse(JSONResponse):
     media_type = FHIR_JSON
 
     def render(self, content: Any) -> bytes:
-        return json.dumps(content, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+        return encode(content)
+
+
+def encode(content: Any) -> bytes:
+    """Compact UTF-8 JSON; `RawJson` parts (pre-encoded entries) go in as they are.
+
+    orjson encodes a page of 100 Observations in a tenth of the time json.dumps takes; what
+    it refuses (an integer beyond 64 bits in a stored resource) goes through json.dumps,
+    which writes the same JSON for the rest.
+    """
+    try:
+        return orjson.dumps(content, default=_raw_fragment)
+    except TypeError:
+        return json.dumps(
+            content, ensure_ascii=False, separators=(",", ":"), default=_raw_decoded
+        ).encode("utf-8")
+
+
+def _raw_fragment(value: Any) -> orjson.Fragment:
+    if isinstance(value, RawJson):
+        return orjson.Fragment(value.json)
+    raise TypeError(f"{type(value).__name__} is not JSON")
+
+
+def _raw_decoded(value: Any) -> Any:
+    if isinstance(value, RawJson):
+        return json.loads(value.json)
+    raise TypeError(f"{type(value).__name__} is not JSON")
 
 
 def operation_outcome(
