@@ -9,6 +9,7 @@ string is refused, so tokens never land in access logs of proxies.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 from fastapi import Request
@@ -67,4 +68,10 @@ def authenticate(request: Request, engine: Engine, *, now_ms: int) -> Caller:
     record, actor_disabled = found
     if actor_disabled:
         raise Unauthorized("The app this token was issued to has been disabled.")
-    return Caller(record.person_id, record.actor_id, record.consent_id, parse_scopes(record.scope))
+    return Caller(record.person_id, record.actor_id, record.consent_id, _scopes(record.scope))
+
+
+@functools.lru_cache(maxsize=1024)
+def _scopes(text: str) -> ScopeSet:
+    # A token's scope string never changes and a ScopeSet is frozen: parse each one once.
+    return parse_scopes(text)
