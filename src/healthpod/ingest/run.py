@@ -29,7 +29,7 @@ from healthpod.errors import (
     StorageError,
     UnsupportedFormat,
 )
-from healthpod.ingest import registry, safe_files
+from healthpod.ingest import registry, safe_files, summarizing
 from healthpod.ingest.base import ErrorHandling, Importer, Item, SampleBatch, Warning_
 from healthpod.ingest.reader_process import ReaderSpec, items_from_child
 from healthpod.ingest.writers import WRITERS, ImportSession
@@ -375,6 +375,7 @@ def run_import(
                         session,
                         importer.read(fp, filename=filename, on_progress=None, errors=errors),
                     )
+            summarizing.finish(session)
             tally = session.tally
             report = ImportReport(
                 import_id=import_id,
@@ -486,6 +487,7 @@ def write_items(session: ImportSession, items: Iterable[Item]) -> None:
             current = writer
         if isinstance(item, SampleBatch):  # already a batch: written at once, never held
             writer(session, [item])
+            summarizing.summarize_finished(session, {key.code for key in item.keys})
             current = None
             continue
         pending.append(item)

@@ -142,6 +142,8 @@ def _write(session: ImportSession, b: SampleBatch) -> None:
             table = schema.quantity_samples if quantity else schema.category_samples
             added = session.insert_new(table, [dict(zip(names, row, strict=True)) for row in rows])
         session.count(key.code, added, len(rows))
+        if added:
+            session.summary.note(key.code, min(r[2] for r in rows), max(r[3] for r in rows))
 
 
 def _not_stored_with_a_correlation(session: ImportSession, b: SampleBatch) -> list[bool] | None:

@@ -49,6 +49,20 @@ class Tally:
     export_ms: int | None = None
 
 
+@dataclass
+class SummaryState:
+    """Which types' daily summaries this import has brought up to date (see `summarizing`)."""
+
+    pending: dict[str, tuple[int, int]] = field(default_factory=dict)  # added, not summarized
+    clean: dict[str, tuple[int, int]] = field(default_factory=dict)  # summarized over a range
+    early: set[str] = field(default_factory=set)  # summarized while the import ran
+
+    def note(self, type_code: str, start_ms: int, end_ms: int) -> None:
+        """Samples of `type_code` were added between start_ms and end_ms."""
+        lo, hi = self.pending.get(type_code, (start_ms, end_ms))
+        self.pending[type_code] = (min(lo, start_ms), max(hi, end_ms))
+
+
 class ImportSession:
     """The connection, person and import a batch of items is written under, plus id caches."""
 
@@ -57,6 +71,7 @@ class ImportSession:
         self.person_id = person_id
         self.import_id = import_id
         self.tally = Tally()
+        self.summary = SummaryState()
         self._sources: dict[str, int] = {}
         self._devices: dict[str, int] = {}
         self._types: dict[str, int] = {}
@@ -169,6 +184,7 @@ class ImportSession:
     def count(self, type_code: str, added: int, offered: int) -> None:
         if added:
             self.tally.added[type_code] += added
+            self.summary.clean.pop(type_code, None)  # its daily rows are stale again
         if offered > added:
             self.tally.present[type_code] += offered - added
 

@@ -4,8 +4,9 @@ Daily, weekly and monthly statistics, baselines and findings read this table ins
 samples, so five years of one type is ~1,800 rows however many samples lie behind them.
 
 How it stays true:
-- `summarize_import(conn, person_id, import_id)`: the importer calls this at the end of an import,
-  in the import's transaction; it recomputes the days the import touched.
+- The importer brings the days it touched up to date inside its own transaction
+  (`ingest.summarizing`, with `refresh` and `mark_summarized`); `summarize_import` does the
+  same for one import in one go.
 - `catch_up(conn, person_id)`: every reader calls this first; it summarizes any import that was
   not (an importer that did not call the hook, an older pod), so a stale row is never served.
   Edges (CLI, API) call `ensure_fresh(engine, person_id)` before opening their own transaction,
@@ -171,7 +172,7 @@ def refresh(
         _write_days(conn, person_id, measure, first_day, end_day, rows)
 
 
-def _sample_ranges(
+def sample_ranges(
     conn: Connection, person_id: int, import_ids: Sequence[int] | None
 ) -> dict[str, tuple[int, int]]:
     ranges: dict[str, tuple[int, int]] = {}
@@ -190,7 +191,7 @@ def _sample_ranges(
     return ranges
 
 
-def _mark(conn: Connection, person_id: int, import_ids: Sequence[int]) -> None:
+def mark_summarized(conn: Connection, person_id: int, import_ids: Sequence[int]) -> None:
     si = schema.summarized_imports
     done = set(conn.scalars(select(si.c.import_id).where(si.c.import_id.in_(import_ids))))
     now = time.time_ns() // 1_000_000
@@ -216,9 +217,9 @@ def summarize_import(
     """
     started = time.perf_counter()
     if ranges is None:
-        ranges = _sample_ranges(conn, person_id, [import_id])
+        ranges = sample_ranges(conn, person_id, [import_id])
     refresh(conn, person_id, ranges)
-    _mark(conn, person_id, [import_id])
+    mark_summarized(conn, person_id, [import_id])
     logger.info(
         "daily summaries updated import_id=%s types=%d seconds=%.2f",
         import_id,
@@ -247,8 +248,8 @@ def catch_up(conn: Connection, person_id: int, *, yield_to_others: bool = True) 
         # A savepoint: if another reader is summarizing the same import right now, its rows win
         # and this transaction carries on reading instead of failing.
         with conn.begin_nested():
-            refresh(conn, person_id, _sample_ranges(conn, person_id, pending))
-            _mark(conn, person_id, pending)
+            refresh(conn, person_id, sample_ranges(conn, person_id, pending))
+            mark_summarized(conn, person_id, pending)
     except (IntegrityError, OperationalError):
         if not yield_to_others:
             raise
@@ -259,9 +260,11 @@ def refresh_person(conn: Connection, person_id: int) -> None:
     """Recompute every daily row of the person (after a source priority changed)."""
     d = schema.daily_summaries
     conn.execute(delete(d).where(d.c.person_id == person_id))
-    refresh(conn, person_id, _sample_ranges(conn, person_id, None))
+    refresh(conn, person_id, sample_ranges(conn, person_id, None))
     i = schema.imports
-    _mark(conn, person_id, list(conn.scalars(select(i.c.id).where(i.c.person_id == person_id))))
+    mark_summarized(
+        conn, person_id, list(conn.scalars(select(i.c.id).where(i.c.person_id == person_id)))
+    )
 
 
 def refresh_type(conn: Connection, person_id: int, type_code: str) -> None:
@@ -272,7 +275,7 @@ def refresh_type(conn: Connection, person_id: int, type_code: str) -> None:
         return
     d = schema.daily_summaries
     conn.execute(delete(d).where(d.c.person_id == person_id, d.c.type_id == measure.type_id))
-    ranges = _sample_ranges(conn, person_id, None)
+    ranges = sample_ranges(conn, person_id, None)
     if type_code in ranges:
         refresh(conn, person_id, {type_code: ranges[type_code]})
 

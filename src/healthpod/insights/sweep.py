@@ -23,6 +23,7 @@ import numpy as np
 from numpy.typing import NDArray
 from sqlalchemy import Connection, text
 
+FETCH_ROWS = 50_000
 Ints = NDArray[np.int64]
 Floats = NDArray[np.float64]
 
@@ -72,12 +73,17 @@ def fetch(
         WHERE person_id = :person_id AND type_id = :type_id
           AND start_ms >= :scan_lo AND start_ms < :hi AND end_ms >= :lo {value_filter}
     """  # noqa: S608 - only our own table and column names are formatted in
-    # The DBAPI cursor's plain tuples: SQLAlchemy Row objects cost 10x more to take apart.
-    rows = conn.execute(text(sql), params).cursor.fetchall()
-    if not rows:
+    # The DBAPI cursor's plain tuples (SQLAlchemy Row objects cost 10x more to take apart),
+    # a slice at a time so that a type with millions of samples never sits in memory as tuples.
+    # float64 holds every epoch millisecond exactly (< 2**53).
+    cursor = conn.execute(text(sql), params).cursor
+    slices = []
+    while rows := cursor.fetchmany(FETCH_ROWS):
+        slices.append(np.array(rows, dtype=np.float64))
+    if not slices:
         empty = np.zeros(0, dtype=np.int64)
         return Samples(empty, empty, empty, empty, np.zeros(0))
-    start, end, offset, source, values = (np.asarray(c) for c in zip(*rows, strict=True))
+    start, end, offset, source, values = np.concatenate(slices).T
     start = start.astype(np.int64)
     end = np.maximum(end.astype(np.int64), start + 1)
     rank_of = np.full(int(max(int(source.max()), max(ranked_sources, default=0))) + 1, -1)

@@ -1,0 +1,72 @@
+"""Daily summaries written inside the import equal a full recomputation, however types are ordered."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import select
+
+from healthpod.ingest import apple_health
+from healthpod.ingest.run import import_file
+from healthpod.insights import summaries
+from healthpod.pod import Pod
+from healthpod.store import schema
+from tests.ingest.apple_builder import HEAD, TAIL, record, records
+
+
+def daily_rows(pod: Pod) -> set[tuple[Any, ...]]:
+    d = schema.daily_summaries
+    with pod.engine.connect() as conn:
+        return {
+            (r.type_id, str(r.day_on), r.sample_count, r.total, r.low, r.high, r.first_ms)
+            for r in conn.execute(select(d))
+        }
+
+
+def recomputed(pod: Pod) -> set[tuple[Any, ...]]:
+    with pod.engine.begin() as conn:
+        summaries.refresh_person(conn, pod.person_id("me"))
+    return daily_rows(pod)
+
+
+def summarized_imports(pod: Pod) -> set[int]:
+    si = schema.summarized_imports
+    with pod.engine.connect() as conn:
+        return set(conn.scalars(select(si.c.import_id)))
+
+
+@pytest.fixture
+def small_batches(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Many batches from a small file, so that types end and start between batches.
+    monkeypatch.setattr(apple_health, "RECORD_BATCH", 500)
+
+
+@pytest.mark.usefixtures("small_batches")
+@pytest.mark.parametrize("order", ["by-type", "interleaved"])
+def test_summaries_written_during_the_import_equal_a_recomputation(
+    pod: Pod, tmp_path: Path, order: str
+) -> None:
+    numbers = range(6_000)
+    if order == "by-type":  # as the Health app writes them
+        numbers = sorted(numbers, key=lambda i: i % 3)  # type: ignore[assignment]
+    path = tmp_path / "export.xml"
+    path.write_bytes(HEAD + b"".join(record(i) for i in numbers) + TAIL)
+    report = import_file(pod, path, person="me", parallel=False)
+    assert report.total_added == 6_000
+    assert report.import_id in summarized_imports(pod)  # no reader has to catch up
+    written = daily_rows(pod)
+    assert written
+    assert written == recomputed(pod)
+
+
+@pytest.mark.usefixtures("small_batches")
+def test_a_newer_export_updates_the_summaries_of_the_days_it_adds(pod: Pod, tmp_path: Path) -> None:
+    first, newer = tmp_path / "a.xml", tmp_path / "b.xml"
+    first.write_bytes(HEAD + records(0, 3_000) + TAIL)
+    newer.write_bytes(HEAD + records(0, 9_000) + TAIL)
+    import_file(pod, first, person="me", parallel=False)
+    report = import_file(pod, newer, person="me", parallel=False)
+    assert report.total_added == 6_000
+    assert daily_rows(pod) == recomputed(pod)
