@@ -12,13 +12,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from apple_builder import HEAD, TAIL, export_xml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from healthpod.errors import HealthpodError
 from healthpod.ingest import apple_fast, apple_health
 from healthpod.ingest.base import ErrorHandling, SampleBatch
-from tests.ingest.apple_builder import HEAD, TAIL, export_xml
 
 DATA = Path(__file__).parents[1] / "data" / "apple"
 WATCH = "&lt;&lt;HKDevice: 0x2811&gt;, name:Apple Watch, manufacturer:Apple Inc.&gt;"

@@ -1,4 +1,4 @@
-"""Daily summaries written inside the import equal a full recomputation, however types are ordered."""
+"""Daily summaries written inside an import equal a recomputation, whatever the type order."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from apple_builder import HEAD, TAIL, record, records
 from sqlalchemy import select
 
 from healthpod.ingest import apple_health
@@ -13,7 +14,6 @@ from healthpod.ingest.run import import_file
 from healthpod.insights import summaries
 from healthpod.pod import Pod
 from healthpod.store import schema
-from tests.ingest.apple_builder import HEAD, TAIL, record, records
 
 
 def daily_rows(pod: Pod) -> set[tuple[Any, ...]]:
