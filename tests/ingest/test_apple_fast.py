@@ -12,9 +12,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from apple_builder import HEAD, TAIL, export_xml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from tests.ingest.apple_builder import HEAD, TAIL, export_xml
 
 from healthpod.errors import HealthpodError
 from healthpod.ingest import apple_fast, apple_health

@@ -6,8 +6,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from apple_builder import HEAD, TAIL, record, records
 from sqlalchemy import select
+from tests.ingest.apple_builder import HEAD, TAIL, record, records
 
 from healthpod.ingest import apple_health
 from healthpod.ingest.run import import_file
