@@ -23,6 +23,7 @@ import argparse
 import asyncio
 import json
 import os
+import re
 import socket
 import statistics
 import subprocess
@@ -34,6 +35,7 @@ from urllib.parse import urlencode, urlsplit
 
 import httpx
 import orjson
+import uvloop
 from bench_support import fresh_database
 from sqlalchemy import Engine, insert, select, text
 
@@ -164,9 +166,12 @@ def run_clients(
     The clients are asyncio tasks on one thread speaking HTTP/1.1 by hand, not httpx in
     threads: the load generator shares the server's two cores, and httpx's per-request work
     (plus eight threads taking turns on the GIL) cost more CPU per page than the server's whole
-    path. Each response is still read in full and parsed as JSON to find its `next` link.
+    path. Each response is read in full and its `next` link found in it; every 50th page and
+    each last page are parsed whole and checked (parsing all of them cost the load generator
+    0.6 ms a page, a fifth of the server's).
     """
-    return asyncio.run(_run_clients(base, token, since_ms, clients))
+    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+        return runner.run(_run_clients(base, token, since_ms, clients))
 
 
 async def _run_clients(
@@ -195,12 +200,13 @@ async def _run_clients(
                 if status != 200:
                     errors.append(f"{status} {body[:200]!r}")
                     return
-                bundle = orjson.loads(body)
+                found = _NEXT.search(body)
                 target = None
-                for link in bundle["link"]:
-                    if link["relation"] == "next":
-                        split = urlsplit(link["url"])
-                        target = f"{split.path}?{split.query}"
+                if found is not None:
+                    split = urlsplit(found[1].decode())
+                    target = f"{split.path}?{split.query}"
+                if len(latencies) % 50 == 0 or target is None:
+                    _check_page(body, target)
         finally:
             writer.close()
 
@@ -210,6 +216,20 @@ async def _run_clients(
     if errors:
         raise SystemExit(f"requests failed: {errors[:3]}")
     return latencies, len(latencies), elapsed
+
+
+_NEXT = re.compile(rb'"relation":"next","url":"([^"]+)"')
+
+
+def _check_page(body: bytes, next_target: str | None) -> None:
+    """A whole parse of some pages: a searchset of Observations whose next link we followed."""
+    bundle = orjson.loads(body)
+    assert bundle["resourceType"] == "Bundle" and bundle["type"] == "searchset"
+    assert all(e["resource"]["resourceType"] == "Observation" for e in bundle.get("entry", []))
+    nexts = [link["url"] for link in bundle["link"] if link["relation"] == "next"]
+    assert (urlsplit(nexts[0]).query if nexts else None) == (
+        urlsplit(next_target).query if next_target else None
+    )
 
 
 async def _response(reader: asyncio.StreamReader) -> tuple[int, bytes]:
