@@ -25,7 +25,13 @@ from healthpod.errors import HealthpodError, IngestError, MalformedFile
 from healthpod.ingest import safe_files
 from healthpod.ingest.base import ErrorHandling, Item, SampleBatch
 
-INBOX_MESSAGES = 4  # batches waiting in the parent: about 1 MB each
+# Messages waiting in the parent, still pickled (a batch of 10,000 records is about 1 MB
+# so, several MB once unpickled): enough to keep the reader going while the writer
+# spends a second on a type's daily summaries, without holding the batches as objects.
+INBOX_MESSAGES = 24
+# Each message is framed: its pickle's length (8 bytes), 1 if it is the last, the pickle.
+FRAME_HEADER = 9
+LAST_KINDS = ("done", "error", "crash")
 SEND_EVERY = 500  # small items per message; a SampleBatch is sent on its own
 PROGRESS_STEP = 4 * 1024 * 1024
 
@@ -53,7 +59,10 @@ def _produce(spec: ReaderSpec, out: BinaryIO) -> None:
     """Child process: read the file, send ("items", [...]), ("progress", n), then ("done",)."""
 
     def send(message: tuple[Any, ...]) -> None:
-        pickle.dump(message, out, protocol=pickle.HIGHEST_PROTOCOL)
+        data = pickle.dumps(message, protocol=pickle.HIGHEST_PROTOCOL)
+        last = message[0] in LAST_KINDS
+        out.write(len(data).to_bytes(8, "little") + (b"\x01" if last else b"\x00"))
+        out.write(data)
         out.flush()
 
     try:
@@ -138,7 +147,7 @@ def items_from_child(spec: ReaderSpec, on_progress: Callable[[int], None] | None
     # A thread takes the child's messages off the pipe while this thread writes to the
     # database (SQLite lets go of the GIL while it works); otherwise the child would wait on a
     # full pipe for every batch and the two processes would take turns instead of overlapping.
-    inbox: queue.Queue[tuple[Any, ...] | None] = queue.Queue(maxsize=INBOX_MESSAGES)
+    inbox: queue.Queue[bytes | None] = queue.Queue(maxsize=INBOX_MESSAGES)
     stop = threading.Event()
     receiver = threading.Thread(target=_receive, args=(child.stdout, inbox, stop), daemon=True)
     try:
@@ -146,7 +155,8 @@ def items_from_child(spec: ReaderSpec, on_progress: Callable[[int], None] | None
         child.stdin.close()
         receiver.start()
         while True:
-            message = inbox.get()
+            frame = inbox.get()
+            message = None if frame is None else pickle.loads(frame)  # noqa: S301 - our child
             if message is None:
                 raise IngestError(
                     f"{spec.filename}: the process reading the file stopped unexpectedly; "
@@ -177,23 +187,31 @@ def items_from_child(spec: ReaderSpec, on_progress: Callable[[int], None] | None
         child.stdout.close()
 
 
-def _receive(
-    stream: BinaryIO, inbox: queue.Queue[tuple[Any, ...] | None], stop: threading.Event
-) -> None:
-    """Receiver thread: messages from the child into `inbox`; None when the pipe ends early."""
+def _receive(stream: BinaryIO, inbox: queue.Queue[bytes | None], stop: threading.Event) -> None:
+    """Receiver thread: the child's messages, still pickled, into `inbox`; None if it broke."""
     while not stop.is_set():
-        try:
-            message = pickle.load(stream)  # noqa: S301 - our own child's output
-        except (EOFError, pickle.UnpicklingError, OSError, ValueError):
-            message = None
+        frame, last = _read_frame(stream)
         while not stop.is_set():
             try:
-                inbox.put(message, timeout=0.2)
+                inbox.put(frame, timeout=0.2)
                 break
             except queue.Full:
                 continue
-        if message is None or message[0] in ("done", "error", "crash"):
+        if frame is None or last:
             return
+
+
+def _read_frame(stream: BinaryIO) -> tuple[bytes | None, bool]:
+    """One message as pickled bytes and whether it is the last; None if the pipe broke."""
+    try:
+        header = stream.read(FRAME_HEADER)
+        if len(header) < FRAME_HEADER:
+            return None, True
+        size = int.from_bytes(header[:8], "little")
+        frame = stream.read(size)
+    except (OSError, ValueError):
+        return None, True
+    return (frame, header[8] == 1) if len(frame) == size else (None, True)
 
 
 def main() -> None:
