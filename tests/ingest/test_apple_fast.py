@@ -109,6 +109,38 @@ def test_the_shared_real_exports_read_the_same() -> None:
         assert not isinstance(assert_same(path.read_bytes()), tuple), path
 
 
+def hrv(beats: int, *, metadata: bool = True) -> str:
+    entry = '  <MetadataEntry key="HKAlgorithmVersion" value="2"/>\n' if metadata else ""
+    listed = "".join(
+        f'   <InstantaneousBeatsPerMinute bpm="{60 + i}" time="7:51:{10 + i}.41 PM"/>\n'
+        for i in range(beats)
+    )
+    return (
+        record("48").replace("HeartRate", "HeartRateVariabilitySDNN").replace("/>\n", ">\n")
+        + entry
+        + f"  <HeartRateVariabilityMetadataList>\n{listed}  </HeartRateVariabilityMetadataList>\n"
+        + " </Record>\n"
+    )
+
+
+@pytest.mark.parametrize(
+    "beats",
+    [
+        hrv(3),
+        hrv(0),
+        hrv(2, metadata=False),
+        hrv(2)
+        .replace("<HeartRateVariabilityMetadataList>", "<HeartRateVariabilityMetadataList/>")
+        .replace("</HeartRateVariabilityMetadataList>", ""),
+        record("48").replace("/>", "></Record>"),
+        record("48").replace("/>", ">\n </Record>"),
+    ],
+    ids=["hrv", "no-beats", "no-metadata", "self-closed-list", "empty", "empty-lines"],
+)
+def test_records_with_beat_lists_or_no_children_read_the_same(beats: str) -> None:
+    assert_same(document(record("70"), beats, record("71"), beats))
+
+
 def test_records_cut_at_every_chunk_size_read_the_same() -> None:
     data = document(
         *(
@@ -116,6 +148,8 @@ def test_records_cut_at_every_chunk_size_read_the_same() -> None:
             for i in range(5)
         ),
         *(record(str(80 + i)) for i in range(5)),
+        hrv(4),
+        record("90"),
     )
     for step in (1, 7, 64, 333):
         assert_same(data, step=step)

@@ -62,9 +62,20 @@ RECORD = re.compile(
     + _PLAIN
     + rb'" value="'
     + _TEXT
-    + rb'"/>)+)[ \t\r\n]*</Record>)'
+    + rb'"/>)*)'
+    + rb"(?:[ \t\r\n]*<HeartRateVariabilityMetadataList>((?:[ \t\r\n]*"
+    + rb'<InstantaneousBeatsPerMinute bpm="'
+    + _PLAIN
+    + rb'" time="'
+    + _PLAIN
+    + rb'"/>)*)[ \t\r\n]*</HeartRateVariabilityMetadataList>)?'
+    + rb"[ \t\r\n]*</Record>)"
 )
 _METADATA = re.compile(rb'<MetadataEntry key="(' + _PLAIN + rb')" value="(' + _TEXT + rb')"/>')
+_BEAT = re.compile(
+    rb'<InstantaneousBeatsPerMinute bpm="(' + _PLAIN + rb')" time="(' + _PLAIN + rb')"/>'
+)
+_BEATS = "HeartRateVariabilityMetadataList"
 # What lxml would refuse or read otherwise: a bare or numeric `&`, U+FFFE, U+FFFF.
 _BARE_AMPERSAND = re.compile(rb"&(?!(?:lt|gt|amp|quot|apos);)")
 _NONCHARACTER = re.compile(rb"\xef\xbf[\xbe\xbf]")
@@ -240,16 +251,25 @@ def _columns(
     # Most metadata repeats (a time zone, "was user entered"): one dict per distinct block,
     # shared by its rows, which also lets the writer encode it once.
     seen: dict[bytes, dict[str, Any]] = {}
-    for row, block in enumerate(raw[_META_COLUMN]):
-        if block is not None:
-            meta = seen.get(block)
-            if meta is None:
-                meta = seen[block] = {
-                    key.decode(): unescape(value.decode())
-                    for key, value in _METADATA.findall(block)
-                }
+    for row, (block, beats) in enumerate(
+        zip(raw[_META_COLUMN], raw[_META_COLUMN + 1], strict=True)
+    ):
+        if beats is not None:  # beat lists are never alike: a dict of its own
+            meta = _metadata(block or b"")
+            meta[_BEATS] = [
+                {"bpm": bpm.decode(), "time": time.decode()} for bpm, time in _BEAT.findall(beats)
+            ]
             metas[row] = meta
+        elif block:
+            shared = seen.get(block)
+            if shared is None:
+                shared = seen[block] = _metadata(block)
+            metas[row] = shared
     return columns, metas
+
+
+def _metadata(block: bytes) -> dict[str, Any]:
+    return {key.decode(): unescape(value.decode()) for key, value in _METADATA.findall(block)}
 
 
 def _decode(column: tuple[bytes | None, ...]) -> list[str | None]:
