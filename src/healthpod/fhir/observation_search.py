@@ -14,7 +14,6 @@ from sqlalchemy import Connection
 
 from healthpod.consent.model import Scope
 from healthpod.errors import InvalidRequest
-from healthpod.fhir import encoded as encoded_json
 from healthpod.fhir import render, resource_search
 from healthpod.fhir.search import Cursor, DateBound, SearchQuery, Token
 from healthpod.store import daily_observations, observations
@@ -92,14 +91,11 @@ def search(
     scope: Scope,
     query: SearchQuery,
     token_categories: frozenset[str] | None,
-    *,
-    encoded: bool = False,
-) -> tuple[list[Any], Cursor | None, int | None]:
+) -> tuple[list[dict[str, Any]], Cursor | None, int | None]:
     """(resources of this page, cursor of the next page or None, total or None).
 
     Samples (or daily summaries) come first, then Observations from healthcare; a cursor of
-    kind "r" pages through the latter by offset. With `encoded`, raw samples come as
-    `EncodedResource`s (for a Bundle), the rest as dicts.
+    kind "r" pages through the latter by offset.
     """
     patient_id = str(person_id)
     if query.patient_ids and any(p != patient_id for p in query.patient_ids):
@@ -129,7 +125,7 @@ def search(
         )
     if cursor is None or cursor.kind != resource_search.OFFSET_KIND:
         after = None if cursor is None else Key(cursor.at_ms, cursor.kind, cursor.row_id)
-        rows = _sample_page(conn, person_id, scope, query, found, after, encoded=encoded)
+        rows = _sample_page(conn, person_id, scope, query, found, after)
         page = rows[: query.count]
         if len(rows) > query.count:
             last = rows[query.count - 1]
@@ -160,8 +156,6 @@ def _sample_page(
     query: SearchQuery,
     found: SampleFilter,
     after: Key | None,
-    *,
-    encoded: bool = False,
 ) -> list[dict[str, Any]]:
     """Up to count+1 samples (or daily summaries) as {"resource", "key"}."""
     patient_id = str(person_id)
@@ -185,8 +179,7 @@ def _sample_page(
         limit=query.count + 1,
         descending=query.descending,
     )
-    as_resource = encoded_json.sample_observation if encoded else render.sample_observation
-    return [{"resource": as_resource(r, patient_id), "key": r.key} for r in rows]
+    return [{"resource": render.sample_observation(r, patient_id), "key": r.key} for r in rows]
 
 
 def read(

@@ -222,7 +222,7 @@ def observation_bundle(
     _summaries_current(request, access)
     with pod_of(request).engine.connect() as conn:
         resources, next_cursor, total = observation_search.search(
-            conn, access.person_id, access.scope, query, _token_categories(access), encoded=True
+            conn, access.person_id, access.scope, query, _token_categories(access)
         )
     next_params = None
     if next_cursor is not None:
