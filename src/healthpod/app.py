@@ -6,6 +6,7 @@ import logging
 import uuid
 
 from fastapi import FastAPI, Request
+from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse
 
 from healthpod import __version__
@@ -60,6 +61,17 @@ def create_app(settings: Settings, *, pod: Pod | None = None) -> FastAPI:
 
     for register in _routers():
         register(app)
+    if settings.cors_origins:
+        # Added last, so outermost: a preflight is answered before routing or any login.
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=list(settings.cors_origins),
+            allow_methods=["GET", "POST", "DELETE"],
+            allow_headers=["Authorization", "Content-Type", "Accept", "Prefer", "If-None-Match"],
+            expose_headers=["Location", "Content-Location", "ETag"],
+            allow_credentials=False,  # bearer tokens only: no cookie is sent cross-origin
+            max_age=600,
+        )
     return app
 
 

@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 import platformdirs
 from pydantic import AnyHttpUrl, ValidationError, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from healthpod.errors import ConfigError
 
 ENV_PREFIX = "HEALTHPOD_"
+_ORIGIN = re.compile(r"^https?://[A-Za-z0-9.-]+(:\d{1,5})?$")
 
 
 def default_data_dir() -> Path:
@@ -28,6 +30,22 @@ class Settings(BaseSettings):
     base_url: AnyHttpUrl = AnyHttpUrl("http://127.0.0.1:8000")
     default_locale: Literal["en", "sv"] = "en"
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "WARNING"
+    cors_origins: Annotated[tuple[str, ...], NoDecode] = ()
+
+    @field_validator("cors_origins", mode="before")
+    @classmethod
+    def _origins(cls, value: object) -> object:
+        # One comma-separated variable, as people write it; each must be an exact origin.
+        if isinstance(value, str):
+            value = [part.strip() for part in value.split(",") if part.strip()]
+        if isinstance(value, list | tuple):
+            for origin in value:
+                if not isinstance(origin, str) or not _ORIGIN.match(origin):
+                    raise ValueError(
+                        f"{origin!r} is not an origin such as https://app.example "
+                        "(scheme, host and optional port; no path, no wildcard)"
+                    )
+        return value
 
     @field_validator("database_url")
     @classmethod

@@ -32,8 +32,11 @@ def _params(names: frozenset[str]) -> list[dict[str, str]]:
     ]
 
 
-def capability_statement(base: str, clinical_types: list[str]) -> dict[str, Any]:
-    """`base` is the public base URL of the server (without /fhir)."""
+def capability_statement(
+    base: str, clinical_types: list[str], *, cors: bool = False
+) -> dict[str, Any]:
+    """`base` is the public base URL of the server (without /fhir); `cors` whether browser
+    apps of some origins are allowed (HEALTHPOD_CORS_ORIGINS)."""
     fhir = f"{base}/fhir"
     resources: list[dict[str, Any]] = [
         {
@@ -83,7 +86,7 @@ def capability_statement(base: str, clinical_types: list[str]) -> dict[str, Any]
                 "logged. Search results contain only what the consent covers; totals are "
                 "counted only over that. Paging follows Bundle.link next, unchanged.",
                 "security": {
-                    "cors": False,
+                    "cors": cors,
                     "service": [
                         {
                             "coding": [{"system": SMART_SERVICE, "code": "SMART-on-FHIR"}],

@@ -81,8 +81,14 @@ def _resource(request: Request, resource: dict[str, Any]) -> FhirResponse:
 def metadata(request: Request) -> FhirResponse:
     """The CapabilityStatement; readable without a token."""
     _check_format(request)
-    base = pod_of(request).settings.public_base_url
-    return FhirResponse(capability.capability_statement(base, sorted(RESOURCE_CATEGORIES)))
+    settings = pod_of(request).settings
+    return FhirResponse(
+        capability.capability_statement(
+            settings.public_base_url,
+            sorted(RESOURCE_CATEGORIES),
+            cors=bool(settings.cors_origins),
+        )
+    )
 
 
 # --- Patient -------------------------------------------------------------------------------
