@@ -277,3 +277,14 @@ _record = st.builds(
 @given(st.lists(_record, min_size=1, max_size=12), st.sampled_from([None, 5, 64]))
 def test_any_mix_of_records_reads_the_same(records: list[str], step: int | None) -> None:
     assert_same(document(*records), step=step)
+
+
+def test_batches_of_records_with_beat_lists_stay_small(monkeypatch: pytest.MonkeyPatch) -> None:
+    # A batch ends after NODE_BATCH child elements on either path: memory stays flat even
+    # where every record carries a beat list.
+    monkeypatch.setattr(apple_health, "NODE_BATCH", 5_000)
+    data = document(*(hrv(50) for _ in range(1_000)))
+    items = list(apple_health.parse(io.BytesIO(data), "export.xml", ErrorHandling.RAISE))
+    sizes = [len(item.start_ms) for item in items if isinstance(item, SampleBatch)]
+    assert sum(sizes) == 1_000
+    assert max(sizes) < 300

@@ -123,15 +123,16 @@ class Scanner:
     """Splits the document between this fast path and lxml's `feed`, in document order.
 
     `depth` and `feed_xml` are the XML side: the parser target's current depth and the
-    parser's feed. Records taken go to `take(columns, metas, count)`: their attribute
-    columns in `FIELDS` order, their metadata by row, and how many there are.
+    parser's feed. Records taken go to `take(columns, metas, count, nodes)`: their attribute
+    columns in `FIELDS` order, their metadata by row, how many there are, and how many
+    child elements (metadata entries, beats) they had, which bound a batch's memory.
     """
 
     def __init__(
         self,
         depth: Callable[[], int],
         feed_xml: Callable[[bytes], None],
-        take: Callable[[list[list[Any]], dict[int, dict[str, Any]], int], None],
+        take: Callable[[list[list[Any]], dict[int, dict[str, Any]], int, int], None],
     ) -> None:
         self.depth = depth
         self.feed_xml = feed_xml
@@ -145,12 +146,16 @@ class Scanner:
     def feed(self, data: bytes, *, final: bool) -> bytes:
         """Hand `data` to the fast path and lxml; return the tail kept for the next call.
 
-        Only whole lines are scanned, so a record is rarely cut; the tail is never longer
-        than `data`'s last line, and a file without newlines simply all goes to lxml.
+        The tail starts at the last `<Record` (or else the last line), so that a record is
+        not cut in two between calls; it is never longer than 1 MB.
         """
-        end = len(data) if final else data.rfind(b"\n") + 1
-        if end == 0 or len(data) - end > 1 << 20:
-            end = len(data)
+        end = len(data)
+        if not final:
+            end = data.rfind(b"<Record ")
+            if end <= 0:
+                end = data.rfind(b"\n") + 1
+            if end <= 0 or len(data) - end > 1 << 20:
+                end = len(data)
         pos = 0
         while pos < end:
             if self.armed and self.closed and self.depth() == 1:
@@ -184,13 +189,15 @@ class Scanner:
             self.disabled = True
             self.armed = False
             return
-        # The last markup lxml was given (a few hundred bytes of whitespace at most follow).
+        # The last markup lxml was given (a few hundred bytes of whitespace at most follow);
+        # whitespace alone changes nothing.
         tail = segment[-512:].rstrip()
-        last_open = tail.rfind(b"<")
-        self.closed = last_open >= 0 and (
-            tail.endswith(b"/>")
-            or (tail.endswith(b">") and tail[last_open + 1 : last_open + 2] == b"/")
-        )
+        if tail or len(segment) > 512:
+            last_open = tail.rfind(b"<")
+            self.closed = last_open >= 0 and (
+                tail.endswith(b"/>")
+                or (tail.endswith(b">") and tail[last_open + 1 : last_open + 2] == b"/")
+            )
         if not self.armed and self.depth() == 1:
             self.armed = True
 
@@ -217,7 +224,8 @@ class Scanner:
             if not rows:
                 return start
         self.feed_xml(b"\n" * data.count(b"\n", start, pos))  # lxml's line numbers stay true
-        self.take(*_columns(rows), len(rows))
+        columns, metas, nodes = _columns(rows)
+        self.take(columns, metas, len(rows), nodes)
         self.closed = True
         return pos
 
@@ -243,11 +251,13 @@ class Scanner:
 
 def _columns(
     rows: list[tuple[bytes | None, ...]],
-) -> tuple[list[list[Any]], dict[int, dict[str, Any]]]:
-    """The rows' attribute columns as text (None where absent) and their metadata by row."""
+) -> tuple[list[list[Any]], dict[int, dict[str, Any]], int]:
+    """The rows' attribute columns as text (None where absent), their metadata by row, and
+    the number of child elements behind that metadata."""
     raw = list(zip(*rows, strict=True))
     columns = [_decode(column) for column in raw[:_META_COLUMN]]
     metas: dict[int, dict[str, Any]] = {}
+    nodes = 0
     # Most metadata repeats (a time zone, "was user entered"): one dict per distinct block,
     # shared by its rows, which also lets the writer encode it once.
     seen: dict[bytes, dict[str, Any]] = {}
@@ -256,16 +266,19 @@ def _columns(
     ):
         if beats is not None:  # beat lists are never alike: a dict of its own
             meta = _metadata(block or b"")
-            meta[_BEATS] = [
+            listed = [
                 {"bpm": bpm.decode(), "time": time.decode()} for bpm, time in _BEAT.findall(beats)
             ]
+            meta[_BEATS] = listed
             metas[row] = meta
+            nodes += len(meta) + len(listed)
         elif block:
             shared = seen.get(block)
             if shared is None:
                 shared = seen[block] = _metadata(block)
             metas[row] = shared
-    return columns, metas
+            nodes += len(shared)
+    return columns, metas, nodes
 
 
 def _metadata(block: bytes) -> dict[str, Any]:

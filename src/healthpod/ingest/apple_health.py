@@ -121,11 +121,14 @@ class _Target:
         elif depth > 2:
             self.stack.pop()
 
-    def take(self, columns: list[list[Any]], metas: dict[int, dict[str, Any]], count: int) -> None:
+    def take(
+        self, columns: list[list[Any]], metas: dict[int, dict[str, Any]], count: int, nodes: int
+    ) -> None:
         """Records the fast scanner read (`apple_fast`), in document order with the rest."""
         self.records.extend(columns, metas, self.count + 1)
         self.count += count
-        if len(self.records) >= RECORD_BATCH:
+        self.nodes += nodes
+        if len(self.records) >= RECORD_BATCH or self.nodes >= NODE_BATCH:
             self.flush_records()
 
     def flush_records(self) -> None:
