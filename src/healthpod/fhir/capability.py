@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from healthpod import __version__
-from healthpod.fhir.search import OBSERVATION_PARAMS, RESOURCE_PARAMS
+from healthpod.fhir.search import OBSERVATION_INCLUDES, OBSERVATION_PARAMS, RESOURCE_PARAMS
 
 OAUTH_URIS = "http://fhir-registry.smarthealthit.org/StructureDefinition/oauth-uris"
 SMART_SERVICE = "http://terminology.hl7.org/CodeSystem/restful-security-service"
@@ -59,6 +59,7 @@ def capability_statement(
             "supportedProfile": ["http://hl7.org/fhir/StructureDefinition/vitalsigns"],
             "interaction": [{"code": "read"}, {"code": "search-type"}, {"code": "create"}],
             "searchParam": _params(OBSERVATION_PARAMS),
+            "searchInclude": list(OBSERVATION_INCLUDES),
         },
     ]
     for resource_type in clinical_types:

@@ -16,7 +16,7 @@ from sqlalchemy import select
 
 from healthpod.consent.actors import get_actor
 from healthpod.consent.model import Action
-from healthpod.errors import InvalidRequest, NotFound
+from healthpod.errors import AccessDenied, InvalidRequest, NotFound
 from healthpod.fhir import (
     capability,
     observation_search,
@@ -212,7 +212,39 @@ def search_observations(request: Request) -> FhirResponse:
         event="fhir.search",
         details={"query": str(request.url.query)[:500]},
     )
-    return FhirResponse(observation_bundle(request, access, query, "Observation"))
+    bundle = observation_bundle(request, access, query, "Observation")
+    if query.include_patient and bundle.get("entry"):
+        _include_patient(request, access, bundle)
+    return FhirResponse(bundle)
+
+
+def _include_patient(request: Request, access: Access, bundle: dict[str, Any]) -> None:
+    """Add the person as an `include` entry when the caller may read Patient.
+
+    Reading the person is an access of its own: decided and logged like a Patient read. A
+    caller whose scopes or consent do not reach Patient gets the page without it, as FHIR lets
+    a server leave out what it will not include.
+    """
+    scopes = access.caller.scopes
+    if scopes is not None and not scopes.allows("Patient", "r"):
+        return
+    try:
+        patient_access = check(
+            request,
+            action=Action.READ,
+            resource_type="Patient",
+            event="fhir.include",
+            details={"path": f"Patient/{access.patient_id}"},
+        )
+    except AccessDenied:
+        return
+    bundle["entry"].append(
+        {
+            "fullUrl": f"{fhir_base(request)}/Patient/{patient_access.patient_id}",
+            "resource": load_patient(request, patient_access),
+            "search": {"mode": "include"},
+        }
+    )
 
 
 def _summaries_current(request: Request, access: Access) -> None:

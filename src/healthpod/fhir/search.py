@@ -22,8 +22,20 @@ PREFIXES = ("eq", "ne", "ge", "gt", "le", "lt", "sa", "eb")
 # Parameters every search accepts. `_totalMethod` is sent by fhirpy's `.count()`.
 COMMON = frozenset({"_count", "_sort", "_summary", "_total", "_totalMethod", "_format", "_cursor"})
 OBSERVATION_PARAMS = frozenset(
-    {"patient", "subject", "subject:Patient", "code", "category", "date", "_lastUpdated", "_id"}
+    {
+        "patient",
+        "subject",
+        "subject:Patient",
+        "code",
+        "category",
+        "date",
+        "_lastUpdated",
+        "_id",
+        "_include",
+    }
 )
+# The `_include` values we honour: the Observation's subject, who is always the person.
+OBSERVATION_INCLUDES = ("Observation:patient", "Observation:subject", "Observation:subject:Patient")
 RESOURCE_PARAMS = frozenset(
     {"patient", "subject", "subject:Patient", "_lastUpdated", "_id", "code", "category", "date"}
 )
@@ -79,6 +91,7 @@ class SearchQuery:
     summary_count: bool = False
     want_total: bool = False
     cursor: Cursor | None = None
+    include_patient: bool = False
     used: tuple[tuple[str, str], ...] = field(default=())  # the parameters we applied, in order
 
 
@@ -224,6 +237,13 @@ def parse(
                     "`Prefer: handling=lenient` to have it ignored.",
                 )
             continue
+        if name == "_include" and value not in OBSERVATION_INCLUDES:
+            if strict:
+                raise InvalidRequest(
+                    f"_include={value}: not supported.",
+                    hint="Only _include=Observation:patient (or Observation:subject) is.",
+                )
+            continue
         if name != "_cursor":
             used.append((name, value))
         _check_value(name, value)
@@ -258,6 +278,8 @@ def parse(
                 values["want_total"] = value != "none"
             case "_cursor":
                 values["cursor"] = parse_cursor(value)
+            case "_include":
+                values["include_patient"] = True
             case _:
                 pass  # _format, _totalMethod: accepted, nothing to do
     count = values.get("count", DEFAULT_COUNT)
@@ -274,6 +296,7 @@ def parse(
         summary_count=bool(values.get("summary_count", False)),
         want_total=bool(values.get("want_total", False)) or count == 0,
         cursor=values.get("cursor"),  # type: ignore[arg-type]
+        include_patient=bool(values.get("include_patient", False)),
         used=tuple(used),
     )
 
