@@ -65,13 +65,6 @@ def _offset_part(offset_min: int) -> str:
     return f"{'+' if offset_min > 0 else '-'}{hours:02d}:{minutes:02d}"
 
 
-def _effective(row: SampleRow) -> dict[str, Any]:
-    start = instant(row.start_ms, row.start_offset_min)
-    if row.end_ms == row.start_ms:
-        return {"effectiveDateTime": start}
-    return {"effectivePeriod": {"start": start, "end": instant(row.end_ms, row.end_offset_min)}}
-
-
 @functools.lru_cache(maxsize=512)
 def _code(type_code: str) -> tuple[dict[str, Any], str | None]:
     # Cached: the same dict goes into many resources, which is fine as nothing mutates them.
@@ -107,27 +100,34 @@ def _meta(updated_ms: int, vital: bool) -> dict[str, Any]:
 
 
 def sample_observation(row: SampleRow, patient_id: str) -> dict[str, Any]:
-    """One raw sample (or blood pressure pair) as an Observation."""
+    """One raw sample (or blood pressure pair) as an Observation.
+
+    A search renders a hundred of these per page: the parts shared by every sample of a type
+    come from a cache, and the dict is built in one go in its final key order.
+    """
     if row.kind == "bp":
-        code: dict[str, Any] = {
-            "coding": [{"system": LOINC, "code": BP_PANEL[0], "display": BP_PANEL[1]}],
-            "text": "Blood pressure",
-        }
-        fhir_category: str | None = "vital-signs"
+        code, category, vital = _BP_CODE, _category("vital-signs"), True
     else:
-        code, fhir_category = _code(row.type_code)
+        code, category, vital = _type_parts(row.type_code)
+    meta: dict[str, Any] = {"versionId": "1", "lastUpdated": instant(row.updated_ms)}
+    if vital:
+        meta["profile"] = _VITAL_PROFILES
     resource: dict[str, Any] = {
         "resourceType": "Observation",
-        "id": row.fhir_id,
-        "meta": _meta(row.updated_ms, fhir_category == "vital-signs"),
+        "id": f"{row.kind}-{row.id}",
+        "meta": meta,
         "status": "final",
-        "category": _category(fhir_category),
-        "code": code,
-        "subject": {"reference": f"Patient/{patient_id}"},
-        **_effective(row),
     }
-    if not resource["category"]:
-        del resource["category"]
+    if category:
+        resource["category"] = category
+    resource["code"] = code
+    resource["subject"] = {"reference": f"Patient/{patient_id}"}
+    start = instant(row.start_ms, row.start_offset_min)
+    if row.end_ms == row.start_ms:
+        resource["effectiveDateTime"] = start
+    else:
+        end = instant(row.end_ms, row.end_offset_min)
+        resource["effectivePeriod"] = {"start": start, "end": end}
     if row.kind == "bp":
         resource["component"] = [
             {
@@ -146,6 +146,20 @@ def sample_observation(row: SampleRow, patient_id: str) -> dict[str, Any]:
     if row.source_name:
         resource["device"] = {"display": row.source_name}
     return resource
+
+
+_BP_CODE: dict[str, Any] = {
+    "coding": [{"system": LOINC, "code": BP_PANEL[0], "display": BP_PANEL[1]}],
+    "text": "Blood pressure",
+}
+_VITAL_PROFILES = [VITAL_SIGNS_PROFILE]
+
+
+@functools.lru_cache(maxsize=512)
+def _type_parts(type_code: str) -> tuple[dict[str, Any], list[dict[str, Any]], bool]:
+    """(code, category, whether a vital sign) of a sample type, shared by its Observations."""
+    code, fhir_category = _code(type_code)
+    return code, _category(fhir_category), fhir_category == "vital-signs"
 
 
 def daily_observation(row: DailyRow, patient_id: str) -> dict[str, Any]:
