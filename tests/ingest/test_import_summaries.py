@@ -70,3 +70,22 @@ def test_a_newer_export_updates_the_summaries_of_the_days_it_adds(pod: Pod, tmp_
     report = import_file(pod, newer, person="me", parallel=False)
     assert report.total_added == 6_000
     assert daily_rows(pod) == recomputed(pod)
+
+
+def heart_rate_with_a_decimal_comma(i: int) -> bytes:
+    # The one-by-one reader takes these (not the batch conversion), so another writer
+    # stores them; some exports do write decimal commas.
+    return record(i * 3).replace(b'value="', b'value="7,').replace(b"2024-01-", b"2024-03-")
+
+
+@pytest.mark.usefixtures("small_batches")
+def test_samples_of_one_type_from_two_writers_are_all_summarized(pod: Pod, tmp_path: Path) -> None:
+    # The single samples come first; the type's batches after them are summarized as
+    # soon as they end, which must not pass for the whole type.
+    singles = b"".join(heart_rate_with_a_decimal_comma(i) for i in range(30))
+    by_type = sorted(range(6_000), key=lambda i: i % 3)
+    path = tmp_path / "export.xml"
+    path.write_bytes(HEAD + singles + b"".join(record(i) for i in by_type) + TAIL)
+    report = import_file(pod, path, person="me", parallel=False)
+    assert report.total_added == 6_030
+    assert daily_rows(pod) == recomputed(pod)

@@ -143,7 +143,7 @@ def _write(session: ImportSession, b: SampleBatch) -> None:
             added = session.insert_new(table, [dict(zip(names, row, strict=True)) for row in rows])
         session.count(key.code, added, len(rows))
         if added:
-            session.summary.note(key.code, min(r[2] for r in rows), max(r[3] for r in rows))
+            session.summary.note(key.code, added, min(r[2] for r in rows), max(r[3] for r in rows))
 
 
 def _not_stored_with_a_correlation(session: ImportSession, b: SampleBatch) -> list[bool] | None:

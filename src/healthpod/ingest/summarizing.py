@@ -37,13 +37,24 @@ def summarize_finished(session: ImportSession, current: set[str]) -> None:
     ranges = {code: state.pending.pop(code) for code in finished}
     state.early.update(finished)
     if _refresh(session, ranges):
-        state.clean.update(ranges)
+        # Clean only where every added sample is in the range (not so if another writer,
+        # say a Correlation's, added some of the type).
+        state.clean.update({c: span for c, span in ranges.items() if state.ranges_known(c)})
 
 
 def finish(session: ImportSession) -> None:
     """At the end of the import: summarize what is left and mark the import summarized."""
+    state = session.summary
+    known = {code: span for code, span in state.pending.items() if state.ranges_known(code)}
+    if known and _refresh(session, known):
+        state.clean.update(known)
+    if all(code in state.clean for code in state.added):
+        # Every type's added samples lie in a range summarized after they were written.
+        summaries.mark_summarized(session.conn, session.person_id, [session.import_id])
+        return
+    # Some samples came through writers that keep no ranges: find them by import.
     added = summaries.sample_ranges(session.conn, session.person_id, [session.import_id])
-    clean = session.summary.clean
+    clean = state.clean
     stale = {
         code: (lo, hi)
         for code, (lo, hi) in added.items()

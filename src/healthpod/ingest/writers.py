@@ -56,11 +56,18 @@ class SummaryState:
     pending: dict[str, tuple[int, int]] = field(default_factory=dict)  # added, not summarized
     clean: dict[str, tuple[int, int]] = field(default_factory=dict)  # summarized over a range
     early: set[str] = field(default_factory=set)  # summarized while the import ran
+    added: Counter[str] = field(default_factory=Counter)  # samples added, by every writer
+    noted: Counter[str] = field(default_factory=Counter)  # of those, the ones in `pending`
 
-    def note(self, type_code: str, start_ms: int, end_ms: int) -> None:
-        """Samples of `type_code` were added between start_ms and end_ms."""
+    def note(self, type_code: str, added: int, start_ms: int, end_ms: int) -> None:
+        """`added` samples of `type_code` were added between start_ms and end_ms."""
         lo, hi = self.pending.get(type_code, (start_ms, end_ms))
         self.pending[type_code] = (min(lo, start_ms), max(hi, end_ms))
+        self.noted[type_code] += added
+
+    def ranges_known(self, type_code: str) -> bool:
+        """Whether every sample of the type this import added is within its noted range."""
+        return self.added[type_code] == self.noted[type_code]
 
 
 class ImportSession:
@@ -184,6 +191,7 @@ class ImportSession:
     def count(self, type_code: str, added: int, offered: int) -> None:
         if added:
             self.tally.added[type_code] += added
+            self.summary.added[type_code] += added
             self.summary.clean.pop(type_code, None)  # its daily rows are stale again
         if offered > added:
             self.tally.present[type_code] += offered - added
