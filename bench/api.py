@@ -13,6 +13,9 @@ decision, access-log entry (committed), scoped SQL, FHIR JSON.
 Then serves the same pages straight from SQL + json.dumps (keyset paging, no HTTP, no
 consent, no log, one thread) and prints the ratio.
 
+It also prints the CPU time the server used per page, and the load average: on a machine
+shared with other work the rate says as much about that work as about the server.
+
 Targets (issue #4, on this machine, the load generator sharing its cores): p95 < 50 ms,
 >= 300 pages/s, and at least a fifth of the raw SQL rate.
 """
@@ -21,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import re
@@ -35,6 +39,7 @@ from urllib.parse import urlencode, urlsplit
 
 import httpx
 import orjson
+import psutil
 import uvloop
 from bench_support import fresh_database
 from sqlalchemy import Engine, insert, select, text
@@ -282,6 +287,21 @@ def raw_sql(engine: Engine, person: int, since_ms: int) -> tuple[int, float]:
         return pages, time.perf_counter() - started
 
 
+def _cpu_seconds(pid: int) -> float:
+    """CPU time (user + system) of the server and its worker processes so far.
+
+    On a machine shared with other work, pages/s says as much about the others as about us;
+    CPU per page says what a page costs.
+    """
+    root = psutil.Process(pid)
+    total = 0.0
+    for process in [root, *root.children(recursive=True)]:
+        with contextlib.suppress(psutil.NoSuchProcess):
+            times = process.cpu_times()
+            total += times.user + times.system
+    return total
+
+
 def percentile(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
@@ -344,7 +364,10 @@ def main() -> None:
                         raise SystemExit("the server did not start") from None
                     time.sleep(0.3)
             run_clients(base, token, now_ms - DAY_MS, 2)  # warm up
+            server_cpu, own_cpu = _cpu_seconds(server.pid), time.process_time()
             latencies, pages, elapsed = run_clients(base, token, since_ms, args.clients)
+            server_cpu = _cpu_seconds(server.pid) - server_cpu
+            own_cpu = time.process_time() - own_cpu
         finally:
             server.terminate()
             server.wait(timeout=30)
@@ -362,6 +385,10 @@ def main() -> None:
         f"(mean {statistics.fmean(latencies) * 1000:.1f} ms)"
     )
     print(f"raw SQL + json.dumps: {raw_pages} pages in {raw_elapsed:.2f} s: {raw_rate:.0f} pages/s")
+    print(
+        f"CPU per page: server {server_cpu / pages * 1000:.1f} ms "
+        f"({server_cpu / elapsed:.2f} cores busy), load generator {own_cpu / pages * 1000:.2f} ms"
+    )
     print(f"load average during the run: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
     print(
         f"ratio API/raw: {rate / raw_rate:.2f} (target >= 0.20); "
