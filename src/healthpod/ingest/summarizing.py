@@ -48,12 +48,14 @@ def finish(session: ImportSession) -> None:
     known = {code: span for code, span in state.pending.items() if state.ranges_known(code)}
     if known and _refresh(session, known):
         state.clean.update(known)
-    if all(code in state.clean for code in state.added):
-        # Every type's added samples lie in a range summarized after they were written.
-        summaries.mark_summarized(session.conn, session.person_id, [session.import_id])
-        return
-    # Some samples came through writers that keep no ranges: find them by import.
-    added = summaries.sample_ranges(session.conn, session.person_id, [session.import_id])
+    # The types some of whose samples came through writers that keep no ranges (workouts,
+    # correlations and activity summaries are counted here too but hold no samples).
+    unknown = {code for code in state.added if code not in state.clean}
+    added = (
+        summaries.sample_ranges(session.conn, session.person_id, [session.import_id], unknown)
+        if unknown
+        else {}
+    )
     clean = state.clean
     stale = {
         code: (lo, hi)

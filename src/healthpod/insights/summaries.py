@@ -20,7 +20,7 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 
 from sqlalchemy import Connection, Engine, and_, delete, func, insert, select
 from sqlalchemy.exc import IntegrityError, OperationalError
@@ -194,8 +194,13 @@ def refresh(
 
 
 def sample_ranges(
-    conn: Connection, person_id: int, import_ids: Sequence[int] | None
+    conn: Connection,
+    person_id: int,
+    import_ids: Sequence[int] | None,
+    codes: Collection[str] | None = None,
 ) -> dict[str, tuple[int, int]]:
+    """{type code: (min start_ms, max end_ms)} of the person's samples, of some imports and
+    type codes if given (codes narrow the scan to those types' part of the index)."""
     ranges: dict[str, tuple[int, int]] = {}
     st = schema.sample_types
     for t in (schema.quantity_samples, schema.category_samples):
@@ -207,6 +212,8 @@ def sample_ranges(
         )
         if import_ids is not None:
             query = query.where(t.c.import_id.in_(import_ids))
+        if codes is not None:
+            query = query.where(st.c.code.in_(sorted(codes)))
         for code, lo, hi in conn.execute(query):
             ranges[str(code)] = (int(lo), int(hi))
     return ranges
