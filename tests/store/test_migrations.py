@@ -39,3 +39,8 @@ def test_an_old_schema_says_run_db_upgrade(tmp_path):
     engine.dispose()
     with pytest.raises(StorageError, match="newer"):
         Pod.open(Settings(home=tmp_path))
+
+
+def test_the_head_revision_named_in_code_is_the_newest_migration():
+    # Start-up compares with HEAD_REVISION so that it need not import Alembic.
+    assert migrate.head_revision() == migrate.HEAD_REVISION
