@@ -245,9 +245,12 @@ def test_a_dtd_that_types_record_attributes_turns_the_fast_path_off() -> None:
 
 
 def test_documents_in_another_encoding_are_left_to_lxml() -> None:
-    assert not apple_fast.is_utf8_document(b'<?xml version="1.0" encoding="ISO-8859-1"?>')
-    assert apple_fast.is_utf8_document(b'<?xml version="1.0" encoding="UTF-8"?>')
-    assert apple_fast.is_utf8_document(b"<HealthData>")
+    assert not apple_fast.is_plain_document(b'<?xml version="1.0" encoding="ISO-8859-1"?>')
+    assert apple_fast.is_plain_document(b'<?xml version="1.0" encoding="UTF-8"?>')
+    assert apple_fast.is_plain_document(b"<HealthData>")
+    assert apple_fast.is_plain_document(b"\xef\xbb\xbf<?xml version='1.0' encoding='utf-8'?>")
+    assert not apple_fast.is_plain_document(b'<?xml version="1.1" encoding="UTF-8"?>')
+    assert not apple_fast.is_plain_document("<HealthData>".encode("utf-16"))
     data = document(record("70", source="Caf\u00e9")).replace(b"UTF-8", b"ISO-8859-1", 1)
     assert_same(data.replace("Caf\u00e9".encode(), b"Caf\xe9"))
 

@@ -20,7 +20,7 @@ numbers (a taken record reaches it as its newlines). Taken are only:
 - records whose attributes are exactly `name="value"` pairs in Apple's order, with values free
   of `<`, control characters, U+FFFE/U+FFFF and character references (only the five named
   entities, which are undone here), in valid UTF-8;
-- in documents whose encoding is UTF-8.
+- in XML 1.0 documents whose encoding is UTF-8.
 
 `tests/ingest/test_apple_fast.py` checks that the items are the same with and without it.
 """
@@ -79,7 +79,8 @@ _BEATS = "HeartRateVariabilityMetadataList"
 # What lxml would refuse or read otherwise: a bare or numeric `&`, U+FFFE, U+FFFF.
 _BARE_AMPERSAND = re.compile(rb"&(?!(?:lt|gt|amp|quot|apos);)")
 _NONCHARACTER = re.compile(rb"\xef\xbf[\xbe\xbf]")
-_DECLARED_ENCODING = re.compile(rb'^<\?xml[^>]*encoding=["\']([A-Za-z0-9._-]+)["\']')
+_DECLARED_ENCODING = re.compile(rb'encoding\s*=\s*["\']([A-Za-z0-9._-]+)["\']')
+_DECLARED_VERSION = re.compile(rb'version\s*=\s*["\']([0-9.]+)["\']')
 _ATTLIST = re.compile(rb"<!ATTLIST\s+(?:Record|MetadataEntry)\s([^>]*)>")
 _PLAIN_ATTRIBUTES = re.compile(rb"\s*(?:[\w:.-]+\s+CDATA\s+#(?:REQUIRED|IMPLIED)\s*)*")
 _META_COLUMN = len(FIELDS)
@@ -98,12 +99,20 @@ def _declares_other_attributes(prologue: bytes) -> bool:
     return False
 
 
-def is_utf8_document(head: bytes) -> bool:
-    """Whether the document's first bytes make it UTF-8 (declared, defaulted or by BOM)."""
+def is_plain_document(head: bytes) -> bool:
+    """Whether the document's first bytes make it XML 1.0 in UTF-8 (declared or by default).
+
+    XML 1.1 reads more characters as line ends and controls; other encodings need decoding.
+    """
     if head.startswith((b"\xfe\xff", b"\xff\xfe", b"\x00", b"\x4c\x6f\xa7\x94")):
         return False  # UTF-16/32 or EBCDIC
-    declared = _DECLARED_ENCODING.match(head.removeprefix(b"\xef\xbb\xbf"))
-    return declared is None or declared.group(1).lower() in (b"utf-8", b"utf8")
+    head = head.removeprefix(b"\xef\xbb\xbf")
+    declaration = head[: head.find(b"?>") + 2] if head.startswith(b"<?xml") else b""
+    version = _DECLARED_VERSION.search(declaration)
+    if version is not None and version.group(1) != b"1.0":
+        return False
+    encoding = _DECLARED_ENCODING.search(declaration)
+    return encoding is None or encoding.group(1).lower() in (b"utf-8", b"utf8")
 
 
 def unescape(text: str) -> str:

@@ -306,7 +306,7 @@ def parse(
             prologue.check(chunk)
             long_tokens.check(chunk)
             target.lines = long_tokens.lines
-            if first and fast and apple_fast.is_utf8_document(chunk):
+            if first and fast and apple_fast.is_plain_document(chunk):
                 scanner = apple_fast.Scanner(lambda: target.depth, parser.feed, target.take)
             first = False
             if scanner is None:
