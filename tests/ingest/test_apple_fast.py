@@ -7,6 +7,7 @@ same items come out (batch boundaries aside) or the same error is raised.
 from __future__ import annotations
 
 import io
+import re
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -16,9 +17,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from tests.ingest.apple_builder import HEAD, TAIL, export_xml
 
-from healthpod.errors import HealthpodError
+from healthpod.errors import HealthpodError, MalformedFile
 from healthpod.ingest import apple_fast, apple_health
-from healthpod.ingest.base import ErrorHandling, SampleBatch
+from healthpod.ingest.base import ErrorHandling, SampleBatch, Warning_
 
 DATA = Path(__file__).parents[1] / "data" / "apple"
 WATCH = "&lt;&lt;HKDevice: 0x2811&gt;, name:Apple Watch, manufacturer:Apple Inc.&gt;"
@@ -65,6 +66,8 @@ def outcome(data: bytes, *, fast: bool, step: int | None = None) -> Any:
                         repr(item.meta[r]),
                     )
                 )
+        elif isinstance(item, Warning_):  # the fast path can name the line; lxml's cannot
+            rows.append(("warning", re.sub(r"^line \d+, ", "", item.location), item.message))
         else:
             rows.append(repr(item))
     return Counter(repr(row) for row in rows)
@@ -291,3 +294,18 @@ def test_batches_of_records_with_beat_lists_stay_small(monkeypatch: pytest.Monke
     sizes = [len(item.start_ms) for item in items if isinstance(item, SampleBatch)]
     assert sum(sizes) == 1_000
     assert max(sizes) < 300
+
+
+@pytest.mark.parametrize("fast", [True, False], ids=["fast", "lxml"])
+def test_an_odd_record_is_named_by_its_line_where_the_scanner_read_it(fast: bool) -> None:
+    bad = record("70").replace('startDate="2024-01-01 10:00:00 +0100"', 'startDate="soon"')
+    lines = [record(str(60 + i), metadata=(("k", "v"),) if i % 2 else ()) for i in range(9)]
+    data = document(*lines[:5], bad, *lines[5:])
+    line = data[: data.index(b'startDate="soon"')].count(b"\n") + 1
+    items = list(apple_health.parse(io.BytesIO(data), "export.xml", ErrorHandling.WARN, fast=fast))
+    (warning,) = [item for item in items if isinstance(item, Warning_)]
+    assert "element 7 (<Record HKQuantityTypeIdentifierHeartRate soon>)" in warning.location
+    assert warning.location.startswith(f"line {line}, ") == fast  # lxml's callbacks know no line
+    with pytest.raises(MalformedFile) as raised:
+        list(apple_health.parse(io.BytesIO(data), "export.xml", ErrorHandling.RAISE, fast=fast))
+    assert (f"line {line}" in str(raised.value)) == fast

@@ -32,7 +32,7 @@ from bisect import bisect_right
 from collections.abc import Callable
 from typing import Any, cast
 
-from healthpod.ingest.apple_records import FIELDS
+from healthpod.ingest.apple_records import FIELDS, Run
 
 _PLAIN = rb'[^"<&\x00-\x1f]*'  # no entity at all: types, dates, numbers, metadata keys
 _TEXT = rb'[^"<\x00-\x1f]*'  # named entities allowed, checked per run (_BARE_AMPERSAND)
@@ -132,16 +132,17 @@ class Scanner:
     """Splits the document between this fast path and lxml's `feed`, in document order.
 
     `depth` and `feed_xml` are the XML side: the parser target's current depth and the
-    parser's feed. Records taken go to `take(columns, metas, count, nodes)`: their attribute
-    columns in `FIELDS` order, their metadata by row, how many there are, and how many
-    child elements (metadata entries, beats) they had, which bound a batch's memory.
+    parser's feed. Records taken go to `take(columns, metas, count, nodes, run)`: their
+    attribute columns in `FIELDS` order, their metadata by row, how many there are, how many
+    child elements (metadata entries, beats) they had, which bound a batch's memory, and
+    where they stood (`Run`, for line numbers).
     """
 
     def __init__(
         self,
         depth: Callable[[], int],
         feed_xml: Callable[[bytes], None],
-        take: Callable[[list[list[Any]], dict[int, dict[str, Any]], int, int], None],
+        take: Callable[[list[list[Any]], dict[int, dict[str, Any]], int, int, Run], None],
     ) -> None:
         self.depth = depth
         self.feed_xml = feed_xml
@@ -150,6 +151,8 @@ class Scanner:
         self.disabled = False
         self.closed = False  # the last markup lxml was given ended an element
         self.saw_root = False
+        self.line = 1  # the line the data of the current `feed` starts on
+        self.counted = (0, 1)  # a position in that data and its line
         self.prologue: list[bytes] = []  # bytes before the root element (bounded by PrologueGuard)
 
     def feed(self, data: bytes, *, final: bool) -> bytes:
@@ -166,6 +169,7 @@ class Scanner:
             if end <= 0 or len(data) - end > 1 << 20:
                 end = len(data)
         pos = 0
+        self.counted = (0, self.line)
         while pos < end:
             if self.armed and self.closed and self.depth() == 1:
                 pos = self._take_run(data, pos, end)
@@ -175,7 +179,15 @@ class Scanner:
             stop = end if candidate < 0 or self.disabled else candidate
             self._feed_xml(data, pos, stop)
             pos = stop
+        self.line = self._line_at(data, end)
         return data[end:]
+
+    def _line_at(self, data: bytes, pos: int) -> int:
+        """The line of `data[pos]`, counting on from the last position asked about."""
+        since, line = self.counted
+        line += data.count(b"\n", since, pos)
+        self.counted = (pos, line)
+        return line
 
     def _feed_xml(self, data: bytes, start: int, stop: int) -> None:
         segment = data[start:stop]
@@ -232,9 +244,12 @@ class Scanner:
             pos = ends[keep - 1] if keep else start
             if not rows:
                 return start
-        self.feed_xml(b"\n" * data.count(b"\n", start, pos))  # lxml's line numbers stay true
+        first_line = self._line_at(data, start)
+        newlines = self._line_at(data, pos) - first_line
+        self.feed_xml(b"\n" * newlines)  # lxml's line numbers stay true
         columns, metas, nodes = _columns(rows)
-        self.take(columns, metas, len(rows), nodes)
+        run = Run(0, first_line, data[start:pos], [e - start for e in ends[: len(rows)]])
+        self.take(columns, metas, len(rows), nodes, run)
         self.closed = True
         return pos
 

@@ -35,7 +35,7 @@ from healthpod.ingest.apple_elements import (
     unknown_element,
     workout,
 )
-from healthpod.ingest.apple_records import RecordColumns
+from healthpod.ingest.apple_records import RecordColumns, Run
 from healthpod.ingest.base import (
     ErrorHandling,
     ExportInfo,
@@ -122,10 +122,15 @@ class _Target:
             self.stack.pop()
 
     def take(
-        self, columns: list[list[Any]], metas: dict[int, dict[str, Any]], count: int, nodes: int
+        self,
+        columns: list[list[Any]],
+        metas: dict[int, dict[str, Any]],
+        count: int,
+        nodes: int,
+        run: Run,
     ) -> None:
         """Records the fast scanner read (`apple_fast`), in document order with the rest."""
-        self.records.extend(columns, metas, self.count + 1)
+        self.records.extend(columns, metas, self.count + 1, run)
         self.count += count
         self.nodes += nodes
         if len(self.records) >= RECORD_BATCH or self.nodes >= NODE_BATCH:
@@ -142,11 +147,13 @@ class _Target:
             self.out.append(batch)
         self.out.extend(singles)
 
-    def one_record(self, ordinal: int, attrib: dict[str, str], children: Any) -> Sample | None:
+    def one_record(
+        self, ordinal: int, attrib: dict[str, str], children: Any, line: int | None = None
+    ) -> Sample | None:
         try:
             return record(attrib, children)
         except Problem as exc:
-            self.warn(f"a <Record> {exc}.", ["Record", attrib, children], ordinal)
+            self.warn(f"a <Record> {exc}.", ["Record", attrib, children], ordinal, line)
             return None
 
     def close(self) -> None:
@@ -164,8 +171,16 @@ class _Target:
                 hint=HINT,
             )
 
-    def warn(self, message: str, node: Node | None = None, ordinal: int | None = None) -> None:
+    def warn(
+        self,
+        message: str,
+        node: Node | None = None,
+        ordinal: int | None = None,
+        line: int | None = None,
+    ) -> None:
         where = self.location(node, self.count if ordinal is None else ordinal)
+        if line is not None:
+            where = f"line {line}, {where}"
         if self.errors is ErrorHandling.RAISE:
             raise MalformedFile(message, source=self.filename, location=where, hint=HINT)
         if self.errors is ErrorHandling.WARN:

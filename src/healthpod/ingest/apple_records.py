@@ -10,9 +10,10 @@ exactly what is wrong.
 
 from __future__ import annotations
 
+from bisect import bisect_right
 from collections.abc import Callable, Sequence
 from itertools import compress
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -21,7 +22,7 @@ from healthpod.ingest.base import Sample, SampleBatch, SampleKey
 
 Metadata = Callable[[Any], dict[str, Any] | None]
 TypeResolver = Callable[[str, str | None], Any]  # -> apple_health.RecordType
-OneByOne = Callable[[int, dict[str, str], Any], Sample | None]
+OneByOne = Callable[[int, dict[str, str], Any, int | None], Sample | None]
 
 
 FIELDS = (
@@ -37,6 +38,16 @@ FIELDS = (
 )
 
 
+class Run(NamedTuple):
+    """Records the fast scanner took together: their text, kept while they wait in a batch
+    so that a record found odd later can still be named by its line."""
+
+    first_row: int
+    first_line: int  # the line `text` starts on
+    text: bytes
+    ends: list[int]  # where each record ends in `text`
+
+
 class RecordColumns:
     """Records waiting to be converted: one list per attribute, children and element numbers.
 
@@ -45,13 +56,14 @@ class RecordColumns:
     is None.
     """
 
-    __slots__ = ("children", "columns", "metas", "ordinals")
+    __slots__ = ("children", "columns", "metas", "ordinals", "runs")
 
     def __init__(self) -> None:
         self.columns: tuple[list[str | None], ...] = tuple([] for _ in FIELDS)
         self.ordinals: list[int] = []
         self.children: dict[int, Any] = {}  # row -> child nodes (metadata, HRV beats)
         self.metas: dict[int, dict[str, Any]] = {}  # row -> metadata the fast scanner read
+        self.runs: list[Run] = []  # where the fast scanner's rows stood, for line numbers
 
     def __len__(self) -> int:
         return len(self.ordinals)
@@ -68,15 +80,28 @@ class RecordColumns:
         columns: Sequence[Sequence[str | None]],
         metas: dict[int, dict[str, Any]],
         first_ordinal: int,
+        run: Run | None = None,
     ) -> None:
         """Add whole columns (in FIELDS order); `metas` is keyed by row within them."""
         offset = len(self.ordinals)
+        if run is not None:
+            self.runs.append(run._replace(first_row=offset))
         for mine, theirs in zip(self.columns, columns, strict=True):
             mine.extend(theirs)
         for row, meta in metas.items():
             self.metas[offset + row] = meta
         n = len(columns[0])
         self.ordinals.extend(range(first_ordinal, first_ordinal + n))
+
+    def line(self, row: int) -> int | None:
+        """The line a row's element starts on, where the fast scanner read it; else None."""
+        at = bisect_right([run.first_row for run in self.runs], row) - 1
+        if at < 0 or row - self.runs[at].first_row >= len(self.runs[at].ends):
+            return None
+        run = self.runs[at]
+        k = row - run.first_row
+        start = run.text.find(b"<", run.ends[k - 1] if k else 0)
+        return run.first_line + run.text.count(b"\n", 0, start)
 
     def attrib(self, row: int) -> dict[str, str]:
         """Row `row` as the attribute dict the one-by-one reader takes."""
@@ -147,7 +172,7 @@ class RecordColumns:
                         ["MetadataEntry", {"key": k, "value": v}, None]
                         for k, v in self.metas[row].items()
                     ]
-                sample = one_by_one(self.ordinals[row], self.attrib(row), children)
+                sample = one_by_one(self.ordinals[row], self.attrib(row), children, self.line(row))
                 if sample is not None:
                     odd.append(sample)
         meta: list[dict[str, Any] | None] = [None] * n
