@@ -12,6 +12,7 @@ component samples are not listed on their own). Ids are `<kind>-<row id>`.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -110,18 +111,23 @@ class DailyRow:
         return Key(int(start.timestamp() * 1000), "d", self.type_id)
 
 
+@functools.cache
 def type_category(code: str) -> str:
     known = sample_type(code)
     return (known.category if known else Category.OTHER).value
 
 
+_SAMPLE_TYPES_SQL = f"SELECT code, id FROM {schema.sample_types.name}"  # noqa: S608 - ours
+
+
 def scoped_types(conn: Connection, scope: Scope, wanted: frozenset[str] | None) -> dict[str, int]:
     """code → id of the stored sample types the scope (and the query) may see."""
-    rows = conn.execute(select(schema.sample_types.c.code, schema.sample_types.c.id))
+    # Read on every search (a type can arrive with any import); a constant statement.
+    rows = conn.exec_driver_sql(_SAMPLE_TYPES_SQL)
     return {
         code: type_id
         for code, type_id in rows
-        if scope.covers_category(type_category(code)) and (wanted is None or code in wanted)
+        if (wanted is None or code in wanted) and scope.covers_category(type_category(code))
     }
 
 
@@ -197,7 +203,13 @@ def _quantity_selects(plan: _Plan, key: Key | None, desc: bool, limit: int) -> l
         if type_id in bp_ids:
             where.append(q.c.correlation_id.is_(None))
         order = (q.c.start_ms.desc(), q.c.id.desc()) if desc else (q.c.start_ms, q.c.id)
-        selects.append(select(*_QUANTITY_COLUMNS).where(*where).order_by(*order).limit(limit))
+        selects.append(
+            select(*_QUANTITY_COLUMNS)
+            .join(schema.sources, schema.sources.c.id == q.c.source_id)
+            .where(*where)
+            .order_by(*order)
+            .limit(limit)
+        )
     return selects
 
 
@@ -224,6 +236,8 @@ def search_samples(
     return found[:limit]
 
 
+# In the order `_fetch_quantities` unpacks them; the source's name comes by a join (a
+# primary-key lookup per row is cheaper than a second query).
 _QUANTITY_COLUMNS = (
     schema.quantity_samples.c.id,
     schema.quantity_samples.c.type_id,
@@ -234,40 +248,48 @@ _QUANTITY_COLUMNS = (
     schema.quantity_samples.c.created_ms,
     schema.quantity_samples.c.value,
     schema.quantity_samples.c.unit,
-    schema.quantity_samples.c.source_id,
+    schema.sources.c.name,
 )
-
-
-def source_names(conn: Connection, source_ids: Iterable[int]) -> dict[int, str]:
-    """Names of these sources (one small query instead of a join on every sample row)."""
-    wanted = sorted(set(source_ids))
-    if not wanted:
-        return {}
-    s = schema.sources
-    return dict(conn.execute(select(s.c.id, s.c.name).where(s.c.id.in_(wanted))).all())
 
 
 def _fetch_quantities(
     conn: Connection, plan: _Plan, key: Key | None, desc: bool, limit: int
 ) -> list[SampleRow]:
     codes = {type_id: code for code, type_id in plan.types.items()}
-    found = [r for query in _quantity_selects(plan, key, desc, limit) for r in conn.execute(query)]
-    names = source_names(conn, (r.source_id for r in found))
+    # The driver's plain tuples, unpacked by position: a page is hundreds of rows, and
+    # SQLAlchemy's Row objects (fetched one at a time) cost more than the query.
+    found = [
+        row
+        for query in _quantity_selects(plan, key, desc, limit)
+        for row in conn.execute(query).cursor.fetchall()
+    ]
     return [
         SampleRow(
-            kind="q",
-            id=r.id,
-            type_code=codes[r.type_id],
-            start_ms=r.start_ms,
-            end_ms=r.end_ms,
-            start_offset_min=r.start_offset_min,
-            end_offset_min=r.end_offset_min,
-            updated_ms=r.created_ms if r.created_ms is not None else r.end_ms,
-            value=float(r.value),
-            unit=r.unit,
-            source_name=names.get(r.source_id),
+            "q",
+            row_id,
+            codes[type_id],
+            start_ms,
+            end_ms,
+            start_offset,
+            end_offset,
+            end_ms if created_ms is None else created_ms,
+            float(value),
+            unit,
+            "",
+            source_name,
         )
-        for r in found
+        for (
+            row_id,
+            type_id,
+            start_ms,
+            end_ms,
+            start_offset,
+            end_offset,
+            created_ms,
+            value,
+            unit,
+            source_name,
+        ) in found
     ]
 
 
