@@ -150,27 +150,57 @@ def _bounds(column: Any, bounds: Iterable[Bound]) -> list[Any]:
     return clauses
 
 
-def _window(column: Any, scope: Scope) -> list[Any]:
-    clauses = []
+def _start_range(
+    column: Any,
+    id_column: Any,
+    kind: str,
+    scope: Scope,
+    dates: Iterable[Bound],
+    key: Key | None,
+    desc: bool,
+) -> list[Any]:
+    """The consent window, the date filters and the paging key on the start column, with
+    all lower bounds folded into one and all upper bounds into one.
+
+    SQLite ranges its index scan on the first bound it meets; given both "since 30 days
+    ago" and "after the last page's key", it could walk from 30 days ago on every page.
+    """
+    lows: list[int] = []  # inclusive
+    highs: list[int] = []  # exclusive
+    clauses: list[Any] = []
     if scope.data_from_ms is not None:
-        clauses.append(column >= scope.data_from_ms)
+        lows.append(scope.data_from_ms)
     if scope.data_to_ms is not None:
-        clauses.append(column < scope.data_to_ms)
+        highs.append(scope.data_to_ms)
+    for b in dates:
+        match b.prefix:
+            case "eq":
+                lows.append(b.start_ms)
+                highs.append(b.end_ms)
+            case "ne":
+                clauses.append(or_(column < b.start_ms, column >= b.end_ms))
+            case "ge":
+                lows.append(b.start_ms)
+            case "gt" | "sa":
+                lows.append(b.end_ms)
+            case "le":
+                highs.append(b.end_ms)
+            case "lt" | "eb":
+                highs.append(b.start_ms)
+    if key is not None:
+        later_kind = KINDS.index(kind) > KINDS.index(key.kind)
+        if kind == key.kind:
+            tie = id_column >= key.row_id if desc else id_column <= key.row_id
+            clauses.append(not_(and_(column == key.at_ms, tie)))
+        if desc:  # (start, kind, id) before the key
+            highs.append(key.at_ms if later_kind else key.at_ms + 1)
+        else:  # after the key
+            lows.append(key.at_ms if kind == key.kind or later_kind else key.at_ms + 1)
+    if lows:
+        clauses.insert(0, column >= max(lows))
+    if highs:
+        clauses.insert(1 if lows else 0, column < min(highs))
     return clauses
-
-
-def _after(column: Any, id_column: Any, kind: str, key: Key | None, desc: bool) -> list[Any]:
-    """Rows strictly after `key` in (start, kind, id) order (or before, descending)."""
-    if key is None:
-        return []
-    if kind == key.kind:
-        if desc:
-            return [column <= key.at_ms, not_(and_(column == key.at_ms, id_column >= key.row_id))]
-        return [column >= key.at_ms, not_(and_(column == key.at_ms, id_column <= key.row_id))]
-    later_kind = KINDS.index(kind) > KINDS.index(key.kind)
-    if desc:
-        return [column <= key.at_ms] if not later_kind else [column < key.at_ms]
-    return [column >= key.at_ms] if later_kind else [column > key.at_ms]
 
 
 @dataclass(frozen=True, slots=True)
@@ -194,10 +224,8 @@ def _quantity_selects(plan: _Plan, key: Key | None, desc: bool, limit: int) -> l
         where = [
             q.c.person_id == plan.person_id,
             q.c.type_id == type_id,
-            *_window(q.c.start_ms, plan.scope),
-            *_bounds(q.c.start_ms, plan.filter.dates),
+            *_start_range(q.c.start_ms, q.c.id, "q", plan.scope, plan.filter.dates, key, desc),
             *_bounds(func.coalesce(q.c.created_ms, q.c.end_ms), plan.filter.updated),
-            *_after(q.c.start_ms, q.c.id, "q", key, desc),
             *([q.c.id.in_(only)] if only else []),
         ]
         if type_id in bp_ids:
@@ -312,10 +340,8 @@ def _fetch_categories(
         .where(
             c.c.person_id == plan.person_id,
             c.c.type_id.in_(list(codes)),
-            *_window(c.c.start_ms, plan.scope),
-            *_bounds(c.c.start_ms, plan.filter.dates),
+            *_start_range(c.c.start_ms, c.c.id, "c", plan.scope, plan.filter.dates, key, desc),
             *_bounds(func.coalesce(c.c.created_ms, c.c.end_ms), plan.filter.updated),
-            *_after(c.c.start_ms, c.c.id, "c", key, desc),
             *([c.c.id.in_(only)] if only else []),
         )
         .order_by(*order)
@@ -352,10 +378,8 @@ def _fetch_pressures(
         .where(
             k.c.person_id == plan.person_id,
             k.c.type_code == "blood_pressure",
-            *_window(k.c.start_ms, plan.scope),
-            *_bounds(k.c.start_ms, plan.filter.dates),
+            *_start_range(k.c.start_ms, k.c.id, "bp", plan.scope, plan.filter.dates, key, desc),
             *_bounds(func.coalesce(k.c.created_ms, k.c.end_ms), plan.filter.updated),
-            *_after(k.c.start_ms, k.c.id, "bp", key, desc),
             *([k.c.id.in_(only)] if only else []),
         )
         .order_by(*order)
@@ -415,8 +439,9 @@ def count_samples(
                 select(func.count()).where(
                     c.c.person_id == person_id,
                     c.c.type_id.in_(cat_ids),
-                    *_window(c.c.start_ms, scope),
-                    *_bounds(c.c.start_ms, sample_filter.dates),
+                    *_start_range(
+                        c.c.start_ms, c.c.id, "c", scope, sample_filter.dates, None, False
+                    ),
                     *_bounds(func.coalesce(c.c.created_ms, c.c.end_ms), sample_filter.updated),
                 )
             )
@@ -429,8 +454,9 @@ def count_samples(
                 select(func.count()).where(
                     k.c.person_id == person_id,
                     k.c.type_code == "blood_pressure",
-                    *_window(k.c.start_ms, scope),
-                    *_bounds(k.c.start_ms, sample_filter.dates),
+                    *_start_range(
+                        k.c.start_ms, k.c.id, "bp", scope, sample_filter.dates, None, False
+                    ),
                     *_bounds(func.coalesce(k.c.created_ms, k.c.end_ms), sample_filter.updated),
                 )
             )
