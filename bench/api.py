@@ -1,6 +1,6 @@
 """Measure the FHIR API under consent: pages of heart rate through `healthpod serve`.
 
-    .venv/bin/python bench/api.py [--samples 1000000] [--clients 8] [--workers 1]
+    .venv/bin/python bench/api.py [--samples 1000000] [--clients 8] [--workers 2] [--threads 1]
                                   [--database-url URL]
 
 Builds a pod with SAMPLES heart-rate samples spread over two years (a fresh SQLite file, or a
@@ -312,7 +312,10 @@ def main() -> None:
     parser.add_argument("--samples", type=int, default=1_000_000)
     parser.add_argument("--clients", type=int, default=8)
     parser.add_argument("--database-url", help="a PostgreSQL server URL (default: SQLite)")
-    parser.add_argument("--workers", type=int, default=1, help="server worker processes")
+    # One process per core with one request thread each is the throughput set-up that
+    # docs/settings.md (HEALTHPOD_SERVER_THREADS) recommends; both can be changed here.
+    parser.add_argument("--workers", type=int, default=2, help="server worker processes")
+    parser.add_argument("--threads", type=int, default=1, help="request threads per worker")
     args = parser.parse_args()
 
     with (
@@ -347,6 +350,8 @@ def main() -> None:
                 str(port),
                 "--workers",
                 str(args.workers),
+                "--threads",
+                str(args.threads),
             ],
             env=env,
             stdout=subprocess.DEVNULL,
@@ -379,7 +384,8 @@ def main() -> None:
     raw_rate = raw_pages / raw_elapsed
     p50, p95 = percentile(latencies, 0.50) * 1000, percentile(latencies, 0.95) * 1000
     print(
-        f"API ({args.workers} worker process(es)): {args.clients} clients, "
+        f"API ({args.workers} worker process(es), {args.threads} thread(s) each): "
+        f"{args.clients} clients, "
         f"{pages} pages of {PAGE} in {elapsed:.1f} s: "
         f"{rate:.0f} pages/s, p50 {p50:.1f} ms, p95 {p95:.1f} ms "
         f"(mean {statistics.fmean(latencies) * 1000:.1f} ms)"

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import uuid
+from collections.abc import AsyncIterator
 
+from anyio import to_thread
 from fastapi import FastAPI, Request
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse
@@ -19,7 +22,17 @@ logger = logging.getLogger(__name__)
 
 def create_app(settings: Settings, *, pod: Pod | None = None) -> FastAPI:
     """Build the application for `settings` (opening the pod unless one is given)."""
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        # Request handlers run in this many threads per process. They are mostly Python
+        # work under one GIL: more threads than cores only take turns at it, and the turns
+        # cost more than the requests (measured in bench/api.py).
+        to_thread.current_default_thread_limiter().total_tokens = settings.server_threads
+        yield
+
     app = FastAPI(
+        lifespan=lifespan,
         title="healthpod",
         version=__version__,
         description="The JSON API of a personal health data pod. FHIR R4 lives under /fhir.",

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Annotated, Literal
 
 import platformdirs
-from pydantic import AnyHttpUrl, ValidationError, field_validator
+from pydantic import AnyHttpUrl, Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from healthpod.errors import ConfigError
@@ -31,6 +31,7 @@ class Settings(BaseSettings):
     default_locale: Literal["en", "sv"] = "en"
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "WARNING"
     cors_origins: Annotated[tuple[str, ...], NoDecode] = ()
+    server_threads: Annotated[int, Field(ge=1, le=64)] = 4
 
     @field_validator("cors_origins", mode="before")
     @classmethod

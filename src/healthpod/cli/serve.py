@@ -29,8 +29,15 @@ from healthpod.pod import Pod
     type=click.IntRange(1, 64),
     help="Worker processes (each a full server; they share nothing but the database).",
 )
+@click.option(
+    "--threads",
+    default=None,
+    type=click.IntRange(1, 64),
+    help="Request threads per worker (default: HEALTHPOD_SERVER_THREADS, 4). For throughput "
+    "use one worker per core and --threads 1.",
+)
 @click.pass_obj
-def serve(state: CliState, host: str, port: int, workers: int) -> None:
+def serve(state: CliState, host: str, port: int, workers: int, threads: int | None) -> None:
     """Run the server (uvicorn) until Ctrl-C.
 
     Links in API responses are built on HEALTHPOD_BASE_URL; when it is not set they use
@@ -38,7 +45,7 @@ def serve(state: CliState, host: str, port: int, workers: int) -> None:
 
     \b
         healthpod serve
-        healthpod serve --host 0.0.0.0 --port 8080 --workers 4
+        healthpod serve --host 0.0.0.0 --port 8080 --workers 4 --threads 1
     """
     import uvicorn
 
@@ -48,6 +55,8 @@ def serve(state: CliState, host: str, port: int, workers: int) -> None:
     if f"{ENV_PREFIX}BASE_URL" not in os.environ:
         shown = "127.0.0.1" if host in ("0.0.0.0", "::") else host  # noqa: S104 - a display name
         settings = settings.model_copy(update={"base_url": AnyHttpUrl(f"http://{shown}:{port}")})
+    if threads is not None:
+        settings = settings.model_copy(update={"server_threads": threads})
     click.echo(f"healthpod serving {settings.public_base_url} (FHIR at /fhir). Ctrl-C stops.")
     options: dict[str, Any] = {
         "host": host,
@@ -61,6 +70,7 @@ def serve(state: CliState, host: str, port: int, workers: int) -> None:
         os.environ[f"{ENV_PREFIX}HOME"] = str(settings.home)
         os.environ[f"{ENV_PREFIX}DATABASE_URL"] = settings.effective_database_url
         os.environ[f"{ENV_PREFIX}BASE_URL"] = settings.public_base_url
+        os.environ[f"{ENV_PREFIX}SERVER_THREADS"] = str(settings.server_threads)
         Pod.open(settings).close()  # refuse a missing or outdated schema before forking
         uvicorn.run("healthpod.app:app_from_environment", factory=True, workers=workers, **options)
         return

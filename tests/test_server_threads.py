@@ -1,0 +1,33 @@
+"""HEALTHPOD_SERVER_THREADS: how many requests one server process works on at once."""
+
+from __future__ import annotations
+
+import pytest
+from anyio import to_thread
+from click.testing import CliRunner
+from fastapi.testclient import TestClient
+
+from healthpod.app import create_app
+from healthpod.cli import cli
+from healthpod.pod import Pod
+
+
+@pytest.mark.parametrize("threads", [1, 3])
+def test_the_setting_sizes_the_request_thread_pool(pod: Pod, threads: int) -> None:
+    settings = pod.settings.model_copy(update={"server_threads": threads})
+    app = create_app(settings, pod=Pod(settings, pod.engine))
+
+    @app.get("/_threads")
+    async def _threads() -> int:
+        return int(to_thread.current_default_thread_limiter().total_tokens)
+
+    with TestClient(app) as client:  # runs the lifespan, as uvicorn does
+        assert client.get("/_threads").json() == threads
+
+
+def test_a_bad_thread_count_names_the_variable(tmp_path) -> None:
+    result = CliRunner().invoke(
+        cli, ["--home", str(tmp_path), "db", "status"], env={"HEALTHPOD_SERVER_THREADS": "0"}
+    )
+    assert result.exit_code == 2
+    assert "HEALTHPOD_SERVER_THREADS" in result.stderr
