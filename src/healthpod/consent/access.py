@@ -14,8 +14,15 @@ one person run at once.
 from __future__ import annotations
 
 import threading
+from pathlib import Path
+from typing import BinaryIO
+
+try:
+    import fcntl
+except ImportError:  # Windows: processes meet SQLite's busy handler instead
+    fcntl = None  # type: ignore[assignment]
 from collections.abc import Mapping
-from contextlib import AbstractContextManager, nullcontext
+from contextlib import AbstractContextManager, nullcontext, suppress
 from typing import Any
 from weakref import WeakKeyDictionary
 
@@ -40,24 +47,49 @@ def authorize(
         return authorize_in(conn, request, event=event, details=details, now_ms=now_ms)
 
 
-_writers: WeakKeyDictionary[Engine, threading.Lock] = WeakKeyDictionary()
+class _WriterLock:
+    """This process's threads take turns (a lock), and so do processes (`flock` on a file
+    beside the database, where the system has it): a waiter wakes the moment the writer is
+    done instead of sleeping in SQLite's busy handler."""
+
+    def __init__(self, database: str | None) -> None:
+        self.threads = threading.Lock()
+        self.file: BinaryIO | None = None
+        if fcntl is not None and database and database != ":memory:":
+            self.file = Path(f"{database}.log-lock").open("ab")  # noqa: SIM115 - kept open
+
+    def __enter__(self) -> None:
+        self.threads.acquire()
+        if self.file is not None:
+            # A file system without locks: SQLite's own locking still holds.
+            with suppress(OSError):
+                fcntl.flock(self.file.fileno(), fcntl.LOCK_EX)
+
+    def __exit__(self, *_exc: object) -> None:
+        if self.file is not None:
+            with suppress(OSError):
+                fcntl.flock(self.file.fileno(), fcntl.LOCK_UN)
+        self.threads.release()
+
+
+_writers: WeakKeyDictionary[Engine, _WriterLock] = WeakKeyDictionary()
 _writers_guard = threading.Lock()
 
 
 def _one_writer(engine: Engine) -> AbstractContextManager[Any]:
-    """On SQLite, let one thread of this process write the log at a time.
+    """On SQLite, let one thread of one process write the log at a time.
 
-    SQLite has one writer; threads that find the write lock taken sleep in its busy handler
-    (1, 2, 5, 10 ms and on) rather than waking when it is free, which under concurrent
-    requests cost more than the requests. A lock here hands the write on at once. Other
-    processes still meet the busy handler, which stays the safety net.
+    SQLite has one writer; a connection that finds the write lock taken sleeps in its busy
+    handler (1, 2, 5, 10 ms and on) rather than waking when it is free, which under
+    concurrent requests, from threads or from worker processes, cost more than the requests.
+    The busy handler stays the safety net (another program, a file system without locks).
     """
     if engine.dialect.name != "sqlite":
         return nullcontext()
     with _writers_guard:
         lock = _writers.get(engine)
         if lock is None:
-            lock = _writers[engine] = threading.Lock()
+            lock = _writers[engine] = _WriterLock(engine.url.database)
     return lock
 
 
