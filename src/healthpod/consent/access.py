@@ -56,7 +56,8 @@ class _WriterLock:
         self.threads = threading.Lock()
         self.file: BinaryIO | None = None
         if fcntl is not None and database and database != ":memory:":
-            self.file = Path(f"{database}.log-lock").open("ab")  # noqa: SIM115 - kept open
+            with suppress(OSError):  # a read-only directory: SQLite's locking alone then
+                self.file = Path(f"{database}.log-lock").open("ab")  # noqa: SIM115 - kept open
 
     def __enter__(self) -> None:
         self.threads.acquire()
