@@ -14,7 +14,7 @@ and `safe_files.LongTokenGuard` any gigantic tag or value. Element conversion is
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import PurePosixPath
 from typing import Any, BinaryIO, ClassVar
 
@@ -148,12 +148,16 @@ class _Target:
         self.out.extend(singles)
 
     def one_record(
-        self, ordinal: int, attrib: dict[str, str], children: Any, line: int | None = None
+        self,
+        ordinal: int,
+        attrib: dict[str, str],
+        children: Any,
+        line: Callable[[], int | None] = lambda: None,
     ) -> Sample | None:
         try:
             return record(attrib, children)
         except Problem as exc:
-            self.warn(f"a <Record> {exc}.", ["Record", attrib, children], ordinal, line)
+            self.warn(f"a <Record> {exc}.", ["Record", attrib, children], ordinal, line())
             return None
 
     def close(self) -> None:

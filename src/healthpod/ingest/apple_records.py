@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from bisect import bisect_right
 from collections.abc import Callable, Sequence
+from functools import partial
 from itertools import compress
 from typing import Any, NamedTuple
 
@@ -22,7 +23,7 @@ from healthpod.ingest.base import Sample, SampleBatch, SampleKey
 
 Metadata = Callable[[Any], dict[str, Any] | None]
 TypeResolver = Callable[[str, str | None], Any]  # -> apple_health.RecordType
-OneByOne = Callable[[int, dict[str, str], Any, int | None], Sample | None]
+OneByOne = Callable[[int, dict[str, str], Any, Callable[[], int | None]], Sample | None]
 
 
 FIELDS = (
@@ -172,7 +173,11 @@ class RecordColumns:
                         ["MetadataEntry", {"key": k, "value": v}, None]
                         for k, v in self.metas[row].items()
                     ]
-                sample = one_by_one(self.ordinals[row], self.attrib(row), children, self.line(row))
+                # The line only if the row is refused: a decimal-comma export sends every
+                # row this way, and counting lines for each would cost more than reading.
+                sample = one_by_one(
+                    self.ordinals[row], self.attrib(row), children, partial(self.line, row)
+                )
                 if sample is not None:
                     odd.append(sample)
         meta: list[dict[str, Any] | None] = [None] * n
