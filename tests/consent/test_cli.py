@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 from click.testing import CliRunner
@@ -10,6 +11,7 @@ from sqlalchemy import select, update
 
 from healthpod.cli import cli
 from healthpod.consent import Scope, store
+from healthpod.consent.actors import new_client_id
 from healthpod.pod import now_ms
 from healthpod.store import schema
 
@@ -51,6 +53,13 @@ def test_account_create_reads_the_password_from_stdin(run, engine):
         code=1,
     )
     assert "too short" in short.stderr
+
+
+def test_client_ids_can_be_typed_as_command_arguments():
+    # A url-safe id starts with "-" one time in 64, and then `actor disable ID` reads it as an option.
+    ids = {new_client_id() for _ in range(500)}
+    assert len(ids) == 500
+    assert all(re.fullmatch(r"[0-9a-f]{32}", client_id) for client_id in ids)
 
 
 def test_actor_secret_is_shown_once_and_only_for_confidential_clients(run, engine):

@@ -111,7 +111,7 @@ def register(
         raise InvalidRequest("An actor may have at most 20 redirect URIs.")
     uris = tuple(check_redirect_uri(uri) for uri in redirect_uris)
     secret = None if public else secrets.token_urlsafe(32)
-    client_id = secrets.token_urlsafe(16)
+    client_id = new_client_id()
     actor_id = conn.execute(
         insert(actors)
         .values(
@@ -218,6 +218,12 @@ def verify_secret(actor: Actor, client_secret: str | None) -> bool:
     if client_secret is None:
         return False
     return hmac.compare_digest(actor.client_secret_hash, _hash_secret(client_secret))
+
+
+def new_client_id() -> str:
+    """A fresh client id: hex only, because a person types it as a command argument and an id
+    starting with '-' would read as an option."""
+    return secrets.token_hex(16)
 
 
 def _hash_secret(secret: str) -> str:
