@@ -56,7 +56,7 @@ def test_account_create_reads_the_password_from_stdin(run, engine):
 
 
 def test_client_ids_can_be_typed_as_command_arguments():
-    # A url-safe id starts with "-" one time in 64, and then `actor disable ID` reads it as an option.
+    # A url-safe id starts with "-" one time in 64; `actor disable ID` then reads it as an option.
     ids = {new_client_id() for _ in range(500)}
     assert len(ids) == 500
     assert all(re.fullmatch(r"[0-9a-f]{32}", client_id) for client_id in ids)
