@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import threading
+
 import pytest
 from anyio import to_thread
 from click.testing import CliRunner
+from fastapi import Request
 from fastapi.testclient import TestClient
 
 from healthpod.app import create_app
 from healthpod.cli import cli
 from healthpod.pod import Pod
+from healthpod.short_requests import short_request
 
 
 @pytest.mark.parametrize("threads", [1, 3])
@@ -23,6 +27,27 @@ def test_the_setting_sizes_the_request_thread_pool(pod: Pod, threads: int) -> No
 
     with TestClient(app) as client:  # runs the lifespan, as uvicorn does
         assert client.get("/_threads").json() == threads
+
+
+@pytest.mark.parametrize("threads", [1, 3])
+def test_short_requests_run_on_the_event_loop_only_with_one_thread(pod: Pod, threads: int) -> None:
+    settings = pod.settings.model_copy(update={"server_threads": threads})
+    app = create_app(settings, pod=Pod(settings, pod.engine))
+    seen: dict[str, str] = {}
+
+    @app.get("/_loop")
+    async def _loop() -> None:
+        seen["loop"] = threading.current_thread().name
+
+    @app.get("/_short")
+    @short_request
+    def _short(request: Request) -> None:
+        seen["short"] = threading.current_thread().name
+
+    with TestClient(app) as client:
+        client.get("/_loop")
+        client.get("/_short")
+    assert (seen["short"] == seen["loop"]) == (threads == 1)
 
 
 def test_a_bad_thread_count_names_the_variable(tmp_path) -> None:

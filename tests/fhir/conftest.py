@@ -19,5 +19,9 @@ from smart_support import BASE
 
 @pytest.fixture
 def client(pod: Pod) -> Iterator[TestClient]:
-    with TestClient(create_app(pod.settings, pod=pod), base_url=BASE) as test_client:
+    # One request thread, so short handlers run on the event loop here; the tests through
+    # `healthpod serve` (tests/oauth) run the default pool of four.
+    settings = pod.settings.model_copy(update={"server_threads": 1})
+    app = create_app(settings, pod=Pod(settings, pod.engine))
+    with TestClient(app, base_url=BASE) as test_client:
         yield test_client

@@ -35,6 +35,7 @@ from healthpod.fhir.outcome import (
     operation_outcome,
 )
 from healthpod.insights import summaries
+from healthpod.short_requests import short_request
 from healthpod.store import schema
 from healthpod.vocabulary import RESOURCE_CATEGORIES
 
@@ -196,6 +197,7 @@ OBSERVATION_QUERY = [
 
 
 @router.get("/Observation", openapi_extra={"parameters": OBSERVATION_QUERY})
+@short_request
 def search_observations(request: Request) -> FhirResponse:
     """Observation search: patient, code, category, date, _lastUpdated, _id, paging."""
     _check_format(request)
@@ -276,6 +278,7 @@ def observation_bundle(
 
 
 @router.get("/Observation/{observation_id}")
+@short_request
 def read_observation(request: Request, observation_id: str) -> FhirResponse:
     _check_format(request)
     access = check(
