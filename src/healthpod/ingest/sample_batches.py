@@ -1,8 +1,9 @@
 """Writing a `SampleBatch`: thousands of samples per statement, ids resolved once per batch.
 
-On SQLite the rows go straight to the driver's `executemany` as tuples (SQLAlchemy's per-row
-parameter processing would cost more than the insert); on PostgreSQL they go through
-`ImportSession.insert_new`. Both rely on the natural-key unique constraint for de-duplication.
+On SQLite the columns go straight to the driver, many rows to a statement (`sqlite_bulk`;
+SQLAlchemy's per-row parameter processing would cost more than the insert); on PostgreSQL
+they go through `ImportSession.insert_new`. Both rely on the natural-key unique constraint
+for de-duplication.
 """
 
 from __future__ import annotations
@@ -14,27 +15,13 @@ from itertools import repeat
 from typing import TYPE_CHECKING, Any
 
 from healthpod.ingest.base import SampleBatch, SourceRef
+from healthpod.ingest.sqlite_bulk import insert_columns
 from healthpod.store import schema
 
 if TYPE_CHECKING:
     from healthpod.ingest.writers import ImportSession
 
 CORRELATED_PREFIXES = ("blood_pressure_", "dietary_", "HKQuantityTypeIdentifierDietary")
-COLUMNS = (
-    "person_id",
-    "type_id",
-    "start_ms",
-    "end_ms",
-    "start_offset_min",
-    "end_offset_min",
-    "source_id",
-    "source_version",
-    "device_id",
-    "created_ms",
-    "import_id",
-    "correlation_id",
-    "meta",
-)
 
 
 def can_be_correlated(type_code: str) -> bool:
@@ -42,18 +29,6 @@ def can_be_correlated(type_code: str) -> bool:
     return type_code.startswith(CORRELATED_PREFIXES)
 
 
-def _sql(table: str, value_columns: tuple[str, ...]) -> str:
-    columns = (*COLUMNS, *value_columns)
-    marks = ", ".join("?" * len(columns))
-    # Table and column names are our own constants, never input.
-    return (
-        f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({marks})"  # noqa: S608
-        " ON CONFLICT DO NOTHING"
-    )
-
-
-QUANTITY_SQL = _sql(schema.quantity_samples.name, ("value", "unit"))
-CATEGORY_SQL = _sql(schema.category_samples.name, ("value_code",))
 _json_cache: dict[tuple[tuple[str, Any], ...], str] = {}
 
 
@@ -75,6 +50,8 @@ def _meta_json(meta: dict[str, Any] | None) -> str | None:
 def _meta_texts(metas: list[dict[str, Any] | None]) -> list[str | None]:
     """JSON text per row; rows sharing one metadata dict (the importers share repeats) share
     one encoding."""
+    if metas.count(None) == len(metas):
+        return [None] * len(metas)
     encoded: dict[int, str | None] = {}
     texts: list[str | None] = []
     for meta in metas:
@@ -101,49 +78,64 @@ def _write(session: ImportSession, b: SampleBatch) -> None:
     source_ids = [session.source_id(SourceRef(name)) for name in b.sources]
     device_ids = session.device_ids(b.devices)
     keep = _not_stored_with_a_correlation(session, b)
-    sqlite = session.conn.dialect.name == "sqlite"
-    columns: list[Any] = [
-        repeat(session.person_id),
-        [type_ids[k] for k in b.key_index],
-        b.start_ms,
-        b.end_ms,
-        b.start_offset_min,
-        b.end_offset_min,
-        [source_ids[i] for i in b.source_index],
-        [b.versions[i] for i in b.version_index],
-        [device_ids[i] for i in b.device_index],
-        b.created_ms,
-        repeat(session.import_id),
-        repeat(None),
-        _meta_texts(b.meta) if sqlite else b.meta,
-        b.values,
-        [b.keys[k].unit for k in b.key_index],  # dropped again for category rows
-    ]
-    groups: dict[int, list[tuple[Any, ...]]] = defaultdict(list)
+    groups: dict[int, list[int] | None]  # key -> its rows (None: every row of the batch)
     if keep is None and len(b.keys) == 1:
-        groups[0] = list(zip(*columns, strict=False))
+        groups = {0: None}
     else:
-        rows_and_keys = zip(zip(*columns, strict=False), b.key_index, strict=False)
-        for (row, k), wanted in zip(rows_and_keys, keep or repeat(True), strict=False):
+        groups = defaultdict(list)
+        for row, (k, wanted) in enumerate(zip(b.key_index, keep or repeat(True), strict=False)):
             if wanted:
-                groups[k].append(row)
+                groups[k].append(row)  # type: ignore[union-attr]
     for k, rows in groups.items():
         key = b.keys[k]
-        quantity = key.kind == "quantity"
-        if not quantity:
-            rows = [row[:-1] for row in rows]
-        if sqlite:
-            cursor = session.conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
-            cursor.executemany(QUANTITY_SQL if quantity else CATEGORY_SQL, rows)
-            added = int(cursor.rowcount)
-            cursor.close()
+
+        def pick(column: list[Any], rows: list[int] | None = rows) -> list[Any]:
+            return column if rows is None else [column[r] for r in rows]
+
+        start_ms, end_ms = pick(b.start_ms), pick(b.end_ms)
+        n = len(start_ms)
+        columns = {
+            "start_ms": start_ms,
+            "end_ms": end_ms,
+            "created_ms": pick(b.created_ms),
+            "value" if key.kind == "quantity" else "value_code": pick(b.values),
+        }
+        maybe_constant = {
+            "start_offset_min": pick(b.start_offset_min),
+            "end_offset_min": pick(b.end_offset_min),
+            "source_id": _mapped(pick(b.source_index), source_ids),
+            "source_version": _mapped(pick(b.version_index), b.versions),
+            "device_id": _mapped(pick(b.device_index), device_ids),
+        }
+        constants: dict[str, Any] = {
+            "person_id": session.person_id,
+            "type_id": type_ids[k],
+            "import_id": session.import_id,
+            "correlation_id": None,
+        }
+        if key.kind == "quantity":
+            constants["unit"] = key.unit
+        table = schema.quantity_samples if key.kind == "quantity" else schema.category_samples
+        metas = pick(b.meta)
+        if session.conn.dialect.name == "sqlite":
+            maybe_constant["meta"] = _meta_texts(metas)
+            raw = session.conn.connection.driver_connection
+            added = insert_columns(raw, table.name, constants, columns, maybe_constant)
         else:
-            names = (*COLUMNS, "value", "unit") if quantity else (*COLUMNS, "value_code")
-            table = schema.quantity_samples if quantity else schema.category_samples
-            added = session.insert_new(table, [dict(zip(names, row, strict=True)) for row in rows])
-        session.count(key.code, added, len(rows))
+            names = (*constants, *columns, *maybe_constant, "meta")
+            every = (*map(repeat, constants.values()), *columns.values(), *maybe_constant.values())
+            each = zip(*every, metas, strict=False)  # repeat() runs on: not strict
+            added = session.insert_new(table, [dict(zip(names, r, strict=True)) for r in each])
+        session.count(key.code, added, n)
         if added:
-            session.summary.note(key.code, added, min(r[2] for r in rows), max(r[3] for r in rows))
+            session.summary.note(key.code, added, min(start_ms), max(end_ms))
+
+
+def _mapped(index: list[int], values: list[Any]) -> list[Any]:
+    """The values an index column points to (one value: without looking each up)."""
+    if len(values) == 1:
+        return values * len(index)
+    return list(map(values.__getitem__, index))
 
 
 def _not_stored_with_a_correlation(session: ImportSession, b: SampleBatch) -> list[bool] | None:
