@@ -236,6 +236,55 @@ def test_valid_records_in_another_layout_read_the_same(odd: str) -> None:
     assert_same(document(record("70"), odd, record("73")))
 
 
+NO_CREATION = record("74").replace(' creationDate="2024-01-01 10:00:05 +0100"', "")
+
+
+@pytest.mark.parametrize(
+    "odd",
+    [
+        record("7<2").encode(),
+        record("7&amp;2").encode(),
+        record("7\u00e92").encode(),
+        record("7\uffff2").encode(),
+        record("7\x002").encode(),
+        record("72").replace("10:00:00 +0100", "10:00:00\t+0100", 1).encode(),
+        record("72").replace("+0100", "+01\u00a0", 1).encode(),
+        record("72").encode().replace(b'value="72"', b'value="7\xc22"'),
+        record("72").encode().replace(b"10:00:00 +0100", b"10:00:00 +01\xc2", 1),
+        record("72", device="dev\xf0ice").encode(),
+        record("72", metadata=(("k", "a & b"),)).encode(),
+        record("72", metadata=(("k", "a \ufffe b"),)).encode(),
+        record("72", metadata=(("k", "\u00e9"),)).encode().replace(b"\xc3\xa9", b"\xc3"),
+        hrv(2).replace("PM", "P\u00c9").encode(),
+        hrv(2).replace("PM", "P\uffff").encode(),
+        NO_CREATION.encode(),
+    ],
+    ids=[
+        "lt",
+        "entity",
+        "non-ascii-value",
+        "noncharacter-value",
+        "nul",
+        "tab-in-date",
+        "non-ascii-date",
+        "bad-utf8-value",
+        "bad-utf8-date",
+        "bad-utf8-device",
+        "metadata-ampersand",
+        "metadata-noncharacter",
+        "metadata-bad-utf8",
+        "beat-non-ascii",
+        "beat-noncharacter",
+        "no-creation-date",
+    ],
+)
+def test_values_the_loose_match_lets_through_read_the_same(odd: bytes) -> None:
+    head, tail = document(record("70"), record("71")), document(NO_CREATION, record("75"))
+    body = head[: -len(TAIL)] + odd + tail[len(HEAD) :]
+    assert_same(body)
+    assert_same(body, step=64)
+
+
 def test_invalid_utf8_fails_the_same_way() -> None:
     data = document(record("70"), record("71")).replace(b"Apple\xc2\xa0Watch", b"Apple\xc2Watch", 1)
     assert assert_same(data)[0] == "error"

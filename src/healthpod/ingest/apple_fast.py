@@ -38,39 +38,50 @@ _PLAIN = rb'[^"<&\x00-\x1f]*'  # no entity at all: types, dates, numbers, metada
 _TEXT = rb'[^"<\x00-\x1f]*'  # named entities allowed, checked per run (_BARE_AMPERSAND)
 
 
-def _optional(name: bytes, value: bytes = _TEXT) -> bytes:
+def _optional(name: bytes, value: bytes) -> bytes:
     return rb"(?: " + name + rb'="(' + value + rb')")?'
 
 
-RECORD = re.compile(
-    rb'[ \t\r\n]*<Record type="('
-    + _PLAIN
-    + rb')" sourceName="('
-    + _TEXT
-    + rb')"'
-    + _optional(b"sourceVersion")
-    + _optional(b"device")
-    + _optional(b"unit")
-    + _optional(b"creationDate", _PLAIN)
-    + rb' startDate="('
-    + _PLAIN
-    + rb')" endDate="('
-    + _PLAIN
-    + rb')"'
-    + _optional(b"value", _PLAIN)
-    + rb'(?:/>|>((?:[ \t\r\n]*<MetadataEntry key="'
-    + _PLAIN
-    + rb'" value="'
-    + _TEXT
-    + rb'"/>)*)'
-    + rb"(?:[ \t\r\n]*<HeartRateVariabilityMetadataList>((?:[ \t\r\n]*"
-    + rb'<InstantaneousBeatsPerMinute bpm="'
-    + _PLAIN
-    + rb'" time="'
-    + _PLAIN
-    + rb'"/>)*)[ \t\r\n]*</HeartRateVariabilityMetadataList>)?'
-    + rb"[ \t\r\n]*</Record>)"
-)
+def _record(plain: bytes, text: bytes) -> re.Pattern[bytes]:
+    """A record, its attribute values matched by `plain` or `text`; its children strictly."""
+    return re.compile(
+        rb'[ \t\r\n]*<Record type="('
+        + plain
+        + rb')" sourceName="('
+        + text
+        + rb')"'
+        + _optional(b"sourceVersion", text)
+        + _optional(b"device", text)
+        + _optional(b"unit", text)
+        + _optional(b"creationDate", plain)
+        + rb' startDate="('
+        + plain
+        + rb')" endDate="('
+        + plain
+        + rb')"'
+        + _optional(b"value", plain)
+        + rb'(?:/>|>((?:[ \t\r\n]*<MetadataEntry key="'
+        + _PLAIN
+        + rb'" value="'
+        + _TEXT
+        + rb'"/>)*)'
+        + rb"(?:[ \t\r\n]*<HeartRateVariabilityMetadataList>((?:[ \t\r\n]*"
+        + rb'<InstantaneousBeatsPerMinute bpm="'
+        + _PLAIN
+        + rb'" time="'
+        + _PLAIN
+        + rb'"/>)*)[ \t\r\n]*</HeartRateVariabilityMetadataList>)?'
+        + rb"[ \t\r\n]*</Record>)"
+    )
+
+
+RECORD = _record(_PLAIN, _TEXT)
+# The same with any attribute value up to its closing quote: sre scans `[^"]*` in a tight
+# loop but tests a character class byte by byte, and the attribute values are most of an
+# export's bytes. What the strict classes refuse is then looked for per column (`_Checked`),
+# mostly in the few distinct values of the long ones (device, source); a run with anything
+# doubtful is taken again with RECORD.
+LOOSE_RECORD = _record(rb'[^"]*', rb'[^"]*')
 _METADATA = re.compile(rb'<MetadataEntry key="(' + _PLAIN + rb')" value="(' + _TEXT + rb')"/>')
 _BEAT = re.compile(
     rb'<InstantaneousBeatsPerMinute bpm="(' + _PLAIN + rb')" time="(' + _PLAIN + rb')"/>'
@@ -224,32 +235,45 @@ class Scanner:
 
     def _take_run(self, data: bytes, pos: int, end: int) -> int:
         """Take the records that follow each other from `pos`; return where they stop."""
-        match = RECORD.match
-        rows: list[tuple[bytes | None, ...]] = []
-        ends: list[int] = []
-        start = pos
-        while True:
-            found = match(data, pos, end)
-            if found is None:
-                break
-            rows.append(found.groups())
-            pos = found.end()
-            ends.append(pos)
+        rows, ends = _matches(LOOSE_RECORD, data, pos, end)
         if not rows:
-            return start
-        cut = self._first_doubtful(data, start, pos)
+            return pos
+        try:
+            columns, metas, nodes = _checked_columns(rows)
+        except _Doubtful:
+            return self._take_strict_run(data, pos, end)
+        return self._hand_over(data, pos, ends, (columns, metas, nodes), len(rows))
+
+    def _take_strict_run(self, data: bytes, pos: int, end: int) -> int:
+        """`_take_run` where a loosely matched record held something doubtful: the records
+        before the first byte lxml might read otherwise."""
+        rows, ends = _matches(RECORD, data, pos, end)
+        if not rows:
+            return pos
+        cut = self._first_doubtful(data, pos, ends[-1])
         if cut is not None:
             keep = bisect_right(ends, cut)  # the records that end before the doubtful byte
             del rows[keep:]
-            pos = ends[keep - 1] if keep else start
             if not rows:
-                return start
+                return pos
+        return self._hand_over(data, pos, ends, _columns(rows), len(rows))
+
+    def _hand_over(
+        self,
+        data: bytes,
+        start: int,
+        ends: list[int],
+        read: tuple[list[list[Any]], dict[int, dict[str, Any]], int],
+        count: int,
+    ) -> int:
+        """Give the first `count` records from `start` to `take`; return where they end."""
+        pos = ends[count - 1]
         first_line = self._line_at(data, start)
         newlines = self._line_at(data, pos) - first_line
         self.feed_xml(b"\n" * newlines)  # lxml's line numbers stay true
-        columns, metas, nodes = _columns(rows)
-        run = Run(0, first_line, data[start:pos], [e - start for e in ends[: len(rows)]])
-        self.take(columns, metas, len(rows), nodes, run)
+        columns, metas, nodes = read
+        run = Run(0, first_line, data[start:pos], [e - start for e in ends[:count]])
+        self.take(columns, metas, count, nodes, run)
         self.closed = True
         return pos
 
@@ -273,6 +297,97 @@ class Scanner:
         return first
 
 
+def _matches(
+    pattern: re.Pattern[bytes], data: bytes, pos: int, end: int
+) -> tuple[list[tuple[bytes | None, ...]], list[int]]:
+    """The groups of the records that follow each other from `pos`, and where each ends."""
+    match = pattern.match
+    rows: list[tuple[bytes | None, ...]] = []
+    ends: list[int] = []
+    while True:
+        found = match(data, pos, end)
+        if found is None:
+            return rows, ends
+        rows.append(found.groups())
+        pos = found.end()
+        ends.append(pos)
+
+
+class _Doubtful(Exception):
+    """A loosely matched run holds a value lxml might read otherwise."""
+
+
+# Columns with few distinct values (checked and decoded once per value) and the rest.
+_REPEATING = frozenset(
+    FIELDS.index(name) for name in ("type", "sourceName", "sourceVersion", "device", "unit")
+)
+_ENTITIES_ALLOWED = frozenset(
+    FIELDS.index(name) for name in ("sourceName", "sourceVersion", "device", "unit")
+)
+_REFUSED_TEXT = re.compile(rb"[<\x00-\x1f]|&(?!(?:lt|gt|amp|quot|apos);)|\xef\xbf[\xbe\xbf]")
+_REFUSED_PLAIN = re.compile(rb"[<&\x00-\x1f]|\xef\xbf[\xbe\xbf]")
+_REFUSED_JOINED = re.compile(rb"[<&\x01-\x1f]|\xef\xbf[\xbe\xbf]")  # NUL joins values
+_REFUSED_ASCII = bytes([*range(0x20), ord("<"), ord("&")])
+
+
+def _checked_columns(
+    rows: list[tuple[bytes | None, ...]],
+) -> tuple[list[list[Any]], dict[int, dict[str, Any]], int]:
+    """`_columns` of loosely matched rows, or _Doubtful where RECORD would not have taken
+    them all (a refused byte, a character reference, invalid UTF-8, U+FFFE/U+FFFF)."""
+    raw = list(zip(*rows, strict=True))
+    columns = [
+        _repeating(raw[i], i in _ENTITIES_ALLOWED) if i in _REPEATING else _distinct(raw[i])
+        for i in range(_META_COLUMN)
+    ]
+    try:
+        metas, nodes = _children(raw[_META_COLUMN], raw[_META_COLUMN + 1], checked=True)
+    except UnicodeDecodeError:
+        raise _Doubtful from None
+    return columns, metas, nodes
+
+
+def _repeating(column: tuple[bytes | None, ...], entities: bool) -> list[str | None]:
+    """A column of few distinct values, each checked and decoded once."""
+    refused = _REFUSED_TEXT if entities else _REFUSED_PLAIN
+    texts: dict[bytes | None, str | None] = {}
+    for value in dict.fromkeys(column):
+        if value is None:
+            texts[value] = None
+            continue
+        if refused.search(value):
+            raise _Doubtful
+        try:
+            texts[value] = unescape(value.decode("utf-8"))
+        except UnicodeDecodeError:
+            raise _Doubtful from None
+    return list(map(texts.__getitem__, column))
+
+
+def _distinct(column: tuple[bytes | None, ...]) -> list[str | None]:
+    """A column of mostly different values (dates, numbers): checked and decoded at once."""
+    absent = None in column
+    present = [v for v in column if v is not None] if absent else cast(tuple[bytes], column)
+    joined = _NUL.join(present)
+    if not joined.isascii():
+        if joined.count(_NUL) != len(present) - 1 or _REFUSED_JOINED.search(joined):
+            raise _Doubtful
+        try:
+            text = joined.decode("utf-8")
+        except UnicodeDecodeError:
+            raise _Doubtful from None
+    else:
+        # translate() drops the refused bytes (and the NULs between values) in one pass.
+        if len(joined) - len(joined.translate(None, _REFUSED_ASCII)) != len(present) - 1:
+            raise _Doubtful
+        text = joined.decode("ascii")
+    texts: list[Any] = text.split("\x00")
+    if absent:
+        found = iter(texts)
+        texts = [None if v is None else next(found) for v in column]
+    return texts
+
+
 def _columns(
     rows: list[tuple[bytes | None, ...]],
 ) -> tuple[list[list[Any]], dict[int, dict[str, Any]], int]:
@@ -280,15 +395,24 @@ def _columns(
     the number of child elements behind that metadata."""
     raw = list(zip(*rows, strict=True))
     columns = [_decode(column) for column in raw[:_META_COLUMN]]
+    metas, nodes = _children(raw[_META_COLUMN], raw[_META_COLUMN + 1], checked=False)
+    return columns, metas, nodes
+
+
+def _children(
+    blocks: tuple[bytes | None, ...], beat_lists: tuple[bytes | None, ...], *, checked: bool
+) -> tuple[dict[int, dict[str, Any]], int]:
+    """Metadata by row and the number of child elements behind it; `checked`: raise
+    _Doubtful where the run was not already checked for what lxml might read otherwise."""
     metas: dict[int, dict[str, Any]] = {}
     nodes = 0
     # Most metadata repeats (a time zone, "was user entered"): one dict per distinct block,
     # shared by its rows, which also lets the writer encode it once.
     seen: dict[bytes, dict[str, Any]] = {}
-    for row, (block, beats) in enumerate(
-        zip(raw[_META_COLUMN], raw[_META_COLUMN + 1], strict=True)
-    ):
+    for row, (block, beats) in enumerate(zip(blocks, beat_lists, strict=True)):
         if beats is not None:  # beat lists are never alike: a dict of its own
+            if checked and (not beats.isascii() or _doubtful_block(block or b"")):
+                raise _Doubtful
             meta = _metadata(block or b"")
             listed = [
                 {"bpm": bpm.decode(), "time": time.decode()} for bpm, time in _BEAT.findall(beats)
@@ -299,10 +423,17 @@ def _columns(
         elif block:
             shared = seen.get(block)
             if shared is None:
+                if checked and _doubtful_block(block):
+                    raise _Doubtful
                 shared = seen[block] = _metadata(block)
             metas[row] = shared
             nodes += len(shared)
-    return columns, metas, nodes
+    return metas, nodes
+
+
+def _doubtful_block(block: bytes) -> bool:
+    """Whether metadata entries hold what lxml reads otherwise (bad UTF-8 fails decoding)."""
+    return bool(_BARE_AMPERSAND.search(block) or _NONCHARACTER.search(block))
 
 
 def _metadata(block: bytes) -> dict[str, Any]:
