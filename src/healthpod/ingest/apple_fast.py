@@ -33,6 +33,7 @@ from collections.abc import Callable
 from typing import Any, cast
 
 from healthpod.ingest.apple_records import FIELDS, Run
+from healthpod.ingest.safe_files import count_newlines
 
 _PLAIN = rb'[^"<&\x00-\x1f]*'  # no entity at all: types, dates, numbers, metadata keys
 _TEXT = rb'[^"<\x00-\x1f]*'  # named entities allowed, checked per run (_BARE_AMPERSAND)
@@ -196,7 +197,7 @@ class Scanner:
     def _line_at(self, data: bytes, pos: int) -> int:
         """The line of `data[pos]`, counting on from the last position asked about."""
         since, line = self.counted
-        line += data.count(b"\n", since, pos)
+        line += count_newlines(data, since, pos)
         self.counted = (pos, line)
         return line
 

@@ -189,39 +189,52 @@ class RecordColumns:
         def column(items: list[Any]) -> list[Any]:
             return items if keep is None else list(compress(items, keep))
 
-        versions: dict[str | None, int] = {}
-        devices: dict[str | None, int] = {}
-        source_ids: dict[str, int] = {}
-        created = created_ms.tolist()
+        def array(items: np.ndarray) -> np.ndarray:
+            return items if keep is None else items[ok]
+
+        # Numbers go to the other process as arrays: pickled as their bytes, not number by
+        # number, and made into Python numbers only where they are written.
+        sources_found, source_index = _indexed(column(sources))
+        versions_found, version_index = _indexed(column(versions_text))
+        devices_found, device_index = _indexed(column(devices_text))
+        created: list[int | None] | np.ndarray
+        if None in created_text:
+            listed = created_ms.tolist()
+            created = [None if t is None else c for t, c in zip(created_text, listed, strict=True)]
+            created = column(created)
+        else:
+            created = array(created_ms)
         batch = SampleBatch(
             keys=keys,
             key_index=column(key_index),
-            start_ms=column(start_ms.tolist()),
-            end_ms=column(end_ms.tolist()),
-            start_offset_min=column(start_off.tolist()),
-            end_offset_min=column(end_off.tolist()),
-            values=column(values),
-            sources=[],
-            source_index=[source_ids.setdefault(s, len(source_ids)) for s in column(sources)],
-            versions=[],
-            version_index=[versions.setdefault(v, len(versions)) for v in column(versions_text)],
-            devices=[],
-            device_index=[devices.setdefault(d, len(devices)) for d in column(devices_text)],
-            created_ms=column(
-                [None if t is None else c for t, c in zip(created_text, created, strict=True)]
-            ),
+            start_ms=array(start_ms),
+            end_ms=array(end_ms),
+            start_offset_min=array(start_off),
+            end_offset_min=array(end_off),
+            values=array(values) if isinstance(values, np.ndarray) else column(values),
+            sources=sources_found,
+            source_index=source_index,
+            versions=versions_found,
+            version_index=version_index,
+            devices=devices_found,
+            device_index=device_index,
+            created_ms=created,
             meta=column(meta),
         )
-        batch.sources.extend(source_ids)
-        batch.versions.extend(versions)
-        batch.devices.extend(devices)
         return batch, odd
+
+
+def _indexed(values: list[Any]) -> tuple[list[Any], list[int]]:
+    """The distinct values in order of appearance, and each row's index into them."""
+    ids = {value: i for i, value in enumerate(dict.fromkeys(values))}
+    return list(ids), list(map(ids.__getitem__, values))
 
 
 def _values(
     texts: list[str | None], key_index: list[int], rtypes: list[Any]
-) -> tuple[list[Any], np.ndarray]:
-    """Numbers for quantity rows (unit-converted), value codes for category rows, and an ok mask."""
+) -> tuple[list[Any] | np.ndarray, np.ndarray]:
+    """Numbers for quantity rows (unit-converted; an array where every row is one), value
+    codes for category rows, and an ok mask."""
     n = len(texts)
     quantity = [r is not None and r.kind == "quantity" for r in rtypes]
     if not any(quantity):
@@ -251,9 +264,9 @@ def _values(
         numbers *= factors[index]
     if (offsets != 0.0).any():
         numbers += offsets[index]  # value * factor + offset, as units.Conversion does
-    converted = numbers.tolist()
     if len(rows) == n:
-        return converted, ok
+        return numbers, ok
+    converted = numbers.tolist()
     return [
         c if q else t for c, t, q in zip(converted, texts, is_quantity.tolist(), strict=True)
     ], ok

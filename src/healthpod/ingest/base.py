@@ -11,7 +11,10 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import date
 from enum import StrEnum
-from typing import Any, BinaryIO, ClassVar, Protocol
+from typing import TYPE_CHECKING, Any, BinaryIO, ClassVar, Protocol
+
+if TYPE_CHECKING:
+    from numpy.typing import NDArray
 
 ProgressFn = Callable[[int], None]  # called with the number of bytes read so far
 
@@ -82,23 +85,24 @@ class SampleBatch:
     """Many samples as columns, one entry per sample in each list (the fast path for bulk).
 
     Strings that repeat (types, sources, versions, devices) are listed once and referenced by
-    index, so a batch is cheap to build, to send between processes and to write.
+    index, and numbers may be numpy arrays, so a batch is cheap to build, to send between
+    processes and to write.
     """
 
     keys: list[SampleKey]
     key_index: list[int]
-    start_ms: list[int]
-    end_ms: list[int]
-    start_offset_min: list[int]
-    end_offset_min: list[int]
-    values: list[Any]  # float for quantity keys, the value code for category keys
+    start_ms: list[int] | NDArray[Any]
+    end_ms: list[int] | NDArray[Any]
+    start_offset_min: list[int] | NDArray[Any]
+    end_offset_min: list[int] | NDArray[Any]
+    values: list[Any] | NDArray[Any]  # float for quantity keys, the value code for category keys
     sources: list[str]
     source_index: list[int]
     versions: list[str | None]
     version_index: list[int]
     devices: list[str | None]
     device_index: list[int]
-    created_ms: list[int | None]
+    created_ms: list[int | None] | NDArray[Any]
     meta: list[dict[str, Any] | None]
 
     def __len__(self) -> int:

@@ -17,6 +17,7 @@ from contextlib import contextmanager
 from pathlib import PurePosixPath
 from typing import IO, Any, BinaryIO, cast
 
+import numpy as np
 from lxml import etree
 
 from healthpod.errors import MalformedFile
@@ -329,7 +330,15 @@ class LongTokenGuard:
                 location=f"line {line + where.count(NEWLINE, 0, offset)}",
                 hint="This is not an export as the app wrote it; export again and import that.",
             )
-        self.lines += chunk.count(NEWLINE)
+        self.lines += count_newlines(chunk)
+
+
+def count_newlines(data: bytes, start: int = 0, stop: int | None = None) -> int:
+    """`data.count(b"\\n", start, stop)`, a few times faster on long data (numpy compares in
+    SIMD; bytes.count goes byte by byte)."""
+    if (len(data) if stop is None else stop) - start < 4096:
+        return data.count(NEWLINE, start, stop)
+    return int(np.count_nonzero(np.frombuffer(data, np.uint8)[start:stop] == 10))
 
 
 def _root_started(text: bytes) -> bool:

@@ -11,8 +11,11 @@ from __future__ import annotations
 import json
 from collections import defaultdict
 from collections.abc import Sequence
+from dataclasses import replace
 from itertools import repeat
 from typing import TYPE_CHECKING, Any
+
+import numpy as np
 
 from healthpod.ingest.base import SampleBatch, SourceRef
 from healthpod.ingest.sqlite_bulk import insert_columns
@@ -70,7 +73,21 @@ def write_sample_batches(session: ImportSession, batches: Sequence[SampleBatch])
         _write(session, batch)
 
 
+def _listed(b: SampleBatch) -> SampleBatch:
+    """The batch with its number arrays as lists of Python numbers, as the drivers take them."""
+    arrays = {
+        name: value.tolist()
+        for name in _NUMBERS
+        if isinstance(value := getattr(b, name), np.ndarray)
+    }
+    return replace(b, **arrays) if arrays else b
+
+
+_NUMBERS = ("start_ms", "end_ms", "start_offset_min", "end_offset_min", "values", "created_ms")
+
+
 def _write(session: ImportSession, b: SampleBatch) -> None:
+    b = _listed(b)
     type_ids = [session.type_id(k.code, kind=k.kind, unit=k.unit, known=k.known) for k in b.keys]
     for key in b.keys:
         if not key.known:
@@ -89,7 +106,7 @@ def _write(session: ImportSession, b: SampleBatch) -> None:
     for k, rows in groups.items():
         key = b.keys[k]
 
-        def pick(column: list[Any], rows: list[int] | None = rows) -> list[Any]:
+        def pick(column: Any, rows: list[int] | None = rows) -> list[Any]:
             return column if rows is None else [column[r] for r in rows]
 
         start_ms, end_ms = pick(b.start_ms), pick(b.end_ms)
