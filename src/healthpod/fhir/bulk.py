@@ -26,6 +26,7 @@ from healthpod.errors import InvalidRequest, NotFound
 from healthpod.fhir import observation_search, resource_search, search
 from healthpod.fhir.access import Access, check, pod_of
 from healthpod.fhir.outcome import FhirResponse, FhirRoute
+from healthpod.fhir.render import Rendered
 from healthpod.keys import secret_key
 from healthpod.oauth.bearer import authenticate
 from healthpod.vocabulary import RESOURCE_CATEGORIES
@@ -166,11 +167,11 @@ def _lines(
             token_categories = access.caller.scopes.observation_filter("r")
         while True:
             with engine.connect() as conn:
-                page, cursor, _ = observation_search.search(
+                samples, cursor, _ = observation_search.search(
                     conn, access.person_id, access.scope, query, token_categories
                 )
-            for resource in page:
-                yield _line(resource)
+            for sample in samples:
+                yield _line(sample)
             if cursor is None:
                 return
             query = search.parse(
@@ -192,5 +193,7 @@ def _lines(
         offset += PAGE
 
 
-def _line(resource: dict[str, Any]) -> bytes:
+def _line(resource: dict[str, Any] | Rendered) -> bytes:
+    if isinstance(resource, Rendered):
+        return resource.json + b"\n"
     return json.dumps(resource, ensure_ascii=False, separators=(",", ":")).encode() + b"\n"

@@ -91,8 +91,10 @@ def search(
     scope: Scope,
     query: SearchQuery,
     token_categories: frozenset[str] | None,
-) -> tuple[list[dict[str, Any]], Cursor | None, int | None]:
+) -> tuple[list[dict[str, Any] | render.Rendered], Cursor | None, int | None]:
     """(resources of this page, cursor of the next page or None, total or None).
+
+    Quantity samples come as JSON text (`render.Rendered`), the rest as dicts.
 
     Samples (or daily summaries) come first, then Observations from healthcare; a cursor of
     kind "r" pages through the latter by offset.
@@ -179,7 +181,7 @@ def _sample_page(
         limit=query.count + 1,
         descending=query.descending,
     )
-    return [{"resource": render.sample_observation(r, patient_id), "key": r.key} for r in rows]
+    return [{"resource": render.sample_resource(r, patient_id), "key": r.key} for r in rows]
 
 
 def read(

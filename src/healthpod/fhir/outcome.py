@@ -22,6 +22,7 @@ from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from healthpod.errors import HealthpodError
+from healthpod.fhir.render import Rendered
 
 logger = logging.getLogger(__name__)
 
@@ -59,9 +60,22 @@ def encode(content: Any) -> bytes:
     which writes the same JSON for the rest.
     """
     try:
-        return orjson.dumps(content)
+        return orjson.dumps(content, default=_as_fragment)
     except TypeError:
-        return json.dumps(content, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+        text = json.dumps(content, ensure_ascii=False, separators=(",", ":"), default=_as_json)
+        return text.encode("utf-8")
+
+
+def _as_fragment(value: Any) -> orjson.Fragment:
+    if isinstance(value, Rendered):
+        return orjson.Fragment(value.json)
+    raise TypeError(f"{type(value).__name__} is not JSON")
+
+
+def _as_json(value: Any) -> Any:
+    if isinstance(value, Rendered):
+        return json.loads(value.json)
+    raise TypeError(f"{type(value).__name__} is not JSON")
 
 
 def operation_outcome(
