@@ -5,10 +5,9 @@ from __future__ import annotations
 import json
 from datetime import datetime, timedelta, timezone
 
+import orjson
 from hypothesis import given
 from hypothesis import strategies as st
-
-import orjson
 
 from healthpod.fhir import render
 from healthpod.fhir.outcome import encode
