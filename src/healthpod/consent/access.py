@@ -14,6 +14,7 @@ one person run at once.
 from __future__ import annotations
 
 import threading
+import weakref
 from pathlib import Path
 from typing import BinaryIO
 
@@ -58,6 +59,8 @@ class _WriterLock:
         if fcntl is not None and database and database != ":memory:":
             with suppress(OSError):  # a read-only directory: SQLite's locking alone then
                 self.file = Path(f"{database}.log-lock").open("ab")  # noqa: SIM115 - kept open
+                # Closed with the lock, which goes with its engine.
+                weakref.finalize(self, self.file.close)
 
     def __enter__(self) -> None:
         self.threads.acquire()

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any, NamedTuple
 
-from sqlalchemy import Connection, Select, and_, func, not_, or_, select
+from sqlalchemy import Connection, Select, and_, bindparam, func, not_, or_, select
 
 from healthpod.consent.model import Scope
 from healthpod.store import schema
@@ -131,34 +131,52 @@ def scoped_types(conn: Connection, scope: Scope, wanted: frozenset[str] | None) 
     }
 
 
-def _bounds(column: Any, bounds: Iterable[Bound]) -> list[Any]:
+class _Where(NamedTuple):
+    """Conditions as a statement's shape (which there are) and the values they bind.
+
+    Statements are built from the shape alone, so one built statement serves every request
+    of that shape: building a SELECT cost more than running it (measured in bench/api.py).
+    """
+
+    shape: tuple[str, ...]
+    values: dict[str, Any]
+
+
+def _updated_where(bounds: Iterable[Bound]) -> _Where:
+    """`_lastUpdated` filters, bound as "upd<i>_start" and "upd<i>_end"."""
+    shape: list[str] = []
+    values: dict[str, Any] = {}
+    for i, b in enumerate(bounds):
+        shape.append(b.prefix)
+        values[f"upd{i}_start"] = b.start_ms
+        values[f"upd{i}_end"] = b.end_ms
+    return _Where(tuple(shape), values)
+
+
+def _updated_clauses(column: Any, shape: tuple[str, ...]) -> list[Any]:
     clauses = []
-    for b in bounds:
-        match b.prefix:
+    for i, prefix in enumerate(shape):
+        start: Any = bindparam(f"upd{i}_start")
+        end: Any = bindparam(f"upd{i}_end")
+        match prefix:
             case "eq":
-                clauses.append(and_(column >= b.start_ms, column < b.end_ms))
+                clauses.append(and_(column >= start, column < end))
             case "ne":
-                clauses.append(or_(column < b.start_ms, column >= b.end_ms))
+                clauses.append(or_(column < start, column >= end))
             case "ge":
-                clauses.append(column >= b.start_ms)
+                clauses.append(column >= start)
             case "gt" | "sa":
-                clauses.append(column >= b.end_ms)
+                clauses.append(column >= end)
             case "le":
-                clauses.append(column < b.end_ms)
+                clauses.append(column < end)
             case "lt" | "eb":
-                clauses.append(column < b.start_ms)
+                clauses.append(column < start)
     return clauses
 
 
-def _start_range(
-    column: Any,
-    id_column: Any,
-    kind: str,
-    scope: Scope,
-    dates: Iterable[Bound],
-    key: Key | None,
-    desc: bool,
-) -> list[Any]:
+def _start_where(
+    kind: str, scope: Scope, dates: Iterable[Bound], key: Key | None, desc: bool
+) -> _Where:
     """The consent window, the date filters and the paging key on the start column, with
     all lower bounds folded into one and all upper bounds into one.
 
@@ -167,7 +185,7 @@ def _start_range(
     """
     lows: list[int] = []  # inclusive
     highs: list[int] = []  # exclusive
-    clauses: list[Any] = []
+    not_between: list[Bound] = []
     if scope.data_from_ms is not None:
         lows.append(scope.data_from_ms)
     if scope.data_to_ms is not None:
@@ -178,7 +196,7 @@ def _start_range(
                 lows.append(b.start_ms)
                 highs.append(b.end_ms)
             case "ne":
-                clauses.append(or_(column < b.start_ms, column >= b.end_ms))
+                not_between.append(b)
             case "ge":
                 lows.append(b.start_ms)
             case "gt" | "sa":
@@ -187,20 +205,73 @@ def _start_range(
                 highs.append(b.end_ms)
             case "lt" | "eb":
                 highs.append(b.start_ms)
+    shape: list[str] = []
+    values: dict[str, Any] = {}
     if key is not None:
         later_kind = KINDS.index(kind) > KINDS.index(key.kind)
-        if kind == key.kind:
-            tie = id_column >= key.row_id if desc else id_column <= key.row_id
-            clauses.append(not_(and_(column == key.at_ms, tie)))
         if desc:  # (start, kind, id) before the key
             highs.append(key.at_ms if later_kind else key.at_ms + 1)
         else:  # after the key
             lows.append(key.at_ms if kind == key.kind or later_kind else key.at_ms + 1)
     if lows:
-        clauses.insert(0, column >= max(lows))
+        shape.append("low")
+        values["low"] = max(lows)
     if highs:
-        clauses.insert(1 if lows else 0, column < min(highs))
+        shape.append("high")
+        values["high"] = min(highs)
+    for i, b in enumerate(not_between):
+        shape.append("ne")
+        values[f"ne{i}_start"] = b.start_ms
+        values[f"ne{i}_end"] = b.end_ms
+    if key is not None and kind == key.kind:
+        shape.append("tie_desc" if desc else "tie")
+        values["tie_at"] = key.at_ms
+        values["tie_id"] = key.row_id
+    return _Where(tuple(shape), values)
+
+
+def _start_clauses(column: Any, id_column: Any, shape: tuple[str, ...]) -> list[Any]:
+    clauses: list[Any] = []
+    not_between = 0
+    for part in shape:
+        match part:
+            case "low":
+                clauses.append(column >= bindparam("low"))
+            case "high":
+                clauses.append(column < bindparam("high"))
+            case "ne":
+                clauses.append(
+                    or_(
+                        column < bindparam(f"ne{not_between}_start"),
+                        column >= bindparam(f"ne{not_between}_end"),
+                    )
+                )
+                not_between += 1
+            case "tie":  # rows at the key's instant up to the key's id are on earlier pages
+                tie = and_(column == bindparam("tie_at"), id_column <= bindparam("tie_id"))
+                clauses.append(not_(tie))
+            case "tie_desc":
+                tie = and_(column == bindparam("tie_at"), id_column >= bindparam("tie_id"))
+                clauses.append(not_(tie))
     return clauses
+
+
+def _time_conditions(
+    table: Any,
+    kind: str,
+    scope: Scope,
+    sample_filter: SampleFilter,
+    key: Key | None = None,
+    desc: bool = False,
+) -> tuple[list[Any], dict[str, Any]]:
+    """The start-range and `_lastUpdated` conditions on a sample table, with their values."""
+    start = _start_where(kind, scope, sample_filter.dates, key, desc)
+    updated = _updated_where(sample_filter.updated)
+    clauses = [
+        *_start_clauses(table.c.start_ms, table.c.id, start.shape),
+        *_updated_clauses(func.coalesce(table.c.created_ms, table.c.end_ms), updated.shape),
+    ]
+    return clauses, {**start.values, **updated.values}
 
 
 @dataclass(frozen=True, slots=True)
@@ -211,34 +282,59 @@ class _Plan:
     filter: SampleFilter
 
 
-def _quantity_selects(plan: _Plan, key: Key | None, desc: bool, limit: int) -> list[Select[Any]]:
-    q = schema.quantity_samples
+def _quantity_selects(
+    plan: _Plan, key: Key | None, desc: bool, limit: int
+) -> list[tuple[Select[Any], dict[str, Any]]]:
+    """(statement, values) per quantity type of the plan."""
     bp_ids = [plan.types[c] for c in BP_TYPES if c in plan.types]
     only = plan.filter.ids_of("q")
     if only == []:
         return []
+    start = _start_where("q", plan.scope, plan.filter.dates, key, desc)
+    updated = _updated_where(plan.filter.updated)
     selects = []
     for code, type_id in plan.types.items():
         if sample_type(code) is not None and sample_type(code).kind == "category":  # type: ignore[union-attr]
             continue
-        where = [
-            q.c.person_id == plan.person_id,
-            q.c.type_id == type_id,
-            *_start_range(q.c.start_ms, q.c.id, "q", plan.scope, plan.filter.dates, key, desc),
-            *_bounds(func.coalesce(q.c.created_ms, q.c.end_ms), plan.filter.updated),
-            *([q.c.id.in_(only)] if only else []),
-        ]
-        if type_id in bp_ids:
-            where.append(q.c.correlation_id.is_(None))
-        order = (q.c.start_ms.desc(), q.c.id.desc()) if desc else (q.c.start_ms, q.c.id)
-        selects.append(
-            select(*_QUANTITY_COLUMNS)
-            .join(schema.sources, schema.sources.c.id == q.c.source_id)
-            .where(*where)
-            .order_by(*order)
-            .limit(limit)
+        statement = _quantity_select(
+            start.shape, updated.shape, only is not None, type_id in bp_ids, desc, limit
         )
+        values = {"person_id": plan.person_id, "type_id": type_id, **start.values}
+        values.update(updated.values)
+        if only is not None:
+            values["only"] = only
+        selects.append((statement, values))
     return selects
+
+
+@functools.lru_cache(maxsize=256)
+def _quantity_select(
+    start: tuple[str, ...],
+    updated: tuple[str, ...],
+    by_id: bool,
+    blood_pressure: bool,
+    desc: bool,
+    limit: int,
+) -> Select[Any]:
+    q = schema.quantity_samples
+    where = [
+        q.c.person_id == bindparam("person_id"),
+        q.c.type_id == bindparam("type_id"),
+        *_start_clauses(q.c.start_ms, q.c.id, start),
+        *_updated_clauses(func.coalesce(q.c.created_ms, q.c.end_ms), updated),
+    ]
+    if by_id:
+        where.append(q.c.id.in_(bindparam("only", expanding=True)))
+    if blood_pressure:  # its two parts are listed as one panel
+        where.append(q.c.correlation_id.is_(None))
+    order = (q.c.start_ms.desc(), q.c.id.desc()) if desc else (q.c.start_ms, q.c.id)
+    return (
+        select(*_QUANTITY_COLUMNS)
+        .join(schema.sources, schema.sources.c.id == q.c.source_id)
+        .where(*where)
+        .order_by(*order)
+        .limit(limit)
+    )
 
 
 def search_samples(
@@ -288,8 +384,8 @@ def _fetch_quantities(
     # SQLAlchemy's Row objects (fetched one at a time) cost more than the query.
     found = [
         row
-        for query in _quantity_selects(plan, key, desc, limit)
-        for row in conn.execute(query).cursor.fetchall()
+        for query, values in _quantity_selects(plan, key, desc, limit)
+        for row in conn.execute(query, values).cursor.fetchall()
     ]
     return [
         SampleRow(
@@ -334,14 +430,14 @@ def _fetch_categories(
     if not codes or only == []:
         return []
     order = (c.c.start_ms.desc(), c.c.id.desc()) if desc else (c.c.start_ms, c.c.id)
+    times, values = _time_conditions(c, "c", plan.scope, plan.filter, key, desc)
     query = (
         select(c, schema.sources.c.name.label("source_name"))
         .join(schema.sources, schema.sources.c.id == c.c.source_id)
         .where(
             c.c.person_id == plan.person_id,
             c.c.type_id.in_(list(codes)),
-            *_start_range(c.c.start_ms, c.c.id, "c", plan.scope, plan.filter.dates, key, desc),
-            *_bounds(func.coalesce(c.c.created_ms, c.c.end_ms), plan.filter.updated),
+            *times,
             *([c.c.id.in_(only)] if only else []),
         )
         .order_by(*order)
@@ -360,7 +456,7 @@ def _fetch_categories(
             value_code=str(r.value_code),
             source_name=r.source_name,
         )
-        for r in conn.execute(query)
+        for r in conn.execute(query, values)
     ]
 
 
@@ -372,20 +468,20 @@ def _fetch_pressures(
         return []
     k = schema.correlations
     order = (k.c.start_ms.desc(), k.c.id.desc()) if desc else (k.c.start_ms, k.c.id)
+    times, values = _time_conditions(k, "bp", plan.scope, plan.filter, key, desc)
     query = (
         select(k, schema.sources.c.name.label("source_name"))
         .join(schema.sources, schema.sources.c.id == k.c.source_id)
         .where(
             k.c.person_id == plan.person_id,
             k.c.type_code == "blood_pressure",
-            *_start_range(k.c.start_ms, k.c.id, "bp", plan.scope, plan.filter.dates, key, desc),
-            *_bounds(func.coalesce(k.c.created_ms, k.c.end_ms), plan.filter.updated),
+            *times,
             *([k.c.id.in_(only)] if only else []),
         )
         .order_by(*order)
         .limit(limit)
     )
-    found = list(conn.execute(query))
+    found = list(conn.execute(query, values))
     if not found:
         return []
     q = schema.quantity_samples
@@ -425,8 +521,8 @@ def count_samples(
         return 0
     plan = _Plan(person_id, scope, types, sample_filter)
     total = 0
-    for inner in _quantity_selects(plan, None, False, 10**12):
-        total += int(conn.scalar(select(func.count()).select_from(inner.subquery())) or 0)
+    for inner, values in _quantity_selects(plan, None, False, 10**12):
+        total += int(conn.scalar(select(func.count()).select_from(inner.subquery()), values) or 0)
     c = schema.category_samples
     cat_ids = [
         i
@@ -434,34 +530,18 @@ def count_samples(
         if sample_type(code) is None or sample_type(code).kind == "category"  # type: ignore[union-attr]
     ]
     if cat_ids:
-        total += int(
-            conn.scalar(
-                select(func.count()).where(
-                    c.c.person_id == person_id,
-                    c.c.type_id.in_(cat_ids),
-                    *_start_range(
-                        c.c.start_ms, c.c.id, "c", scope, sample_filter.dates, None, False
-                    ),
-                    *_bounds(func.coalesce(c.c.created_ms, c.c.end_ms), sample_filter.updated),
-                )
-            )
-            or 0
+        times, values = _time_conditions(c, "c", scope, sample_filter)
+        counted = select(func.count()).where(
+            c.c.person_id == person_id, c.c.type_id.in_(cat_ids), *times
         )
+        total += int(conn.scalar(counted, values) or 0)
     if all(code in types for code in BP_TYPES):
         k = schema.correlations
-        total += int(
-            conn.scalar(
-                select(func.count()).where(
-                    k.c.person_id == person_id,
-                    k.c.type_code == "blood_pressure",
-                    *_start_range(
-                        k.c.start_ms, k.c.id, "bp", scope, sample_filter.dates, None, False
-                    ),
-                    *_bounds(func.coalesce(k.c.created_ms, k.c.end_ms), sample_filter.updated),
-                )
-            )
-            or 0
+        times, values = _time_conditions(k, "bp", scope, sample_filter)
+        counted = select(func.count()).where(
+            k.c.person_id == person_id, k.c.type_code == "blood_pressure", *times
         )
+        total += int(conn.scalar(counted, values) or 0)
     return total
 
 
