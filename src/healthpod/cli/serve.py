@@ -34,7 +34,7 @@ from healthpod.pod import Pod
     default=None,
     type=click.IntRange(1, 64),
     help="Request threads per worker (default: HEALTHPOD_SERVER_THREADS, 4). For throughput "
-    "use one worker per core and --threads 1.",
+    "use two workers per core and --threads 1.",
 )
 @click.pass_obj
 def serve(state: CliState, host: str, port: int, workers: int, threads: int | None) -> None:
