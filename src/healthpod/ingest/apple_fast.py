@@ -27,12 +27,14 @@ numbers (a taken record reaches it as its newlines). Taken are only:
 
 from __future__ import annotations
 
+import json
 import re
 from bisect import bisect_right
 from collections.abc import Callable
+from itertools import chain
 from typing import Any, cast
 
-from healthpod.ingest.apple_records import FIELDS, Run
+from healthpod.ingest.apple_records import FIELDS, Meta, Run
 from healthpod.ingest.safe_files import count_newlines
 
 _PLAIN = rb'[^"<&\x00-\x1f]*'  # no entity at all: types, dates, numbers, metadata keys
@@ -79,7 +81,7 @@ def _record(plain: bytes, text: bytes) -> re.Pattern[bytes]:
 RECORD = _record(_PLAIN, _TEXT)
 # The same with any attribute value up to its closing quote: sre scans `[^"]*` in a tight
 # loop but tests a character class byte by byte, and the attribute values are most of an
-# export's bytes. What the strict classes refuse is then looked for per column (`_Checked`),
+# export's bytes. What the strict classes refuse is then looked for per column (`_checked_columns`),
 # mostly in the few distinct values of the long ones (device, source); a run with anything
 # doubtful is taken again with RECORD.
 LOOSE_RECORD = _record(rb'[^"]*', rb'[^"]*')
@@ -88,6 +90,7 @@ _BEAT = re.compile(
     rb'<InstantaneousBeatsPerMinute bpm="(' + _PLAIN + rb')" time="(' + _PLAIN + rb')"/>'
 )
 _BEATS = "HeartRateVariabilityMetadataList"
+_BEAT_JSON = b'{"bpm": "%s", "time": "%s"}, '  # one beat, as json.dumps writes it
 # What lxml would refuse or read otherwise: a bare or numeric `&`, U+FFFE, U+FFFF.
 _BARE_AMPERSAND = re.compile(rb"&(?!(?:lt|gt|amp|quot|apos);)")
 _NONCHARACTER = re.compile(rb"\xef\xbf[\xbe\xbf]")
@@ -154,7 +157,7 @@ class Scanner:
         self,
         depth: Callable[[], int],
         feed_xml: Callable[[bytes], None],
-        take: Callable[[list[list[Any]], dict[int, dict[str, Any]], int, int, Run], None],
+        take: Callable[[list[list[Any]], dict[int, Meta], int, int, Run], None],
     ) -> None:
         self.depth = depth
         self.feed_xml = feed_xml
@@ -264,7 +267,7 @@ class Scanner:
         data: bytes,
         start: int,
         ends: list[int],
-        read: tuple[list[list[Any]], dict[int, dict[str, Any]], int],
+        read: tuple[list[list[Any]], dict[int, Meta], int],
         count: int,
     ) -> int:
         """Give the first `count` records from `start` to `take`; return where they end."""
@@ -333,7 +336,7 @@ _REFUSED_ASCII = bytes([*range(0x20), ord("<"), ord("&")])
 
 def _checked_columns(
     rows: list[tuple[bytes | None, ...]],
-) -> tuple[list[list[Any]], dict[int, dict[str, Any]], int]:
+) -> tuple[list[list[Any]], dict[int, Meta], int]:
     """`_columns` of loosely matched rows, or _Doubtful where RECORD would not have taken
     them all (a refused byte, a character reference, invalid UTF-8, U+FFFE/U+FFFF)."""
     raw = list(zip(*rows, strict=True))
@@ -391,7 +394,7 @@ def _distinct(column: tuple[bytes | None, ...]) -> list[str | None]:
 
 def _columns(
     rows: list[tuple[bytes | None, ...]],
-) -> tuple[list[list[Any]], dict[int, dict[str, Any]], int]:
+) -> tuple[list[list[Any]], dict[int, Meta], int]:
     """The rows' attribute columns as text (None where absent), their metadata by row, and
     the number of child elements behind that metadata."""
     raw = list(zip(*rows, strict=True))
@@ -402,25 +405,21 @@ def _columns(
 
 def _children(
     blocks: tuple[bytes | None, ...], beat_lists: tuple[bytes | None, ...], *, checked: bool
-) -> tuple[dict[int, dict[str, Any]], int]:
-    """Metadata by row and the number of child elements behind it; `checked`: raise
-    _Doubtful where the run was not already checked for what lxml might read otherwise."""
-    metas: dict[int, dict[str, Any]] = {}
+) -> tuple[dict[int, Meta], int]:
+    """Metadata by row (a beat list's already as JSON text) and the number of child elements
+    behind it; `checked`: raise _Doubtful where the run was not already checked for what
+    lxml might read otherwise."""
+    metas: dict[int, Meta] = {}
     nodes = 0
     # Most metadata repeats (a time zone, "was user entered"): one dict per distinct block,
-    # shared by its rows, which also lets the writer encode it once.
+    # shared by its rows, which also lets it be encoded once.
     seen: dict[bytes, dict[str, Any]] = {}
     for row, (block, beats) in enumerate(zip(blocks, beat_lists, strict=True)):
-        if beats is not None:  # beat lists are never alike: a dict of its own
+        if beats is not None:  # beat lists are never alike
             if checked and (not beats.isascii() or _doubtful_block(block or b"")):
                 raise _Doubtful
-            meta = _metadata(block or b"")
-            listed = [
-                {"bpm": bpm.decode(), "time": time.decode()} for bpm, time in _BEAT.findall(beats)
-            ]
-            meta[_BEATS] = listed
-            metas[row] = meta
-            nodes += len(meta) + len(listed)
+            metas[row], children = _with_beats(block or b"", beats)
+            nodes += children
         elif block:
             shared = seen.get(block)
             if shared is None:
@@ -430,6 +429,26 @@ def _children(
             metas[row] = shared
             nodes += len(shared)
     return metas, nodes
+
+
+def _with_beats(block: bytes, beats: bytes) -> tuple[str, int]:
+    """A record's metadata with its beat list, as the JSON text `json.dumps` gives for it,
+    and the number of child elements behind it.
+
+    Thousands of beats a minute of HRV data would otherwise be a dict each, to pickle, send,
+    unpickle and encode. Text that JSON escapes (non-ASCII, a backslash) takes that way.
+    """
+    meta = _metadata(block)
+    if _BEATS in meta or b"\\" in beats or not beats.isascii():
+        listed = [{"bpm": b.decode(), "time": t.decode()} for b, t in _BEAT.findall(beats)]
+        meta[_BEATS] = listed
+        return json.dumps(meta), len(meta) + len(listed)
+    meta[_BEATS] = []
+    head = json.dumps(meta)  # ends with the empty list: `[]}`
+    pairs = _BEAT.findall(beats)
+    # One %-format for the whole list: re.sub would call a Python function per beat.
+    items = (_BEAT_JSON * len(pairs) % tuple(chain.from_iterable(pairs)))[:-2].decode("ascii")
+    return f"{head[:-2]}{items}]}}", len(meta) + len(pairs)
 
 
 def _doubtful_block(block: bytes) -> bool:

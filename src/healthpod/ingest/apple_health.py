@@ -35,7 +35,7 @@ from healthpod.ingest.apple_elements import (
     unknown_element,
     workout,
 )
-from healthpod.ingest.apple_records import RecordColumns, Run
+from healthpod.ingest.apple_records import Meta, RecordColumns, Run
 from healthpod.ingest.base import (
     ErrorHandling,
     ExportInfo,
@@ -124,7 +124,7 @@ class _Target:
     def take(
         self,
         columns: list[list[Any]],
-        metas: dict[int, dict[str, Any]],
+        metas: dict[int, Meta],
         count: int,
         nodes: int,
         run: Run,

@@ -10,6 +10,7 @@ exactly what is wrong.
 
 from __future__ import annotations
 
+import json
 from bisect import bisect_right
 from collections.abc import Callable, Sequence
 from functools import partial
@@ -22,6 +23,7 @@ from healthpod.ingest import apple_dates
 from healthpod.ingest.base import Sample, SampleBatch, SampleKey
 
 Metadata = Callable[[Any], dict[str, Any] | None]
+Meta = dict[str, Any] | str  # a record's metadata, or its JSON text
 TypeResolver = Callable[[str, str | None], Any]  # -> apple_health.RecordType
 OneByOne = Callable[[int, dict[str, str], Any, Callable[[], int | None]], Sample | None]
 
@@ -63,7 +65,7 @@ class RecordColumns:
         self.columns: tuple[list[str | None], ...] = tuple([] for _ in FIELDS)
         self.ordinals: list[int] = []
         self.children: dict[int, Any] = {}  # row -> child nodes (metadata, HRV beats)
-        self.metas: dict[int, dict[str, Any]] = {}  # row -> metadata the fast scanner read
+        self.metas: dict[int, Meta] = {}  # row -> metadata the fast scanner read
         self.runs: list[Run] = []  # where the fast scanner's rows stood, for line numbers
 
     def __len__(self) -> int:
@@ -79,7 +81,7 @@ class RecordColumns:
     def extend(
         self,
         columns: Sequence[Sequence[str | None]],
-        metas: dict[int, dict[str, Any]],
+        metas: dict[int, Meta],
         first_ordinal: int,
         run: Run | None = None,
     ) -> None:
@@ -169,9 +171,10 @@ class RecordColumns:
             for row in np.flatnonzero(~ok).tolist():
                 children = self.children.get(row)
                 if children is None and row in self.metas:
+                    read = self.metas[row]
+                    pairs = json.loads(read) if isinstance(read, str) else read
                     children = [
-                        ["MetadataEntry", {"key": k, "value": v}, None]
-                        for k, v in self.metas[row].items()
+                        ["MetadataEntry", {"key": k, "value": v}, None] for k, v in pairs.items()
                     ]
                 # The line only if the row is refused: a decimal-comma export sends every
                 # row this way, and counting lines for each would cost more than reading.
@@ -180,11 +183,19 @@ class RecordColumns:
                 )
                 if sample is not None:
                     odd.append(sample)
-        meta: list[dict[str, Any] | None] = [None] * n
+        # Metadata goes on as JSON text, each shared dict encoded once.
+        meta: list[str | None] = [None] * n
         for row, children in self.children.items():
-            meta[row] = metadata(children)
+            entries = metadata(children)
+            meta[row] = None if entries is None else json.dumps(entries)
+        encoded: dict[int, str] = {}
         for row, found in self.metas.items():
-            meta[row] = found
+            if isinstance(found, str):
+                meta[row] = found
+            elif (text := encoded.get(id(found))) is not None:
+                meta[row] = text
+            else:
+                meta[row] = encoded[id(found)] = json.dumps(found)
 
         def column(items: list[Any]) -> list[Any]:
             return items if keep is None else list(compress(items, keep))

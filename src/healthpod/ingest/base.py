@@ -103,7 +103,7 @@ class SampleBatch:
     devices: list[str | None]
     device_index: list[int]
     created_ms: list[int | None] | NDArray[Any]
-    meta: list[dict[str, Any] | None]
+    meta: list[str | None]  # as JSON text; rows with the same metadata share one text
 
     def __len__(self) -> int:
         return len(self.key_index)

@@ -32,40 +32,19 @@ def can_be_correlated(type_code: str) -> bool:
     return type_code.startswith(CORRELATED_PREFIXES)
 
 
-_json_cache: dict[tuple[tuple[str, Any], ...], str] = {}
-
-
-def _meta_json(meta: dict[str, Any] | None) -> str | None:
-    """JSON text for SQLite; the common small all-text metadata dicts are cached."""
-    if meta is None:
-        return None
-    items = tuple(meta.items())
-    if all(type(v) is str for _, v in items):
-        found = _json_cache.get(items)
-        if found is None:
-            found = json.dumps(meta)
-            if len(_json_cache) < 10_000:
-                _json_cache[items] = found
-        return found
-    return json.dumps(meta)
-
-
-def _meta_texts(metas: list[dict[str, Any] | None]) -> list[str | None]:
-    """JSON text per row; rows sharing one metadata dict (the importers share repeats) share
-    one encoding."""
-    if metas.count(None) == len(metas):
-        return [None] * len(metas)
-    encoded: dict[int, str | None] = {}
-    texts: list[str | None] = []
-    for meta in metas:
-        if meta is None:
-            texts.append(None)
-            continue
-        text = encoded.get(id(meta))
+def _decoded(texts: list[str | None]) -> list[Any]:
+    """Metadata JSON texts as objects (for PostgreSQL's JSONB), each shared text once."""
+    decoded: dict[int, Any] = {}
+    objects: list[Any] = []
+    for text in texts:
         if text is None:
-            text = encoded[id(meta)] = _meta_json(meta)
-        texts.append(text)
-    return texts
+            objects.append(None)
+            continue
+        found = decoded.get(id(text))
+        if found is None:
+            found = decoded[id(text)] = json.loads(text)
+        objects.append(found)
+    return objects
 
 
 def write_sample_batches(session: ImportSession, batches: Sequence[SampleBatch]) -> None:
@@ -135,13 +114,13 @@ def _write(session: ImportSession, b: SampleBatch) -> None:
         table = schema.quantity_samples if key.kind == "quantity" else schema.category_samples
         metas = pick(b.meta)
         if session.conn.dialect.name == "sqlite":
-            maybe_constant["meta"] = _meta_texts(metas)
+            maybe_constant["meta"] = metas
             raw = session.conn.connection.driver_connection
             added = insert_columns(raw, table.name, constants, columns, maybe_constant)
         else:
             names = (*constants, *columns, *maybe_constant, "meta")
             every = (*map(repeat, constants.values()), *columns.values(), *maybe_constant.values())
-            each = zip(*every, metas, strict=False)  # repeat() runs on: not strict
+            each = zip(*every, _decoded(metas), strict=False)  # repeat() runs on: not strict
             added = session.insert_new(table, [dict(zip(names, r, strict=True)) for r in each])
         session.count(key.code, added, n)
         if added:
