@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -10,7 +11,7 @@ from sqlalchemy import Connection, Engine, insert, select
 
 from healthpod.config import Settings
 from healthpod.store import migrate, schema
-from healthpod.store.engine import make_engine
+from healthpod.store.engine import for_reads, make_engine
 
 DEFAULT_PERSON = "me"
 
@@ -42,6 +43,11 @@ class Pod:
 
     def close(self) -> None:
         self.engine.dispose()
+
+    @functools.cached_property
+    def reads(self) -> Engine:
+        """The engine for reads outside a transaction (see `store.engine.for_reads`)."""
+        return for_reads(self.engine)
 
     def now(self) -> datetime:
         return datetime.now(UTC)

@@ -74,7 +74,7 @@ def check(
     """
     pod = pod_of(request)
     now = now_ms(pod)
-    caller = authenticate(request, pod.engine, now_ms=now)
+    caller = authenticate(request, pod.reads, now_ms=now)
     if caller.is_person:
         return Access(caller, PERSON_SCOPE, now, "the person's own access")
     assert caller.scopes is not None and caller.actor_id is not None

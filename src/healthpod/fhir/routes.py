@@ -260,7 +260,7 @@ def observation_bundle(
     request: Request, access: Access, query: search.SearchQuery, path: str
 ) -> dict[str, Any]:
     _summaries_current(request, access)
-    with pod_of(request).engine.connect() as conn:
+    with pod_of(request).reads.connect() as conn:
         resources, next_cursor, total = observation_search.search(
             conn, access.person_id, access.scope, query, _token_categories(access)
         )
@@ -289,7 +289,7 @@ def read_observation(request: Request, observation_id: str) -> FhirResponse:
         details={"path": f"Observation/{observation_id[:100]}"},
     )
     _summaries_current(request, access)
-    with pod_of(request).engine.connect() as conn:
+    with pod_of(request).reads.connect() as conn:
         found = observation_search.read(
             conn, access.person_id, access.scope, observation_id, _token_categories(access)
         )

@@ -36,5 +36,17 @@ def _begin_sqlite(connection: Any) -> None:
     connection.exec_driver_sql("BEGIN")
 
 
+def for_reads(engine: Engine) -> Engine:
+    """`engine` for reads that need no transaction of their own (a token lookup, a page).
+
+    On PostgreSQL it runs in autocommit: a read-only request then sends no BEGIN and no
+    ROLLBACK, four of the thirteen round trips of a FHIR search. SQLite reads cost no round
+    trip, and its BEGIN is ours (`_begin_sqlite`): the engine itself.
+    """
+    if engine.dialect.name == "postgresql":
+        return engine.execution_options(isolation_level="AUTOCOMMIT")
+    return engine
+
+
 def is_sqlite(engine: Engine) -> bool:
     return engine.dialect.name == "sqlite"
