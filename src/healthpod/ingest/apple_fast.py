@@ -355,7 +355,10 @@ def _repeating(column: tuple[bytes | None, ...], entities: bool) -> list[str | N
     """A column of few distinct values, each checked and decoded once."""
     refused = _REFUSED_TEXT if entities else _REFUSED_PLAIN
     texts: dict[bytes | None, str | None] = {}
-    for value in dict.fromkeys(column):
+    first = column[0]
+    # Within a run, the type and unit and often the source are one value throughout.
+    alike = column.count(first) == len(column)
+    for value in (first,) if alike else dict.fromkeys(column):
         if value is None:
             texts[value] = None
             continue
@@ -365,6 +368,8 @@ def _repeating(column: tuple[bytes | None, ...], entities: bool) -> list[str | N
             texts[value] = unescape(value.decode("utf-8"))
         except UnicodeDecodeError:
             raise _Doubtful from None
+    if alike:
+        return [texts[first]] * len(column)
     return list(map(texts.__getitem__, column))
 
 

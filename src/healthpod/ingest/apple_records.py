@@ -142,7 +142,8 @@ class RecordColumns:
         keys: list[SampleKey] = []
         rtypes: list[Any] = []
         key_of: dict[tuple[str | None, str | None], int] = {}
-        for pair in set(zip(types, units, strict=True)):
+        type_units = list(zip(types, units, strict=True))
+        for pair in dict.fromkeys(type_units):
             key_of[pair] = len(keys)
             rtype = None if pair[0] is None else resolve(pair[0], pair[1])
             rtypes.append(rtype)
@@ -151,7 +152,7 @@ class RecordColumns:
                 if rtype is None
                 else SampleKey(rtype.code, rtype.kind, rtype.unit, rtype.known)
             )
-        key_index = [key_of[pair] for pair in zip(types, units, strict=True)]
+        key_index = [0] * n if len(keys) == 1 else list(map(key_of.__getitem__, type_units))
         if None in types or None in sources or None in values_text:
             ok &= np.fromiter(
                 (
