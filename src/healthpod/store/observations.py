@@ -55,8 +55,9 @@ class SampleFilter:
         return [row_id for k, row_id in self.ids if k == kind]
 
 
-@dataclass(frozen=True, slots=True)
-class Key:
+class Key(NamedTuple):
+    """Where a row sits in a listing: (start, kind, id). A page makes one per row."""
+
     at_ms: int
     kind: str
     row_id: int
