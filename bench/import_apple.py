@@ -7,8 +7,9 @@ Exports come from the team's generator (../shared/tools/gen_apple_export.py, as 
 each is imported into a fresh SQLite pod with `healthpod import` (the real command, zip in,
 indexed and de-duplicating SQLite out), then by healthkit-to-sqlite from PyPI, installed in
 its own virtual environment under bench/out/. Wall time, CPU time and peak RSS come from
-GNU time (`/usr/bin/time`); RSS is the largest single process (healthpod parses in a second
-process, reported separately in the log line of `--verbose`).
+GNU time (`/usr/bin/time`); CPU time adds up both of healthpod's processes (the reader's
+too), RSS is the largest single one (the writer's; the reader stays under 100 MB). The
+machine is shared: compare figures of one run, CPU seconds more than wall time.
 """
 
 from __future__ import annotations
