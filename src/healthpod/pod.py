@@ -6,12 +6,12 @@ import functools
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
-from sqlalchemy import Connection, Engine, insert, select
+if TYPE_CHECKING:
+    from sqlalchemy import Connection, Engine
 
-from healthpod.config import Settings
-from healthpod.store import migrate, schema
-from healthpod.store.engine import for_reads, make_engine
+    from healthpod.config import Settings
 
 DEFAULT_PERSON = "me"
 
@@ -35,6 +35,9 @@ class Pod:
         Raises:
             StorageError: the schema needs `healthpod init` or `healthpod db upgrade`.
         """
+        from healthpod.store import migrate
+        from healthpod.store.engine import make_engine
+
         settings.home.mkdir(parents=True, exist_ok=True)
         engine = make_engine(settings.effective_database_url)
         if check:
@@ -47,6 +50,8 @@ class Pod:
     @functools.cached_property
     def reads(self) -> Engine:
         """The engine for reads outside a transaction (see `store.engine.for_reads`)."""
+        from healthpod.store.engine import for_reads
+
         return for_reads(self.engine)
 
     def now(self) -> datetime:
@@ -56,6 +61,10 @@ class Pod:
         """The id of the person called `name`, created on first use."""
         if name in self._person_ids:
             return self._person_ids[name]
+        from sqlalchemy import insert, select
+
+        from healthpod.store import schema
+
         if connection is None:
             with self.engine.begin() as conn:
                 return self.person_id(name, connection=conn)

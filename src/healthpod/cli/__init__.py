@@ -9,14 +9,16 @@ import logging
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
 from healthpod import __version__
-from healthpod.config import Settings, load_settings
 from healthpod.errors import ConfigError, HealthpodError
-from healthpod.pod import Pod
+
+if TYPE_CHECKING:
+    from healthpod.config import Settings
+    from healthpod.pod import Pod
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -63,11 +65,15 @@ class CliState:
     @property
     def settings(self) -> Settings:
         if self._settings is None:
+            from healthpod.config import load_settings  # pydantic: only once a command runs
+
             self._settings = load_settings(home=self._home, database_url=self._database_url)
         return self._settings
 
     def pod(self, *, check: bool = True) -> Pod:
         if self._pod is None:
+            from healthpod.pod import Pod  # SQLAlchemy and the schema: only for the store
+
             self._pod = Pod.open(self.settings, check=check)
         return self._pod
 

@@ -2,39 +2,61 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
-from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    DownloadColumn,
-    Progress,
-    TaskID,
-    TextColumn,
-    TimeRemainingColumn,
-    TransferSpeedColumn,
-)
-from rich.table import Table
-from sqlalchemy import select
 
-from healthpod.cli import CliState, echo_json, json_option, pass_pod
+from healthpod.cli import CliState, echo_json, json_option
 from healthpod.errors import HealthpodError
-from healthpod.ingest import registry
-from healthpod.ingest.csv_profiles import ProfileImporter, load_profile
-from healthpod.ingest.run import ImportReport, import_path
-from healthpod.ingest.run import Progress as ProgressFn
-from healthpod.pod import DEFAULT_PERSON, Pod
-from healthpod.store import schema
+from healthpod.ingest import reader_process
+from healthpod.pod import DEFAULT_PERSON
+
+if TYPE_CHECKING:
+    from rich.console import Console
+    from rich.table import Table
+
+    from healthpod.ingest.run import ImportReport
+    from healthpod.ingest.run import Progress as ProgressFn
+    from healthpod.pod import Pod
+
+# This module is imported before `import` runs; what the command needs (the importers,
+# SQLAlchemy, Rich) is imported inside it, after it has started the reader process.
+
+
+class FormatChoice(click.Choice):  # type: ignore[type-arg]
+    """`--format`: the registry's formats, looked up only when used (it imports every importer)."""
+
+    def __init__(self) -> None:
+        super().__init__((), case_sensitive=True)
+
+    @property  # type: ignore[override]
+    def choices(self) -> Sequence[str]:
+        from healthpod.ingest import registry
+
+        return registry.FORMATS
+
+    @choices.setter
+    def choices(self, value: Sequence[str]) -> None:
+        pass  # set by click.Choice.__init__; the registry decides
 
 
 @contextmanager
 def progress_bar(console: Console) -> Iterator[ProgressFn]:
     """A Rich bar per file over bytes read, on stderr; silent when stderr is not a terminal."""
+    from rich.progress import (
+        BarColumn,
+        DownloadColumn,
+        Progress,
+        TaskID,
+        TextColumn,
+        TimeRemainingColumn,
+        TransferSpeedColumn,
+    )
+
     with Progress(
         TextColumn("[bold]{task.description}"),
         BarColumn(),
@@ -57,6 +79,8 @@ def progress_bar(console: Console) -> Iterator[ProgressFn]:
 
 def summary_table(report: ImportReport) -> Table:
     """Per type: how many were new, how many were already stored, and whether we know the type."""
+    from rich.table import Table
+
     table = Table(title=f"{report.filename} ({report.format})", title_justify="left")
     table.add_column("type")
     table.add_column("new", justify="right")
@@ -85,7 +109,7 @@ def summary_table(report: ImportReport) -> Table:
 @click.option(
     "--format",
     "format_",
-    type=click.Choice(registry.FORMATS),
+    type=FormatChoice(),
     help="Skip format detection and read the files as this format.",
 )
 @click.option(
@@ -94,9 +118,9 @@ def summary_table(report: ImportReport) -> Table:
     help="Read CSV files with this mapping profile (TOML; see docs/import-devices.md).",
 )
 @json_option
-@pass_pod
+@click.pass_obj
 def import_(
-    pod: Pod,
+    state: CliState,
     files: tuple[Path, ...],
     person: str,
     format_: str | None,
@@ -114,6 +138,35 @@ def import_(
         healthpod import --person anna export.xml --json
         healthpod import weight.csv --profile my-scale.toml
     """
+    if profile is None and any(_large(path) for path in files):
+        reader_process.prestart()
+    try:
+        _import(state.pod(), files, person, format_, profile, as_json)
+    finally:
+        reader_process.discard_spare()
+
+
+def _large(path: Path) -> bool:
+    """Whether `path` is a file large enough that its format may parse it in a second process."""
+    try:
+        return path.is_file() and path.stat().st_size >= reader_process.PARALLEL_MIN_BYTES
+    except OSError:
+        return False
+
+
+def _import(
+    pod: Pod,
+    files: tuple[Path, ...],
+    person: str,
+    format_: str | None,
+    profile: Path | None,
+    as_json: bool,
+) -> None:
+    from rich.console import Console
+
+    from healthpod.ingest.csv_profiles import ProfileImporter, load_profile
+    from healthpod.ingest.run import ImportReport, import_path
+
     err = Console(stderr=True)
     out = Console()
     if not out.is_terminal:  # piped: room for the longest HealthKit identifiers
@@ -189,6 +242,12 @@ def imports(state: CliState, person: str | None, as_json: bool) -> None:
         healthpod imports
         healthpod imports --json
     """
+    from rich.console import Console
+    from rich.table import Table
+    from sqlalchemy import select
+
+    from healthpod.store import schema
+
     pod = state.pod()
     i, p = schema.imports, schema.persons
     query = (

@@ -19,11 +19,15 @@ import traceback
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, BinaryIO, cast
+from typing import TYPE_CHECKING, Any, BinaryIO, cast
 
 from healthpod.errors import HealthpodError, IngestError, MalformedFile
-from healthpod.ingest import safe_files
-from healthpod.ingest.base import ErrorHandling, Item, SampleBatch
+
+if TYPE_CHECKING:
+    from healthpod.ingest.base import ErrorHandling, Item
+
+# The parent imports this module before its own heavy imports (see `prestart`), so what only
+# the child needs (numpy, lxml) is imported inside the child's functions.
 
 # Messages waiting in the parent, still pickled (a batch of 10,000 records is about 1 MB
 # so, several MB once unpickled): enough to keep the reader going while the writer
@@ -34,6 +38,8 @@ FRAME_HEADER = 9
 LAST_KINDS = ("done", "error", "crash")
 SEND_EVERY = 500  # small items per message; a SampleBatch is sent on its own
 PROGRESS_STEP = 4 * 1024 * 1024
+# Files from this size on are parsed here, by formats that can (`Importer.parallel`).
+PARALLEL_MIN_BYTES = 16 * 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -48,6 +54,8 @@ class ReaderSpec:
 
 
 def _open(spec: ReaderSpec, on_progress: Callable[[int], None]) -> Any:
+    from healthpod.ingest import safe_files
+
     raw = Path(spec.path).open("rb")  # noqa: SIM115 - closed with the member or tracker
     if spec.member is None:
         return safe_files.TrackedFile(raw, on_progress)
@@ -57,6 +65,7 @@ def _open(spec: ReaderSpec, on_progress: Callable[[int], None]) -> Any:
 
 def _produce(spec: ReaderSpec, out: BinaryIO) -> None:
     """Child process: read the file, send ("items", [...]), ("progress", n), then ("done",)."""
+    from healthpod.ingest.base import SampleBatch
 
     def send(message: tuple[Any, ...]) -> None:
         data = pickle.dumps(message, protocol=pickle.HIGHEST_PROTOCOL)
@@ -122,27 +131,74 @@ def _rebuild(data: dict[str, Any]) -> HealthpodError:
     return exc
 
 
-def items_from_child(spec: ReaderSpec, on_progress: Callable[[int], None] | None) -> Iterator[Item]:
-    """Run the importer in a child process and yield its items here.
+_spare: subprocess.Popen[bytes] | None = None
 
-    The child is a fresh `python -m healthpod.ingest.reader_process` (not a fork: no copy of
-    our engine, threads or the CLI's imports), talking pickle over its stdin and stdout.
 
-    Raises:
-        HealthpodError: whatever the importer raised in the child (MalformedFile, …).
-        IngestError: the child died without saying why.
+def prestart() -> None:
+    """Start a reader process now, for an import that may need one soon.
+
+    Its start-up (Python, numpy, lxml: a tenth of a second and more) then runs while this
+    process is still importing and opening the store; it waits for its spec, and the next
+    `items_from_child` takes it. `discard_spare` ends it if no import did.
     """
+    global _spare
+    if _spare is None:
+        _spare = _spawn()
+
+
+def discard_spare() -> None:
+    """End a prestarted reader process that no import took."""
+    global _spare
+    child, _spare = _spare, None
+    if child is not None:
+        _end(child)
+
+
+def _spawn() -> subprocess.Popen[bytes]:
     package_root = str(Path(__file__).resolve().parents[2])
     env = {
         **os.environ,
         "PYTHONPATH": os.pathsep.join([package_root, os.environ.get("PYTHONPATH", "")]),
     }
-    child = subprocess.Popen(
+    return subprocess.Popen(
         [sys.executable, "-m", "healthpod.ingest.reader_process"],
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         env=env,
     )
+
+
+def _end(child: subprocess.Popen[bytes]) -> None:
+    if child.poll() is None:
+        child.kill()
+    child.wait()
+    for stream in (child.stdin, child.stdout):
+        if stream is not None:
+            stream.close()
+
+
+def _take_spare() -> subprocess.Popen[bytes]:
+    global _spare
+    child, _spare = _spare, None
+    if child is not None and child.poll() is None:
+        return child
+    if child is not None:
+        _end(child)
+    return _spawn()
+
+
+def items_from_child(spec: ReaderSpec, on_progress: Callable[[int], None] | None) -> Iterator[Item]:
+    """Run the importer in a child process and yield its items here.
+
+    The child is a fresh `python -m healthpod.ingest.reader_process` (not a fork: no copy of
+    our engine, threads or the CLI's imports), talking pickle over its stdin and stdout; a
+    prestarted one if there is.
+
+    Raises:
+        HealthpodError: whatever the importer raised in the child (MalformedFile, …).
+        IngestError: the child died without saying why.
+    """
+    child = _take_spare()
     assert child.stdin is not None and child.stdout is not None
     # A thread takes the child's messages off the pipe while this thread writes to the
     # database (SQLite lets go of the GIL while it works); otherwise the child would wait on a
@@ -216,7 +272,13 @@ def _read_frame(stream: BinaryIO) -> tuple[bytes | None, bool]:
 
 def main() -> None:
     """Entry of the child process: the spec on stdin, messages on stdout."""
-    spec = pickle.load(sys.stdin.buffer)  # noqa: S301 - written by our own parent
+    # What every reader needs, imported while a prestarted child waits for its spec.
+    from healthpod.ingest import base, safe_files  # noqa: F401
+
+    try:
+        spec = pickle.load(sys.stdin.buffer)  # noqa: S301 - written by our own parent
+    except EOFError:
+        return  # a prestarted reader no import took
     _produce(spec, sys.stdout.buffer)
 
 

@@ -31,7 +31,7 @@ from healthpod.errors import (
 )
 from healthpod.ingest import registry, safe_files, summarizing
 from healthpod.ingest.base import ErrorHandling, Importer, Item, SampleBatch, Warning_
-from healthpod.ingest.reader_process import ReaderSpec, items_from_child
+from healthpod.ingest.reader_process import PARALLEL_MIN_BYTES, ReaderSpec, items_from_child
 from healthpod.ingest.writers import WRITERS, ImportSession
 from healthpod.pod import DEFAULT_PERSON, Pod, now_ms
 from healthpod.store import schema
@@ -40,7 +40,6 @@ from healthpod.store.engine import is_sqlite
 logger = logging.getLogger(__name__)
 
 HEAD_BYTES = 64 * 1024
-PARALLEL_MIN_BYTES = 16 * 1024 * 1024
 SQLITE_CACHE_KIB = 32 * 1024
 BATCH = 5000
 
