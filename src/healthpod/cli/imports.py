@@ -164,7 +164,6 @@ def _import(
 ) -> None:
     from rich.console import Console
 
-    from healthpod.ingest.csv_profiles import ProfileImporter, load_profile
     from healthpod.ingest.run import ImportReport, import_path
 
     err = Console(stderr=True)
@@ -173,7 +172,11 @@ def _import(
         out = Console(width=160)
     reports: list[ImportReport] = []
     failed = False
-    importer = ProfileImporter(load_profile(profile)) if profile is not None else None
+    importer = None
+    if profile is not None:
+        from healthpod.ingest.csv_profiles import ProfileImporter, load_profile
+
+        importer = ProfileImporter(load_profile(profile))
     with progress_bar(err) as on_progress:
         for path in files:
             try:

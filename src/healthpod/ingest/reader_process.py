@@ -17,6 +17,7 @@ import sys
 import threading
 import traceback
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO, cast
@@ -188,13 +189,22 @@ def _take_spare() -> subprocess.Popen[bytes]:
 
 
 def items_from_child(spec: ReaderSpec, on_progress: Callable[[int], None] | None) -> Iterator[Item]:
-    """Run the importer in a child process and yield its items here.
+    """Run the importer in a child process and yield its items here (see `child_items`)."""
+    with child_items(spec, on_progress) as items:
+        yield from items
+
+
+@contextmanager
+def child_items(
+    spec: ReaderSpec, on_progress: Callable[[int], None] | None
+) -> Iterator[Iterator[Item]]:
+    """Start the importer in a child process now; the iterator gives its items here.
 
     The child is a fresh `python -m healthpod.ingest.reader_process` (not a fork: no copy of
     our engine, threads or the CLI's imports), talking pickle over its stdin and stdout; a
-    prestarted one if there is.
+    prestarted one if there is. It is ended when the block is left.
 
-    Raises:
+    Raises (from the iterator):
         HealthpodError: whatever the importer raised in the child (MalformedFile, …).
         IngestError: the child died without saying why.
     """
@@ -210,29 +220,7 @@ def items_from_child(spec: ReaderSpec, on_progress: Callable[[int], None] | None
         pickle.dump(spec, child.stdin)
         child.stdin.close()
         receiver.start()
-        while True:
-            frame = inbox.get()
-            message = None if frame is None else pickle.loads(frame)  # noqa: S301 - our child
-            if message is None:
-                raise IngestError(
-                    f"{spec.filename}: the process reading the file stopped unexpectedly; "
-                    "nothing was stored.",
-                    hint="Import the file again; if it keeps failing, report it with its size.",
-                )
-            kind = message[0]
-            if kind == "items":
-                yield from message[1]
-            elif kind == "progress":
-                if on_progress is not None:
-                    on_progress(message[1])
-            elif kind == "done":
-                return
-            elif kind == "error":
-                raise _rebuild(message[1])
-            else:
-                raise RuntimeError(
-                    f"reading {spec.filename} failed in the reader process:\n{message[1]}"
-                )
+        yield _messages(spec, inbox, on_progress)
     finally:
         stop.set()
         if child.poll() is None:
@@ -241,6 +229,34 @@ def items_from_child(spec: ReaderSpec, on_progress: Callable[[int], None] | None
         if receiver.is_alive():
             receiver.join(timeout=10)
         child.stdout.close()
+
+
+def _messages(
+    spec: ReaderSpec, inbox: queue.Queue[bytes | None], on_progress: Callable[[int], None] | None
+) -> Iterator[Item]:
+    while True:
+        frame = inbox.get()
+        message = None if frame is None else pickle.loads(frame)  # noqa: S301 - our child
+        if message is None:
+            raise IngestError(
+                f"{spec.filename}: the process reading the file stopped unexpectedly; "
+                "nothing was stored.",
+                hint="Import the file again; if it keeps failing, report it with its size.",
+            )
+        kind = message[0]
+        if kind == "items":
+            yield from message[1]
+        elif kind == "progress":
+            if on_progress is not None:
+                on_progress(message[1])
+        elif kind == "done":
+            return
+        elif kind == "error":
+            raise _rebuild(message[1])
+        else:
+            raise RuntimeError(
+                f"reading {spec.filename} failed in the reader process:\n{message[1]}"
+            )
 
 
 def _receive(stream: BinaryIO, inbox: queue.Queue[bytes | None], stop: threading.Event) -> None:

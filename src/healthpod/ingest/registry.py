@@ -10,7 +10,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from healthpod.errors import UnsupportedFormat
-from healthpod.ingest import fhir_writer  # noqa: F401  (registers the FHIR resources' writer)
 from healthpod.ingest.apple_health import IMPORTER as APPLE_HEALTH
 from healthpod.ingest.base import Importer
 from healthpod.ingest.csv_profiles import IMPORTER as CSV_PROFILES

@@ -14,10 +14,10 @@ import sqlite3
 import zipfile
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import AbstractContextManager, contextmanager
+from contextlib import AbstractContextManager, ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, BinaryIO, cast
+from typing import TYPE_CHECKING, Any, BinaryIO, cast
 
 from sqlalchemy import Connection, insert, update
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
@@ -29,13 +29,15 @@ from healthpod.errors import (
     StorageError,
     UnsupportedFormat,
 )
-from healthpod.ingest import registry, safe_files, summarizing
+from healthpod.ingest import registry, safe_files
 from healthpod.ingest.base import ErrorHandling, Importer, Item, SampleBatch, Warning_
-from healthpod.ingest.reader_process import PARALLEL_MIN_BYTES, ReaderSpec, items_from_child
-from healthpod.ingest.writers import WRITERS, ImportSession
+from healthpod.ingest.reader_process import PARALLEL_MIN_BYTES, ReaderSpec, child_items
 from healthpod.pod import DEFAULT_PERSON, Pod, now_ms
 from healthpod.store import schema
 from healthpod.store.engine import is_sqlite
+
+if TYPE_CHECKING:
+    from healthpod.ingest.writers import ImportSession
 
 logger = logging.getLogger(__name__)
 
@@ -347,7 +349,7 @@ def run_import(
     person_id = pod.person_id(person)
     started = now_ms()
     try:
-        with import_transaction(pod) as conn:
+        with import_transaction(pod) as conn, ExitStack() as stack:
             import_id = int(
                 conn.scalar(
                     insert(schema.imports)
@@ -365,9 +367,15 @@ def run_import(
                     .returning(schema.imports.c.id)
                 )
             )
+            # The reader process gets its file before this process imports the writers (numpy,
+            # the dialects' inserts, the summaries), so it parses while they load.
+            items = None if reader is None else stack.enter_context(child_items(reader, on_bytes))
+            from healthpod.ingest import summarizing
+            from healthpod.ingest.writers import ImportSession
+
             session = ImportSession(conn, person_id=person_id, import_id=import_id)
-            if reader is not None:
-                write_items(session, items_from_child(reader, on_bytes))
+            if items is not None:
+                write_items(session, items)
             else:
                 with opener() as fp:
                     write_items(
@@ -473,6 +481,12 @@ def _hash(sha256: str | Callable[[], str]) -> str:
 
 def write_items(session: ImportSession, items: Iterable[Item]) -> None:
     """Hand items to their writers in batches of consecutive items with the same writer."""
+    from healthpod.ingest import (
+        fhir_writer,  # noqa: F401  (registers the FHIR resources' writer)
+        summarizing,
+    )
+    from healthpod.ingest.writers import WRITERS
+
     pending: list[Any] = []
     current = None
     for item in items:
