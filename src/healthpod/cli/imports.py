@@ -16,7 +16,7 @@ from healthpod.ingest import reader_process
 from healthpod.pod import DEFAULT_PERSON
 
 if TYPE_CHECKING:
-    from rich.console import Console
+    from rich.progress import Progress, TaskID
     from rich.table import Table
 
     from healthpod.ingest.run import ImportReport
@@ -45,19 +45,42 @@ class FormatChoice(click.Choice):  # type: ignore[type-arg]
 
 
 @contextmanager
-def progress_bar(console: Console) -> Iterator[ProgressFn]:
-    """A Rich bar per file over bytes read, on stderr; silent when stderr is not a terminal."""
+def progress_bar() -> Iterator[ProgressFn]:
+    """A Rich bar per file over bytes read, on stderr; silent when stderr is not a terminal.
+
+    Rich is loaded at the first progress report, once the reader process has its file.
+    """
+    bar: Progress | None = None
+    tasks: dict[str, TaskID] = {}
+
+    def on_progress(name: str, done: int, total: int) -> None:
+        nonlocal bar
+        if bar is None:
+            bar = _start_bar()
+        if name not in tasks:
+            tasks[name] = bar.add_task(f"Importing {name}", total=total)
+        bar.update(tasks[name], completed=done, total=total)
+
+    try:
+        yield on_progress
+    finally:
+        if bar is not None:
+            bar.stop()
+
+
+def _start_bar() -> Progress:
+    from rich.console import Console
     from rich.progress import (
         BarColumn,
         DownloadColumn,
         Progress,
-        TaskID,
         TextColumn,
         TimeRemainingColumn,
         TransferSpeedColumn,
     )
 
-    with Progress(
+    console = Console(stderr=True)
+    bar = Progress(
         TextColumn("[bold]{task.description}"),
         BarColumn(),
         DownloadColumn(),
@@ -66,15 +89,9 @@ def progress_bar(console: Console) -> Iterator[ProgressFn]:
         console=console,
         transient=True,
         disable=not console.is_terminal,
-    ) as progress:
-        tasks: dict[str, TaskID] = {}
-
-        def on_progress(name: str, done: int, total: int) -> None:
-            if name not in tasks:
-                tasks[name] = progress.add_task(f"Importing {name}", total=total)
-            progress.update(tasks[name], completed=done, total=total)
-
-        yield on_progress
+    )
+    bar.start()
+    return bar
 
 
 def summary_table(report: ImportReport) -> Table:
@@ -162,14 +179,8 @@ def _import(
     profile: Path | None,
     as_json: bool,
 ) -> None:
-    from rich.console import Console
-
     from healthpod.ingest.run import ImportReport, import_path
 
-    err = Console(stderr=True)
-    out = Console()
-    if not out.is_terminal:  # piped: room for the longest HealthKit identifiers
-        out = Console(width=160)
     reports: list[ImportReport] = []
     failed = False
     importer = None
@@ -177,7 +188,7 @@ def _import(
         from healthpod.ingest.csv_profiles import ProfileImporter, load_profile
 
         importer = ProfileImporter(load_profile(profile))
-    with progress_bar(err) as on_progress:
+    with progress_bar() as on_progress:
         for path in files:
             try:
                 reports.extend(
@@ -215,6 +226,11 @@ def _import(
         documents = [r.to_json() for r in reports]
         echo_json(documents[0] if len(documents) == 1 else {"imports": documents})
     else:
+        from rich.console import Console
+
+        out = Console()
+        if not out.is_terminal:  # piped: room for the longest HealthKit identifiers
+            out = Console(width=160)
         for report in reports:
             if report.status == "completed":
                 out.print(summary_table(report))
