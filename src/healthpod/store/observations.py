@@ -268,11 +268,14 @@ def _time_conditions(
     """The start-range and `_lastUpdated` conditions on a sample table, with their values."""
     start = _start_where(kind, scope, sample_filter.dates, key, desc)
     updated = _updated_where(sample_filter.updated)
-    clauses = [
-        *_start_clauses(table.c.start_ms, table.c.id, start.shape),
-        *_updated_clauses(func.coalesce(table.c.created_ms, table.c.end_ms), updated.shape),
+    return _time_clauses(table, start.shape, updated.shape), {**start.values, **updated.values}
+
+
+def _time_clauses(table: Any, start: tuple[str, ...], updated: tuple[str, ...]) -> list[Any]:
+    return [
+        *_start_clauses(table.c.start_ms, table.c.id, start),
+        *_updated_clauses(func.coalesce(table.c.created_ms, table.c.end_ms), updated),
     ]
-    return clauses, {**start.values, **updated.values}
 
 
 @dataclass(frozen=True, slots=True)
@@ -321,8 +324,7 @@ def _quantity_select(
     where = [
         q.c.person_id == bindparam("person_id"),
         q.c.type_id == bindparam("type_id"),
-        *_start_clauses(q.c.start_ms, q.c.id, start),
-        *_updated_clauses(func.coalesce(q.c.created_ms, q.c.end_ms), updated),
+        *_time_clauses(q, start, updated),
     ]
     if by_id:
         where.append(q.c.id.in_(bindparam("only", expanding=True)))
