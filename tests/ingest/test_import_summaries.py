@@ -89,3 +89,42 @@ def test_samples_of_one_type_from_two_writers_are_all_summarized(pod: Pod, tmp_p
     report = import_file(pod, path, person="me", parallel=False)
     assert report.total_added == 6_030
     assert daily_rows(pod) == recomputed(pod)
+
+
+# The import computes a type's daily rows from the samples it holds only while those are all
+# the store has of the type; each case below breaks that on days the held samples share.
+
+
+def test_samples_stored_by_an_earlier_import_on_the_same_days_count(
+    pod: Pod, tmp_path: Path
+) -> None:
+    earlier, later = tmp_path / "earlier.xml", tmp_path / "later.xml"
+    earlier.write_bytes(HEAD + b"".join(record(i) for i in range(0, 3_000, 2)) + TAIL)
+    later.write_bytes(HEAD + b"".join(record(i) for i in range(1, 3_000, 2)) + TAIL)
+    import_file(pod, earlier, person="me", parallel=False)
+    report = import_file(pod, later, person="me", parallel=False)
+    assert report.total_added == 1_500
+    assert daily_rows(pod) == recomputed(pod)
+
+
+def test_samples_another_writer_adds_after_the_batches_count(pod: Pod, tmp_path: Path) -> None:
+    # Decimal commas: the one-by-one reader takes these after the type's batch was written.
+    batch = b"".join(record(i * 3) for i in range(1_000))  # heart rate only
+    singles = b"".join(
+        heart_rate_with_a_decimal_comma(i).replace(b"2024-03-", b"2024-01-")
+        for i in range(1_000, 1_030)
+    )
+    path = tmp_path / "export.xml"
+    path.write_bytes(HEAD + batch + singles + TAIL)
+    report = import_file(pod, path, person="me", parallel=False)
+    assert report.total_added == 1_030
+    assert daily_rows(pod) == recomputed(pod)
+
+
+def test_a_record_twice_in_the_file_counts_once(pod: Pod, tmp_path: Path) -> None:
+    twice = b"".join(record(i * 3) + record(i * 3) for i in range(1_000))
+    path = tmp_path / "export.xml"
+    path.write_bytes(HEAD + twice + TAIL)
+    report = import_file(pod, path, person="me", parallel=False)
+    assert report.total_added == 1_000
+    assert daily_rows(pod) == recomputed(pod)

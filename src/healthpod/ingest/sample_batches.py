@@ -17,8 +17,10 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from healthpod.ingest import summarizing
 from healthpod.ingest.base import SampleBatch, SourceRef
 from healthpod.ingest.sqlite_bulk import insert_columns
+from healthpod.insights.sweep import Columns
 from healthpod.store import schema
 
 if TYPE_CHECKING:
@@ -66,6 +68,7 @@ _NUMBERS = ("start_ms", "end_ms", "start_offset_min", "end_offset_min", "values"
 
 
 def _write(session: ImportSession, b: SampleBatch) -> None:
+    given = b  # its arrays, for `summarizing.hold`
     b = _listed(b)
     type_ids = [session.type_id(k.code, kind=k.kind, unit=k.unit, known=k.known) for k in b.keys]
     for key in b.keys:
@@ -112,6 +115,7 @@ def _write(session: ImportSession, b: SampleBatch) -> None:
         if key.kind == "quantity":
             constants["unit"] = key.unit
         table = schema.quantity_samples if key.kind == "quantity" else schema.category_samples
+        holding = key.kind == "quantity" and summarizing.may_hold(session, key.code, type_ids[k])
         metas = pick(b.meta)
         if session.conn.dialect.name == "sqlite":
             maybe_constant["meta"] = metas
@@ -123,8 +127,26 @@ def _write(session: ImportSession, b: SampleBatch) -> None:
             each = zip(*every, _decoded(metas), strict=False)  # repeat() runs on: not strict
             added = session.insert_new(table, [dict(zip(names, r, strict=True)) for r in each])
         session.count(key.code, added, n)
+        if holding:
+            summarizing.hold(session, key.code, _held_rows(given, rows, source_ids), added)
         if added:
             session.summary.note(key.code, added, min(start_ms), max(end_ms))
+
+
+def _held_rows(b: SampleBatch, rows: list[int] | None, source_ids: list[int]) -> Columns:
+    """The quantity rows written, as `summarizing.hold` keeps them (arrays, source ids)."""
+    index = slice(None) if rows is None else np.asarray(rows, dtype=np.intp)
+    if isinstance(b.values, np.ndarray):
+        values = b.values[index]
+    else:  # a list that may hold category rows' codes too
+        values = np.asarray(b.values if rows is None else [b.values[r] for r in rows])
+    return Columns(
+        np.asarray(b.start_ms, dtype=np.int64)[index],
+        np.asarray(b.end_ms, dtype=np.int64)[index],
+        np.asarray(b.start_offset_min, dtype=np.int64)[index],
+        np.asarray(source_ids, dtype=np.int64)[np.asarray(b.source_index, dtype=np.intp)][index],
+        values.astype(np.float64, copy=False),
+    )
 
 
 def _mapped(index: list[int], values: list[Any]) -> list[Any]:

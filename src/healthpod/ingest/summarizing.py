@@ -8,6 +8,12 @@ summarized early at most once; anything added to it afterwards (a later batch, a
 Correlation's record, another writer) makes it stale again, and `finish` recomputes every
 type the import touched that is not both clean and covering what was added.
 
+While the samples of a quantity type that this import adds are all the store holds of it,
+the writer keeps them as arrays (`hold`), and the type's daily rows are computed from those
+instead of reading back what was just written (reading back cost about as much as writing).
+They are let go as soon as the type is summarized, or once that stops being true: a sample
+already stored, another writer's samples of the type, samples of it stored before.
+
 Summaries are derived data: if computing them fails, the import still commits, and the
 first reader catches up (`insights.summaries.catch_up`), as it does for any import that was
 not summarized.
@@ -16,16 +22,91 @@ not summarized.
 from __future__ import annotations
 
 import logging
+from collections.abc import Collection
 from typing import TYPE_CHECKING
 
+import numpy as np
+from sqlalchemy import literal, select
 from sqlalchemy.exc import SQLAlchemyError
 
 from healthpod.insights import summaries
+from healthpod.insights.sweep import Columns
+from healthpod.store import schema
 
 if TYPE_CHECKING:
     from healthpod.ingest.writers import ImportSession
 
 logger = logging.getLogger(__name__)
+
+
+class Held:
+    """The quantity samples of one type this import added, in the order they came."""
+
+    def __init__(self) -> None:
+        self.parts: list[Columns] = []
+        self.count = 0
+
+    def add(self, part: Columns) -> None:
+        self.parts.append(part)
+        self.count += len(part)
+
+    def columns(self) -> Columns:
+        if len(self.parts) == 1:
+            return self.parts[0]
+        start, end, offset, source, value = (
+            np.concatenate([getattr(p, name) for p in self.parts])
+            for name in ("start", "end", "offset_min", "source", "value")
+        )
+        return Columns(start, end, offset, source, value)
+
+
+def may_hold(session: ImportSession, type_code: str, type_id: int) -> bool:
+    """Whether to keep the quantity samples of the type about to be written (`hold`): yes
+    while every one the store holds of it came through `hold` in this import."""
+    state = session.summary
+    if type_code in state.held:
+        return True
+    if type_code in state.unheld:
+        return False
+    q = schema.quantity_samples
+    stored = session.conn.scalar(
+        select(literal(1))
+        .where(q.c.person_id == session.person_id, q.c.type_id == type_id)
+        .limit(1)
+    )
+    if stored is not None:
+        state.unheld.add(type_code)
+        return False
+    state.held[type_code] = Held()
+    return True
+
+
+def hold(session: ImportSession, type_code: str, part: Columns, added: int) -> None:
+    """Keep the samples just written, if all of them were new (else let the type go)."""
+    state = session.summary
+    held = state.held.get(type_code)
+    if held is None:
+        return
+    if added != len(part):
+        del state.held[type_code]
+        state.unheld.add(type_code)
+        return
+    held.add(part)
+
+
+def _take_held(session: ImportSession, codes: Collection[str]) -> dict[str, Columns]:
+    """The held samples of the types about to be summarized, where they are all the store
+    holds of them; the rest of those types' samples will be read back."""
+    state = session.summary
+    found = {}
+    for code in codes:
+        held = state.held.pop(code, None)
+        if held is None:
+            continue
+        state.unheld.add(code)
+        if held.count == state.added[code]:  # no other writer added any
+            found[code] = held.columns()
+    return found
 
 
 def summarize_finished(session: ImportSession, current: set[str]) -> None:
@@ -71,8 +152,9 @@ def _refresh(session: ImportSession, ranges: dict[str, tuple[int, int]]) -> bool
     if not ranges:
         return True
     try:
+        held = _take_held(session, ranges)
         with session.conn.begin_nested():
-            summaries.refresh(session.conn, session.person_id, ranges)
+            summaries.refresh(session.conn, session.person_id, ranges, held)
     except (SQLAlchemyError, ArithmeticError, ValueError):
         logger.warning(
             "daily summaries left for the next reader import_id=%s",

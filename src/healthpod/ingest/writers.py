@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections import Counter, defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from sqlalchemy import Connection, Table, and_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
@@ -32,6 +32,9 @@ from healthpod.ingest.base import (
 )
 from healthpod.ingest.sample_batches import can_be_correlated, write_sample_batches
 from healthpod.store import schema
+
+if TYPE_CHECKING:
+    from healthpod.ingest.summarizing import Held
 
 WORKOUT_TYPE = "workout"
 ACTIVITY_SUMMARY_TYPE = "activity_summary"
@@ -58,6 +61,8 @@ class SummaryState:
     early: set[str] = field(default_factory=set)  # summarized while the import ran
     added: Counter[str] = field(default_factory=Counter)  # samples added, by every writer
     noted: Counter[str] = field(default_factory=Counter)  # of those, the ones in `pending`
+    held: dict[str, Held] = field(default_factory=dict)  # samples kept while all there is
+    unheld: set[str] = field(default_factory=set)  # types whose samples are read back
 
     def note(self, type_code: str, added: int, start_ms: int, end_ms: int) -> None:
         """`added` samples of `type_code` were added between start_ms and end_ms."""

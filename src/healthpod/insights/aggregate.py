@@ -16,7 +16,7 @@ two buckets.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -84,9 +84,21 @@ def _range_params(
 
 
 def discrete(
-    conn: Connection, person_id: int, type_id: int, first_bucket: int, end_bucket: int, frame: Frame
+    conn: Connection,
+    person_id: int,
+    type_id: int,
+    first_bucket: int,
+    end_bucket: int,
+    frame: Frame,
+    *,
+    held: sweep.Columns | None = None,
 ) -> list[BucketRow]:
-    """Count, sum, min, max per bucket of the samples starting in [first_bucket, end_bucket)."""
+    """Count, sum, min, max per bucket of the samples starting in [first_bucket, end_bucket).
+
+    From `held` where given (every sample of the type), in numpy instead of SQL.
+    """
+    if held is not None:
+        return _bucket_rows(_discrete_groups(held, first_bucket, end_bucket, frame))
     off = "start_offset_min" if frame.split_by_offset else "0"
     sql = f"""
         WITH s AS (
@@ -102,8 +114,50 @@ def discrete(
         GROUP BY b, bo, source_id ORDER BY b, bo
     """  # noqa: S608 - only our own column names are formatted in
     params = _range_params(person_id, type_id, first_bucket, end_bucket, frame)
+    return _bucket_rows(conn.execute(text(sql), params))
+
+
+def _discrete_groups(
+    held: sweep.Columns, first_bucket: int, end_bucket: int, frame: Frame
+) -> Iterable[Sequence[Any]]:
+    """The rows of `discrete`'s GROUP BY, from samples in memory."""
+    params = _range_params(0, 0, first_bucket, end_bucket, frame)
+    found = held.starting(params["lo_ms"], params["hi_ms"])
+    local = found.start + found.offset_min * MINUTE_MS + frame.shift_ms
+    # As SQL's integer division: towards zero.
+    bucket = np.where(local < 0, -(-local // frame.width_ms), local // frame.width_ms)
+    offset = found.offset_min if frame.split_by_offset else np.zeros_like(bucket)
+    keep = (bucket >= first_bucket) & (bucket < end_bucket)
+    if not keep.any():
+        return []
+    order = np.flatnonzero(keep)
+    order = order[np.lexsort((found.source[order], offset[order], bucket[order]))]
+    bucket, offset, source = bucket[order], offset[order], found.source[order]
+    start, value, offset_min = found.start[order], found.value[order], found.offset_min[order]
+    new = np.ones(len(order), dtype=bool)
+    new[1:] = (
+        (bucket[1:] != bucket[:-1]) | (offset[1:] != offset[:-1]) | (source[1:] != source[:-1])
+    )
+    heads = np.flatnonzero(new)
+    return zip(
+        bucket[heads].tolist(),
+        offset[heads].tolist(),
+        source[heads].tolist(),
+        np.diff(np.append(heads, len(order))).tolist(),
+        np.add.reduceat(value, heads).tolist(),
+        np.minimum.reduceat(value, heads).tolist(),
+        np.maximum.reduceat(value, heads).tolist(),
+        np.minimum.reduceat(start, heads).tolist(),
+        np.maximum.reduceat(start, heads).tolist(),
+        np.minimum.reduceat(offset_min, heads).tolist(),
+        strict=True,
+    )
+
+
+def _bucket_rows(groups: Iterable[Sequence[Any]]) -> list[BucketRow]:
+    """`discrete`'s rows from its groups of (bucket, offset, source), in bucket order."""
     rows: list[BucketRow] = []
-    for b, bo, source_id, n, tot, lo, hi, first, last, off0 in conn.execute(text(sql), params):
+    for b, bo, source_id, n, tot, lo, hi, first, last, off0 in groups:
         row = BucketRow(int(b), int(bo), int(n), tot, lo, hi, first, last, off0, {source_id: tot})
         if rows and (rows[-1].bucket, rows[-1].offset_min) == (row.bucket, row.offset_min):
             row = _merged(rows.pop(), row)
@@ -142,10 +196,11 @@ def swept(
     table: str = "quantity_samples",
     value_codes: Sequence[str] | None = None,
     duration: bool = False,
+    held: sweep.Columns | None = None,
 ) -> list[BucketRow]:
     """De-duplicated sum (or covered duration, in ms) per bucket; sources ranked best first.
 
-    Samples of sources not in `ranked_sources` are ignored.
+    Samples of sources not in `ranked_sources` are ignored. From `held` where given.
     """
     params = _range_params(person_id, type_id, first_bucket, end_bucket, frame)
     samples = sweep.fetch(
@@ -159,6 +214,7 @@ def swept(
         ranked_sources=ranked_sources,
         value_codes=value_codes,
         duration=duration,
+        held=held,
     )
     if not len(samples):
         return []

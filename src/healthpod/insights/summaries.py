@@ -35,6 +35,7 @@ from healthpod.insights.measures import (
     stored_measures,
 )
 from healthpod.insights.sources import ranked_source_ids
+from healthpod.insights.sweep import Columns
 from healthpod.insights.timefmt import day_of
 from healthpod.store import schema
 from healthpod.store.engine import is_sqlite
@@ -51,16 +52,18 @@ def compute_days(
     first_day: int,
     end_day: int,
     ranked: Sequence[int] | None = None,
+    held: Columns | None = None,
 ) -> list[BucketRow]:
-    """Daily rows of one type for local days [first_day, end_day), straight from the samples."""
+    """Daily rows of one type for local days [first_day, end_day), straight from the samples
+    (or from `held`, every sample of a quantity type, where given)."""
     if ranked is None:
         ranked = ranked_source_ids(conn, person_id, measure.code)
     args = (conn, person_id, measure.type_id, first_day, end_day)
     match measure.method:
         case Method.DESCRIBE:
-            return aggregate.discrete(*args, DAYS)
+            return aggregate.discrete(*args, DAYS, held=held)
         case Method.SUM:
-            return aggregate.swept(*args, DAYS, ranked)
+            return aggregate.swept(*args, DAYS, ranked, held=held)
         case Method.DURATION:
             rows = aggregate.swept(
                 *args,
@@ -179,8 +182,13 @@ def refresh(
     conn: Connection,
     person_id: int,
     ranges: Mapping[str, tuple[int, int]],
+    held: Mapping[str, Columns] | None = None,
 ) -> None:
-    """Recompute the daily rows of each type code for the UTC range (start_ms, end_ms) given."""
+    """Recompute the daily rows of each type code for the UTC range (start_ms, end_ms) given.
+
+    `held`: for some quantity types, every sample the store holds of them, to use instead of
+    reading them back.
+    """
     measures = stored_measures(conn)
     for code, (lo_ms, hi_ms) in ranges.items():
         measure = measures.get(code)
@@ -189,7 +197,8 @@ def refresh(
         ranked = ranked_source_ids(conn, person_id, code)
         # Local days reach up to 14 h either side of UTC; nights start 6 h early.
         first_day, end_day = (lo_ms - DAY_MS) // DAY_MS, hi_ms // DAY_MS + 2
-        rows = compute_days(conn, person_id, measure, first_day, end_day, ranked)
+        found = None if held is None else held.get(code)
+        rows = compute_days(conn, person_id, measure, first_day, end_day, ranked, found)
         _write_days(conn, person_id, measure, first_day, end_day, rows)
 
 

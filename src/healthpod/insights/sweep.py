@@ -40,6 +40,38 @@ class Samples:
         return len(self.start)
 
 
+@dataclass(frozen=True, slots=True)
+class Columns:
+    """Quantity samples of one type, column by column, as the store holds them.
+
+    `fetch` reads these from the store; an import that knows every sample of a type because
+    it has just added them all (`ingest.summarizing`) hands them over instead, which saves
+    reading back what it wrote.
+    """
+
+    start: Ints
+    end: Ints
+    offset_min: Ints
+    source: Ints
+    value: Floats
+
+    def __len__(self) -> int:
+        return len(self.start)
+
+    def starting(self, from_ms: int, to_ms: int, *, ending_from_ms: int | None = None) -> Columns:
+        """The samples starting in [from_ms, to_ms) (and ending at or after ending_from_ms)."""
+        keep = (self.start >= from_ms) & (self.start < to_ms)
+        if ending_from_ms is not None:
+            keep &= self.end >= ending_from_ms
+        return Columns(
+            self.start[keep],
+            self.end[keep],
+            self.offset_min[keep],
+            self.source[keep],
+            self.value[keep],
+        )
+
+
 def fetch(
     conn: Connection,
     *,
@@ -52,8 +84,41 @@ def fetch(
     ranked_sources: Sequence[int],
     value_codes: Sequence[str] | None = None,
     duration: bool = False,
+    held: Columns | None = None,
 ) -> Samples:
-    """The samples starting in [scan_from_ms, to_ms) and ending at or after from_ms."""
+    """The samples starting in [scan_from_ms, to_ms) and ending at or after from_ms.
+
+    From `held` where given: every quantity sample of the type (no `value_codes` then).
+    """
+    if held is not None:
+        found = held.starting(scan_from_ms, to_ms, ending_from_ms=from_ms)
+    else:
+        found = _read(
+            conn,
+            table=table,
+            person_id=person_id,
+            type_id=type_id,
+            scan_from_ms=scan_from_ms,
+            from_ms=from_ms,
+            to_ms=to_ms,
+            value_codes=value_codes,
+            duration=duration,
+        )
+    return _ranked(found, ranked_sources, duration=duration)
+
+
+def _read(
+    conn: Connection,
+    *,
+    table: str,
+    person_id: int,
+    type_id: int,
+    scan_from_ms: int,
+    from_ms: int,
+    to_ms: int,
+    value_codes: Sequence[str] | None,
+    duration: bool,
+) -> Columns:
     params: dict[str, object] = {
         "person_id": person_id,
         "type_id": type_id,
@@ -82,23 +147,31 @@ def fetch(
         slices.append(np.array(rows, dtype=np.float64))
     if not slices:
         empty = np.zeros(0, dtype=np.int64)
-        return Samples(empty, empty, empty, empty, np.zeros(0))
+        return Columns(empty, empty, empty, empty, np.zeros(0))
     start, end, offset, source, values = np.concatenate(slices).T
-    start = start.astype(np.int64)
-    end = np.maximum(end.astype(np.int64), start + 1)
-    rank_of = np.full(int(max(int(source.max()), max(ranked_sources, default=0))) + 1, -1)
+    return Columns(
+        start.astype(np.int64),
+        end.astype(np.int64),
+        offset.astype(np.int64),
+        source.astype(np.int64),
+        values,
+    )
+
+
+def _ranked(found: Columns, ranked_sources: Sequence[int], *, duration: bool) -> Samples:
+    """The samples of ranked sources, each with its source's rank and its value per ms."""
+    if not len(found):
+        empty = np.zeros(0, dtype=np.int64)
+        return Samples(empty, empty, empty, empty, np.zeros(0))
+    start = found.start
+    end = np.maximum(found.end, start + 1)
+    rank_of = np.full(int(max(int(found.source.max()), max(ranked_sources, default=0))) + 1, -1)
     rank_of[np.asarray(ranked_sources, dtype=np.int64)] = np.arange(len(ranked_sources))
-    rank = rank_of[source.astype(np.int64)]
+    rank = rank_of[found.source]
     keep = rank >= 0
     duration_ms = (end - start).astype(np.float64)
-    rate = np.ones(len(start)) if duration else values.astype(np.float64) / duration_ms
-    return Samples(
-        start[keep],
-        end[keep],
-        offset.astype(np.int64)[keep],
-        rank[keep].astype(np.int64),
-        rate[keep],
-    )
+    rate = np.ones(len(start)) if duration else found.value.astype(np.float64) / duration_ms
+    return Samples(start[keep], end[keep], found.offset_min[keep], rank[keep], rate[keep])
 
 
 @dataclass(frozen=True, slots=True)
