@@ -277,13 +277,21 @@ def clinical_records(
     filename: str, zf: Any, names: Sequence[str], errors: ErrorHandling
 ) -> Iterator[Item]:
     """The FHIR resources of Health Records (`clinical-records/*.json`) in the archive."""
-    from healthpod.ingest import fhir  # only here: it loads the FHIR models (memory, time)
+    records = [
+        name
+        for name in names
+        if (path := PurePosixPath(name)).parent.name == "clinical-records"
+        and path.suffix.lower() == ".json"
+    ]
+    if not records:
+        return
+    # Only here: the FHIR reader loads its models and the store's, half a second at the end
+    # of an export without Health Records.
+    from healthpod.ingest import fhir
 
-    for name in names:
-        path = PurePosixPath(name)
-        if path.parent.name == "clinical-records" and path.suffix.lower() == ".json":
-            with safe_files.open_member(filename, zf, name) as member:
-                yield from fhir.read_member(member, member=f"{filename}/{name}", errors=errors)
+    for name in records:
+        with safe_files.open_member(filename, zf, name) as member:
+            yield from fhir.read_member(member, member=f"{filename}/{name}", errors=errors)
 
 
 def describe_names(names: Sequence[str]) -> str:
