@@ -2,13 +2,41 @@
 
 from __future__ import annotations
 
+import zipfile
 from pathlib import Path
 
-from healthpod.ingest import reader_process
+import pytest
+
+from healthpod.ingest import apple_archive, reader_process
 from healthpod.ingest.base import ErrorHandling
 from healthpod.ingest.run import import_file
 
 APPLE = Path(__file__).parents[1] / "data" / "apple" / "handmade" / "export.xml"
+
+
+@pytest.fixture
+def export_zip(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A Health export.zip that counts as large (so it is parsed in a reader process)."""
+    monkeypatch.setattr(reader_process, "PARALLEL_MIN_BYTES", 1)
+    path = tmp_path / "export.zip"
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as zf:
+        zf.write(APPLE, "apple_health_export/export.xml")
+    return path
+
+
+@pytest.fixture
+def spawned(monkeypatch: pytest.MonkeyPatch) -> list[object]:
+    """Every reader process started from now on."""
+    started: list[object] = []
+    spawn = reader_process._spawn
+
+    def counted():  # type: ignore[no-untyped-def]
+        child = spawn()
+        started.append(child)
+        return child
+
+    monkeypatch.setattr(reader_process, "_spawn", counted)
+    return started
 
 
 def test_the_next_import_takes_the_prestarted_reader(pod):
@@ -18,7 +46,7 @@ def test_the_next_import_takes_the_prestarted_reader(pod):
     report = import_file(pod, APPLE, errors=ErrorHandling.RAISE, parallel=True)
     assert report.status == "completed" and report.total_added > 0
     assert reader_process._spare is None
-    assert spare.returncode is not None  # it read the file and was waited for
+    assert spare.process.returncode is not None  # it read the file and was waited for
 
 
 def test_an_unused_reader_ends_quietly(capfd):
@@ -27,7 +55,7 @@ def test_an_unused_reader_ends_quietly(capfd):
     assert spare is not None
     reader_process.discard_spare()
     assert reader_process._spare is None
-    assert spare.returncode is not None
+    assert spare.process.returncode is not None
     assert "Traceback" not in capfd.readouterr().err
 
 
@@ -39,3 +67,67 @@ def test_a_reader_whose_stdin_closes_exits_without_a_traceback(capfd):
     assert child.stdout.read() == b""
     child.stdout.close()
     assert "Traceback" not in capfd.readouterr().err
+
+
+def test_an_export_read_from_the_start_is_the_one_the_import_takes(pod, export_zip, spawned):
+    early = apple_archive.early_reader(export_zip)
+    assert early is not None
+    reader_process.prestart(early)  # as `healthpod import` does before the store loads
+    report = import_file(pod, export_zip, parallel=True)
+    assert report.status == "completed" and report.total_added > 0
+    assert len(spawned) == 1  # no second reader: the import wanted what the first one read
+
+
+def test_a_wrong_guess_is_ended_and_the_import_reads_what_it_wants(
+    pod, export_zip, tmp_path, spawned
+):
+    other = tmp_path / "other.zip"
+    other.write_bytes(export_zip.read_bytes())
+    reader_process.prestart(apple_archive.early_reader(other))
+    report = import_file(pod, export_zip, parallel=True)
+    assert report.status == "completed" and report.total_added > 0
+    assert len(spawned) == 2
+    assert all(child.returncode is not None for child in spawned)  # type: ignore[attr-defined]
+
+
+def test_only_a_large_health_export_is_read_early(tmp_path, monkeypatch):
+    not_a_zip = tmp_path / "export.xml"
+    not_a_zip.write_bytes(APPLE.read_bytes())
+    other_zip = tmp_path / "fit.zip"
+    with zipfile.ZipFile(other_zip, "w") as zf:
+        zf.writestr("activity.fit", b"\x0e\x10")
+    assert apple_archive.early_reader(not_a_zip) is None
+    assert apple_archive.early_reader(other_zip) is None
+    assert apple_archive.early_reader(tmp_path / "missing.zip") is None
+    small = tmp_path / "small.zip"
+    with zipfile.ZipFile(small, "w") as zf:
+        zf.write(APPLE, "apple_health_export/export.xml")
+    assert apple_archive.early_reader(small) is None  # below PARALLEL_MIN_BYTES
+
+
+@pytest.mark.parametrize(
+    ("argv", "reads_early"),
+    [
+        (["--home", "{home}", "import", "{zip}", "--json"], True),
+        (["import", "--person", "anna", "{zip}"], True),
+        (["import", "--format", "apple-health", "{zip}"], False),  # told, not guessed
+        (["import", "{zip}", "{zip}"], False),  # two files: readers start as each import runs
+        (["stats", "--json"], False),
+        (["import", "--no-such-option", "{zip}"], False),
+    ],
+)
+def test_the_command_line_starts_the_reader_before_anything_loads(
+    argv, reads_early, export_zip, tmp_path
+):
+    from healthpod import cli
+
+    given = [a.format(home=tmp_path / "home", zip=export_zip) for a in argv]
+    try:
+        cli._prestart_import_reader(given)
+        spare = reader_process._spare
+        started = spare is not None and spare.spec is not None
+        assert started == reads_early
+        if reads_early:
+            assert spare.spec == apple_archive.early_reader(export_zip)
+    finally:
+        reader_process.discard_spare()

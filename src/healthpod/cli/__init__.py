@@ -145,6 +145,7 @@ LAZY_COMMANDS: dict[str, str] = {
 
 
 def main() -> None:
+    _prestart_import_reader(sys.argv[1:])
     try:
         cli(prog_name="healthpod")
     finally:
@@ -153,3 +154,18 @@ def main() -> None:
         # second after a large import. What the command opened it has closed, and Python
         # never promised finalizers at exit anyway.
         gc.freeze()
+
+
+def _prestart_import_reader(argv: list[str]) -> None:
+    """For `healthpod import`, a head start: its reader process begins before the settings,
+    the store and the importers load (`imports.prestart_for`)."""
+    try:
+        ctx = cli.make_context("healthpod", list(argv), resilient_parsing=True)
+    except (click.ClickException, click.exceptions.Exit, click.exceptions.Abort):
+        return  # the command itself reports it
+    rest = ctx.args  # what follows the command's name
+    if len(argv) <= len(rest) or argv[len(argv) - len(rest) - 1] != "import":
+        return
+    from healthpod.cli.imports import prestart_for
+
+    prestart_for(rest)

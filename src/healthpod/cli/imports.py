@@ -155,12 +155,36 @@ def import_(
         healthpod import --person anna export.xml --json
         healthpod import weight.csv --profile my-scale.toml
     """
-    if profile is None and any(_large(path) for path in files):
-        reader_process.prestart()
+    _prestart_reader(files, format_, profile)
     try:
         _import(state.pod(), files, person, format_, profile, as_json)
     finally:
         reader_process.discard_spare()
+
+
+def prestart_for(args: list[str]) -> None:
+    """Called with `healthpod import`'s arguments before anything else loads: start the
+    reader process that the import will most likely want (see `_prestart_reader`)."""
+    try:
+        ctx = import_.make_context("import", list(args), resilient_parsing=True)
+    except (click.ClickException, click.exceptions.Exit, click.exceptions.Abort):
+        return  # the command itself reports it
+    params = ctx.params
+    _prestart_reader(tuple(params.get("files") or ()), params.get("format_"), params.get("profile"))
+
+
+def _prestart_reader(files: tuple[Path, ...], format_: str | None, profile: Path | None) -> None:
+    """Start a reader process ahead of an import that may parse in one: its start-up then
+    overlaps this process's. For one Health export it is given the file at once, so it
+    reads while this process loads the store (`apple_archive.early_reader`)."""
+    if profile is not None or not any(_large(path) for path in files):
+        return
+    early = None
+    if len(files) == 1 and format_ is None:
+        from healthpod.ingest.apple_archive import early_reader
+
+        early = early_reader(files[0])
+    reader_process.prestart(early)
 
 
 def _large(path: Path) -> bool:

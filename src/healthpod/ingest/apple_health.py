@@ -22,6 +22,7 @@ from lxml import etree
 
 from healthpod.errors import MalformedFile, UnsupportedFormat
 from healthpod.ingest import apple_fast, safe_files
+from healthpod.ingest.apple_archive import pick_member
 from healthpod.ingest.apple_elements import (
     Node,
     Problem,
@@ -299,14 +300,6 @@ def describe_names(names: Sequence[str]) -> str:
         return "no files"
     shown = ", ".join(names[:3])
     return shown + (f" and {len(names) - 3} more" if len(names) > 3 else "")
-
-
-def pick_member(names: Sequence[str]) -> str | None:
-    """The archive's export.xml (not export_cda.xml), at any depth."""
-    candidates = [n for n in names if PurePosixPath(n).name.lower() == "export.xml"]
-    if not candidates:
-        return None
-    return min(candidates, key=lambda n: n.count("/"))
 
 
 def parse(

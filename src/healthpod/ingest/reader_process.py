@@ -132,19 +132,60 @@ def _rebuild(data: dict[str, Any]) -> HealthpodError:
     return exc
 
 
-_spare: subprocess.Popen[bytes] | None = None
+class _Child:
+    """A reader process, and once it has its spec, the thread taking its messages."""
+
+    def __init__(self) -> None:
+        self.process = _spawn()
+        self.spec: ReaderSpec | None = None
+        self.inbox: queue.Queue[bytes | None] = queue.Queue(maxsize=INBOX_MESSAGES)
+        self._stop = threading.Event()
+        self._receiver: threading.Thread | None = None
+
+    def start_reading(self, spec: ReaderSpec) -> None:
+        """Give the child its spec; from now on its messages collect in `inbox`."""
+        stdin, stdout = self.process.stdin, self.process.stdout
+        assert stdin is not None and stdout is not None
+        self.spec = spec
+        # A thread takes the child's messages off the pipe while this thread writes to the
+        # database (SQLite lets go of the GIL while it works); otherwise the child would wait
+        # on a full pipe for every batch and the two processes would take turns.
+        self._receiver = threading.Thread(
+            target=_receive, args=(stdout, self.inbox, self._stop), daemon=True
+        )
+        pickle.dump(spec, stdin)
+        stdin.close()
+        self._receiver.start()
+
+    def end(self) -> None:
+        self._stop.set()
+        if self.process.poll() is None:
+            self.process.kill()
+        self.process.wait()
+        if self._receiver is not None and self._receiver.is_alive():
+            self._receiver.join(timeout=10)
+        for stream in (self.process.stdin, self.process.stdout):
+            if stream is not None:
+                stream.close()
 
 
-def prestart() -> None:
+_spare: _Child | None = None
+
+
+def prestart(spec: ReaderSpec | None = None) -> None:
     """Start a reader process now, for an import that may need one soon.
 
     Its start-up (Python, numpy, lxml: a tenth of a second and more) then runs while this
-    process is still importing and opening the store; it waits for its spec, and the next
-    `items_from_child` takes it. `discard_spare` ends it if no import did.
+    process is still importing and opening the store; the next `child_items` takes it.
+    With `spec` (the reader an import of a large file will most likely want, see
+    `apple_archive.early_reader`), it starts reading at once; `child_items` for another spec
+    ends it unused. `discard_spare` ends it if no import took it.
     """
     global _spare
     if _spare is None:
-        _spare = _spawn()
+        _spare = _Child()
+    if spec is not None and _spare.spec is None and _spare.process.poll() is None:
+        _spare.start_reading(spec)
 
 
 def discard_spare() -> None:
@@ -152,7 +193,7 @@ def discard_spare() -> None:
     global _spare
     child, _spare = _spare, None
     if child is not None:
-        _end(child)
+        child.end()
 
 
 def _spawn() -> subprocess.Popen[bytes]:
@@ -169,23 +210,20 @@ def _spawn() -> subprocess.Popen[bytes]:
     )
 
 
-def _end(child: subprocess.Popen[bytes]) -> None:
-    if child.poll() is None:
-        child.kill()
-    child.wait()
-    for stream in (child.stdin, child.stdout):
-        if stream is not None:
-            stream.close()
-
-
-def _take_spare() -> subprocess.Popen[bytes]:
+def _reading(spec: ReaderSpec) -> _Child:
+    """A child reading `spec`: the prestarted one if it reads it or waits, else a new one."""
     global _spare
     child, _spare = _spare, None
-    if child is not None and child.poll() is None:
-        return child
     if child is not None:
-        _end(child)
-    return _spawn()
+        if child.spec == spec:
+            return child
+        if child.spec is None and child.process.poll() is None:
+            child.start_reading(spec)
+            return child
+        child.end()
+    child = _Child()
+    child.start_reading(spec)
+    return child
 
 
 def items_from_child(spec: ReaderSpec, on_progress: Callable[[int], None] | None) -> Iterator[Item]:
@@ -202,33 +240,18 @@ def child_items(
 
     The child is a fresh `python -m healthpod.ingest.reader_process` (not a fork: no copy of
     our engine, threads or the CLI's imports), talking pickle over its stdin and stdout; a
-    prestarted one if there is. It is ended when the block is left.
+    prestarted one if there is (already reading, if it was given this spec). It is ended
+    when the block is left.
 
     Raises (from the iterator):
         HealthpodError: whatever the importer raised in the child (MalformedFile, …).
         IngestError: the child died without saying why.
     """
-    child = _take_spare()
-    assert child.stdin is not None and child.stdout is not None
-    # A thread takes the child's messages off the pipe while this thread writes to the
-    # database (SQLite lets go of the GIL while it works); otherwise the child would wait on a
-    # full pipe for every batch and the two processes would take turns instead of overlapping.
-    inbox: queue.Queue[bytes | None] = queue.Queue(maxsize=INBOX_MESSAGES)
-    stop = threading.Event()
-    receiver = threading.Thread(target=_receive, args=(child.stdout, inbox, stop), daemon=True)
+    child = _reading(spec)
     try:
-        pickle.dump(spec, child.stdin)
-        child.stdin.close()
-        receiver.start()
-        yield _messages(spec, inbox, on_progress)
+        yield _messages(spec, child.inbox, on_progress)
     finally:
-        stop.set()
-        if child.poll() is None:
-            child.kill()
-        child.wait()
-        if receiver.is_alive():
-            receiver.join(timeout=10)
-        child.stdout.close()
+        child.end()
 
 
 def _messages(
