@@ -314,3 +314,26 @@ def test_every_cut_short_prefix_of_a_real_export_fails_with_our_error():
         with pytest.raises(IngestError):
             list(apple_health.parse(io.BytesIO(data[:cut]), "cut.xml", ErrorHandling.RAISE))
     assert list(apple_health.parse(io.BytesIO(data), "whole.xml", ErrorHandling.RAISE))
+
+
+@pytest.mark.parametrize("records_first", [True, False], ids=["twins-stored-first", "twins-after"])
+def test_a_correlations_records_are_linked_and_counted_once_in_either_order(
+    pod, monkeypatch, records_first
+):
+    # Batches of one record write the top-level twins before the Correlations holding them
+    # (as in a large export); one batch for the whole file writes them after.
+    monkeypatch.setattr(apple_health, "RECORD_BATCH", 1 if records_first else 10_000)
+    path = APPLE / "handmade" / "export.xml"
+    report = import_file(pod, path, errors=ErrorHandling.RAISE)
+    q, t = schema.quantity_samples, schema.sample_types
+    with pod.engine.connect() as conn:
+        linked = conn.execute(
+            select(t.c.code, func.count(func.distinct(q.c.correlation_id)))
+            .join(t, t.c.id == q.c.type_id)
+            .where(q.c.correlation_id.is_not(None), t.c.code.like("blood_pressure_%"))
+            .group_by(t.c.code)
+        ).all()
+    assert dict(linked) == {"blood_pressure_systolic": 2, "blood_pressure_diastolic": 2}
+    assert stored_counts(pod) == expected_counts(xml_root(path))
+    assert report.already_present == 0
+    assert report.added["blood_pressure_systolic"] == 2  # one of them also at top level

@@ -14,7 +14,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from sqlalchemy import Connection, Table, and_, select, update
+from sqlalchemy import Connection, Table, bindparam, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from healthpod.ingest.base import (
@@ -270,31 +270,46 @@ def write_samples(session: ImportSession, samples: Sequence[Sample]) -> None:
         session.count(code, session.insert_new(table, rows), len(rows))
 
 
-def _link_existing(
-    session: ImportSession, sample: Sample, row: dict[str, Any], correlation_id: int
-) -> None:
-    """Link the already stored twin of a correlation's record to the correlation."""
-    table = _table_for(sample)
-    value_column = "value" if isinstance(sample, Quantity) else "value_code"
-    key = and_(
-        table.c.person_id == row["person_id"],
-        table.c.type_id == row["type_id"],
-        table.c.start_ms == row["start_ms"],
-        table.c.end_ms == row["end_ms"],
-        table.c.source_id == row["source_id"],
-        table.c[value_column] == row[value_column],
-    )
+def _link_existing(session: ImportSession, table: Table, rows: list[dict[str, Any]]) -> None:
+    """Link the already stored twins of correlations' records to their correlations (a row
+    that was just inserted already has its correlation)."""
+    value_column = "value" if table is schema.quantity_samples else "value_code"
+    names = ("person_id", "type_id", "start_ms", "end_ms", "source_id", value_column)
     session.conn.execute(
         update(table)
-        .where(key, table.c.correlation_id.is_(None))
-        .values(correlation_id=correlation_id)
+        .where(
+            *(table.c[name] == bindparam(f"k_{name}") for name in names),
+            table.c.correlation_id.is_(None),
+        )
+        .values(correlation_id=bindparam("k_correlation_id")),
+        [{f"k_{name}": row[name] for name in (*names, "correlation_id")} for row in rows],
     )
+
+
+def _correlation_ids(
+    session: ImportSession, rows: list[dict[str, Any]]
+) -> dict[tuple[Any, ...], int]:
+    """The stored ids of correlations by natural key (type, start, end, source)."""
+    c = schema.correlations
+    found: dict[tuple[Any, ...], int] = {}
+    for type_code in {row["type_code"] for row in rows}:
+        starts = [row["start_ms"] for row in rows if row["type_code"] == type_code]
+        query = select(c.c.id, c.c.start_ms, c.c.end_ms, c.c.source_id).where(
+            c.c.person_id == session.person_id,
+            c.c.type_code == type_code,
+            c.c.start_ms >= min(starts),
+            c.c.start_ms <= max(starts),
+        )
+        for id_, start_ms, end_ms, source_id in session.conn.execute(query):
+            found[(type_code, start_ms, end_ms, source_id)] = int(id_)
+    return found
 
 
 def write_correlations(session: ImportSession, correlations: Sequence[Correlation]) -> None:
-    """Store each correlation once and its records linked to it (records are few: one by one)."""
-    for corr in correlations:
-        row = {
+    """Store each correlation once and its records linked to it, a batch in a few statements
+    (an export's correlations come after its records, at the end of the import)."""
+    rows: list[dict[str, Any]] = [
+        {
             "person_id": session.person_id,
             "type_code": corr.type_code,
             "start_ms": corr.start_ms,
@@ -308,32 +323,31 @@ def write_correlations(session: ImportSession, correlations: Sequence[Correlatio
             "import_id": session.import_id,
             "meta": corr.meta,
         }
-        corr_id = session.insert_one_returning_id(schema.correlations, row)
-        if corr_id is None:
-            session.count(corr.type_code, 0, 1)
-            found = session.conn.scalar(
-                select(schema.correlations.c.id).where(
-                    schema.correlations.c.person_id == session.person_id,
-                    schema.correlations.c.type_code == corr.type_code,
-                    schema.correlations.c.start_ms == corr.start_ms,
-                    schema.correlations.c.end_ms == corr.end_ms,
-                    schema.correlations.c.source_id == row["source_id"],
-                )
-            )
-            assert found is not None
-            corr_id = int(found)
-        else:
-            session.count(corr.type_code, 1, 1)
+        for corr in correlations
+    ]
+    by_type: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for row in rows:
+        by_type[row["type_code"]].append(row)
+    for type_code, same in by_type.items():
+        session.count(type_code, session.insert_new(schema.correlations, same), len(same))
+    ids = _correlation_ids(session, rows)
+    # Per table and type, and apart the records whose top-level twin this import stored
+    # (counted there already): each group's insert then counts what it added.
+    groups: dict[tuple[Table, str, bool], list[dict[str, Any]]] = defaultdict(list)
+    for corr, row in zip(correlations, rows, strict=True):
+        corr_id = ids[(row["type_code"], row["start_ms"], row["end_ms"], row["source_id"])]
         for sample in corr.samples:
             key = sample_key(sample)
             session.correlated_keys.add(key)
-            sample_row = _sample_row(session, sample, corr_id)
-            if session.insert_new(_table_for(sample), [sample_row]):
-                session.count(sample.type_code, 1, 1)
-                continue
-            _link_existing(session, sample, sample_row, corr_id)
-            if key not in session.top_level_keys:  # else its top-level twin was counted
-                session.count(sample.type_code, 0, 1)
+            twin = key in session.top_level_keys
+            groups[(_table_for(sample), sample.type_code, twin)].append(
+                _sample_row(session, sample, corr_id)
+            )
+    for (table, type_code, twin), sample_rows in groups.items():
+        added = session.insert_new(table, sample_rows)
+        session.count(type_code, added, added if twin else len(sample_rows))
+        if added < len(sample_rows):
+            _link_existing(session, table, sample_rows)
 
 
 def write_workouts(session: ImportSession, workouts: Sequence[Workout]) -> None:
