@@ -12,6 +12,7 @@ from __future__ import annotations
 import io
 import re
 import zipfile
+import zlib
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import PurePosixPath
@@ -21,6 +22,7 @@ import numpy as np
 from lxml import etree
 
 from healthpod.errors import MalformedFile
+from healthpod.ingest import zip_inflate
 
 MiB = 1024 * 1024
 MAX_MEMBER_BYTES = 20 * 1024 * MiB  # no real export member is near 20 GB
@@ -92,6 +94,16 @@ def open_zip(archive: str, fp: IO[bytes]) -> zipfile.ZipFile:
         ) from exc
 
 
+_READ_ERRORS: tuple[type[Exception], ...] = (
+    zipfile.BadZipFile,
+    EOFError,
+    OSError,
+    ValueError,
+    zlib.error,
+    *zip_inflate.ERRORS,
+)
+
+
 class GuardedMember(io.RawIOBase):
     """A zip member's stream that stops when it inflates to more than is believable."""
 
@@ -106,8 +118,12 @@ class GuardedMember(io.RawIOBase):
             archive_size = zf.fp.seek(0, io.SEEK_END)
             zf.fp.seek(position)
         self._compressed = max(1, min(self._info.compress_size, archive_size or 1 << 62))
+        self._inner: io.RawIOBase | io.BufferedIOBase
         try:
-            self._inner = zf.open(self._info)
+            if zf.fp is not None and zip_inflate.can_inflate(self._info):
+                self._inner = zip_inflate.InflatedMember(zf.fp, self._info, self._label)
+            else:
+                self._inner = cast(io.BufferedIOBase, zf.open(self._info))
         # zipfile raises NotImplementedError for a compression method it lacks (e.g. Deflate64)
         # and RuntimeError for an encrypted member: both are facts about the file.
         except (zipfile.BadZipFile, NotImplementedError, RuntimeError, OSError) as exc:
@@ -119,15 +135,13 @@ class GuardedMember(io.RawIOBase):
 
     def readinto(self, buffer: Any) -> int:
         try:
-            data = self._inner.read(len(buffer))
-        except (zipfile.BadZipFile, EOFError, OSError, ValueError) as exc:
+            n = self._inner.readinto(buffer) or 0
+        except _READ_ERRORS as exc:
             raise MalformedFile(
                 f"the archive is damaged ({exc}).",
                 source=self._label,
-                hint="The download may be incomplete; export or download it again.",
+                hint=zip_inflate.DAMAGED_HINT,
             ) from exc
-        n = len(data)
-        buffer[:n] = data
         self._read += n
         self._check()
         return n
