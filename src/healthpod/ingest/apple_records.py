@@ -142,7 +142,9 @@ class RecordColumns:
         keys: list[SampleKey] = []
         rtypes: list[Any] = []
         key_of: dict[tuple[str | None, str | None], int] = {}
-        type_units = list(zip(types, units, strict=True))
+        # Most batches hold one type (and unit): then no pair per row is needed.
+        one_pair = _alike(types) and _alike(units)
+        type_units = [(types[0], units[0])] if one_pair else list(zip(types, units, strict=True))
         for pair in dict.fromkeys(type_units):
             key_of[pair] = len(keys)
             rtype = None if pair[0] is None else resolve(pair[0], pair[1])
@@ -236,8 +238,16 @@ class RecordColumns:
         return batch, odd
 
 
+def _alike(values: list[Any]) -> bool:
+    """Whether every value is the first (fast where they are one object, as columns with
+    one value throughout are)."""
+    return not values or values.count(values[0]) == len(values)
+
+
 def _indexed(values: list[Any]) -> tuple[list[Any], list[int]]:
     """The distinct values in order of appearance, and each row's index into them."""
+    if _alike(values):
+        return values[:1], [0] * len(values)
     ids = {value: i for i, value in enumerate(dict.fromkeys(values))}
     return list(ids), list(map(ids.__getitem__, values))
 
