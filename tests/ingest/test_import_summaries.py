@@ -128,3 +128,27 @@ def test_a_record_twice_in_the_file_counts_once(pod: Pod, tmp_path: Path) -> Non
     report = import_file(pod, path, person="me", parallel=False)
     assert report.total_added == 1_000
     assert daily_rows(pod) == recomputed(pod)
+
+
+@pytest.mark.usefixtures("small_batches")
+@pytest.mark.parametrize("cap", [700, 1_000_000])
+def test_a_type_too_large_to_hold_is_read_back(
+    pod: Pod, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, cap: int
+) -> None:
+    from healthpod.ingest import summarizing
+
+    monkeypatch.setattr(summarizing, "MAX_HELD_SAMPLES", cap)
+    held_types: list[str] = []
+    refresh = summaries.refresh
+
+    def watched(conn, person_id, ranges, held=None):  # type: ignore[no-untyped-def]
+        held_types.extend(held or {})
+        return refresh(conn, person_id, ranges, held)
+
+    monkeypatch.setattr(summaries, "refresh", watched)
+    path = tmp_path / "export.xml"
+    path.write_bytes(HEAD + b"".join(record(i * 3) for i in range(2_000)) + TAIL)  # heart rate
+    report = import_file(pod, path, person="me", parallel=False)
+    assert report.total_added == 2_000
+    assert held_types == ([] if cap < 2_000 else ["heart_rate"])
+    assert daily_rows(pod) == recomputed(pod)

@@ -39,6 +39,11 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 
+# Beyond this many samples of one type (about 40 MB of arrays) the writer lets them go and
+# reads them back instead: memory stays bounded however large the export.
+MAX_HELD_SAMPLES = 1_000_000
+
+
 class Held:
     """The quantity samples of one type this import added, in the order they came."""
 
@@ -87,7 +92,7 @@ def hold(session: ImportSession, type_code: str, part: Columns, added: int) -> N
     held = state.held.get(type_code)
     if held is None:
         return
-    if added != len(part):
+    if added != len(part) or held.count + len(part) > MAX_HELD_SAMPLES:
         del state.held[type_code]
         state.unheld.add(type_code)
         return
