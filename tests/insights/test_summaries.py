@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import threading
+from datetime import date, timedelta
 
 from sqlalchemy import func, select
 
 from healthpod.insights import summaries
+from healthpod.insights.measures import stored_measures
 from healthpod.insights.stats import bucket_stats, daily_summaries
 from healthpod.store import schema
 from insights.builder import Person
@@ -87,3 +89,44 @@ def test_catch_up_inside_a_readers_transaction_survives_a_race(engine):
         summaries.catch_up(reader, me.id)  # must not fail, whatever it sees
     with engine.begin() as conn:
         assert [b.total for b in bucket_stats(conn, me.id, "steps").buckets] == [5]
+
+
+def test_days_computed_window_by_window_equal_all_days_at_once(engine):
+    # Samples over about three windows of `summaries.WINDOW_DAYS`, some crossing midnight.
+    me = Person(engine)
+    me.source("Phone", priority=2)
+    for d in range(0, 3 * summaries.WINDOW_DAYS, 3):
+        day = date(2025, 1, 1) + timedelta(days=d)
+        steps_on(me, day.isoformat(), 10 + d)
+        me.quantity("steps", f"{day}T23:50+01:00", f"{day + timedelta(days=1)}T00:20+01:00", 30)
+        me.quantity("steps", f"{day}T23:55+01:00", f"{day}T23:59+01:00", 7, "Phone")
+        me.quantity("heart_rate", f"{day}T08:00+01:00", None, 60 + d % 7)
+    import_id = me.save()
+    with engine.begin() as conn:
+        summaries.summarize_import(conn, me.id, import_id)
+    d = schema.daily_summaries
+    with engine.connect() as conn:
+        stored = {
+            (r.type_id, r.day_on.isoformat(), r.sample_count, r.total, r.low, r.high)
+            for r in conn.execute(select(d))
+        }
+        measures = stored_measures(conn)
+        at_once = set()
+        for code in ("steps", "heart_rate"):
+            m = measures[code]
+            first, end = date(2024, 12, 30), date(2025, 12, 31)
+            epoch = date(1970, 1, 1)
+            rows = summaries.compute_days(conn, me.id, m, (first - epoch).days, (end - epoch).days)
+            at_once |= {
+                (
+                    m.type_id,
+                    (epoch + timedelta(days=r.bucket)).isoformat(),
+                    r.count,
+                    r.total,
+                    r.low,
+                    r.high,
+                )
+                for r in rows
+            }
+    assert len(stored) > 2 * summaries.WINDOW_DAYS / 3  # every third day, two types
+    assert stored == at_once

@@ -43,6 +43,7 @@ from healthpod.store.engine import is_sqlite
 logger = logging.getLogger(__name__)
 
 MINUTES = 60_000.0
+WINDOW_DAYS = 90  # days computed together by `refresh`
 
 
 def compute_days(
@@ -198,8 +199,12 @@ def refresh(
         # Local days reach up to 14 h either side of UTC; nights start 6 h early.
         first_day, end_day = (lo_ms - DAY_MS) // DAY_MS, hi_ms // DAY_MS + 2
         found = None if held is None else held.get(code)
-        rows = compute_days(conn, person_id, measure, first_day, end_day, ranked, found)
-        _write_days(conn, person_id, measure, first_day, end_day, rows)
+        # A window of days at a time: the sweep's arrays grow with the samples it takes, and
+        # years of one type at once took more memory than the whole import otherwise.
+        for window in range(first_day, end_day, WINDOW_DAYS):
+            window_end = min(window + WINDOW_DAYS, end_day)
+            rows = compute_days(conn, person_id, measure, window, window_end, ranked, found)
+            _write_days(conn, person_id, measure, window, window_end, rows)
 
 
 def sample_ranges(
