@@ -43,7 +43,7 @@ from healthpod.store.engine import is_sqlite
 logger = logging.getLogger(__name__)
 
 MINUTES = 60_000.0
-WINDOW_DAYS = 90  # days computed together by `refresh`
+WINDOW_SAMPLES = 50_000  # about how many samples `refresh` computes days from at once
 
 
 def compute_days(
@@ -199,12 +199,42 @@ def refresh(
         # Local days reach up to 14 h either side of UTC; nights start 6 h early.
         first_day, end_day = (lo_ms - DAY_MS) // DAY_MS, hi_ms // DAY_MS + 2
         found = None if held is None else held.get(code)
-        # A window of days at a time: the sweep's arrays grow with the samples it takes, and
-        # years of one type at once took more memory than the whole import otherwise.
-        for window in range(first_day, end_day, WINDOW_DAYS):
-            window_end = min(window + WINDOW_DAYS, end_day)
+        samples = (
+            len(found)
+            if found is not None
+            else _sample_count(conn, person_id, measure, lo_ms, hi_ms)
+        )
+        for window, window_end in _windows(first_day, end_day, samples):
             rows = compute_days(conn, person_id, measure, window, window_end, ranked, found)
             _write_days(conn, person_id, measure, window, window_end, rows)
+
+
+def _windows(first_day: int, end_day: int, samples: int) -> list[tuple[int, int]]:
+    """The days [first_day, end_day) in windows of about WINDOW_SAMPLES samples each.
+
+    The sweep's arrays grow with the samples it takes: years of a large type at once took
+    more memory than all the rest of an import.
+    """
+    days = end_day - first_day
+    step = days if samples <= WINDOW_SAMPLES else max(1, days * WINDOW_SAMPLES // samples)
+    return [(day, min(day + step, end_day)) for day in range(first_day, end_day, step)]
+
+
+def _sample_count(
+    conn: Connection, person_id: int, measure: Measure, lo_ms: int, hi_ms: int
+) -> int:
+    t = schema.quantity_samples if measure.kind == "quantity" else schema.category_samples
+    return int(
+        conn.scalar(
+            select(func.count()).where(
+                t.c.person_id == person_id,
+                t.c.type_id == measure.type_id,
+                t.c.start_ms >= lo_ms - aggregate.LOOKBACK_MS,
+                t.c.start_ms <= hi_ms,
+            )
+        )
+        or 0
+    )
 
 
 def sample_ranges(
