@@ -131,3 +131,13 @@ def test_the_command_line_starts_the_reader_before_anything_loads(
             assert spare.spec == apple_archive.early_reader(export_zip)
     finally:
         reader_process.discard_spare()
+
+
+def test_a_zip_is_as_large_as_its_members_inflate_to(tmp_path):
+    xml = APPLE.read_bytes() * 40
+    path = tmp_path / "export.zip"
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as zf:
+        zf.writestr("apple_health_export/export.xml", xml)
+    assert path.stat().st_size < len(xml)
+    assert reader_process.parsed_bytes(path) == len(xml)
+    assert reader_process.parsed_bytes(APPLE) == APPLE.stat().st_size  # not a zip

@@ -190,7 +190,9 @@ def _prestart_reader(files: tuple[Path, ...], format_: str | None, profile: Path
 def _large(path: Path) -> bool:
     """Whether `path` is a file large enough that its format may parse it in a second process."""
     try:
-        return path.is_file() and path.stat().st_size >= reader_process.PARALLEL_MIN_BYTES
+        return path.is_file() and (
+            reader_process.parsed_bytes(path) >= reader_process.PARALLEL_MIN_BYTES
+        )
     except OSError:
         return False
 

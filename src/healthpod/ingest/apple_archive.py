@@ -46,10 +46,10 @@ def early_reader(path: Path) -> ReaderSpec | None:
     ends an early child whose spec is not the one it wants.
     """
     from healthpod.ingest.base import ErrorHandling
-    from healthpod.ingest.reader_process import PARALLEL_MIN_BYTES, ReaderSpec
+    from healthpod.ingest.reader_process import PARALLEL_MIN_BYTES, ReaderSpec, parsed_bytes
 
     try:
-        large = path.is_file() and path.stat().st_size >= PARALLEL_MIN_BYTES
+        large = path.is_file() and parsed_bytes(path) >= PARALLEL_MIN_BYTES
     except OSError:
         return None
     if not large or not is_export_archive(path):

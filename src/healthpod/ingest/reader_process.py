@@ -17,6 +17,7 @@ import subprocess
 import sys
 import threading
 import traceback
+import zipfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -40,9 +41,21 @@ FRAME_HEADER = 9
 LAST_KINDS = ("done", "error", "crash")
 SEND_EVERY = 500  # small items per message; a SampleBatch is sent on its own
 PROGRESS_STEP = 4 * 1024 * 1024
-# Files from this size on are parsed here, by formats that can (`Importer.parallel`).
+# Files that parse this many bytes or more (`parsed_bytes`) are parsed here, by formats that
+# can (`Importer.parallel`).
 PARALLEL_MIN_BYTES = 16 * 1024 * 1024
 READER_GC_THRESHOLDS = (100_000, 20, 20)  # gc.set_threshold's, in the reader process
+
+
+def parsed_bytes(path: Path) -> int:
+    """How many bytes parsing `path` takes in: a zip's members as they inflate (as its
+    directory says), else the file's size. It decides whether a reader process pays."""
+    size = path.stat().st_size
+    try:
+        with zipfile.ZipFile(path) as zf:
+            return max(size, sum(info.file_size for info in zf.infolist()))
+    except (OSError, zipfile.BadZipFile, ValueError, RuntimeError, NotImplementedError):
+        return size
 
 
 @dataclass(frozen=True)

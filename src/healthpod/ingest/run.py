@@ -31,7 +31,12 @@ from healthpod.errors import (
 )
 from healthpod.ingest import registry, safe_files
 from healthpod.ingest.base import ErrorHandling, Importer, Item, SampleBatch, Warning_
-from healthpod.ingest.reader_process import PARALLEL_MIN_BYTES, ReaderSpec, child_items
+from healthpod.ingest.reader_process import (
+    PARALLEL_MIN_BYTES,
+    ReaderSpec,
+    child_items,
+    parsed_bytes,
+)
 from healthpod.pod import DEFAULT_PERSON, Pod, now_ms
 from healthpod.store import schema
 from healthpod.store.engine import is_sqlite
@@ -198,7 +203,7 @@ def import_path(
             yield cast(BinaryIO, safe_files.TrackedFile(raw, progress))
 
     if parallel is None:
-        parallel = size >= PARALLEL_MIN_BYTES and getattr(importer, "parallel", False)
+        parallel = getattr(importer, "parallel", False) and parsed_bytes(path) >= PARALLEL_MIN_BYTES
     reader = None
     if parallel:
         reader = ReaderSpec(type(importer).__module__, str(path), None, path.name, errors)
