@@ -276,7 +276,7 @@ class Scanner:
         newlines = self._line_at(data, pos) - first_line
         self.feed_xml(b"\n" * newlines)  # lxml's line numbers stay true
         columns, metas, nodes = read
-        run = Run(0, first_line, data[start:pos], [e - start for e in ends[:count]])
+        run = Run(0, first_line, data, start, ends if count == len(ends) else ends[:count])
         self.take(columns, metas, count, nodes, run)
         self.closed = True
         return pos

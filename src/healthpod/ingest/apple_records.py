@@ -42,12 +42,14 @@ FIELDS = (
 
 
 class Run(NamedTuple):
-    """Records the fast scanner took together: their text, kept while they wait in a batch
-    so that a record found odd later can still be named by its line."""
+    """Records the fast scanner took together, where they stand in the text it was given
+    (kept, not copied, while they wait in a batch) so that a record found odd later can
+    still be named by its line."""
 
     first_row: int
-    first_line: int  # the line `text` starts on
+    first_line: int  # the line `text[start]` is on
     text: bytes
+    start: int  # where the first record begins in `text`
     ends: list[int]  # where each record ends in `text`
 
 
@@ -103,8 +105,8 @@ class RecordColumns:
             return None
         run = self.runs[at]
         k = row - run.first_row
-        start = run.text.find(b"<", run.ends[k - 1] if k else 0)
-        return run.first_line + run.text.count(b"\n", 0, start)
+        start = run.text.find(b"<", run.ends[k - 1] if k else run.start)
+        return run.first_line + run.text.count(b"\n", run.start, start)
 
     def attrib(self, row: int) -> dict[str, str]:
         """Row `row` as the attribute dict the one-by-one reader takes."""
