@@ -141,3 +141,10 @@ def test_a_zip_is_as_large_as_its_members_inflate_to(tmp_path):
     assert path.stat().st_size < len(xml)
     assert reader_process.parsed_bytes(path) == len(xml)
     assert reader_process.parsed_bytes(APPLE) == APPLE.stat().st_size  # not a zip
+
+
+def test_a_damaged_zip_is_only_as_large_as_the_file_and_not_guessed(export_zip, tmp_path):
+    cut = tmp_path / "cut.zip"
+    cut.write_bytes(export_zip.read_bytes()[: export_zip.stat().st_size // 2])
+    assert reader_process.parsed_bytes(cut) == cut.stat().st_size
+    assert apple_archive.early_reader(cut) is None

@@ -30,10 +30,12 @@ def pick_member(names: Sequence[str]) -> str | None:
 def is_export_archive(path: Path) -> bool:
     """Whether `path` looks like the Health app's export.zip (a guess: nothing is checked
     for safety here; the import opens it with every guard)."""
+    from healthpod.ingest.reader_process import UNREADABLE_ZIP
+
     try:
         with zipfile.ZipFile(path) as zf:
             return pick_member(zf.namelist()) is not None
-    except (OSError, zipfile.BadZipFile, ValueError, RuntimeError, NotImplementedError):
+    except UNREADABLE_ZIP:
         return False
 
 

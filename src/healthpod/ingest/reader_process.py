@@ -13,6 +13,7 @@ import importlib
 import os
 import pickle
 import queue
+import struct
 import subprocess
 import sys
 import threading
@@ -47,6 +48,11 @@ PARALLEL_MIN_BYTES = 16 * 1024 * 1024
 READER_GC_THRESHOLDS = (100_000, 20, 20)  # gc.set_threshold's, in the reader process
 
 
+# What opening a zip's directory raises on a file that is not one, or a damaged one; the
+# guesses made from the directory then fall back (the import itself reports the file).
+UNREADABLE_ZIP = (OSError, EOFError, ValueError, zipfile.BadZipFile, struct.error)
+
+
 def parsed_bytes(path: Path) -> int:
     """How many bytes parsing `path` takes in: a zip's members as they inflate (as its
     directory says), else the file's size. It decides whether a reader process pays."""
@@ -54,7 +60,7 @@ def parsed_bytes(path: Path) -> int:
     try:
         with zipfile.ZipFile(path) as zf:
             return max(size, sum(info.file_size for info in zf.infolist()))
-    except (OSError, zipfile.BadZipFile, ValueError, RuntimeError, NotImplementedError):
+    except UNREADABLE_ZIP:
         return size
 
 
