@@ -93,39 +93,25 @@ def fetch(
     if held is not None:
         found = held.starting(scan_from_ms, to_ms, ending_from_ms=from_ms)
     else:
-        found = _read(
-            conn,
-            table=table,
-            person_id=person_id,
-            type_id=type_id,
-            scan_from_ms=scan_from_ms,
-            from_ms=from_ms,
-            to_ms=to_ms,
-            value_codes=value_codes,
-            duration=duration,
-        )
+        params: dict[str, object] = {
+            "person_id": person_id,
+            "type_id": type_id,
+            "scan_lo": scan_from_ms,
+            "lo": from_ms,
+            "hi": to_ms,
+        }
+        found = _read(conn, table, params, value_codes, duration)
     return _ranked(found, ranked_sources, duration=duration)
 
 
 def _read(
     conn: Connection,
-    *,
     table: str,
-    person_id: int,
-    type_id: int,
-    scan_from_ms: int,
-    from_ms: int,
-    to_ms: int,
+    params: dict[str, object],
     value_codes: Sequence[str] | None,
     duration: bool,
 ) -> Columns:
-    params: dict[str, object] = {
-        "person_id": person_id,
-        "type_id": type_id,
-        "scan_lo": scan_from_ms,
-        "lo": from_ms,
-        "hi": to_ms,
-    }
+    """`fetch`'s samples from the store; `params` binds person_id, type_id, scan_lo, lo, hi."""
     value_filter = ""
     if value_codes is not None:
         names = [f"vc{i}" for i in range(len(value_codes))]
