@@ -7,10 +7,12 @@ the way a person's browser without JavaScript would.
 from __future__ import annotations
 
 import base64
+import contextlib
 import functools
 import hashlib
 import secrets
 import time
+from collections.abc import Iterator
 from html.parser import HTMLParser
 from http.cookies import SimpleCookie
 from urllib.parse import parse_qs, urlsplit
@@ -346,3 +348,91 @@ def tokens_for(
     response = client.post("/oauth/token", data=data, auth=auth)
     assert response.status_code == 200, response.text
     return response.json()
+
+
+# --- a real server over real HTTP ------------------------------------------------------------
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@contextlib.contextmanager
+def live_server(pod) -> Iterator[str]:
+    """Serve the pod's app with uvicorn in a thread on a free port; yields the base URL.
+
+    The base URL setting is the server's real address, so issuer, links and `aud` are what a
+    client on the network sees.
+    """
+    import threading
+
+    import uvicorn
+    from pydantic import AnyHttpUrl
+
+    from healthpod.app import create_app
+    from healthpod.pod import Pod
+
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    settings = pod.settings.model_copy(update={"base_url": AnyHttpUrl(base)})
+    app = create_app(settings, pod=Pod(settings, pod.engine))
+    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning")
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not server.started:
+        if time.monotonic() > deadline or not thread.is_alive():
+            raise RuntimeError("the server did not start")
+        time.sleep(0.02)
+    try:
+        yield base
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+
+
+def http_tokens(
+    base: str,
+    client_id: str,
+    username: str,
+    scope: str,
+    *,
+    change=None,
+    secret: str | None = None,
+) -> dict:
+    """The SMART standalone launch over HTTP as a client does it: discovery at the FHIR base,
+    authorize (the test plays the person's browser: the login form, then the consent form),
+    then the code for tokens."""
+    import httpx
+
+    config = httpx.get(f"{base}/fhir/.well-known/smart-configuration").json()
+    verifier, challenge = pkce()
+    params = authorize_params(client_id, scope, challenge, aud=f"{base}/fhir")
+    with httpx.Client(base_url=base, follow_redirects=False) as browser:
+        login_with_form(browser, username)
+        page = browser.get(config["authorization_endpoint"], params=params)
+        assert page.status_code == 200, (page.status_code, page.text[:500])
+        form = read_form(page.text)
+        fields = list(form.fields)
+        if change is not None:
+            fields = change(fields)
+        fields.append(("decision", "allow"))
+        code, state = code_from(browser.post(form.action, data=as_form(fields)))
+    assert state == params["state"]
+    data = {
+        "grant_type": "authorization_code",
+        "code": code,
+        "redirect_uri": REDIRECT,
+        "code_verifier": verifier,
+        "client_id": client_id,
+    }
+    auth = (client_id, secret) if secret else None
+    response = httpx.post(config["token_endpoint"], data=data, auth=auth)
+    assert response.status_code == 200, response.text
+    assert response.headers["cache-control"] == "no-store"
+    return dict(response.json())

@@ -18,6 +18,9 @@ from sqlalchemy import Connection, insert, select
 from healthpod.store import schema
 
 ID_TOKEN_SECONDS = 300
+ALGORITHM = "RS256"
+# Every claim an id_token may carry (published in the OpenID Provider Metadata).
+CLAIMS = ("iss", "sub", "aud", "iat", "exp", "nonce", "fhirUser")
 keys = schema.oauth_keys
 
 
@@ -25,9 +28,9 @@ def signing_key(conn: Connection, *, now_ms: int) -> RSAKey:
     """The newest signing key, made and stored if there is none yet."""
     row = conn.execute(select(keys).order_by(keys.c.id.desc()).limit(1)).first()
     if row is not None:
-        return RSAKey.import_key(row.private_pem, {"kid": row.kid, "use": "sig", "alg": "RS256"})
+        return RSAKey.import_key(row.private_pem, {"kid": row.kid, "use": "sig", "alg": ALGORITHM})
     kid = secrets.token_hex(8)
-    key = RSAKey.generate_key(2048, {"kid": kid, "use": "sig", "alg": "RS256"})
+    key = RSAKey.generate_key(2048, {"kid": kid, "use": "sig", "alg": ALGORITHM})
     pem = key.as_pem(private=True)
     conn.execute(
         insert(keys).values(
@@ -40,7 +43,7 @@ def signing_key(conn: Connection, *, now_ms: int) -> RSAKey:
 def public_keys(conn: Connection) -> dict[str, Any]:
     """The JWKS document: every key's public half."""
     found: list[Any] = [
-        RSAKey.import_key(row.private_pem, {"kid": row.kid, "use": "sig", "alg": "RS256"})
+        RSAKey.import_key(row.private_pem, {"kid": row.kid, "use": "sig", "alg": ALGORITHM})
         for row in conn.execute(select(keys).order_by(keys.c.id))
     ]
     return dict(KeySet(found).as_dict(private=False))
@@ -68,5 +71,5 @@ def id_token(
     }
     if nonce:
         claims["nonce"] = nonce
-    header = {"alg": "RS256", "kid": key.kid, "typ": "JWT"}
+    header = {"alg": ALGORITHM, "kid": key.kid, "typ": "JWT"}
     return jwt.encode(header, claims, key)

@@ -1,13 +1,11 @@
-"""SMART App Launch endpoints: discovery, authorize (with the consent screen), token,
-revocation, introspection and the id_token keys.
+"""SMART App Launch endpoints: authorize (with the consent screen), token, revocation and
+introspection. Discovery and the id_token keys are in `discovery.py`.
 
-    GET  /.well-known/smart-configuration   discovery (what client-js and fhir-kit read)
     GET  /oauth/authorize                   check, log the person in, show the consent form
     POST /oauth/authorize                   the person's decision: allow (maybe narrowed) or deny
     POST /oauth/token                       authorization_code and refresh_token grants
     POST /oauth/revoke                      RFC 7009
     POST /oauth/introspect                  RFC 7662
-    GET  /oauth/jwks                        keys that sign id_tokens
 """
 
 from __future__ import annotations
@@ -24,10 +22,9 @@ from healthpod.consent import store as consent_store
 from healthpod.consent.actors import Actor
 from healthpod.consent.model import Action, Granularity, Scope
 from healthpod.errors import AccessDenied, HealthpodError, InvalidRequest
-from healthpod.oauth import tokens
+from healthpod.oauth import discovery, tokens
 from healthpod.oauth.consent_form import ConsentChoice, parse_choice, requested
-from healthpod.oauth.idtoken import public_keys
-from healthpod.oauth.scopes import ScopeSet, parse_scopes, supported_scopes
+from healthpod.oauth.scopes import ScopeSet, parse_scopes
 from healthpod.oauth.server import Client, Grant, PodAuthorizationServer, PodRequest
 from healthpod.pod import Pod
 from healthpod.web import security, session
@@ -54,50 +51,6 @@ def _base(pod: Pod) -> str:
 def _server(conn: Any, pod: Pod, now_ms: int) -> PodAuthorizationServer:
     base = _base(pod)
     return PodAuthorizationServer(conn, now_ms=now_ms, issuer=base, fhir_base=f"{base}/fhir")
-
-
-def smart_configuration(base: str) -> dict[str, Any]:
-    return {
-        "issuer": base,
-        "jwks_uri": f"{base}/oauth/jwks",
-        "authorization_endpoint": f"{base}/oauth/authorize",
-        "token_endpoint": f"{base}/oauth/token",
-        "revocation_endpoint": f"{base}/oauth/revoke",
-        "introspection_endpoint": f"{base}/oauth/introspect",
-        "token_endpoint_auth_methods_supported": [
-            "none",
-            "client_secret_basic",
-            "client_secret_post",
-        ],
-        "grant_types_supported": ["authorization_code", "refresh_token"],
-        "response_types_supported": ["code"],
-        "scopes_supported": supported_scopes(),
-        "code_challenge_methods_supported": ["S256"],
-        "capabilities": [
-            "launch-standalone",
-            "client-public",
-            "client-confidential-symmetric",
-            "context-standalone-patient",
-            "permission-patient",
-            "permission-offline",
-            "permission-v1",
-            "permission-v2",
-            "sso-openid-connect",
-        ],
-    }
-
-
-@router.get("/.well-known/smart-configuration", tags=["smart"])
-def well_known(request: Request) -> JSONResponse:
-    """SMART discovery document (SMART App Launch 2.0)."""
-    return JSONResponse(smart_configuration(_base(_pod(request))))
-
-
-@router.get("/oauth/jwks", tags=["smart"])
-def jwks(request: Request) -> JSONResponse:
-    """Public keys that sign id_tokens."""
-    with _pod(request).engine.connect() as conn:
-        return JSONResponse(public_keys(conn))
 
 
 # --- authorize ----------------------------------------------------------------------------
@@ -391,7 +344,9 @@ async def introspect(request: Request) -> JSONResponse:
 
 
 def register(app: FastAPI) -> None:
+    app.include_router(discovery.router)
     app.include_router(router)
 
 
+smart_configuration = discovery.smart_configuration
 __all__ = ["Granularity", "Scope", "register", "smart_configuration"]
