@@ -22,19 +22,28 @@ person_option = click.option(
 )
 
 
-def find_person(conn: Connection, name: str) -> int:
-    """The id of the person called `name` (never created here).
+def find_person(conn: Connection, name: str) -> int | None:
+    """The id of the person called `name` (never created here), or None for the pod's own
+    person before anything was stored for them: an empty pod is a normal pod, not an error.
 
     Raises:
-        NotFound: no such person in this pod.
+        NotFound: a person named with --person is not in this pod.
     """
     found = conn.scalar(select(schema.persons.c.id).where(schema.persons.c.name == name))
-    if found is None:
-        raise NotFound(
-            f"There is no person called {name!r} in this pod.",
-            hint="Import data or create an account first (`healthpod account create`).",
-        )
-    return int(found)
+    if found is not None:
+        return int(found)
+    if name == DEFAULT_PERSON:
+        return None
+    raise NotFound(
+        f"There is no person called {name!r} in this pod.",
+        hint="Check the name given with --person; `healthpod imports` shows whose data is here.",
+    )
+
+
+def _no_consent(consent_id: int) -> NotFound:
+    return NotFound(
+        f"You have no consent with id {consent_id}.", hint="See `healthpod consent list`."
+    )
 
 
 def consent_document(conn: Connection, consent: Consent, now: int) -> dict[str, Any]:
@@ -75,7 +84,8 @@ def list_(pod: Pod, person: str, as_json: bool) -> None:
     now = now_ms()
     with pod.engine.connect() as conn:
         person_id = find_person(conn, person)
-        documents = [consent_document(conn, c, now) for c in store.list_consents(conn, person_id)]
+        found = [] if person_id is None else store.list_consents(conn, person_id)
+        documents = [consent_document(conn, c, now) for c in found]
     if as_json:
         echo_json(documents)
         return
@@ -98,6 +108,8 @@ def show(pod: Pod, consent_id: int, receipt: bool, fhir: bool, person: str, as_j
     base_url = pod.settings.public_base_url
     with pod.engine.connect() as conn:
         person_id = find_person(conn, person)
+        if person_id is None:
+            raise _no_consent(consent_id)
         found = store.get_consent(conn, person_id, consent_id)
         actor = actors.get_actor(conn, found.actor_id)
         history = store.changes(conn, person_id, consent_id)
@@ -133,6 +145,8 @@ def revoke(pod: Pod, consent_id: int, person: str, as_json: bool) -> None:
     now = now_ms()
     with pod.engine.begin() as conn:
         person_id = find_person(conn, person)
+        if person_id is None:
+            raise _no_consent(consent_id)
         revoked = store.revoke(conn, person_id, consent_id, now_ms=now)
         document = consent_document(conn, revoked, now)
     if as_json:

@@ -37,7 +37,11 @@ def log(ctx: click.Context, limit: int, person: str, as_json: bool) -> None:
 def _show(pod: Pod, limit: int, person: str, as_json: bool) -> None:
     with pod.engine.connect() as conn:
         person_id = find_person(conn, person)
-        entries = audit.entries(conn, person_id, newest_first=True, limit=limit)
+        entries = (
+            []
+            if person_id is None  # an empty pod: nothing logged yet
+            else audit.entries(conn, person_id, newest_first=True, limit=limit)
+        )
         names = {a.id: a.name for a in actors.list_actors(conn)}
     if as_json:
         echo_json([e.as_json() for e in entries])
@@ -58,6 +62,7 @@ def _show(pod: Pod, limit: int, person: str, as_json: bool) -> None:
 def verify(pod: Pod, all_: bool, person: str, as_json: bool) -> None:
     """Check the hash chain; name the first broken entry. Exits 1 when the log is broken."""
     with pod.engine.connect() as conn:
+        people: list[tuple[int | None, str]]
         if all_:
             people = [
                 (row.id, row.name)
@@ -65,7 +70,13 @@ def verify(pod: Pod, all_: bool, person: str, as_json: bool) -> None:
             ]
         else:
             people = [(find_person(conn, person), person)]
-        results = [(name, audit.verify(conn, person_id)) for person_id, name in people]
+        results = [
+            (
+                name,
+                audit.Verification(True, 0) if person_id is None else audit.verify(conn, person_id),
+            )
+            for person_id, name in people
+        ]
     broken = [r for _, r in results if not r.ok]
     if as_json:
         echo_json(

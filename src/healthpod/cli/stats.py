@@ -7,9 +7,10 @@ from contextlib import contextmanager
 from datetime import date
 
 import click
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection
 
 from healthpod.cli import CliState, echo_json, json_option, pass_pod
+from healthpod.cli.consent import find_person
 from healthpod.errors import NotFound
 from healthpod.insights import apple_check, report, summaries
 from healthpod.insights import findings as findings_
@@ -18,7 +19,6 @@ from healthpod.insights import stats as stats_
 from healthpod.insights.measures import Method, find_measure
 from healthpod.insights.timefmt import iso_instant, parse_day
 from healthpod.pod import DEFAULT_PERSON, Pod
-from healthpod.store import schema
 
 person_option = click.option(
     "--person", default=DEFAULT_PERSON, show_default=True, help="Whose data (as imported)."
@@ -26,18 +26,33 @@ person_option = click.option(
 
 
 @contextmanager
-def _person(pod: Pod, name: str) -> Iterator[tuple[Connection, int]]:
-    """A transaction and the id of the person called `name` (never created here)."""
+def _person(pod: Pod, name: str) -> Iterator[tuple[Connection, int | None]]:
+    """A transaction and the id of the person called `name` (never created here); None for
+    the pod's own person while nothing is stored for them (`find_person`).
+
+    Raises:
+        NotFound: a person named with --person is not in this pod.
+    """
     with pod.engine.connect() as conn:
-        found = conn.scalar(select(schema.persons.c.id).where(schema.persons.c.name == name))
-    if found is None:
-        raise NotFound(
-            f"There is no person called {name!r} in this pod.",
-            hint="Import data first: `healthpod import export.zip`.",
-        )
-    summaries.ensure_fresh(pod.engine, int(found))
+        found = find_person(conn, name)
+    if found is not None:
+        summaries.ensure_fresh(pod.engine, found)
     with pod.engine.begin() as conn:
-        yield conn, int(found)
+        yield conn, found
+
+
+def _someone(person_id: int | None) -> int:
+    """The person's id for a question about one type or source, which an empty pod cannot answer.
+
+    Raises:
+        NotFound: nothing is stored in this pod yet.
+    """
+    if person_id is None:
+        raise NotFound(
+            "There is no data in this pod yet.",
+            hint="Import some with `healthpod import FILE`.",
+        )
+    return person_id
 
 
 def _number(value: float | None) -> str:
@@ -87,9 +102,9 @@ def stats(
         if type_code is None:
             _overview(conn, person_id, as_json)
         elif compare_apple:
-            _compare(conn, person_id, type_code, as_json)
+            _compare(conn, _someone(person_id), type_code, as_json)
         elif explain is not None:
-            spans = stats_.explain_day(conn, person_id, type_code, explain)
+            spans = stats_.explain_day(conn, _someone(person_id), type_code, explain)
             if as_json:
                 echo_json(
                     {"type": type_code, "day": explain, "spans": [s.to_json() for s in spans]}
@@ -98,7 +113,7 @@ def stats(
                 for s in spans:
                     click.echo(f"{s.start}  {s.end}  {_number(s.amount):>10} {s.unit}  {s.source}")
         else:
-            result = stats_.bucket_stats(conn, person_id, type_code, by, from_, to)
+            result = stats_.bucket_stats(conn, _someone(person_id), type_code, by, from_, to)
             if as_json:
                 echo_json(result.to_json())
             else:
@@ -131,8 +146,8 @@ def _compare(conn: Connection, person_id: int, type_code: str, as_json: bool) ->
     )
 
 
-def _overview(conn: Connection, person_id: int, as_json: bool) -> None:
-    found = stats_.overview(conn, person_id)
+def _overview(conn: Connection, person_id: int | None, as_json: bool) -> None:
+    found = [] if person_id is None else stats_.overview(conn, person_id)
     if as_json:
         echo_json({"types": {t.code: t.to_json() for t in found}})
         return
@@ -185,7 +200,9 @@ def insights(pod: Pod, as_of: str | None, person: str, as_json: bool) -> None:
     """
     day: date | None = parse_day(as_of, "--as-of")
     with _person(pod, person) as (conn, person_id):
-        built = report.build(conn, person_id, day)
+        built = (
+            report.Report(day, [], {}) if person_id is None else report.build(conn, person_id, day)
+        )
     if as_json:
         echo_json(built.to_json())
         return
@@ -236,9 +253,12 @@ def sources(ctx: click.Context, person: str, type_code: str | None, as_json: boo
     with _person(state.pod(), person) as (conn, person_id):
         if type_code is not None:
             type_code = find_measure(conn, type_code).code
-        found = sources_.list_sources(conn, person_id, type_code)
+        found = [] if person_id is None else sources_.list_sources(conn, person_id, type_code)
     if as_json:
         echo_json({"sources": [s.to_json() for s in found]})
+        return
+    if not found:
+        click.echo("No sources yet. Import some data with `healthpod import FILE`.")
         return
     click.echo(f"{'rank':>4}  {'priority':>8}  {'samples':>10}  {'last':<20}  name")
     for s in found:
@@ -261,7 +281,8 @@ def priority(
     With --type, in that type's own order only (the phone first for steps, say, while the watch
     stays first for everything else). Daily statistics are recomputed with the new order.
     """
-    with _person(pod, person) as (conn, person_id):
+    with _person(pod, person) as (conn, someone):
+        person_id = _someone(someone)
         if type_code is None:
             changed = sources_.set_priority(conn, person_id, source, position)
             if changed:
