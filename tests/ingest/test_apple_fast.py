@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 from tests.ingest.apple_builder import HEAD, TAIL, export_xml
 
 from healthpod.errors import HealthpodError, MalformedFile
-from healthpod.ingest import apple_fast, apple_health
+from healthpod.ingest.apple import export, fast_records
 from healthpod.ingest.base import ErrorHandling, SampleBatch, Warning_
 
 DATA = Path(__file__).parents[1] / "data" / "apple"
@@ -44,7 +44,7 @@ def outcome(data: bytes, *, fast: bool, step: int | None = None) -> Any:
     """The items as comparable rows, or the error's class and message."""
     fp: Any = io.BytesIO(data) if step is None else Trickle(data, step)
     try:
-        items = list(apple_health.parse(fp, "export.xml", ErrorHandling.WARN, fast=fast))
+        items = list(export.parse(fp, "export.xml", ErrorHandling.WARN, fast=fast))
     except HealthpodError as exc:
         return ("error", type(exc).__name__, str(exc))
     rows: list[Any] = []
@@ -299,12 +299,12 @@ def test_a_dtd_that_types_record_attributes_turns_the_fast_path_off() -> None:
 
 
 def test_documents_in_another_encoding_are_left_to_lxml() -> None:
-    assert not apple_fast.is_plain_document(b'<?xml version="1.0" encoding="ISO-8859-1"?>')
-    assert apple_fast.is_plain_document(b'<?xml version="1.0" encoding="UTF-8"?>')
-    assert apple_fast.is_plain_document(b"<HealthData>")
-    assert apple_fast.is_plain_document(b"\xef\xbb\xbf<?xml version='1.0' encoding='utf-8'?>")
-    assert not apple_fast.is_plain_document(b'<?xml version="1.1" encoding="UTF-8"?>')
-    assert not apple_fast.is_plain_document("<HealthData>".encode("utf-16"))
+    assert not fast_records.is_plain_document(b'<?xml version="1.0" encoding="ISO-8859-1"?>')
+    assert fast_records.is_plain_document(b'<?xml version="1.0" encoding="UTF-8"?>')
+    assert fast_records.is_plain_document(b"<HealthData>")
+    assert fast_records.is_plain_document(b"\xef\xbb\xbf<?xml version='1.0' encoding='utf-8'?>")
+    assert not fast_records.is_plain_document(b'<?xml version="1.1" encoding="UTF-8"?>')
+    assert not fast_records.is_plain_document("<HealthData>".encode("utf-16"))
     data = document(record("70", source="Caf\u00e9")).replace(b"UTF-8", b"ISO-8859-1", 1)
     assert_same(data.replace("Caf\u00e9".encode(), b"Caf\xe9"))
 
@@ -339,9 +339,9 @@ def test_any_mix_of_records_reads_the_same(records: list[str], step: int | None)
 def test_batches_of_records_with_beat_lists_stay_small(monkeypatch: pytest.MonkeyPatch) -> None:
     # A batch ends after NODE_BATCH child elements on either path: memory stays flat even
     # where every record carries a beat list.
-    monkeypatch.setattr(apple_health, "NODE_BATCH", 5_000)
+    monkeypatch.setattr(export, "NODE_BATCH", 5_000)
     data = document(*(hrv(50) for _ in range(1_000)))
-    items = list(apple_health.parse(io.BytesIO(data), "export.xml", ErrorHandling.RAISE))
+    items = list(export.parse(io.BytesIO(data), "export.xml", ErrorHandling.RAISE))
     sizes = [len(item.start_ms) for item in items if isinstance(item, SampleBatch)]
     assert sum(sizes) == 1_000
     assert max(sizes) < 300
@@ -353,10 +353,10 @@ def test_an_odd_record_is_named_by_its_line_where_the_scanner_read_it(fast: bool
     lines = [record(str(60 + i), metadata=(("k", "v"),) if i % 2 else ()) for i in range(9)]
     data = document(*lines[:5], bad, *lines[5:])
     line = data[: data.index(b'startDate="soon"')].count(b"\n") + 1
-    items = list(apple_health.parse(io.BytesIO(data), "export.xml", ErrorHandling.WARN, fast=fast))
+    items = list(export.parse(io.BytesIO(data), "export.xml", ErrorHandling.WARN, fast=fast))
     (warning,) = [item for item in items if isinstance(item, Warning_)]
     assert "element 7 (<Record HKQuantityTypeIdentifierHeartRate soon>)" in warning.location
     assert warning.location.startswith(f"line {line}, ") == fast  # lxml's callbacks know no line
     with pytest.raises(MalformedFile) as raised:
-        list(apple_health.parse(io.BytesIO(data), "export.xml", ErrorHandling.RAISE, fast=fast))
+        list(export.parse(io.BytesIO(data), "export.xml", ErrorHandling.RAISE, fast=fast))
     assert (f"line {line}" in str(raised.value)) == fast

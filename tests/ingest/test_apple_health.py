@@ -16,7 +16,7 @@ import pytest
 from sqlalchemy import func, select
 
 from healthpod.errors import IngestError
-from healthpod.ingest import apple_health
+from healthpod.ingest.apple import export
 from healthpod.ingest.base import ErrorHandling
 from healthpod.ingest.run import import_file
 from healthpod.store import schema
@@ -312,8 +312,8 @@ def test_every_cut_short_prefix_of_a_real_export_fails_with_our_error():
     data = (APPLE / "ahcd-go" / "export.xml").read_bytes().rstrip()
     for cut in range(0, len(data), 397):
         with pytest.raises(IngestError):
-            list(apple_health.parse(io.BytesIO(data[:cut]), "cut.xml", ErrorHandling.RAISE))
-    assert list(apple_health.parse(io.BytesIO(data), "whole.xml", ErrorHandling.RAISE))
+            list(export.parse(io.BytesIO(data[:cut]), "cut.xml", ErrorHandling.RAISE))
+    assert list(export.parse(io.BytesIO(data), "whole.xml", ErrorHandling.RAISE))
 
 
 @pytest.mark.parametrize("records_first", [True, False], ids=["twins-stored-first", "twins-after"])
@@ -322,7 +322,7 @@ def test_a_correlations_records_are_linked_and_counted_once_in_either_order(
 ):
     # Batches of one record write the top-level twins before the Correlations holding them
     # (as in a large export); one batch for the whole file writes them after.
-    monkeypatch.setattr(apple_health, "RECORD_BATCH", 1 if records_first else 10_000)
+    monkeypatch.setattr(export, "RECORD_BATCH", 1 if records_first else 10_000)
     path = APPLE / "handmade" / "export.xml"
     report = import_file(pod, path, errors=ErrorHandling.RAISE)
     q, t = schema.quantity_samples, schema.sample_types

@@ -18,7 +18,7 @@ from sqlalchemy import func, select
 from healthpod.errors import IngestError, MalformedFile
 from healthpod.ingest import registry
 from healthpod.ingest.base import Correlation, ErrorHandling, Quantity, Warning_
-from healthpod.ingest.csv_profiles import (
+from healthpod.ingest.csv.profiles import (
     IMPORTER,
     ProfileImporter,
     load_profile,

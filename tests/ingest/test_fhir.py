@@ -16,8 +16,8 @@ from hypothesis import strategies as st
 from sqlalchemy import func, select
 
 from healthpod.errors import IngestError, MalformedFile
-from healthpod.ingest import fhir, fhir_ndjson
 from healthpod.ingest.base import ErrorHandling
+from healthpod.ingest.fhir import ndjson, r4_json
 from healthpod.ingest.run import import_file
 from healthpod.store import schema
 
@@ -228,7 +228,7 @@ def test_a_bulk_data_log_is_refused(pod):
 
 
 def test_a_huge_line_is_refused_without_reading_it_whole(pod, tmp_path, monkeypatch):
-    monkeypatch.setattr(fhir_ndjson, "MAX_LINE_BYTES", 1024)
+    monkeypatch.setattr(ndjson, "MAX_LINE_BYTES", 1024)
     line = b'{"resourceType":"Patient","id":"a","text":{"div":"' + b"x" * 4096 + b'"}}\n'
     path = write(tmp_path, "Patient.ndjson", b'{"resourceType":"Patient","id":"b"}\n' + line)
     with pytest.raises(MalformedFile, match="line 2: the line is longer than"):
@@ -237,10 +237,10 @@ def test_a_huge_line_is_refused_without_reading_it_whole(pod, tmp_path, monkeypa
 
 
 def test_sniff_recognises_fhir_json_and_ndjson():
-    assert fhir.IMPORTER.sniff(SYNTHEA.read_bytes()[:4096], "x.json")
-    assert fhir.IMPORTER.sniff((FHIR / "bulk" / "Patient.000.ndjson").read_bytes()[:4096], "p")
-    assert not fhir.IMPORTER.sniff(b'{"exportId": "x"}', "log.ndjson")
-    assert not fhir.IMPORTER.sniff(b"<xml/>", "a.json")
+    assert r4_json.IMPORTER.sniff(SYNTHEA.read_bytes()[:4096], "x.json")
+    assert r4_json.IMPORTER.sniff((FHIR / "bulk" / "Patient.000.ndjson").read_bytes()[:4096], "p")
+    assert not r4_json.IMPORTER.sniff(b'{"exportId": "x"}', "log.ndjson")
+    assert not r4_json.IMPORTER.sniff(b"<xml/>", "a.json")
 
 
 def _references(node):
@@ -262,7 +262,7 @@ def test_read_member_reads_a_clinical_record_inside_an_archive(tmp_path):
             "apple_health_export/clinical-records/Condition-1.json",
         )
     with zipfile.ZipFile(archive) as zf, zf.open(zf.namelist()[0]) as member:
-        items = list(fhir.read_member(member, member="clinical-records/Condition-1.json"))
+        items = list(r4_json.read_member(member, member="clinical-records/Condition-1.json"))
     assert [type(i).__name__ for i in items] == ["ClinicalResource"]
     assert items[0].source_file == "clinical-records/Condition-1.json"
     assert items[0].resource["resourceType"] == "Condition"
@@ -302,7 +302,7 @@ def test_clinical_records_in_an_apple_health_export_are_imported_with_it(pod, tm
 )
 def test_encoding_and_shape_problems_are_refused_by_the_parser(name, data, message):
     with pytest.raises(MalformedFile, match=message):
-        list(fhir.IMPORTER.read(io.BytesIO(data), filename=name))
+        list(r4_json.IMPORTER.read(io.BytesIO(data), filename=name))
 
 
 @hypothesis_settings(max_examples=200, deadline=None)
@@ -310,7 +310,7 @@ def test_encoding_and_shape_problems_are_refused_by_the_parser(name, data, messa
 def test_garbage_raises_only_our_errors(data):
     for name in ("x.json", "x.ndjson"):
         with contextlib.suppress(IngestError):
-            list(fhir.IMPORTER.read(io.BytesIO(data), filename=name, errors=ErrorHandling.RAISE))
+            list(r4_json.IMPORTER.read(io.BytesIO(data), filename=name, errors=ErrorHandling.RAISE))
 
 
 json_values = st.recursive(
@@ -330,9 +330,9 @@ json_values = st.recursive(
 def test_random_resources_are_read_or_refused_with_our_errors(resource_type, body):
     data = json.dumps({"resourceType": resource_type, **body}).encode()
     with contextlib.suppress(IngestError):
-        list(fhir.IMPORTER.read(io.BytesIO(data), filename="r.json", errors=ErrorHandling.RAISE))
+        list(r4_json.IMPORTER.read(io.BytesIO(data), filename="r.json", errors=ErrorHandling.RAISE))
     with contextlib.suppress(IngestError):
-        list(fhir.IMPORTER.read(io.BytesIO(data + b"\n"), filename="r.ndjson"))
+        list(r4_json.IMPORTER.read(io.BytesIO(data + b"\n"), filename="r.ndjson"))
 
 
 def test_a_file_of_several_patients_says_so(pod):
@@ -386,7 +386,7 @@ def test_a_flood_of_bad_entries_gives_a_bounded_report(pod, tmp_path):
     bundle = {"resourceType": "Bundle", "type": "transaction", "entry": entries}
     path = write(tmp_path, "flood.json", json.dumps(bundle).encode())
     report = import_file(pod, path, errors=ErrorHandling.WARN)
-    assert len(report.warnings) == fhir.MAX_WARNINGS + 1
+    assert len(report.warnings) == r4_json.MAX_WARNINGS + 1
     assert "19900 more warnings" in report.warnings[-1].message
     assert stored_count(pod) == Counter({"Patient": 1})
 

@@ -20,9 +20,9 @@ from sqlalchemy import func, select
 
 from healthpod.errors import IngestError, MalformedFile
 from healthpod.ingest.base import ErrorHandling, Quantity, Warning_, Workout
-from healthpod.ingest.fit import IMPORTER
-from healthpod.ingest.fit_decode import SEMICIRCLE_DEG, decode
-from healthpod.ingest.fit_device import product_name
+from healthpod.ingest.fit.decode import SEMICIRCLE_DEG, decode
+from healthpod.ingest.fit.device import product_name
+from healthpod.ingest.fit.fit_files import IMPORTER
 from healthpod.store import schema
 
 FIT = Path(__file__).parent.parent / "data" / "fit"
@@ -479,7 +479,7 @@ def test_swim_heart_rate_from_the_strap_hr_messages():
 
 
 def test_a_stream_larger_than_any_device_writes_is_refused(monkeypatch):
-    from healthpod.ingest import fit_decode
+    from healthpod.ingest.fit import decode as fit_decode
 
     monkeypatch.setattr(fit_decode, "MAX_FIT_BYTES", 20_000)
     with pytest.raises(MalformedFile, match="larger than") as caught:

@@ -18,7 +18,7 @@ from sqlalchemy import func, select
 from healthpod.errors import IngestError, MalformedFile
 from healthpod.ingest import registry
 from healthpod.ingest.base import CategoryValue, ErrorHandling, Quantity, Warning_, Workout
-from healthpod.ingest.fitbit import IMPORTER, kind_of, weight_log
+from healthpod.ingest.vendors.fitbit_export import IMPORTER, kind_of, weight_log
 from healthpod.store import schema
 
 DATA = Path(__file__).parent.parent / "data" / "fitbit"

@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import select
 from tests.ingest.apple_builder import HEAD, TAIL, record, records
 
-from healthpod.ingest import apple_health
+from healthpod.ingest.apple import export
 from healthpod.ingest.run import import_file
 from healthpod.insights import summaries
 from healthpod.pod import Pod
@@ -40,7 +40,7 @@ def summarized_imports(pod: Pod) -> set[int]:
 @pytest.fixture
 def small_batches(monkeypatch: pytest.MonkeyPatch) -> None:
     # Many batches from a small file, so that types end and start between batches.
-    monkeypatch.setattr(apple_health, "RECORD_BATCH", 500)
+    monkeypatch.setattr(export, "RECORD_BATCH", 500)
 
 
 @pytest.mark.usefixtures("small_batches")

@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from healthpod.ingest import apple_archive, reader_process
+from healthpod.ingest import reader_process
+from healthpod.ingest.apple import archive
 from healthpod.ingest.base import ErrorHandling
 from healthpod.ingest.run import import_file
 
@@ -70,7 +71,7 @@ def test_a_reader_whose_stdin_closes_exits_without_a_traceback(capfd):
 
 
 def test_an_export_read_from_the_start_is_the_one_the_import_takes(pod, export_zip, spawned):
-    early = apple_archive.early_reader(export_zip)
+    early = archive.early_reader(export_zip)
     assert early is not None
     reader_process.prestart(early)  # as `healthpod import` does before the store loads
     report = import_file(pod, export_zip, parallel=True)
@@ -83,7 +84,7 @@ def test_a_wrong_guess_is_ended_and_the_import_reads_what_it_wants(
 ):
     other = tmp_path / "other.zip"
     other.write_bytes(export_zip.read_bytes())
-    reader_process.prestart(apple_archive.early_reader(other))
+    reader_process.prestart(archive.early_reader(other))
     report = import_file(pod, export_zip, parallel=True)
     assert report.status == "completed" and report.total_added > 0
     assert len(spawned) == 2
@@ -96,13 +97,13 @@ def test_only_a_large_health_export_is_read_early(tmp_path, monkeypatch):
     other_zip = tmp_path / "fit.zip"
     with zipfile.ZipFile(other_zip, "w") as zf:
         zf.writestr("activity.fit", b"\x0e\x10")
-    assert apple_archive.early_reader(not_a_zip) is None
-    assert apple_archive.early_reader(other_zip) is None
-    assert apple_archive.early_reader(tmp_path / "missing.zip") is None
+    assert archive.early_reader(not_a_zip) is None
+    assert archive.early_reader(other_zip) is None
+    assert archive.early_reader(tmp_path / "missing.zip") is None
     small = tmp_path / "small.zip"
     with zipfile.ZipFile(small, "w") as zf:
         zf.write(APPLE, "apple_health_export/export.xml")
-    assert apple_archive.early_reader(small) is None  # below PARALLEL_MIN_BYTES
+    assert archive.early_reader(small) is None  # below PARALLEL_MIN_BYTES
 
 
 @pytest.mark.parametrize(
@@ -128,7 +129,7 @@ def test_the_command_line_starts_the_reader_before_anything_loads(
         started = spare is not None and spare.spec is not None
         assert started == reads_early
         if reads_early:
-            assert spare.spec == apple_archive.early_reader(export_zip)
+            assert spare.spec == archive.early_reader(export_zip)
     finally:
         reader_process.discard_spare()
 
@@ -147,4 +148,4 @@ def test_a_damaged_zip_is_only_as_large_as_the_file_and_not_guessed(export_zip, 
     cut = tmp_path / "cut.zip"
     cut.write_bytes(export_zip.read_bytes()[: export_zip.stat().st_size // 2])
     assert reader_process.parsed_bytes(cut) == cut.stat().st_size
-    assert apple_archive.early_reader(cut) is None
+    assert archive.early_reader(cut) is None

@@ -24,7 +24,7 @@ from healthpod.ingest.base import (
     Warning_,
     Workout,
 )
-from healthpod.ingest.shimmer import IMPORTER
+from healthpod.ingest.vendors.api_payloads import IMPORTER
 from healthpod.store import schema
 
 DATA = Path(__file__).parent.parent / "data" / "shimmer"
@@ -326,7 +326,7 @@ def test_deeply_nested_json_is_refused_not_a_crash():
 
 
 def test_a_payload_over_the_size_limit_is_refused():
-    from healthpod.ingest.vendor import load_json
+    from healthpod.ingest.vendors.common import load_json
 
     with pytest.raises(MalformedFile, match="larger than 1 MB") as caught:
         load_json(io.BytesIO(b" " * (1024 * 1024 + 10)), "big.json", max_bytes=1024 * 1024)

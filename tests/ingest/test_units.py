@@ -9,8 +9,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from healthpod.ingest import apple_dates, units
-from healthpod.ingest.apple_elements import record_type
+from healthpod.ingest import units
+from healthpod.ingest.apple import dates
+from healthpod.ingest.apple.elements import record_type
 from healthpod.vocabulary import SAMPLE_TYPES
 
 DOCS = Path(__file__).parents[2] / "docs"
@@ -79,7 +80,7 @@ def test_apple_dates_agree_with_strptime_one_by_one_and_in_bulk(moment, offset_m
     )
     expected = datetime.strptime(text, "%Y-%m-%d %H:%M:%S %z")
     want = (int(expected.timestamp() * 1000), offset_min)
-    assert apple_dates.parse(text) == want
-    ms, offs, ok = apple_dates.parse_many([text, "2019-02-29 10:00:00 +0000"])
+    assert dates.parse(text) == want
+    ms, offs, ok = dates.parse_many([text, "2019-02-29 10:00:00 +0000"])
     assert ok.tolist() == [True, False]
     assert (int(ms[0]), int(offs[0])) == want

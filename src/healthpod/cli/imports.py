@@ -176,12 +176,12 @@ def prestart_for(args: list[str]) -> None:
 def _prestart_reader(files: tuple[Path, ...], format_: str | None, profile: Path | None) -> None:
     """Start a reader process ahead of an import that may parse in one: its start-up then
     overlaps this process's. For one Health export it is given the file at once, so it
-    reads while this process loads the store (`apple_archive.early_reader`)."""
+    reads while this process loads the store (`ingest.apple.archive.early_reader`)."""
     if profile is not None or not any(_large(path) for path in files):
         return
     early = None
     if len(files) == 1 and format_ is None:
-        from healthpod.ingest.apple_archive import early_reader
+        from healthpod.ingest.apple.archive import early_reader
 
         early = early_reader(files[0])
     reader_process.prestart(early)
@@ -211,7 +211,7 @@ def _import(
     failed = False
     importer = None
     if profile is not None:
-        from healthpod.ingest.csv_profiles import ProfileImporter, load_profile
+        from healthpod.ingest.csv.profiles import ProfileImporter, load_profile
 
         importer = ProfileImporter(load_profile(profile))
     with progress_bar() as on_progress:

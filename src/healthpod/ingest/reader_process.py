@@ -199,7 +199,7 @@ def prestart(spec: ReaderSpec | None = None) -> None:
     Its start-up (Python, numpy, lxml: a tenth of a second and more) then runs while this
     process is still importing and opening the store; the next `child_items` takes it.
     With `spec` (the reader an import of a large file will most likely want, see
-    `apple_archive.early_reader`), it starts reading at once; `child_items` for another spec
+    `apple.archive.early_reader`), it starts reading at once; `child_items` for another spec
     ends it unused. `discard_spare` ends it if no import took it.
     """
     global _spare

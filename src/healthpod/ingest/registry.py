@@ -10,13 +10,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from healthpod.errors import UnsupportedFormat
-from healthpod.ingest.apple_health import IMPORTER as APPLE_HEALTH
+from healthpod.ingest.apple.export import IMPORTER as APPLE_HEALTH
 from healthpod.ingest.base import Importer
-from healthpod.ingest.csv_profiles import IMPORTER as CSV_PROFILES
-from healthpod.ingest.fhir import IMPORTER as FHIR
-from healthpod.ingest.fit import IMPORTER as FIT
-from healthpod.ingest.fitbit import IMPORTER as FITBIT
-from healthpod.ingest.shimmer import IMPORTER as VENDOR_API
+from healthpod.ingest.csv.profiles import IMPORTER as CSV_PROFILES
+from healthpod.ingest.fhir.r4_json import IMPORTER as FHIR
+from healthpod.ingest.fit.fit_files import IMPORTER as FIT
+from healthpod.ingest.vendors.api_payloads import IMPORTER as VENDOR_API
+from healthpod.ingest.vendors.fitbit_export import IMPORTER as FITBIT
 
 IMPORTERS: list[Importer] = [
     APPLE_HEALTH,

@@ -26,7 +26,7 @@ from ijson.common import ObjectBuilder  # type: ignore[import-untyped]
 
 from healthpod.errors import MalformedFile
 from healthpod.ingest.base import ErrorHandling, Item, ProgressFn, SourceRef, Warning_, Workout
-from healthpod.ingest.vendor import Emitter, naive_local_ms, number, peekable
+from healthpod.ingest.vendors.common import Emitter, naive_local_ms, number, peekable
 
 SOURCE = SourceRef(name="Fitbit", kind="device")
 EMIT = Emitter(SOURCE)

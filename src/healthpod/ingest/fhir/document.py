@@ -14,9 +14,9 @@ from typing import IO, Any
 import ijson  # type: ignore[import-untyped]
 
 from healthpod.errors import MalformedFile
-from healthpod.ingest import fhir_validate
 from healthpod.ingest.base import ErrorHandling, Item, ProgressFn, Warning_
-from healthpod.ingest.fhir_entries import (
+from healthpod.ingest.fhir import validate
+from healthpod.ingest.fhir.entries import (
     BOM,
     MAX_DEPTH,
     assigned_id,
@@ -47,7 +47,7 @@ def read_document(
             source=filename,
             hint="Import a FHIR R4 Bundle, a single resource, or Bulk Data NDJSON.",
         )
-    if not fhir_validate.is_resource_type(top_type):
+    if not validate.is_resource_type(top_type):
         raise MalformedFile(
             f"resourceType {top_type!r} is not a FHIR R4 resource type.",
             source=filename,

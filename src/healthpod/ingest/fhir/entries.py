@@ -1,6 +1,6 @@
 """One resource out of a FHIR file: its stored id, rewritten references, checks and items.
 
-Shared by the document (Bundle, single resource) and NDJSON readers of ingest/fhir.py.
+Shared by the document (Bundle, single resource) and NDJSON readers of ingest/fhir/r4_json.py.
 """
 
 from __future__ import annotations
@@ -10,9 +10,9 @@ from collections.abc import Iterator
 from typing import IO, Any
 
 from healthpod.errors import MalformedFile
-from healthpod.ingest import fhir_validate
 from healthpod.ingest.base import ClinicalResource, ErrorHandling, Item, ProgressFn, Warning_
-from healthpod.ingest.fhir_samples import samples_of
+from healthpod.ingest.fhir import validate
+from healthpod.ingest.fhir.observations import samples_of
 from healthpod.store.resources import content_id, is_valid_id
 
 MAX_DEPTH = 100  # FHIR resources nest ~30 deep at most (Questionnaire items in items)
@@ -76,11 +76,11 @@ def entry_items(
         resource = {**resource, "id": assigned}
     if references:
         resource = _rewrite(resource, references)
-    found = fhir_validate.problems(resource)
+    found = validate.problems(resource)
     if found:
         yield from _invalid(found, resource_type, location, filename, errors)
         return
-    if not fhir_validate.has_model(resource_type):
+    if not validate.has_model(resource_type):
         yield Warning_(
             location,
             f"{resource_type} is an R4 type without an R4B model; stored without a "

@@ -2,9 +2,9 @@
 
 A profile says which column holds the time (its format and zone), which columns hold which of
 our types and in what unit, and what to call the source. healthpod ships profiles for exports
-it has evidence of (`ingest/profiles/*.toml`, recognised by their header); a person writes their
-own for anything else and passes it with `healthpod import FILE --profile my-scale.toml`. The
-format is described in docs/import-devices.md.
+it has evidence of (`ingest/csv/shipped_profiles/*.toml`, recognised by their header); a person
+writes their own for anything else and passes it with
+`healthpod import FILE --profile my-scale.toml`. The format is described in docs/import-devices.md.
 
 Rows are streamed; a row that does not parse is reported by its line number (a warning and the
 row skipped, or under `ErrorHandling.RAISE` the file refused).
@@ -34,7 +34,7 @@ from healthpod.ingest.base import (
     SourceRef,
     Warning_,
 )
-from healthpod.ingest.vendor import offset_minutes, peekable
+from healthpod.ingest.vendors.common import offset_minutes, peekable
 from healthpod.vocabulary import sample_type
 
 MAX_LINE_BYTES = 1024 * 1024
@@ -203,7 +203,7 @@ def _zone_problem(zone: str) -> bool:
 
 def shipped_profiles() -> list[Profile]:
     """The profiles that come with healthpod, by file name."""
-    folder = resources.files("healthpod.ingest") / "profiles"
+    folder = resources.files("healthpod.ingest.csv") / "shipped_profiles"
     found = []
     for entry in sorted(folder.iterdir(), key=lambda e: e.name):
         if entry.name.endswith(".toml"):

@@ -14,7 +14,7 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from healthpod.ingest.base import Correlation, Item, SourceRef, Warning_
-from healthpod.ingest.vendor import Emitter, number
+from healthpod.ingest.vendors.common import Emitter, number
 
 SOURCE = SourceRef(name="Withings", kind="device")
 EMIT = Emitter(SOURCE)

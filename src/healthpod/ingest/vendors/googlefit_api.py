@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from healthpod.ingest.base import Item, SourceRef, Warning_, Workout
-from healthpod.ingest.vendor import Emitter, number
+from healthpod.ingest.vendors.common import Emitter, number
 
 SOURCE = SourceRef(name="Google Fit", kind="app")
 EMIT = Emitter(SOURCE)

@@ -16,7 +16,7 @@ if TYPE_CHECKING:
     from healthpod.ingest.reader_process import ReaderSpec
 
 # `type(IMPORTER).__module__` of the Apple Health importer, as a reader spec names it.
-IMPORTER_MODULE = "healthpod.ingest.apple_health"
+IMPORTER_MODULE = "healthpod.ingest.apple.export"
 
 
 def pick_member(names: Sequence[str]) -> str | None:

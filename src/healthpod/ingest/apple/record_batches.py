@@ -4,7 +4,7 @@ A large export is almost all Records. Per record the parser only keeps the attri
 dates, numbers and units are converted for a whole batch at once (numpy for the dates and
 unit factors, list comprehensions for the rest), which is what makes a million records take
 seconds. A row the batch conversion cannot take (a date in another form, a decimal comma, a
-missing attribute) goes through the one-by-one reader, `apple_elements.record`, which says
+missing attribute) goes through the one-by-one reader, `elements.record`, which says
 exactly what is wrong.
 """
 
@@ -19,12 +19,12 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from healthpod.ingest import apple_dates
+from healthpod.ingest.apple import dates
 from healthpod.ingest.base import Sample, SampleBatch, SampleKey
 
 Metadata = Callable[[Any], dict[str, Any] | None]
 Meta = dict[str, Any] | str  # a record's metadata, or its JSON text
-TypeResolver = Callable[[str, str | None], Any]  # -> apple_health.RecordType
+TypeResolver = Callable[[str, str | None], Any]  # -> export.RecordType
 OneByOne = Callable[[int, dict[str, str], Any, Callable[[], int | None]], Sample | None]
 
 
@@ -57,7 +57,7 @@ class RecordColumns:
     """Records waiting to be converted: one list per attribute, children and element numbers.
 
     Rows arrive from the XML parser one attribute dict at a time (`append`) or from the
-    fast scanner (`apple_fast`) as whole columns (`extend`); either way a missing attribute
+    fast scanner (`fast_records`) as whole columns (`extend`); either way a missing attribute
     is None.
     """
 
@@ -132,9 +132,9 @@ class RecordColumns:
             values_text,
         ) = self.columns
         n = len(self.ordinals)
-        start_ms, start_off, ok = apple_dates.parse_many(start_text)
-        end_ms, end_off, end_ok = apple_dates.parse_many(end_text)
-        created_ms, _, created_ok = apple_dates.parse_many(created_text)
+        start_ms, start_off, ok = dates.parse_many(start_text)
+        end_ms, end_off, end_ok = dates.parse_many(end_text)
+        created_ms, _, created_ok = dates.parse_many(created_text)
         ok &= end_ok
         if None in created_text:
             created_ok |= np.fromiter((t is None for t in created_text), bool, n)

@@ -15,7 +15,7 @@ from typing import Any
 
 from healthpod.ingest import units
 from healthpod.ingest.base import Correlation, Item, Quantity, SourceRef, Warning_, Workout
-from healthpod.ingest.vendor import Emitter, naive_local_ms, number, offset_minutes
+from healthpod.ingest.vendors.common import Emitter, naive_local_ms, number, offset_minutes
 
 SOURCE = SourceRef(name="iHealth", kind="device")
 EMIT = Emitter(SOURCE)

@@ -13,8 +13,14 @@ from datetime import datetime
 from typing import Any
 
 from healthpod.ingest.base import Item, Warning_
-from healthpod.ingest.fitbit import EMIT, NO_ZONE, exercise_log, sleep_log, weight_log
-from healthpod.ingest.vendor import naive_local_ms, number
+from healthpod.ingest.vendors.common import naive_local_ms, number
+from healthpod.ingest.vendors.fitbit_export import (
+    EMIT,
+    NO_ZONE,
+    exercise_log,
+    sleep_log,
+    weight_log,
+)
 
 DAY_MS = 86_400_000
 KEYS = ("activities-heart", "activities-steps", "weight", "sleep", "activities")

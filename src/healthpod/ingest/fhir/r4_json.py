@@ -6,12 +6,12 @@ Bundle's `fullUrl`s, the third yields the resources with their references rewrit
 `urn:uuid:` or absolute `fullUrl` of an entry becomes the stored `Type/id`, so what is stored
 points at what is stored. References to resources outside the file stay as written and are
 never fetched. NDJSON (one resource per line, one type per file) is read line by line, a line
-at most `MAX_LINE_BYTES` long. The readers are fhir_document.py and fhir_ndjson.py; what
-happens to each resource (ids, references, validation, samples) is fhir_entries.py.
+at most `MAX_LINE_BYTES` long. The readers are document.py and ndjson.py; what
+happens to each resource (ids, references, validation, samples) is entries.py.
 
 Refused outright (MalformedFile, nothing stored): not JSON, nested too deep, a line too long,
 no or an unknown `resourceType`, an NDJSON line of another type than the file. A resource that
-fails structural validation (fhir_validate) is, per `ErrorHandling`: RAISE, the file is refused
+fails structural validation (validate.py) is, per `ErrorHandling`: RAISE, the file is refused
 and the error names its entry or line and path; WARN (the CLI's choice), the resource is
 skipped with a warning that says so; IGNORE, skipped.
 """
@@ -24,9 +24,9 @@ from collections.abc import Iterator
 from typing import IO, BinaryIO, ClassVar
 
 from healthpod.ingest.base import ClinicalResource, ErrorHandling, Item, ProgressFn, Warning_
-from healthpod.ingest.fhir_document import read_document
-from healthpod.ingest.fhir_entries import BOM, MAX_DEPTH
-from healthpod.ingest.fhir_ndjson import CHUNK, MAX_LINE_BYTES, read_ndjson
+from healthpod.ingest.fhir.document import read_document
+from healthpod.ingest.fhir.entries import BOM, MAX_DEPTH
+from healthpod.ingest.fhir.ndjson import CHUNK, MAX_LINE_BYTES, read_ndjson
 
 __all__ = ["IMPORTER", "MAX_DEPTH", "MAX_LINE_BYTES", "FhirImporter", "read_member"]
 

@@ -1,6 +1,6 @@
 """Garmin/ANT FIT files: activities, daily monitoring, weight scales and beat-to-beat HRV.
 
-`fit_decode` reads the bytes (CRC, chained files, compressed and 16-bit timestamps, developer
+`fit.decode` reads the bytes (CRC, chained files, compressed and 16-bit timestamps, developer
 fields); this module turns each FIT file into our items:
 
 - activity: one `Workout` per session (laps as events, the GPS track as its route), and per
@@ -32,9 +32,9 @@ from healthpod.ingest.base import (
     SourceRef,
     Warning_,
 )
-from healthpod.ingest.fit_decode import FitFile, decode, sniff
-from healthpod.ingest.fit_device import FitContext, describe_device, source_name
-from healthpod.ingest.fit_workout import monitoring_items, workouts
+from healthpod.ingest.fit.decode import FitFile, decode, sniff
+from healthpod.ingest.fit.device import FitContext, describe_device, source_name
+from healthpod.ingest.fit.workouts import monitoring_items, workouts
 
 MAX_OFFSET_S = 14 * 3600
 

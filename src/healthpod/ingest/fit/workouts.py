@@ -7,8 +7,8 @@ from datetime import datetime
 from typing import Any
 
 from healthpod.ingest.base import Item, Workout
-from healthpod.ingest.fit_decode import FitFile, RecordRow
-from healthpod.ingest.fit_device import FitContext
+from healthpod.ingest.fit.decode import FitFile, RecordRow
+from healthpod.ingest.fit.device import FitContext
 
 DAY_S = 86400
 

@@ -2,8 +2,8 @@
 
 These functions take an element's attributes (and its children as small `[tag, attrib,
 children]` lists) and return our items, or raise `Problem` saying what is wrong with it; the
-parser in `apple_health` decides whether that is a warning or an error. Top-level records of
-a large export take the faster batch route in `apple_records`, which falls back to `record`.
+parser in `export` decides whether that is a warning or an error. Top-level records of
+a large export take the faster batch route in `record_batches`, which falls back to `record`.
 """
 
 from __future__ import annotations
@@ -14,7 +14,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from healthpod.ingest import apple_dates, units
+from healthpod.ingest import units
+from healthpod.ingest.apple import dates
 from healthpod.ingest.base import (
     ActivitySummary,
     CategoryValue,
@@ -83,8 +84,8 @@ def instant(attrib: dict[str, str], name: str) -> tuple[int, int]:
     if text is None:
         raise Problem(f"has no {name}")
     try:
-        return apple_dates.parse(text)
-    except apple_dates.BadDate as exc:
+        return dates.parse(text)
+    except dates.BadDate as exc:
         raise Problem(f"has a bad {name}: {exc}") from None
 
 
@@ -317,8 +318,8 @@ def activity_summary(attrib: dict[str, str]) -> ActivitySummary:
     if not day:
         raise Problem("has no dateComponents")
     try:
-        date_on = apple_dates.parse_day(day)
-    except apple_dates.BadDate as exc:
+        date_on = dates.parse_day(day)
+    except dates.BadDate as exc:
         raise Problem(f"has a bad dateComponents: {exc}") from None
     energy_unit = "activeEnergyBurnedUnit"
     return ActivitySummary(
@@ -340,8 +341,8 @@ def person_info(attrib: dict[str, str]) -> PersonInfo:
     birth_date = None
     if birth:
         try:
-            birth_date = apple_dates.parse_day(birth)
-        except apple_dates.BadDate as exc:
+            birth_date = dates.parse_day(birth)
+        except dates.BadDate as exc:
             raise Problem(f"has a bad date of birth: {exc}") from None
     return PersonInfo(
         birth_date,

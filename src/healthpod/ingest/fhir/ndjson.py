@@ -7,9 +7,9 @@ from collections.abc import Iterator
 from typing import IO, Any
 
 from healthpod.errors import MalformedFile
-from healthpod.ingest import fhir_validate
 from healthpod.ingest.base import ErrorHandling, Item, ProgressFn
-from healthpod.ingest.fhir_entries import BOM, MAX_DEPTH, entry_items, progress, too_deep
+from healthpod.ingest.fhir import validate
+from healthpod.ingest.fhir.entries import BOM, MAX_DEPTH, entry_items, progress, too_deep
 
 MAX_LINE_BYTES = 16 * 1024 * 1024
 CHUNK = 256 * 1024
@@ -34,7 +34,7 @@ def read_ndjson(
                 location=location,
                 hint="Import the resource files of the export (Patient.000.ndjson, …).",
             )
-        if not fhir_validate.is_resource_type(resource_type):
+        if not validate.is_resource_type(resource_type):
             raise MalformedFile(
                 f"resourceType {resource_type!r} is not a FHIR R4 resource type.",
                 source=filename,
@@ -124,4 +124,4 @@ def _depth(value: Any) -> int:
 
 def _type_from_name(filename: str) -> str | None:
     stem = filename.replace("\\", "/").rsplit("/", 1)[-1].split(".", 1)[0]
-    return stem if fhir_validate.is_resource_type(stem) else None
+    return stem if validate.is_resource_type(stem) else None

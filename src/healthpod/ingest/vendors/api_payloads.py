@@ -11,16 +11,16 @@ from collections.abc import Callable, Iterator
 from typing import Any, BinaryIO, ClassVar
 
 from healthpod.errors import MalformedFile
-from healthpod.ingest import vendor_fitbit_api, vendor_googlefit, vendor_ihealth, vendor_withings
 from healthpod.ingest.base import ErrorHandling, Item, ProgressFn, Warning_
-from healthpod.ingest.vendor import load_json
+from healthpod.ingest.vendors import fitbit_api, googlefit_api, ihealth_api, withings_api
+from healthpod.ingest.vendors.common import load_json
 
 Vendor = tuple[str, Callable[[Any], bool], Callable[[dict[str, Any]], Iterator[Item]]]
 VENDORS: tuple[Vendor, ...] = (
-    ("Withings", vendor_withings.claims, vendor_withings.read),
-    ("iHealth", vendor_ihealth.claims, vendor_ihealth.read),
-    ("Google Fit", vendor_googlefit.claims, vendor_googlefit.read),
-    ("Fitbit", vendor_fitbit_api.claims, vendor_fitbit_api.read),
+    ("Withings", withings_api.claims, withings_api.read),
+    ("iHealth", ihealth_api.claims, ihealth_api.read),
+    ("Google Fit", googlefit_api.claims, googlefit_api.read),
+    ("Fitbit", fitbit_api.claims, fitbit_api.read),
 )
 
 # Keys near the start of each vendor's payload; sniffing sees only the first bytes.

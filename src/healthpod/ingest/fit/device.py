@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from healthpod.ingest.base import Quantity, SourceRef
-from healthpod.ingest.fit_decode import FitFile
+from healthpod.ingest.fit.decode import FitFile
 
 MANUFACTURERS = {
     "garmin": "Garmin",

@@ -34,7 +34,7 @@ from collections.abc import Callable
 from itertools import chain
 from typing import Any, cast
 
-from healthpod.ingest.apple_records import FIELDS, Meta, Run
+from healthpod.ingest.apple.record_batches import FIELDS, Meta, Run
 from healthpod.ingest.safe_files import count_newlines
 
 _PLAIN = rb'[^"<&\x00-\x1f]*'  # no entity at all: types, dates, numbers, metadata keys

@@ -9,7 +9,7 @@ An element healthpod does not know is kept under its own name and listed as unkn
 The parse uses lxml's target interface (callbacks, no tree), with entities, DTD loading and
 network off; `safe_files.PrologueGuard` refuses entity declarations and external DTDs first,
 and `safe_files.LongTokenGuard` any gigantic tag or value. Element conversion is in
-`apple_elements`; batches of top-level records in `apple_records`.
+`elements`; batches of top-level records in `record_batches`.
 """
 
 from __future__ import annotations
@@ -21,9 +21,10 @@ from typing import Any, BinaryIO, ClassVar
 from lxml import etree
 
 from healthpod.errors import MalformedFile, UnsupportedFormat
-from healthpod.ingest import apple_fast, safe_files
-from healthpod.ingest.apple_archive import pick_member
-from healthpod.ingest.apple_elements import (
+from healthpod.ingest import safe_files
+from healthpod.ingest.apple import fast_records
+from healthpod.ingest.apple.archive import pick_member
+from healthpod.ingest.apple.elements import (
     Node,
     Problem,
     activity_summary,
@@ -36,7 +37,7 @@ from healthpod.ingest.apple_elements import (
     unknown_element,
     workout,
 )
-from healthpod.ingest.apple_records import Meta, RecordColumns, Run
+from healthpod.ingest.apple.record_batches import Meta, RecordColumns, Run
 from healthpod.ingest.base import (
     ErrorHandling,
     ExportInfo,
@@ -130,7 +131,7 @@ class _Target:
         nodes: int,
         run: Run,
     ) -> None:
-        """Records the fast scanner read (`apple_fast`), in document order with the rest."""
+        """Records the fast scanner read (`fast_records`), in document order with the rest."""
         self.records.extend(columns, metas, self.count + 1, run)
         self.count += count
         self.nodes += nodes
@@ -288,11 +289,11 @@ def clinical_records(
         return
     # Only here: the FHIR reader loads its models and the store's, half a second at the end
     # of an export without Health Records.
-    from healthpod.ingest import fhir
+    from healthpod.ingest.fhir import r4_json
 
     for name in records:
         with safe_files.open_member(filename, zf, name) as member:
-            yield from fhir.read_member(member, member=f"{filename}/{name}", errors=errors)
+            yield from r4_json.read_member(member, member=f"{filename}/{name}", errors=errors)
 
 
 def describe_names(names: Sequence[str]) -> str:
@@ -315,7 +316,7 @@ def parse(
     parser = safe_files.xml_parser(target=target)
     prologue = safe_files.PrologueGuard(filename)
     long_tokens = safe_files.LongTokenGuard(filename)
-    scanner: apple_fast.Scanner | None = None
+    scanner: fast_records.Scanner | None = None
     tail = b""
     first = True
     try:
@@ -326,8 +327,8 @@ def parse(
             prologue.check(chunk)
             long_tokens.check(chunk)
             target.lines = long_tokens.lines
-            if first and fast and apple_fast.is_plain_document(chunk):
-                scanner = apple_fast.Scanner(lambda: target.depth, parser.feed, target.take)
+            if first and fast and fast_records.is_plain_document(chunk):
+                scanner = fast_records.Scanner(lambda: target.depth, parser.feed, target.take)
             first = False
             if scanner is None:
                 parser.feed(chunk)

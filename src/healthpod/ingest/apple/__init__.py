@@ -1,0 +1,1 @@
+"""The Health app's "Export All Health Data" (export.zip or export.xml) and its fast reader."""

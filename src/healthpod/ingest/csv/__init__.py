@@ -1,0 +1,1 @@
+"""CSV files from scales, cuffs and apps, read through mapping profiles (TOML)."""

@@ -1,0 +1,1 @@
+"""FHIR R4 JSON from healthcare: Bundles, single resources and Bulk Data NDJSON."""

@@ -1,0 +1,1 @@
+"""Garmin/ANT FIT files: activities, daily monitoring, weight scales and HRV."""
