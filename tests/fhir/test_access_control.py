@@ -308,8 +308,11 @@ def test_records_from_healthcare_follow_the_consent(client, pod, world):
     assert lab.json()["subject"]["reference"] == f"Patient/{world['anna']}"
     ids = _all_pages(client, token, "Observation", _count=3)
     assert "lab-1" in ids and len(ids) == 6  # five heart rates, then the lab result
-    assert _get(client, token, "Condition/cond-1").status_code == 404  # conditions not consented
-    assert _ids(_get(client, token, "Condition").json()) == []
+    # Conditions were not granted, so the token's granted scope does not reach Condition at
+    # all: refused for the type, whether or not the person has any.
+    assert _get(client, token, "Condition/cond-1").status_code == 403
+    assert _get(client, token, "Condition/no-such-id").status_code == 403
+    assert _get(client, token, "Condition").status_code == 403
     labs = _get(client, token, "Observation", category="laboratory", _total="accurate").json()
     assert labs["total"] == 1 and _ids(labs) == ["lab-1"]
 

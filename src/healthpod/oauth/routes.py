@@ -20,11 +20,11 @@ from fastapi.responses import JSONResponse, RedirectResponse
 
 from healthpod.consent import store as consent_store
 from healthpod.consent.actors import Actor
-from healthpod.consent.model import Action, Granularity, Scope
+from healthpod.consent.model import Granularity, Scope
 from healthpod.errors import AccessDenied, HealthpodError, InvalidRequest
 from healthpod.oauth import discovery, tokens
-from healthpod.oauth.consent_form import ConsentChoice, parse_choice, requested
-from healthpod.oauth.scopes import ScopeSet, parse_scopes
+from healthpod.oauth.consent_form import parse_choice, requested
+from healthpod.oauth.scopes import granted, parse_scopes
 from healthpod.oauth.server import Client, Grant, PodAuthorizationServer, PodRequest
 from healthpod.pod import Pod
 from healthpod.web import security, session
@@ -230,36 +230,13 @@ def _decide(request: Request, fields: list[tuple[str, str]]) -> Response:
             valid_until_ms=choice.valid_until_ms,
             now_ms=now_ms,
         )
-        granted = narrow_scopes(scopes, choice)
-        user = Grant(person_id, consent.id, granted.text(), oauth_request.payload.data.get("nonce"))
+        actions = frozenset(a.value for a in choice.scope.actions)
+        given = granted(scopes, choice.scope.categories, actions)
+        user = Grant(person_id, consent.id, given.text(), oauth_request.payload.data.get("nonce"))
         status, _body, headers = server.create_authorization_response(
             oauth_request, grant_user=user, grant=grant
         )
     return Response(status_code=status, headers=dict(headers))
-
-
-def narrow_scopes(scopes: ScopeSet, choice: ConsentChoice) -> ScopeSet:
-    """The token's scopes: what was asked for, cut down to what the person allowed."""
-    from healthpod.oauth.scopes import ResourceScope
-
-    kept = []
-    for scope in scopes.resources:
-        perms = set(scope.permissions)
-        if Action.READ not in choice.scope.actions:
-            perms -= {"r", "s"}
-        if Action.WRITE not in choice.scope.actions:
-            perms -= {"c", "u", "d"}
-        single = ScopeSet(frozenset(), (scope,))
-        reach = single.categories("r") | single.categories("c")
-        if scope.resource_type != "Patient" and not (
-            {c.value for c in reach} & choice.scope.categories
-        ):
-            continue
-        if perms:
-            kept.append(
-                ResourceScope(scope.resource_type, frozenset(perms), scope.observation_category)
-            )
-    return ScopeSet(scopes.plain, tuple(kept))
 
 
 def _check_form(request: Request) -> None:

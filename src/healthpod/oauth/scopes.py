@@ -185,3 +185,50 @@ def supported_scopes() -> list[str]:
         "patient/Observation.rs?category=laboratory",
         "patient/Observation.c",
     ]
+
+
+_READ, _WRITE = frozenset("rs"), frozenset("cud")
+
+
+def granted(asked: ScopeSet, categories: frozenset[str], actions: frozenset[str]) -> ScopeSet:
+    """The scopes a token gets: what was asked for, cut to the consent the person gave, in
+    SMART's words (RFC 6749 §5.1: the token response names the scope actually granted).
+
+    `categories` and `actions` are the consent's (`Category` and `Action` values). Read or
+    write the person did not allow loses its letters; a scope whose resource type reaches no
+    allowed category is dropped; `*` becomes the resource types the allowed categories reach
+    unless every category was allowed. `Patient` (the person themselves) stays with read.
+    Scopes cannot say "heart rate but not steps", so a part of Observation shows as
+    `patient/Observation.rs`; the consent decides the rest on every request.
+    """
+    allowed = frozenset().union(
+        _READ if "read" in actions else frozenset(), _WRITE if "write" in actions else frozenset()
+    )
+    kept: dict[ResourceScope, None] = {}
+    for scope in asked.resources:
+        perms = scope.permissions & allowed
+        if not perms:
+            continue
+        if scope.resource_type == "*":
+            for expanded in _expand(perms, categories):
+                kept[expanded] = None
+            continue
+        reach = {c.value for c in ScopeSet(frozenset(), (scope,)).categories(min(perms))}
+        if scope.resource_type == "Patient" or reach & categories:
+            kept[ResourceScope(scope.resource_type, perms, scope.observation_category)] = None
+    return ScopeSet(asked.plain, tuple(kept))
+
+
+def _expand(perms: frozenset[str], categories: frozenset[str]) -> list[ResourceScope]:
+    if categories >= {c.value for c in Category}:
+        return [ResourceScope("*", perms)]
+    found = []
+    if perms & _READ:
+        found.append(ResourceScope("Patient", perms & _READ))
+    if categories & {c.value for c in OBSERVATION_ALL}:
+        found.append(ResourceScope("Observation", perms))
+    for resource_type in SERVED_TYPES:
+        category = RESOURCE_CATEGORIES.get(resource_type)
+        if category is not None and category.value in categories and perms & _READ:
+            found.append(ResourceScope(resource_type, perms & _READ))
+    return found

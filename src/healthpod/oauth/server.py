@@ -39,10 +39,10 @@ from healthpod.consent import audit
 from healthpod.consent.actors import Actor, by_client_id, verify_secret
 from healthpod.consent.engine import decide
 from healthpod.consent.model import AccessRequest, Action
-from healthpod.consent.store import consents_for
+from healthpod.consent.store import consents_for, get_consent
 from healthpod.errors import InvalidRequest
 from healthpod.oauth import tokens
-from healthpod.oauth.scopes import parse_scopes
+from healthpod.oauth.scopes import granted, parse_scopes
 
 logger = logging.getLogger(__name__)
 
@@ -288,7 +288,11 @@ class RefreshTokenGrant(grants.RefreshTokenGrant):  # type: ignore[misc]
         return Grant(refresh_token.person_id, refresh_token.consent_id, refresh_token.scope)
 
     def issue_token(self, user: Grant, refresh_token: tokens.TokenRecord) -> dict[str, Any]:
-        scope = parse_scopes(self.request.payload.scope or refresh_token.scope).text()
+        # What the consent allows now: the person may have narrowed it since the last token.
+        consent = get_consent(self.server.conn, user.person_id, user.consent_id)
+        actions = frozenset(a.value for a in consent.actions)
+        asked = parse_scopes(self.request.payload.scope or refresh_token.scope)
+        scope = granted(asked, consent.categories, actions).text()
         return self.generate_token(user=user, scope=scope, include_refresh_token=True)  # type: ignore[no-any-return]
 
     def revoke_old_credential(self, refresh_token: tokens.TokenRecord) -> None:
