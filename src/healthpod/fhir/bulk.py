@@ -21,12 +21,14 @@ from fastapi import APIRouter, Request, Response
 from fastapi.responses import StreamingResponse
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 
-from healthpod.consent.model import Action
+from healthpod.consent import access as consent_access
+from healthpod.consent.model import AccessRequest, Action
 from healthpod.errors import InvalidRequest, NotFound
 from healthpod.fhir import observation_search, resource_search, search
-from healthpod.fhir.access import Access, check, pod_of
+from healthpod.fhir.access import PERSON_SCOPE, Access, check, now_ms, pod_of
 from healthpod.fhir.outcome import FhirResponse, FhirRoute
 from healthpod.fhir.render import Rendered
+from healthpod.insights import summaries
 from healthpod.keys import secret_key
 from healthpod.oauth.bearer import authenticate
 from healthpod.vocabulary import RESOURCE_CATEGORIES
@@ -115,20 +117,83 @@ def _job(request: Request, job: str) -> dict[str, Any]:
 
 @router.get("/$export-status/{job}")
 def status(request: Request, job: str) -> FhirResponse:
-    """The manifest: one NDJSON file per resource type (made when it is downloaded)."""
+    """The manifest: one NDJSON file per resource type that has something to export now.
+
+    A type with nothing in it (or nothing the consent lets out) has no file, and an export
+    with nothing at all has `"output": []`, as the Bulk Data spec asks.
+    """
     found = _job(request, job)
     base = _base(request)
+    types = found["t"]
+    if types:
+        access = _status_access(request)
+        types = [t for t in types if _has_lines(request, access, t, found["s"])]
     return FhirResponse(
         {
             "transactionTime": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(found["at"])),
             "request": found["url"],
             "requiresAccessToken": True,
-            "output": [
-                {"type": t, "url": f"{base}/$export-file/{job}/{t}.ndjson"} for t in found["t"]
-            ],
+            "output": [{"type": t, "url": f"{base}/$export-file/{job}/{t}.ndjson"} for t in types],
             "error": [],
         }
     )
+
+
+def _status_access(request: Request) -> Access:
+    """One decision (and log entry) for the manifest: what the consent lets out now, over
+    every category the token reads. Each file is decided again when it is downloaded.
+
+    Raises:
+        AccessDenied: no consent covers the export any more (logged).
+    """
+    pod = pod_of(request)
+    now = now_ms(pod)
+    caller = authenticate(request, pod.engine, now_ms=now)
+    if caller.is_person:
+        return Access(caller, PERSON_SCOPE, now, "the person's own access")
+    assert caller.scopes is not None and caller.actor_id is not None
+    decision = consent_access.authorize(
+        pod.engine,
+        AccessRequest(
+            caller.person_id,
+            caller.actor_id,
+            Action.READ,
+            categories=frozenset(c.value for c in caller.scopes.categories("r")),
+            consent_id=caller.consent_id,
+        ),
+        event="fhir.export_status",
+        details={"path": "$export-status"},
+        now_ms=now,
+    )
+    return Access(caller, decision.raise_if_denied(), now, decision.reason)
+
+
+def _has_lines(request: Request, access: Access, resource_type: str, since: str | None) -> bool:
+    """Whether the type's file would hold at least one line, read as the download reads."""
+    if resource_type == "Patient":
+        return True  # the person themselves: always one line
+    params = [("_count", "1")]
+    if since is not None:
+        params.append(("_lastUpdated", f"ge{since}"))
+    query = search.parse(resource_type, params, strict=True, allowed=search.RESOURCE_PARAMS)
+    pod = pod_of(request)
+    if resource_type == "Observation":
+        if access.scope.daily_only:
+            with pod.engine.begin() as conn:
+                summaries.catch_up(conn, access.person_id)
+        token_categories = None
+        if access.caller.scopes is not None:
+            token_categories = access.caller.scopes.observation_filter("r")
+        with pod.engine.connect() as conn:
+            page, _cursor, _total = observation_search.search(
+                conn, access.person_id, access.scope, query, token_categories
+            )
+        return bool(page)
+    with pod.engine.connect() as conn:
+        found, _total = resource_search.search(
+            conn, access.person_id, access.scope, query, offset=0, limit=1
+        )
+    return bool(found)
 
 
 @router.get("/$export-file/{job}/{name}")
