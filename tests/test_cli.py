@@ -1,7 +1,13 @@
 from __future__ import annotations
 
 import json
+import os
+import socket
+import subprocess
+import sys
+from collections.abc import Iterator
 
+import click
 import pytest
 from click.testing import CliRunner
 from sqlalchemy import func, select
@@ -108,3 +114,77 @@ def test_questions_an_empty_pod_cannot_answer_say_import_first(empty_pod):
     # A name given with --person that is not here is still an error (a typo, most likely).
     anna = empty_pod("stats", "--person", "anna")
     assert anna.exit_code == 1 and "no person called 'anna'" in anna.stderr
+
+
+def command_paths() -> list[list[str]]:
+    """Every command and subcommand, as the words typed after `healthpod`."""
+
+    def walk(command: click.Command, path: list[str]) -> Iterator[list[str]]:
+        yield path
+        if isinstance(command, click.Group):
+            with click.Context(command) as ctx:
+                for name in command.list_commands(ctx):
+                    sub = command.get_command(ctx, name)
+                    assert sub is not None
+                    yield from walk(sub, [*path, name])
+
+    return list(walk(cli, []))
+
+
+def healthpod(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    """The installed command in a process of its own, as a person runs it."""
+    return subprocess.run(
+        [sys.executable, "-m", "healthpod", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+
+
+def test_every_command_takes_dash_h(tmp_path):
+    paths = command_paths()
+    assert ["import"] in paths and ["log", "verify"] in paths
+    # One process runs `main()` once per command, as the installed script does: `import`
+    # parses its arguments early (`prestart_for`), which once cost it its -h.
+    script = (
+        "import json, sys\n"
+        "from healthpod.cli import main\n"
+        "codes = []\n"
+        "for path in json.loads(sys.argv[1]):\n"
+        "    sys.argv = ['healthpod', *path, '-h']\n"
+        "    try:\n"
+        "        main()\n"
+        "    except SystemExit as exc:\n"
+        "        codes.append(exc.code)\n"
+        "print(json.dumps(codes), file=sys.stderr)\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", script, json.dumps(paths)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+        env={**os.environ, "HEALTHPOD_HOME": str(tmp_path)},
+    )
+    codes = json.loads(result.stderr.splitlines()[-1])
+    assert codes == [0] * len(paths), result.stderr
+    for path in paths:
+        assert f"Usage: healthpod {' '.join(path)}".rstrip() in result.stdout, path
+
+
+def test_a_taken_port_is_one_message_with_a_hint_and_exit_3(tmp_path):
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        for command in ("serve", "demo"):
+            result = healthpod("--home", str(tmp_path / "pod"), command, "--port", str(port))
+            assert result.returncode == 3, (command, result.stdout, result.stderr)
+            assert result.stderr.splitlines() == [
+                f"Error: Port {port} on 127.0.0.1 is already in use by another program.",
+                "Stop that program (perhaps another healthpod), or choose a free port: "
+                "--port 8000.",
+            ]
+            assert "serving" not in result.stdout
+    assert not (tmp_path / "pod").exists()  # refused before the demo built anything

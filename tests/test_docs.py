@@ -39,3 +39,11 @@ def test_readme_opens_with_the_two_commands_the_makefile_offers():
 
 def test_ci_runs_the_readme_test_command():
     assert "make test" in (ROOT / ".ci" / "run").read_text()
+
+
+def test_every_exit_code_of_the_command_is_in_the_table():
+    from healthpod.cli.serve import CANNOT_LISTEN
+
+    text = (ROOT / "docs" / "errors.md").read_text()
+    for code in (0, 1, 2, CANNOT_LISTEN):
+        assert f"\n| {code} | " in text, code

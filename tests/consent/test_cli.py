@@ -50,7 +50,7 @@ def test_account_create_reads_the_password_from_stdin(run, engine):
         "carol",
         "--password-stdin",
         input="short\n",
-        code=1,
+        code=2,
     )
     assert "too short" in short.stderr
 
@@ -99,7 +99,7 @@ def test_actor_secret_is_shown_once_and_only_for_confidential_clients(run, engin
         "TREAT",
         "--redirect-uri",
         "http://evil.example/cb",
-        code=1,
+        code=2,
     )
     assert "plain http" in bad.stderr
     assert run("actor", "disable", "nope", code=1).stderr.startswith("Error: No actor")
@@ -182,7 +182,7 @@ def test_account_password_and_disable(run, engine):
     assert accounts.authenticate(engine, "alice", "long secret 2", address="t", now_ms=NOW)
     assert (
         "too short"
-        in run("account", "password", "alice", "--password-stdin", input="x\n", code=1).stderr
+        in run("account", "password", "alice", "--password-stdin", input="x\n", code=2).stderr
     )
     run("account", "disable", "alice")
     with pytest.raises(AccessDenied, match="disabled"):

@@ -129,8 +129,6 @@ def test_bad_input_gives_a_message_and_exit_1(settings, engine):
     two_sources(engine)
     cases = {
         ("stats", "stepz"): "Unknown type 'stepz'",
-        ("stats", "steps", "--by", "fortnight"): "not a bucket size",
-        ("stats", "steps", "--from", "2026-02-30"): "is not a date",
         ("stats", "steps", "--from", "2025-01-01", "--to", "2025-01-31"): "no steps data",
         ("sources", "priority", "Fitbit", "1"): "no source called 'Fitbit'",
         ("stats", "--person", "nobody"): "no person called 'nobody'",
@@ -142,6 +140,23 @@ def test_bad_input_gives_a_message_and_exit_1(settings, engine):
         assert "Traceback" not in result.output
     zero = run(settings, "sources", "priority", "Fitbit", "0")
     assert zero.exit_code == 2
+
+
+def test_usage_errors_exit_2_with_a_message(settings, engine):
+    two_sources(engine)
+    cases = {
+        ("stats", "steps", "--by", "year"): "'year' is not one of 'hour', 'day', 'week', 'month'",
+        ("stats", "steps", "--from", "2026-02-30"): "'2026-02-30' is not a date",
+        ("stats", "steps", "--explain", "yesterday"): "'yesterday' is not a date",
+        ("insights", "--as-of", "1/4"): "'1/4' is not a date",
+        ("stats", "steps", "--from", "2026-04-02", "--to", "2026-04-01"): "ends before it starts",
+        ("stats", "steps", "--explian", "2026-04-01"): "No such option",
+    }
+    for args, message in cases.items():
+        result = run(settings, *args)
+        assert result.exit_code == 2, (args, result.output)
+        assert message in result.stderr, (args, result.stderr)
+        assert "Traceback" not in result.output
 
 
 def test_insights_json_has_the_note(settings, engine):

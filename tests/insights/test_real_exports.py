@@ -90,7 +90,34 @@ def test_compare_apple_lists_each_side_and_the_differences(pod, settings):
     ]
     assert doc["days_compared"] == 0
     steps = CliRunner().invoke(cli, [*base, "stats", "steps", "--compare-apple"])
-    assert steps.exit_code == 1 and "no 'steps'" in steps.stderr
+    assert steps.exit_code == 2 and "no 'steps'" in steps.stderr
+
+
+def test_compare_apple_keeps_to_the_days_asked_for(pod, settings):
+    import_file(pod, APPLE / "healthkit-to-sqlite" / "export.xml", errors=ErrorHandling.RAISE)
+    base = ["--home", str(settings.home), "--database-url", settings.database_url]
+
+    def compare_days(*dates: str) -> list[str]:
+        args = [*base, "stats", "exercise_time", "--compare-apple", "--json", *dates]
+        result = CliRunner().invoke(cli, args, catch_exceptions=False)
+        assert result.exit_code == 0, result.output
+        return [day["day"] for day in json.loads(result.stdout)["days"]]
+
+    assert compare_days("--from", "2016-11-16") == ["2016-11-16"]
+    assert compare_days("--to", "2016-11-15") == ["2016-11-15"]
+    assert compare_days("--from", "2016-11-15", "--to", "2016-11-16") == [
+        "2016-11-15",
+        "2016-11-16",
+    ]
+    none = CliRunner().invoke(
+        cli, [*base, "stats", "exercise_time", "--compare-apple", "--from", "2020-01-01"]
+    )
+    assert none.exit_code == 1 and "from 2020-01-01 to the end" in none.stderr
+    dates = ["--from", "2016-11-16", "--to", "2016-11-15"]
+    backwards = CliRunner().invoke(
+        cli, [*base, "stats", "exercise_time", "--compare-apple", *dates]
+    )
+    assert backwards.exit_code == 2 and "ends before it starts" in backwards.stderr
 
 
 def test_compare_apple_on_a_constructed_day(engine):

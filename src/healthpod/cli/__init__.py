@@ -15,13 +15,18 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import click
 
 from healthpod import __version__
-from healthpod.errors import ConfigError, HealthpodError
+from healthpod.errors import ConfigError, HealthpodError, InvalidRequest
 
 if TYPE_CHECKING:
     from healthpod.config import Settings
     from healthpod.pod import Pod
 
 F = TypeVar("F", bound=Callable[..., Any])
+
+# Every command takes -h as well as --help. A context made without the group as its parent
+# (`imports.prestart_for`) must be given these too: click caches a command's help option
+# from the first context it sees.
+CONTEXT_SETTINGS: dict[str, Any] = {"help_option_names": ["-h", "--help"]}
 
 
 class HealthpodGroup(click.Group):
@@ -40,7 +45,8 @@ class HealthpodGroup(click.Group):
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
-        except ConfigError as exc:
+        except (ConfigError, InvalidRequest) as exc:
+            # A bad setting or a bad value on the command line is a usage error, as click's own.
             _print_error(exc)
             ctx.exit(2)
         except HealthpodError as exc:
@@ -83,7 +89,7 @@ class CliState:
             self._pod.close()
 
 
-@click.group(cls=HealthpodGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=HealthpodGroup, context_settings=CONTEXT_SETTINGS)
 @click.version_option(__version__, prog_name="healthpod")
 @click.option(
     "--home",

@@ -8,7 +8,7 @@ import click
 
 from healthpod import demo as demo_pod
 from healthpod.cli import CliState
-from healthpod.cli.serve import serve
+from healthpod.cli.serve import check_address, serve
 
 
 @click.command()
@@ -33,6 +33,8 @@ def demo(ctx: click.Context, host: str, port: int, no_serve: bool) -> None:
     \b
         healthpod --home ./demo-pod demo
     """
+    if not no_serve:
+        check_address(host, port)  # before a minute of setting up, not after
     state = ctx.find_object(CliState)
     assert state is not None
     pod = state.pod(check=False)

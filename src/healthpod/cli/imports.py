@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from healthpod.cli import CliState, echo_json, json_option
+from healthpod.cli import CONTEXT_SETTINGS, CliState, echo_json, json_option
 from healthpod.errors import HealthpodError
 from healthpod.ingest import reader_process
 from healthpod.pod import DEFAULT_PERSON
@@ -166,7 +166,7 @@ def prestart_for(args: list[str]) -> None:
     """Called with `healthpod import`'s arguments before anything else loads: start the
     reader process that the import will most likely want (see `_prestart_reader`)."""
     try:
-        ctx = import_.make_context("import", list(args), resilient_parsing=True)
+        ctx = import_.make_context("import", list(args), resilient_parsing=True, **CONTEXT_SETTINGS)
     except (click.ClickException, click.exceptions.Exit, click.exceptions.Abort):
         return  # the command itself reports it
     params = ctx.params

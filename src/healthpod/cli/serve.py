@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import errno
 import os
+import socket
 from typing import Any
 
 import click
@@ -11,6 +13,41 @@ from pydantic import AnyHttpUrl
 from healthpod.cli import CliState
 from healthpod.config import ENV_PREFIX
 from healthpod.pod import Pod
+
+# The exit code when the server cannot listen where asked (docs/errors.md); uvicorn's own
+# code for a failed start-up, which it still gives if another program takes the port between
+# our check and its bind.
+CANNOT_LISTEN = 3
+
+
+def check_address(host: str, port: int) -> None:
+    """Exit with one message and a hint when the server could not listen on host:port.
+
+    Binds a socket as uvicorn will (an IPv6 address when the host has a colon, SO_REUSEADDR)
+    and closes it again, before anything is printed or loaded.
+    """
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    try:
+        with socket.socket(family, socket.SOCK_STREAM) as sock:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            sock.bind((host, port))
+    except OSError as exc:
+        other = 8000 if port != 8000 else 8001
+        if exc.errno == errno.EADDRINUSE:
+            message = f"Port {port} on {host} is already in use by another program."
+            hint = (
+                f"Stop that program (perhaps another healthpod), or choose a free port: "
+                f"--port {other}."
+            )
+        elif exc.errno == errno.EACCES:
+            message = f"Port {port} needs administrator rights on this machine."
+            hint = f"Choose a port above 1023: --port {other}."
+        else:
+            message = f"Cannot listen on {host} port {port}: {exc.strerror or exc}."
+            hint = "Give --host an address of this machine, such as 127.0.0.1 or 0.0.0.0."
+        click.secho(f"Error: {message}", fg="red", err=True)
+        click.echo(hint, err=True)
+        raise click.exceptions.Exit(CANNOT_LISTEN) from exc
 
 
 @click.command()
@@ -46,7 +83,10 @@ def serve(state: CliState, host: str, port: int, workers: int, threads: int | No
     \b
         healthpod serve
         healthpod serve --host 0.0.0.0 --port 8080 --workers 4 --threads 1
+
+    Exits 3 when the port is in use or the address is not this machine's.
     """
+    check_address(host, port)
     import uvicorn
 
     from healthpod.app import create_app

@@ -17,7 +17,7 @@ from healthpod.insights import findings as findings_
 from healthpod.insights import sources as sources_
 from healthpod.insights import stats as stats_
 from healthpod.insights.measures import Method, find_measure
-from healthpod.insights.timefmt import iso_instant, parse_day
+from healthpod.insights.timefmt import iso_instant
 from healthpod.pod import DEFAULT_PERSON, Pod
 
 person_option = click.option(
@@ -61,16 +61,44 @@ def _number(value: float | None) -> str:
     return f"{value:,.0f}" if abs(value) >= 100 else f"{value:,.2f}"
 
 
+class Day(click.ParamType[date]):
+    """A local day written YYYY-MM-DD; anything else is a usage error (exit 2)."""
+
+    name = "date"
+
+    def convert(
+        self, value: object, param: click.Parameter | None, ctx: click.Context | None
+    ) -> date:
+        if isinstance(value, date):
+            return value
+        try:
+            return date.fromisoformat(str(value).strip())
+        except ValueError:
+            self.fail(f"{value!r} is not a date; write YYYY-MM-DD, e.g. 2026-03-29.", param, ctx)
+
+
+DAY = Day()
+
+
 @click.command()
 @click.argument("type_code", metavar="[TYPE]", required=False)
-@click.option("--by", default="day", show_default=True, help="Bucket: hour, day, week or month.")
-@click.option("--from", "from_", metavar="DATE", help="First local day (YYYY-MM-DD).")
-@click.option("--to", metavar="DATE", help="Last local day (YYYY-MM-DD), included.")
-@click.option("--explain", metavar="DATE", help="Show which source counted when on that day.")
+@click.option(
+    "--by",
+    default="day",
+    show_default=True,
+    type=click.Choice([b.value for b in stats_.By], case_sensitive=False),
+    help="Bucket size.",
+)
+@click.option("--from", "from_", type=DAY, metavar="DATE", help="First local day (YYYY-MM-DD).")
+@click.option("--to", type=DAY, metavar="DATE", help="Last local day (YYYY-MM-DD), included.")
+@click.option(
+    "--explain", type=DAY, metavar="DATE", help="Show which source counted when on that day."
+)
 @click.option(
     "--compare-apple",
     is_flag=True,
-    help="Put the daily totals beside Apple's ActivitySummary (active_energy, exercise_time).",
+    help="Put the daily totals beside Apple's ActivitySummary (active_energy, exercise_time), "
+    "within --from/--to.",
 )
 @person_option
 @json_option
@@ -79,9 +107,9 @@ def stats(
     pod: Pod,
     type_code: str | None,
     by: str,
-    from_: str | None,
-    to: str | None,
-    explain: str | None,
+    from_: date | None,
+    to: date | None,
+    explain: date | None,
     compare_apple: bool,
     person: str,
     as_json: bool,
@@ -102,7 +130,7 @@ def stats(
         if type_code is None:
             _overview(conn, person_id, as_json)
         elif compare_apple:
-            _compare(conn, _someone(person_id), type_code, as_json)
+            _compare(conn, _someone(person_id), type_code, from_, to, as_json)
         elif explain is not None:
             spans = stats_.explain_day(conn, _someone(person_id), type_code, explain)
             if as_json:
@@ -120,8 +148,15 @@ def stats(
                 _print_stats(result)
 
 
-def _compare(conn: Connection, person_id: int, type_code: str, as_json: bool) -> None:
-    checks = apple_check.compare(conn, person_id, type_code)
+def _compare(
+    conn: Connection,
+    person_id: int,
+    type_code: str,
+    from_: date | None,
+    to: date | None,
+    as_json: bool,
+) -> None:
+    checks = apple_check.compare(conn, person_id, type_code, from_, to)
     both = [c.difference for c in checks if c.difference is not None]
     mean_abs = sum(abs(d) for d in both) / len(both) if both else None
     if as_json:
@@ -185,11 +220,13 @@ def _print_stats(result: stats_.Stats) -> None:
 
 
 @click.command()
-@click.option("--as-of", metavar="DATE", help="Judge the periods ending on this local day.")
+@click.option(
+    "--as-of", type=DAY, metavar="DATE", help="Judge the periods ending on this local day."
+)
 @person_option
 @json_option
 @pass_pod
-def insights(pod: Pod, as_of: str | None, person: str, as_json: bool) -> None:
+def insights(pod: Pod, as_of: date | None, person: str, as_json: bool) -> None:
     """Findings about your health data, compared with your own normal and public guidelines.
 
     This is wellness information, not a diagnosis.
@@ -198,7 +235,7 @@ def insights(pod: Pod, as_of: str | None, person: str, as_json: bool) -> None:
         healthpod insights
         healthpod insights --json
     """
-    day: date | None = parse_day(as_of, "--as-of")
+    day = as_of
     with _person(pod, person) as (conn, person_id):
         built = (
             report.Report(day, [], {}) if person_id is None else report.build(conn, person_id, day)

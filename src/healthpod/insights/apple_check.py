@@ -41,13 +41,25 @@ class DayCheck:
         }
 
 
-def compare(conn: Connection, person_id: int, type_code: str) -> list[DayCheck]:
-    """Per day with either value: Apple's ActivitySummary value and our daily total.
+def compare(
+    conn: Connection,
+    person_id: int,
+    type_code: str,
+    from_on: date | None = None,
+    to_on: date | None = None,
+) -> list[DayCheck]:
+    """Per day with either value: Apple's ActivitySummary value and our daily total, for the
+    local days from_on..to_on (both included; open-ended without them).
 
     Raises:
-        InvalidRequest: the type has no ActivitySummary counterpart.
-        NotFound: neither side has any day.
+        InvalidRequest: the type has no ActivitySummary counterpart, or the range is empty.
+        NotFound: neither side has any day in the range.
     """
+    if from_on and to_on and from_on > to_on:
+        raise InvalidRequest(
+            f"The range {from_on} to {to_on} is empty: it ends before it starts.",
+            hint="Give the earlier date first.",
+        )
     column = COLUMNS.get(type_code)
     if column is None:
         raise InvalidRequest(
@@ -63,7 +75,18 @@ def compare(conn: Connection, person_id: int, type_code: str) -> list[DayCheck]:
         if value is not None
     }
     ours = {s.day_on: s.value for s in daily_summaries(conn, person_id, [type_code])}
-    days = sorted(set(apple) | set(ours))
+    days = sorted(
+        d
+        for d in set(apple) | set(ours)
+        if (from_on is None or d >= from_on) and (to_on is None or d <= to_on)
+    )
     if not days:
-        raise NotFound(f"Neither Apple's activity summaries nor the samples have {type_code}.")
+        within = (
+            ""
+            if from_on is None and to_on is None
+            else f" from {from_on or 'the start'} to {to_on or 'the end'}"
+        )
+        raise NotFound(
+            f"Neither Apple's activity summaries nor the samples have {type_code}{within}."
+        )
     return [DayCheck(d, apple.get(d), ours.get(d)) for d in days]
