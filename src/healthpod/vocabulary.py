@@ -657,6 +657,13 @@ SAMPLE_TYPES: tuple[SampleType, ...] = (
             ("wheezing", "Wheezing", "Wheezing"),
         )
     ),
+    # types HealthKit has no identifier for (Health Connect, Google Fit, Samsung Health)
+    SampleType("total_energy", Q, "kcal", CUM, A, "Total energy burned", None, ACT),
+    SampleType("hrv_rmssd", Q, "ms", DIS, H, "Heart rate variability (RMSSD)", None, VS),
+    SampleType("basal_metabolic_rate", Q, "kcal/d", DIS, B, "Basal metabolic rate"),
+    SampleType("elevation_gained", Q, "m", CUM, A, "Elevation gained", None, ACT),
+    SampleType("bone_mass", Q, "kg", DIS, B, "Bone mass"),
+    SampleType("body_water_mass", Q, "kg", DIS, B, "Body water mass"),
 )
 
 BY_CODE: dict[str, SampleType] = {t.code: t for t in SAMPLE_TYPES}
