@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from healthpod.errors import UnsupportedFormat
+from healthpod.ingest.android.health_connect import IMPORTER as HEALTH_CONNECT
 from healthpod.ingest.apple.export import IMPORTER as APPLE_HEALTH
 from healthpod.ingest.base import Importer
 from healthpod.ingest.csv.profiles import IMPORTER as CSV_PROFILES
@@ -20,6 +21,7 @@ from healthpod.ingest.vendors.fitbit_export import IMPORTER as FITBIT
 
 IMPORTERS: list[Importer] = [
     APPLE_HEALTH,
+    HEALTH_CONNECT,
     FHIR,
     FIT,
     FITBIT,
@@ -31,7 +33,8 @@ FORMATS: tuple[str, ...] = tuple(importer.format for importer in IMPORTERS)
 
 ZIP_MAGIC = b"PK\x03\x04"
 SUPPORTED = (
-    "Apple Health export (export.zip or export.xml), FHIR R4 JSON Bundles and NDJSON, "
+    "Apple Health export (export.zip or export.xml), Health Connect export (the zip, or the "
+    "health_connect_export.db in it), FHIR R4 JSON Bundles and NDJSON, "
     "Garmin .FIT files, CSV from scales and cuffs, Fitbit/Google exports"
 )
 

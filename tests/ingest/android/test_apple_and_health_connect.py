@@ -9,7 +9,6 @@ from sqlalchemy import select
 from tests.ingest.android.hc_builder import HealthConnectBuilder
 from tests.ingest.apple_builder import HEAD, TAIL
 
-from healthpod.ingest.android.health_connect import IMPORTER
 from healthpod.ingest.run import import_file
 from healthpod.insights import sources, summaries
 from healthpod.pod import Pod
@@ -84,7 +83,7 @@ def put_first(pod: Pod, source: str) -> None:
 
 def test_overlapping_months_count_the_first_source_alone(pod: Pod, tmp_path: Path) -> None:
     import_file(pod, apple_export(tmp_path / "export.xml"), person="me", parallel=False)
-    import_file(pod, health_connect_export(tmp_path / "hc.db"), person="me", importer=IMPORTER)
+    import_file(pod, health_connect_export(tmp_path / "hc.db"), person="me")
 
     put_first(pod, IPHONE)
     steps = daily_steps(pod)

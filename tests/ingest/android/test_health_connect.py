@@ -20,6 +20,7 @@ from tests.ingest.android.hc_builder import (
 )
 
 from healthpod.errors import MalformedFile
+from healthpod.ingest import registry
 from healthpod.ingest.android.health_connect import IMPORTER
 from healthpod.ingest.base import ErrorHandling, Quantity, Warning_
 from healthpod.ingest.run import import_file
@@ -119,8 +120,8 @@ def read(path: Path, errors: ErrorHandling = ErrorHandling.RAISE) -> list[Any]:
 
 
 def test_every_record_type_is_stored_as_plain_sql_counts_it(pod: Pod, export_zip: Path) -> None:
-    report = import_file(pod, export_zip, importer=IMPORTER, errors=ErrorHandling.RAISE)
-    assert report.status == "completed"
+    report = import_file(pod, export_zip, errors=ErrorHandling.RAISE)
+    assert (report.status, report.format) == ("completed", "health-connect")
     expected = plain_counts(export_zip.parent / "built.db")
     stored = stored_counts(pod)
     assert {code: stored[code] for code in expected} == expected
@@ -129,9 +130,15 @@ def test_every_record_type_is_stored_as_plain_sql_counts_it(pod: Pod, export_zip
     assert [w.location for w in report.warnings] == ["table menstruation_period_record_table"]
 
 
+def test_the_database_alone_is_detected_too(tmp_path: Path) -> None:
+    db = every_record_type(tmp_path / "health_connect_export.db")
+    assert registry.detect(db.read_bytes()[:64], "renamed.bin").format == "health-connect"
+    assert registry.claims_zip(["Health Connect/health_connect_export.db"]) is IMPORTER
+
+
 def test_importing_the_same_export_twice_adds_nothing(pod: Pod, export_zip: Path) -> None:
-    first = import_file(pod, export_zip, importer=IMPORTER)
-    again = import_file(pod, export_zip, importer=IMPORTER)
+    first = import_file(pod, export_zip)
+    again = import_file(pod, export_zip)
     assert first.total_added > 0
     assert again.total_added == 0
     assert again.already_present == first.total_added
@@ -183,12 +190,12 @@ def test_a_zip_without_the_database_is_refused(pod: Pod, tmp_path: Path) -> None
 def refused(pod: Pod, path: Path, match: str) -> None:
     """The import is refused with `match` in the message, naming the file; nothing stored."""
     with pytest.raises(MalformedFile, match=match) as caught:
-        import_file(pod, path, importer=IMPORTER)
+        import_file(pod, path)
     assert path.name in caught.value.message
     assert sum(stored_counts(pod).values()) == 0
     with pod.engine.connect() as conn:
         statuses = conn.scalars(select(schema.imports.c.status)).all()
-    assert statuses == ["failed"]
+    assert "completed" not in statuses  # a failed import is in the history, or none at all
 
 
 def hostile(tmp_path: Path, sql: str, *, name: str = "health_connect_export.db") -> Path:
