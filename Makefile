@@ -4,6 +4,7 @@ TOOLS := .tools
 UV := $(TOOLS)/bin/uv
 VENV := .venv
 UV_VERSION := 0.13.9
+PORT ?= 8000
 
 .PHONY: demo test check bench install clean
 
@@ -17,8 +18,9 @@ $(VENV)/.synced: $(UV) pyproject.toml uv.lock
 
 install: $(VENV)/.synced
 
+# The demo keeps its own pod (see `healthpod demo -h`), never the one `healthpod init` makes.
 demo: install
-	$(VENV)/bin/healthpod demo
+	$(VENV)/bin/healthpod demo --port $(PORT)
 
 test: install
 	scripts/check

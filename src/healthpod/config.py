@@ -20,6 +20,12 @@ def default_data_dir() -> Path:
     return Path(platformdirs.user_data_dir("healthpod", appauthor=False))
 
 
+def default_demo_dir() -> Path:
+    """Where `healthpod demo` keeps its pod unless given --home: beside the person's own pod's
+    folder, never inside it or the same one."""
+    return Path(platformdirs.user_data_dir("healthpod-demo", appauthor=False))
+
+
 class Settings(BaseSettings):
     """Every setting healthpod reads, from `HEALTHPOD_*` variables or arguments."""
 

@@ -4,6 +4,9 @@ Everything goes in through the same doors as a person's data: files through the 
 the account through `accounts`, actors and consents through `consent`, reads through
 `consent.access` (so the access log has real entries). `set_up` is idempotent: a pod that
 already has the demo account is reused as it is.
+
+The demo lives apart from a person's own pod: it fills only an empty pod or one it made itself
+(the `DEMO_MARKER` file in the home names the database it filled), never the default home.
 """
 
 from __future__ import annotations
@@ -15,17 +18,18 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
-from sqlalchemy import select
+from sqlalchemy import Engine, exists, inspect, select
 
 from healthpod import accounts
+from healthpod.config import default_data_dir, default_demo_dir
 from healthpod.consent import access, actors
 from healthpod.consent import store as consent_store
 from healthpod.consent.model import AccessRequest, Action, Granularity, Scope
 from healthpod.demo_export import write_export
-from healthpod.errors import HealthpodError
+from healthpod.errors import Conflict, HealthpodError
 from healthpod.ingest.run import import_path
 from healthpod.keys import secret_key
-from healthpod.pod import DEFAULT_PERSON, Pod, now_ms
+from healthpod.pod import DEFAULT_PERSON, DEMO_MARKER, Pod, now_ms
 from healthpod.store import migrate, schema
 from healthpod.vocabulary import Category
 
@@ -57,7 +61,12 @@ class DemoReport:
 
 
 def set_up(pod: Pod, *, say: Callable[[str], None] = lambda _message: None) -> DemoReport:
-    """Fill `pod` with the demo person, unless it already has the demo account."""
+    """Fill `pod` with the demo person, unless it already has the demo account.
+
+    Raises:
+        Conflict: the pod is the default home, or holds data the demo did not put there.
+    """
+    claim(pod)
     migrate.upgrade(pod.engine)
     secret_key(pod.settings.home)
     with pod.engine.connect() as conn:
@@ -80,6 +89,51 @@ def set_up(pod: Pod, *, say: Callable[[str], None] = lambda _message: None) -> D
         accounts.create_account(conn, DEMO_USERNAME, DEMO_PASSWORD, person_id=person_id, now_ms=now)
     _actors_and_consents(pod, person_id, now)
     return report
+
+
+def claim(pod: Pod) -> None:
+    """Mark `pod` as the demo's, unless it is already; refuse a pod that is a person's own.
+
+    The marker is written before anything is imported, so a demo stopped halfway is finished
+    by the next run rather than refused for the data it left.
+
+    Raises:
+        Conflict: the pod is the default home, or holds data the demo did not put there.
+    """
+    if pod.is_demo:
+        return
+    home = pod.settings.home
+    if home.resolve() == default_data_dir().resolve():
+        raise Conflict(
+            f"{home} is where your own pod lives; the demo never uses it.",
+            hint=f"Run `healthpod demo` without --home: it keeps its own pod in "
+            f"{default_demo_dir()}.",
+        )
+    if holds_data(pod.engine):
+        raise Conflict(
+            f"The pod in {home} holds data that the demo did not put there; the demo never "
+            "touches it.",
+            hint=f"Run `healthpod demo` without --home (it keeps its own pod in "
+            f"{default_demo_dir()}), or give --home an empty folder.",
+        )
+    home.mkdir(parents=True, exist_ok=True)
+    (home / DEMO_MARKER).write_text(pod.database_name + "\n")
+    pod.__dict__.pop("is_demo", None)  # the cached answer was "no"
+
+
+def holds_data(engine: Engine) -> bool:
+    """Whether the database holds anything: a person, an import, a login or an actor, or tables
+    that are not healthpod's."""
+    tables = set(inspect(engine).get_table_names())
+    if tables - set(schema.metadata.tables) - {"alembic_version"}:
+        return True  # another program's database
+    kept = [schema.persons, schema.imports, schema.accounts, schema.actors]
+    with engine.connect() as conn:
+        return any(
+            conn.scalar(select(exists().select_from(table)))
+            for table in kept
+            if table.name in tables
+        )
 
 
 def _import(pod: Pod, path: Path, report: DemoReport, say: Callable[[str], None]) -> None:

@@ -14,6 +14,9 @@ if TYPE_CHECKING:
     from healthpod.config import Settings
 
 DEFAULT_PERSON = "me"
+# Written by `healthpod demo` into the home of the pod it fills, naming that pod's database:
+# such a pod shows a "demo data" banner, and the demo refuses any pod without it that holds data.
+DEMO_MARKER = "DEMO-POD"
 
 
 def now_ms() -> int:
@@ -77,3 +80,17 @@ class Pod:
             )
         self._person_ids[name] = int(found)
         return int(found)
+
+    @functools.cached_property
+    def is_demo(self) -> bool:
+        """Whether `healthpod demo` made this pod (its marker names this very database)."""
+        try:
+            marked = (self.settings.home / DEMO_MARKER).read_text().strip()
+        except OSError:
+            return False
+        return marked == self.database_name
+
+    @property
+    def database_name(self) -> str:
+        """The database's URL without its password, as the demo marker records it."""
+        return self.engine.url.render_as_string(hide_password=True)

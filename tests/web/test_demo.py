@@ -71,3 +71,26 @@ def test_demo_command_without_server_prints_the_login(tmp_path, monkeypatch):
         cli, ["--home", str(tmp_path), "demo", "--no-serve"], catch_exceptions=False
     )
     assert "Reusing the demo pod" in again.output
+
+
+@pytest.fixture
+def demo_pod(pod):
+    """The pod, claimed by the demo before the app opens it."""
+    demo.claim(pod)
+    return pod
+
+
+def test_every_page_of_the_demo_pod_says_demo_data(demo_pod, logged_in):
+    pages = ["/", "/import", "/records", "/sharing", "/access-log", "/data", "/settings"]
+    for path in pages:
+        for language, words in (("en", "Demo data."), ("sv", "Demodata.")):
+            page = logged_in.get(path, headers={"accept": "text/html", "accept-language": language})
+            assert page.status_code == 200, path
+            assert words in page.text, (path, language)
+    logged_in.cookies.clear()
+    assert "Demo data." in logged_in.get("/login", headers={"accept": "text/html"}).text
+
+
+def test_a_person_s_own_pod_has_no_demo_banner(logged_in):
+    for path in ("/", "/settings"):
+        assert "Demo data." not in logged_in.get(path, headers={"accept": "text/html"}).text

@@ -70,6 +70,23 @@ class CliState:
         self._pod: Pod | None = None
 
     @property
+    def given_home(self) -> Path | None:
+        """--home as given on the command line (not the environment's)."""
+        return self._home
+
+    @property
+    def given_database_url(self) -> str | None:
+        """--database-url as given on the command line (not the environment's)."""
+        return self._database_url
+
+    def point_at(self, home: Path, database_url: str) -> None:
+        """Use this home and database from now on, whatever the environment says."""
+        self.close()
+        self._pod = None
+        self._home, self._database_url = home, database_url
+        self._settings = None
+
+    @property
     def settings(self) -> Settings:
         if self._settings is None:
             from healthpod.config import load_settings  # pydantic: only once a command runs

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shlex
 import time
 
 import click
@@ -9,6 +10,7 @@ import click
 from healthpod import demo as demo_pod
 from healthpod.cli import CliState
 from healthpod.cli.serve import check_address, serve
+from healthpod.config import default_demo_dir
 
 
 @click.command()
@@ -27,23 +29,35 @@ def demo(ctx: click.Context, host: str, port: int, no_serve: bool) -> None:
 
     The pod gets a generated year of watch, phone, scale and cuff data, the
     bundled real Apple Health exports and a Synthea record from healthcare, a
-    login, and two actors with consents. A second run reuses the pod. The data
-    lives in the home directory (--home or HEALTHPOD_HOME).
+    login, and two actors with consents. A second run reuses the pod.
+
+    The demo keeps its own pod, apart from yours: in a folder of its own
+    (healthpod-demo in your user data folder), or in --home when given; never
+    in HEALTHPOD_HOME or the default home. It refuses a pod that holds data
+    it did not put there. Every web page of the demo pod says "demo data".
 
     \b
-        healthpod --home ./demo-pod demo
+        healthpod demo
+        healthpod demo --port 8080
+        healthpod --home ./demo-pod demo --no-serve
     """
     if not no_serve:
         check_address(host, port)  # before a minute of setting up, not after
     state = ctx.find_object(CliState)
     assert state is not None
+    home = state.given_home or default_demo_dir()
+    state.point_at(home, state.given_database_url or f"sqlite:///{home / 'healthpod.db'}")
     pod = state.pod(check=False)
     started = time.monotonic()
     report = demo_pod.set_up(pod, say=lambda message: click.echo(f"  {message}"))
     if report.created:
-        click.echo(f"Demo pod ready in {pod.settings.home} ({time.monotonic() - started:.1f} s).")
+        click.echo(f"Demo pod ready in {home} ({time.monotonic() - started:.1f} s).")
     else:
-        click.echo(f"Reusing the demo pod in {pod.settings.home}.")
+        click.echo(f"Reusing the demo pod in {home}.")
+    click.echo(
+        "Commands on the demo pod need its home, e.g.\n"
+        f"  healthpod --home {shlex.quote(str(home))} stats"
+    )
     shown = "127.0.0.1" if host in ("0.0.0.0", "::") else host  # noqa: S104 - a display name
     click.echo(
         f"\n  Open http://{shown}:{port}/\n  Log in as {report.username} / {report.password}\n"

@@ -98,6 +98,7 @@ def render(
             "path": request.url.path,
             "person": person if person is not None else getattr(request.state, "username", None),
             "version": __version__,
+            "demo": request.app.state.pod.is_demo,  # a banner on every page (`healthpod demo`)
             "labels": labels,
             **(context or {}),
         }
