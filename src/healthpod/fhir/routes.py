@@ -298,35 +298,6 @@ def read_observation(request: Request, observation_id: str) -> FhirResponse:
     return _resource(request, found)
 
 
-@router.get("/Patient/{patient_id}/$everything")
-def everything(request: Request, patient_id: str) -> FhirResponse:
-    """The Patient and every Observation the caller may see, paged like a search."""
-    _check_format(request)
-    params = [(k, v) for k, v in request.query_params.multi_items() if k in ("_count", "_cursor")]
-    query = search.parse("Observation", params, strict=True, allowed=frozenset())
-    access = check(
-        request,
-        action=Action.READ,
-        resource_type="Observation",
-        event="fhir.everything",
-        details={"path": f"Patient/{patient_id[:100]}"},
-    )
-    if patient_id != access.patient_id:
-        raise NotFound(f"Patient/{patient_id} is not known here.")
-    bundle = observation_bundle(request, access, query, f"Patient/{patient_id}/$everything")
-    if query.cursor is None and (
-        access.caller.scopes is None or access.caller.scopes.allows("Patient", "r")
-    ):
-        patient = load_patient(request, access)
-        entry = {
-            "fullUrl": f"{fhir_base(request)}/Patient/{patient_id}",
-            "resource": patient,
-            "search": {"mode": "match"},
-        }
-        bundle["entry"] = [entry, *bundle.get("entry", [])]
-    return FhirResponse(bundle)
-
-
 @router.post("/Observation", status_code=201)
 async def create_observation(request: Request) -> Response:
     """Add an Observation as the actor's own data (needs patient/Observation.c and a write
@@ -467,8 +438,9 @@ def _if_none_match_version(request: Request, resource: dict[str, Any]) -> None:
 
 
 def register(app: FastAPI) -> None:
-    from healthpod.fhir import bulk
+    from healthpod.fhir import bulk, everything
 
     app.include_router(bulk.router)  # first: `$export` must not be taken for a type or an id
+    app.include_router(everything.router)
     app.include_router(router)
     app.add_middleware(RoutingErrorsAsOutcomes)
