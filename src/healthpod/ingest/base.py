@@ -197,6 +197,15 @@ class ClinicalResource:
     provenance: str = "professional"  # professional|person|device|actor
 
 
+@dataclass(frozen=True, slots=True)
+class RouteFile:
+    """A route file an export's workout names by path (Apple's `workout-routes/*.gpx`), read:
+    its points become that workout's route."""
+
+    path: str  # as the workout's route names it: "/workout-routes/route_2019-06-11_3.00pm.gpx"
+    points: list[dict[str, Any]]  # {"t_ms", "lat", "lon", "alt_m"}, as the workouts table keeps
+
+
 Item = (
     Quantity
     | CategoryValue
@@ -208,6 +217,7 @@ Item = (
     | ExportInfo
     | Warning_
     | ClinicalResource
+    | RouteFile
 )
 
 

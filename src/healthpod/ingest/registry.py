@@ -16,6 +16,8 @@ from healthpod.ingest.base import Importer
 from healthpod.ingest.csv.profiles import IMPORTER as CSV_PROFILES
 from healthpod.ingest.fhir.r4_json import IMPORTER as FHIR
 from healthpod.ingest.fit.fit_files import IMPORTER as FIT
+from healthpod.ingest.routes.gpx import IMPORTER as GPX
+from healthpod.ingest.routes.tcx import IMPORTER as TCX
 from healthpod.ingest.vendors.api_payloads import IMPORTER as VENDOR_API
 from healthpod.ingest.vendors.fitbit_export import IMPORTER as FITBIT
 
@@ -24,6 +26,8 @@ IMPORTERS: list[Importer] = [
     HEALTH_CONNECT,
     FHIR,
     FIT,
+    GPX,
+    TCX,
     FITBIT,
     VENDOR_API,
     CSV_PROFILES,
@@ -35,7 +39,7 @@ ZIP_MAGIC = b"PK\x03\x04"
 SUPPORTED = (
     "Apple Health export (export.zip or export.xml), Health Connect export (the zip, or the "
     "health_connect_export.db in it), FHIR R4 JSON Bundles and NDJSON, "
-    "Garmin .FIT files, CSV from scales and cuffs, Fitbit/Google exports"
+    "Garmin .FIT files, GPX and TCX tracks, CSV from scales and cuffs, Fitbit/Google exports"
 )
 
 

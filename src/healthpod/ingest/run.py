@@ -490,6 +490,7 @@ def write_items(session: ImportSession, items: Iterable[Item]) -> None:
         fhir_writer,  # noqa: F401  (registers the FHIR resources' writer)
         summarizing,
     )
+    from healthpod.ingest.routes import attach  # noqa: F401  (registers the route files' writer)
     from healthpod.ingest.writers import WRITERS
 
     pending: list[Any] = []

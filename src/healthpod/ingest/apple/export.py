@@ -43,6 +43,7 @@ from healthpod.ingest.base import (
     ExportInfo,
     Item,
     ProgressFn,
+    RouteFile,
     Sample,
     Warning_,
 )
@@ -271,6 +272,7 @@ class AppleHealthImporter:
             with safe_files.open_member(filename, zf, member) as xml:
                 yield from parse(xml, label, errors)
             yield from clinical_records(filename, zf, names, errors)
+            yield from workout_routes(filename, zf, names, errors)
         else:
             yield from parse(fp, filename, errors)
 
@@ -294,6 +296,38 @@ def clinical_records(
     for name in records:
         with safe_files.open_member(filename, zf, name) as member:
             yield from r4_json.read_member(member, member=f"{filename}/{name}", errors=errors)
+
+
+def workout_routes(
+    filename: str, zf: Any, names: Sequence[str], errors: ErrorHandling
+) -> Iterator[Item]:
+    """The archive's route files (`workout-routes/*.gpx`), each for the workout naming it.
+
+    Raises:
+        MalformedFile: under ErrorHandling.RAISE, a route file that cannot be read.
+    """
+    routes = [
+        name
+        for name in names
+        if (path := PurePosixPath(name)).parent.name == "workout-routes"
+        and path.suffix.lower() == ".gpx"
+    ]
+    if not routes:
+        return
+    from healthpod.ingest.routes import gpx
+
+    for name in routes:
+        label = f"{filename}/{name}"
+        try:
+            with safe_files.open_member(filename, zf, name) as member:
+                points = gpx.route_of(member, label)
+        except MalformedFile as exc:
+            if errors is ErrorHandling.RAISE:
+                raise
+            if errors is ErrorHandling.WARN:
+                yield Warning_(name, f"the route file was not read: {exc.message}")
+            continue
+        yield RouteFile(path=f"/workout-routes/{PurePosixPath(name).name}", points=points)
 
 
 def describe_names(names: Sequence[str]) -> str:
