@@ -16,6 +16,8 @@ from healthpod import __version__
 from healthpod.config import Settings, load_settings
 from healthpod.errors import HealthpodError
 from healthpod.pod import Pod
+from healthpod.web.body_limit import BodyLimit
+from healthpod.web.security import SECURITY_HEADERS, SecurityHeaders
 
 logger = logging.getLogger(__name__)
 
@@ -66,6 +68,8 @@ def create_app(settings: Settings, *, pod: Pod | None = None) -> FastAPI:
                 "status": 500,
             },
             status_code=500,
+            # Served outside every middleware (Starlette's last resort), so it adds its own.
+            headers=SECURITY_HEADERS,
         )
 
     @app.get("/healthz", include_in_schema=False)
@@ -85,6 +89,11 @@ def create_app(settings: Settings, *, pod: Pod | None = None) -> FastAPI:
             allow_credentials=False,  # bearer tokens only: no cookie is sent cross-origin
             max_age=600,
         )
+    # Outermost of all (added last): an oversized body is refused before CORS, routing, a
+    # session or a token is looked at, and every response, errors and 413s included, carries
+    # the security headers.
+    app.add_middleware(BodyLimit)
+    app.add_middleware(SecurityHeaders)
     return app
 
 

@@ -38,6 +38,7 @@ class Settings(BaseSettings):
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "WARNING"
     cors_origins: Annotated[tuple[str, ...], NoDecode] = ()
     server_threads: Annotated[int, Field(ge=1, le=64)] = 4
+    max_upload_mb: Annotated[int, Field(ge=1, le=1024 * 1024)] = 4096
 
     @field_validator("cors_origins", mode="before")
     @classmethod

@@ -21,7 +21,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from healthpod.errors import HealthpodError
 from healthpod.web import auth, jobs, login, pages, session
 from healthpod.web.render import gettext_for, render
-from healthpod.web.security import SecurityHeaders
+from healthpod.web.security import SECURITY_HEADERS
 
 logger = logging.getLogger(__name__)
 
@@ -33,7 +33,6 @@ Handler = Callable[[Request, Any], Awaitable[Response]]
 
 
 def register(app: FastAPI) -> None:
-    app.add_middleware(SecurityHeaders)
     session.install(app)
     app.state.import_jobs = jobs.Jobs(app.state.pod)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
@@ -107,7 +106,7 @@ def _html_errors(app: FastAPI) -> None:
         incident = uuid.uuid4().hex[:8]
         logger.error("unexpected error incident=%s", incident, exc_info=exc)
         _ = gettext_for(request)
-        return render(
+        response = render(
             request,
             "error.html",
             {
@@ -118,6 +117,8 @@ def _html_errors(app: FastAPI) -> None:
             },
             status_code=500,
         )
+        response.headers.update(SECURITY_HEADERS)  # served outside every middleware
+        return response
 
     async def invalid_request(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, RequestValidationError)
