@@ -125,12 +125,25 @@ def parse_date(value: str, *, name: str = "date") -> DateBound:
         )
     try:
         start, end = _range(match)
-    except (ValueError, OverflowError) as exc:
+    except ValueError as exc:
         raise InvalidRequest(
             f"{name}={value}: that date does not exist ({exc}).",
             hint="Check the month, day, hour and minute.",
         ) from exc
-    return DateBound(prefix, _ms(start), _ms(end))
+    except OverflowError:
+        raise _out_of_range(name, value) from None
+    try:
+        return DateBound(prefix, _ms(start), _ms(end))
+    except OverflowError:  # a local time whose instant falls before year 1 or after 9999 in UTC
+        raise _out_of_range(name, value) from None
+
+
+def _out_of_range(name: str, value: str) -> InvalidRequest:
+    return InvalidRequest(
+        f"{name}={value}: that is outside the dates this server can search "
+        "(the years 0001 to 9999, in UTC).",
+        hint="Use a date inside those years, or leave this bound out.",
+    )
 
 
 def _range(match: re.Match[str]) -> tuple[datetime, datetime]:

@@ -10,6 +10,7 @@ introspection. Discovery and the id_token keys are in `discovery.py`.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 from urllib.parse import urlencode
 
@@ -67,6 +68,9 @@ def _oauth_request(request: Request, pod: Pod, pairs: list[tuple[str, str]]) -> 
     return PodRequest(request.method, uri, request.headers, pairs)
 
 
+_PRINTABLE_URI = re.compile(r"[\x21\x23-\x5b\x5d-\x7e]*")
+
+
 class _Refused(Exception):
     """An authorize request we must not redirect for: shown to the person as a page."""
 
@@ -83,6 +87,10 @@ def _validate(conn: Any, pod: Pod, oauth_request: PodRequest, now_ms: int) -> An
         OAuth2Error: with `redirect_uri` set, to send back to the client.
     """
     server = _server(conn, pod, now_ms)
+    if not _PRINTABLE_URI.fullmatch(oauth_request.payload.data.get("redirect_uri") or ""):
+        # Quotes, backslashes, controls or non-ASCII: no registered URI holds them (see
+        # actors.check_redirect_uri), and Authlib cannot even word its refusal of one.
+        raise _Refused("This app asked to return to an address it has not registered.")
     try:
         grant = server.get_consent_grant(request=oauth_request, end_user=None)
     except OAuth2Error as error:

@@ -26,13 +26,13 @@ def _day(value: str | None, offset_min: int, *, end: bool) -> int | None:
         return None
     try:
         day = date.fromisoformat(value)
-    except ValueError:
+        if end:
+            day += timedelta(days=1)
+    except (ValueError, OverflowError):  # not a date, or the day after 9999-12-31
         raise InvalidRequest(
             N_("A date is not in the form YYYY-MM-DD."),
             hint=N_("Pick the dates with the date fields and try again."),
         ) from None
-    if end:
-        day += timedelta(days=1)
     zone = timezone(timedelta(minutes=offset_min))
     return int(datetime(day.year, day.month, day.day, tzinfo=zone).timestamp() * 1000)
 
