@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import re
 import secrets
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -128,27 +129,75 @@ def register(
     return Registration(get_actor(conn, int(actor_id)), secret)
 
 
+# Schemes a browser runs or reads locally instead of handing to an app: never a redirect target.
+_REFUSED_SCHEMES = frozenset(
+    {"javascript", "data", "vbscript", "file", "about", "blob", "view-source"}
+)
+_LOOPBACK = frozenset({"localhost", "127.0.0.1", "::1"})
+_PRIVATE_SCHEME = re.compile(r"^[a-z][a-z0-9+-]*(\.[a-z0-9][a-z0-9+-]*)+$")
+
+
 def check_redirect_uri(uri: str) -> str:
-    """An absolute URI without a fragment; https, or http only to this machine.
+    """`uri` if it may be a redirect URI (RFC 8252 and RFC 9700), as given.
+
+    Allowed: https; http only to this machine (127.0.0.1, [::1], localhost), for native apps'
+    loopback listeners; and a native app's private-use scheme named after a domain it controls,
+    in reverse order (`com.example.app:/callback`). Never a fragment, credentials, a wildcard,
+    spaces, quotes, backslashes or control characters.
 
     Raises:
-        InvalidRequest: the URI says what is wrong with it.
+        InvalidRequest: the URI says what is wrong with it and what to use.
     """
+    shown = repr(uri[:200])
     if len(uri) > 2000:
         raise InvalidRequest("A redirect URI is longer than 2000 characters.")
+    bad = next((ch for ch in uri if ord(ch) <= 32 or ord(ch) == 127 or ch in "\"'<>\\`{}|^"), None)
+    if bad is not None:
+        raise InvalidRequest(
+            f"Redirect URI {shown} holds {bad!r}, which a redirect URI may not.",
+            hint="Percent-encode the character, or register the URI the app really uses.",
+        )
     try:
         parts = urlsplit(uri)
         parts.port  # noqa: B018 - raises ValueError for a bad port
     except ValueError as exc:
-        raise InvalidRequest(f"Redirect URI {uri[:200]!r} is not a valid URI: {exc}.") from exc
-    if not parts.scheme or (parts.scheme in ("http", "https") and not parts.netloc):
-        raise InvalidRequest(f"Redirect URI {uri!r} is not an absolute URI.")
-    if parts.fragment:
-        raise InvalidRequest(f"Redirect URI {uri!r} has a fragment (#…), which OAuth forbids.")
-    if parts.scheme == "http" and parts.hostname not in ("localhost", "127.0.0.1", "::1"):
+        raise InvalidRequest(f"Redirect URI {shown} is not a valid URI: {exc}.") from exc
+    scheme = parts.scheme.lower()
+    if not scheme:
         raise InvalidRequest(
-            f"Redirect URI {uri!r} uses plain http.",
-            hint="Use https (plain http is allowed only for localhost).",
+            f"Redirect URI {shown} is not an absolute URI.",
+            hint="Write the whole URI, such as https://app.example/callback.",
+        )
+    if scheme in _REFUSED_SCHEMES:
+        raise InvalidRequest(
+            f"Redirect URI {shown} uses the {scheme}: scheme, which would run or read something "
+            "in the browser instead of returning to an app.",
+            hint="Use https, http to 127.0.0.1, or an app scheme such as com.example.app:/cb.",
+        )
+    if "#" in uri:
+        raise InvalidRequest(f"Redirect URI {shown} has a fragment (#…), which OAuth forbids.")
+    if "*" in uri:
+        raise InvalidRequest(
+            f"Redirect URI {shown} holds a wildcard (*).",
+            hint="Register each exact URI the app uses.",
+        )
+    if parts.username is not None or parts.password is not None:
+        raise InvalidRequest(f"Redirect URI {shown} carries a user name or password.")
+    if scheme in ("http", "https"):
+        if not parts.hostname:
+            raise InvalidRequest(f"Redirect URI {shown} has no host.")
+        if scheme == "http" and parts.hostname not in _LOOPBACK:
+            raise InvalidRequest(
+                f"Redirect URI {shown} uses plain http.",
+                hint="Use https (plain http is allowed only for 127.0.0.1, [::1] and localhost).",
+            )
+        return uri
+    if not _PRIVATE_SCHEME.match(scheme):
+        raise InvalidRequest(
+            f"Redirect URI {shown} uses the scheme {scheme}:, which is neither https nor an "
+            "app's private-use scheme.",
+            hint="A native app's scheme is a domain it controls in reverse order, with a dot "
+            "(com.example.app:/callback, RFC 8252 section 7.1).",
         )
     return uri
 
