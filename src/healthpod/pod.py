@@ -6,6 +6,7 @@ import functools
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -17,6 +18,17 @@ DEFAULT_PERSON = "me"
 # Written by `healthpod demo` into the home of the pod it fills, naming that pod's database:
 # such a pod shows a "demo data" banner, and the demo refuses any pod without it that holds data.
 DEMO_MARKER = "DEMO-POD"
+
+
+def make_home(home: Path) -> None:
+    """Create the pod's home directory, readable by its owner only (0700), if it is missing.
+
+    An existing directory keeps its mode: the operator may have chosen it (group access for a
+    backup user, say). The database files in it are made 0600 by `store.engine.make_engine`.
+    """
+    if not home.is_dir():
+        home.mkdir(mode=0o700, parents=True, exist_ok=True)
+        home.chmod(0o700)  # mkdir's mode is masked by the umask; 0700 is what we mean
 
 
 def now_ms() -> int:
@@ -41,7 +53,7 @@ class Pod:
         from healthpod.store import migrate
         from healthpod.store.engine import make_engine
 
-        settings.home.mkdir(parents=True, exist_ok=True)
+        make_home(settings.home)
         engine = make_engine(settings.effective_database_url)
         if check:
             migrate.check_schema(engine)
