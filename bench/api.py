@@ -44,9 +44,11 @@ import uvloop
 from bench_support import fresh_database
 from sqlalchemy import Engine, insert, select, text
 
-from healthpod.consent import actors
+from healthpod.config import Settings
+from healthpod.consent import actors, audit
 from healthpod.consent import store as consent_store
 from healthpod.consent.model import Action, Granularity, Scope
+from healthpod.keys import access_log_key
 from healthpod.oauth import tokens
 from healthpod.store import migrate, schema
 from healthpod.store.engine import make_engine
@@ -328,6 +330,8 @@ def main() -> None:
         home = Path(tmp) / "home"
         home.mkdir()
         engine = make_engine(url)
+        # The server signs the access log with the key in its home; so does this engine.
+        audit.use_key(engine, access_log_key(Settings(home=home, database_url=url)))
         now_ms = time.time_ns() // 1_000_000
         started = time.perf_counter()
         person, token, since_ms = build_pod(engine, args.samples, now_ms)

@@ -8,6 +8,7 @@ from sqlalchemy import select
 from healthpod import accounts
 from healthpod.consent import audit
 from healthpod.errors import AccessDenied, Conflict, InvalidRequest
+from healthpod.keys import access_log_key
 from healthpod.store import schema
 from healthpod.store.engine import make_engine
 
@@ -75,9 +76,10 @@ def test_an_address_is_locked_across_usernames(engine, alice, monkeypatch):
     assert login(engine, address="198.51.100.7", now=NOW + 1) == alice
 
 
-def test_workers_share_the_counts(engine, alice, database_url):
+def test_workers_share_the_counts(engine, pod, alice, database_url):
     # A second engine is what a second worker process has: the counts live in the database.
     other = make_engine(database_url)
+    audit.use_key(other, access_log_key(pod.settings))
     try:
         for i in range(accounts.ACCOUNT_LIMIT):
             worker = engine if i % 2 else other

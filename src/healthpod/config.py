@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Annotated, Literal
 
 import platformdirs
-from pydantic import AnyHttpUrl, Field, ValidationError, field_validator
+from pydantic import AnyHttpUrl, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from healthpod.errors import ConfigError
@@ -39,6 +39,8 @@ class Settings(BaseSettings):
     cors_origins: Annotated[tuple[str, ...], NoDecode] = ()
     server_threads: Annotated[int, Field(ge=1, le=64)] = 4
     max_upload_mb: Annotated[int, Field(ge=1, le=1024 * 1024)] = 4096
+    access_log_key: SecretStr | None = None
+    access_log_key_file: Path | None = None
 
     @field_validator("cors_origins", mode="before")
     @classmethod

@@ -45,16 +45,20 @@ class Pod:
 
     @classmethod
     def open(cls, settings: Settings, *, check: bool = True) -> Pod:
-        """Open the store; with `check`, refuse a missing or outdated schema.
+        """Open the store with the access log's key; with `check`, refuse an outdated schema.
 
         Raises:
             StorageError: the schema needs `healthpod init` or `healthpod db upgrade`.
+            ConfigError: the access log's key cannot be read or made.
         """
+        from healthpod.consent import audit
+        from healthpod.keys import access_log_key
         from healthpod.store import migrate
         from healthpod.store.engine import make_engine
 
         make_home(settings.home)
         engine = make_engine(settings.effective_database_url)
+        audit.use_key(engine, access_log_key(settings))
         if check:
             migrate.check_schema(engine)
         return cls(settings=settings, engine=engine)

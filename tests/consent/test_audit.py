@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 import threading
 
+import pytest
 from sqlalchemy import delete, text, update
 
 from healthpod.consent import audit
@@ -53,12 +56,13 @@ def test_an_altered_row_is_named(engine, people):
 
 
 def test_an_altered_row_with_a_recomputed_hash_breaks_the_next_link(engine, people):
+    # Even someone holding the key who recomputes one row's hash breaks the link after it.
     alice, *_ = people
     fill(engine, alice)
     with engine.begin() as conn:
         [second] = [e for e in audit.entries(conn, alice) if e.seq == 2]
         fields = {k: getattr(second, k) for k in audit._HASHED} | {"actor_id": 99}
-        forged = audit.entry_hash(second.prev_hash, fields)
+        forged = audit.entry_hash(audit._key(conn), second.prev_hash, fields)
         conn.execute(
             update(schema.access_log)
             .where(schema.access_log.c.id == second.id)
@@ -66,6 +70,130 @@ def test_an_altered_row_with_a_recomputed_hash_breaks_the_next_link(engine, peop
         )
     result = check(engine, alice)
     assert result.first_broken_seq == 3 and "does not follow" in result.problem
+
+
+def _unkeyed(prev_hash: str, row) -> str:
+    """What someone without the key can compute: the chain's hash with any other key."""
+    fields = {k: row[k] for k in audit._HASHED}
+    fields["details"] = (
+        json.loads(row["details"]) if isinstance(row["details"], str) else row["details"]
+    )
+    return audit.entry_hash(b"a guess at the key, 32 bytes long", prev_hash, fields)
+
+
+def test_a_rewritten_middle_is_named_without_the_key(engine, people):
+    """Row 3 changed and every later hash recomputed, head included, by direct SQL."""
+    alice, bob, *_ = people
+    fill(engine, alice, 6)
+    fill(engine, bob, 2)
+    with engine.begin() as conn:
+        conn.execute(
+            text(
+                "UPDATE access_log SET reason = 'nothing to see' WHERE person_id = :p AND seq = 3"
+            ),
+            {"p": alice},
+        )
+        rows = (
+            conn.execute(
+                text("SELECT * FROM access_log WHERE person_id = :p ORDER BY seq"), {"p": alice}
+            )
+            .mappings()
+            .all()
+        )
+        prev = rows[1]["hash"]
+        for row in rows[2:]:
+            digest = _unkeyed(prev, row)
+            conn.execute(
+                text("UPDATE access_log SET prev_hash = :prev, hash = :h WHERE id = :id"),
+                {"prev": prev, "h": digest, "id": row["id"]},
+            )
+            prev = digest
+        conn.execute(
+            text("UPDATE access_log_heads SET hash = :h, mac = :m WHERE person_id = :p"),
+            {"h": prev, "m": audit.head_mac(b"x" * 32, alice, 6, prev), "p": alice},
+        )
+    result = check(engine, alice)
+    assert not result.ok and result.first_broken_seq == 3
+    assert result.first_broken_id == rows[2]["id"]
+    assert "entry 3" in result.problem and "changed" in result.problem
+    assert check(engine, bob).ok
+
+
+def test_a_cut_tail_with_a_rewritten_head_is_noticed(engine, people):
+    """The last two entries deleted and the head set back to match, by direct SQL."""
+    alice, bob, *_ = people
+    fill(engine, alice, 5)
+    fill(engine, bob, 2)
+    with engine.begin() as conn:
+        conn.execute(text("DELETE FROM access_log WHERE person_id = :p AND seq > 3"), {"p": alice})
+        third = conn.execute(
+            text("SELECT hash FROM access_log WHERE person_id = :p AND seq = 3"), {"p": alice}
+        ).scalar_one()
+        conn.execute(
+            text("UPDATE access_log_heads SET seq = 3, hash = :h, mac = :m WHERE person_id = :p"),
+            {"h": third, "m": audit.head_mac(b"y" * 32, alice, 3, third), "p": alice},
+        )
+    result = check(engine, alice)
+    assert not result.ok and result.first_broken_seq == 4
+    assert "entries after 3" in result.problem and "cut" in result.problem
+    assert check(engine, bob).ok
+
+
+def test_a_cut_tail_keeping_the_old_head_mac_is_noticed(engine, people):
+    # The head's MAC binds its sequence number: the current MAC does not fit an earlier head.
+    alice, *_ = people
+    fill(engine, alice, 4)
+    with engine.begin() as conn:
+        conn.execute(text("DELETE FROM access_log WHERE person_id = :p AND seq = 4"), {"p": alice})
+        conn.execute(
+            text(
+                "UPDATE access_log_heads SET seq = 3, hash = "
+                "(SELECT hash FROM access_log WHERE person_id = :p AND seq = 3) "
+                "WHERE person_id = :p"
+            ),
+            {"p": alice},
+        )
+    result = check(engine, alice)
+    assert result.first_broken_seq == 4 and "cut" in result.problem
+
+
+def test_another_key_does_not_verify(engine, people, settings):
+    from healthpod.store.engine import make_engine
+
+    alice, *_ = people
+    fill(engine, alice, 2)
+    other = make_engine(settings.effective_database_url)
+    try:
+        audit.use_key(other, b"another key, also 32 bytes long!!")
+        with other.connect() as conn:
+            result = audit.verify(conn, alice)
+        assert result.first_broken_seq == 1 and "changed" in result.problem
+    finally:
+        other.dispose()
+
+
+def test_without_its_key_the_log_is_neither_written_nor_checked(engine, people, settings):
+    from healthpod.errors import ConfigError
+    from healthpod.store.engine import make_engine
+
+    alice, *_ = people
+    other = make_engine(settings.effective_database_url)
+    try:
+        with other.begin() as conn, pytest.raises(ConfigError, match="key"):
+            audit.record(conn, alice, None, "test", "ok", now_ms=NOW)
+        with other.connect() as conn, pytest.raises(ConfigError, match="key"):
+            audit.verify(conn, alice)
+    finally:
+        other.dispose()
+
+
+def test_returned_ids_are_listed_or_digested():
+    few = audit.Returned(["Observation/1", "Observation/2"])
+    assert few.details() == {"count": 2, "ids": ["Observation/1", "Observation/2"]}
+    ids = [f"Observation/{i}" for i in range(audit.IDS_LISTED + 1)]
+    many = audit.Returned(ids).details()
+    expected = hashlib.sha256("".join(f"{i}\n" for i in ids).encode()).hexdigest()
+    assert many == {"count": len(ids), "ids_sha256": expected}
 
 
 def test_a_deleted_row_and_a_cut_tail_are_noticed(engine, people):

@@ -158,6 +158,10 @@ def test_log_shows_and_verifies_and_names_an_altered_entry(run, engine, granted)
     assert [e["event"] for e in entries] == ["consent.revoked", "consent.granted"]
     shown = run("log").stdout
     assert "consent.granted" in shown and "Coach Anna" in shown
+    # The person revoked it: the line is theirs, not the coach's.
+    [revoked] = [line for line in shown.splitlines() if "consent.revoked" in line]
+    assert re.search(r"Z  you\s+consent.revoked", revoked) and "(Coach Anna)" in revoked
+    assert [e["done_by"] for e in entries] == ["person", "person"]
     assert "intact: 2 entries" in run("log", "verify").stdout
     with engine.begin() as conn:
         conn.execute(

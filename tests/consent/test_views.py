@@ -96,9 +96,12 @@ def test_log_entries_are_valid_fhir_audit_events(engine, people):
             conn, alice, coach, Scope(frozenset({"heart"})), valid_until_ms=None, now_ms=NOW
         )
         audit.record(conn, alice, None, "login", "ok", {"address": "10.0.0.1"}, now_ms=NOW)
+    decisions = []
     for wanted in ({"heart"}, {"sleep"}):
         request = AccessRequest(alice, coach, Action.READ, frozenset(wanted))
-        access.authorize(engine, request, event="fhir.search", now_ms=NOW + 1)
+        decisions.append(access.authorize(engine, request, event="fhir.search", now_ms=NOW + 1))
+    first = AccessRequest(alice, coach, Action.READ, frozenset({"heart"}))
+    access.record_returned(engine, decisions[0], first, ["Observation/7"], now_ms=NOW + 2)
     with engine.connect() as conn:
         entries = audit.entries(conn, alice, newest_first=True)
         known = {a.id: a for a in actors.list_actors(conn)}
@@ -107,7 +110,10 @@ def test_log_entries_are_valid_fhir_audit_events(engine, people):
     events = [e["resource"] for e in bundle["entry"]]
     for event in events:
         AuditEvent.model_validate(event)
-    denied, allowed, login, granted = events
+    returned, denied, allowed, login, granted = events
+    assert returned["subtype"][0]["code"] == "returned"
+    assert returned["entity"][-1]["what"] == {"reference": "Observation/7"}
+    assert returned["entity"][-2]["what"]["identifier"]["value"] == str(decisions[0].entry_seq)
     assert (denied["outcome"], denied["action"]) == ("4", "R")
     assert "does not cover sleep" in denied["outcomeDesc"]
     assert allowed["outcome"] == "0" and allowed["entity"][1]["what"]["reference"].startswith(
@@ -116,3 +122,6 @@ def test_log_entries_are_valid_fhir_audit_events(engine, people):
     assert allowed["agent"][0]["who"]["display"] == "Coach Anna (coach)"
     assert login["agent"][0]["who"] == {"reference": f"Patient/{alice}"}
     assert granted["subtype"][0]["code"] == "consent.granted"
+    # The person gave the consent: they are the requestor, the coach the other agent.
+    assert granted["agent"][0]["who"] == {"reference": f"Patient/{alice}"}
+    assert granted["agent"][0]["requestor"] and not granted["agent"][1]["requestor"]

@@ -22,7 +22,10 @@ import pytest
 import requests
 from sqlalchemy import select
 
+from healthpod.config import Settings
+from healthpod.consent import audit
 from healthpod.consent import store as consent_store
+from healthpod.keys import access_log_key
 from healthpod.store import schema
 from healthpod.store.engine import make_engine
 from smart_support import (
@@ -49,13 +52,15 @@ def _free_port() -> int:
 @pytest.fixture
 def server(tmp_path: Path, database_url: str) -> Iterator[dict]:
     """A pod with Anna's heart rate and blood pressure, served by `healthpod serve`."""
+    home = tmp_path / "home"
     engine = make_engine(database_url)
+    # The server signs the access log with the key in its home: this engine uses the same.
+    audit.use_key(engine, access_log_key(Settings(home=home, database_url=database_url)))
     anna = add_person(engine, "anna")
     add_samples(engine, anna, "heart_rate", [(T0 + i * 60_000, 50 + i % 40) for i in range(25)])
     add_blood_pressure(engine, anna, T0 + 3_600_000, 121, 79)
     app = add_actor(engine, "Pulse App").actor
     port = _free_port()
-    home = tmp_path / "home"
     env = {k: v for k, v in os.environ.items() if not k.startswith("HEALTHPOD_")}
     process = subprocess.Popen(
         [

@@ -76,6 +76,46 @@ def test_revoke_refuses_the_next_request_and_the_log_shows_it(logged_in, pod, ac
     assert len({r["consentReceiptID"] for r in receipts}) == 2
 
 
+def _rows(html):
+    """The access log's rows as (data-by, who, what, result) text, newest first."""
+    import re
+
+    rows = re.findall(
+        r'<tr data-outcome="[^"]*" data-actor="[^"]*" data-by="(\w+)">(.*?)</tr>', html, re.S
+    )
+    cells = []
+    for by, row in rows:
+        texts = [
+            re.sub(r"<[^>]+>|\s+", " ", c).strip() for c in re.findall(r"<td>(.*?)</td>", row, re.S)
+        ]
+        cells.append((by, texts[1], texts[2], texts[3]))
+    return cells
+
+
+def test_the_persons_own_acts_are_shown_as_theirs(logged_in, pod, account, csrf_of):
+    actor, consent = _coach(pod, account)
+    decision = _read(pod, account, actor.id)
+    request = AccessRequest(account, actor.id, Action.READ, frozenset({"activity"}))
+    access.record_returned(pod.engine, decision, request, ["Observation/9"], now_ms=now_ms())
+    page = logged_in.get("/sharing", headers=HTML)
+    logged_in.post(
+        f"/sharing/{consent.id}/revoke", data={"csrf_token": csrf_of(page.text)}, headers=HTML
+    )
+    rows = _rows(logged_in.get("/access-log", headers=HTML).text)
+    revoked, read, granted, _login = rows[:4]
+    assert revoked == ("person", "You", "Consent revoked (Coach Anna)", "Done")
+    assert granted[:2] == ("person", "You") and "Coach Anna" in granted[2]
+    assert read[:2] == ("actor", "Coach Anna") and read[3] == "Allowed"
+    assert "Returned: 1" in read[2] and "Observation/9" in read[2]
+    assert all(by != "returned" for by, *_ in rows)  # shown with its decision, not alone
+    only_you = _rows(logged_in.get("/access-log?actor=you", headers=HTML).text)
+    assert {by for by, *_ in only_you} == {"person"} and len(only_you) >= 3
+    logged_in.cookies.set("hp_lang", "sv")
+    swedish = _rows(logged_in.get("/access-log", headers=HTML).text)
+    assert swedish[0] == ("person", "Du", "Samtycke återkallat (Coach Anna)", "Gjort")
+    assert "Gjort av dig" in logged_in.get("/access-log", headers=HTML).text
+
+
 def test_another_persons_consent_cannot_be_revoked(logged_in, pod, csrf_of):
     other = pod.person_id("someone-else")
     _actor, consent = _coach(pod, other)

@@ -50,8 +50,14 @@ def _show(pod: Pod, limit: int, person: str, as_json: bool) -> None:
         click.echo("Nothing in the access log yet.")
     for e in entries:
         when = datetime.fromtimestamp(e.at_ms / 1000, UTC).strftime("%Y-%m-%d %H:%M:%S")
-        who = "you" if e.actor_id is None else names.get(e.actor_id, f"actor {e.actor_id}")
-        click.echo(f"{e.seq:>6}  {when}Z  {who[:20]:<20} {e.event:<18} {e.outcome:<8} {e.reason}")
+        # The person's own acts are theirs, even when they concern an actor (a revocation).
+        actor = names.get(e.actor_id, f"actor {e.actor_id}") if e.actor_id is not None else ""
+        who, reason = (actor or "you"), e.reason
+        if e.by_person:
+            who, reason = "you", f"{reason} ({actor})" if actor else reason
+        if e.refers_to is not None:
+            reason = f"{reason} (for entry {e.refers_to})"
+        click.echo(f"{e.seq:>6}  {when}Z  {who[:20]:<20} {e.event:<18} {e.outcome:<8} {reason}")
 
 
 @log.command()

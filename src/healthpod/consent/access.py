@@ -4,6 +4,7 @@
     scope = decision.raise_if_denied()          # AccessDenied with the reason; the entry is stored
     with pod.engine.connect() as conn:          # then read, applying `scope` inside the query
         rows = samples.search(conn, query, scope=scope)
+    access.record_returned(pod.engine, decision, request, ids, now_ms=now)   # what left the pod
 
 `authorize` commits the log entry before it returns, so a denied request is logged even though
 the caller raises, and an allowed one is logged before any data is read. Keeping the read in
@@ -22,8 +23,9 @@ try:
     import fcntl
 except ImportError:  # Windows: processes meet SQLite's busy handler instead
     fcntl = None  # type: ignore[assignment]
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from contextlib import AbstractContextManager, nullcontext, suppress
+from dataclasses import replace
 from typing import Any
 from weakref import WeakKeyDictionary
 
@@ -42,10 +44,48 @@ def authorize(
     event: str,
     details: Mapping[str, Any] | None = None,
     now_ms: int,
+    refused: str | None = None,
 ) -> Decision:
-    """Decide `request` against the consents as they are now and log the verdict (committed)."""
+    """Decide `request` against the consents as they are now and log the verdict (committed).
+
+    `refused` is a refusal decided before the consents (the token's scopes do not reach the
+    request): it is logged as the denial, with that reason and the token's consent.
+    """
     with _one_writer(engine), engine.begin() as conn:
-        return authorize_in(conn, request, event=event, details=details, now_ms=now_ms)
+        return authorize_in(
+            conn, request, event=event, details=details, now_ms=now_ms, refused=refused
+        )
+
+
+def record_returned(
+    engine: Engine,
+    decision: Decision,
+    request: AccessRequest,
+    ids: Iterable[str] | audit.Returned,
+    *,
+    now_ms: int,
+) -> None:
+    """Log what an allowed request returned ("Observation/12", …), read after its decision.
+
+    A `returned` entry that refers to the decision's entry; `audit.Returned` says how the ids
+    are kept. Nothing is written for a decision that was not logged.
+    """
+    if decision.entry_seq is None:
+        return
+    sent = ids if isinstance(ids, audit.Returned) else audit.Returned(ids)
+    with _one_writer(engine), engine.begin() as conn:
+        audit.record(
+            conn,
+            request.person_id,
+            request.actor_id,
+            audit.RETURNED,
+            "ok",
+            sent.details(),
+            now_ms=now_ms,
+            reason=f"returned {sent.count} resource{'' if sent.count == 1 else 's'}",
+            consent_id=decision.consent_id,
+            refers_to=decision.entry_seq,
+        )
 
 
 class _WriterLock:
@@ -104,19 +144,24 @@ def authorize_in(
     event: str,
     details: Mapping[str, Any] | None = None,
     now_ms: int,
+    refused: str | None = None,
 ) -> Decision:
     """Like `authorize`, in the caller's transaction, which must not have read anything yet."""
-    if conn.dialect.name == "sqlite":
+    if refused is not None:
+        slot = audit.reserve(conn, request.person_id)
+        decision = Decision(False, refused, request.consent_id)
+    elif conn.dialect.name == "sqlite":
         # A SQLite transaction that has read may not be allowed to write: lock first.
         slot = audit.reserve(conn, request.person_id)
         consents = consents_for(conn, request.person_id, request.actor_id)
+        decision = decide(consents, request, now_ms=now_ms)
     else:
         # PostgreSQL reads the committed state either way; reading before taking the person's
         # chain lock keeps the lock (which serialises that person's requests) shorter.
         consents = consents_for(conn, request.person_id, request.actor_id)
         slot = audit.reserve(conn, request.person_id)
-    decision = decide(consents, request, now_ms=now_ms)
-    audit.record(
+        decision = decide(consents, request, now_ms=now_ms)
+    entry = audit.record(
         conn,
         request.person_id,
         request.actor_id,
@@ -124,9 +169,11 @@ def authorize_in(
         decision,
         {**(details or {}), "action": request.action.value, **_wanted(request)},
         now_ms=now_ms,
+        # A refusal names the consent the token was bound to (a revoked one, say).
+        consent_id=decision.consent_id or request.consent_id,
         slot=slot,
     )
-    return decision
+    return replace(decision, entry_seq=entry.seq)
 
 
 def _wanted(request: AccessRequest) -> dict[str, Any]:

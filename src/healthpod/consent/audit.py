@@ -1,36 +1,61 @@
-"""The access log: append-only and hash-chained per person, written before data is read.
+"""The access log: append-only, chained per person with a keyed hash, written before data is read.
 
-Each entry's hash is sha256 over the previous entry's hash and the canonical JSON of the entry,
-so changing, inserting or removing a row breaks the chain from that row on; the head row
-(`access_log_heads`) holds the newest sequence number and hash, so cutting entries from the end
-is noticed too. `verify` walks the chain and names the first entry that does not fit.
+Each entry's `hash` is an HMAC-SHA256, keyed with the log's key, over the previous entry's hash
+and the canonical JSON of the entry, so changing, inserting or removing a row breaks the chain
+from that row on, and someone without the key cannot compute a chain that fits again. The head
+row (`access_log_heads`) holds the newest sequence number and hash plus its own HMAC (`mac`),
+so cutting entries from the end and rewriting the head to match is noticed too. `verify` walks
+the chain and names the first entry that does not fit. The key lives outside the database (the
+pod's home, or the settings of a region: `keys.access_log_key`); `use_key` gives it to an
+engine, as `Pod.open` does. docs/decisions/0004-keyed-access-log.md says what this detects and
+what it cannot.
+
+Every entry says who acted (`done_by`: the person themselves, or an actor under a consent), the
+actor concerned, whose data (the person), through what (`via`: a delegation or share link, none
+yet), what was asked (the event and `details`: resource type, path or query, categories), the
+outcome and its reason, and the consent. What a request returned is known only after the read,
+which comes after its decision entry is committed: it is a `returned` entry of its own that
+`refers_to` the decision's sequence number (`Returned` says how ids are kept).
 
 Writers append one at a time per person: the first statement of `record` is an UPDATE of the
 person's head row, which takes a row lock on PostgreSQL (concurrent writers of the same person
 wait, others do not) and the write lock on SQLite. Call `record` at the start of its
 transaction on SQLite (a transaction that already read may not be allowed to write), then read
 the data in the same transaction, or commit the entry first and read after: either way no data
-leaves without its entry.
+leaves without its entry. `record` is the one function that writes entries.
 """
 
 from __future__ import annotations
 
 import hashlib
+import hmac
 import json
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
+from enum import StrEnum
 from typing import Any
+from weakref import WeakKeyDictionary
 
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection, Engine, select
 from sqlalchemy.dialects import postgresql, sqlite
 
 from healthpod.consent.model import Decision
+from healthpod.errors import ConfigError
 from healthpod.store import schema
 
 GENESIS = "0" * 64
+RETURNED = "returned"
+IDS_LISTED = 50  # a page of more ids is kept as their count and a sha256 of them
 
 log = schema.access_log
 heads = schema.access_log_heads
+
+
+class DoneBy(StrEnum):
+    """Who acted: the person in their own pod, or an actor (an app, a clinic) under a consent."""
+
+    PERSON = "person"
+    ACTOR = "actor"
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,25 +64,36 @@ class LogEntry:
     person_id: int
     seq: int
     at_ms: int
+    done_by: str
     actor_id: int | None
+    via: str | None
     event: str
     outcome: str
     reason: str
     consent_id: int | None
+    refers_to: int | None
     details: Mapping[str, Any]
     prev_hash: str
     hash: str
+
+    @property
+    def by_person(self) -> bool:
+        """Whether the person did this themselves (shown as "you")."""
+        return self.done_by == DoneBy.PERSON
 
     def as_json(self) -> dict[str, Any]:
         return {
             "id": self.id,
             "seq": self.seq,
             "at_ms": self.at_ms,
+            "done_by": self.done_by,
             "actor_id": self.actor_id,
+            "via": self.via,
             "event": self.event,
             "outcome": self.outcome,
             "reason": self.reason,
             "consent_id": self.consent_id,
+            "refers_to": self.refers_to,
             "details": dict(self.details),
             "hash": self.hash,
         }
@@ -79,6 +115,58 @@ class Verification:
         return f"The access log is broken: {self.problem}"
 
 
+# The key per connection pool: an engine and its `execution_options` copies share one pool.
+_keys: WeakKeyDictionary[Any, bytes] = WeakKeyDictionary()
+
+
+def use_key(engine: Engine, key: bytes) -> None:
+    """Key `engine`'s access log with `key` (from `keys.access_log_key`)."""
+    if len(key) < 32:
+        raise ConfigError("The access log's key is too short (under 32 bytes).")
+    _keys[engine.pool] = key
+
+
+def _key(conn: Connection) -> bytes:
+    try:
+        return _keys[conn.engine.pool]
+    except KeyError:
+        raise ConfigError(
+            "The access log's key is not loaded for this database.",
+            hint="Open the store with Pod.open, which reads the key from the pod's home "
+            "or the settings.",
+        ) from None
+
+
+class Returned:
+    """The ids ("Observation/123") a request returned, kept as a `returned` entry keeps them.
+
+    Up to `IDS_LISTED` ids are listed; for more, their count and `ids_sha256`, the sha256 of
+    the ids in the order returned, each followed by a newline, so a page can be checked later
+    without the log holding every id of a large export. Ids are added as they are sent, so a
+    streamed export needs no list of them.
+    """
+
+    __slots__ = ("_digest", "_listed", "count")
+
+    def __init__(self, ids: Iterable[str] = ()) -> None:
+        self.count = 0
+        self._listed: list[str] = []
+        self._digest = hashlib.sha256()
+        for fhir_id in ids:
+            self.add(fhir_id)
+
+    def add(self, fhir_id: str) -> None:
+        self.count += 1
+        if self.count <= IDS_LISTED:
+            self._listed.append(fhir_id)
+        self._digest.update(f"{fhir_id}\n".encode())
+
+    def details(self) -> dict[str, Any]:
+        if self.count <= IDS_LISTED:
+            return {"count": self.count, "ids": list(self._listed)}
+        return {"count": self.count, "ids_sha256": self._digest.hexdigest()}
+
+
 def record(
     conn: Connection,
     person_id: int,
@@ -91,13 +179,22 @@ def record(
     reason: str | None = None,
     consent_id: int | None = None,
     slot: Slot | None = None,
+    done_by: DoneBy | None = None,
+    via: str | None = None,
+    refers_to: int | None = None,
 ) -> LogEntry:
     """Append one entry to the person's log (in `conn`'s transaction) and return it.
 
     `outcome` is a consent `Decision` (giving "allowed"/"denied", its reason and consent id)
     or a word such as "ok" or "failed" for events that are not decisions (a token issued, a
-    consent revoked), with `reason` saying what happened. `slot` is a place `reserve` took
+    consent revoked), with `reason` saying what happened. `done_by` is who acted: by default
+    the actor when there is one, else the person; the person's own acts about an actor (a
+    consent granted or revoked) pass `DoneBy.PERSON` with that actor's id. `refers_to` is the
+    decision entry's `seq` that a `returned` entry completes. `slot` is a place `reserve` took
     earlier in the same transaction; without one, the place is reserved now.
+
+    Raises:
+        ConfigError: the database's log key was not loaded (`use_key`).
     """
     if isinstance(outcome, Decision):
         word = "allowed" if outcome.allowed else "denied"
@@ -105,14 +202,20 @@ def record(
         consent_id = outcome.consent_id if consent_id is None else consent_id
     else:
         word = outcome
+    if done_by is None:
+        done_by = DoneBy.PERSON if actor_id is None else DoneBy.ACTOR
+    key = _key(conn)
     fields: dict[str, Any] = {
         "person_id": person_id,
         "at_ms": now_ms,
+        "done_by": done_by.value,
         "actor_id": actor_id,
+        "via": via[:100] if via else None,
         "event": event[:50],
         "outcome": word[:20],
         "reason": reason or "",
         "consent_id": consent_id,
+        "refers_to": refers_to,
         # Hashed as it will read back: JSON types only (tuples become lists, the rest text).
         "details": json.loads(json.dumps(dict(details or {}), default=str)),
     }
@@ -122,7 +225,8 @@ def record(
         raise ValueError("a slot of another person's chain")
     seq, prev_hash = slot.seq, slot.prev_hash
     fields["seq"] = seq
-    digest = entry_hash(prev_hash, fields)
+    digest = entry_hash(key, prev_hash, fields)
+    mac = head_mac(key, person_id, seq, digest)
     sql = _sql(conn)
     entry_id = conn.exec_driver_sql(
         sql.insert_entry,
@@ -131,10 +235,13 @@ def record(
             "details": json.dumps(fields["details"]),
             "prev_hash": prev_hash,
             "hash": digest,
+            "mac": mac,
         },
     ).scalar_one()
     if sql.set_head_hash is not None:
-        conn.exec_driver_sql(sql.set_head_hash, {"person_id": person_id, "hash": digest})
+        conn.exec_driver_sql(
+            sql.set_head_hash, {"person_id": person_id, "hash": digest, "mac": mac}
+        )
     return LogEntry(id=int(entry_id), prev_hash=prev_hash, hash=digest, **fields)
 
 
@@ -150,8 +257,8 @@ class _Statements:
 
 
 _COLUMNS = (
-    "INSERT INTO access_log (person_id, seq, at_ms, actor_id, event, outcome, reason, "
-    "consent_id, details, prev_hash, hash) "
+    "INSERT INTO access_log (person_id, seq, at_ms, done_by, actor_id, via, event, outcome, "
+    "reason, consent_id, refers_to, details, prev_hash, hash) "
 )
 _SQL = {
     "sqlite": _Statements(
@@ -159,20 +266,22 @@ _SQL = {
         "RETURNING seq, hash",
         lock_head="UPDATE access_log_heads SET seq = seq WHERE person_id = :person_id",
         insert_entry=_COLUMNS
-        + "VALUES (:person_id, :seq, :at_ms, :actor_id, :event, :outcome, :reason, "
-        ":consent_id, :details, :prev_hash, :hash) RETURNING id",
-        set_head_hash="UPDATE access_log_heads SET hash = :hash WHERE person_id = :person_id",
+        + "VALUES (:person_id, :seq, :at_ms, :done_by, :actor_id, :via, :event, :outcome, "
+        ":reason, :consent_id, :refers_to, :details, :prev_hash, :hash) RETURNING id",
+        set_head_hash="UPDATE access_log_heads SET hash = :hash, mac = :mac "
+        "WHERE person_id = :person_id",
     ),
     "postgresql": _Statements(
         advance_head="UPDATE access_log_heads SET seq = seq + 1 WHERE person_id = %(person_id)s "
         "RETURNING seq, hash",
         lock_head="UPDATE access_log_heads SET seq = seq WHERE person_id = %(person_id)s",
         # One round trip for both writes: on a busy server each one costs more than the SQL.
-        insert_entry="WITH entry AS (INSERT INTO access_log (person_id, seq, at_ms, actor_id, "
-        "event, outcome, reason, consent_id, details, prev_hash, hash) "
-        "VALUES (%(person_id)s, %(seq)s, %(at_ms)s, %(actor_id)s, %(event)s, %(outcome)s, "
-        "%(reason)s, %(consent_id)s, CAST(%(details)s AS json), %(prev_hash)s, %(hash)s) "
-        "RETURNING id) UPDATE access_log_heads SET hash = %(hash)s "
+        insert_entry="WITH entry AS (INSERT INTO access_log (person_id, seq, at_ms, done_by, "
+        "actor_id, via, event, outcome, reason, consent_id, refers_to, details, prev_hash, hash) "
+        "VALUES (%(person_id)s, %(seq)s, %(at_ms)s, %(done_by)s, %(actor_id)s, %(via)s, "
+        "%(event)s, %(outcome)s, %(reason)s, %(consent_id)s, %(refers_to)s, "
+        "CAST(%(details)s AS json), %(prev_hash)s, %(hash)s) "
+        "RETURNING id) UPDATE access_log_heads SET hash = %(hash)s, mac = %(mac)s "
         "WHERE person_id = %(person_id)s RETURNING (SELECT id FROM entry)",
         set_head_hash=None,
     ),
@@ -214,33 +323,46 @@ def reserve(conn: Connection, person_id: int) -> Slot:
         dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
         conn.execute(
             dialect.insert(heads)
-            .values(person_id=person_id, seq=0, hash=GENESIS)
+            .values(
+                person_id=person_id,
+                seq=0,
+                hash=GENESIS,
+                mac=head_mac(_key(conn), person_id, 0, GENESIS),
+            )
             .on_conflict_do_nothing(index_elements=["person_id"])
         )
         row = conn.exec_driver_sql(bump, {"person_id": person_id}).one()
     return Slot(person_id, int(row[0]), str(row[1]))
 
 
-def entry_hash(prev_hash: str, fields: Mapping[str, Any]) -> str:
-    """sha256 of the previous hash and the canonical JSON of the entry's fields."""
+def entry_hash(key: bytes, prev_hash: str, fields: Mapping[str, Any]) -> str:
+    """HMAC-SHA256 with `key` of the previous hash and the canonical JSON of the entry's fields."""
     canonical = json.dumps(
         {key: fields[key] for key in _HASHED},
         sort_keys=True,
         separators=(",", ":"),
         ensure_ascii=False,
     )
-    return hashlib.sha256((prev_hash + canonical).encode()).hexdigest()
+    return hmac.new(key, (prev_hash + canonical).encode(), hashlib.sha256).hexdigest()
+
+
+def head_mac(key: bytes, person_id: int, seq: int, hash_: str) -> str:
+    """HMAC-SHA256 with `key` of the head: whose chain, how long, and its newest hash."""
+    return hmac.new(key, f"head:{person_id}:{seq}:{hash_}".encode(), hashlib.sha256).hexdigest()
 
 
 _HASHED = (
     "person_id",
     "seq",
     "at_ms",
+    "done_by",
     "actor_id",
+    "via",
     "event",
     "outcome",
     "reason",
     "consent_id",
+    "refers_to",
     "details",
 )
 
@@ -276,11 +398,14 @@ def _entry(row: Mapping[Any, Any]) -> LogEntry:
         person_id=int(row["person_id"]),
         seq=int(row["seq"]),
         at_ms=int(row["at_ms"]),
+        done_by=row["done_by"],
         actor_id=row["actor_id"],
+        via=row["via"],
         event=row["event"],
         outcome=row["outcome"],
         reason=row["reason"],
         consent_id=row["consent_id"],
+        refers_to=row["refers_to"],
         details=row["details"] or {},
         prev_hash=row["prev_hash"],
         hash=row["hash"],
@@ -298,23 +423,36 @@ def _iter_chain(conn: Connection, person_id: int, batch: int = 2000) -> Iterator
 
 
 def verify(conn: Connection, person_id: int) -> Verification:
-    """Check the person's chain from the first entry to the head; name the first broken one."""
+    """Check the person's chain from the first entry to the head; name the first broken one.
+
+    Raises:
+        ConfigError: the database's log key was not loaded (`use_key`).
+    """
+    key = _key(conn)
     expected_prev, expected_seq, count = GENESIS, 1, 0
     for entry in _iter_chain(conn, person_id):
-        fields = {key: getattr(entry, key) for key in _HASHED}
+        fields = {name: getattr(entry, name) for name in _HASHED}
         fields["details"] = dict(entry.details)
-        problem = None
+        problem: str | None = None
+        entry_id: int | None = entry.id
         if entry.seq != expected_seq:
             problem = f"entry {expected_seq} is missing (the next one found is {entry.seq})"
+            entry_id = None
         elif entry.prev_hash != expected_prev:
             problem = f"entry {entry.seq} (id {entry.id}) does not follow the entry before it"
-        elif entry_hash(entry.prev_hash, fields) != entry.hash:
+        elif not hmac.compare_digest(entry_hash(key, entry.prev_hash, fields), entry.hash):
             problem = f"entry {entry.seq} (id {entry.id}) was changed after it was written"
         if problem is not None:
-            return Verification(False, count, entry.seq, entry.id, problem)
+            return Verification(False, count, expected_seq, entry_id, problem)
         expected_prev, expected_seq, count = entry.hash, entry.seq + 1, count + 1
     head = conn.execute(select(heads).where(heads.c.person_id == person_id)).first()
-    head_seq, head_hash = (0, GENESIS) if head is None else (int(head.seq), str(head.hash))
+    if head is None:
+        if count == 0:
+            return Verification(True, 0)
+        return Verification(
+            False, count, count + 1, None, "the log's head is missing: entries may have been cut"
+        )
+    head_seq, head_hash, mac = int(head.seq), str(head.hash), str(head.mac)
     if head_seq != count or head_hash != expected_prev:
         return Verification(
             False,
@@ -322,5 +460,13 @@ def verify(conn: Connection, person_id: int) -> Verification:
             count + 1,
             None,
             f"entries after {count} are missing: the log's head says it has {head_seq}",
+        )
+    if not hmac.compare_digest(head_mac(key, person_id, head_seq, head_hash), mac):
+        return Verification(
+            False,
+            count,
+            count + 1,
+            None,
+            f"the log's head was rewritten without the key: entries after {count} were cut",
         )
     return Verification(True, count)

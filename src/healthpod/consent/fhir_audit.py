@@ -11,6 +11,12 @@ from healthpod.consent.fhir_consent import CLIENT_ID_SYSTEM
 from healthpod.consent.receipt import iso
 
 EVENT_SYSTEM = "urn:healthpod:access-log-event"
+LOG_ENTRY_SYSTEM = "urn:healthpod:access-log-seq"
+_RESOURCE_ROLE = {
+    "system": "http://terminology.hl7.org/CodeSystem/object-role",
+    "code": "4",
+    "display": "Domain Resource",
+}
 _OUTCOMES = {"allowed": "0", "ok": "0", "denied": "4", "failed": "4"}
 _ACTIONS = {"read": "R", "write": "C"}
 
@@ -18,20 +24,36 @@ _ACTIONS = {"read": "R", "write": "C"}
 def audit_event(
     entry: LogEntry, actors_by_id: Mapping[int, Actor], *, base_url: str
 ) -> dict[str, Any]:
-    """The AuditEvent of one log entry (`actors_by_id` names the actor, if it still exists)."""
-    who: dict[str, Any]
-    if entry.actor_id is None:
-        who = {"reference": f"Patient/{entry.person_id}"}
-    elif (actor := actors_by_id.get(entry.actor_id)) is not None:
-        who = {
-            "identifier": {"system": CLIENT_ID_SYSTEM, "value": actor.client_id},
-            "display": f"{actor.name} ({actor.kind.value})",
-        }
-    else:
-        who = {"display": f"actor {entry.actor_id}"}
+    """The AuditEvent of one log entry (`actors_by_id` names the actor, if it still exists).
+
+    The requestor is the person for their own acts (a consent revoked: the actor it concerned
+    is a second agent) and the actor otherwise. A `returned` entry lists what left the pod as
+    entities (or, for many, their count and digest) and points at its decision entry.
+    """
+    agents = []
+    if entry.by_person or entry.actor_id is None:
+        agents.append(
+            {
+                "who": {"reference": f"Patient/{entry.person_id}"},
+                "requestor": True,
+                "type": _type("AUT", "author (originator)"),
+            }
+        )
+    if entry.actor_id is not None:
+        agents.append(
+            {
+                "who": _actor(entry.actor_id, actors_by_id),
+                "requestor": not entry.by_person,
+                "type": _agent_type(entry, actors_by_id),
+            }
+        )
+    if entry.via:
+        agents[-1]["altId"] = entry.via
     entities: list[dict[str, Any]] = [{"what": {"reference": f"Patient/{entry.person_id}"}}]
     if entry.consent_id is not None:
         entities.append({"what": {"reference": f"Consent/{entry.consent_id}"}})
+    if entry.refers_to is not None:
+        entities.extend(_returned(entry))
     event: dict[str, Any] = {
         "resourceType": "AuditEvent",
         "id": f"log-{entry.id}",
@@ -44,7 +66,7 @@ def audit_event(
         "action": _ACTIONS.get(str(entry.details.get("action", "")), "E"),
         "recorded": iso(entry.at_ms),
         "outcome": _OUTCOMES.get(entry.outcome, "4"),
-        "agent": [{"who": who, "requestor": True, "type": _agent_type(entry, actors_by_id)}],
+        "agent": agents,
         "source": {"site": base_url, "observer": {"display": "healthpod"}},
         "entity": entities,
     }
@@ -70,14 +92,42 @@ def audit_bundle(
     }
 
 
+def _actor(actor_id: int, actors_by_id: Mapping[int, Actor]) -> dict[str, Any]:
+    actor = actors_by_id.get(actor_id)
+    if actor is None:
+        return {"display": f"actor {actor_id}"}
+    return {
+        "identifier": {"system": CLIENT_ID_SYSTEM, "value": actor.client_id},
+        "display": f"{actor.name} ({actor.kind.value})",
+    }
+
+
+def _returned(entry: LogEntry) -> list[dict[str, Any]]:
+    """The decision a `returned` entry completes, and the resources (or their digest)."""
+    decision: dict[str, Any] = {
+        "what": {"identifier": {"system": LOG_ENTRY_SYSTEM, "value": str(entry.refers_to)}},
+        "description": "the access decision this entry completes",
+    }
+    found: list[dict[str, Any]] = [decision]
+    ids = entry.details.get("ids")
+    if isinstance(ids, list):
+        found.extend({"what": {"reference": str(i)}, "role": _RESOURCE_ROLE} for i in ids)
+    else:
+        decision["detail"] = [
+            {"type": "count", "valueString": str(entry.details.get("count", ""))},
+            {"type": "ids_sha256", "valueString": str(entry.details.get("ids_sha256", ""))},
+        ]
+    return found
+
+
 def _agent_type(entry: LogEntry, actors_by_id: Mapping[int, Actor]) -> dict[str, Any]:
     actor = None if entry.actor_id is None else actors_by_id.get(entry.actor_id)
-    if entry.actor_id is None:
-        code, display = "AUT", "author (originator)"  # the person, in their own pod
-    elif actor is not None and actor.kind is ActorKind.CLINIC:
-        code, display = "PRCP", "primary information recipient"
-    else:
-        code, display = "IRCP", "information recipient"
+    if actor is not None and actor.kind is ActorKind.CLINIC:
+        return _type("PRCP", "primary information recipient")
+    return _type("IRCP", "information recipient")
+
+
+def _type(code: str, display: str) -> dict[str, Any]:
     return {
         "coding": [
             {

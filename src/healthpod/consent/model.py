@@ -178,6 +178,7 @@ class Decision:
     reason: str
     consent_id: int | None = None
     scope: Scope | None = None
+    entry_seq: int | None = None  # the access-log entry that recorded it, once logged
 
     def raise_if_denied(self) -> Scope:
         """The scope of an allowed request.

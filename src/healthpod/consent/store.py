@@ -330,6 +330,7 @@ def _remember(
         now_ms=now_ms,
         reason=f"consent {consent.id} {change}: {consent.summary()}",
         consent_id=consent.id,
+        done_by=audit.DoneBy.PERSON,  # the person's own act, about this actor
     )
 
 

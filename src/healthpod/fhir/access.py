@@ -12,7 +12,7 @@ decided or logged.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,7 +20,14 @@ from fastapi import Request
 
 from healthpod.consent import access as consent_access
 from healthpod.consent import audit
-from healthpod.consent.model import ALL_CATEGORIES, AccessRequest, Action, Granularity, Scope
+from healthpod.consent.model import (
+    ALL_CATEGORIES,
+    AccessRequest,
+    Action,
+    Decision,
+    Granularity,
+    Scope,
+)
 from healthpod.errors import AccessDenied
 from healthpod.oauth.bearer import Caller, authenticate
 from healthpod.pod import Pod
@@ -38,6 +45,8 @@ class Access:
     scope: Scope
     now_ms: int
     reason: str
+    decision: Decision | None = None  # as logged, for `returned`; None for the person
+    asked: AccessRequest | None = None
 
     @property
     def person_id(self) -> int:
@@ -80,40 +89,53 @@ def check(
     assert caller.scopes is not None and caller.actor_id is not None
     permission = "r" if action is Action.READ else "c"
     info = {**(details or {}), "resource_type": resource_type}
+    refused = None
     if not caller.scopes.allows(resource_type, permission):
-        with pod.engine.begin() as conn:
-            audit.lock_chain(conn, caller.person_id)
-            audit.record(
-                conn,
-                caller.person_id,
-                caller.actor_id,
-                event,
-                "denied",
-                info,
-                now_ms=now,
-                reason=f"the token's scopes do not cover {action.value} of {resource_type}",
-                consent_id=caller.consent_id,
-            )
+        refused = f"the token's scopes do not cover {action.value} of {resource_type}"
+    wanted = frozenset(c.value for c in caller.scopes.categories(permission))
+    if resource_type == "Patient":
+        wanted = frozenset()  # the person themselves: any active consent will do
+    asked = AccessRequest(
+        caller.person_id,
+        caller.actor_id,
+        action,
+        categories=wanted,
+        resource_type=resource_type,
+        consent_id=caller.consent_id,
+    )
+    decision = consent_access.authorize(
+        pod.engine, asked, event=event, details=info, now_ms=now, refused=refused
+    )
+    if refused is not None:
         raise AccessDenied(
             f"This token's scopes do not allow {action.value} of {resource_type}.",
             hint="Ask for a scope such as patient/" + resource_type + ".rs when you authorize.",
         )
-    wanted = frozenset(c.value for c in caller.scopes.categories(permission))
-    if resource_type == "Patient":
-        wanted = frozenset()  # the person themselves: any active consent will do
-    decision = consent_access.authorize(
-        pod.engine,
-        AccessRequest(
-            caller.person_id,
-            caller.actor_id,
-            action,
-            categories=wanted,
-            resource_type=resource_type,
-            consent_id=caller.consent_id,
-        ),
-        event=event,
-        details=info,
-        now_ms=now,
-    )
     scope = decision.raise_if_denied()
-    return Access(caller, scope, now, decision.reason)
+    return Access(caller, scope, now, decision.reason, decision, asked)
+
+
+def returned(
+    request: Request,
+    access: Access,
+    resources: Iterable[Mapping[str, Any] | Any] | audit.Returned,
+) -> None:
+    """Log what an actor's request returned, after its decision entry: one call per handler.
+
+    `resources` are FHIR resources (dicts), pre-rendered ones (with `resource_type` and `id`)
+    or the ids a stream sent; the person's own reads are not logged.
+    """
+    if access.decision is None or access.asked is None:
+        return
+    sent = resources
+    if not isinstance(sent, audit.Returned):
+        sent = audit.Returned(
+            f"{r['resourceType']}/{r['id']}"
+            if isinstance(r, Mapping)
+            else f"{r.resource_type}/{r.id}"
+            for r in resources  # type: ignore[union-attr]
+        )
+    pod = pod_of(request)
+    consent_access.record_returned(
+        pod.engine, access.decision, access.asked, sent, now_ms=now_ms(pod)
+    )

@@ -22,15 +22,16 @@ from fastapi.responses import StreamingResponse
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 
 from healthpod.consent import access as consent_access
+from healthpod.consent import audit
 from healthpod.consent.model import AccessRequest, Action
 from healthpod.errors import InvalidRequest, NotFound
 from healthpod.fhir import observation_search, resource_search, search
-from healthpod.fhir.access import PERSON_SCOPE, Access, check, now_ms, pod_of
+from healthpod.fhir.access import PERSON_SCOPE, Access, check, now_ms, pod_of, returned
 from healthpod.fhir.outcome import FhirResponse, FhirRoute
 from healthpod.fhir.render import Rendered
 from healthpod.insights import summaries
 from healthpod.keys import secret_key
-from healthpod.oauth.bearer import authenticate
+from healthpod.oauth.bearer import Caller, authenticate
 from healthpod.vocabulary import RESOURCE_CATEGORIES
 
 router = APIRouter(prefix="/fhir", route_class=FhirRoute, tags=["fhir"])
@@ -85,6 +86,7 @@ def kick_off(request: Request) -> Response:
     caller = authenticate(request, pod.engine, now_ms=int(pod.now().timestamp() * 1000))
     readable = [t for t in EXPORTABLE if caller.scopes is None or caller.scopes.allows(t, "r")]
     types = _types(request, readable)
+    _logged(request, caller, "fhir.export_start", {"path": "$export", "types": types})
     job = _signer(request).dumps(
         {
             "p": caller.person_id,
@@ -113,6 +115,26 @@ def _job(request: Request, job: str) -> dict[str, Any]:
     if (caller.person_id, caller.actor_id) != (found["p"], found["a"]):
         raise NotFound("No such export, or it has expired.")
     return found
+
+
+def _logged(request: Request, caller: Caller, event: str, details: dict[str, Any]) -> None:
+    """Decide and log a kick-off by an actor: any active consent will do (the status poll and
+    each file are decided on their own); the person's own export is not logged.
+
+    Raises:
+        AccessDenied: no consent of the actor's is active now (logged as denied).
+    """
+    if caller.is_person:
+        return
+    assert caller.actor_id is not None
+    pod = pod_of(request)
+    consent_access.authorize(
+        pod.engine,
+        AccessRequest(caller.person_id, caller.actor_id, Action.READ, consent_id=caller.consent_id),
+        event=event,
+        details=details,
+        now_ms=int(pod.now().timestamp() * 1000),
+    ).raise_if_denied()
 
 
 @router.get("/$export-status/{job}")
@@ -210,17 +232,25 @@ def download(request: Request, job: str, name: str) -> StreamingResponse:
         event="fhir.export",
         details={"type": resource_type},
     )
-    return StreamingResponse(_lines(request, access, resource_type, found["s"]), media_type=NDJSON)
+    sent = audit.Returned()
+
+    def logged_lines() -> Iterator[bytes]:
+        try:
+            yield from _lines(request, access, resource_type, found["s"], sent)
+        finally:  # also when the client goes away: the log says what was sent
+            returned(request, access, sent)
+
+    return StreamingResponse(logged_lines(), media_type=NDJSON)
 
 
 def _lines(
-    request: Request, access: Access, resource_type: str, since: str | None
+    request: Request, access: Access, resource_type: str, since: str | None, sent: audit.Returned
 ) -> Iterator[bytes]:
     engine = pod_of(request).engine
     if resource_type == "Patient":
         from healthpod.fhir.routes import load_patient
 
-        yield _line(load_patient(request, access))
+        yield _line(load_patient(request, access), sent)
         return
     params = [("_count", str(PAGE))]
     if since is not None:
@@ -236,7 +266,7 @@ def _lines(
                     conn, access.person_id, access.scope, query, token_categories
                 )
             for sample in samples:
-                yield _line(sample)
+                yield _line(sample, sent)
             if cursor is None:
                 return
             query = search.parse(
@@ -252,13 +282,15 @@ def _lines(
                 conn, access.person_id, access.scope, query, offset=offset, limit=PAGE
             )
         for resource in page:
-            yield _line(resource)
+            yield _line(resource, sent)
         if len(page) < PAGE:
             return
         offset += PAGE
 
 
-def _line(resource: dict[str, Any] | Rendered) -> bytes:
+def _line(resource: dict[str, Any] | Rendered, sent: audit.Returned) -> bytes:
     if isinstance(resource, Rendered):
+        sent.add(f"{resource.resource_type}/{resource.id}")
         return resource.json + b"\n"
+    sent.add(f"{resource['resourceType']}/{resource['id']}")
     return json.dumps(resource, ensure_ascii=False, separators=(",", ":")).encode() + b"\n"

@@ -25,7 +25,7 @@ from fastapi import APIRouter, Request
 from healthpod.consent.model import Action
 from healthpod.errors import AccessDenied, InvalidRequest, NotFound
 from healthpod.fhir import observation_search, render, resource_search, search
-from healthpod.fhir.access import Access, check, now_ms, pod_of
+from healthpod.fhir.access import Access, check, now_ms, pod_of, returned
 from healthpod.fhir.outcome import FhirResponse, FhirRoute
 from healthpod.insights import summaries
 from healthpod.oauth.bearer import authenticate
@@ -149,6 +149,7 @@ def everything(request: Request, patient_id: str) -> FhirResponse:
         access = _decide(request, resource_type, patient_id)
         if access is not None:
             page, more = _read(request, access, resource_type, options, inner, room)
+            returned(request, access, page)
             found += page
             if more is not None:
                 next_cursor = f"{resource_type}.{more}"

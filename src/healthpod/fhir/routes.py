@@ -25,7 +25,7 @@ from healthpod.fhir import (
     search,
     writes,
 )
-from healthpod.fhir.access import Access, check, pod_of
+from healthpod.fhir.access import Access, check, pod_of, returned
 from healthpod.fhir.outcome import (
     FHIR_JSON,
     FhirResponse,
@@ -107,8 +107,11 @@ def read_patient(request: Request, patient_id: str) -> FhirResponse:
         details={"path": f"Patient/{patient_id}"},
     )
     if patient_id != access.patient_id:
+        returned(request, access, [])
         raise NotFound(f"Patient/{patient_id} is not known here.")
-    return _resource(request, load_patient(request, access))
+    patient = load_patient(request, access)
+    returned(request, access, [patient])
+    return _resource(request, patient)
 
 
 def load_patient(request: Request, access: Access) -> dict[str, Any]:
@@ -149,6 +152,7 @@ def search_patient(request: Request) -> FhirResponse:
     else:
         resources_shown = resources
     total = len(resources) if (query.want_total or query.summary_count) else None
+    returned(request, access, resources_shown)
     return FhirResponse(
         render.searchset(
             fhir_base(request),
@@ -215,6 +219,7 @@ def search_observations(request: Request) -> FhirResponse:
         details={"query": str(request.url.query)[:500]},
     )
     bundle = observation_bundle(request, access, query, "Observation")
+    returned(request, access, [e["resource"] for e in bundle.get("entry", [])])
     if query.include_patient and bundle.get("entry"):
         _include_patient(request, access, bundle)
     return FhirResponse(bundle)
@@ -240,10 +245,12 @@ def _include_patient(request: Request, access: Access, bundle: dict[str, Any]) -
         )
     except AccessDenied:
         return
+    patient = load_patient(request, patient_access)
+    returned(request, patient_access, [patient])
     bundle["entry"].append(
         {
             "fullUrl": f"{fhir_base(request)}/Patient/{patient_access.patient_id}",
-            "resource": load_patient(request, patient_access),
+            "resource": patient,
             "search": {"mode": "include"},
         }
     )
@@ -293,6 +300,7 @@ def read_observation(request: Request, observation_id: str) -> FhirResponse:
         found = observation_search.read(
             conn, access.person_id, access.scope, observation_id, _token_categories(access)
         )
+    returned(request, access, [] if found is None else [found])
     if found is None:
         raise NotFound(f"Observation/{observation_id} is not known here.")
     return _resource(request, found)
@@ -394,6 +402,7 @@ def search_resources(request: Request, resource_type: str) -> FhirResponse:
             )
         more = len(found) > size
         found = found[:size]
+    returned(request, access, found)
     next_params = None
     if more:
         cursor = resource_search.next_cursor(offset + len(found))
@@ -424,6 +433,7 @@ def read_resource(request: Request, resource_type: str, resource_id: str) -> Fhi
     )
     with pod_of(request).engine.connect() as conn:
         found = resource_search.read(conn, access.person_id, access.scope, kind, resource_id)
+    returned(request, access, [] if found is None else [found])
     if found is None:
         raise NotFound(f"{kind}/{resource_id[:100]} is not known here.")
     _if_none_match_version(request, found)

@@ -21,6 +21,7 @@ from fastapi.responses import JSONResponse, RedirectResponse
 
 from healthpod.consent import store as consent_store
 from healthpod.consent.actors import Actor
+from healthpod.consent.audit import DoneBy
 from healthpod.consent.model import Granularity, Scope
 from healthpod.errors import AccessDenied, HealthpodError, InvalidRequest
 from healthpod.oauth import discovery, tokens
@@ -219,6 +220,7 @@ def _decide(request: Request, fields: list[tuple[str, str]]) -> Response:
                 "oauth.denied",
                 "ok",
                 f"the person said no to {client.actor.name}",
+                done_by=DoneBy.PERSON,
             )
             status, _body, headers = grant.server.create_authorization_response(
                 oauth_request, grant_user=None, grant=grant

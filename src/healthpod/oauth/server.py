@@ -25,6 +25,7 @@ from authlib.oauth2.rfc6749 import (
     InvalidGrantError,
     InvalidRequestError,
     InvalidScopeError,
+    OAuth2Error,
     OAuth2Payload,
     OAuth2Request,
     TokenMixin,
@@ -247,29 +248,62 @@ class RefreshTokenGrant(grants.RefreshTokenGrant):  # type: ignore[misc]
 
     def validate_token_request(self) -> None:
         server = self.server
-        client: Client = self._validate_request_client()
-        self.request.client = client
         presented = self.request.form.get("refresh_token")
+        try:
+            client: Client = self._validate_request_client()
+        except OAuth2Error:
+            self._client_refused(presented)
+            raise
+        self.request.client = client
         if not presented:
             raise InvalidRequestError("Missing 'refresh_token' in request.")
         record = tokens.find_token(server.conn, presented, "refresh")
-        if record is None or record.actor_id != client.actor.id:
+        if record is None:
+            raise InvalidGrantError("Unknown refresh token.")
+        if record.actor_id != client.actor.id:
+            self._refused(record, "the refresh token belongs to another app", client.actor.id)
             raise InvalidGrantError("Unknown refresh token.")
         if record.used_ms is not None or record.revoked_ms is not None:
             self._reused(record)
         if server.now_ms >= record.expires_ms:
+            self._refused(record, "the refresh token has expired")
             raise InvalidGrantError("The refresh token has expired; authorize again.")
         wanted = self.request.payload.scope
         if wanted and parse_scopes(wanted).restrict_to(parse_scopes(record.scope)) != parse_scopes(
             wanted
         ):
             raise InvalidScopeError("A refresh may keep or narrow the scope, never widen it.")
-        if not server.consent_valid(record.person_id, record.actor_id, record.consent_id):
+        refusal = server.consent_refusal(record.person_id, record.actor_id, record.consent_id)
+        if refusal is not None:
             tokens.revoke_family(server.conn, record.family, now_ms=server.now_ms)
+            self._refused(record, refusal)
             raise InvalidGrantError("The consent behind this token is no longer valid.")
         if not tokens.mark_used(server.conn, record, now_ms=server.now_ms):
             self._reused(record)
         self.request.refresh_token = record
+
+    def _refused(self, record: tokens.TokenRecord, why: str, actor_id: int | None = None) -> None:
+        """Log a refused refresh for the token's person, so they see the attempt."""
+        self.server.log(
+            record.person_id,
+            record.actor_id if actor_id is None else actor_id,
+            "oauth.refresh_refused",
+            "denied",
+            f"token refresh refused: {why}",
+            consent_id=record.consent_id,
+        )
+
+    def _client_refused(self, presented: str | None) -> None:
+        """A refresh whose client is disabled or failed to authenticate, with a known token."""
+        record = tokens.find_token(self.server.conn, presented, "refresh") if presented else None
+        if record is None:
+            return  # nobody's token: no one's log to write it in
+        from healthpod.consent.actors import get_actor
+
+        disabled = get_actor(self.server.conn, record.actor_id).disabled
+        self._refused(
+            record, "the app is disabled" if disabled else "the app could not be authenticated"
+        )
 
     def _reused(self, record: tokens.TokenRecord) -> None:
         server = self.server
@@ -402,6 +436,7 @@ class PodAuthorizationServer(AuthorizationServer):  # type: ignore[misc]
         *,
         consent_id: int | None = None,
         details: dict[str, Any] | None = None,
+        done_by: audit.DoneBy = audit.DoneBy.ACTOR,
     ) -> None:
         audit.record(
             self.conn,
@@ -413,16 +448,22 @@ class PodAuthorizationServer(AuthorizationServer):  # type: ignore[misc]
             now_ms=self.now_ms,
             reason=reason,
             consent_id=consent_id,
+            done_by=done_by,
         )
 
     def consent_valid(self, person_id: int, actor_id: int, consent_id: int) -> bool:
         """Whether the consent a token is bound to still allows anything right now."""
+        return self.consent_refusal(person_id, actor_id, consent_id) is None
+
+    def consent_refusal(self, person_id: int, actor_id: int, consent_id: int) -> str | None:
+        """None if the token's consent still allows anything right now, else why not."""
         request = AccessRequest(person_id, actor_id, Action.READ, consent_id=consent_id)
         consents = consents_for(self.conn, person_id, actor_id)
-        if decide(consents, request, now_ms=self.now_ms).allowed:
-            return True
+        read = decide(consents, request, now_ms=self.now_ms)
+        if read.allowed:
+            return None
         write = AccessRequest(person_id, actor_id, Action.WRITE, consent_id=consent_id)
-        return decide(consents, write, now_ms=self.now_ms).allowed
+        return None if decide(consents, write, now_ms=self.now_ms).allowed else read.reason
 
     def token_for(self, presented: str) -> Token | None:
         record = tokens.find_token(self.conn, presented)
@@ -457,6 +498,7 @@ class PodAuthorizationServer(AuthorizationServer):  # type: ignore[misc]
             f"the person allowed {client.actor.name} to ask for tokens",
             consent_id=grant.consent_id,
             details={"scope": grant.scope},
+            done_by=audit.DoneBy.PERSON,
         )
         return code
 

@@ -315,15 +315,19 @@ access_log = Table(
     _person(),
     Column("seq", BigInteger, nullable=False),  # 1, 2, 3 … per person
     Column("at_ms", BigInteger, nullable=False),
-    Column("actor_id", Integer),  # no foreign key: the log outlives what it names
+    Column("done_by", String(10), nullable=False),  # person|actor: who acted
+    Column("actor_id", Integer),  # the actor concerned; no foreign key: the log outlives it
+    Column("via", String(100)),  # a delegation or share link the actor came through
     Column("event", String(50), nullable=False),
     Column("outcome", String(20), nullable=False),  # allowed|denied|ok|failed
     Column("reason", Text, nullable=False),
     Column("consent_id", Integer),
+    Column("refers_to", BigInteger),  # the seq of the decision a `returned` entry completes
     Column("details", JSON, nullable=False),
     Column("prev_hash", String(64), nullable=False),
-    Column("hash", String(64), nullable=False),
+    Column("hash", String(64), nullable=False),  # HMAC-SHA256 with the log's key
     UniqueConstraint("person_id", "seq"),
+    Index("ix_access_log_person_refers", "person_id", "refers_to"),
 )
 
 # The newest entry of each person's chain. Writers lock this row (UPDATE) to append one at a
@@ -334,6 +338,7 @@ access_log_heads = Table(
     Column("person_id", ForeignKey("persons.id", ondelete="CASCADE"), primary_key=True),
     Column("seq", BigInteger, nullable=False),
     Column("hash", String(64), nullable=False),
+    Column("mac", String(64), nullable=False),  # HMAC of (person, seq, hash): a cut is seen
 )
 
 # --- statistics (healthpod.insights): daily aggregates kept up to date after each import ---

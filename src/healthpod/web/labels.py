@@ -168,10 +168,19 @@ EVENTS: dict[str, str] = {
     "consent.granted": N_("Consent given"),
     "consent.narrowed": N_("Consent narrowed"),
     "consent.revoked": N_("Consent revoked"),
-    "token.issued": N_("Access token issued"),
-    "token.refreshed": N_("Access token renewed"),
-    "token.revoked": N_("Access token revoked"),
-    "token.refused": N_("Access token refused"),
+    "fhir.include": N_("Read"),
+    "fhir.export_start": N_("Bulk export started"),
+    "fhir.export_status": N_("Bulk export checked"),
+    "export": N_("Download of everything"),
+    "returned": N_("Returned"),
+    "oauth.code_issued": N_("Access allowed"),
+    "oauth.denied": N_("Access declined"),
+    "oauth.token_issued": N_("Access token issued"),
+    "oauth.token_refreshed": N_("Access token renewed"),
+    "oauth.token_revoked": N_("Access token revoked"),
+    "oauth.refresh_refused": N_("Access token renewal refused"),
+    "oauth.refresh_reused": N_("Access token renewal refused"),
+    "oauth.code_reused": N_("Access token refused"),
 }
 
 # Category values as stored (Apple's identifiers without their prefix, or an importer's own).

@@ -1,4 +1,8 @@
-"""The access log: who read or tried to read what, when, under which consent; filters, paging."""
+"""The access log: who read or tried to read what, when, under which consent; filters, paging.
+
+The person's own acts (log in, consents given or revoked, exports) are shown as theirs ("You"),
+and what a request returned (its `returned` entry) is shown with the decision it completes.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +12,7 @@ from fastapi import APIRouter, Request, Response
 from sqlalchemy import select
 
 from healthpod.consent import actors
+from healthpod.consent.audit import DoneBy
 from healthpod.errors import InvalidRequest
 from healthpod.store import schema
 from healthpod.web.auth import PersonDep, pod_of
@@ -48,13 +53,16 @@ def _int(value: str | None) -> int | None:
 def access_log(request: Request, person: PersonDep) -> Response:
     params = request.query_params
     offset = int(getattr(request.state, "offset_min", 0))
-    actor_id = _int(params.get("actor"))
+    by_you = params.get("actor") == "you"
+    actor_id = None if by_you else _int(params.get("actor"))
     outcome = params.get("outcome") if params.get("outcome") in OUTCOMES else None
     start = _day(params.get("from"), offset, end=False)
     stop = _day(params.get("to"), offset, end=True)
     before = _int(params.get("before"))
     log = schema.access_log
-    query = select(log).where(log.c.person_id == person.person_id)
+    query = select(log).where(log.c.person_id == person.person_id, log.c.refers_to.is_(None))
+    if by_you:
+        query = query.where(log.c.done_by == DoneBy.PERSON.value)
     if actor_id is not None:
         query = query.where(log.c.actor_id == actor_id)
     if outcome is not None:
@@ -67,9 +75,18 @@ def access_log(request: Request, person: PersonDep) -> Response:
         query = query.where(log.c.seq < before)
     with pod_of(request).engine.connect() as conn:
         rows = list(conn.execute(query.order_by(log.c.seq.desc()).limit(PAGE_SIZE + 1)).mappings())
+        more = len(rows) > PAGE_SIZE
+        rows = rows[:PAGE_SIZE]
+        returned = {
+            row["refers_to"]: row
+            for row in conn.execute(
+                select(log.c.refers_to, log.c.details).where(
+                    log.c.person_id == person.person_id,
+                    log.c.refers_to.in_([row["seq"] for row in rows]),
+                )
+            ).mappings()
+        }
         names = {a.id: a for a in actors.list_actors(conn)}
-    more = len(rows) > PAGE_SIZE
-    rows = rows[:PAGE_SIZE]
     filters = {
         key: params.get(key, "") for key in ("actor", "outcome", "from", "to") if params.get(key)
     }
@@ -78,7 +95,9 @@ def access_log(request: Request, person: PersonDep) -> Response:
         "access_log.html",
         {
             "entries": rows,
+            "returned": returned,
             "actors": names,
+            "by_you": by_you,
             "filters": filters,
             "actor_id": actor_id,
             "outcome": outcome,

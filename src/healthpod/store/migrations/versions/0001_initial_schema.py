@@ -380,11 +380,14 @@ def upgrade() -> None:
         sa.Column("person_id", sa.Integer(), nullable=False),
         sa.Column("seq", sa.BigInteger(), nullable=False),
         sa.Column("at_ms", sa.BigInteger(), nullable=False),
+        sa.Column("done_by", sa.String(length=10), nullable=False),
         sa.Column("actor_id", sa.Integer(), nullable=True),
+        sa.Column("via", sa.String(length=100), nullable=True),
         sa.Column("event", sa.String(length=50), nullable=False),
         sa.Column("outcome", sa.String(length=20), nullable=False),
         sa.Column("reason", sa.Text(), nullable=False),
         sa.Column("consent_id", sa.Integer(), nullable=True),
+        sa.Column("refers_to", sa.BigInteger(), nullable=True),
         sa.Column("details", sa.JSON(), nullable=False),
         sa.Column("prev_hash", sa.String(length=64), nullable=False),
         sa.Column("hash", sa.String(length=64), nullable=False),
@@ -397,11 +400,15 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name=op.f("pk_access_log")),
         sa.UniqueConstraint("person_id", "seq", name=op.f("uq_access_log_person_id")),
     )
+    op.create_index(
+        "ix_access_log_person_refers", "access_log", ["person_id", "refers_to"], unique=False
+    )
     op.create_table(
         "access_log_heads",
         sa.Column("person_id", sa.Integer(), nullable=False),
         sa.Column("seq", sa.BigInteger(), nullable=False),
         sa.Column("hash", sa.String(length=64), nullable=False),
+        sa.Column("mac", sa.String(length=64), nullable=False),
         sa.ForeignKeyConstraint(
             ["person_id"],
             ["persons.id"],
@@ -705,6 +712,7 @@ def downgrade() -> None:
     op.drop_table("consents")
     op.drop_table("accounts")
     op.drop_table("access_log_heads")
+    op.drop_index("ix_access_log_person_refers", table_name="access_log")
     op.drop_table("access_log")
     op.drop_table("login_throttle")
     op.drop_table("actors")
