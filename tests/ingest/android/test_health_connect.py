@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sqlite3
 import zipfile
 from collections import Counter
@@ -22,7 +23,7 @@ from tests.ingest.android.hc_builder import (
 from healthpod.errors import MalformedFile
 from healthpod.ingest import registry
 from healthpod.ingest.android.health_connect import IMPORTER
-from healthpod.ingest.base import ErrorHandling, Quantity, Warning_
+from healthpod.ingest.base import ErrorHandling, Quantity, SampleBatch, SourceRef, Warning_
 from healthpod.ingest.run import import_file
 from healthpod.pod import Pod
 from healthpod.store import schema
@@ -115,8 +116,32 @@ def stored_counts(pod: Pod) -> Counter[str]:
 
 
 def read(path: Path, errors: ErrorHandling = ErrorHandling.RAISE) -> list[Any]:
+    """The items of the file, each batch of samples spelled out as Quantity items."""
     with path.open("rb") as fp:
-        return list(IMPORTER.read(fp, filename=path.name, errors=errors))
+        return [
+            one
+            for item in IMPORTER.read(fp, filename=path.name, errors=errors)
+            for one in (spelled_out(item) if isinstance(item, SampleBatch) else [item])
+        ]
+
+
+def spelled_out(b: SampleBatch) -> list[Quantity]:
+    return [
+        Quantity(
+            b.keys[b.key_index[n]].code,
+            b.start_ms[n],
+            b.end_ms[n],
+            b.start_offset_min[n],
+            b.end_offset_min[n],
+            b.values[n],
+            b.keys[b.key_index[n]].unit,
+            SourceRef(b.sources[b.source_index[n]]),
+            device=b.devices[b.device_index[n]],
+            meta=None if b.meta[n] is None else json.loads(b.meta[n]),
+            known=b.keys[b.key_index[n]].known,
+        )
+        for n in range(len(b))
+    ]
 
 
 def test_every_record_type_is_stored_as_plain_sql_counts_it(pod: Pod, export_zip: Path) -> None:
@@ -159,10 +184,8 @@ def test_values_units_offsets_and_sources(tmp_path: Path) -> None:
     steps = [q for q in quantities if q.type_code == "steps"]
     assert {q.start_offset_min for q in steps} == {CEST // 60}
     assert {q.source.name for q in steps} == {"Samsung Health", "Fit"}
-    assert {q.source.bundle_id for q in steps} == {
-        "com.sec.android.app.shealth",
-        "com.google.android.apps.fitness",
-    }
+    temperature = next(q for q in quantities if q.type_code == "body_temperature")
+    assert temperature.meta == {"measurement_location": 1}
     assert {q.device for q in steps} == {"Samsung SM-R930 (watch)", None}
     food = next(i for i in items if getattr(i, "type_code", None) == "food")
     nutrients = {s.type_code: s.value for s in food.samples}
