@@ -38,6 +38,8 @@ def create_app(settings: Settings, *, pod: Pod | None = None) -> FastAPI:
         title="healthpod",
         version=__version__,
         description="The JSON API of a personal health data pod. FHIR R4 lives under /fhir.",
+        docs_url=None,  # api/docs.py serves /docs from our own files, as the CSP requires
+        redoc_url=None,  # ReDoc, too, would come from a third-party site
     )
     app.state.settings = settings
     app.state.pod = pod or Pod.open(settings)
@@ -100,6 +102,7 @@ def create_app(settings: Settings, *, pod: Pod | None = None) -> FastAPI:
 def _routers() -> list:  # type: ignore[type-arg]
     """Each part of the app adds its routes through a `register(app)` function listed here."""
     from healthpod.api import consents as consents_api
+    from healthpod.api import docs as api_docs
     from healthpod.api import insights as insights_api
     from healthpod.fhir import routes as fhir_routes
     from healthpod.oauth import routes as oauth_routes
@@ -111,6 +114,7 @@ def _routers() -> list:  # type: ignore[type-arg]
         fhir_routes.register,
         consents_api.register,
         insights_api.register,
+        api_docs.register,
     ]
 
 
