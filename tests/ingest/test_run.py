@@ -70,7 +70,7 @@ def test_zip_of_several_files_imports_each_and_reports_each(pod, tmp_path):
     assert [(r.filename, r.status) for r in reports] == [
         ("other.zip:first.xml", "completed"),
         ("other.zip:second.xml", "completed"),
-        ("other.zip:notes.txt", "failed"),
+        ("other.zip:notes.txt", "skipped"),
     ]
     assert "cannot import" in (reports[2].error or "")
     assert reports[0].already_present == 12  # first.xml came in with bundle.zip already

@@ -148,7 +148,9 @@ def import_(
 
     FILE may be an export (Apple Health export.zip or export.xml, and the other formats
     healthpod reads), a folder, or a zip of several files; each file is one import, all or
-    nothing. Importing the same data again adds nothing.
+    nothing. Importing the same data again adds nothing. In a folder or a zip, files in no
+    format healthpod reads (a note, a photo) are skipped, named on one line. A progress bar
+    per file shows on a terminal.
 
     \b
         healthpod import ~/Downloads/export.zip
@@ -248,6 +250,21 @@ def _import(
             )
         if len(report.warnings) > 20:
             click.echo(f"… and {len(report.warnings) - 20} more warnings", err=True)
+    skipped = [r for r in reports if r.status == "skipped"]
+    if skipped and len(skipped) == len(reports):
+        failed = True
+        _echo_error(
+            f"Nothing imported: none of the {len(skipped)} files is in a format healthpod reads "
+            f"({_some(skipped)}).",
+            skipped[0].hint,
+        )
+    elif skipped:
+        # One line for the lot: a stray note or photo in a folder is not worth an error each.
+        click.echo(
+            f"Skipped {len(skipped)} file{'s' if len(skipped) > 1 else ''} in no format healthpod "
+            f"reads: {_some(skipped)}. (`healthpod import -h` lists the formats.)",
+            err=True,
+        )
     if as_json:
         documents = [r.to_json() for r in reports]
         echo_json(documents[0] if len(documents) == 1 else {"imports": documents})
@@ -262,6 +279,11 @@ def _import(
                 out.print(summary_table(report))
     if failed:
         raise click.exceptions.Exit(1)
+
+
+def _some(reports: list[ImportReport], shown: int = 5) -> str:
+    names = ", ".join(r.filename for r in reports[:shown])
+    return names + (f" and {len(reports) - shown} more" if len(reports) > shown else "")
 
 
 def _echo_error(message: str, hint: str | None) -> None:

@@ -62,7 +62,7 @@ class ImportReport:
     import_id: int | None
     filename: str
     format: str
-    status: str  # completed|failed
+    status: str  # completed|failed|skipped (in a folder or zip: not a format we read)
     added: dict[str, int] = field(default_factory=dict)
     already_present: int = 0
     present_by_type: dict[str, int] = field(default_factory=dict)
@@ -255,6 +255,9 @@ def _import_members(
             with safe_files.open_member(path.name, zf, name) as member:
                 head = member.read(HEAD_BYTES)
             importer = registry.detect(head, label)
+            size = zf.getinfo(name).file_size
+            if on_progress is not None:
+                on_progress(label, 0, size)  # a bar per member, from its start
             sha = hashlib.sha256()
             with safe_files.open_member(path.name, zf, name) as member:
                 for chunk in iter(lambda: member.read(1024 * 1024), b""):
@@ -273,7 +276,6 @@ def _import_members(
                 errors=errors,
             )
             if on_progress is not None:
-                size = zf.getinfo(name).file_size
                 on_progress(label, size, size)
             return [report]
 
@@ -291,7 +293,8 @@ def _detect_member(path: Path, zf: zipfile.ZipFile, name: str) -> Importer | Non
 
 
 def _guarded(pod: Pod, path: Path, work: Callable[[], list[ImportReport]]) -> ImportReport:
-    """Run one file's import inside a batch; a failure becomes a failed report."""
+    """Run one file's import inside a batch; a failure becomes a failed report, and a file in
+    no format we read (a stray note or photo in the folder) a skipped one."""
     try:
         reports = work()
     except HealthpodError as exc:
@@ -300,7 +303,7 @@ def _guarded(pod: Pod, path: Path, work: Callable[[], list[ImportReport]]) -> Im
             import_id=None,
             filename=str(path.name),
             format="unknown",
-            status="failed",
+            status="skipped" if isinstance(exc, UnsupportedFormat) else "failed",
             error=exc.message,
             hint=exc.hint,
         )
@@ -318,8 +321,11 @@ def _merge(reports: list[ImportReport]) -> ImportReport:
             merged.present_by_type[code] = merged.present_by_type.get(code, 0) + n
         merged.unknown_types = sorted({*merged.unknown_types, *r.unknown_types})
         merged.warnings.extend(r.warnings)
-        if r.status != "completed":
-            merged.status = r.status
+    statuses = {r.status for r in reports}
+    if "failed" in statuses:
+        merged.status = "failed"
+    elif "completed" not in statuses:
+        merged.status = "skipped"
     return merged
 
 

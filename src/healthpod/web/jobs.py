@@ -116,7 +116,7 @@ class Jobs:
                         file.added_by_type[code] = file.added_by_type.get(code, 0) + count
                     file.already_present += report.already_present
                     file.warnings += len(report.warnings)
-                failed = [r for r in reports if r.status != "completed"]
+                failed = [r for r in reports if r.status == "failed"]
                 file.added = sum(file.added_by_type.values())
                 if failed:
                     file.status, file.error, file.hint = "failed", failed[0].error, failed[0].hint

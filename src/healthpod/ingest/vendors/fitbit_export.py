@@ -64,8 +64,9 @@ SLEEP_SCORE_HEADER = b"sleep_log_entry_id,timestamp,overall_score"
 
 
 def kind_of(filename: str) -> str:
-    """`steps-2018-01-01.json` → "steps"; `exercise-100.json` → "exercise"."""
-    stem = re.split(r"[\\/]", filename)[-1].rsplit(".", 1)[0].lower()
+    """`steps-2018-01-01.json` → "steps"; `exercise-100.json` → "exercise"; a member of a zip
+    is named `export.zip:steps-2018-01-01.json` (`run._import_members`)."""
+    stem = re.split(r"[\\/:]", filename)[-1].rsplit(".", 1)[0].lower()
     return re.sub(r"-(\d{4}-\d{2}(-\d{2})?|\d+)$", "", stem)
 
 
