@@ -11,6 +11,7 @@ from collections.abc import Sequence
 
 from healthpod.errors import UnsupportedFormat
 from healthpod.ingest.android.health_connect import IMPORTER as HEALTH_CONNECT
+from healthpod.ingest.android.samsung_health import IMPORTER as SAMSUNG_HEALTH
 from healthpod.ingest.apple.export import IMPORTER as APPLE_HEALTH
 from healthpod.ingest.base import Importer
 from healthpod.ingest.csv.profiles import IMPORTER as CSV_PROFILES
@@ -30,6 +31,7 @@ IMPORTERS: list[Importer] = [
     TCX,
     FITBIT,
     VENDOR_API,
+    SAMSUNG_HEALTH,
     CSV_PROFILES,
 ]
 
@@ -39,7 +41,8 @@ ZIP_MAGIC = b"PK\x03\x04"
 SUPPORTED = (
     "Apple Health export (export.zip or export.xml), Health Connect export (the zip, or the "
     "health_connect_export.db in it), FHIR R4 JSON Bundles and NDJSON, "
-    "Garmin .FIT files, GPX and TCX tracks, CSV from scales and cuffs, Fitbit/Google exports"
+    "Garmin .FIT files, GPX and TCX tracks, Samsung Health CSV, CSV from scales and cuffs, "
+    "Fitbit/Google exports"
 )
 
 
