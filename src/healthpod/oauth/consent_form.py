@@ -3,13 +3,18 @@
 The form is pre-checked with everything the app asked for; the person can only take away
 (drop categories or write access, limit the time window of the data, choose daily summaries
 only, set an end date). Whatever the form says, nothing outside the request is granted.
+
+Dates are the person's days: "from 2024-03-01" starts at midnight where they are, "to" and
+"access ends on" include that whole day (they end at the next local midnight). Where they are
+is the UTC offset the web app shows their dates in (`web.localtime.offset_min`), and the form
+says which one.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta, timezone
 
 from healthpod.consent.model import Action, Granularity, Scope
 from healthpod.errors import InvalidRequest
@@ -80,14 +85,24 @@ def _day(fields: dict[str, str], name: str) -> date | None:
         raise InvalidRequest(f"{value!r} is not a date; use YYYY-MM-DD.") from None
 
 
-def _ms(day: date) -> int:
-    return int(datetime(day.year, day.month, day.day, tzinfo=UTC).timestamp() * 1000)
+def local_midnight_ms(day: date, offset_min: int) -> int:
+    """The instant a day starts at a UTC offset, in epoch milliseconds."""
+    zone = timezone(timedelta(minutes=offset_min))
+    return int(datetime(day.year, day.month, day.day, tzinfo=zone).timestamp() * 1000)
+
+
+def zone_label(offset_min: int) -> str:
+    """`UTC+01:00` for an offset of 60 minutes."""
+    sign = "-" if offset_min < 0 else "+"
+    hours, minutes = divmod(abs(offset_min), 60)
+    return f"UTC{sign}{hours:02d}:{minutes:02d}"
 
 
 def parse_choice(
-    fields: Sequence[tuple[str, str]], asked: Requested, *, now_ms: int
+    fields: Sequence[tuple[str, str]], asked: Requested, *, now_ms: int, offset_min: int = 0
 ) -> ConsentChoice:
-    """The consent the person chose, never more than was asked.
+    """The consent the person chose, never more than was asked; its days are the person's
+    days at `offset_min`.
 
     Raises:
         InvalidRequest: nothing left to allow, a bad date, or an end date in the past.
@@ -106,6 +121,10 @@ def parse_choice(
     data_from, data_to = _day(single, "data_from"), _day(single, "data_to")
     if data_from and data_to and data_to < data_from:
         raise InvalidRequest("The data window ends before it starts.")
+
+    def _ms(day: date) -> int:
+        return local_midnight_ms(day, offset_min)
+
     until = _day(single, "valid_until")
     valid_until_ms = None if until is None else _ms(until + timedelta(days=1))
     if valid_until_ms is not None and valid_until_ms <= now_ms:

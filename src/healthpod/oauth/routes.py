@@ -25,11 +25,11 @@ from healthpod.consent.audit import DoneBy
 from healthpod.consent.model import Granularity, Scope
 from healthpod.errors import AccessDenied, HealthpodError, InvalidRequest
 from healthpod.oauth import discovery, tokens
-from healthpod.oauth.consent_form import parse_choice, requested
+from healthpod.oauth.consent_form import parse_choice, requested, zone_label
 from healthpod.oauth.scopes import granted, parse_scopes
 from healthpod.oauth.server import Client, Grant, PodAuthorizationServer, PodRequest
 from healthpod.pod import Pod
-from healthpod.web import security, session
+from healthpod.web import localtime, security, session
 from healthpod.web.render import render
 
 router = APIRouter()
@@ -155,13 +155,19 @@ def authorize_page(request: Request) -> Response:
             target = request.url.path + "?" + request.url.query
             return RedirectResponse("/login?" + urlencode({"next": target}), status_code=303)
         client: Client = grant.client
-        response = _consent_page(request, client.actor, oauth_request.payload.data)
+        offset = localtime.offset_min(conn, person_id)
+        response = _consent_page(request, client.actor, oauth_request.payload.data, offset)
     response.headers.update(NO_STORE)
     return response
 
 
 def _consent_page(
-    request: Request, actor: Actor, data: dict[str, str], *, error: str | None = None
+    request: Request,
+    actor: Actor,
+    data: dict[str, str],
+    offset_min: int,
+    *,
+    error: str | None = None,
 ) -> Response:
     scopes = parse_scopes(data.get("scope"))
     asked = requested(scopes)
@@ -175,6 +181,7 @@ def _consent_page(
             "asked": asked,
             "offline": scopes.offline,
             "action": request.url.path + "?" + request.url.query,
+            "zone": zone_label(offset_min),
             "error": error,
         },
         status_code=400 if error else 200,
@@ -226,11 +233,12 @@ def _decide(request: Request, fields: list[tuple[str, str]]) -> Response:
                 oauth_request, grant_user=None, grant=grant
             )
             return Response(status_code=status, headers=dict(headers))
+        offset = localtime.offset_min(conn, person_id)
         try:
-            choice = parse_choice(fields, requested(scopes), now_ms=now_ms)
+            choice = parse_choice(fields, requested(scopes), now_ms=now_ms, offset_min=offset)
         except InvalidRequest as exc:
             return _consent_page(
-                request, client.actor, oauth_request.payload.data, error=exc.message
+                request, client.actor, oauth_request.payload.data, offset, error=exc.message
             )
         consent = consent_store.grant(
             conn,
