@@ -3,13 +3,14 @@
     python bench/import_apple.py                  # 100 000 and 1 000 000 records
     python bench/import_apple.py --sizes 100000   # just one size
 
-Exports come from the team's generator (../shared/tools/gen_apple_export.py, as export.zip);
-each is imported into a fresh SQLite pod with `healthpod import` (the real command, zip in,
-indexed and de-duplicating SQLite out), then by healthkit-to-sqlite from PyPI, installed in
-its own virtual environment under bench/out/. Wall time, CPU time and peak RSS come from
-GNU time (`/usr/bin/time`); CPU time adds up both of healthpod's processes (the reader's
-too), RSS is the largest single one (the writer's; the reader stays under 100 MB). The
-machine is shared: compare figures of one run, CPU seconds more than wall time.
+Exports come from the team's generator, kept beside this script (gen_apple_export.py, as
+export.zip); each is imported into a fresh SQLite pod with `healthpod import` (the real command,
+zip in, indexed and de-duplicating SQLite out), then by healthkit-to-sqlite from PyPI, installed
+in its own virtual environment under bench/out/. Wall time, CPU time and peak RSS come from the
+kernel's accounting of the finished process (`os.wait4`, as GNU time reads it); CPU time adds up
+both of healthpod's processes (the reader's too), RSS is the largest single one (the writer's;
+the reader stays under 100 MB). The machine is shared: compare figures of one run, CPU seconds
+more than wall time.
 """
 
 from __future__ import annotations
@@ -19,14 +20,14 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 import venv
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 OUT = HERE / "out"
-GENERATOR = HERE.parents[1] / "shared" / "tools" / "gen_apple_export.py"
+GENERATOR = HERE / "gen_apple_export.py"
 HEALTHPOD = Path(sys.executable).with_name("healthpod")
-TIME = Path("/usr/bin/time")
 
 
 def generate(records: int) -> Path:
@@ -43,19 +44,26 @@ def generate(records: int) -> Path:
 
 
 def measured(command: list[str], **kwargs: object) -> dict[str, float]:
-    """Run `command` under GNU time; wall and CPU seconds, peak RSS in MB."""
-    result = subprocess.run(
-        [str(TIME), "-f", "BENCH %e %U %S %M", *command],
-        capture_output=True,
-        text=True,
-        check=False,
-        **kwargs,  # type: ignore[arg-type]
+    """Run `command`; wall and CPU seconds (its own and its children's), peak RSS in MB."""
+    started = time.monotonic()
+    process = subprocess.Popen(
+        command,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        **kwargs,  # type: ignore[call-overload]
     )
-    if result.returncode != 0:
-        sys.exit(f"failed: {' '.join(command)}\n{result.stdout[-2000:]}\n{result.stderr[-2000:]}")
-    line = next(x for x in result.stderr.splitlines() if x.startswith("BENCH "))
-    wall, user, system, rss_kb = (float(x) for x in line.split()[1:])
-    return {"wall": wall, "cpu": user + system, "rss_mb": rss_kb / 1024}
+    assert process.stderr is not None
+    errors = process.stderr.read()  # the child's stderr may be long: read it before waiting
+    _, status, usage = os.wait4(process.pid, 0)
+    wall = time.monotonic() - started
+    process.returncode = os.waitstatus_to_exitcode(status)
+    if process.returncode != 0:
+        sys.exit(f"failed: {' '.join(command)}\n{errors[-2000:].decode(errors='replace')}")
+    return {
+        "wall": wall,
+        "cpu": usage.ru_utime + usage.ru_stime,
+        "rss_mb": usage.ru_maxrss / 1024,  # kilobytes on Linux
+    }
 
 
 def healthkit_to_sqlite() -> Path:
@@ -101,17 +109,14 @@ def run_other(tool: Path, export: Path, records: int) -> dict[str, float]:
 
 
 def main() -> None:
+    global OUT
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[100_000, 1_000_000])
     parser.add_argument("--skip-other", action="store_true", help="only time healthpod")
+    parser.add_argument("--out", type=Path, default=OUT, help="work folder (default bench/out)")
     args = parser.parse_args()
-    if not GENERATOR.exists():
-        print(f"skipped: the export generator is not at {GENERATOR}")
-        return
-    if not TIME.exists():
-        print("skipped: GNU time (/usr/bin/time) is needed to measure peak memory")
-        return
-    OUT.mkdir(exist_ok=True)
+    OUT = args.out
+    OUT.mkdir(parents=True, exist_ok=True)
     other = None if args.skip_other else healthkit_to_sqlite()
     print(
         f"{'records':>10} {'tool':<20} {'wall s':>7} {'cpu s':>7} {'records/s':>10} {'peak MB':>8}"

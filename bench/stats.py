@@ -2,7 +2,7 @@
 
     .venv/bin/python bench/stats.py [--records 5000000] [--years 5] [--workdir DIR]
 
-Generates an Apple Health export with ../shared/tools/gen_apple_export.py (kept in the work
+Generates an Apple Health export with bench/gen_apple_export.py (kept in the work
 folder and reused), imports it with the real importer into a fresh SQLite pod, then times:
 
 1. building the daily summary table (what an import adds at its end, once),
@@ -48,7 +48,7 @@ from healthpod.store import migrate, schema
 from healthpod.store.engine import make_engine
 
 REPO = Path(__file__).resolve().parents[1]
-GENERATOR = REPO.parent / "shared" / "tools" / "gen_apple_export.py"
+GENERATOR = REPO / "bench" / "gen_apple_export.py"
 DAY_MS = 86_400_000
 
 
