@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from healthpod.errors import UnsupportedFormat
+from healthpod.ingest.android.google_fit import IMPORTER as GOOGLE_FIT_TAKEOUT
 from healthpod.ingest.android.health_connect import IMPORTER as HEALTH_CONNECT
 from healthpod.ingest.android.samsung_health import IMPORTER as SAMSUNG_HEALTH
 from healthpod.ingest.apple.export import IMPORTER as APPLE_HEALTH
@@ -29,6 +30,7 @@ IMPORTERS: list[Importer] = [
     FIT,
     GPX,
     TCX,
+    GOOGLE_FIT_TAKEOUT,
     FITBIT,
     VENDOR_API,
     SAMSUNG_HEALTH,
@@ -41,8 +43,8 @@ ZIP_MAGIC = b"PK\x03\x04"
 SUPPORTED = (
     "Apple Health export (export.zip or export.xml), Health Connect export (the zip, or the "
     "health_connect_export.db in it), FHIR R4 JSON Bundles and NDJSON, "
-    "Garmin .FIT files, GPX and TCX tracks, Samsung Health CSV, CSV from scales and cuffs, "
-    "Fitbit/Google exports"
+    "Garmin .FIT files, GPX and TCX tracks, Samsung Health CSV, Google Fit Takeout, "
+    "CSV from scales and cuffs, Fitbit/Google exports"
 )
 
 
