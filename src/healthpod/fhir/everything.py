@@ -86,6 +86,14 @@ def parse_options(params: Sequence[tuple[str, str]], *, strict: bool) -> Options
         filters.append(("date", "ge" + _bare(single["start"], "start")))
     if "end" in single:
         filters.append(("date", "le" + _bare(single["end"], "end")))
+    if "start" in single and "end" in single:
+        start = search.parse_date(single["start"], name="start")
+        end = search.parse_date(single["end"], name="end")
+        if end.end_ms <= start.start_ms:
+            raise InvalidRequest(
+                f"end={single['end'][:100]} is before start={single['start'][:100]}.",
+                hint="Give an end on or after the start.",
+            )
     # Every value is checked once here, as the queries of each type will read it.
     checked = search.parse(
         "Observation",
@@ -123,7 +131,23 @@ def _stale() -> InvalidRequest:
     )
 
 
-@router.get("/Patient/{patient_id}/$everything")
+def _parameter(name: str, description: str) -> dict[str, Any]:
+    return {"name": name, "in": "query", "required": False, "description": description,
+            "schema": {"type": "string"}}  # fmt: skip
+
+
+# Declared for the OpenAPI document (and the fuzz run); parse_options reads the query itself.
+OPENAPI_PARAMETERS = [
+    _parameter("_type", "resource types, comma for OR"),
+    _parameter("_since", "changed at or after this instant"),
+    _parameter("start", "the data's own date, from"),
+    _parameter("end", "the data's own date, to"),
+    _parameter("_count", "page size"),
+    _parameter("_cursor", "from a next link"),
+]
+
+
+@router.get("/Patient/{patient_id}/$everything", openapi_extra={"parameters": OPENAPI_PARAMETERS})
 def everything(request: Request, patient_id: str) -> FhirResponse:
     """Everything in the patient's compartment that the caller may read, paged."""
     strict = search.handling(request.headers.get("prefer")) == "strict"
@@ -213,7 +237,7 @@ def _read(
         return list(page), None if after is None else after.text()
     offset = 0
     if cursor is not None:
-        if not cursor.isdigit() or int(cursor) > _MAX_OFFSET:
+        if not (cursor.isascii() and cursor.isdigit()) or int(cursor) > _MAX_OFFSET:
             raise _stale()
         offset = int(cursor)
     query = search.parse(
