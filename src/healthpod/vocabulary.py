@@ -20,6 +20,8 @@ class Aggregation(StrEnum):
 class Category(StrEnum):
     """Data categories as a person thinks of them; consents are granted per category."""
 
+    # who the person is: name, birth date, sex, identifiers, contact details (FHIR Patient)
+    IDENTITY = "identity"
     ACTIVITY = "activity"
     HEART = "heart"
     SLEEP = "sleep"

@@ -35,7 +35,8 @@ from healthpod.consent import (
 )
 from healthpod.errors import Conflict, NotFound
 from healthpod.store import daily_observations, observations, schema
-from healthpod.store.observations import SampleFilter, type_category
+from healthpod.store.observations import SampleFilter
+from healthpod.store.scope_sql import type_category
 from healthpod.vocabulary import sample_type
 
 HOUR = 3_600_000

@@ -13,6 +13,7 @@ from healthpod.insights import sources, summaries
 from healthpod.insights.stats import bucket_stats, explain_day
 from healthpod.store import schema
 from healthpod.store.erase import erase_person
+from healthpod.store.person_data import for_owner
 from insights.builder import Person
 
 DAY = "2026-04-01"
@@ -128,7 +129,7 @@ def test_export_includes_and_erase_removes_the_type_order(engine, tmp_path):
     me = phone_and_watch(engine)
     with engine.begin() as conn:
         sources.set_type_priority(conn, me.id, "steps", "Phone", 1)
-        write_export(conn, me.id, tmp_path / "export.zip")
+    write_export(for_owner(engine, engine, me.id), tmp_path / "export.zip")
     with zipfile.ZipFile(tmp_path / "export.zip") as archive:
         names = [n for n in archive.namelist() if "source_type_priorities" in n]
         assert len(names) == 1

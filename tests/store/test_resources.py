@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
@@ -11,6 +12,7 @@ from hypothesis import strategies as st
 
 from healthpod.errors import InvalidRequest
 from healthpod.store import resources
+from healthpod.store.person_data import OWNER_SCOPE
 from healthpod.store.resource_index import date_range
 from healthpod.store.resources import DateBound, ResourceInput, Token
 
@@ -65,6 +67,18 @@ def stored(pod):
     return person
 
 
+ALL = OWNER_SCOPE
+
+
+def scope_of(categories=None, window=(None, None)):
+    return replace(
+        OWNER_SCOPE,
+        categories=OWNER_SCOPE.categories if categories is None else frozenset(categories),
+        data_from_ms=window[0],
+        data_to_ms=window[1],
+    )
+
+
 def ids(page):
     return [r.fhir_id for r in page.resources]
 
@@ -73,7 +87,9 @@ def test_search_by_code_category_status_and_date_prefixes(pod, stored):
     with pod.engine.connect() as conn:
 
         def find(**kw):
-            return ids(resources.search(conn, stored, "Observation", sort=("date",), **kw))
+            return ids(
+                resources.search(conn, stored, "Observation", sort=("date",), **kw, scope=ALL)
+            )
 
         assert find(codes=[Token.parse("http://loinc.org|8867-4")]) == ["old", "hr1", "hr2"]
         assert find(codes=[Token.parse("8867-4"), Token.parse("2345-7")]) == [
@@ -92,46 +108,58 @@ def test_search_by_code_category_status_and_date_prefixes(pod, stored):
         ]
         assert find(dates=[DateBound.parse("2024-01-15")]) == ["glu"]
         assert find(dates=[DateBound.parse("sa2024-01-15")]) == ["hr2"]
-        condition = resources.search(conn, stored, "Condition", codes=[Token("", None)])
+        condition = resources.search(conn, stored, "Condition", codes=[Token("", None)], scope=ALL)
         assert condition.total == 0
-        assert ids(resources.search(conn, stored, "Condition", status=["active"])) == ["c1"]
+        assert ids(resources.search(conn, stored, "Condition", status=["active"], scope=ALL)) == [
+            "c1"
+        ]
 
 
 def test_scope_filters_inside_the_query_and_total_counts_only_what_is_visible(pod, stored):
     with pod.engine.connect() as conn:
-        heart = resources.search(conn, stored, "Observation", allowed_categories={"heart"})
+        heart = resources.search(conn, stored, "Observation", scope=scope_of({"heart"}))
         assert heart.total == 3
         assert set(ids(heart)) == {"hr1", "hr2", "old"}
-        nothing = resources.search(conn, stored, None, allowed_categories=set())
+        nothing = resources.search(conn, stored, None, scope=scope_of(set()))
         assert nothing.total == 0
         window = date_range("2024-01").start_ms, date_range("2024-02").start_ms  # [from, to)
-        in_january = resources.search(conn, stored, None, data_window=window)
+        in_january = resources.search(conn, stored, None, scope=scope_of(window=window))
         assert set(ids(in_january)) == {"hr1", "glu"}  # undated Practitioner is outside
-        assert resources.read(conn, stored, "Observation", "glu", data_window=window)
-        assert resources.read(conn, stored, "Observation", "hr2", data_window=window) is None
-        at = date_range("2024-02-01T08:00:00Z").start_ms  # hr2's instant: from inclusive, to not
-        assert resources.read(conn, stored, "Observation", "hr2", data_window=(at, None))
-        assert resources.read(conn, stored, "Observation", "hr2", data_window=(None, at)) is None
+        assert resources.read(conn, stored, "Observation", "glu", scope=scope_of(window=window))
         assert (
-            resources.read(conn, stored, "Observation", "glu", allowed_categories={"heart"}) is None
+            resources.read(conn, stored, "Observation", "hr2", scope=scope_of(window=window))
+            is None
         )
-        assert resources.read(conn, stored, "Condition", "c1").category == "conditions"
-        assert resources.read(conn, stored + 1, "Condition", "c1") is None  # another person
+        at = date_range("2024-02-01T08:00:00Z").start_ms  # hr2's instant: from inclusive, to not
+        assert resources.read(conn, stored, "Observation", "hr2", scope=scope_of(window=(at, None)))
+        assert (
+            resources.read(conn, stored, "Observation", "hr2", scope=scope_of(window=(None, at)))
+            is None
+        )
+        assert resources.read(conn, stored, "Observation", "glu", scope=scope_of({"heart"})) is None
+        assert resources.read(conn, stored, "Condition", "c1", scope=ALL).category == "conditions"
+        assert (
+            resources.read(conn, stored + 1, "Condition", "c1", scope=ALL) is None
+        )  # another person
 
 
 def test_paging_is_stable_and_sorting_is_checked(pod, stored):
     with pod.engine.connect() as conn:
         pages = [
-            ids(resources.search(conn, stored, None, sort=("-_lastUpdated",), limit=2, offset=o))
+            ids(
+                resources.search(
+                    conn, stored, None, sort=("-_lastUpdated",), limit=2, offset=o, scope=ALL
+                )
+            )
             for o in (0, 2, 4)
         ]
         assert sorted(i for page in pages for i in page) == sorted(
             ["hr1", "hr2", "glu", "old", "c1", "p1"]
         )
         with pytest.raises(InvalidRequest, match="Cannot sort"):
-            resources.search(conn, stored, None, sort=("name;DROP TABLE resources",))
+            resources.search(conn, stored, None, sort=("name;DROP TABLE resources",), scope=ALL)
         with pytest.raises(InvalidRequest):
-            resources.search(conn, stored, None, limit=-1)
+            resources.search(conn, stored, None, limit=-1, scope=ALL)
 
 
 def test_changed_content_replaces_unless_the_stored_one_is_newer(pod, stored):
@@ -144,7 +172,7 @@ def test_changed_content_replaces_unless_the_stored_one_is_newer(pod, stored):
         assert result.kept_stored == ["Observation/hr1"]
         again = resources.write(conn, stored, [ResourceInput(newer)])
         assert again.unchanged == {"Observation": 1}
-        found = resources.read(conn, stored, "Observation", "hr1")
+        found = resources.read(conn, stored, "Observation", "hr1", scope=ALL)
     assert found.version_id == 2
     assert found.resource["effectiveDateTime"] == "2024-01-01T08:00:00+01:00"
 
@@ -171,11 +199,11 @@ def test_date_ranges_follow_fhir_precision():
 def test_read_many_follows_references_within_the_scope(pod, stored):
     with pod.engine.connect() as conn:
         refs = ["Observation/hr1", "Condition/c1", "Practitioner/p1", "Patient/none", "bad ref"]
-        found = resources.read_many(conn, stored, refs)
+        found = resources.read_many(conn, stored, refs, scope=ALL)
         assert set(found) == {"Observation/hr1", "Condition/c1", "Practitioner/p1"}
-        heart = resources.read_many(conn, stored, refs, allowed_categories={"heart"})
+        heart = resources.read_many(conn, stored, refs, scope=scope_of({"heart"}))
         assert set(heart) == {"Observation/hr1"}
-        assert resources.read_many(conn, stored + 1, refs) == {}
+        assert resources.read_many(conn, stored + 1, refs, scope=ALL) == {}
 
 
 @hypothesis_settings(max_examples=300, deadline=None)
@@ -206,7 +234,10 @@ def test_search_by_identifier(pod):
             person,
             "Patient",
             identifiers=[Token.parse("urn:oid:1.2.752.129.2.1.3.1|191212121212")],
+            scope=ALL,
         )
-        other = resources.search(conn, person, "Patient", identifiers=[Token.parse("x|1")])
+        other = resources.search(
+            conn, person, "Patient", identifiers=[Token.parse("x|1")], scope=ALL
+        )
     assert ids(found) == ["p"]
     assert other.total == 0

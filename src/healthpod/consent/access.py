@@ -1,10 +1,12 @@
 """The one path from an actor's request to data: load the consents, decide, log, commit.
 
-    decision = access.authorize(pod.engine, request, event="fhir.search", details={...}, now_ms=now)
-    scope = decision.raise_if_denied()          # AccessDenied with the reason; the entry is stored
-    with pod.engine.connect() as conn:          # then read, applying `scope` inside the query
-        rows = samples.search(conn, query, scope=scope)
+    data = access.open_for_actor(pod.engine, pod.reads, request, event="fhir.search", now_ms=now)
+    with data.reader() as read:                 # AccessDenied above, with the entry stored
+        rows = read.samples(found, after=None, limit=100)   # the scope applied inside SQL
     access.record_returned(pod.engine, decision, request, ids, now_ms=now)   # what left the pod
+
+`open_for_actor` is the only maker of an actor's `store.person_data.PersonData`; `authorize`
+returns the bare `Decision` for callers that only need the verdict (tests, the demo).
 
 `authorize` commits the log entry before it returns, so a denied request is logged even though
 the caller raises, and an allowed one is logged before any data is read. Keeping the read in
@@ -35,6 +37,33 @@ from healthpod.consent import audit
 from healthpod.consent.engine import decide
 from healthpod.consent.model import AccessRequest, Decision
 from healthpod.consent.store import consents_for
+from healthpod.store import person_data
+from healthpod.store.person_data import Accessor, PersonData
+
+
+def open_for_actor(
+    engine: Engine,
+    reads: Engine,
+    request: AccessRequest,
+    *,
+    event: str,
+    details: Mapping[str, Any] | None = None,
+    now_ms: int,
+    refused: str | None = None,
+) -> PersonData:
+    """Decide and log `request` (committed), then open the door within the decision's scope.
+
+    Raises:
+        AccessDenied: no consent covers the request, or `refused` (logged either way).
+    """
+    decision = authorize(
+        engine, request, event=event, details=details, now_ms=now_ms, refused=refused
+    )
+    scope = decision.raise_if_denied()
+    accessor = Accessor(
+        request.actor_id, decision.consent_id, decision.reason, decision=decision, asked=request
+    )
+    return person_data._for_decision(engine, reads, request.person_id, scope, accessor)
 
 
 def authorize(

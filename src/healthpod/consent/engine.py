@@ -27,7 +27,7 @@ def decide(consents: Sequence[Consent], request: AccessRequest, *, now_ms: int) 
     `now_ms` (not pending, expired or revoked), allows the action, and covers at least one
     wanted category (any category when none is named). Among several, the one covering most
     of the wanted categories wins, then raw over daily, then the newest. The scope is that
-    consent's, narrowed to what was wanted.
+    consent's, narrowed to what was wanted and to what the caller's credentials reach.
     """
     unknown = request.categories - ALL_CATEGORIES
     if unknown:
@@ -79,7 +79,7 @@ def decide(consents: Sequence[Consent], request: AccessRequest, *, now_ms: int) 
     missing = request.categories - best_covered
     if missing:
         reason += f"; not covered, so not returned: {', '.join(sorted(missing))}"
-    return Decision(True, reason, best.id, best.scope(best_covered))
+    return Decision(True, reason, best.id, best.scope(best_covered).within(request.reach))
 
 
 def _inactive(consent: Consent, state: ConsentState) -> str:

@@ -7,7 +7,7 @@ inside its query. Instants are UTC epoch milliseconds, like every `*_ms` column 
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from enum import StrEnum
 
@@ -44,16 +44,31 @@ class ConsentState(StrEnum):
 
 
 ALL_CATEGORIES: frozenset[str] = frozenset(c.value for c in Category)
+IDENTITY: str = Category.IDENTITY.value
+
+
+@dataclass(frozen=True, slots=True)
+class Reach:
+    """The most a caller's credentials reach, whatever the consent says: a token's scopes as
+    categories, actions and FHIR Observation categories (None: not limited)."""
+
+    categories: frozenset[str]
+    actions: frozenset[Action] | None = None
+    observation_categories: frozenset[str] | None = None
 
 
 @dataclass(frozen=True, slots=True)
 class Scope:
     """What the store may return for one allowed request.
 
-    `categories` are `vocabulary.Category` values; `data_from_ms`/`data_to_ms` bound the time
-    of the data itself (a sample's start, a resource's effective or recorded time), inclusive
-    from and exclusive to, `None` meaning open; `granularity` says whether raw samples or daily
-    summaries only may be returned.
+    It is the consent's scope narrowed by what the caller's credentials reach (a token's
+    SMART scopes), so the store applies one object. `categories` are `vocabulary.Category`
+    values (`identity` among them: without it a Patient is only its id); `data_from_ms` /
+    `data_to_ms` bound the time of the data itself, inclusive from and exclusive to, `None`
+    meaning open: a datum is inside when the instant it starts at is (for a daily summary:
+    every sample it sums); `granularity` says whether raw samples or daily summaries only may
+    be returned; `observation_categories`, when not None, limits Observations to those FHIR
+    Observation categories (a token scope such as `patient/Observation.rs?category=vital-signs`).
     """
 
     categories: frozenset[str]
@@ -61,9 +76,33 @@ class Scope:
     data_to_ms: int | None = None
     granularity: Granularity = Granularity.RAW
     actions: frozenset[Action] = frozenset({Action.READ})
+    observation_categories: frozenset[str] | None = None
 
     def covers_category(self, category: str) -> bool:
         return category in self.categories
+
+    @property
+    def sees_identity(self) -> bool:
+        """Whether the person's name, birth date, sex, identifiers and contacts may be shown."""
+        return IDENTITY in self.categories
+
+    def within(self, reach: Reach | None) -> Scope:
+        """This scope cut down to what `reach` (the caller's credentials) allows."""
+        if reach is None:
+            return self
+        limit = self.observation_categories
+        if reach.observation_categories is not None:
+            limit = (
+                reach.observation_categories
+                if limit is None
+                else limit & reach.observation_categories
+            )
+        return replace(
+            self,
+            categories=self.categories & reach.categories,
+            actions=self.actions & reach.actions if reach.actions is not None else self.actions,
+            observation_categories=limit,
+        )
 
     def covers_instant(self, at_ms: int) -> bool:
         """Whether data of this instant lies inside the scope's time window."""
@@ -156,8 +195,10 @@ class Consent:
 class AccessRequest:
     """What one request by an actor wants.
 
-    `categories` empty means "whatever the consent covers" (a search over all Observations);
+    `categories` empty means "whatever the consent covers" (a search over all Observations,
+    or the Patient, which any active consent shows, as its id alone without `identity`);
     the decision's scope then carries the consent's categories for the store to apply.
+    `reach` is what the caller's credentials allow at most; the scope never exceeds it.
     `consent_id` binds the request to the consent its access token was issued under, so a
     token keeps working only while that very consent is valid.
     """
@@ -168,6 +209,7 @@ class AccessRequest:
     categories: frozenset[str] = field(default_factory=frozenset)
     resource_type: str | None = None
     consent_id: int | None = None
+    reach: Reach | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,13 +1,15 @@
-"""The first steps of every FHIR request: who calls, what their token caps, what consent allows.
+"""The first steps of every FHIR request: who calls, what their token reaches, what consent allows.
 
     access = check(request, action=Action.READ, resource_type="Observation", event="fhir.search")
-    rows = observations.search_samples(conn, access.person_id, access.scope, ...)
+    with access.data.reader() as read:
+        rows = read.samples(found, after=None, limit=100)
+    returned(request, access, resources)         # what left the pod, after the decision entry
 
-`check` authenticates the caller, refuses what the token's scopes do not cover, asks the
-consent engine (through `consent.access.authorize`, which commits the access-log entry, allowed
-or denied, before anything is read) and returns the scope the store must apply. The person's
-own session sees all of their own data and is not an access by someone else, so it is not
-decided or logged.
+`check` authenticates the caller, refuses what the token's scopes do not cover, and opens the
+door to the person's data: for an actor through `consent.access.open_for_actor` (the consent
+decision, with the token's scopes as the most it may reach, and the committed access-log
+entry, allowed or denied, before anything is read), for the person's own token through
+`store.person_data.for_owner` (the person's own access is not decided or logged).
 """
 
 from __future__ import annotations
@@ -20,33 +22,20 @@ from fastapi import Request
 
 from healthpod.consent import access as consent_access
 from healthpod.consent import audit
-from healthpod.consent.model import (
-    ALL_CATEGORIES,
-    AccessRequest,
-    Action,
-    Decision,
-    Granularity,
-    Scope,
-)
+from healthpod.consent.model import IDENTITY, AccessRequest, Action, Reach
 from healthpod.errors import AccessDenied
 from healthpod.oauth.bearer import Caller, authenticate
+from healthpod.oauth.scopes import ScopeSet
 from healthpod.pod import Pod
-
-PERSON_SCOPE = Scope(
-    categories=ALL_CATEGORIES,
-    granularity=Granularity.RAW,
-    actions=frozenset({Action.READ, Action.WRITE}),
-)
+from healthpod.store import person_data
+from healthpod.store.person_data import PersonData
 
 
 @dataclass(frozen=True, slots=True)
 class Access:
     caller: Caller
-    scope: Scope
+    data: PersonData
     now_ms: int
-    reason: str
-    decision: Decision | None = None  # as logged, for `returned`; None for the person
-    asked: AccessRequest | None = None
 
     @property
     def person_id(self) -> int:
@@ -55,6 +44,10 @@ class Access:
     @property
     def patient_id(self) -> str:
         return str(self.caller.person_id)
+
+    @property
+    def reason(self) -> str:
+        return self.data.accessor.reason
 
 
 def pod_of(request: Request) -> Pod:
@@ -66,15 +59,27 @@ def now_ms(pod: Pod) -> int:
     return int(pod.now().timestamp() * 1000)
 
 
+def reach_of(scopes: ScopeSet, action: Action) -> Reach:
+    """What a token's SMART scopes reach, as consent categories and Observation categories."""
+    permission = "r" if action is Action.READ else "c"
+    return Reach(
+        categories=frozenset(c.value for c in scopes.categories(permission)),
+        actions=frozenset({action}),
+        observation_categories=scopes.observation_filter(permission),
+    )
+
+
 def check(
     request: Request,
     *,
     action: Action,
-    resource_type: str,
+    resource_type: str | None,
     event: str,
     details: Mapping[str, Any] | None = None,
 ) -> Access:
-    """Authenticate, cap by the token's scopes, decide by consent and log; return the scope.
+    """Authenticate, cap by the token's scopes, decide by consent and log; open the door.
+
+    `resource_type` None asks for whatever the token reads (a Bulk export's manifest).
 
     Raises:
         Unauthorized: no valid token.
@@ -85,16 +90,17 @@ def check(
     now = now_ms(pod)
     caller = authenticate(request, pod.reads, now_ms=now)
     if caller.is_person:
-        return Access(caller, PERSON_SCOPE, now, "the person's own access")
+        return Access(caller, person_data.for_owner(pod.engine, pod.reads, caller.person_id), now)
     assert caller.scopes is not None and caller.actor_id is not None
     permission = "r" if action is Action.READ else "c"
     info = {**(details or {}), "resource_type": resource_type}
     refused = None
-    if not caller.scopes.allows(resource_type, permission):
+    if resource_type is not None and not caller.scopes.allows(resource_type, permission):
         refused = f"the token's scopes do not cover {action.value} of {resource_type}"
-    wanted = frozenset(c.value for c in caller.scopes.categories(permission))
-    if resource_type == "Patient":
-        wanted = frozenset()  # the person themselves: any active consent will do
+    reach = reach_of(caller.scopes, action)
+    # The Patient is shown under any active consent: as its id alone unless the scope
+    # holds identity. Everything else asks for the categories the token reaches.
+    wanted = frozenset() if resource_type == "Patient" else reach.categories - {IDENTITY}
     asked = AccessRequest(
         caller.person_id,
         caller.actor_id,
@@ -102,17 +108,20 @@ def check(
         categories=wanted,
         resource_type=resource_type,
         consent_id=caller.consent_id,
+        reach=reach,
     )
-    decision = consent_access.authorize(
-        pod.engine, asked, event=event, details=info, now_ms=now, refused=refused
-    )
-    if refused is not None:
+    try:
+        data = consent_access.open_for_actor(
+            pod.engine, pod.reads, asked, event=event, details=info, now_ms=now, refused=refused
+        )
+    except AccessDenied:
+        if refused is None:
+            raise
         raise AccessDenied(
             f"This token's scopes do not allow {action.value} of {resource_type}.",
-            hint="Ask for a scope such as patient/" + resource_type + ".rs when you authorize.",
-        )
-    scope = decision.raise_if_denied()
-    return Access(caller, scope, now, decision.reason, decision, asked)
+            hint=f"Ask for a scope such as patient/{resource_type}.rs when you authorize.",
+        ) from None
+    return Access(caller, data, now)
 
 
 def returned(
@@ -125,7 +134,8 @@ def returned(
     `resources` are FHIR resources (dicts), pre-rendered ones (with `resource_type` and `id`)
     or the ids a stream sent; the person's own reads are not logged.
     """
-    if access.decision is None or access.asked is None:
+    accessor = access.data.accessor
+    if accessor.decision is None or accessor.asked is None:
         return
     sent = resources
     if not isinstance(sent, audit.Returned):
@@ -137,5 +147,5 @@ def returned(
         )
     pod = pod_of(request)
     consent_access.record_returned(
-        pod.engine, access.decision, access.asked, sent, now_ms=now_ms(pod)
+        pod.engine, accessor.decision, accessor.asked, sent, now_ms=now_ms(pod)
     )

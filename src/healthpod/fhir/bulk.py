@@ -246,25 +246,19 @@ def download(request: Request, job: str, name: str) -> StreamingResponse:
 def _lines(
     request: Request, access: Access, resource_type: str, since: str | None, sent: audit.Returned
 ) -> Iterator[bytes]:
-    engine = pod_of(request).engine
     if resource_type == "Patient":
         from healthpod.fhir.routes import load_patient
 
-        yield _line(load_patient(request, access), sent)
+        yield _line(load_patient(access), sent)
         return
     params = [("_count", str(PAGE))]
     if since is not None:
         params.append(("_lastUpdated", f"ge{since}"))
     query = search.parse(resource_type, params, strict=True, allowed=search.RESOURCE_PARAMS)
     if resource_type == "Observation":
-        token_categories = None
-        if access.caller.scopes is not None:
-            token_categories = access.caller.scopes.observation_filter("r")
         while True:
-            with engine.connect() as conn:
-                samples, cursor, _ = observation_search.search(
-                    conn, access.person_id, access.scope, query, token_categories
-                )
+            with access.data.reader() as read:
+                samples, cursor, _ = observation_search.search(read, query)
             for sample in samples:
                 yield _line(sample, sent)
             if cursor is None:
@@ -277,10 +271,8 @@ def _lines(
             )
     offset = 0
     while True:
-        with engine.connect() as conn:
-            page, _total = resource_search.search(
-                conn, access.person_id, access.scope, query, offset=offset, limit=PAGE
-            )
+        with access.data.reader() as read:
+            page, _total = resource_search.search(read, query, offset=offset, limit=PAGE)
         for resource in page:
             yield _line(resource, sent)
         if len(page) < PAGE:

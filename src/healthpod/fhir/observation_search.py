@@ -10,14 +10,12 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from sqlalchemy import Connection
-
-from healthpod.consent.model import Scope
 from healthpod.errors import InvalidRequest
 from healthpod.fhir import render, resource_search
 from healthpod.fhir.search import Cursor, DateBound, SearchQuery, Token
-from healthpod.store import daily_observations, observations
+from healthpod.store import observations
 from healthpod.store.observations import Bound, Key, SampleFilter
+from healthpod.store.person_data import Reader
 from healthpod.vocabulary import BY_CODE, BY_LOINC, SAMPLE_TYPES
 
 BP_PANEL = "85354-9"
@@ -50,10 +48,8 @@ def _codes_for_category(token: Token) -> set[str]:
     return {t.code for t in SAMPLE_TYPES if t.fhir_category == token.code}
 
 
-def type_filter(
-    query: SearchQuery, token_categories: frozenset[str] | None
-) -> frozenset[str] | None:
-    """The sample type codes a query (and a token's `?category=` limit) may return."""
+def type_filter(query: SearchQuery) -> frozenset[str] | None:
+    """The sample type codes a query may return (the scope narrows them further in SQL)."""
     allowed: set[str] | None = None
 
     def meet(codes: Iterable[str]) -> None:
@@ -64,8 +60,6 @@ def type_filter(
         meet(set().union(*(_codes_for_token(t) for t in query.codes)))
     if query.categories:
         meet(set().union(*(_codes_for_category(t) for t in query.categories)))
-    if token_categories is not None:
-        meet(set().union(*(_codes_for_category(Token(None, c)) for c in token_categories)))
     return None if allowed is None else frozenset(allowed)
 
 
@@ -73,12 +67,12 @@ def _bounds(dates: Iterable[DateBound]) -> tuple[Bound, ...]:
     return tuple(Bound(d.prefix, d.start_ms, d.end_ms) for d in dates)
 
 
-def sample_filter(query: SearchQuery, token_categories: frozenset[str] | None) -> SampleFilter:
+def sample_filter(query: SearchQuery) -> SampleFilter:
     ids: tuple[tuple[str, int], ...] | None = None
     if query.ids:
         ids = tuple(p for p in (observations.parse_id(i) for i in query.ids) if p is not None)
     return SampleFilter(
-        type_codes=type_filter(query, token_categories),
+        type_codes=type_filter(query),
         dates=_bounds(query.dates),
         updated=_bounds(query.last_updated),
         ids=ids,
@@ -86,11 +80,7 @@ def sample_filter(query: SearchQuery, token_categories: frozenset[str] | None) -
 
 
 def search(
-    conn: Connection,
-    person_id: int,
-    scope: Scope,
-    query: SearchQuery,
-    token_categories: frozenset[str] | None,
+    read: Reader, query: SearchQuery
 ) -> tuple[list[dict[str, Any] | render.Rendered], Cursor | None, int | None]:
     """(resources of this page, cursor of the next page or None, total or None).
 
@@ -99,17 +89,15 @@ def search(
     Samples (or daily summaries) come first, then Observations from healthcare; a cursor of
     kind "r" pages through the latter by offset.
     """
-    patient_id = str(person_id)
+    scope = read.scope
+    patient_id = str(read.person_id)
     if query.patient_ids and any(p != patient_id for p in query.patient_ids):
         return [], None, (0 if query.want_total or query.summary_count else None)
-    found = sample_filter(query, token_categories)
+    found = sample_filter(query)
     total = None
     if query.want_total or query.summary_count:
-        count = daily_observations.count if scope.daily_only else observations.count_samples
-        total = count(conn, person_id, scope, found)
-        total += resource_search.search(
-            conn, person_id, scope, query, offset=0, limit=0, token_categories=token_categories
-        )[1]
+        total = read.count_daily(found) if scope.daily_only else read.count_samples(found)
+        total += resource_search.search(read, query, offset=0, limit=0)[1]
     if query.summary_count or query.count == 0:
         return [], None, total
     cursor = query.cursor
@@ -127,7 +115,7 @@ def search(
         )
     if cursor is None or cursor.kind != resource_search.OFFSET_KIND:
         after = None if cursor is None else Key(cursor.at_ms, cursor.kind, cursor.row_id)
-        rows = _sample_page(conn, person_id, scope, query, found, after)
+        rows = _sample_page(read, query, found, after)
         page = rows[: query.count]
         if len(rows) > query.count:
             last = rows[query.count - 1]
@@ -137,93 +125,32 @@ def search(
     else:
         offset = cursor.row_id
     room = query.count - len(page)
-    clinical, _total = resource_search.search(
-        conn,
-        person_id,
-        scope,
-        query,
-        offset=offset,
-        limit=room + 1,
-        token_categories=token_categories,
-    )
+    clinical, _total = resource_search.search(read, query, offset=offset, limit=room + 1)
     page += [{"resource": r} for r in clinical[:room]]
     next_cursor = resource_search.next_cursor(offset + room) if len(clinical) > room else None
     return [item["resource"] for item in page], next_cursor, total
 
 
 def _sample_page(
-    conn: Connection,
-    person_id: int,
-    scope: Scope,
-    query: SearchQuery,
-    found: SampleFilter,
-    after: Key | None,
+    read: Reader, query: SearchQuery, found: SampleFilter, after: Key | None
 ) -> list[dict[str, Any]]:
     """Up to count+1 samples (or daily summaries) as {"resource", "key"}."""
-    patient_id = str(person_id)
-    if scope.daily_only:
-        daily = daily_observations.search(
-            conn,
-            person_id,
-            scope,
-            found,
-            after=after,
-            limit=query.count + 1,
-            descending=query.descending,
-        )
+    patient_id = str(read.person_id)
+    if read.scope.daily_only:
+        daily = read.daily(found, after=after, limit=query.count + 1, descending=query.descending)
         return [{"resource": render.daily_observation(r, patient_id), "key": r.key} for r in daily]
-    rows = observations.search_samples(
-        conn,
-        person_id,
-        scope,
-        found,
-        after=after,
-        limit=query.count + 1,
-        descending=query.descending,
-    )
+    rows = read.samples(found, after=after, limit=query.count + 1, descending=query.descending)
     return [{"resource": render.sample_resource(r, patient_id), "key": r.key} for r in rows]
 
 
-def read(
-    conn: Connection,
-    person_id: int,
-    scope: Scope,
-    fhir_id: str,
-    token_categories: frozenset[str] | None,
-) -> dict[str, Any] | None:
+def read_one(read: Reader, fhir_id: str) -> dict[str, Any] | None:
     """One Observation by id, or None when it is not there or outside the scope."""
-    restrict = type_filter(SearchQuery("Observation"), token_categories)
-    if scope.daily_only:
-        row = daily_observations.read(conn, person_id, scope, fhir_id)
-        if row is None or (restrict is not None and row.type_code not in restrict):
-            return None
-        return render.daily_observation(row, str(person_id))
+    patient_id = str(read.person_id)
+    if read.scope.daily_only:
+        row = read.daily_by_id(fhir_id)
+        return None if row is None else render.daily_observation(row, patient_id)
     parsed = observations.parse_id(fhir_id)
     if parsed is None:
-        found = resource_search.read(conn, person_id, scope, "Observation", fhir_id)
-        if found is None or not _in_categories(found, token_categories):
-            return None
-        return found
-    rows = observations.search_samples(
-        conn,
-        person_id,
-        scope,
-        SampleFilter(type_codes=restrict, ids=(parsed,)),
-        after=None,
-        limit=1,
-    )
-    return render.sample_observation(rows[0], str(person_id)) if rows else None
-
-
-def _in_categories(resource: dict[str, Any], token_categories: frozenset[str] | None) -> bool:
-    """Whether a stored Observation has one of the FHIR categories a token is limited to."""
-    if token_categories is None:
-        return True
-    codes = {
-        coding.get("code")
-        for concept in resource.get("category") or []
-        if isinstance(concept, dict)
-        for coding in concept.get("coding") or []
-        if isinstance(coding, dict)
-    }
-    return bool(codes & token_categories)
+        return resource_search.read(read, "Observation", fhir_id)
+    rows = read.samples(SampleFilter(ids=(parsed,)), after=None, limit=1)
+    return render.sample_observation(rows[0], patient_id) if rows else None

@@ -18,6 +18,7 @@ from urllib.parse import urlencode
 import orjson
 
 from healthpod.store.observations import DailyRow, SampleRow
+from healthpod.store.person_data import Identity
 from healthpod.vocabulary import sample_type
 
 LOINC = "http://loinc.org"
@@ -270,21 +271,33 @@ def daily_observation(row: DailyRow, patient_id: str) -> dict[str, Any]:
     return resource
 
 
-def patient(person_id: str, name: str, birth_date: str | None, sex: str | None) -> dict[str, Any]:
+REDACTED = {
+    "system": "http://terminology.hl7.org/CodeSystem/v3-ObservationValue",
+    "code": "REDACTED",
+    "display": "redacted",
+}
+
+
+def patient(identity: Identity) -> dict[str, Any]:
+    """The person as a Patient; without `identity` in the scope, the id and a REDACTED label."""
     resource: dict[str, Any] = {
         "resourceType": "Patient",
-        "id": person_id,
+        "id": str(identity.person_id),
         "meta": {"versionId": "1"},
-        "active": True,
-        "name": [{"text": name}],
     }
+    if not identity.shown:
+        resource["meta"]["security"] = [REDACTED]
+        return resource
+    resource["active"] = True
+    resource["name"] = [{"text": identity.name}]
+    sex = identity.sex
     gender = {"HKBiologicalSexFemale": "female", "HKBiologicalSexMale": "male"}.get(sex or "")
     if sex in ("female", "male", "other", "unknown"):
         gender = sex
     if gender:
         resource["gender"] = gender
-    if birth_date:
-        resource["birthDate"] = birth_date
+    if identity.birth_date is not None:
+        resource["birthDate"] = identity.birth_date.isoformat()
     return resource
 
 

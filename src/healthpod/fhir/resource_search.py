@@ -1,8 +1,8 @@
 """Clinical resources from healthcare (kept whole by store.resources) under a consent scope.
 
-The scope goes into the store's query (`allowed_categories`, `data_window`), so a resource
-outside it is not found. Under a daily-summaries-only consent no clinical resource is shown:
-granularity is about samples, and deny is the default where a consent does not say.
+The reader's scope goes into the store's query (`store.scope_sql`), so a resource outside it is
+not found. Under a daily-summaries-only consent no clinical resource is shown: granularity is
+about samples, and deny is the default where a consent does not say.
 
 Paging is by offset inside a `_cursor` of kind "r" (`<0>.r.<offset>`); the query is run again,
 with the consent decided again, for every page.
@@ -12,13 +12,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Connection
-
-from healthpod.consent.model import Scope
 from healthpod.fhir import render
 from healthpod.fhir.search import Cursor, DateBound, SearchQuery, Token
 from healthpod.store import resources
 from healthpod.store.observations import parse_id
+from healthpod.store.person_data import Reader
 
 OFFSET_KIND = "r"
 
@@ -30,11 +28,6 @@ def _tokens(tokens: tuple[Token, ...]) -> list[resources.Token]:
 def _bounds(bounds: tuple[DateBound, ...]) -> list[resources.DateBound]:
     # ours are half-open [start, end); the store's are inclusive
     return [resources.DateBound(b.prefix, b.start_ms, b.end_ms - 1) for b in bounds]
-
-
-def _window(scope: Scope) -> resources.DataWindow:
-    end = None if scope.data_to_ms is None else scope.data_to_ms - 1
-    return (scope.data_from_ms, end)
 
 
 def as_fhir_json(resource: dict[str, Any], patient_id: str) -> dict[str, Any]:
@@ -62,62 +55,34 @@ def as_fhir(stored: resources.StoredResource, patient_id: str) -> dict[str, Any]
 
 
 def search(
-    conn: Connection,
-    person_id: int,
-    scope: Scope,
-    query: SearchQuery,
-    *,
-    offset: int,
-    limit: int,
-    token_categories: frozenset[str] | None = None,
+    read: Reader, query: SearchQuery, *, offset: int, limit: int
 ) -> tuple[list[dict[str, Any]], int]:
     """(resources of this slice, total inside the scope) for one resource type."""
-    if scope.daily_only:
+    if read.scope.daily_only:
         return [], 0
     ids = [i for i in query.ids if parse_id(i) is None]
     if query.ids and not ids:
         return [], 0
-    categories = _tokens(query.categories)
-    if token_categories is not None:
-        if not token_categories:
-            return [], 0
-        if categories and not {t.code for t in categories} & token_categories:
-            return [], 0
-        if not categories:
-            categories = [resources.Token(None, c) for c in sorted(token_categories)]
-    page = resources.search(
-        conn,
-        person_id,
+    page = read.search_resources(
         query.resource_type,
         ids=ids,
         codes=_tokens(query.codes),
-        categories=categories,
+        categories=_tokens(query.categories),
         dates=_bounds(query.dates),
         last_updated=_bounds(query.last_updated),
         sort=("-date",) if query.descending else ("date",),
         limit=limit,
         offset=offset,
-        allowed_categories=scope.categories,
-        data_window=_window(scope),
     )
-    patient_id = str(person_id)
+    patient_id = str(read.person_id)
     return [as_fhir(r, patient_id) for r in page.resources], page.total
 
 
-def read(
-    conn: Connection, person_id: int, scope: Scope, resource_type: str, fhir_id: str
-) -> dict[str, Any] | None:
-    if scope.daily_only or not resources.is_valid_id(fhir_id):
+def read(reader: Reader, resource_type: str, fhir_id: str) -> dict[str, Any] | None:
+    if reader.scope.daily_only or not resources.is_valid_id(fhir_id):
         return None
-    found = resources.read(
-        conn,
-        person_id,
-        resource_type,
-        fhir_id,
-        allowed_categories=scope.categories,
-        data_window=_window(scope),
-    )
-    return None if found is None else as_fhir(found, str(person_id))
+    found = reader.resource(resource_type, fhir_id)
+    return None if found is None else as_fhir(found, str(reader.person_id))
 
 
 def next_cursor(offset: int) -> Cursor:

@@ -12,7 +12,6 @@ from typing import Any
 
 from fastapi import APIRouter, FastAPI, Request, Response
 from fastapi.concurrency import run_in_threadpool
-from sqlalchemy import select
 
 from healthpod.consent.actors import get_actor
 from healthpod.consent.model import Action
@@ -34,9 +33,7 @@ from healthpod.fhir.outcome import (
     RoutingErrorsAsOutcomes,
     operation_outcome,
 )
-from healthpod.insights import summaries
 from healthpod.short_requests import short_request
-from healthpod.store import schema
 from healthpod.vocabulary import RESOURCE_CATEGORIES
 
 router = APIRouter(
@@ -109,23 +106,18 @@ def read_patient(request: Request, patient_id: str) -> FhirResponse:
     if patient_id != access.patient_id:
         returned(request, access, [])
         raise NotFound(f"Patient/{patient_id} is not known here.")
-    patient = load_patient(request, access)
+    patient = load_patient(access)
     returned(request, access, [patient])
     return _resource(request, patient)
 
 
-def load_patient(request: Request, access: Access) -> dict[str, Any]:
-    persons = schema.persons
-    with pod_of(request).engine.connect() as conn:
-        row = conn.execute(
-            select(persons.c.name, persons.c.birth_date, persons.c.sex).where(
-                persons.c.id == access.person_id
-            )
-        ).first()
-    if row is None:
+def load_patient(access: Access) -> dict[str, Any]:
+    """The Patient as the access's scope shows it: without `identity`, its id alone."""
+    with access.data.reader() as read:
+        identity = read.identity()
+    if identity is None:
         raise NotFound(f"Patient/{access.patient_id} is not known here.")
-    birth = row.birth_date.isoformat() if row.birth_date is not None else None
-    return render.patient(access.patient_id, row.name, birth, row.sex)
+    return render.patient(identity)
 
 
 @router.get("/Patient")
@@ -146,7 +138,7 @@ def search_patient(request: Request) -> FhirResponse:
     )
     resources = []
     if not query.ids or access.patient_id in query.ids:
-        resources = [load_patient(request, access)]
+        resources = [load_patient(access)]
     if query.count == 0 or query.summary_count:
         resources_shown: list[dict[str, Any]] = []
     else:
@@ -166,11 +158,6 @@ def search_patient(request: Request) -> FhirResponse:
 
 
 # --- Observation ---------------------------------------------------------------------------
-
-
-def _token_categories(access: Access) -> frozenset[str] | None:
-    scopes = access.caller.scopes
-    return None if scopes is None else scopes.observation_filter("r")
 
 
 # Declared for the OpenAPI document (and so schemathesis fuzzes them) but not as function
@@ -221,56 +208,57 @@ def search_observations(request: Request) -> FhirResponse:
     bundle = observation_bundle(request, access, query, "Observation")
     returned(request, access, [e["resource"] for e in bundle.get("entry", [])])
     if query.include_patient and bundle.get("entry"):
-        _include_patient(request, access, bundle)
+        entry = patient_entry(request, access, event="fhir.include", mode="include")
+        if entry is not None:
+            bundle["entry"].append(entry)
     return FhirResponse(bundle)
 
 
-def _include_patient(request: Request, access: Access, bundle: dict[str, Any]) -> None:
-    """Add the person as an `include` entry when the caller may read Patient.
+def patient_entry(
+    request: Request, access: Access, *, event: str, mode: str
+) -> dict[str, Any] | None:
+    """The person as a Bundle entry, when the caller may read Patient; else None.
 
-    Reading the person is an access of its own: decided and logged like a Patient read. A
-    caller whose scopes or consent do not reach Patient gets the page without it, as FHIR lets
-    a server leave out what it will not include.
+    Reading the person is an access of its own: decided and logged like a Patient read (and
+    shown as its id alone without `identity`). A caller whose scopes or consent do not reach
+    Patient gets the Bundle without it, as FHIR lets a server leave out what it will not
+    include.
     """
     scopes = access.caller.scopes
     if scopes is not None and not scopes.allows("Patient", "r"):
-        return
+        return None
     try:
         patient_access = check(
             request,
             action=Action.READ,
             resource_type="Patient",
-            event="fhir.include",
+            event=event,
             details={"path": f"Patient/{access.patient_id}"},
         )
     except AccessDenied:
-        return
-    patient = load_patient(request, patient_access)
+        return None
+    patient = load_patient(patient_access)
     returned(request, patient_access, [patient])
-    bundle["entry"].append(
-        {
-            "fullUrl": f"{fhir_base(request)}/Patient/{patient_access.patient_id}",
-            "resource": patient,
-            "search": {"mode": "include"},
-        }
-    )
+    return {
+        "fullUrl": f"{fhir_base(request)}/Patient/{patient_access.patient_id}",
+        "resource": patient,
+        "search": {"mode": mode},
+    }
 
 
-def _summaries_current(request: Request, access: Access) -> None:
+def _summaries_current(access: Access) -> None:
     """Daily summaries include every import before a daily-only caller reads them."""
-    if access.scope.daily_only:
-        with pod_of(request).engine.begin() as conn:
-            summaries.catch_up(conn, access.person_id)
+    if access.data.scope.daily_only:
+        with access.data.writer() as write:
+            write.catch_up_summaries()
 
 
 def observation_bundle(
     request: Request, access: Access, query: search.SearchQuery, path: str
 ) -> dict[str, Any]:
-    _summaries_current(request, access)
-    with pod_of(request).reads.connect() as conn:
-        resources, next_cursor, total = observation_search.search(
-            conn, access.person_id, access.scope, query, _token_categories(access)
-        )
+    _summaries_current(access)
+    with access.data.reader() as read:
+        resources, next_cursor, total = observation_search.search(read, query)
     next_params = None
     if next_cursor is not None:
         next_params = [*search.self_params(query), ("_cursor", next_cursor.text())]
@@ -295,11 +283,9 @@ def read_observation(request: Request, observation_id: str) -> FhirResponse:
         event="fhir.read",
         details={"path": f"Observation/{observation_id[:100]}"},
     )
-    _summaries_current(request, access)
-    with pod_of(request).reads.connect() as conn:
-        found = observation_search.read(
-            conn, access.person_id, access.scope, observation_id, _token_categories(access)
-        )
+    _summaries_current(access)
+    with access.data.reader() as read:
+        found = observation_search.read_one(read, observation_id)
     returned(request, access, [] if found is None else [found])
     if found is None:
         raise NotFound(f"Observation/{observation_id} is not known here.")
@@ -331,19 +317,12 @@ def _create(request: Request, resource: dict[str, Any]) -> Response:
         event="fhir.create",
         details={"path": "Observation"},
     )
-    pod = pod_of(request)
-    with pod.engine.begin() as conn:
-        name = "the person"
-        if access.caller.actor_id is not None:
+    name = "the person"
+    if access.caller.actor_id is not None:
+        with pod_of(request).reads.connect() as conn:
             name = get_actor(conn, access.caller.actor_id).name
-        stored = writes.store_observation(
-            conn,
-            access.person_id,
-            resource,
-            allowed_categories=access.scope.categories,
-            actor_name=name,
-            now_ms=access.now_ms,
-        )
+    with access.data.writer() as write:
+        stored = writes.store_observation(write, resource, actor_name=name, now_ms=access.now_ms)
     created = resource_search.as_fhir_json(stored, access.patient_id)
     location = f"{fhir_base(request)}/Observation/{created['id']}/_history/1"
     headers = {"Location": location, "Content-Location": location, "ETag": ETAG}
@@ -396,10 +375,8 @@ def search_resources(request: Request, resource_type: str) -> FhirResponse:
     else:
         offset = query.cursor.row_id if query.cursor is not None else 0
         size = 0 if query.summary_count else query.count
-        with pod_of(request).engine.connect() as conn:
-            found, total = resource_search.search(
-                conn, access.person_id, access.scope, query, offset=offset, limit=size + 1
-            )
+        with access.data.reader() as read:
+            found, total = resource_search.search(read, query, offset=offset, limit=size + 1)
         more = len(found) > size
         found = found[:size]
     returned(request, access, found)
@@ -431,8 +408,8 @@ def read_resource(request: Request, resource_type: str, resource_id: str) -> Fhi
         event="fhir.read",
         details={"path": f"{kind}/{resource_id[:100]}"},
     )
-    with pod_of(request).engine.connect() as conn:
-        found = resource_search.read(conn, access.person_id, access.scope, kind, resource_id)
+    with access.data.reader() as read:
+        found = resource_search.read(read, kind, resource_id)
     returned(request, access, [] if found is None else [found])
     if found is None:
         raise NotFound(f"{kind}/{resource_id[:100]} is not known here.")

@@ -13,11 +13,9 @@ import secrets
 from typing import Any
 
 from pydantic import ValidationError
-from sqlalchemy import Connection
 
-from healthpod.errors import AccessDenied, InvalidRequest, UnsupportedFormat
-from healthpod.store import resources
-from healthpod.store.resource_index import category_of
+from healthpod.errors import InvalidRequest, UnsupportedFormat
+from healthpod.store.person_data import Writer
 
 MAX_BODY_BYTES = 256 * 1024
 JSON_TYPES = ("application/fhir+json", "application/json")
@@ -99,34 +97,14 @@ def _validate(resource: dict[str, Any]) -> None:
 
 
 def store_observation(
-    conn: Connection,
-    person_id: int,
-    resource: dict[str, Any],
-    *,
-    allowed_categories: frozenset[str],
-    actor_name: str,
-    now_ms: int,
+    write: Writer, resource: dict[str, Any], *, actor_name: str, now_ms: int
 ) -> dict[str, Any]:
     """Store the Observation as the actor's and return it as stored.
 
     Raises:
         AccessDenied: its data category is not one the consent lets the actor write.
     """
-    category = category_of(resource).value
-    if category not in allowed_categories:
-        raise AccessDenied(
-            f"The consent does not let this app add {category} data.",
-            hint="Ask the person for a consent that covers it.",
-        )
     stored = {key: value for key, value in resource.items() if key not in ("id", "meta")}
     stored["id"] = secrets.token_hex(16)
-    stored["subject"] = {"reference": f"Patient/{person_id}"}
-    resources.write(
-        conn,
-        person_id,
-        [resources.ResourceInput(stored, provenance="actor", organisation=actor_name)],
-        now_ms=now_ms,
-    )
-    found = resources.read(conn, person_id, "Observation", stored["id"])
-    assert found is not None
-    return found.resource
+    stored["subject"] = {"reference": f"Patient/{write.person_id}"}
+    return write.add_resource(stored, provenance="actor", organisation=actor_name, now_ms=now_ms)

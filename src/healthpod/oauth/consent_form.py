@@ -19,31 +19,7 @@ from datetime import date, datetime, timedelta, timezone
 from healthpod.consent.model import Action, Granularity, Scope
 from healthpod.errors import InvalidRequest
 from healthpod.oauth.scopes import ScopeSet
-from healthpod.vocabulary import Category
-
-# The order a person reads categories in; labels are translated by the template.
-CATEGORY_LABELS: dict[str, str] = {
-    Category.ACTIVITY: "Activity",
-    Category.HEART: "Heart",
-    Category.SLEEP: "Sleep",
-    Category.BODY: "Body measurements",
-    Category.BLOOD_PRESSURE: "Blood pressure",
-    Category.BLOOD_GLUCOSE: "Blood glucose",
-    Category.RESPIRATORY: "Breathing",
-    Category.NUTRITION: "Nutrition",
-    Category.MINDFULNESS: "Mindfulness",
-    Category.OTHER: "Other measurements",
-    Category.LAB_RESULTS: "Lab results",
-    Category.CONDITIONS: "Conditions",
-    Category.MEDICATIONS: "Medications",
-    Category.IMMUNIZATIONS: "Immunizations",
-    Category.ALLERGIES: "Allergies",
-    Category.PROCEDURES: "Procedures",
-    Category.ENCOUNTERS: "Visits",
-    Category.DOCUMENTS: "Documents",
-    Category.QUESTIONNAIRES: "Questionnaires",
-    Category.OTHER_RECORDS: "Other records",
-}
+from healthpod.web.labels import CATEGORIES
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,7 +47,7 @@ def requested(scopes: ScopeSet) -> Requested:
         actions.add(Action.READ)
     if scopes.categories("c"):
         actions.add(Action.WRITE)
-    ordered = tuple((str(c), label) for c, label in CATEGORY_LABELS.items() if c in reach)
+    ordered = tuple((c, label) for c, label in CATEGORIES.items() if c in reach)
     return Requested(ordered, frozenset(actions))
 
 

@@ -91,6 +91,8 @@ class ScopeSet:
                 found |= set(Category)
             elif scope.resource_type == "Observation":
                 found |= _observation_categories(scope)
+            elif scope.resource_type == "Patient":
+                found.add(Category.IDENTITY)
             elif scope.resource_type in RESOURCE_CATEGORIES:
                 found.add(RESOURCE_CATEGORIES[scope.resource_type])
         return frozenset(found)

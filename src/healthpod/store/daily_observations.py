@@ -17,7 +17,8 @@ from sqlalchemy import Connection, and_, func, or_, select
 
 from healthpod.consent.model import Scope
 from healthpod.store import schema
-from healthpod.store.observations import Bound, DailyRow, Key, SampleFilter, scoped_types
+from healthpod.store.observations import Bound, DailyRow, Key, SampleFilter
+from healthpod.store.scope_sql import summary_clauses, visible_types
 from healthpod.vocabulary import Aggregation, sample_type
 
 _ID = re.compile(r"^d-([A-Za-z0-9_]{1,80})-(\d{4})(\d{2})(\d{2})$")
@@ -35,10 +36,7 @@ def _day_of_ms(ms: int) -> date:
 
 def _where(person_id: int, scope: Scope, types: dict[str, int], found: SampleFilter) -> list[Any]:
     clauses: list[Any] = [d.c.person_id == person_id, d.c.type_id.in_(list(types.values()))]
-    if scope.data_from_ms is not None:
-        clauses.append(d.c.first_ms >= scope.data_from_ms)
-    if scope.data_to_ms is not None:
-        clauses.append(d.c.last_ms < scope.data_to_ms)
+    clauses += summary_clauses(d.c.first_ms, d.c.last_ms, scope)
     for b in found.dates:
         clauses.append(_day_bound(b))
     return clauses
@@ -101,7 +99,7 @@ def search(
     limit: int,
     descending: bool = False,
 ) -> list[DailyRow]:
-    types = scoped_types(conn, scope, found.type_codes)
+    types = visible_types(conn, scope, found.type_codes)
     if not types or found.ids is not None:
         return []
     codes = {type_id: code for code, type_id in types.items()}
@@ -116,7 +114,7 @@ def search(
 
 
 def count(conn: Connection, person_id: int, scope: Scope, found: SampleFilter) -> int:
-    types = scoped_types(conn, scope, found.type_codes)
+    types = visible_types(conn, scope, found.type_codes)
     if not types or found.ids is not None:
         return 0
     query = select(func.count()).select_from(d).where(*_where(person_id, scope, types, found))
@@ -131,7 +129,7 @@ def read(conn: Connection, person_id: int, scope: Scope, fhir_id: str) -> DailyR
         day = date(int(match[2]), int(match[3]), int(match[4]))
     except ValueError:
         return None
-    types = scoped_types(conn, scope, frozenset({match[1]}))
+    types = visible_types(conn, scope, frozenset({match[1]}))
     if not types:
         return None
     query = select(d).where(*_where(person_id, scope, types, SampleFilter()), d.c.day_on == day)

@@ -23,7 +23,8 @@ from sqlalchemy import Connection, Select, and_, bindparam, func, not_, or_, sel
 
 from healthpod.consent.model import Scope
 from healthpod.store import schema
-from healthpod.vocabulary import Category, sample_type
+from healthpod.store.scope_sql import visible_types, window
+from healthpod.vocabulary import sample_type
 
 KINDS = ("bp", "c", "q")  # the order of kinds among rows with the same start
 BP_TYPES = ("blood_pressure_systolic", "blood_pressure_diastolic")
@@ -112,26 +113,6 @@ class DailyRow:
         return Key(int(start.timestamp() * 1000), "d", self.type_id)
 
 
-@functools.cache
-def type_category(code: str) -> str:
-    known = sample_type(code)
-    return (known.category if known else Category.OTHER).value
-
-
-_SAMPLE_TYPES_SQL = f"SELECT code, id FROM {schema.sample_types.name}"  # noqa: S608 - ours
-
-
-def scoped_types(conn: Connection, scope: Scope, wanted: frozenset[str] | None) -> dict[str, int]:
-    """code → id of the stored sample types the scope (and the query) may see."""
-    # Read on every search (a type can arrive with any import); a constant statement.
-    rows = conn.exec_driver_sql(_SAMPLE_TYPES_SQL)
-    return {
-        code: type_id
-        for code, type_id in rows
-        if (wanted is None or code in wanted) and scope.covers_category(type_category(code))
-    }
-
-
 class _Where(NamedTuple):
     """Conditions as a statement's shape (which there are) and the values they bind.
 
@@ -187,10 +168,11 @@ def _start_where(
     lows: list[int] = []  # inclusive
     highs: list[int] = []  # exclusive
     not_between: list[Bound] = []
-    if scope.data_from_ms is not None:
-        lows.append(scope.data_from_ms)
-    if scope.data_to_ms is not None:
-        highs.append(scope.data_to_ms)
+    low, high = window(scope)
+    if low is not None:
+        lows.append(low)
+    if high is not None:
+        highs.append(high)
     for b in dates:
         match b.prefix:
             case "eq":
@@ -351,7 +333,7 @@ def search_samples(
     descending: bool = False,
 ) -> list[SampleRow]:
     """Up to `limit` rows inside `scope` matching the filter, after the key `after`."""
-    types = scoped_types(conn, scope, sample_filter.type_codes)
+    types = visible_types(conn, scope, sample_filter.type_codes)
     if not types or limit <= 0:
         return []
     plan = _Plan(person_id, scope, types, sample_filter)
@@ -519,7 +501,7 @@ def count_samples(
     conn: Connection, person_id: int, scope: Scope, sample_filter: SampleFilter
 ) -> int:
     """How many rows `search_samples` would page through: only rows inside the scope."""
-    types = scoped_types(conn, scope, sample_filter.type_codes)
+    types = visible_types(conn, scope, sample_filter.type_codes)
     if not types:
         return 0
     plan = _Plan(person_id, scope, types, sample_filter)

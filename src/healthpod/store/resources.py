@@ -4,10 +4,10 @@ A resource is keyed by person, resource type and FHIR id. Writing the same conte
 nothing; a different version of the same resource replaces the stored one (its version number
 goes up) unless the stored one is provably newer (`meta.lastUpdated`).
 
-Reading and searching take the consent scope as arguments and apply it INSIDE the SQL query:
-`allowed_categories` (vocabulary.Category values; see resource_index.category_of) and
-`data_window` (the consent's data period). A resource outside the scope is simply not found,
-so the caller answers 404 or an empty Bundle and never confirms that it exists.
+Reading and searching take the `Scope` of the caller (required: there is no unscoped read) and
+apply it INSIDE the SQL query through `scope_sql.resource_clauses`. A resource outside the
+scope is simply not found, so the caller answers 404 or an empty Bundle and never confirms
+that it exists.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ import json
 import re
 import time
 from collections import Counter
-from collections.abc import Collection, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -28,7 +28,6 @@ from sqlalchemy import (
     and_,
     delete,
     exists,
-    false,
     func,
     insert,
     not_,
@@ -37,10 +36,12 @@ from sqlalchemy import (
     update,
 )
 
+from healthpod.consent.model import Scope
 from healthpod.errors import InvalidRequest
 from healthpod.store import schema
 from healthpod.store.resource_index import category_of, clinical_date, date_range, status_of
 from healthpod.store.resource_index import tokens_of as _tokens_of
+from healthpod.store.scope_sql import resource_clauses
 
 Provenance = Literal["professional", "person", "device", "actor"]
 PROVENANCES: tuple[str, ...] = ("professional", "person", "device", "actor")
@@ -247,31 +248,19 @@ class StoredResource:
     organisation: str | None
 
 
-# (from_ms, to_ms) of the data a consent covers: from inclusive, to exclusive, None open; the
-# same reading as consent.model.Scope (pass `(scope.data_from_ms, scope.data_to_ms)`).
-DataWindow = tuple[int | None, int | None]
-
-
 def read(
     conn: Connection,
     person_id: int,
     resource_type: str,
     fhir_id: str,
     *,
-    allowed_categories: Collection[str] | None = None,
-    data_window: DataWindow | None = None,
+    scope: Scope,
 ) -> StoredResource | None:
-    """One resource of a person, or None when there is none or the scope does not cover it.
-
-    `allowed_categories` (None: all; pass `scope.categories`) and `data_window` (None: any
-    time) are the consent's scope. A resource is inside the window when its clinical date
-    range overlaps it; with a window, a resource without a clinical date is outside it (deny
-    by default).
-    """
+    """One resource of a person, or None when there is none or the scope does not cover it."""
     query = (
         select(_r)
         .where(_r.c.person_id == person_id, _r.c.resource_type == resource_type)
-        .where(_r.c.fhir_id == fhir_id, *_scope(allowed_categories, data_window))
+        .where(_r.c.fhir_id == fhir_id, *resource_clauses(scope))
     )
     row = conn.execute(query).one_or_none()
     return None if row is None else _stored(row)
@@ -282,8 +271,7 @@ def read_many(
     person_id: int,
     references: Sequence[str],
     *,
-    allowed_categories: Collection[str] | None = None,
-    data_window: DataWindow | None = None,
+    scope: Scope,
 ) -> dict[str, StoredResource]:
     """Several resources by `Type/id` (for `_include` and following references), scoped as `read`.
 
@@ -302,7 +290,7 @@ def read_many(
                 _r.c.person_id == person_id,
                 _r.c.resource_type == resource_type,
                 _r.c.fhir_id.in_(ordered[start : start + _CHUNK]),
-                *_scope(allowed_categories, data_window),
+                *resource_clauses(scope),
             )
             for row in conn.execute(query):
                 stored = _stored(row)
@@ -326,22 +314,6 @@ def _stored(row: Any) -> StoredResource:
         source_file=row.source_file,
         organisation=row.organisation,
     )
-
-
-def _scope(
-    allowed_categories: Collection[str] | None, data_window: DataWindow | None
-) -> list[ColumnElement[bool]]:
-    clauses: list[ColumnElement[bool]] = []
-    if allowed_categories is not None:
-        allowed = sorted(set(allowed_categories))
-        clauses.append(_r.c.category.in_(allowed) if allowed else false())
-    if data_window is not None:
-        start, end = data_window
-        if start is not None:
-            clauses.append(_r.c.effective_end_ms >= start)
-        if end is not None:
-            clauses.append(_r.c.effective_start_ms < end)
-    return clauses
 
 
 # --- searching --------------------------------------------------------------------------------
@@ -460,8 +432,7 @@ def search(
     sort: Sequence[str] = ("-date",),
     limit: int = 50,
     offset: int = 0,
-    allowed_categories: Collection[str] | None = None,
-    data_window: DataWindow | None = None,
+    scope: Scope,
 ) -> SearchPage:
     """A person's resources of one type (None: every type) matching every given criterion.
 
@@ -476,8 +447,8 @@ def search(
     `sort` takes `date`, `-date`, `_lastUpdated`, `-_lastUpdated`, `_id`, `-_id`; ties break
     by the stored row id so paging with `limit`/`offset` is stable.
 
-    The consent scope (`allowed_categories`, `data_window`) is part of the WHERE clause, so
-    `total` counts only what the caller may see.
+    The caller's `scope` is part of the WHERE clause, so `total` counts only what the caller
+    may see.
 
     Raises:
         InvalidRequest: an unknown sort key, or a negative limit or offset.
@@ -499,7 +470,7 @@ def search(
         where.append(_r.c.status.in_(list(status)))
     where.extend(bound.clause(_r.c.effective_start_ms, _r.c.effective_end_ms) for bound in dates)
     where.extend(bound.clause(_r.c.last_updated_ms, _r.c.last_updated_ms) for bound in last_updated)
-    where.extend(_scope(allowed_categories, data_window))
+    where.extend(resource_clauses(scope))
     total = conn.execute(select(func.count()).select_from(_r).where(*where)).scalar_one()
     query: Select[Any] = select(_r).where(*where)
     for key in sort:

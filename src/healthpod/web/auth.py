@@ -15,6 +15,7 @@ from fastapi import Depends, Request, Response
 
 from healthpod import accounts
 from healthpod.pod import Pod, now_ms
+from healthpod.store.person_data import PersonData, for_owner
 from healthpod.web import localtime, session
 
 
@@ -24,6 +25,7 @@ class WebPerson:
 
     person_id: int
     username: str
+    data: PersonData  # the person's own door to their data
 
 
 class LoginRequired(Exception):
@@ -76,7 +78,8 @@ def session_person(request: Request) -> WebPerson | None:
         account = accounts.account_for_person(conn, person_id)
     if account is None or account.disabled_ms is not None:
         return None
-    return WebPerson(person_id=person_id, username=account.username)
+    pod = pod_of(request)
+    return WebPerson(person_id, account.username, for_owner(pod.engine, pod.reads, person_id))
 
 
 def require_person(request: Request) -> WebPerson:

@@ -61,7 +61,9 @@ UNITS: dict[str, str] = {
     "mL/(kg.min)": "ml/(kg·min)",
 }
 
+# In the order a person reads them (the consent screen lists them so).
 CATEGORIES: dict[str, str] = {
+    "identity": N_("Who you are (name, birth date, sex, identifiers, contact details)"),
     "activity": N_("Activity"),
     "heart": N_("Heart"),
     "sleep": N_("Sleep"),

@@ -63,9 +63,9 @@ def export(request: Request, person: PersonDep) -> Response:
     pod = pod_of(request)
     folder = Path(tempfile.mkdtemp(prefix="healthpod-export-"))
     target = folder / "healthpod-export.zip"
+    counts = write_export(person.data, target)
     with pod.engine.begin() as conn:
         audit.lock_chain(conn, person.person_id)
-        counts = write_export(conn, person.person_id, target)
         audit.record(
             conn,
             person.person_id,

@@ -1,0 +1,260 @@
+"""The one door to a person's data: who reads, for whom, within which scope.
+
+    data = consent.access.open_for_actor(pod, request, event=..., now_ms=...)  # decided, logged
+    data = person_data.for_owner(pod.engine, pod.reads, person_id)             # the person's own
+    with data.reader() as read:
+        rows = read.samples(SampleFilter(...), after=None, limit=100)
+
+A `PersonData` is made in exactly two ways: by `consent.access.open_for_actor` after the consent
+decision and its committed access-log entry, and by `for_owner` for the person's own signed-in
+session (web login, the CLI). Everything that reads or writes a person's health data (the FHIR
+API, the JSON API, the web pages, the insights, the export) receives one and calls its reader or
+writer; the reader hands the carried `Scope` to the store's queries, which turn it into SQL in
+`scope_sql`. No other package holds SQL over a person's data, and a test checks that.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, replace
+from datetime import date
+from typing import Any
+
+from sqlalchemy import Connection, Engine, select
+
+from healthpod.consent.model import (
+    ALL_CATEGORIES,
+    AccessRequest,
+    Action,
+    Decision,
+    Granularity,
+    Scope,
+)
+from healthpod.errors import AccessDenied
+from healthpod.store import (
+    daily_observations,
+    observations,
+    person_tables,
+    resources,
+    schema,
+    scope_sql,
+)
+from healthpod.store.observations import DailyRow, Key, SampleFilter, SampleRow
+from healthpod.store.resource_index import category_of
+
+OWNER_SCOPE = Scope(
+    categories=ALL_CATEGORIES,
+    granularity=Granularity.RAW,
+    actions=frozenset({Action.READ, Action.WRITE}),
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Accessor:
+    """Who goes through the door: the person themselves, or an actor under a consent."""
+
+    actor_id: int | None = None  # None: the person
+    consent_id: int | None = None
+    reason: str = "the person's own access"
+    decision: Decision | None = None  # as logged (what `returned` entries refer to)
+    asked: AccessRequest | None = None
+
+    @property
+    def is_person(self) -> bool:
+        return self.actor_id is None
+
+
+@dataclass(frozen=True, slots=True)
+class Identity:
+    """Who the person is, as far as the scope shows it (all None without `identity`)."""
+
+    person_id: int
+    name: str | None
+    birth_date: date | None
+    sex: str | None
+    shown: bool  # False: the scope does not cover identity; only the id may be shown
+
+
+@dataclass(frozen=True, slots=True)
+class PersonData:
+    """A person's data as one accessor may see it. Make one with `for_owner` or through
+    `consent.access.open_for_actor`, never directly."""
+
+    engine: Engine
+    reads: Engine
+    person_id: int
+    scope: Scope
+    accessor: Accessor
+
+    @contextmanager
+    def reader(self) -> Iterator[Reader]:
+        """Reads outside a write transaction (the pod's read engine)."""
+        with self.reads.connect() as conn:
+            yield Reader(conn, self.person_id, self.scope)
+
+    @contextmanager
+    def snapshot(self) -> Iterator[Reader]:
+        """Reads in one transaction: a consistent view for long reads such as an export."""
+        with self.engine.begin() as conn:
+            yield Reader(conn, self.person_id, self.scope)
+
+    @contextmanager
+    def writer(self) -> Iterator[Writer]:
+        """One transaction that reads and writes; committed when the block ends."""
+        with self.engine.begin() as conn:
+            yield Writer(conn, self.person_id, self.scope)
+
+
+def for_owner(engine: Engine, reads: Engine, person_id: int) -> PersonData:
+    """The person's own door: every category, raw data, read and write, no consent involved
+    (it is not an access by someone else)."""
+    return PersonData(engine, reads, person_id, OWNER_SCOPE, Accessor())
+
+
+def _for_decision(
+    engine: Engine, reads: Engine, person_id: int, scope: Scope, accessor: Accessor
+) -> PersonData:
+    """Only `consent.access.open_for_actor` calls this, after the decision is logged."""
+    return PersonData(engine, reads, person_id, scope, accessor)
+
+
+class Reader:
+    """Queries over one connection, every one of them inside the scope."""
+
+    __slots__ = ("conn", "person_id", "scope")
+
+    def __init__(self, conn: Connection, person_id: int, scope: Scope) -> None:
+        self.conn = conn
+        self.person_id = person_id
+        self.scope = scope
+
+    # --- who the person is ----------------------------------------------------------------
+
+    def identity(self) -> Identity | None:
+        """The person, or None when there is no such person."""
+        p = schema.persons
+        row = self.conn.execute(
+            select(p.c.name, p.c.birth_date, p.c.sex).where(p.c.id == self.person_id)
+        ).first()
+        if row is None:
+            return None
+        if not self.scope.sees_identity:
+            return Identity(self.person_id, None, None, None, shown=False)
+        return Identity(self.person_id, row.name, row.birth_date, row.sex, shown=True)
+
+    # --- samples and daily summaries -----------------------------------------------------
+
+    def visible_types(self, wanted: frozenset[str] | None = None) -> dict[str, int]:
+        return scope_sql.visible_types(self.conn, self.scope, wanted)
+
+    def samples(
+        self, found: SampleFilter, *, after: Key | None, limit: int, descending: bool = False
+    ) -> list[SampleRow]:
+        return observations.search_samples(
+            self.conn,
+            self.person_id,
+            self.scope,
+            found,
+            after=after,
+            limit=limit,
+            descending=descending,
+        )
+
+    def count_samples(self, found: SampleFilter) -> int:
+        return observations.count_samples(self.conn, self.person_id, self.scope, found)
+
+    def daily(
+        self, found: SampleFilter, *, after: Key | None, limit: int, descending: bool = False
+    ) -> list[DailyRow]:
+        return daily_observations.search(
+            self.conn,
+            self.person_id,
+            self.scope,
+            found,
+            after=after,
+            limit=limit,
+            descending=descending,
+        )
+
+    def count_daily(self, found: SampleFilter) -> int:
+        return daily_observations.count(self.conn, self.person_id, self.scope, found)
+
+    def daily_by_id(self, fhir_id: str) -> DailyRow | None:
+        return daily_observations.read(self.conn, self.person_id, self.scope, fhir_id)
+
+    # --- records from healthcare ---------------------------------------------------------
+
+    def resource(self, resource_type: str, fhir_id: str) -> resources.StoredResource | None:
+        return resources.read(self.conn, self.person_id, resource_type, fhir_id, scope=self.scope)
+
+    def resources_by_reference(
+        self, references: Sequence[str]
+    ) -> dict[str, resources.StoredResource]:
+        return resources.read_many(self.conn, self.person_id, references, scope=self.scope)
+
+    def resource_types(self) -> list[str]:
+        """The types of record from healthcare the scope shows any of."""
+        if self.scope.daily_only:
+            return []
+        return [
+            t
+            for t in person_tables.resource_types(self.conn, self.person_id)
+            if self.search_resources(t, limit=0).total
+        ]
+
+    def table_rows(self) -> Iterator[tuple[str, list[str], Iterator[Any]]]:
+        """Every row of the person's tables, as stored; the person's own door only.
+
+        Raises:
+            AccessDenied: this is not the person's own access.
+        """
+        if self.scope != OWNER_SCOPE:
+            raise AccessDenied("Only the person can download all of their tables.")
+        return person_tables.table_rows(self.conn, self.person_id)
+
+    def search_resources(self, resource_type: str | None, **criteria: Any) -> resources.SearchPage:
+        """`store.resources.search` inside the scope; `criteria` as that function takes."""
+        return resources.search(
+            self.conn, self.person_id, resource_type, scope=self.scope, **criteria
+        )
+
+
+class Writer(Reader):
+    """A reader inside a write transaction."""
+
+    __slots__ = ()
+
+    def add_resource(
+        self, resource: dict[str, Any], *, provenance: str, organisation: str, now_ms: int
+    ) -> dict[str, Any]:
+        """Store one resource written by the accessor and return it as stored.
+
+        Raises:
+            AccessDenied: the scope does not allow writing, or not data of its category.
+        """
+        category = category_of(resource).value
+        if Action.WRITE not in self.scope.actions or not self.scope.covers_category(category):
+            raise AccessDenied(
+                f"The consent does not let this app add {category} data.",
+                hint="Ask the person for a consent that covers it.",
+            )
+        item = resources.ResourceInput(
+            resource,
+            provenance=provenance,  # type: ignore[arg-type]
+            organisation=organisation,
+        )
+        resources.write(self.conn, self.person_id, [item], now_ms=now_ms)
+        # Read back what the accessor just wrote, whatever the data window says.
+        own = replace(self.scope, data_from_ms=None, data_to_ms=None)
+        found = resources.read(
+            self.conn, self.person_id, str(resource["resourceType"]), resource["id"], scope=own
+        )
+        assert found is not None
+        return found.resource
+
+    def catch_up_summaries(self) -> None:
+        """Daily summaries include every import before a daily-only caller reads them."""
+        from healthpod.insights import summaries
+
+        summaries.catch_up(self.conn, self.person_id)
