@@ -26,10 +26,9 @@ from healthpod.consent import audit
 from healthpod.consent.model import AccessRequest, Action
 from healthpod.errors import InvalidRequest, NotFound
 from healthpod.fhir import observation_search, resource_search, search
-from healthpod.fhir.access import PERSON_SCOPE, Access, check, now_ms, pod_of, returned
+from healthpod.fhir.access import Access, check, pod_of, returned
 from healthpod.fhir.outcome import FhirResponse, FhirRoute
 from healthpod.fhir.render import Rendered
-from healthpod.insights import summaries
 from healthpod.keys import secret_key
 from healthpod.oauth.bearer import Caller, authenticate
 from healthpod.vocabulary import RESOURCE_CATEGORIES
@@ -168,26 +167,13 @@ def _status_access(request: Request) -> Access:
     Raises:
         AccessDenied: no consent covers the export any more (logged).
     """
-    pod = pod_of(request)
-    now = now_ms(pod)
-    caller = authenticate(request, pod.engine, now_ms=now)
-    if caller.is_person:
-        return Access(caller, PERSON_SCOPE, now, "the person's own access")
-    assert caller.scopes is not None and caller.actor_id is not None
-    decision = consent_access.authorize(
-        pod.engine,
-        AccessRequest(
-            caller.person_id,
-            caller.actor_id,
-            Action.READ,
-            categories=frozenset(c.value for c in caller.scopes.categories("r")),
-            consent_id=caller.consent_id,
-        ),
+    return check(
+        request,
+        action=Action.READ,
+        resource_type=None,
         event="fhir.export_status",
         details={"path": "$export-status"},
-        now_ms=now,
     )
-    return Access(caller, decision.raise_if_denied(), now, decision.reason)
 
 
 def _has_lines(request: Request, access: Access, resource_type: str, since: str | None) -> bool:
@@ -198,23 +184,15 @@ def _has_lines(request: Request, access: Access, resource_type: str, since: str 
     if since is not None:
         params.append(("_lastUpdated", f"ge{since}"))
     query = search.parse(resource_type, params, strict=True, allowed=search.RESOURCE_PARAMS)
-    pod = pod_of(request)
     if resource_type == "Observation":
-        if access.scope.daily_only:
-            with pod.engine.begin() as conn:
-                summaries.catch_up(conn, access.person_id)
-        token_categories = None
-        if access.caller.scopes is not None:
-            token_categories = access.caller.scopes.observation_filter("r")
-        with pod.engine.connect() as conn:
-            page, _cursor, _total = observation_search.search(
-                conn, access.person_id, access.scope, query, token_categories
-            )
+        if access.data.scope.daily_only:
+            with access.data.writer() as write:
+                write.catch_up_summaries()
+        with access.data.reader() as read:
+            page, _cursor, _total = observation_search.search(read, query)
         return bool(page)
-    with pod.engine.connect() as conn:
-        found, _total = resource_search.search(
-            conn, access.person_id, access.scope, query, offset=0, limit=1
-        )
+    with access.data.reader() as read:
+        found, _total = resource_search.search(read, query, offset=0, limit=1)
     return bool(found)
 
 
