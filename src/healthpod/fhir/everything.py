@@ -27,7 +27,6 @@ from healthpod.errors import AccessDenied, InvalidRequest, NotFound
 from healthpod.fhir import observation_search, render, resource_search, search
 from healthpod.fhir.access import Access, check, now_ms, pod_of, returned
 from healthpod.fhir.outcome import FhirResponse, FhirRoute
-from healthpod.insights import summaries
 from healthpod.oauth.bearer import authenticate
 from healthpod.vocabulary import RESOURCE_CATEGORIES
 
@@ -212,28 +211,22 @@ def _read(
     room: int,
 ) -> tuple[list[dict[str, Any] | render.Rendered], str | None]:
     """Up to `room` resources of one type from `cursor` on, and the cursor after them."""
-    pod = pod_of(request)
     if resource_type == "Patient":
         if cursor is not None:
             raise _stale()
         from healthpod.fhir.routes import load_patient
 
-        return [load_patient(request, access)], None
+        return [load_patient(access)], None
     if resource_type == "Observation":
         params = [*options.filters, ("_count", str(room))]
         if cursor is not None:
             params.append(("_cursor", cursor))
         query = search.parse("Observation", params, strict=True, allowed=search.OBSERVATION_PARAMS)
-        if access.scope.daily_only:
-            with pod.engine.begin() as conn:
-                summaries.catch_up(conn, access.person_id)
-        token_categories = None
-        if access.caller.scopes is not None:
-            token_categories = access.caller.scopes.observation_filter("r")
-        with pod.reads.connect() as conn:
-            page, after, _total = observation_search.search(
-                conn, access.person_id, access.scope, query, token_categories
-            )
+        if access.data.scope.daily_only:
+            with access.data.writer() as write:
+                write.catch_up_summaries()
+        with access.data.reader() as read:
+            page, after, _total = observation_search.search(read, query)
         return list(page), None if after is None else after.text()
     offset = 0
     if cursor is not None:
@@ -243,9 +236,7 @@ def _read(
     query = search.parse(
         resource_type, options.filters, strict=True, allowed=search.RESOURCE_PARAMS
     )
-    with pod.engine.connect() as conn:
-        rows, _total = resource_search.search(
-            conn, access.person_id, access.scope, query, offset=offset, limit=room + 1
-        )
+    with access.data.reader() as read:
+        rows, _total = resource_search.search(read, query, offset=offset, limit=room + 1)
     more = str(offset + room) if len(rows) > room else None
     return list(rows[:room]), more
