@@ -122,7 +122,7 @@ def test_a_v1_wildcard_narrowed_on_the_screen(server, app):
     }
 
 
-def test_a_refresh_after_the_person_narrowed_the_consent_says_so(server, app, pod):
+def test_introspection_and_refresh_after_the_person_narrowed_the_consent_say_so(server, app, pod):
     body = http_tokens(
         server, app.client_id, "anna", f"{PLAIN} patient/Observation.rs patient/Condition.rs"
     )
@@ -136,6 +136,11 @@ def test_a_refresh_after_the_person_narrowed_the_consent_says_so(server, app, po
             now_ms=time.time_ns() // 10**6,
             categories=consent.categories - {"conditions"},
         )
+    introspected = httpx.post(
+        f"{server}/oauth/introspect",
+        data={"token": body["access_token"], "client_id": app.client_id},
+    ).json()
+    assert _words(introspected["scope"]) == {*PLAIN.split(), "patient/Observation.rs"}
     refreshed = _refresh(server, app, body["refresh_token"])
     assert refreshed.status_code == 200, refreshed.text
     assert _words(refreshed.json()["scope"]) == {*PLAIN.split(), "patient/Observation.rs"}

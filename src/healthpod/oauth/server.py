@@ -12,6 +12,7 @@ every use, and a reused refresh token or code revokes every token of its family.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections import defaultdict
 from collections.abc import Mapping
@@ -323,10 +324,8 @@ class RefreshTokenGrant(grants.RefreshTokenGrant):  # type: ignore[misc]
 
     def issue_token(self, user: Grant, refresh_token: tokens.TokenRecord) -> dict[str, Any]:
         # What the consent allows now: the person may have narrowed it since the last token.
-        consent = get_consent(self.server.conn, user.person_id, user.consent_id)
-        actions = frozenset(a.value for a in consent.actions)
-        asked = parse_scopes(self.request.payload.scope or refresh_token.scope)
-        scope = granted(asked, consent.categories, actions).text()
+        asked = parse_scopes(self.request.payload.scope or refresh_token.scope).text()
+        scope = self.server.scope_now(dataclasses.replace(refresh_token, scope=asked))
         return self.generate_token(user=user, scope=scope, include_refresh_token=True)  # type: ignore[no-any-return]
 
     def revoke_old_credential(self, refresh_token: tokens.TokenRecord) -> None:
@@ -371,7 +370,7 @@ class Introspection(IntrospectionEndpoint):  # type: ignore[misc]
             "active": True,
             "client_id": server.client_id_of(record.actor_id),
             "token_type": "Bearer" if record.kind == "access" else "refresh_token",
-            "scope": record.scope,
+            "scope": server.scope_now(record),
             "sub": str(record.person_id),
             "patient": str(record.person_id),
             "exp": record.expires_ms // 1000,
@@ -464,6 +463,12 @@ class PodAuthorizationServer(AuthorizationServer):  # type: ignore[misc]
             return None
         write = AccessRequest(person_id, actor_id, Action.WRITE, consent_id=consent_id)
         return None if decide(consents, write, now_ms=self.now_ms).allowed else read.reason
+
+    def scope_now(self, record: tokens.TokenRecord) -> str:
+        """A token's scope as its consent allows it now (the person may have narrowed it)."""
+        consent = get_consent(self.conn, record.person_id, record.consent_id)
+        actions = frozenset(a.value for a in consent.actions)
+        return granted(parse_scopes(record.scope), consent.categories, actions).text()
 
     def token_for(self, presented: str) -> Token | None:
         record = tokens.find_token(self.conn, presented)
