@@ -194,6 +194,16 @@ def test_returned_ids_are_listed_or_digested():
     many = audit.Returned(ids).details()
     expected = hashlib.sha256("".join(f"{i}\n" for i in ids).encode()).hexdigest()
     assert many == {"count": len(ids), "ids_sha256": expected}
+    # One at a time (as a stream sends them) or a page at once: the same entry.
+    streamed = audit.Returned()
+    for i in ids[:7]:
+        streamed.add(i)
+    streamed.extend(ids[7:])
+    assert streamed.details() == many
+    short = audit.Returned()
+    short.extend(ids[:3])
+    short.add(ids[3])
+    assert short.details() == {"count": 4, "ids": ids[:4]}
 
 
 def test_a_deleted_row_and_a_cut_tail_are_noticed(engine, people):

@@ -152,14 +152,23 @@ class Returned:
         self.count = 0
         self._listed: list[str] = []
         self._digest = hashlib.sha256()
-        for fhir_id in ids:
-            self.add(fhir_id)
+        self.extend(ids)
 
     def add(self, fhir_id: str) -> None:
         self.count += 1
         if self.count <= IDS_LISTED:
             self._listed.append(fhir_id)
         self._digest.update(f"{fhir_id}\n".encode())
+
+    def extend(self, ids: Iterable[str]) -> None:
+        """Add a page of ids at once (one hash update, not one per id)."""
+        page = ids if isinstance(ids, list) else list(ids)
+        if not page:
+            return
+        if self.count < IDS_LISTED:
+            self._listed.extend(page[: IDS_LISTED - self.count])
+        self.count += len(page)
+        self._digest.update(("\n".join(page) + "\n").encode())
 
     def details(self) -> dict[str, Any]:
         if self.count <= IDS_LISTED:

@@ -140,10 +140,12 @@ def returned(
     sent = resources
     if not isinstance(sent, audit.Returned):
         sent = audit.Returned(
-            f"{r['resourceType']}/{r['id']}"
-            if isinstance(r, Mapping)
-            else f"{r.resource_type}/{r.id}"
-            for r in resources  # type: ignore[union-attr]
+            [
+                f"{r['resourceType']}/{r['id']}"
+                if isinstance(r, Mapping)
+                else f"{r.resource_type}/{r.id}"
+                for r in resources  # type: ignore[union-attr]
+            ]
         )
     pod = pod_of(request)
     consent_access.record_returned(
