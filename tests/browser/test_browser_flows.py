@@ -237,6 +237,17 @@ def test_revoke_refuses_the_actors_next_request_and_the_log_says_so(
     expect(denied.first).to_be_visible()
     expect(denied.first).to_contain_text("Pulse App")
     page.screenshot(path=screenshots / "access-log-denied.png", full_page=True)
+    # The revocation is the person's own act, and the allowed search says what it returned.
+    page.goto(f"{live_server.url}/access-log")
+    revoked = page.locator('tr[data-by="person"]', has_text="Consent revoked").first
+    expect(revoked).to_contain_text("You")
+    expect(revoked).to_contain_text("Pulse App")
+    expect(revoked).to_contain_text("Done by you")
+    allowed = page.locator('tr[data-outcome="allowed"][data-by="actor"]').first
+    expect(allowed).to_contain_text("Returned: 5")
+    allowed.get_by_text("Returned: 5").click()
+    expect(allowed.locator("code", has_text="Observation/").first).to_be_visible()
+    page.screenshot(path=screenshots / "access-log-yours-and-returned.png", full_page=True)
 
 
 def _english_phrases() -> list[str]:
