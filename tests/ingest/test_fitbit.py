@@ -64,7 +64,8 @@ def test_distance_is_centimetres_per_minute():
     assert distance[0].start_ms == wall("2017-12-31T16:42:00")
     assert distance[0].end_ms - distance[0].start_ms == 60_000
     assert [w.message for w in items if isinstance(w, Warning_)] == [
-        "Fitbit writes times without a zone; they are stored with offset +00:00"
+        "Fitbit writes times without a zone; they are stored with offset +00:00 "
+        "(give your time zone with --tz or `healthpod settings set timezone`)"
     ]
     assert {d.source.name for d in distance} == {"Fitbit"}
 

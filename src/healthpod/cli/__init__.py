@@ -162,6 +162,7 @@ LAZY_COMMANDS: dict[str, str] = {
     "insights": "stats",
     "log": "log",
     "serve": "serve",
+    "settings": "settings",
     "sources": "stats",
     "stats": "stats",
 }

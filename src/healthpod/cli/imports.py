@@ -11,11 +11,14 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from healthpod.cli import CONTEXT_SETTINGS, CliState, echo_json, json_option
+from healthpod.cli.settings import ZONE
 from healthpod.errors import HealthpodError
 from healthpod.ingest import reader_process
 from healthpod.pod import DEFAULT_PERSON
 
 if TYPE_CHECKING:
+    from zoneinfo import ZoneInfo
+
     from rich.progress import Progress, TaskID
     from rich.table import Table
 
@@ -134,6 +137,14 @@ def summary_table(report: ImportReport) -> Table:
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
     help="Read CSV files with this mapping profile (TOML; see docs/import-devices.md).",
 )
+@click.option(
+    "--tz",
+    "zone",
+    type=ZONE,
+    metavar="ZONE",
+    help="The time zone (e.g. Europe/Stockholm) of sources that write times without one "
+    "(Fitbit, Google Fit); default: `healthpod settings` timezone, else +00:00.",
+)
 @json_option
 @click.pass_obj
 def import_(
@@ -142,6 +153,7 @@ def import_(
     person: str,
     format_: str | None,
     profile: Path | None,
+    zone: ZoneInfo | None,
     as_json: bool,
 ) -> None:
     """Import health data exports into your pod.
@@ -156,10 +168,11 @@ def import_(
         healthpod import ~/Downloads/export.zip
         healthpod import --person anna export.xml --json
         healthpod import weight.csv --profile my-scale.toml
+        healthpod import fitbit-export.zip --tz Europe/Stockholm
     """
     _prestart_reader(files, format_, profile)
     try:
-        _import(state.pod(), files, person, format_, profile, as_json)
+        _import(state.pod(), files, person, format_, profile, zone, as_json)
     finally:
         reader_process.discard_spare()
 
@@ -205,6 +218,7 @@ def _import(
     person: str,
     format_: str | None,
     profile: Path | None,
+    zone: ZoneInfo | None,
     as_json: bool,
 ) -> None:
     from healthpod.ingest.run import ImportReport, import_path
@@ -227,6 +241,7 @@ def _import(
                         format=format_,
                         on_progress=on_progress,
                         importer=importer,
+                        zone=zone,
                     )
                 )
             except HealthpodError as exc:

@@ -18,6 +18,7 @@ from contextlib import AbstractContextManager, ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO, cast
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import Connection, insert, update
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
@@ -25,11 +26,12 @@ from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 from healthpod.errors import (
     HealthpodError,
     IngestError,
+    InvalidRequest,
     MalformedFile,
     StorageError,
     UnsupportedFormat,
 )
-from healthpod.ingest import registry, safe_files
+from healthpod.ingest import registry, safe_files, zones
 from healthpod.ingest.base import ErrorHandling, Importer, Item, SampleBatch, Warning_
 from healthpod.ingest.reader_process import (
     PARALLEL_MIN_BYTES,
@@ -38,7 +40,7 @@ from healthpod.ingest.reader_process import (
     parsed_bytes,
 )
 from healthpod.pod import DEFAULT_PERSON, Pod, now_ms
-from healthpod.store import schema
+from healthpod.store import person_settings, schema
 from healthpod.store.engine import is_sqlite
 
 if TYPE_CHECKING:
@@ -103,10 +105,12 @@ def import_file(
     errors: ErrorHandling = ErrorHandling.WARN,
     parallel: bool | None = None,
     importer: Importer | None = None,
+    zone: ZoneInfo | None = None,
 ) -> ImportReport:
     """Import one file (any format, or an archive one importer reads whole) in one transaction.
 
     `importer` reads the file with that importer instead of detecting one (a CSV profile).
+    `zone` is the time zone of sources that write none (see `zones`; default: the person's).
 
     `parallel` parses in a second process while this one writes (None: for large files of
     formats that support it).
@@ -125,6 +129,7 @@ def import_file(
         errors=errors,
         parallel=parallel,
         importer=importer,
+        zone=zone,
     )
     if len(reports) != 1:
         raise IngestError(
@@ -143,6 +148,7 @@ def import_path(
     errors: ErrorHandling = ErrorHandling.WARN,
     parallel: bool | None = None,
     importer: Importer | None = None,
+    zone: ZoneInfo | None = None,
 ) -> list[ImportReport]:
     """Import a file, every file in a directory, or every file in a zip no importer claims.
 
@@ -152,6 +158,18 @@ def import_path(
     Raises:
         UnsupportedFormat, MalformedFile, StorageError: for a single file, as `import_file`.
     """
+    if zone is not None:
+        with zones.assumed_zone(zone):  # for every file below, read by `run_import`
+            return import_path(
+                pod,
+                path,
+                person=person,
+                format=format,
+                on_progress=on_progress,
+                errors=errors,
+                parallel=parallel,
+                importer=importer,
+            )
     if path.is_dir():
         files = sorted(
             p
@@ -292,6 +310,18 @@ def _detect_member(path: Path, zf: zipfile.ZipFile, name: str) -> Importer | Non
         return None
 
 
+def _person_zone(conn: Connection, person_id: int) -> ZoneInfo | None:
+    """The zone the person set (`healthpod settings set timezone`), if it still exists."""
+    name = person_settings.time_zone(conn, person_id)
+    if not name:
+        return None
+    try:
+        return zones.parse_zone(name)
+    except InvalidRequest:
+        logger.warning("person_id=%s has a time zone this system does not know", person_id)
+        return None
+
+
 def _guarded(pod: Pod, path: Path, work: Callable[[], list[ImportReport]]) -> ImportReport:
     """Run one file's import inside a batch; a failure becomes a failed report, and a file in
     no format we read (a stray note or photo in the folder) a skipped one."""
@@ -388,7 +418,8 @@ def run_import(
             if items is not None:
                 write_items(session, items)
             else:
-                with opener() as fp:
+                zone = zones.assumed() or _person_zone(conn, person_id)
+                with opener() as fp, zones.assumed_zone(zone):
                     write_items(
                         session,
                         importer.read(fp, filename=filename, on_progress=None, errors=errors),

@@ -56,6 +56,9 @@ persons = Table(
     Column("blood_type", String(40)),
     Column("characteristics", JSON),  # every attribute of Apple's <Me>, as written
     Column("created_ms", BigInteger, nullable=False),
+    # The IANA zone (e.g. Europe/Stockholm) for sources that write times without one (Fitbit,
+    # Google Fit): `healthpod settings set timezone`; None keeps them at +00:00.
+    Column("time_zone", String(64)),
 )
 
 sources = Table(

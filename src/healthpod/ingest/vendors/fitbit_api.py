@@ -12,8 +12,9 @@ from collections.abc import Iterator
 from datetime import datetime
 from typing import Any
 
+from healthpod.ingest import zones
 from healthpod.ingest.base import Item, Warning_
-from healthpod.ingest.vendors.common import naive_local_ms, number
+from healthpod.ingest.vendors.common import number
 from healthpod.ingest.vendors.fitbit_export import (
     EMIT,
     NO_ZONE,
@@ -35,7 +36,8 @@ def claims(document: Any) -> bool:
 
 
 def read(document: dict[str, Any]) -> Iterator[Item]:
-    yield Warning_("document", NO_ZONE)
+    if zones.assumed() is None:
+        yield Warning_("document", NO_ZONE)
     if "activities-heart-intraday" in document:
         yield from _intraday(document, "activities-heart", "heart_rate", "/min", 0)
     if "activities-steps-intraday" in document:
@@ -71,8 +73,8 @@ def _intraday(
             continue
         if value is None or (type_code == "steps" and value == 0):
             continue
-        t = naive_local_ms(moment, 0)
-        yield EMIT.quantity(type_code, t, t + length_ms, 0, value, unit)
+        t = zones.wall_clock_ms(moment)
+        yield EMIT.quantity(type_code, t, t + length_ms, zones.offset_min_at(t), value, unit)
 
 
 def _daily_steps(days: list[Any]) -> Iterator[Item]:
@@ -84,8 +86,8 @@ def _daily_steps(days: list[Any]) -> Iterator[Item]:
             yield Warning_(f"activities-steps[{n}]", "a day without a valid date; skipped")
             continue
         if value:
-            t = naive_local_ms(moment, 0)
-            yield EMIT.quantity("steps", t, t + DAY_MS, 0, value, "{steps}")
+            t = zones.wall_clock_ms(moment)
+            yield EMIT.quantity("steps", t, t + DAY_MS, zones.offset_min_at(t), value, "{steps}")
 
 
 def _activity(entry: dict[str, Any], where: str) -> Iterator[Item]:

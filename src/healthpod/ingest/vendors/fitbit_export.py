@@ -25,12 +25,16 @@ import ijson  # type: ignore[import-untyped]
 from ijson.common import ObjectBuilder  # type: ignore[import-untyped]
 
 from healthpod.errors import MalformedFile
+from healthpod.ingest import zones
 from healthpod.ingest.base import ErrorHandling, Item, ProgressFn, SourceRef, Warning_, Workout
-from healthpod.ingest.vendors.common import Emitter, naive_local_ms, number, peekable
+from healthpod.ingest.vendors.common import Emitter, number, peekable
+from healthpod.ingest.zones import offset_min_at
 
 SOURCE = SourceRef(name="Fitbit", kind="device")
 EMIT = Emitter(SOURCE)
-NO_ZONE = "Fitbit writes times without a zone; they are stored with offset +00:00"
+NO_ZONE = (
+    f"Fitbit writes times without a zone; they are stored with offset +00:00 ({zones.HOW_TO_SAY})"
+)
 DAY_MS = 86_400_000
 MAX_DEPTH = 16  # the deepest real export file (sleep levels) nests 4 levels
 MINUTE_MS = 60_000
@@ -114,7 +118,8 @@ class FitbitExportImporter:
                 source=filename,
                 hint="Supported: " + ", ".join(sorted(ENTRY_READERS)) + ", sleep_score.csv.",
             )
-        yield Warning_("file", NO_ZONE)
+        if zones.assumed() is None:
+            yield Warning_("file", NO_ZONE)
         n = -1
         try:
             for n, entry in _entries(reader, filename):
@@ -190,7 +195,7 @@ def parse_time(text: str) -> datetime:
 def local_ms(text: Any) -> int:
     if not isinstance(text, str):
         raise ValueError(f"time {text!r} is not text")
-    return naive_local_ms(parse_time(text), 0)
+    return zones.wall_clock_ms(parse_time(text))
 
 
 EntryReader = Callable[[dict[str, Any], str], Iterator[Item]]
@@ -206,7 +211,7 @@ def _minute(
         if skip_zero and value == 0:
             return
         t = local_ms(entry.get("dateTime"))
-        yield EMIT.quantity(type_code, t, t + MINUTE_MS, 0, value * factor, unit)
+        yield EMIT.quantity(type_code, t, t + MINUTE_MS, offset_min_at(t), value * factor, unit)
 
     return read
 
@@ -218,7 +223,7 @@ def _heart_rate(entry: dict[str, Any], where: str) -> Iterator[Item]:
     bpm = float(value["bpm"])
     t = local_ms(entry.get("dateTime"))
     meta = {"confidence": value.get("confidence")} if "confidence" in value else None
-    yield EMIT.quantity("heart_rate", t, t, 0, bpm, "/min", meta=meta)
+    yield EMIT.quantity("heart_rate", t, t, offset_min_at(t), bpm, "/min", meta=meta)
 
 
 def _resting(entry: dict[str, Any], where: str) -> Iterator[Item]:
@@ -229,7 +234,9 @@ def _resting(entry: dict[str, Any], where: str) -> Iterator[Item]:
         return
     t = local_ms(entry.get("dateTime"))
     meta = {"error": value.get("error")} if value.get("error") is not None else None
-    yield EMIT.quantity("resting_heart_rate", t, t + DAY_MS, 0, rate, "/min", meta=meta)
+    yield EMIT.quantity(
+        "resting_heart_rate", t, t + DAY_MS, offset_min_at(t), rate, "/min", meta=meta
+    )
 
 
 def _daily(type_code: str, unit: str) -> EntryReader:
@@ -238,7 +245,7 @@ def _daily(type_code: str, unit: str) -> EntryReader:
         if value is None:
             raise ValueError(f"value {entry.get('value')!r} is not a number")
         t = local_ms(entry.get("dateTime"))
-        yield EMIT.quantity(type_code, t, t + DAY_MS, 0, value, unit, known=False)
+        yield EMIT.quantity(type_code, t, t + DAY_MS, offset_min_at(t), value, unit, known=False)
 
     return read
 
@@ -253,7 +260,7 @@ def _zones(entry: dict[str, Any], where: str) -> Iterator[Item]:
         amount = number(minutes)
         if amount is not None:
             code = f"fitbit:minutes_{zone.lower()}"
-            yield EMIT.quantity(code, t, t + DAY_MS, 0, amount, "min", known=False)
+            yield EMIT.quantity(code, t, t + DAY_MS, offset_min_at(t), amount, "min", known=False)
 
 
 def sleep_log(entry: dict[str, Any], where: str) -> Iterator[Item]:
@@ -271,14 +278,15 @@ def sleep_log(entry: dict[str, Any], where: str) -> Iterator[Item]:
         "summary": levels.get("summary"),
     }
     in_bed = "HKCategoryValueSleepAnalysisInBed"
-    yield EMIT.category("sleep_analysis", start, end, 0, in_bed, meta=meta)
+    yield EMIT.category("sleep_analysis", start, end, offset_min_at(start), in_bed, meta=meta)
     for segment in levels.get("data") or []:
         stage = STAGES.get(str(segment.get("level")))
         seconds = number(segment.get("seconds"))
         if stage is None or seconds is None:
             continue
         begin = local_ms(segment.get("dateTime"))
-        yield EMIT.category("sleep_analysis", begin, begin + int(seconds * 1000), 0, stage)
+        end_at = begin + int(seconds * 1000)
+        yield EMIT.category("sleep_analysis", begin, end_at, offset_min_at(begin), stage)
 
 
 def exercise_log(entry: dict[str, Any], where: str) -> Iterator[Item]:
@@ -301,8 +309,8 @@ def exercise_log(entry: dict[str, Any], where: str) -> Iterator[Item]:
         activity_type=str(entry.get("activityName") or entry.get("name") or "other").lower(),
         start_ms=start,
         end_ms=start + int(total_ms),
-        start_offset_min=0,
-        end_offset_min=0,
+        start_offset_min=offset_min_at(start),
+        end_offset_min=offset_min_at(start + int(total_ms)),
         source=SOURCE,
         duration_s=duration_ms / 1000,
         distance_km=distance,
@@ -318,18 +326,18 @@ def weight_log(entry: dict[str, Any], where: str, *, unit: str | None = None) ->
     if weight is None:
         raise ValueError("weight is missing")
     moment = f"{entry.get('date')} {entry.get('time') or '00:00:00'}"
-    t = naive_local_ms(_weight_time(moment), 0)
+    t = zones.wall_clock_ms(_weight_time(moment))
     written = unit or _weight_unit(weight, bmi)
     kg = weight * 0.45359237 if written == "[lb_av]" else weight
     meta = {"fitbit_log_id": entry.get("logId"), "written_unit": written}
     if entry.get("source"):
         meta["entered_by"] = entry["source"]
-    yield EMIT.quantity("body_mass", t, t, 0, kg, "kg", meta=meta)
+    yield EMIT.quantity("body_mass", t, t, offset_min_at(t), kg, "kg", meta=meta)
     if bmi:
-        yield EMIT.quantity("body_mass_index", t, t, 0, bmi, "kg/m2", meta=meta)
+        yield EMIT.quantity("body_mass_index", t, t, offset_min_at(t), bmi, "kg/m2", meta=meta)
     fat = number(entry.get("fat"))
     if fat:
-        yield EMIT.quantity("body_fat_percentage", t, t, 0, fat, "%", meta=meta)
+        yield EMIT.quantity("body_fat_percentage", t, t, offset_min_at(t), fat, "%", meta=meta)
 
 
 def _weight_time(text: str) -> datetime:
@@ -363,7 +371,9 @@ def _sleep_scores(fp: IO[bytes], filename: str, errors: ErrorHandling) -> Iterat
             continue
         t = int(stamp.timestamp() * 1000)
         meta = {k: v for k, v in row.items() if k not in ("timestamp", "overall_score") and v}
-        yield EMIT.quantity("fitbit:sleep_score", t, t, 0, score, "{score}", known=False, meta=meta)
+        yield EMIT.quantity(
+            "fitbit:sleep_score", t, t, offset_min_at(t), score, "{score}", known=False, meta=meta
+        )
 
 
 ENTRY_READERS: dict[str, EntryReader] = {

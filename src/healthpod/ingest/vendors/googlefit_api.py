@@ -10,12 +10,17 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
+from healthpod.ingest import zones
 from healthpod.ingest.base import Item, SourceRef, Warning_, Workout
 from healthpod.ingest.vendors.common import Emitter, number
+from healthpod.ingest.zones import offset_min_at as off
 
 SOURCE = SourceRef(name="Google Fit", kind="app")
 EMIT = Emitter(SOURCE)
-NO_ZONE = "Google Fit keeps no local time offset; times are stored with offset +00:00"
+NO_ZONE = (
+    "Google Fit keeps no local time offset; times are stored with offset +00:00 "
+    f"({zones.HOW_TO_SAY})"
+)
 
 # data type → (our type, unit, factor, known)
 QUANTITIES: dict[str, tuple[str, str, float, bool]] = {
@@ -63,7 +68,7 @@ def read(document: dict[str, Any]) -> Iterator[Item]:
     if not isinstance(points, list):
         yield Warning_("point", "`point` is not a list; nothing imported")
         return
-    if points:
+    if points and zones.assumed() is None:
         yield Warning_("point", NO_ZONE)
     skipped: dict[str, int] = {}
     for n, point in enumerate(points):
@@ -83,13 +88,13 @@ def read(document: dict[str, Any]) -> Iterator[Item]:
             type_code, unit, factor, known = QUANTITIES[data_type]
             if value or type_code not in ("steps",):
                 yield EMIT.quantity(
-                    type_code, start, end, 0, value * factor, unit, known=known, meta=meta
+                    type_code, start, end, off(start), value * factor, unit, known=known, meta=meta
                 )
         elif data_type == "com.google.calories.expended":
             # Google's merged stream mixes resting energy (from_bmr) with active energy.
             basal = "from_bmr" in str(meta["origin"])
             type_code = "basal_energy" if basal else "active_energy"
-            yield EMIT.quantity(type_code, start, end, 0, value, "kcal", meta=meta)
+            yield EMIT.quantity(type_code, start, end, off(start), value, "kcal", meta=meta)
         elif data_type == "com.google.activity.segment":
             yield from _segment(int(value), start, end, meta)
         else:
@@ -111,14 +116,14 @@ def _ms(point: Any, key: str) -> int | None:
 
 def _segment(code: int, start: int, end: int, meta: dict[str, Any]) -> Iterator[Item]:
     if code in SLEEP:
-        yield EMIT.category("sleep_analysis", start, end, 0, SLEEP[code], meta=meta)
+        yield EMIT.category("sleep_analysis", start, end, off(start), SLEEP[code], meta=meta)
     elif code not in NOT_ACTIVITY:
         yield Workout(
             activity_type=ACTIVITIES.get(code, f"googlefit:{code}"),
             start_ms=start,
             end_ms=end,
-            start_offset_min=0,
-            end_offset_min=0,
+            start_offset_min=off(start),
+            end_offset_min=off(end),
             source=SOURCE,
             duration_s=(end - start) / 1000,
             meta={**meta, "googlefit_activity": code},

@@ -1,0 +1,118 @@
+"""`healthpod settings`: what a person sets for their own data (for now, their time zone)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+from zoneinfo import ZoneInfo
+
+import click
+
+from healthpod.cli import CliState, echo_json, json_option, pass_pod
+from healthpod.errors import InvalidRequest
+from healthpod.pod import DEFAULT_PERSON
+
+if TYPE_CHECKING:
+    from healthpod.pod import Pod
+
+person_option = click.option(
+    "--person", default=DEFAULT_PERSON, show_default=True, help="Whose settings."
+)
+KEYS = ("timezone",)
+
+
+class Zone(click.ParamType[ZoneInfo]):
+    """An IANA time zone such as Europe/Stockholm; anything else is a usage error (exit 2)."""
+
+    name = "zone"
+
+    def convert(
+        self, value: object, param: click.Parameter | None, ctx: click.Context | None
+    ) -> ZoneInfo:
+        from healthpod.ingest.zones import parse_zone
+
+        if isinstance(value, ZoneInfo):
+            return value
+        try:
+            return parse_zone(str(value))
+        except InvalidRequest as exc:
+            self.fail(f"{exc.message} {exc.hint}", param, ctx)
+
+
+ZONE = Zone()
+
+
+def _show(pod: Pod, person: str, as_json: bool) -> None:
+    from healthpod.cli.consent import find_person
+    from healthpod.store import person_settings
+
+    with pod.engine.connect() as conn:
+        person_id = find_person(conn, person)
+        zone = None if person_id is None else person_settings.time_zone(conn, person_id)
+    if as_json:
+        echo_json({"timezone": zone})
+        return
+    if zone is None:
+        click.echo(
+            "timezone: not set (Fitbit and Google Fit times, which carry no zone, are stored "
+            "at +00:00)"
+        )
+    else:
+        click.echo(f"timezone: {zone}")
+
+
+@click.group(invoke_without_command=True)
+@person_option
+@json_option
+@click.pass_context
+def settings(ctx: click.Context, person: str, as_json: bool) -> None:
+    """Your settings, kept in the pod. Without a subcommand: show them.
+
+    timezone: the IANA time zone in which to read sources that write times
+    without one (Fitbit, Google Fit). Each time gets the zone's offset at that
+    instant, summer time included. `healthpod import --tz` overrides it for
+    one import. It applies to imports from now on.
+
+    \b
+        healthpod settings
+        healthpod settings set timezone Europe/Stockholm
+        healthpod settings unset timezone
+    """
+    if ctx.invoked_subcommand is not None:
+        return
+    state = ctx.find_object(CliState)
+    assert state is not None
+    _show(state.pod(), person, as_json)
+
+
+@settings.command(name="set")
+@click.argument("key", type=click.Choice(KEYS))
+@click.argument("value", type=ZONE, metavar="ZONE")
+@person_option
+@pass_pod
+def set_(pod: Pod, key: str, value: ZoneInfo, person: str) -> None:
+    """Set KEY (timezone) to VALUE, e.g. `timezone Europe/Stockholm`."""
+    from healthpod.store import person_settings
+
+    with pod.engine.begin() as conn:
+        person_id = pod.person_id(person, connection=conn)
+        person_settings.set_time_zone(conn, person_id, value.key)
+    click.echo(f"timezone: {value.key}")
+
+
+@settings.command()
+@click.argument("key", type=click.Choice(KEYS))
+@person_option
+@pass_pod
+def unset(pod: Pod, key: str, person: str) -> None:
+    """Forget KEY (timezone): zone-less times are stored at +00:00 again."""
+    from healthpod.cli.consent import find_person
+    from healthpod.store import person_settings
+
+    with pod.engine.begin() as conn:
+        person_id = find_person(conn, person)
+        if person_id is not None:
+            person_settings.set_time_zone(conn, person_id, None)
+    click.echo("timezone: not set")
+
+
+COMMANDS = [settings]

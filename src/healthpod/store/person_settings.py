@@ -1,0 +1,20 @@
+"""What a person set for their own pod: for now, the time zone of sources that write none."""
+
+from __future__ import annotations
+
+from sqlalchemy import Connection, select, update
+
+from healthpod.store import schema
+
+_persons = schema.persons
+
+
+def time_zone(conn: Connection, person_id: int) -> str | None:
+    """The IANA zone the person set (`healthpod settings set timezone`), or None."""
+    found = conn.scalar(select(_persons.c.time_zone).where(_persons.c.id == person_id))
+    return str(found) if found else None
+
+
+def set_time_zone(conn: Connection, person_id: int, zone: str | None) -> None:
+    """Set (or, with None, forget) the person's time zone; the caller checked the name."""
+    conn.execute(update(_persons).where(_persons.c.id == person_id).values(time_zone=zone))
