@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import re
 import shlex
+import sqlite3
 import subprocess
 import sys
 from pathlib import Path
@@ -87,7 +88,9 @@ def test_make_demo_and_init_never_share_a_folder(tmp_path):
         assert home != demo_home
         assert home not in demo_home.parents and demo_home not in home.parents
         assert not (home / DEMO_MARKER).exists()
-        assert sorted(p.name for p in home.iterdir()) == ["healthpod.db", "secret_key"]
+        with sqlite3.connect(home / "healthpod.db") as db:  # the demo put nothing here
+            assert db.execute("SELECT count(*) FROM imports").fetchone() == (0,)
+            assert db.execute("SELECT count(*) FROM persons").fetchone() == (0,)
 
 
 def test_the_demo_folder_is_not_the_default_home():
