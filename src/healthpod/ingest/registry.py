@@ -22,6 +22,7 @@ from healthpod.ingest.routes.gpx import IMPORTER as GPX
 from healthpod.ingest.routes.tcx import IMPORTER as TCX
 from healthpod.ingest.vendors.api_payloads import IMPORTER as VENDOR_API
 from healthpod.ingest.vendors.fitbit_export import IMPORTER as FITBIT
+from healthpod.ingest.vendors.garmin_connect import IMPORTER as GARMIN_CONNECT
 
 IMPORTERS: list[Importer] = [
     APPLE_HEALTH,
@@ -31,6 +32,7 @@ IMPORTERS: list[Importer] = [
     GPX,
     TCX,
     GOOGLE_FIT_TAKEOUT,
+    GARMIN_CONNECT,
     FITBIT,
     VENDOR_API,
     SAMSUNG_HEALTH,
@@ -44,6 +46,7 @@ SUPPORTED = (
     "Apple Health export (export.zip or export.xml), Health Connect export (the zip, or the "
     "health_connect_export.db in it), FHIR R4 JSON Bundles and NDJSON, "
     "Garmin .FIT files, GPX and TCX tracks, Samsung Health CSV, Google Fit Takeout, "
+    "Garmin Connect export, "
     "CSV from scales and cuffs, Fitbit/Google exports"
 )
 
