@@ -9,7 +9,9 @@ login form does not tell which usernames exist.
 
 from __future__ import annotations
 
+import hashlib
 import re
+import secrets
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -26,6 +28,7 @@ from healthpod.store import schema
 
 accounts = schema.accounts
 throttle = schema.login_throttle
+web_sessions = schema.web_sessions
 
 # argon2id with OWASP's recommended minimum (19 MiB, 2 passes, 1 lane): ~0.1 s per login on a
 # small server, which also bounds how fast the login endpoint can be made to burn CPU.
@@ -149,6 +152,53 @@ def sessions_valid_since(conn: Connection, person_id: int) -> int | None:
     if row is None or row.disabled_ms is not None:
         return None
     return int(row.password_changed_ms or 0)
+
+
+def start_session(conn: Connection, person_id: int, *, now_ms: int, max_age_ms: int) -> str:
+    """Record a new login session for the person; returns its id for the signed cookie.
+
+    Only the id's sha256 is stored. Sessions older than `max_age_ms` are deleted on the way.
+    """
+    session_id = secrets.token_urlsafe(32)
+    conn.execute(delete(web_sessions).where(web_sessions.c.created_ms < now_ms - max_age_ms))
+    conn.execute(
+        insert(web_sessions).values(
+            id=_session_key(session_id), person_id=person_id, created_ms=now_ms
+        )
+    )
+    return session_id
+
+
+def end_session(conn: Connection, session_id: str) -> None:
+    """Log the session out on the server: its cookie, wherever a copy is, stops working."""
+    conn.execute(delete(web_sessions).where(web_sessions.c.id == _session_key(session_id)))
+
+
+def session_person(conn: Connection, session_id: str) -> int | None:
+    """The person of a live session, or None.
+
+    None when the session was logged out (or never existed), the account is disabled or gone,
+    or the password changed after the session began.
+    """
+    row = conn.execute(
+        select(
+            web_sessions.c.person_id,
+            web_sessions.c.created_ms,
+            accounts.c.disabled_ms,
+            accounts.c.password_changed_ms,
+        )
+        .join(accounts, accounts.c.person_id == web_sessions.c.person_id)
+        .where(web_sessions.c.id == _session_key(session_id))
+    ).first()
+    if row is None or row.disabled_ms is not None:
+        return None
+    if (row.password_changed_ms or 0) > row.created_ms:
+        return None
+    return int(row.person_id)
+
+
+def _session_key(session_id: str) -> str:
+    return hashlib.sha256(session_id.encode()).hexdigest()
 
 
 def find_account(conn: Connection, username: str) -> Account:

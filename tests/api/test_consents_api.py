@@ -159,8 +159,11 @@ def test_session_cookie_attributes(pod, world):
         client = TestClient(create_app(settings, pod=pod))
         r = client.post("/api/login", json={"username": "alice", "password": PASSWORD})
         cookie = r.headers["set-cookie"]
-        assert cookie.startswith(f"{session.COOKIE}=")
-        assert "HttpOnly" in cookie and "SameSite=lax" in cookie
+        # Over https the __Host- prefix: Secure, Path=/ and no Domain, so no subdomain sets it.
+        name = f"__Host-{session.COOKIE}" if secure else session.COOKIE
+        assert cookie.startswith(f"{name}=")
+        assert "HttpOnly" in cookie and "SameSite=lax" in cookie and "Path=/" in cookie
+        assert "domain" not in cookie.lower()
         assert ("Secure" in cookie) is secure
         assert f"Max-Age={session.IDLE_TIMEOUT_S}" in cookie
 
@@ -175,7 +178,11 @@ def _cookie(pod, person_id: int, *, signed_at: float, issued: float) -> str:
     serializer = URLSafeTimedSerializer(
         secret_key(pod.settings.home), salt=session._SALT, signer=StampedSigner
     )
-    return serializer.dumps({"p": person_id, "iat": int(issued)})
+    with pod.engine.begin() as conn:
+        session_id = accounts.start_session(
+            conn, person_id, now_ms=int(issued * 1000), max_age_ms=10**12
+        )
+    return serializer.dumps({"p": person_id, "iat": int(issued), "s": session_id})
 
 
 def test_sessions_end_when_idle_or_too_old_or_forged(app, pod, world):

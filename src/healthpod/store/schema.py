@@ -250,6 +250,16 @@ accounts = Table(
     Column("password_changed_ms", BigInteger),  # sessions from before it are ended
 )
 
+# A logged-in browser: the sha256 of the random session id its signed cookie carries. Logging
+# out deletes the row, so a copy of the cookie is dead from then on.
+web_sessions = Table(
+    "web_sessions",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("person_id", ForeignKey("persons.id", ondelete="CASCADE"), nullable=False),
+    Column("created_ms", BigInteger, nullable=False),
+)
+
 # Failed logins per key ("account:<username>" or "address:<ip>"), shared by every worker.
 login_throttle = Table(
     "login_throttle",

@@ -16,7 +16,7 @@ from fastapi import Depends, Request, Response
 from healthpod import accounts
 from healthpod.pod import Pod, now_ms
 from healthpod.store.person_data import PersonData, for_owner
-from healthpod.web import localtime, session
+from healthpod.web import localtime, security, session
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,7 +62,9 @@ def authenticate(request: Request, username: str, password: str) -> int:
 
 
 def start_session(request: Request, response: Response, person_id: int) -> None:
+    """Log in: a new server session and cookie, and a new CSRF token bound to it."""
     session.set_session(request, response, person_id)
+    security.renew_csrf(request, response)
 
 
 def end_session(request: Request, response: Response) -> None:

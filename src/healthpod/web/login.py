@@ -6,6 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Form, Request, Response
 from fastapi.responses import HTMLResponse, RedirectResponse
+from starlette.concurrency import run_in_threadpool
 
 from healthpod.errors import HealthpodError
 from healthpod.web import auth, i18n, security
@@ -33,7 +34,7 @@ def login_page(request: Request, next: str = "/", expired: int = 0, deleted: int
     )
 
 
-@router.post("/login", dependencies=[CsrfChecked])
+@router.post("/login", dependencies=[Depends(security.verify_login_csrf)])
 def login(
     request: Request,
     username: Annotated[str, Form()] = "",
@@ -65,10 +66,13 @@ def _login_failed(
     )
 
 
-@router.post("/logout", dependencies=[CsrfChecked])
-def logout(request: Request) -> Response:
+@router.post("/logout")
+async def logout(request: Request) -> Response:
+    # Without a live session there is nothing to end (and its form's token died with it).
+    if await run_in_threadpool(auth.session_person, request) is not None:
+        await security.verify_csrf(request)
     response = RedirectResponse("/login", status_code=303)
-    auth.end_session(request, response)
+    await run_in_threadpool(auth.end_session, request, response)
     return response
 
 

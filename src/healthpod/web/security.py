@@ -1,21 +1,28 @@
 """Browser security: response headers, CSRF tokens on every form, and same-origin POSTs.
 
-CSRF uses a double-submit token: a random value in an HttpOnly, SameSite=Lax cookie, repeated in
-a hidden field of every form; a POST must carry both, equal. POSTs whose Origin header names
-another site are refused as well, so a token leaked into another site's page is not enough.
+With a session, the CSRF token is bound to it: an HMAC of the session id under the pod's
+secret, so it changes at every login and dies with the session. Before login (the login form
+itself) it is a double-submit token: a random value in an HttpOnly, SameSite=Lax cookie,
+repeated in a hidden field; a POST must carry both, equal, and logging in replaces that cookie.
+POSTs whose Origin header names another site are refused as well, so a token leaked into
+another site's page is not enough. With an https base URL the cookie is `__Host-hp_csrf`.
 """
 
 from __future__ import annotations
 
+import base64
 import hmac
 import secrets
 from urllib.parse import urlsplit
 
 from fastapi import Request, Response
+from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from healthpod.errors import AccessDenied
+from healthpod.keys import secret_key
+from healthpod.web import session
 from healthpod.web.i18n import N_
 
 CSRF_COOKIE = "hp_csrf"
@@ -83,8 +90,11 @@ def is_https(request: Request) -> bool:
 
 
 def csrf_token(request: Request) -> str:
-    """The token for this browser: the cookie's, or a new one that `remember_csrf` will set."""
-    existing = request.cookies.get(CSRF_COOKIE)
+    """The token for this browser's forms: bound to its session, or the pre-login cookie's."""
+    session_id = session.current_session_id(request)
+    if session_id is not None:
+        return _bound_token(request, session_id)
+    existing = request.cookies.get(session.cookie_name(request, CSRF_COOKIE))
     if existing and len(existing) >= 32:
         return existing
     fresh = getattr(request.state, "new_csrf", None)
@@ -94,26 +104,64 @@ def csrf_token(request: Request) -> str:
     return str(fresh)
 
 
+def _bound_token(request: Request, session_id: str) -> str:
+    state = request.app.state
+    key: bytes | None = getattr(state, "hp_csrf_key", None)
+    if key is None:
+        key = hmac.new(secret_key(state.settings.home), b"healthpod.csrf.v1", "sha256").digest()
+        state.hp_csrf_key = key
+    digest = hmac.new(key, session_id.encode(), "sha256").digest()
+    return base64.urlsafe_b64encode(digest).decode().rstrip("=")
+
+
 def remember_csrf(request: Request, response: Response) -> None:
     """Set the CSRF cookie on `response` if this request created a new token."""
     fresh = getattr(request.state, "new_csrf", None)
     if fresh is not None:
-        response.set_cookie(
-            CSRF_COOKIE,
-            fresh,
-            httponly=True,
-            samesite="lax",
-            secure=is_https(request),
-            path="/",
-        )
+        _set_csrf_cookie(request, response, fresh)
+
+
+def renew_csrf(request: Request, response: Response) -> None:
+    """At login: replace the pre-login token, so a token seen before login is worth nothing."""
+    _set_csrf_cookie(request, response, secrets.token_urlsafe(32))
+    request.state.new_csrf = None
+
+
+def _set_csrf_cookie(request: Request, response: Response, value: str) -> None:
+    response.set_cookie(
+        session.cookie_name(request, CSRF_COOKIE),
+        value,
+        httponly=True,
+        samesite="lax",
+        secure=is_https(request),
+        path="/",
+    )
+
+
+async def verify_login_csrf(request: Request) -> None:
+    """`verify_csrf` for the login form, whose token is always the pre-login cookie's.
+
+    The login form is only shown without a session; a session cookie that arrives with it
+    anyway (planted by another site, or from another tab) is ended by the login.
+
+    Raises:
+        AccessDenied: the token is missing or wrong, or the Origin is foreign.
+    """
+    await _verify(request, pre_login=True)
 
 
 async def verify_csrf(request: Request) -> None:
     """Refuse a POST that lacks the form's token or comes from another site.
 
+    (A dependency: it takes only the request, so no query parameter can change what it checks.)
+
     Raises:
         AccessDenied: the token is missing or wrong, or the Origin is foreign.
     """
+    await _verify(request, pre_login=False)
+
+
+async def _verify(request: Request, *, pre_login: bool) -> None:
     origin = request.headers.get("origin")
     if origin and origin != "null" and not _same_origin(origin, request):
         raise AccessDenied(
@@ -122,7 +170,13 @@ async def verify_csrf(request: Request) -> None:
         )
     form = await request.form()
     sent = form.get(CSRF_FIELD)
-    expected = request.cookies.get(CSRF_COOKIE)
+    session_id = None
+    if not pre_login:
+        session_id = await run_in_threadpool(session.current_session_id, request)
+    if session_id is not None:
+        expected: str | None = _bound_token(request, session_id)
+    else:
+        expected = request.cookies.get(session.cookie_name(request, CSRF_COOKIE))
     if not isinstance(sent, str) or not expected or not hmac.compare_digest(sent, expected):
         raise AccessDenied(
             N_("The form has expired or was not sent from this site."),

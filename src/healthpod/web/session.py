@@ -1,12 +1,15 @@
-"""Signed-cookie sessions for the person (web pages and the JSON API).
+"""Sessions for the person (web pages and the JSON API): a signed cookie and a server record.
 
-The cookie holds the person id and the login time, signed with the pod's secret key
-(itsdangerous, which also stamps the signing time). A session ends after IDLE_TIMEOUT_S without
-a request, ABSOLUTE_TIMEOUT_S after login whatever happens, or at once when the password
-changes or the account is disabled. Each request that finds a valid
-session older than REFRESH_AFTER_S gets a freshly stamped cookie (the middleware installed by
-`install`), so an active person stays logged in. The cookie is HttpOnly, SameSite=Lax, and
-Secure when the configured base URL is https.
+The cookie holds the person id, the login time and a random session id, signed with the pod's
+secret key (itsdangerous, which also stamps the signing time); the database holds the session
+id's hash (`accounts.start_session`). A session ends after IDLE_TIMEOUT_S without a request,
+ABSOLUTE_TIMEOUT_S after login whatever happens, and at once on logout (the record is deleted,
+so a copied cookie is dead too), when the password changes or the account is disabled. Each
+login makes a new session id and ends the browser's previous one. Each request that finds a
+valid session older than REFRESH_AFTER_S gets a freshly stamped cookie (the middleware installed
+by `install`), so an active person stays logged in. The cookie is HttpOnly, SameSite=Lax, and
+with an https base URL it is Secure and named with the `__Host-` prefix (`cookie_name`), so
+no other site or subdomain can set or shadow it.
 
     install(app)                                    # once, when the app is built
     set_session(request, response, person_id)       # after accounts.authenticate()
@@ -22,6 +25,7 @@ from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, Request, Response
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
+from sqlalchemy import Engine
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from healthpod import accounts
@@ -35,6 +39,7 @@ ABSOLUTE_TIMEOUT_S = 12 * 60 * 60
 REFRESH_AFTER_S = 60
 _SALT = "healthpod.session.v1"
 _REFRESH = "hp_session_refresh"  # scope["state"] key: a cookie header the middleware adds
+_COOKIE_NAMES = (f"{COOKIE}=".encode(), f"__Host-{COOKIE}=".encode())
 
 
 def _serializer(request: Request) -> URLSafeTimedSerializer:
@@ -47,38 +52,65 @@ def _serializer(request: Request) -> URLSafeTimedSerializer:
     return found
 
 
-def _secure(request: Request) -> bool:
+def secure(request: Request) -> bool:
+    """Whether the pod's public address is https (cookies are then Secure and `__Host-`)."""
     settings: Settings = request.app.state.settings
     return str(settings.base_url).startswith("https:")
+
+
+def cookie_name(request: Request, name: str) -> str:
+    """`name`, with the `__Host-` prefix when the pod is served over https."""
+    return f"__Host-{name}" if secure(request) else name
 
 
 def _cookie_header(request: Request, value: str, max_age: int) -> str:
     response = Response()
     response.set_cookie(
-        COOKIE,
+        cookie_name(request, COOKIE),
         value,
         max_age=max_age,
         path="/",
         httponly=True,
         samesite="lax",
-        secure=_secure(request),
+        secure=secure(request),
     )
     return response.headers["set-cookie"]
 
 
+def _engine(request: Request) -> Engine:
+    engine: Engine = request.app.state.pod.engine
+    return engine
+
+
 def set_session(request: Request, response: Response, person_id: int) -> None:
-    """Log the person in: set a fresh session cookie on `response`."""
+    """Log the person in: a new server session (ending this browser's previous one) and cookie."""
     now_ms = time.time_ns() // 1_000_000
-    value = _serializer(request).dumps({"p": person_id, "iat": now_ms // 1000, "ms": now_ms})
+    previous = _signed_payload(request, max_age=None)
+    with _engine(request).begin() as conn:
+        if previous is not None and isinstance(previous.get("s"), str):
+            accounts.end_session(conn, previous["s"])
+        session_id = accounts.start_session(
+            conn, person_id, now_ms=now_ms, max_age_ms=ABSOLUTE_TIMEOUT_S * 1000
+        )
+    value = _serializer(request).dumps(
+        {"p": person_id, "iat": now_ms // 1000, "ms": now_ms, "s": session_id}
+    )
     response.headers.append("set-cookie", _cookie_header(request, value, IDLE_TIMEOUT_S))
+    request.scope.setdefault("state", {}).pop(_REFRESH, None)
     request.state.hp_person_id = person_id
+    request.state.hp_session_id = session_id
 
 
 def clear_session(request: Request, response: Response) -> None:
-    """Log out: tell the browser to drop the cookie (and stop any refresh of it)."""
+    """Log out: end the session on the server and tell the browser to drop the cookie."""
+    payload = _signed_payload(request, max_age=None)
+    if payload is not None and isinstance(payload.get("s"), str):
+        with _engine(request).begin() as conn:
+            accounts.end_session(conn, payload["s"])
     response.headers.append("set-cookie", _cookie_header(request, "", 0))
     request.scope.setdefault("state", {}).pop(_REFRESH, None)
     request.state.hp_person_id = None
+    request.state.hp_session_id = None
 
 
 def current_person(request: Request) -> int | None:
@@ -86,48 +118,62 @@ def current_person(request: Request) -> int | None:
     cached = getattr(request.state, "hp_person_id", ...)
     if cached is not ...:
         return cached  # type: ignore[no-any-return]
-    person_id = _load(request)
-    request.state.hp_person_id = person_id
-    return person_id
+    found = _load(request)
+    request.state.hp_person_id, request.state.hp_session_id = found or (None, None)
+    return request.state.hp_person_id  # type: ignore[no-any-return]
+
+
+def current_session_id(request: Request) -> str | None:
+    """The id of the request's valid session (what the CSRF token is bound to), or None."""
+    if current_person(request) is None:
+        return None
+    return getattr(request.state, "hp_session_id", None)
 
 
 def session_expired(request: Request) -> bool:
     """Whether the request carried a session cookie that is no longer valid."""
-    return COOKIE in request.cookies and current_person(request) is None
+    return cookie_name(request, COOKIE) in request.cookies and current_person(request) is None
 
 
-def _load(request: Request) -> int | None:
-    value = request.cookies.get(COOKIE)
+def _signed_payload(request: Request, *, max_age: int | None) -> dict[str, Any] | None:
+    value = request.cookies.get(cookie_name(request, COOKIE))
     if not value:
         return None
     try:
         payload, signed_at = _serializer(request).loads(
-            value, max_age=IDLE_TIMEOUT_S, return_timestamp=True
+            value, max_age=max_age, return_timestamp=True
         )
     except (SignatureExpired, BadSignature):
         return None
     if not isinstance(payload, dict):
         return None
-    person_id, issued = payload.get("p"), payload.get("iat")
+    return {**payload, "_signed_at": signed_at.timestamp()}
+
+
+def _load(request: Request) -> tuple[int, str] | None:
+    payload = _signed_payload(request, max_age=IDLE_TIMEOUT_S)
+    if payload is None:
+        return None
+    person_id, issued, session_id = payload.get("p"), payload.get("iat"), payload.get("s")
     if not isinstance(person_id, int) or not isinstance(issued, int):
         return None
+    if not isinstance(session_id, str):
+        return None  # a cookie from before server-side sessions: log in again
     now = time.time()
     if now - issued > ABSOLUTE_TIMEOUT_S:
         return None
-    # A disabled account, or a password changed after this login, ends the session.
-    with request.app.state.pod.engine.connect() as conn:
-        since_ms = accounts.sessions_valid_since(conn, person_id)
-    issued_ms = payload.get("ms")
-    if not isinstance(issued_ms, int):
-        issued_ms = issued * 1000 + 999  # a cookie without milliseconds: the end of its second
-    if since_ms is None or since_ms > issued_ms:
-        return None
-    if now - signed_at.timestamp() > REFRESH_AFTER_S:
-        fresh = _serializer(request).dumps({"p": person_id, "iat": issued, "ms": issued_ms})
+    # Logged out, a disabled account, or a password changed after this login: ended.
+    with _engine(request).connect() as conn:
+        if accounts.session_person(conn, session_id) != person_id:
+            return None
+    if now - payload["_signed_at"] > REFRESH_AFTER_S:
+        fresh = _serializer(request).dumps(
+            {"p": person_id, "iat": issued, "ms": payload.get("ms"), "s": session_id}
+        )
         request.scope.setdefault("state", {})[_REFRESH] = _cookie_header(
             request, fresh, IDLE_TIMEOUT_S
         )
-    return person_id
+    return person_id, session_id
 
 
 def require_person(request: Request) -> int:
@@ -166,7 +212,7 @@ class SessionRefreshMiddleware:
                 if header is not None:
                     headers: list[Any] = list(message.get("headers", []))
                     already = any(
-                        k.lower() == b"set-cookie" and v.startswith(COOKIE.encode() + b"=")
+                        k.lower() == b"set-cookie" and v.startswith(_COOKIE_NAMES)
                         for k, v in headers
                     )
                     if not already:

@@ -438,6 +438,19 @@ def upgrade() -> None:
         sa.UniqueConstraint("username", name=op.f("uq_accounts_username")),
     )
     op.create_table(
+        "web_sessions",
+        sa.Column("id", sa.String(length=64), nullable=False),
+        sa.Column("person_id", sa.Integer(), nullable=False),
+        sa.Column("created_ms", sa.BigInteger(), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["person_id"],
+            ["persons.id"],
+            name=op.f("fk_web_sessions_person_id_persons"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_web_sessions")),
+    )
+    op.create_table(
         "consents",
         sa.Column("id", sa.Integer(), nullable=False),
         sa.Column("person_id", sa.Integer(), nullable=False),
@@ -711,6 +724,7 @@ def downgrade() -> None:
     op.drop_table("consent_history")
     op.drop_index("ix_consents_person_actor", table_name="consents")
     op.drop_table("consents")
+    op.drop_table("web_sessions")
     op.drop_table("accounts")
     op.drop_table("access_log_heads")
     op.drop_index("ix_access_log_person_refers", table_name="access_log")
