@@ -135,7 +135,7 @@ def test_a_record_twice_in_the_file_counts_once(pod: Pod, tmp_path: Path) -> Non
 def test_a_type_too_large_to_hold_is_read_back(
     pod: Pod, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, cap: int
 ) -> None:
-    from healthpod.ingest import summarizing
+    from healthpod.store.imports import summarizing
 
     monkeypatch.setattr(summarizing, "MAX_HELD_SAMPLES", cap)
     held_types: list[str] = []

@@ -4,35 +4,33 @@ One file is one import and one transaction: it completes, or the store is as bef
 `failed` row in `imports` is then written in a transaction of its own, for the history).
 De-duplication is the tables' natural keys, so re-importing a file, or a newer export that
 holds the old data too, adds only what is new.
+
+This module decides what to read and how (format, archive members, a reader process); the
+writing, the transaction and the `imports` row are the store's (`store.imports`).
 """
 
 from __future__ import annotations
 
 import hashlib
 import logging
-import sqlite3
 import zipfile
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractContextManager, ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, BinaryIO, cast
+from typing import Any, BinaryIO, cast
 from zoneinfo import ZoneInfo
-
-from sqlalchemy import Connection, insert, update
-from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
 from healthpod.errors import (
     HealthpodError,
     IngestError,
     InvalidRequest,
     MalformedFile,
-    StorageError,
     UnsupportedFormat,
 )
 from healthpod.ingest import registry, safe_files, zones
-from healthpod.ingest.base import ErrorHandling, Importer, Item, SampleBatch, Warning_
+from healthpod.ingest.base import ErrorHandling, Importer, Warning_
 from healthpod.ingest.reader_process import (
     PARALLEL_MIN_BYTES,
     ReaderSpec,
@@ -40,17 +38,17 @@ from healthpod.ingest.reader_process import (
     parsed_bytes,
 )
 from healthpod.pod import DEFAULT_PERSON, Pod, now_ms
-from healthpod.store import person_settings, schema
-from healthpod.store.engine import is_sqlite
-
-if TYPE_CHECKING:
-    from healthpod.ingest.writers import ImportSession
+from healthpod.store import person_settings
+from healthpod.store.imports.transaction import (
+    STORAGE_ERRORS,
+    ImportTransaction,
+    begin_import,
+    record_failure,
+)
 
 logger = logging.getLogger(__name__)
 
 HEAD_BYTES = 64 * 1024
-SQLITE_CACHE_KIB = 32 * 1024
-BATCH = 5000
 
 # Reports progress as (name of the file being read, bytes read so far, total bytes).
 Progress = Callable[[str, int, int], None]
@@ -310,9 +308,10 @@ def _detect_member(path: Path, zf: zipfile.ZipFile, name: str) -> Importer | Non
         return None
 
 
-def _person_zone(conn: Connection, person_id: int) -> ZoneInfo | None:
+def _person_zone(transaction: ImportTransaction) -> ZoneInfo | None:
     """The zone the person set (`healthpod settings set timezone`), if it still exists."""
-    name = person_settings.time_zone(conn, person_id)
+    person_id = transaction.person_id
+    name = person_settings.time_zone(transaction.conn, person_id)
     if not name:
         return None
     try:
@@ -389,45 +388,49 @@ def run_import(
     """
     person_id = pod.person_id(person)
     started = now_ms()
+
+    def failed(message: str) -> None:
+        record_failure(
+            pod.engine,
+            person_id=person_id,
+            filename=filename,
+            sha256=_hash(sha256),
+            format=importer.format,
+            started_ms=started,
+            finished_ms=now_ms(),
+            error=message,
+        )
+
     try:
-        with import_transaction(pod) as conn, ExitStack() as stack:
-            import_id = int(
-                conn.scalar(
-                    insert(schema.imports)
-                    .values(
-                        person_id=person_id,
-                        filename=filename,
-                        sha256="",
-                        format=importer.format,
-                        status="running",
-                        added={},
-                        unknown_types=[],
-                        warnings=[],
-                        started_ms=started,
-                    )
-                    .returning(schema.imports.c.id)
-                )
-            )
+        with (
+            begin_import(
+                pod.engine,
+                person_id=person_id,
+                filename=filename,
+                format=importer.format,
+                started_ms=started,
+            ) as transaction,
+            ExitStack() as stack,
+        ):
             # The reader process gets its file before this process imports the writers (numpy,
             # the dialects' inserts, the summaries), so it parses while they load.
             items = None if reader is None else stack.enter_context(child_items(reader, on_bytes))
-            from healthpod.ingest import summarizing
-            from healthpod.ingest.writers import ImportSession
+            from healthpod.insights import summaries  # the daily rows, computed while writing
 
-            session = ImportSession(conn, person_id=person_id, import_id=import_id)
+            transaction.session(summaries)
             if items is not None:
-                write_items(session, items)
+                transaction.write(items)
             else:
-                zone = zones.assumed() or _person_zone(conn, person_id)
+                zone = zones.assumed() or _person_zone(transaction)
                 with opener() as fp, zones.assumed_zone(zone):
-                    write_items(
-                        session,
-                        importer.read(fp, filename=filename, on_progress=None, errors=errors),
+                    transaction.write(
+                        importer.read(fp, filename=filename, on_progress=None, errors=errors)
                     )
-            summarizing.finish(session)
-            tally = session.tally
+            tally = transaction.complete(
+                sha256=sha256() if callable(sha256) else sha256, finished_ms=now_ms()
+            )
             report = ImportReport(
-                import_id=import_id,
+                import_id=transaction.import_id,
                 filename=filename,
                 format=importer.format,
                 status="completed",
@@ -438,47 +441,16 @@ def run_import(
                 warnings=tally.warnings,
                 references=tally.references,
             )
-            conn.execute(
-                update(schema.imports)
-                .where(schema.imports.c.id == import_id)
-                .values(
-                    sha256=sha256() if callable(sha256) else sha256,
-                    status="completed",
-                    added=report.added,
-                    already_present=report.already_present,
-                    unknown_types=report.unknown_types,
-                    warnings=report.to_json()["warnings"],
-                    references=report.references or None,
-                    export_ms=tally.export_ms,
-                    finished_ms=now_ms(),
-                )
-            )
-    except HealthpodError as exc:
-        _record_failure(
-            pod, person_id, filename, _hash(sha256), importer.format, started, exc.message
-        )
+    except HealthpodError as exc:  # StorageError included: the store wraps its own errors
+        failed(exc.message)
         raise
-    except (DBAPIError, SQLAlchemyError, sqlite3.Error) as exc:  # sqlite3: the bulk path
-        cause = exc.orig if isinstance(exc, DBAPIError) else exc
-        first_line = (str(cause).splitlines() or [""])[0]
-        storage = StorageError(
-            f"{filename}: the database refused the import ({type(cause).__name__}: "
-            f"{first_line}); nothing was stored.",
-            hint="Check free disk space and that the database is reachable, then import again.",
-        )
-        _record_failure(
-            pod, person_id, filename, _hash(sha256), importer.format, started, storage.message
-        )
-        raise storage from exc
     except OSError as exc:
         error = MalformedFile(
             f"reading stopped ({exc.strerror or exc}); nothing was stored.",
             source=filename,
             hint="Check that the file is complete and readable, then import again.",
         )
-        _record_failure(
-            pod, person_id, filename, _hash(sha256), importer.format, started, error.message
-        )
+        failed(error.message)
         raise error from exc
     if report.total_added:
         _refresh_daily_summaries(pod, person_id)
@@ -492,63 +464,11 @@ def run_import(
     return report
 
 
-@contextmanager
-def import_transaction(pod: Pod) -> Iterator[Connection]:
-    """One transaction for the whole import.
-
-    On SQLite the connection runs it with foreign-key checks off and a larger page cache:
-    every id an import writes was looked up or created in this same transaction, so the
-    checks (half the cost of a sample insert) cannot fail. Both are restored afterwards.
-    """
-    with pod.engine.connect() as conn:
-        raw = conn.connection.driver_connection if is_sqlite(pod.engine) else None
-        if raw is not None:
-            raw.execute("PRAGMA foreign_keys=OFF")
-            raw.execute(f"PRAGMA cache_size=-{SQLITE_CACHE_KIB}")
-        try:
-            with conn.begin():
-                yield conn
-        finally:
-            if raw is not None:
-                raw.execute("PRAGMA foreign_keys=ON")
-                raw.execute("PRAGMA cache_size=-2000")
-
-
 def _hash(sha256: str | Callable[[], str]) -> str:
     try:
         return sha256() if callable(sha256) else sha256
     except OSError:
         return ""
-
-
-def write_items(session: ImportSession, items: Iterable[Item]) -> None:
-    """Hand items to their writers in batches of consecutive items with the same writer."""
-    from healthpod.ingest import (
-        fhir_writer,  # noqa: F401  (registers the FHIR resources' writer)
-        summarizing,
-    )
-    from healthpod.ingest.routes import attach  # noqa: F401  (registers the route files' writer)
-    from healthpod.ingest.writers import WRITERS
-
-    pending: list[Any] = []
-    current = None
-    for item in items:
-        writer = WRITERS.get(type(item))
-        if writer is None:
-            raise TypeError(f"no writer registered for {type(item).__name__}")
-        if writer is not current or len(pending) >= BATCH or isinstance(item, SampleBatch):
-            if pending and current is not None:
-                current(session, pending)
-            pending = []
-            current = writer
-        if isinstance(item, SampleBatch):  # already a batch: written at once, never held
-            writer(session, [item])
-            summarizing.summarize_finished(session, {key.code for key in item.keys})
-            current = None
-            continue
-        pending.append(item)
-    if pending and current is not None:
-        current(session, pending)
 
 
 def _refresh_daily_summaries(pod: Pod, person_id: int) -> None:
@@ -561,30 +481,5 @@ def _refresh_daily_summaries(pod: Pod, person_id: int) -> None:
 
     try:
         summaries.ensure_fresh(pod.engine, person_id)
-    except (DBAPIError, SQLAlchemyError):
+    except STORAGE_ERRORS:
         logger.warning("daily summaries left for the next reader person_id=%s", person_id)
-
-
-def _record_failure(
-    pod: Pod, person_id: int, filename: str, sha256: str, fmt: str, started: int, error: str
-) -> None:
-    """Keep a `failed` row for the history; if even that fails, the error still reaches the user."""
-    try:
-        with pod.engine.begin() as conn:
-            conn.execute(
-                insert(schema.imports).values(
-                    person_id=person_id,
-                    filename=filename,
-                    sha256=sha256,
-                    format=fmt,
-                    status="failed",
-                    added={},
-                    unknown_types=[],
-                    warnings=[],
-                    started_ms=started,
-                    finished_ms=now_ms(),
-                    error=error,
-                )
-            )
-    except SQLAlchemyError:
-        logger.warning("could not record the failed import of %s", filename, exc_info=True)

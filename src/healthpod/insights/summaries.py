@@ -5,7 +5,7 @@ samples, so five years of one type is ~1,800 rows however many samples lie behin
 
 How it stays true:
 - The importer brings the days it touched up to date inside its own transaction
-  (`ingest.summarizing`, with `refresh` and `mark_summarized`); `summarize_import` does the
+  (`store.imports.summarizing`, with `refresh` and `mark_summarized`); `summarize_import` does the
   same for one import in one go.
 - `catch_up(conn, person_id)`: every reader calls this first; it summarizes any import that was
   not (an importer that did not call the hook, an older pod), so a stale row is never served.

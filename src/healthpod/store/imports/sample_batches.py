@@ -17,14 +17,14 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from healthpod.ingest import summarizing
-from healthpod.ingest.base import SampleBatch, SourceRef
-from healthpod.ingest.sqlite_bulk import insert_columns
-from healthpod.insights.sweep import Columns
 from healthpod.store import schema
+from healthpod.store.imports import summarizing
+from healthpod.store.imports.items import SampleBatch, SourceRef
+from healthpod.store.imports.sqlite_bulk import insert_columns
+from healthpod.store.sample_columns import Columns
 
 if TYPE_CHECKING:
-    from healthpod.ingest.writers import ImportSession
+    from healthpod.store.imports.writers import ImportSession
 
 CORRELATED_PREFIXES = ("blood_pressure_", "dietary_", "HKQuantityTypeIdentifierDietary")
 

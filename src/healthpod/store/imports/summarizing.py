@@ -17,24 +17,27 @@ already stored, another writer's samples of the type, samples of it stored befor
 Summaries are derived data: if computing them fails, the import still commits, and the
 first reader catches up (`insights.summaries.catch_up`), as it does for any import that was
 not summarized.
+
+How a day's rows are computed is the statistics' business (`insights.summaries`); the import
+is given it as a `DailySummaries` (`ImportSession.summaries`), so the store does not import
+the domain above it. Without one, nothing is summarized here and the first reader catches up.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Collection
-from typing import TYPE_CHECKING
+from collections.abc import Collection, Mapping, Sequence
+from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
-from sqlalchemy import literal, select
+from sqlalchemy import Connection, literal, select
 from sqlalchemy.exc import SQLAlchemyError
 
-from healthpod.insights import summaries
-from healthpod.insights.sweep import Columns
 from healthpod.store import schema
+from healthpod.store.sample_columns import Columns
 
 if TYPE_CHECKING:
-    from healthpod.ingest.writers import ImportSession
+    from healthpod.store.imports.writers import ImportSession
 
 logger = logging.getLogger(__name__)
 
@@ -42,6 +45,38 @@ logger = logging.getLogger(__name__)
 # Beyond this many samples of one type (about 40 MB of arrays) the writer lets them go and
 # reads them back instead: memory stays bounded however large the export.
 MAX_HELD_SAMPLES = 1_000_000
+
+
+class DailySummaries(Protocol):
+    """What computes the daily rows (`insights.summaries` is one: pass the module)."""
+
+    def refresh(
+        self,
+        conn: Connection,
+        person_id: int,
+        ranges: Mapping[str, tuple[int, int]],
+        held: Mapping[str, Columns] | None = None,
+        /,
+    ) -> None:
+        """Recompute the daily rows of each type code for the UTC range given."""
+        ...
+
+    def sample_ranges(
+        self,
+        conn: Connection,
+        person_id: int,
+        import_ids: Sequence[int] | None,
+        codes: Collection[str] | None = None,
+        /,
+    ) -> dict[str, tuple[int, int]]:
+        """{type code: (min start_ms, max end_ms)} of the samples of these imports and types."""
+        ...
+
+    def mark_summarized(
+        self, conn: Connection, person_id: int, import_ids: Sequence[int], /
+    ) -> None:
+        """Note that these imports' samples are in the daily rows."""
+        ...
 
 
 class Held:
@@ -69,6 +104,8 @@ def may_hold(session: ImportSession, type_code: str, type_id: int) -> bool:
     """Whether to keep the quantity samples of the type about to be written (`hold`): yes
     while every one the store holds of it came through `hold` in this import."""
     state = session.summary
+    if session.summaries is None:
+        return False
     if type_code in state.held:
         return True
     if type_code in state.unheld:
@@ -131,6 +168,9 @@ def summarize_finished(session: ImportSession, current: set[str]) -> None:
 def finish(session: ImportSession) -> None:
     """At the end of the import: summarize what is left and mark the import summarized."""
     state = session.summary
+    summaries = session.summaries
+    if summaries is None:
+        return
     known = {code: span for code, span in state.pending.items() if state.ranges_known(code)}
     if known and _refresh(session, known):
         state.clean.update(known)
@@ -156,10 +196,12 @@ def _refresh(session: ImportSession, ranges: dict[str, tuple[int, int]]) -> bool
     """Recompute the daily rows for `ranges` in a savepoint; False if that failed."""
     if not ranges:
         return True
+    if session.summaries is None:
+        return False
     try:
         held = _take_held(session, ranges)
         with session.conn.begin_nested():
-            summaries.refresh(session.conn, session.person_id, ranges, held)
+            session.summaries.refresh(session.conn, session.person_id, ranges, held)
     except (SQLAlchemyError, ArithmeticError, ValueError):
         logger.warning(
             "daily summaries left for the next reader import_id=%s",

@@ -1,7 +1,8 @@
 """Writing parsed items into the store: one writer per item class, inside one import transaction.
 
-`WRITERS` maps an item class to the function that stores a batch of them. An importer that
-brings a new item type (e.g. FHIR resources) registers its writer with `register_writer`.
+`WRITERS` maps an item class (`items`) to the function that stores a batch of them; a new
+item type gets its writer with `register_writer` (as `clinical_resources` does for FHIR
+resources). `write_items` hands an import's items to them.
 Every insert goes through `ImportSession.insert_new`, which relies on the tables' natural-key
 unique constraints (`INSERT … ON CONFLICT DO NOTHING` on both engines), so importing the same
 data twice adds nothing.
@@ -10,18 +11,20 @@ data twice adds nothing.
 from __future__ import annotations
 
 from collections import Counter, defaultdict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from sqlalchemy import Connection, Table, bindparam, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
-from healthpod.ingest.base import (
+from healthpod.store import schema
+from healthpod.store.imports.items import (
     ActivitySummary,
     CategoryValue,
     Correlation,
     ExportInfo,
+    Item,
     PersonInfo,
     Quantity,
     Sample,
@@ -30,12 +33,12 @@ from healthpod.ingest.base import (
     Warning_,
     Workout,
 )
-from healthpod.ingest.sample_batches import can_be_correlated, write_sample_batches
-from healthpod.store import schema
+from healthpod.store.imports.sample_batches import can_be_correlated, write_sample_batches
 
 if TYPE_CHECKING:
-    from healthpod.ingest.summarizing import Held
+    from healthpod.store.imports.summarizing import DailySummaries, Held
 
+BATCH = 5000  # items of one kind handed to their writer at a time
 WORKOUT_TYPE = "workout"
 ACTIVITY_SUMMARY_TYPE = "activity_summary"
 
@@ -78,10 +81,18 @@ class SummaryState:
 class ImportSession:
     """The connection, person and import a batch of items is written under, plus id caches."""
 
-    def __init__(self, conn: Connection, *, person_id: int, import_id: int) -> None:
+    def __init__(
+        self,
+        conn: Connection,
+        *,
+        person_id: int,
+        import_id: int,
+        summaries: DailySummaries | None = None,
+    ) -> None:
         self.conn = conn
         self.person_id = person_id
         self.import_id = import_id
+        self.summaries = summaries  # computes daily rows while the import runs (`summarizing`)
         self.tally = Tally()
         self.summary = SummaryState()
         self._sources: dict[str, int] = {}
@@ -435,3 +446,32 @@ register_writer(ActivitySummary, write_activity_summaries)
 register_writer(PersonInfo, write_person_info)
 register_writer(ExportInfo, write_export_info)
 register_writer(Warning_, write_warnings)
+
+
+def write_items(session: ImportSession, items: Iterable[Item]) -> None:
+    """Hand items to their writers in batches of consecutive items with the same writer."""
+    from healthpod.store.imports import (
+        clinical_resources,  # noqa: F401  (registers the FHIR resources' writer)
+        route_files,  # noqa: F401  (registers the route files' writer)
+        summarizing,
+    )
+
+    pending: list[Any] = []
+    current = None
+    for item in items:
+        writer = WRITERS.get(type(item))
+        if writer is None:
+            raise TypeError(f"no writer registered for {type(item).__name__}")
+        if writer is not current or len(pending) >= BATCH or isinstance(item, SampleBatch):
+            if pending and current is not None:
+                current(session, pending)
+            pending = []
+            current = writer
+        if isinstance(item, SampleBatch):  # already a batch: written at once, never held
+            writer(session, [item])
+            summarizing.summarize_finished(session, {key.code for key in item.keys})
+            current = None
+            continue
+        pending.append(item)
+    if pending and current is not None:
+        current(session, pending)

@@ -6,7 +6,7 @@ import sqlite3
 
 import pytest
 
-from healthpod.ingest.sqlite_bulk import ROWS_PER_STATEMENT, insert_columns
+from healthpod.store.imports.sqlite_bulk import ROWS_PER_STATEMENT, insert_columns
 
 
 def table() -> sqlite3.Connection:

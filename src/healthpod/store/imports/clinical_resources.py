@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import cast
 
-from healthpod.ingest.base import ClinicalResource, Warning_
-from healthpod.ingest.writers import ImportSession, register_writer
 from healthpod.store import resources
+from healthpod.store.imports.items import ClinicalResource, Warning_
+from healthpod.store.imports.writers import ImportSession, register_writer
 from healthpod.store.resources import PROVENANCES, Provenance, ResourceInput
 
 _NAMED = 5  # how many resources a summary warning names

@@ -13,9 +13,9 @@ from collections.abc import Sequence
 
 from sqlalchemy import select, update
 
-from healthpod.ingest.base import RouteFile, Warning_
-from healthpod.ingest.writers import ImportSession, register_writer
 from healthpod.store import schema
+from healthpod.store.imports.items import RouteFile, Warning_
+from healthpod.store.imports.writers import ImportSession, register_writer
 
 ROUTE_TYPE = "workout_route"
 

@@ -1,0 +1,183 @@
+"""One import, one transaction: the `imports` row, the connection's set-up, storage errors.
+
+`begin_import` opens the transaction and writes the import's `running` row; the caller hands
+its items to the session it gets (`ImportTransaction.session`, then `write`), and `complete`
+brings the daily summaries up to date and marks the row `completed`. Leaving the block by an
+exception rolls everything back, so a killed or failed import leaves nothing half written; a
+database error comes out as a `StorageError`, and `record_failure` then keeps a `failed` row
+for the history, in a transaction of its own.
+"""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from typing import TYPE_CHECKING
+
+from sqlalchemy import Connection, Engine, insert, update
+from sqlalchemy.exc import DBAPIError, SQLAlchemyError
+
+from healthpod.errors import StorageError
+from healthpod.store import schema
+from healthpod.store.engine import is_sqlite
+
+if TYPE_CHECKING:
+    from healthpod.store.imports.items import Item
+    from healthpod.store.imports.summarizing import DailySummaries
+    from healthpod.store.imports.writers import ImportSession, Tally
+
+logger = logging.getLogger(__name__)
+
+SQLITE_CACHE_KIB = 32 * 1024
+# What the database (or sqlite3 itself, on the bulk path) raises when it fails.
+STORAGE_ERRORS = (DBAPIError, SQLAlchemyError, sqlite3.Error)
+
+
+class ImportTransaction:
+    """An import's open transaction: its `imports` row is written, its items are not yet."""
+
+    def __init__(self, conn: Connection, *, person_id: int, import_id: int) -> None:
+        self.conn = conn
+        self.person_id = person_id
+        self.import_id = import_id
+        self._session: ImportSession | None = None
+
+    def session(self, summaries: DailySummaries | None = None) -> ImportSession:
+        """The writers' session. Their modules (numpy, the dialects' inserts) load here, so a
+        reader process given its file just before parses while they do."""
+        from healthpod.store.imports.writers import ImportSession
+
+        if self._session is None:
+            self._session = ImportSession(
+                self.conn,
+                person_id=self.person_id,
+                import_id=self.import_id,
+                summaries=summaries,
+            )
+        return self._session
+
+    def write(self, items: Iterable[Item]) -> None:
+        """Store the items, batched by kind (see `writers.write_items`)."""
+        from healthpod.store.imports.writers import write_items
+
+        write_items(self.session(), items)
+
+    def complete(self, *, sha256: str, finished_ms: int) -> Tally:
+        """Finish the daily summaries and mark the import completed; returns what it did."""
+        from healthpod.store.imports import summarizing
+
+        session = self.session()
+        summarizing.finish(session)
+        tally = session.tally
+        self.conn.execute(
+            update(schema.imports)
+            .where(schema.imports.c.id == self.import_id)
+            .values(
+                sha256=sha256,
+                status="completed",
+                added=dict(tally.added),
+                already_present=sum(tally.present.values()),
+                unknown_types=sorted(tally.unknown_types),
+                warnings=[{"location": w.location, "message": w.message} for w in tally.warnings],
+                references=tally.references or None,
+                export_ms=tally.export_ms,
+                finished_ms=finished_ms,
+            )
+        )
+        return tally
+
+
+@contextmanager
+def begin_import(
+    engine: Engine, *, person_id: int, filename: str, format: str, started_ms: int
+) -> Iterator[ImportTransaction]:
+    """Open the import's transaction and write its `running` row; commit when the block ends.
+
+    Raises:
+        StorageError: the database failed (full disk, say); nothing was stored.
+    """
+    try:
+        with _transaction(engine) as conn:
+            import_id = int(
+                conn.scalar(
+                    insert(schema.imports)
+                    .values(
+                        person_id=person_id,
+                        filename=filename,
+                        sha256="",
+                        format=format,
+                        status="running",
+                        added={},
+                        unknown_types=[],
+                        warnings=[],
+                        started_ms=started_ms,
+                    )
+                    .returning(schema.imports.c.id)
+                )
+            )
+            yield ImportTransaction(conn, person_id=person_id, import_id=import_id)
+    except STORAGE_ERRORS as exc:
+        cause = exc.orig if isinstance(exc, DBAPIError) else exc
+        first_line = (str(cause).splitlines() or [""])[0]
+        raise StorageError(
+            f"{filename}: the database refused the import ({type(cause).__name__}: "
+            f"{first_line}); nothing was stored.",
+            hint="Check free disk space and that the database is reachable, then import again.",
+        ) from exc
+
+
+@contextmanager
+def _transaction(engine: Engine) -> Iterator[Connection]:
+    """One transaction for the whole import.
+
+    On SQLite the connection runs it with foreign-key checks off and a larger page cache:
+    every id an import writes was looked up or created in this same transaction, so the
+    checks (half the cost of a sample insert) cannot fail. Both are restored afterwards.
+    """
+    with engine.connect() as conn:
+        raw = conn.connection.driver_connection if is_sqlite(engine) else None
+        if raw is not None:
+            raw.execute("PRAGMA foreign_keys=OFF")
+            raw.execute(f"PRAGMA cache_size=-{SQLITE_CACHE_KIB}")
+        try:
+            with conn.begin():
+                yield conn
+        finally:
+            if raw is not None:
+                raw.execute("PRAGMA foreign_keys=ON")
+                raw.execute("PRAGMA cache_size=-2000")
+
+
+def record_failure(
+    engine: Engine,
+    *,
+    person_id: int,
+    filename: str,
+    sha256: str,
+    format: str,
+    started_ms: int,
+    finished_ms: int,
+    error: str,
+) -> None:
+    """Keep a `failed` row for the history; if even that fails, the error still reaches the user."""
+    try:
+        with engine.begin() as conn:
+            conn.execute(
+                insert(schema.imports).values(
+                    person_id=person_id,
+                    filename=filename,
+                    sha256=sha256,
+                    format=format,
+                    status="failed",
+                    added={},
+                    unknown_types=[],
+                    warnings=[],
+                    started_ms=started_ms,
+                    finished_ms=finished_ms,
+                    error=error,
+                )
+            )
+    except SQLAlchemyError:
+        logger.warning("could not record the failed import of %s", filename, exc_info=True)
