@@ -117,21 +117,44 @@ def test_only_a_large_health_export_is_read_early(tmp_path, monkeypatch):
         (["import", "--no-such-option", "{zip}"], False),
     ],
 )
-def test_the_command_line_starts_the_reader_before_anything_loads(
-    argv, reads_early, export_zip, tmp_path
+def test_the_command_line_starts_the_reader_before_the_settings_load(
+    argv, reads_early, export_zip, tmp_path, monkeypatch
 ):
-    from healthpod import cli
+    """Reading the export begins before the settings (and after them the store and the
+    importers) load; each command line is parsed once, by click itself."""
+    import click
+    from click.testing import CliRunner
 
+    from healthpod import cli, config
+    from healthpod.errors import ConfigError
+
+    reading_when_settings_load: list[bool] = []
+
+    def load_settings(**kwargs):  # type: ignore[no-untyped-def]
+        spare = reader_process._spare
+        reading_when_settings_load.append(spare is not None and spare.spec is not None)
+        if spare is not None and spare.spec is not None:
+            assert spare.spec == archive.early_reader(export_zip)
+        raise ConfigError("stopped here by the test")
+
+    parsed: list[str] = []
+    parse_args = click.Command.parse_args
+
+    def counted(self, ctx, args):  # type: ignore[no-untyped-def]
+        parsed.append(self.name or "")
+        return parse_args(self, ctx, args)
+
+    monkeypatch.setattr(config, "load_settings", load_settings)
+    monkeypatch.setattr(click.Command, "parse_args", counted)
     given = [a.format(home=tmp_path / "home", zip=export_zip) for a in argv]
     try:
-        cli._prestart_import_reader(given)
-        spare = reader_process._spare
-        started = spare is not None and spare.spec is not None
-        assert started == reads_early
-        if reads_early:
-            assert spare.spec == archive.early_reader(export_zip)
+        result = CliRunner().invoke(cli.cli, given)
     finally:
         reader_process.discard_spare()
+    assert result.exit_code == 2, result.output
+    assert reading_when_settings_load == ([] if "--no-such-option" in argv else [reads_early])
+    assert parsed[0] == "cli"
+    assert len(parsed) == len(set(parsed)), f"parsed more than once: {parsed}"
 
 
 def test_a_zip_is_as_large_as_its_members_inflate_to(tmp_path):

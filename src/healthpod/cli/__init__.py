@@ -88,10 +88,13 @@ class CliState:
 
     @property
     def settings(self) -> Settings:
+        """The settings, loaded (and logging set up by them) when a command first needs them:
+        `import` starts its reader process before that (see `ingest.reader_process`)."""
         if self._settings is None:
             from healthpod.config import load_settings  # pydantic: only once a command runs
 
             self._settings = load_settings(home=self._home, database_url=self._database_url)
+            _configure_logging(self._settings.log_level)
         return self._settings
 
     def pod(self, *, check: bool = True) -> Pod:
@@ -120,7 +123,9 @@ def cli(ctx: click.Context, home: Path | None, database_url: str | None) -> None
     state = CliState(home, database_url)
     ctx.obj = state
     ctx.call_on_close(state.close)
-    level = state.settings.log_level
+
+
+def _configure_logging(level: str) -> None:
     logging.basicConfig(
         level=level, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr
     )
@@ -169,7 +174,6 @@ LAZY_COMMANDS: dict[str, str] = {
 
 
 def main() -> None:
-    _prestart_import_reader(sys.argv[1:])
     try:
         cli(prog_name="healthpod")
     finally:
@@ -178,18 +182,3 @@ def main() -> None:
         # second after a large import. What the command opened it has closed, and Python
         # never promised finalizers at exit anyway.
         gc.freeze()
-
-
-def _prestart_import_reader(argv: list[str]) -> None:
-    """For `healthpod import`, a head start: its reader process begins before the settings,
-    the store and the importers load (`imports.prestart_for`)."""
-    try:
-        ctx = cli.make_context("healthpod", list(argv), resilient_parsing=True)
-    except (click.ClickException, click.exceptions.Exit, click.exceptions.Abort):
-        return  # the command itself reports it
-    rest = ctx.args  # what follows the command's name
-    if len(argv) <= len(rest) or argv[len(argv) - len(rest) - 1] != "import":
-        return
-    from healthpod.cli.imports import prestart_for
-
-    prestart_for(rest)

@@ -26,8 +26,8 @@ if TYPE_CHECKING:
     from healthpod.ingest.run import Progress as ProgressFn
     from healthpod.pod import Pod
 
-# This module is imported before `import` runs; what the command needs (the importers,
-# SQLAlchemy, Rich) is imported inside it, after it has started the reader process.
+# This module is imported before `import` runs; what the command needs (the settings, the
+# importers, SQLAlchemy, Rich) is imported inside it, after it has started the reader process.
 
 
 class FormatChoice(click.Choice):  # type: ignore[type-arg]
@@ -170,46 +170,13 @@ def import_(
         healthpod import weight.csv --profile my-scale.toml
         healthpod import fitbit-export.zip --tz Europe/Stockholm
     """
-    _prestart_reader(files, format_, profile)
+    # First, before the settings, the store and the importers load: a reader process that
+    # starts now overlaps its start-up with theirs (and may already read the export).
+    reader_process.prestart_for_import(files, format=format_, profile=profile is not None)
     try:
         _import(state.pod(), files, person, format_, profile, zone, as_json)
     finally:
         reader_process.discard_spare()
-
-
-def prestart_for(args: list[str]) -> None:
-    """Called with `healthpod import`'s arguments before anything else loads: start the
-    reader process that the import will most likely want (see `_prestart_reader`)."""
-    try:
-        ctx = import_.make_context("import", list(args), resilient_parsing=True, **CONTEXT_SETTINGS)
-    except (click.ClickException, click.exceptions.Exit, click.exceptions.Abort):
-        return  # the command itself reports it
-    params = ctx.params
-    _prestart_reader(tuple(params.get("files") or ()), params.get("format_"), params.get("profile"))
-
-
-def _prestart_reader(files: tuple[Path, ...], format_: str | None, profile: Path | None) -> None:
-    """Start a reader process ahead of an import that may parse in one: its start-up then
-    overlaps this process's. For one Health export it is given the file at once, so it
-    reads while this process loads the store (`ingest.apple.archive.early_reader`)."""
-    if profile is not None or not any(_large(path) for path in files):
-        return
-    early = None
-    if len(files) == 1 and format_ is None:
-        from healthpod.ingest.apple.archive import early_reader
-
-        early = early_reader(files[0])
-    reader_process.prestart(early)
-
-
-def _large(path: Path) -> bool:
-    """Whether `path` is a file large enough that its format may parse it in a second process."""
-    try:
-        return path.is_file() and (
-            reader_process.parsed_bytes(path) >= reader_process.PARALLEL_MIN_BYTES
-        )
-    except OSError:
-        return False
 
 
 def _import(

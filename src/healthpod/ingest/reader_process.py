@@ -19,7 +19,7 @@ import sys
 import threading
 import traceback
 import zipfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -207,6 +207,33 @@ def prestart(spec: ReaderSpec | None = None) -> None:
         _spare = _Child()
     if spec is not None and _spare.spec is None and _spare.process.poll() is None:
         _spare.start_reading(spec)
+
+
+def prestart_for_import(paths: Sequence[Path], *, format: str | None, profile: bool) -> None:
+    """Before an import of `paths` loads anything heavy, start the reader process it will most
+    likely want, so that its start-up overlaps this process's (settings, store, importers).
+
+    Only when some file is large enough to be parsed in a child (`parsed_bytes`), and not for a
+    CSV profile (read here). One Health export.zip with its format not given is handed to the
+    child at once, which then reads while this process loads the store
+    (`apple.archive.early_reader`).
+    """
+    if profile or not any(_large(path) for path in paths):
+        return
+    early = None
+    if len(paths) == 1 and format is None:
+        from healthpod.ingest.apple.archive import early_reader
+
+        early = early_reader(paths[0])
+    prestart(early)
+
+
+def _large(path: Path) -> bool:
+    """Whether `path` is a file large enough that its format may parse it in a second process."""
+    try:
+        return path.is_file() and parsed_bytes(path) >= PARALLEL_MIN_BYTES
+    except OSError:
+        return False
 
 
 def discard_spare() -> None:
