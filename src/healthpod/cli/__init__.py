@@ -24,8 +24,8 @@ if TYPE_CHECKING:
 F = TypeVar("F", bound=Callable[..., Any])
 
 # Every command takes -h as well as --help. A context made without the group as its parent
-# (`imports.prestart_for`) must be given these too: click caches a command's help option
-# from the first context it sees.
+# must be given these too: click caches a command's help option from the first context it
+# sees.
 CONTEXT_SETTINGS: dict[str, Any] = {"help_option_names": ["-h", "--help"]}
 
 

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from healthpod.cli import CONTEXT_SETTINGS, CliState, echo_json, json_option
+from healthpod.cli import CliState, echo_json, json_option
 from healthpod.cli.settings import ZONE
 from healthpod.errors import HealthpodError
 from healthpod.ingest import reader_process

@@ -13,50 +13,43 @@ from enum import StrEnum
 from typing import BinaryIO, ClassVar, Protocol
 
 from healthpod.store.imports.items import (
-    ActivitySummary as ActivitySummary,
+    ActivitySummary,
+    CategoryValue,
+    ClinicalResource,
+    Correlation,
+    ExportInfo,
+    Item,
+    PersonInfo,
+    Quantity,
+    RouteFile,
+    Sample,
+    SampleBatch,
+    SampleKey,
+    SourceRef,
+    Warning_,
+    Workout,
 )
-from healthpod.store.imports.items import (
-    CategoryValue as CategoryValue,
-)
-from healthpod.store.imports.items import (
-    ClinicalResource as ClinicalResource,
-)
-from healthpod.store.imports.items import (
-    Correlation as Correlation,
-)
-from healthpod.store.imports.items import (
-    ExportInfo as ExportInfo,
-)
-from healthpod.store.imports.items import (
-    Item as Item,
-)
-from healthpod.store.imports.items import (
-    PersonInfo as PersonInfo,
-)
-from healthpod.store.imports.items import (
-    Quantity as Quantity,
-)
-from healthpod.store.imports.items import (
-    RouteFile as RouteFile,
-)
-from healthpod.store.imports.items import (
-    Sample as Sample,
-)
-from healthpod.store.imports.items import (
-    SampleBatch as SampleBatch,
-)
-from healthpod.store.imports.items import (
-    SampleKey as SampleKey,
-)
-from healthpod.store.imports.items import (
-    SourceRef as SourceRef,
-)
-from healthpod.store.imports.items import (
-    Warning_ as Warning_,
-)
-from healthpod.store.imports.items import (
-    Workout as Workout,
-)
+
+__all__ = [
+    "ActivitySummary",
+    "CategoryValue",
+    "ClinicalResource",
+    "Correlation",
+    "ErrorHandling",
+    "ExportInfo",
+    "Importer",
+    "Item",
+    "PersonInfo",
+    "ProgressFn",
+    "Quantity",
+    "RouteFile",
+    "Sample",
+    "SampleBatch",
+    "SampleKey",
+    "SourceRef",
+    "Warning_",
+    "Workout",
+]
 
 ProgressFn = Callable[[int], None]  # called with the number of bytes read so far
 
