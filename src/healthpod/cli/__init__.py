@@ -89,7 +89,7 @@ class CliState:
     @property
     def settings(self) -> Settings:
         """The settings, loaded (and logging set up by them) when a command first needs them:
-        `import` starts its reader process before that (see `ingest.reader_process`)."""
+        `import` starts its reader process before that (see `ingest.head_start`)."""
         if self._settings is None:
             from healthpod.config import load_settings  # pydantic: only once a command runs
 

@@ -13,7 +13,7 @@ import click
 from healthpod.cli import CliState, echo_json, json_option
 from healthpod.cli.settings import ZONE
 from healthpod.errors import HealthpodError
-from healthpod.ingest import reader_process
+from healthpod.ingest import head_start, reader_process
 from healthpod.pod import DEFAULT_PERSON
 
 if TYPE_CHECKING:
@@ -172,7 +172,7 @@ def import_(
     """
     # First, before the settings, the store and the importers load: a reader process that
     # starts now overlaps its start-up with theirs (and may already read the export).
-    reader_process.prestart_for_import(files, format=format_, profile=profile is not None)
+    head_start.start_reader(files, format=format_, profile=profile is not None)
     try:
         _import(state.pod(), files, person, format_, profile, zone, as_json)
     finally:

@@ -19,7 +19,7 @@ import sys
 import threading
 import traceback
 import zipfile
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -199,7 +199,7 @@ def prestart(spec: ReaderSpec | None = None) -> None:
     Its start-up (Python, numpy, lxml: a tenth of a second and more) then runs while this
     process is still importing and opening the store; the next `child_items` takes it.
     With `spec` (the reader an import of a large file will most likely want, see
-    `apple.archive.early_reader`), it starts reading at once; `child_items` for another spec
+    `head_start`), it starts reading at once; `child_items` for another spec
     ends it unused. `discard_spare` ends it if no import took it.
     """
     global _spare
@@ -207,33 +207,6 @@ def prestart(spec: ReaderSpec | None = None) -> None:
         _spare = _Child()
     if spec is not None and _spare.spec is None and _spare.process.poll() is None:
         _spare.start_reading(spec)
-
-
-def prestart_for_import(paths: Sequence[Path], *, format: str | None, profile: bool) -> None:
-    """Before an import of `paths` loads anything heavy, start the reader process it will most
-    likely want, so that its start-up overlaps this process's (settings, store, importers).
-
-    Only when some file is large enough to be parsed in a child (`parsed_bytes`), and not for a
-    CSV profile (read here). One Health export.zip with its format not given is handed to the
-    child at once, which then reads while this process loads the store
-    (`apple.archive.early_reader`).
-    """
-    if profile or not any(_large(path) for path in paths):
-        return
-    early = None
-    if len(paths) == 1 and format is None:
-        from healthpod.ingest.apple.archive import early_reader
-
-        early = early_reader(paths[0])
-    prestart(early)
-
-
-def _large(path: Path) -> bool:
-    """Whether `path` is a file large enough that its format may parse it in a second process."""
-    try:
-        return path.is_file() and parsed_bytes(path) >= PARALLEL_MIN_BYTES
-    except OSError:
-        return False
 
 
 def discard_spare() -> None:

@@ -1,4 +1,4 @@
-"""Storing the FHIR importer's ClinicalResource items (registered in the writer table on import)."""
+"""Storing the FHIR importer's ClinicalResource items (`writers` hands them over)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from typing import cast
 
 from healthpod.store import resources
 from healthpod.store.imports.items import ClinicalResource, Warning_
-from healthpod.store.imports.writers import ImportSession, register_writer
+from healthpod.store.imports.session import ImportSession
 from healthpod.store.resources import PROVENANCES, Provenance, ResourceInput
 
 _NAMED = 5  # how many resources a summary warning names
@@ -61,6 +61,3 @@ def _named(refs: list[str]) -> str:
 
 def _provenance(value: str) -> Provenance:
     return cast(Provenance, value) if value in PROVENANCES else "professional"
-
-
-register_writer(ClinicalResource, write_clinical_resources)

@@ -15,7 +15,7 @@ from sqlalchemy import select, update
 
 from healthpod.store import schema
 from healthpod.store.imports.items import RouteFile, Warning_
-from healthpod.store.imports.writers import ImportSession, register_writer
+from healthpod.store.imports.session import ImportSession
 
 ROUTE_TYPE = "workout_route"
 
@@ -44,6 +44,3 @@ def write_route_files(session: ImportSession, files: Sequence[RouteFile]) -> Non
             )
             added += 1
         session.count(ROUTE_TYPE, added, len(found))
-
-
-register_writer(RouteFile, write_route_files)

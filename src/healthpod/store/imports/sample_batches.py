@@ -24,7 +24,7 @@ from healthpod.store.imports.sqlite_bulk import insert_columns
 from healthpod.store.sample_columns import Columns
 
 if TYPE_CHECKING:
-    from healthpod.store.imports.writers import ImportSession
+    from healthpod.store.imports.session import ImportSession
 
 CORRELATED_PREFIXES = ("blood_pressure_", "dietary_", "HKQuantityTypeIdentifierDietary")
 

@@ -19,25 +19,25 @@ first reader catches up (`insights.summaries.catch_up`), as it does for any impo
 not summarized.
 
 How a day's rows are computed is the statistics' business (`insights.summaries`); the import
-is given it as a `DailySummaries` (`ImportSession.summaries`), so the store does not import
+is given it as a `session.DailySummaries` (`ImportSession.summaries`), so the store does not import
 the domain above it. Without one, nothing is summarized here and the first reader catches up.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Collection, Mapping, Sequence
-from typing import TYPE_CHECKING, Protocol
+from collections.abc import Collection
+from typing import TYPE_CHECKING
 
-import numpy as np
-from sqlalchemy import Connection, literal, select
+from sqlalchemy import literal, select
 from sqlalchemy.exc import SQLAlchemyError
 
 from healthpod.store import schema
+from healthpod.store.imports.session import Held
 from healthpod.store.sample_columns import Columns
 
 if TYPE_CHECKING:
-    from healthpod.store.imports.writers import ImportSession
+    from healthpod.store.imports.session import ImportSession
 
 logger = logging.getLogger(__name__)
 
@@ -45,59 +45,6 @@ logger = logging.getLogger(__name__)
 # Beyond this many samples of one type (about 40 MB of arrays) the writer lets them go and
 # reads them back instead: memory stays bounded however large the export.
 MAX_HELD_SAMPLES = 1_000_000
-
-
-class DailySummaries(Protocol):
-    """What computes the daily rows (`insights.summaries` is one: pass the module)."""
-
-    def refresh(
-        self,
-        conn: Connection,
-        person_id: int,
-        ranges: Mapping[str, tuple[int, int]],
-        held: Mapping[str, Columns] | None = None,
-        /,
-    ) -> None:
-        """Recompute the daily rows of each type code for the UTC range given."""
-        ...
-
-    def sample_ranges(
-        self,
-        conn: Connection,
-        person_id: int,
-        import_ids: Sequence[int] | None,
-        codes: Collection[str] | None = None,
-        /,
-    ) -> dict[str, tuple[int, int]]:
-        """{type code: (min start_ms, max end_ms)} of the samples of these imports and types."""
-        ...
-
-    def mark_summarized(
-        self, conn: Connection, person_id: int, import_ids: Sequence[int], /
-    ) -> None:
-        """Note that these imports' samples are in the daily rows."""
-        ...
-
-
-class Held:
-    """The quantity samples of one type this import added, in the order they came."""
-
-    def __init__(self) -> None:
-        self.parts: list[Columns] = []
-        self.count = 0
-
-    def add(self, part: Columns) -> None:
-        self.parts.append(part)
-        self.count += len(part)
-
-    def columns(self) -> Columns:
-        if len(self.parts) == 1:
-            return self.parts[0]
-        start, end, offset, source, value = (
-            np.concatenate([getattr(p, name) for p in self.parts])
-            for name in ("start", "end", "offset_min", "source", "value")
-        )
-        return Columns(start, end, offset, source, value)
 
 
 def may_hold(session: ImportSession, type_code: str, type_id: int) -> bool:

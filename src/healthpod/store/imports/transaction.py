@@ -25,8 +25,7 @@ from healthpod.store.engine import is_sqlite
 
 if TYPE_CHECKING:
     from healthpod.store.imports.items import Item
-    from healthpod.store.imports.summarizing import DailySummaries
-    from healthpod.store.imports.writers import ImportSession, Tally
+    from healthpod.store.imports.session import DailySummaries, ImportSession, Tally
 
 logger = logging.getLogger(__name__)
 
@@ -47,7 +46,7 @@ class ImportTransaction:
     def session(self, summaries: DailySummaries | None = None) -> ImportSession:
         """The writers' session. Their modules (numpy, the dialects' inserts) load here, so a
         reader process given its file just before parses while they do."""
-        from healthpod.store.imports.writers import ImportSession
+        from healthpod.store.imports.session import ImportSession
 
         if self._session is None:
             self._session = ImportSession(
