@@ -11,10 +11,12 @@ from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 
 from healthpod.errors import InvalidRequest
+from healthpod.fhir.search import parse_date, parse_token
 from healthpod.store import resources
 from healthpod.store.person_data import OWNER_SCOPE
 from healthpod.store.resource_index import date_range
-from healthpod.store.resources import DateBound, ResourceInput, Token
+from healthpod.store.resources import ResourceInput
+from healthpod.store.search_values import Token
 
 
 def obs(fhir_id, loinc, when, *, category="vital-signs", status="final", updated=None):
@@ -91,23 +93,23 @@ def test_search_by_code_category_status_and_date_prefixes(pod, stored):
                 resources.search(conn, stored, "Observation", sort=("date",), **kw, scope=ALL)
             )
 
-        assert find(codes=[Token.parse("http://loinc.org|8867-4")]) == ["old", "hr1", "hr2"]
-        assert find(codes=[Token.parse("8867-4"), Token.parse("2345-7")]) == [
+        assert find(codes=[parse_token("http://loinc.org|8867-4")]) == ["old", "hr1", "hr2"]
+        assert find(codes=[parse_token("8867-4"), parse_token("2345-7")]) == [
             "old",
             "hr1",
             "glu",
             "hr2",
         ]
-        assert find(codes=[Token.parse("|8867-4")]) == []  # it has a system
-        assert find(categories=[Token.parse("laboratory")]) == ["glu"]
+        assert find(codes=[parse_token("|8867-4")]) == []  # it has a system
+        assert find(categories=[parse_token("laboratory")]) == ["glu"]
         assert find(status=["amended"]) == ["old"]
-        assert find(dates=[DateBound.parse("ge2024-01")]) == ["hr1", "glu", "hr2"]
-        assert find(dates=[DateBound.parse("ge2024"), DateBound.parse("lt2024-02")]) == [
+        assert find(dates=[parse_date("ge2024-01")]) == ["hr1", "glu", "hr2"]
+        assert find(dates=[parse_date("ge2024"), parse_date("lt2024-02")]) == [
             "hr1",
             "glu",
         ]
-        assert find(dates=[DateBound.parse("2024-01-15")]) == ["glu"]
-        assert find(dates=[DateBound.parse("sa2024-01-15")]) == ["hr2"]
+        assert find(dates=[parse_date("2024-01-15")]) == ["glu"]
+        assert find(dates=[parse_date("sa2024-01-15")]) == ["hr2"]
         condition = resources.search(conn, stored, "Condition", codes=[Token("", None)], scope=ALL)
         assert condition.total == 0
         assert ids(resources.search(conn, stored, "Condition", status=["active"], scope=ALL)) == [
@@ -182,7 +184,7 @@ def test_changed_content_replaces_unless_the_stored_one_is_newer(pod, stored):
 )
 def test_bad_date_values_are_invalid_requests(text):
     with pytest.raises(InvalidRequest):
-        DateBound.parse(text)
+        parse_date(text)
 
 
 def test_date_ranges_follow_fhir_precision():
@@ -193,7 +195,7 @@ def test_date_ranges_follow_fhir_precision():
     assert instant.end_ms == instant.start_ms
     assert date_range("not a date") is None
     with pytest.raises(InvalidRequest):
-        Token.parse("|")
+        parse_token("|")
 
 
 def test_read_many_follows_references_within_the_scope(pod, stored):
@@ -233,11 +235,11 @@ def test_search_by_identifier(pod):
             conn,
             person,
             "Patient",
-            identifiers=[Token.parse("urn:oid:1.2.752.129.2.1.3.1|191212121212")],
+            identifiers=[parse_token("urn:oid:1.2.752.129.2.1.3.1|191212121212")],
             scope=ALL,
         )
         other = resources.search(
-            conn, person, "Patient", identifiers=[Token.parse("x|1")], scope=ALL
+            conn, person, "Patient", identifiers=[parse_token("x|1")], scope=ALL
         )
     assert ids(found) == ["p"]
     assert other.total == 0

@@ -12,10 +12,11 @@ from typing import Any
 
 from healthpod.errors import InvalidRequest
 from healthpod.fhir import render, resource_search
-from healthpod.fhir.search import Cursor, DateBound, SearchQuery, Token
+from healthpod.fhir.search import Cursor, SearchQuery
 from healthpod.store import observations
-from healthpod.store.observations import Bound, Key, SampleFilter
+from healthpod.store.observations import Key, SampleFilter
 from healthpod.store.person_data import Reader
+from healthpod.store.search_values import Token
 from healthpod.vocabulary import BY_CODE, BY_LOINC, SAMPLE_TYPES
 
 BP_PANEL = "85354-9"
@@ -63,18 +64,14 @@ def type_filter(query: SearchQuery) -> frozenset[str] | None:
     return None if allowed is None else frozenset(allowed)
 
 
-def _bounds(dates: Iterable[DateBound]) -> tuple[Bound, ...]:
-    return tuple(Bound(d.prefix, d.start_ms, d.end_ms) for d in dates)
-
-
 def sample_filter(query: SearchQuery) -> SampleFilter:
     ids: tuple[tuple[str, int], ...] | None = None
     if query.ids:
         ids = tuple(p for p in (observations.parse_id(i) for i in query.ids) if p is not None)
     return SampleFilter(
         type_codes=type_filter(query),
-        dates=_bounds(query.dates),
-        updated=_bounds(query.last_updated),
+        dates=query.dates,
+        updated=query.last_updated,
         ids=ids,
     )
 

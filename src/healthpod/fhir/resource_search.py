@@ -13,21 +13,12 @@ from __future__ import annotations
 from typing import Any
 
 from healthpod.fhir import render
-from healthpod.fhir.search import Cursor, DateBound, SearchQuery, Token
+from healthpod.fhir.search import Cursor, SearchQuery
 from healthpod.store import resources
 from healthpod.store.observations import parse_id
 from healthpod.store.person_data import Reader
 
 OFFSET_KIND = "r"
-
-
-def _tokens(tokens: tuple[Token, ...]) -> list[resources.Token]:
-    return [resources.Token(t.system, t.code) for t in tokens]
-
-
-def _bounds(bounds: tuple[DateBound, ...]) -> list[resources.DateBound]:
-    # ours are half-open [start, end); the store's are inclusive
-    return [resources.DateBound(b.prefix, b.start_ms, b.end_ms - 1) for b in bounds]
 
 
 def as_fhir_json(resource: dict[str, Any], patient_id: str) -> dict[str, Any]:
@@ -66,10 +57,10 @@ def search(
     page = read.search_resources(
         query.resource_type,
         ids=ids,
-        codes=_tokens(query.codes),
-        categories=_tokens(query.categories),
-        dates=_bounds(query.dates),
-        last_updated=_bounds(query.last_updated),
+        codes=query.codes,
+        categories=query.categories,
+        dates=query.dates,
+        last_updated=query.last_updated,
         sort=("-date",) if query.descending else ("date",),
         limit=limit,
         offset=offset,

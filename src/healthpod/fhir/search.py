@@ -1,4 +1,7 @@
-"""Parse and check FHIR search parameters before anything touches data.
+"""Parse and check FHIR search parameters before anything touches data: the one parser.
+
+Dates become `store.search_values.DateBound`s and `system|code` values `Token`s, which the
+store applies alike to samples, daily summaries and records from healthcare.
 
 Everything a client can put in a query string is validated here and turned into a frozen
 query object; a bad value raises `InvalidRequest` naming the parameter. Unknown parameters
@@ -15,10 +18,10 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta, timezone
 
 from healthpod.errors import InvalidRequest
+from healthpod.store.search_values import PREFIXES, DateBound, Token
 
 DEFAULT_COUNT = 50
 MAX_COUNT = 1000
-PREFIXES = ("eq", "ne", "ge", "gt", "le", "lt", "sa", "eb")
 # Parameters every search accepts. `_totalMethod` is sent by fhirpy's `.count()`.
 COMMON = frozenset({"_count", "_sort", "_summary", "_total", "_totalMethod", "_format", "_cursor"})
 OBSERVATION_PARAMS = frozenset(
@@ -46,23 +49,6 @@ _DATE = re.compile(
     r"(?P<tz>Z|[+-]\d{2}:\d{2})?)?)?)?$"
 )
 _CURSOR = re.compile(r"^(-?\d{1,16})\.([a-z]{1,3})\.(\d{1,18})$")  # fits 64-bit columns
-
-
-@dataclass(frozen=True, slots=True)
-class DateBound:
-    """One `date=` value: a prefix and the half-open range [start_ms, end_ms) it names."""
-
-    prefix: str
-    start_ms: int
-    end_ms: int
-
-
-@dataclass(frozen=True, slots=True)
-class Token:
-    """One `system|code` value; `system` None means any system, "" means no system."""
-
-    system: str | None
-    code: str | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -186,10 +172,19 @@ def _ms(moment: datetime) -> int:
     return int(moment.astimezone(UTC).timestamp() * 1000)
 
 
-def parse_token(value: str) -> Token:
+def parse_token(value: str, *, name: str = "code") -> Token:
+    """`system|code`, `|code`, `system|` or `code`, as FHIR token search writes them.
+
+    Raises:
+        InvalidRequest: empty, or `|` alone.
+    """
     if "|" not in value:
+        if not value:
+            raise InvalidRequest(f"{name}: an empty token.", hint="Write system|code.")
         return Token(None, value)
     system, _, code = value.partition("|")
+    if not system and not code:
+        raise InvalidRequest(f"{name}: a token of '|' alone.", hint="Write system|code.")
     return Token(system, code or None)
 
 
@@ -268,7 +263,7 @@ def parse(
             case "code":
                 codes.extend(parse_token(v) for v in value.split(","))
             case "category":
-                categories.extend(parse_token(v) for v in value.split(","))
+                categories.extend(parse_token(v, name="category") for v in value.split(","))
             case "date":
                 dates.append(parse_date(value))
             case "_lastUpdated":

@@ -17,8 +17,9 @@ from sqlalchemy import Connection, and_, func, or_, select
 
 from healthpod.consent.model import Scope
 from healthpod.store import schema
-from healthpod.store.observations import Bound, DailyRow, Key, SampleFilter
+from healthpod.store.observations import DailyRow, Key, SampleFilter
 from healthpod.store.scope_sql import summary_clauses, visible_types
+from healthpod.store.search_values import DateBound
 from healthpod.vocabulary import Aggregation, sample_type
 
 _ID = re.compile(r"^d-([A-Za-z0-9_]{1,80})-(\d{4})(\d{2})(\d{2})$")
@@ -42,7 +43,7 @@ def _where(person_id: int, scope: Scope, types: dict[str, int], found: SampleFil
     return clauses
 
 
-def _day_bound(b: Bound) -> Any:
+def _day_bound(b: DateBound) -> Any:
     """A date search bound on the summary's day (the day's UTC-midnight date)."""
     first, last = _day_of_ms(b.start_ms), _day_of_ms(b.end_ms - 1)
     match b.prefix:

@@ -24,6 +24,7 @@ from sqlalchemy import Connection, Select, and_, bindparam, func, not_, or_, sel
 from healthpod.consent.model import Scope
 from healthpod.store import schema
 from healthpod.store.scope_sql import visible_types, window
+from healthpod.store.search_values import DateBound
 from healthpod.vocabulary import sample_type
 
 KINDS = ("bp", "c", "q")  # the order of kinds among rows with the same start
@@ -32,21 +33,12 @@ _ID = re.compile(r"^(q|c|bp)-(\d{1,18})$")
 
 
 @dataclass(frozen=True, slots=True)
-class Bound:
-    """A half-open range on an instant column; `prefix` as in FHIR date search."""
-
-    prefix: str
-    start_ms: int
-    end_ms: int
-
-
-@dataclass(frozen=True, slots=True)
 class SampleFilter:
     """What a search asks for, already checked: None means no restriction."""
 
     type_codes: frozenset[str] | None = None
-    dates: tuple[Bound, ...] = ()
-    updated: tuple[Bound, ...] = ()
+    dates: tuple[DateBound, ...] = ()
+    updated: tuple[DateBound, ...] = ()
     ids: tuple[tuple[str, int], ...] | None = None  # (kind, row id) pairs from `_id`
 
     def ids_of(self, kind: str) -> list[int] | None:
@@ -124,7 +116,7 @@ class _Where(NamedTuple):
     values: dict[str, Any]
 
 
-def _updated_where(bounds: Iterable[Bound]) -> _Where:
+def _updated_where(bounds: Iterable[DateBound]) -> _Where:
     """`_lastUpdated` filters, bound as "upd<i>_start" and "upd<i>_end"."""
     shape: list[str] = []
     values: dict[str, Any] = {}
@@ -157,7 +149,7 @@ def _updated_clauses(column: Any, shape: tuple[str, ...]) -> list[Any]:
 
 
 def _start_where(
-    kind: str, scope: Scope, dates: Iterable[Bound], key: Key | None, desc: bool
+    kind: str, scope: Scope, dates: Iterable[DateBound], key: Key | None, desc: bool
 ) -> _Where:
     """The consent window, the date filters and the paging key on the start column, with
     all lower bounds folded into one and all upper bounds into one.
@@ -167,7 +159,7 @@ def _start_where(
     """
     lows: list[int] = []  # inclusive
     highs: list[int] = []  # exclusive
-    not_between: list[Bound] = []
+    not_between: list[DateBound] = []
     low, high = window(scope)
     if low is not None:
         lows.append(low)

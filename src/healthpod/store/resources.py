@@ -30,7 +30,6 @@ from sqlalchemy import (
     exists,
     func,
     insert,
-    not_,
     or_,
     select,
     update,
@@ -42,6 +41,7 @@ from healthpod.store import schema
 from healthpod.store.resource_index import category_of, clinical_date, date_range, status_of
 from healthpod.store.resource_index import tokens_of as _tokens_of
 from healthpod.store.scope_sql import resource_clauses
+from healthpod.store.search_values import DateBound, Token
 
 Provenance = Literal["professional", "person", "device", "actor"]
 PROVENANCES: tuple[str, ...] = ("professional", "person", "device", "actor")
@@ -319,88 +319,6 @@ def _stored(row: Any) -> StoredResource:
 # --- searching --------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
-class Token:
-    """A token search value. `system` None: any system, "" : no system; `code` None: any code."""
-
-    system: str | None
-    code: str | None
-
-    @classmethod
-    def parse(cls, text: str) -> Token:
-        """`system|code`, `|code`, `system|` or `code`, as FHIR token search writes them.
-
-        Raises:
-            InvalidRequest: empty, or `|` alone.
-        """
-        if "|" not in text:
-            if not text:
-                raise InvalidRequest("An empty token search value.", hint="Write system|code.")
-            return cls(None, text)
-        system, _, code = text.partition("|")
-        if not system and not code:
-            raise InvalidRequest("A token search value of '|' alone.", hint="Write system|code.")
-        return cls(system, code or None)
-
-
-_PREFIXES = ("eq", "ne", "gt", "lt", "ge", "le", "sa", "eb", "ap")
-
-
-@dataclass(frozen=True, slots=True)
-class DateBound:
-    """A date search value: prefix plus the range the date covers (inclusive UTC ms)."""
-
-    prefix: str
-    start_ms: int
-    end_ms: int
-
-    @classmethod
-    def parse(cls, text: str) -> DateBound:
-        """`ge2024-01`, `2024-02-03T10:00:00+01:00`, `lt2020`: prefix (default eq) and date.
-
-        Raises:
-            InvalidRequest: an unknown prefix or a value that is not a FHIR date.
-        """
-        prefix, value = ("eq", text)
-        if text[:2].isalpha():
-            prefix, value = text[:2], text[2:]
-        if prefix not in _PREFIXES:
-            raise InvalidRequest(
-                f"Unknown date prefix {prefix!r} in {text!r}.",
-                hint=f"Use one of {', '.join(_PREFIXES)}.",
-            )
-        found = date_range(value)
-        if found is None:
-            raise InvalidRequest(
-                f"{value!r} is not a FHIR date.",
-                hint="Write YYYY, YYYY-MM, YYYY-MM-DD or YYYY-MM-DDThh:mm:ss+zz:zz.",
-            )
-        return cls(prefix, found.start_ms, found.end_ms)
-
-    def clause(self, low: ColumnElement[int], high: ColumnElement[int]) -> ColumnElement[bool]:
-        """The SQL condition for a resource whose range is [low, high] (HAPI's reading)."""
-        lo, hi = self.start_ms, self.end_ms
-        match self.prefix:
-            case "eq":
-                return and_(low >= lo, high <= hi)
-            case "ne":
-                return not_(and_(low >= lo, high <= hi))
-            case "gt":
-                return high > hi
-            case "lt":
-                return low < lo
-            case "ge":
-                return high >= lo
-            case "le":
-                return low <= hi
-            case "sa":
-                return low > hi
-            case "eb":
-                return high < lo
-            case _:  # "ap": overlaps the value's range
-                return and_(low <= hi, high >= lo)
-
-
 SORTS = {
     "date": (_r.c.effective_start_ms, False),
     "-date": (_r.c.effective_start_ms, True),
@@ -468,8 +386,10 @@ def search(
         where.append(_token_match("identifier", identifiers))
     if status:
         where.append(_r.c.status.in_(list(status)))
-    where.extend(bound.clause(_r.c.effective_start_ms, _r.c.effective_end_ms) for bound in dates)
-    where.extend(bound.clause(_r.c.last_updated_ms, _r.c.last_updated_ms) for bound in last_updated)
+    where.extend(bound.on_range(_r.c.effective_start_ms, _r.c.effective_end_ms) for bound in dates)
+    where.extend(
+        bound.on_range(_r.c.last_updated_ms, _r.c.last_updated_ms) for bound in last_updated
+    )
     where.extend(resource_clauses(scope))
     total = conn.execute(select(func.count()).select_from(_r).where(*where)).scalar_one()
     query: Select[Any] = select(_r).where(*where)
