@@ -7,15 +7,16 @@ offset the web app shows their dates in (their latest data's), which the form na
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta, timezone
 
 import httpx
 import pytest
 
 from healthpod.consent import store as consent_store
 from healthpod.insights import summaries
-from healthpod.oauth.consent_form import local_midnight_ms, zone_label
+from healthpod.oauth.consent_form import local_midnight_ms
 from healthpod.web.i18n import Formatter
+from healthpod.web.localtime import offset_label
 from smart_support import (
     add_actor,
     add_person,
@@ -153,6 +154,37 @@ def test_a_window_that_ends_before_it_starts_is_refused_on_the_form(world):
     ],
 )
 def test_local_midnight_at_any_offset(offset, label, utc):
-    assert zone_label(offset) == label
+    assert offset_label(offset) == label
     expected = datetime.fromisoformat(utc).replace(tzinfo=UTC)
-    assert local_midnight_ms(date(2024, 3, 1), offset) == int(expected.timestamp() * 1000)
+    zone = timezone(timedelta(minutes=offset))
+    assert local_midnight_ms(date(2024, 3, 1), zone) == int(expected.timestamp() * 1000)
+
+
+def test_a_time_zone_the_person_set_counts_with_its_summer_time(world):
+    """With `healthpod settings set timezone Europe/Stockholm`, a July day starts at +02:00
+    even when the latest data was recorded at +01:00, and the form names the zone."""
+    from zoneinfo import ZoneInfo
+
+    from healthpod.store import person_settings
+
+    with world["pod"].engine.begin() as conn:
+        person_settings.set_time_zone(conn, world["anna"], "Europe/Stockholm")
+    assert "Europe/Stockholm" in _page(world, "anna")
+    http_tokens(
+        world["base"],
+        world["app"].client_id,
+        "anna",
+        "launch/patient patient/Observation.rs",
+        change=_dates(data_from="2024-07-01", data_to="2024-07-31", valid_until="2099-01-31"),
+    )
+    consent = _consent(world, world["anna"])
+    assert consent.data_from_ms == _ms("2024-07-01T00:00:00+02:00")
+    assert consent.data_to_ms == _ms("2024-08-01T00:00:00+02:00")
+    assert consent.valid_until_ms == _ms("2099-02-01T00:00:00+01:00")  # winter then
+    with httpx.Client(base_url=world["base"]) as browser:
+        login_with_form(browser, "anna")
+        page = browser.get("/sharing", headers={"Accept": "text/html"}).text
+    shown = Formatter("en", 60, ZoneInfo("Europe/Stockholm"))
+    dash = "\N{EN DASH}"
+    assert f"{shown.date(date(2024, 7, 1))} {dash} {shown.date(date(2024, 7, 31))}" in page
+    assert shown.date(date(2099, 1, 31)) in page

@@ -6,15 +6,15 @@ only, set an end date). Whatever the form says, nothing outside the request is g
 
 Dates are the person's days: "from 2024-03-01" starts at midnight where they are, "to" and
 "access ends on" include that whole day (they end at the next local midnight). Where they are
-is the UTC offset the web app shows their dates in (`web.localtime.offset_min`), and the form
-says which one.
+is the zone the web app shows their dates in (`web.localtime.person_zone`: the time zone they
+set, or the offset of their latest data), and the form names it.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta, tzinfo
 
 from healthpod.consent.model import Action, Granularity, Scope
 from healthpod.errors import InvalidRequest
@@ -61,24 +61,16 @@ def _day(fields: dict[str, str], name: str) -> date | None:
         raise InvalidRequest(f"{value!r} is not a date; use YYYY-MM-DD.") from None
 
 
-def local_midnight_ms(day: date, offset_min: int) -> int:
-    """The instant a day starts at a UTC offset, in epoch milliseconds."""
-    zone = timezone(timedelta(minutes=offset_min))
+def local_midnight_ms(day: date, zone: tzinfo) -> int:
+    """The instant a day starts in a time zone, in epoch milliseconds."""
     return int(datetime(day.year, day.month, day.day, tzinfo=zone).timestamp() * 1000)
 
 
-def zone_label(offset_min: int) -> str:
-    """`UTC+01:00` for an offset of 60 minutes."""
-    sign = "-" if offset_min < 0 else "+"
-    hours, minutes = divmod(abs(offset_min), 60)
-    return f"UTC{sign}{hours:02d}:{minutes:02d}"
-
-
 def parse_choice(
-    fields: Sequence[tuple[str, str]], asked: Requested, *, now_ms: int, offset_min: int = 0
+    fields: Sequence[tuple[str, str]], asked: Requested, *, now_ms: int, zone: tzinfo = UTC
 ) -> ConsentChoice:
     """The consent the person chose, never more than was asked; its days are the person's
-    days at `offset_min`.
+    days in `zone`.
 
     Raises:
         InvalidRequest: nothing left to allow, a bad date, or an end date in the past.
@@ -99,7 +91,7 @@ def parse_choice(
         raise InvalidRequest("The data window ends before it starts.")
 
     def _ms(day: date) -> int:
-        return local_midnight_ms(day, offset_min)
+        return local_midnight_ms(day, zone)
 
     until = _day(single, "valid_until")
     valid_until_ms = None if until is None else _ms(until + timedelta(days=1))

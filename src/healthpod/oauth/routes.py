@@ -25,7 +25,7 @@ from healthpod.consent.audit import DoneBy
 from healthpod.consent.model import Granularity, Scope
 from healthpod.errors import AccessDenied, HealthpodError, InvalidRequest
 from healthpod.oauth import discovery, tokens
-from healthpod.oauth.consent_form import parse_choice, requested, zone_label
+from healthpod.oauth.consent_form import parse_choice, requested
 from healthpod.oauth.scopes import granted, parse_scopes
 from healthpod.oauth.server import Client, Grant, PodAuthorizationServer, PodRequest
 from healthpod.pod import Pod
@@ -155,8 +155,8 @@ def authorize_page(request: Request) -> Response:
             target = request.url.path + "?" + request.url.query
             return RedirectResponse("/login?" + urlencode({"next": target}), status_code=303)
         client: Client = grant.client
-        offset = localtime.offset_min(conn, person_id)
-        response = _consent_page(request, client.actor, oauth_request.payload.data, offset)
+        zone = localtime.person_zone(conn, person_id)
+        response = _consent_page(request, client.actor, oauth_request.payload.data, zone.label)
     response.headers.update(NO_STORE)
     return response
 
@@ -165,7 +165,7 @@ def _consent_page(
     request: Request,
     actor: Actor,
     data: dict[str, str],
-    offset_min: int,
+    zone_label: str,
     *,
     error: str | None = None,
 ) -> Response:
@@ -181,7 +181,7 @@ def _consent_page(
             "asked": asked,
             "offline": scopes.offline,
             "action": request.url.path + "?" + request.url.query,
-            "zone": zone_label(offset_min),
+            "zone": zone_label,
             "error": error,
         },
         status_code=400 if error else 200,
@@ -233,12 +233,12 @@ def _decide(request: Request, fields: list[tuple[str, str]]) -> Response:
                 oauth_request, grant_user=None, grant=grant
             )
             return Response(status_code=status, headers=dict(headers))
-        offset = localtime.offset_min(conn, person_id)
+        zone = localtime.person_zone(conn, person_id)
         try:
-            choice = parse_choice(fields, requested(scopes), now_ms=now_ms, offset_min=offset)
+            choice = parse_choice(fields, requested(scopes), now_ms=now_ms, zone=zone.tz)
         except InvalidRequest as exc:
             return _consent_page(
-                request, client.actor, oauth_request.payload.data, offset, error=exc.message
+                request, client.actor, oauth_request.payload.data, zone.label, error=exc.message
             )
         consent = consent_store.grant(
             conn,

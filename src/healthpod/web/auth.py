@@ -93,6 +93,7 @@ def require_person(request: Request) -> WebPerson:
     request.state.username = person.username
     with pod_of(request).engine.connect() as conn:
         request.state.offset_min = localtime.offset_min(conn, person.person_id)
+        request.state.zone = localtime.named_zone(conn, person.person_id)
     return person
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import io
-from datetime import date, timedelta, timezone
+from datetime import date, timedelta, timezone, tzinfo
 from pathlib import Path
 from typing import Literal, cast
 
@@ -75,9 +75,10 @@ def _accepted(header: str) -> list[str]:
 class Formatter:
     """Numbers, dates and times in one language, for templates (`fmt.number(x)`)."""
 
-    def __init__(self, language: str, offset_min: int = 0) -> None:
+    def __init__(self, language: str, offset_min: int = 0, zone: tzinfo | None = None) -> None:
         self.language = language
         self.offset_min = offset_min  # the person's local offset, for instants without one
+        self.zone = zone  # the person's time zone, when known: it wins over the offset
         self.locale = Locale.parse("sv_SE" if language == "sv" else "en_GB")
 
     def number(self, value: float | int | None, digits: int = 0) -> str:
@@ -109,15 +110,17 @@ class Formatter:
         person's)."""
         if epoch_ms is None:
             return NO_VALUE
-        zone = timezone(timedelta(minutes=self.offset_min if offset_min is None else offset_min))
+        zone = self._zone() if offset_min is None else timezone(timedelta(minutes=offset_min))
         return self.datetime(dt.datetime.fromtimestamp(epoch_ms / 1000, tz=zone), style)
+
+    def _zone(self) -> tzinfo:
+        return self.zone or timezone(timedelta(minutes=self.offset_min))
 
     def date_ms(self, epoch_ms: int | None) -> str:
         """The person's local date of an instant stored as UTC milliseconds."""
         if epoch_ms is None:
             return NO_VALUE
-        zone = timezone(timedelta(minutes=self.offset_min))
-        return self.date(dt.datetime.fromtimestamp(epoch_ms / 1000, tz=zone).date())
+        return self.date(dt.datetime.fromtimestamp(epoch_ms / 1000, tz=self._zone()).date())
 
     def duration_min(self, minutes: float | None) -> str:
         if minutes is None:

@@ -1,12 +1,51 @@
-"""The person's local time on pages: the UTC offset their latest data was recorded in."""
+"""The person's local time on pages: the time zone they set (`healthpod settings set
+timezone`), or else the UTC offset their latest data was recorded in."""
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, timedelta, timezone
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta, timezone, tzinfo
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sqlalchemy import Connection, select
 
-from healthpod.store import schema
+from healthpod.store import person_settings, schema
+
+
+@dataclass(frozen=True, slots=True)
+class Zone:
+    """Where the person's days start and end, and how to name it to them."""
+
+    tz: tzinfo
+    label: str  # "Europe/Stockholm", or "UTC+01:00" when only an offset is known
+
+
+def person_zone(conn: Connection, person_id: int) -> Zone:
+    """The person's zone: the one they set, else the offset of their latest data (UTC when
+    there is none yet)."""
+    named = named_zone(conn, person_id)
+    if named is not None:
+        return Zone(named, named.key)
+    offset = offset_min(conn, person_id)
+    return Zone(timezone(timedelta(minutes=offset)), offset_label(offset))
+
+
+def named_zone(conn: Connection, person_id: int) -> ZoneInfo | None:
+    """The IANA zone the person set, or None (none set, or unknown to this system)."""
+    name = person_settings.time_zone(conn, person_id)
+    if not name:
+        return None
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        return None
+
+
+def offset_label(offset: int) -> str:
+    """`UTC+01:00` for an offset of 60 minutes."""
+    sign = "-" if offset < 0 else "+"
+    hours, minutes = divmod(abs(offset), 60)
+    return f"UTC{sign}{hours:02d}:{minutes:02d}"
 
 
 def offset_min(conn: Connection, person_id: int) -> int:

@@ -91,7 +91,9 @@ def render(
             "_": _,
             "ngettext": ngettext,
             "lang": lang,
-            "fmt": i18n.Formatter(lang, getattr(request.state, "offset_min", 0)),
+            "fmt": i18n.Formatter(
+                lang, getattr(request.state, "offset_min", 0), getattr(request.state, "zone", None)
+            ),
             "csrf_token": security.csrf_token(request),
             "csrf_field": security.CSRF_FIELD,
             "nav": NAV,
