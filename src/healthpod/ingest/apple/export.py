@@ -273,6 +273,7 @@ class AppleHealthImporter:
                 yield from parse(xml, label, errors)
             yield from clinical_records(filename, zf, names, errors)
             yield from workout_routes(filename, zf, names, errors)
+            yield from electrocardiograms(filename, zf, names, errors)
         else:
             yield from parse(fp, filename, errors)
 
@@ -328,6 +329,38 @@ def workout_routes(
                 yield Warning_(name, f"the route file was not read: {exc.message}")
             continue
         yield RouteFile(path=f"/workout-routes/{PurePosixPath(name).name}", points=points)
+
+
+def electrocardiograms(
+    filename: str, zf: Any, names: Sequence[str], errors: ErrorHandling
+) -> Iterator[Item]:
+    """The archive's ECGs (`electrocardiograms/*.csv`), each as an Observation.
+
+    Raises:
+        MalformedFile: under ErrorHandling.RAISE, an ECG file that cannot be read.
+    """
+    files = [
+        name
+        for name in names
+        if (path := PurePosixPath(name)).parent.name == "electrocardiograms"
+        and path.suffix.lower() == ".csv"
+    ]
+    if not files:
+        return
+    from healthpod.ingest.apple.electrocardiograms import electrocardiogram
+
+    for name in files:
+        label = f"{filename}/{name}"
+        try:
+            with safe_files.open_member(filename, zf, name) as member:
+                record = electrocardiogram(member, label)
+        except MalformedFile as exc:
+            if errors is ErrorHandling.RAISE:
+                raise
+            if errors is ErrorHandling.WARN:
+                yield Warning_(name, f"the ECG was not read: {exc.message}")
+            continue
+        yield record
 
 
 def describe_names(names: Sequence[str]) -> str:
