@@ -64,6 +64,7 @@ REPORTS = {
     ("sources",): "No sources yet",
     ("log",): "Nothing in the access log yet",
     ("log", "verify"): "The access log is intact: 0 entries",
+    ("log", "verify", "--all"): "No access log yet",
     ("consent", "list"): "You have given no consents",
     ("imports",): "No imports yet",
 }

@@ -99,6 +99,8 @@ def verify(pod: Pod, all_: bool, person: str, as_json: bool) -> None:
             ]
         )
     else:
+        if not results:  # --all on an empty pod
+            click.echo("No access log yet: nobody's data is in this pod.")
         for name, r in results:
             click.echo(f"{name}: {r.summary()}" if all_ else r.summary())
     if broken:
