@@ -114,7 +114,8 @@ def test_withings_intraday_and_sleep():
     steps = [i for i in items if isinstance(i, Quantity) and i.type_code == "steps"]
     assert sum(s.value for s in steps) == sum(e.get("steps", 0) for e in series.values())
     assert [i.message for i in items if isinstance(i, Warning_)] == [
-        "the payload names no time zone; times are stored with offset +00:00"
+        "the payload names no time zone; times are stored with offset +00:00 "
+        "(give your time zone with --tz or `healthpod settings set timezone`)"
     ]
     sleep = read("withings/withings-sleep-measures.json", ErrorHandling.WARN)
     stages = [i.value_code for i in sleep if isinstance(i, CategoryValue)]

@@ -139,3 +139,14 @@ def test_the_hour_a_clock_goes_back_reads_as_its_first_pass():
             120,
         )
     assert zones.offset_min_at(ms) == 0  # outside the block: no zone
+
+
+def test_a_withings_payload_without_its_zone_gets_the_one_given(settings, engine):
+    path = Path(__file__).parents[1] / "data" / "shimmer" / "withings"
+    result = run(
+        settings, "import", str(path / "withings-intraday-activity.json"), "--tz", "US/Pacific"
+    )
+    assert result.exit_code == 0, result.stderr
+    assert "payload names no time zone" not in result.stderr
+    offsets = {offset for _, offset in stored(engine)}
+    assert offsets == {-420}  # June 2015: Pacific daylight time

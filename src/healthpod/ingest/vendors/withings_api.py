@@ -13,6 +13,7 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from healthpod.ingest import zones
 from healthpod.ingest.base import Correlation, Item, SourceRef, Warning_
 from healthpod.ingest.vendors.common import Emitter, number
 
@@ -45,7 +46,9 @@ SLEEP_STATES = {
     2: "HKCategoryValueSleepAnalysisAsleepDeep",
     3: "HKCategoryValueSleepAnalysisAsleepREM",
 }
-NO_ZONE = "the payload names no time zone; times are stored with offset +00:00"
+NO_ZONE = (
+    f"the payload names no time zone; times are stored with offset +00:00 ({zones.HOW_TO_SAY})"
+)
 
 
 def claims(document: Any) -> bool:
@@ -71,12 +74,13 @@ def read(document: dict[str, Any]) -> Iterator[Item]:
 
 
 def _zone(name: Any) -> ZoneInfo | None:
+    """The payload's zone; where it names none, the one the person gave (`zones`), if any."""
     if not isinstance(name, str):
-        return None
+        return zones.assumed()
     try:
         return ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError):
-        return None
+        return zones.assumed()
 
 
 def _offset(zone: ZoneInfo | None, epoch_s: float) -> int:
