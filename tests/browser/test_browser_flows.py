@@ -403,3 +403,65 @@ def test_delete_everything_leaves_nothing_of_the_person(page: Page, live_server,
             )
     finally:
         pod.close()
+
+
+@pytest.mark.parametrize("language", ["en", "sv"])
+def test_the_consent_screen_shows_identity_as_its_own_choice(
+    page: Page, live_server, screenshots, axe_source, language
+):
+    """Who the person is is a category like any other: unchecked, the app's Patient is its id
+    alone, labelled REDACTED, and no name or birth date leaves the pod."""
+    login(page, live_server.url)
+    page.context.add_cookies([{"name": "hp_lang", "value": language, "url": live_server.url}])
+    verifier, challenge = _pkce()
+    params = {
+        "response_type": "code",
+        "client_id": live_server.client_id,
+        "redirect_uri": live_server.redirect_uri,
+        "scope": "launch/patient patient/Patient.rs patient/Observation.rs",
+        "state": "st-identity",
+        "aud": f"{live_server.url}/fhir",
+        "code_challenge": challenge,
+        "code_challenge_method": "S256",
+    }
+    callbacks: list[str] = []
+    page.route(
+        f"{live_server.redirect_uri}**",
+        lambda route: (callbacks.append(route.request.url), route.fulfill(body="ok"))[1],
+    )
+    page.goto(f"{live_server.url}/oauth/authorize?{urlencode(params)}")
+    expect(page.locator("html")).to_have_attribute("lang", language)
+    identity = page.locator('input[name="category"][value="identity"]')
+    expect(identity).to_be_checked()
+    label = "Vem du är" if language == "sv" else "Who you are"
+    expect(page.locator("label", has=identity)).to_contain_text(label)
+    page.screenshot(path=screenshots / f"consent-identity-{language}.png", full_page=True)
+    assert axe_violations(page, axe_source) == []
+    identity.uncheck()
+    page.locator('button[name="decision"][value="allow"]').click()
+    page.wait_for_url(f"{live_server.redirect_uri}**")
+    code = parse_qs(urlsplit(callbacks[-1]).query)["code"][0]
+    token = httpx.post(
+        f"{live_server.url}/oauth/token",
+        data={
+            "grant_type": "authorization_code",
+            "code": code,
+            "redirect_uri": live_server.redirect_uri,
+            "code_verifier": verifier,
+            "client_id": live_server.client_id,
+        },
+    ).json()
+    headers = {"authorization": f"Bearer {token['access_token']}"}
+    patient = httpx.get(f"{live_server.url}/fhir/Patient/{token['patient']}", headers=headers)
+    assert patient.status_code == 200
+    body = patient.json()
+    assert set(body) == {"resourceType", "id", "meta"}
+    assert body["meta"]["security"][0]["code"] == "REDACTED"
+    included = httpx.get(
+        f"{live_server.url}/fhir/Observation?_include=Observation:patient&_count=1",
+        headers=headers,
+    ).json()
+    patients = [
+        e["resource"] for e in included["entry"] if e["resource"]["resourceType"] == "Patient"
+    ]
+    assert all("name" not in p and "birthDate" not in p for p in patients)

@@ -172,10 +172,13 @@ class Consent:
     def summary(self) -> str:
         """A short description for reasons and listings.
 
-        For example "heart, sleep; read; daily summaries only; until 2027-01-01".
+        For example "heart, sleep; identity withheld; read; daily summaries only; until
+        2027-01-01".
         """
         parts = [
             ", ".join(sorted(self.categories)) or "no categories",
+            # Said either way: who the person is matters more than any one measurement.
+            "identity shown" if IDENTITY in self.categories else "identity withheld",
             "/".join(sorted(a.value for a in self.actions)) or "no actions",
             "daily summaries only" if self.granularity is Granularity.DAILY else "raw samples",
         ]

@@ -25,6 +25,7 @@ KANTARA_VERSION = "KI-CR-v1.1.0"
 _NAMESPACE = uuid.UUID("5f0c3a4e-9d0b-4b8e-9a57-3c1e0b7d6a21")
 
 CATEGORY_NAMES: dict[str, str] = {
+    "identity": "Identity (name, birth date, sex, identifiers, contact details)",
     "activity": "Activity (steps, distance, energy, exercise)",
     "heart": "Heart (heart rate, resting heart rate, variability)",
     "sleep": "Sleep",
