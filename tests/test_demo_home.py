@@ -83,7 +83,7 @@ def test_make_demo_and_init_never_share_a_folder(tmp_path):
     assert made.returncode == 0, made.stderr
     demo_home = home_of(made.stdout)
     assert (demo_home / DEMO_MARKER).exists()
-    assert f"healthpod --home {demo_home} stats" in made.stdout
+    assert f"healthpod --home {demo_home} stats" in made.stdout  # how to reach it
     for home in homes.values():
         assert home != demo_home
         assert home not in demo_home.parents and demo_home not in home.parents

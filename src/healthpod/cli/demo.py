@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import shlex
+import sys
 import time
+from pathlib import Path
 
 import click
 
@@ -54,9 +56,11 @@ def demo(ctx: click.Context, host: str, port: int, no_serve: bool) -> None:
         click.echo(f"Demo pod ready in {home} ({time.monotonic() - started:.1f} s).")
     else:
         click.echo(f"Reusing the demo pod in {home}.")
+    # As it was started (`.venv/bin/healthpod` under `make demo`), so the line can be copied.
+    program = sys.argv[0] if Path(sys.argv[0]).name == "healthpod" else "healthpod"
     click.echo(
         "Commands on the demo pod need its home, e.g.\n"
-        f"  healthpod --home {shlex.quote(str(home))} stats"
+        f"  {shlex.quote(program)} --home {shlex.quote(str(home))} stats"
     )
     shown = "127.0.0.1" if host in ("0.0.0.0", "::") else host  # noqa: S104 - a display name
     click.echo(
