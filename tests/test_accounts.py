@@ -53,17 +53,22 @@ def test_wrong_credentials_get_one_message(engine, alice, username, password):
         login(engine, username, password)
 
 
-def test_an_account_is_locked_after_repeated_failures_even_for_the_right_password(engine, alice):
+def test_an_account_backs_off_after_repeated_failures_even_for_the_right_password(engine, alice):
     for i in range(accounts.ACCOUNT_LIMIT):
         with pytest.raises(AccessDenied, match="Wrong"):
             login(engine, password=f"guess {i}", address=f"10.0.0.{i}", now=NOW + i)
-    with pytest.raises(AccessDenied, match=r"Too many failed logins for this account.*15 minutes"):
+    with pytest.raises(AccessDenied, match=r"Too many failed logins for this account.*30 seconds"):
         login(engine, now=NOW + 10)
-    # The lock ends, and a success resets the count.
-    assert login(engine, now=NOW + 16 * MINUTE) == alice
+    # The wait ends; the next failure waits twice as long.
     with pytest.raises(AccessDenied, match="Wrong"):
-        login(engine, password="again wrong", now=NOW + 17 * MINUTE)
-    assert login(engine, now=NOW + 18 * MINUTE) == alice
+        login(engine, password="wrong again", now=NOW + 31_000)
+    with pytest.raises(AccessDenied, match=r"for this account.*59 seconds"):
+        login(engine, now=NOW + 32_000)
+    # The right password after the wait gets in, and a success resets the count.
+    assert login(engine, now=NOW + 2 * MINUTE) == alice
+    with pytest.raises(AccessDenied, match="Wrong"):
+        login(engine, password="again wrong", now=NOW + 3 * MINUTE)
+    assert login(engine, now=NOW + 3 * MINUTE + 1) == alice
 
 
 def test_an_address_is_locked_across_usernames(engine, alice, monkeypatch):

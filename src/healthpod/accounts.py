@@ -1,10 +1,16 @@
 """Accounts: a person logs in with a username and a password (argon2id).
 
-Failed logins are counted per account and per client address in the database, so every worker
-of a region's deployment sees the same counts; past a limit within a window that key is locked
-for a while and even the right password is refused, which is what stops guessing. An unknown
-username costs the same hash verification as a known one and gets the same message, so the
-login form does not tell which usernames exist.
+Every login attempt is counted before its password is checked, in the database, so every
+worker of a region's deployment sees the same counts and parallel guesses cannot slip past
+the limit: one `UPDATE … WHERE not locked … RETURNING` per key admits the attempt and counts it
+(or finds the key locked), atomically on SQLite and PostgreSQL. A browser that logged in to the
+account before proves it with a signed device cookie and is counted under its own key only
+(OWASP's device cookies); any other client is counted per account and per client address.
+Past a key's free attempts it backs off: each further attempt locks the key for twice as long
+as the one before, from BACKOFF_START_MS up to BACKOFF_MAX_MS, so a stranger can slow logins
+to an account from unknown browsers but never lock its owner's own browser out. A success
+forgives the attempt. An unknown username costs the same hash verification as a known one and
+gets the same message, so the login form does not tell which usernames exist.
 """
 
 from __future__ import annotations
@@ -19,8 +25,20 @@ from typing import Any
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
-from sqlalchemy import Connection, Engine, delete, insert, select, update
+from sqlalchemy import (
+    Connection,
+    Engine,
+    Update,
+    case,
+    delete,
+    insert,
+    literal,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.sql.elements import ColumnElement
 
 from healthpod.consent import audit
 from healthpod.errors import AccessDenied, Conflict, InvalidRequest, NotFound
@@ -39,10 +57,12 @@ MIN_PASSWORD_LENGTH = 8
 MAX_PASSWORD_LENGTH = 1024  # argon2 takes any length; this only stops absurd request bodies
 USERNAME = re.compile(r"^[a-z0-9][a-z0-9._@+-]{0,99}$")
 
-WINDOW_MS = 15 * 60 * 1000
-ACCOUNT_LIMIT = 5  # failures per account within the window before it is locked
-ADDRESS_LIMIT = 20  # failures per client address within the window before it is locked
-LOCK_MS = 15 * 60 * 1000
+WINDOW_MS = 24 * 60 * 60 * 1000  # a key's count starts again a day after its first attempt
+ACCOUNT_LIMIT = 5  # free attempts per account (from browsers without its device cookie)
+ADDRESS_LIMIT = 20  # free attempts per client address, whatever the usernames
+DEVICE_LIMIT = 10  # free attempts per device cookie
+BACKOFF_START_MS = 30 * 1000  # the lock after the last free attempt; doubles with each next one
+BACKOFF_MAX_MS = 15 * 60 * 1000
 
 
 @dataclass(frozen=True, slots=True)
@@ -243,36 +263,39 @@ def set_password(
         )
 
 
-def authenticate(engine: Engine, username: str, password: str, *, address: str, now_ms: int) -> int:
-    """The person id of the account, if the password is right and neither key is locked.
+def authenticate(
+    engine: Engine,
+    username: str,
+    password: str,
+    *,
+    address: str,
+    now_ms: int,
+    device: str | None = None,
+) -> int:
+    """The person id of the account, if the password is right and the attempt is admitted.
 
-    Runs its own transactions (an Engine, not a Connection) because a failed attempt must be
-    counted even though it raises. Successful and failed logins of an existing account are
-    written to that person's access log.
+    `device` is the id from a valid device cookie issued to this username (see the module
+    docstring); without one the attempt counts against the account and the address.
+
+    Runs its own transactions (an Engine, not a Connection) because an attempt must be counted
+    before its password is checked and even though it fails. Successful and failed logins of
+    an existing account are written to that person's access log.
 
     Raises:
         AccessDenied: wrong username or password (one message for both), a disabled account,
-            or too many failed attempts from this address or for this account.
+            or too many attempts for this account, address or device (saying how long to wait).
     """
     # PostgreSQL refuses NUL in text. U+FFFD can be in no stored username either, so a name
     # with a NUL still matches no account, and counts against the address like any other.
     name = username.replace("\x00", "\ufffd").strip().casefold()[:200]
     address = address.replace("\x00", "\ufffd")
-    keys = {"account": f"account:{name}", "address": f"address:{address[:250]}"}
+    if device is not None:
+        limits = {f"device:{device[:100]}": DEVICE_LIMIT}
+    else:
+        limits = {f"account:{name}": ACCOUNT_LIMIT, f"address:{address[:250]}": ADDRESS_LIMIT}
+    _admit(engine, limits, now_ms)
     with engine.connect() as conn:
-        locked = conn.execute(
-            select(throttle.c.key, throttle.c.locked_until_ms).where(
-                throttle.c.key.in_(keys.values()), throttle.c.locked_until_ms > now_ms
-            )
-        ).all()
         row = conn.execute(select(accounts).where(accounts.c.username == name)).mappings().first()
-    if locked:
-        wait_min = max(1, -(-(max(r.locked_until_ms for r in locked) - now_ms) // 60_000))
-        what = "this account" if any(r.key == keys["account"] for r in locked) else "your address"
-        raise AccessDenied(
-            f"Too many failed logins for {what}. Try again in {wait_min} minutes.",
-            hint="If you forgot your password, ask the pod's operator to set a new one.",
-        )
     account = None if row is None else _account(row)
     stored_hash = _DUMMY_HASH if row is None else str(row["password_hash"])
     ok = _verify(stored_hash, password) and account is not None
@@ -280,16 +303,13 @@ def authenticate(engine: Engine, username: str, password: str, *, address: str, 
         if account is not None:
             audit.lock_chain(conn, account.person_id)
         if ok and account is not None:
-            conn.execute(delete(throttle).where(throttle.c.key == keys["account"]))
+            _forgive(conn, limits)
             if HASHER.check_needs_rehash(stored_hash):
                 conn.execute(
                     update(accounts)
                     .where(accounts.c.id == account.id)
                     .values(password_hash=HASHER.hash(password))
                 )
-        else:
-            _count_failure(conn, keys["account"], ACCOUNT_LIMIT, now_ms)
-            _count_failure(conn, keys["address"], ADDRESS_LIMIT, now_ms)
         if account is not None:
             disabled = account.disabled_ms is not None
             audit.record(
@@ -322,23 +342,81 @@ def _verify(password_hash: str, password: str) -> bool:
         return False
 
 
-def _count_failure(conn: Connection, key: str, limit: int, now_ms: int) -> None:
-    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
-    conn.execute(
-        dialect.insert(throttle)
-        .values(key=key, failures=0, window_start_ms=now_ms)
-        .on_conflict_do_nothing(index_elements=["key"])
-    )
-    row = conn.execute(select(throttle).where(throttle.c.key == key).with_for_update()).one()
-    if row.window_start_ms <= now_ms - WINDOW_MS:
-        failures, window_start = 1, now_ms
-    else:
-        failures, window_start = row.failures + 1, row.window_start_ms
-    locked_until = now_ms + LOCK_MS if failures >= limit else row.locked_until_ms
-    conn.execute(
+def _admit(engine: Engine, limits: Mapping[str, int], now_ms: int) -> None:
+    """Count one attempt against every key, or refuse it if any key is locked.
+
+    Raises:
+        AccessDenied: a key is locked; says which and for how long.
+    """
+    dialect = postgresql if engine.dialect.name == "postgresql" else sqlite
+    with engine.begin() as conn:  # one transaction: a refusal counts against no key
+        for key in sorted(limits):  # one order for every worker, so no deadlock
+            conn.execute(
+                dialect.insert(throttle)
+                .values(key=key, failures=0, window_start_ms=now_ms)
+                .on_conflict_do_nothing(index_elements=["key"])
+            )
+            admitted = conn.execute(
+                _count_attempt(key, limits[key], now_ms).returning(throttle.c.failures)
+            ).first()
+            if admitted is None:
+                until = conn.scalar(select(throttle.c.locked_until_ms).where(throttle.c.key == key))
+                raise _too_many(key, int(until or now_ms) - now_ms)
+
+
+def _count_attempt(key: str, limit: int, now_ms: int) -> Update:
+    """The one statement that admits and counts an attempt: no row when the key is locked."""
+    fresh = throttle.c.window_start_ms <= now_ms - WINDOW_MS
+    failures = case((fresh, 1), else_=throttle.c.failures + 1)
+    steps: list[tuple[ColumnElement[bool], int]] = []
+    lock_ms = BACKOFF_START_MS
+    while lock_ms < BACKOFF_MAX_MS:  # 30 s, 1, 2, 4 and 8 minutes, then 15 minutes each
+        steps.append((failures == limit + len(steps), now_ms + lock_ms))
+        lock_ms *= 2
+    locked_until = case((failures < limit, None), *steps, else_=literal(now_ms + BACKOFF_MAX_MS))
+    return (
         update(throttle)
-        .where(throttle.c.key == key)
-        .values(failures=failures, window_start_ms=window_start, locked_until_ms=locked_until)
+        .where(
+            throttle.c.key == key,
+            or_(throttle.c.locked_until_ms.is_(None), throttle.c.locked_until_ms <= now_ms),
+        )
+        .values(
+            failures=failures,
+            window_start_ms=case((fresh, now_ms), else_=throttle.c.window_start_ms),
+            locked_until_ms=locked_until,
+        )
+    )
+
+
+def _forgive(conn: Connection, limits: Mapping[str, int]) -> None:
+    """A success: the account's or device's count starts again; the address's loses one."""
+    for key, limit in limits.items():
+        if key.startswith("address:"):
+            left = throttle.c.failures - 1
+            conn.execute(
+                update(throttle)
+                .where(throttle.c.key == key, throttle.c.failures > 0)
+                .values(
+                    failures=left,
+                    locked_until_ms=case((left < limit, None), else_=throttle.c.locked_until_ms),
+                )
+            )
+        else:
+            conn.execute(delete(throttle).where(throttle.c.key == key))
+
+
+def _too_many(key: str, wait_ms: int) -> AccessDenied:
+    kind = key.partition(":")[0]
+    what = {"account": "this account", "address": "your address"}.get(kind, "this browser")
+    if wait_ms < 60_000:
+        wait = f"{max(2, -(-wait_ms // 1000))} seconds"
+    else:
+        minutes = -(-wait_ms // 60_000)
+        wait = "1 minute" if minutes == 1 else f"{minutes} minutes"
+    return AccessDenied(
+        f"Too many failed logins for {what}. Try again in {wait}.",
+        hint="A browser you logged in with before is not held up. If you forgot your "
+        "password, ask the pod's operator to set a new one.",
     )
 
 

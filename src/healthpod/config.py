@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from pathlib import Path
 from typing import Annotated, Literal
@@ -39,6 +40,7 @@ class Settings(BaseSettings):
     cors_origins: Annotated[tuple[str, ...], NoDecode] = ()
     server_threads: Annotated[int, Field(ge=1, le=64)] = 4
     max_upload_mb: Annotated[int, Field(ge=1, le=1024 * 1024)] = 4096
+    trusted_proxies: Annotated[tuple[str, ...], NoDecode] = ()
     access_log_key: SecretStr | None = None
     access_log_key_file: Path | None = None
 
@@ -57,6 +59,22 @@ class Settings(BaseSettings):
                     )
         return value
 
+    @field_validator("trusted_proxies", mode="before")
+    @classmethod
+    def _proxies(cls, value: object) -> object:
+        # Comma-separated addresses or networks of the reverse proxies in front of the server.
+        if isinstance(value, str):
+            value = [part.strip() for part in value.split(",") if part.strip()]
+        if isinstance(value, list | tuple):
+            for proxy in value:
+                try:
+                    ipaddress.ip_network(str(proxy), strict=False)
+                except ValueError:
+                    raise ValueError(
+                        f"{proxy!r} is not an IP address or network such as 10.0.0.5 or 10.0.0.0/24"
+                    ) from None
+        return value
+
     @field_validator("database_url")
     @classmethod
     def _known_engine(cls, value: str | None) -> str | None:
@@ -68,6 +86,11 @@ class Settings(BaseSettings):
     def effective_database_url(self) -> str:
         """The configured URL, or the SQLite file in the data directory."""
         return self.database_url or f"sqlite:///{self.home / 'healthpod.db'}"
+
+    @property
+    def proxy_networks(self) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
+        """`trusted_proxies` as networks (a single address is a /32 or /128)."""
+        return tuple(ipaddress.ip_network(p, strict=False) for p in self.trusted_proxies)
 
     @property
     def public_base_url(self) -> str:

@@ -25,7 +25,7 @@ from healthpod.consent.purpose import describe
 from healthpod.consent.receipt import build_receipt
 from healthpod.errors import AccessDenied, InvalidRequest
 from healthpod.pod import Pod, now_ms
-from healthpod.web import session
+from healthpod.web import auth, session
 
 
 class ErrorOut(BaseModel):
@@ -167,16 +167,14 @@ router = APIRouter(prefix="/api", tags=["sharing"], responses=ERRORS)
 
 
 @router.post("/login", dependencies=[SameSiteJson])
-def login(body: LoginIn, request: Request, response: Response, pod: PodDep) -> PersonOut:
-    """Log in with username and password; sets the session cookie.
+def login(body: LoginIn, request: Request, response: Response) -> PersonOut:
+    """Log in with username and password; sets the session and device cookies.
 
-    Repeated failures lock the account and the client address for a while (403 saying so).
+    Repeated failures make the account (from other browsers) and the client address wait, a
+    little longer each time (403 saying how long).
     """
-    address = request.client.host if request.client else "unknown"
-    person_id = accounts.authenticate(
-        pod.engine, body.username, body.password, address=address, now_ms=now_ms()
-    )
-    session.set_session(request, response, person_id)
+    person_id = auth.authenticate(request, body.username, body.password)
+    auth.start_session(request, response, person_id)
     return PersonOut(person_id=person_id, username=accounts.normalise_username(body.username))
 
 

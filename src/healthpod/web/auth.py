@@ -3,17 +3,25 @@
 Accounts, password checks, throttling and the cookie itself belong to `healthpod.accounts` and
 `healthpod.web.session`; this module adapts them for pages: a page that needs a person sends
 the browser to the login page and back when there is no (or an expired) session.
+
+It also says who is asking, for the login throttle: the client's address (the peer's, or the
+one a trusted reverse proxy forwarded, see `client_address`) and, for a browser that logged in
+to this account before, the device id from its signed `hp_device` cookie.
 """
 
 from __future__ import annotations
 
+import ipaddress
+import secrets
 from dataclasses import dataclass
 from typing import Annotated
 from urllib.parse import urlencode
 
 from fastapi import Depends, Request, Response
+from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 
 from healthpod import accounts
+from healthpod.keys import secret_key
 from healthpod.pod import Pod, now_ms
 from healthpod.store.person_data import PersonData, for_owner
 from healthpod.web import localtime, security, session
@@ -48,6 +56,73 @@ def pod_of(request: Request) -> Pod:
     return pod
 
 
+DEVICE_COOKIE = "hp_device"
+DEVICE_MAX_AGE_S = 365 * 24 * 60 * 60
+_DEVICE_SALT = "healthpod.device.v1"
+
+
+def client_address(request: Request) -> str:
+    """The client's IP address: the peer's, unless the peer is a trusted proxy.
+
+    From a proxy listed in HEALTHPOD_TRUSTED_PROXIES, X-Forwarded-For is read from the right
+    (the hop the proxy itself added) past every trusted proxy; the first address that is not
+    one is the client. Anything left of it, or a hop that is not an address, was written by
+    the client and is ignored. Without trusted proxies the header is never read.
+    """
+    peer = request.client.host if request.client else "unknown"
+    networks = request.app.state.settings.proxy_networks
+    if not networks or not _trusted(peer, networks):
+        return peer
+    hops = [
+        hop.strip()
+        for header in request.headers.getlist("x-forwarded-for")
+        for hop in header.split(",")
+    ]
+    address = peer
+    for hop in reversed(hops):
+        try:
+            address = str(ipaddress.ip_address(hop))
+        except ValueError:
+            break
+        if not _trusted(address, networks):
+            break
+    return address
+
+
+def _trusted(
+    address: str, networks: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]
+) -> bool:
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return False
+    return any(ip in network for network in networks)
+
+
+def _devices(request: Request) -> URLSafeTimedSerializer:
+    state = request.app.state
+    found: URLSafeTimedSerializer | None = getattr(state, "hp_device_serializer", None)
+    if found is None:
+        found = URLSafeTimedSerializer(secret_key(state.settings.home), salt=_DEVICE_SALT)
+        state.hp_device_serializer = found
+    return found
+
+
+def known_device(request: Request, username: str) -> str | None:
+    """The device id of this browser's signed device cookie, if it was issued for `username`."""
+    value = request.cookies.get(session.cookie_name(request, DEVICE_COOKIE))
+    if not value:
+        return None
+    try:
+        payload = _devices(request).loads(value, max_age=DEVICE_MAX_AGE_S)
+    except (BadSignature, SignatureExpired):
+        return None
+    if not isinstance(payload, dict) or payload.get("u") != username.strip().casefold():
+        return None
+    device = payload.get("d")
+    return device if isinstance(device, str) else None
+
+
 def authenticate(request: Request, username: str, password: str) -> int:
     """The person id for these credentials.
 
@@ -55,16 +130,37 @@ def authenticate(request: Request, username: str, password: str) -> int:
         AccessDenied: wrong username or password, a disabled account, or too many attempts
             (the message says which and how long to wait).
     """
-    address = request.client.host if request.client else "unknown"
-    return accounts.authenticate(
-        pod_of(request).engine, username, password, address=address, now_ms=now_ms()
+    device = known_device(request, username)
+    person_id = accounts.authenticate(
+        pod_of(request).engine,
+        username,
+        password,
+        address=client_address(request),
+        now_ms=now_ms(),
+        device=device,
     )
+    request.state.hp_login = (username.strip().casefold(), device)
+    return person_id
 
 
 def start_session(request: Request, response: Response, person_id: int) -> None:
-    """Log in: a new server session and cookie, and a new CSRF token bound to it."""
+    """Log in: a new server session and cookie, a new CSRF token bound to it, and (after a
+    password login) the device cookie that keeps this browser out of the account's throttle."""
     session.set_session(request, response, person_id)
     security.renew_csrf(request, response)
+    login = getattr(request.state, "hp_login", None)
+    if login is not None:
+        username, device = login
+        value = _devices(request).dumps({"u": username, "d": device or secrets.token_urlsafe(16)})
+        response.set_cookie(
+            session.cookie_name(request, DEVICE_COOKIE),
+            value,
+            max_age=DEVICE_MAX_AGE_S,
+            path="/",
+            httponly=True,
+            samesite="lax",
+            secure=session.secure(request),
+        )
 
 
 def end_session(request: Request, response: Response) -> None:
