@@ -177,6 +177,25 @@ def test_log_shows_and_verifies_and_names_an_altered_entry(run, engine, granted)
     assert "me: The access log is broken" in every
 
 
+def test_log_verify_names_a_cut_tail_whose_head_was_set_back(run, engine, granted):
+    from sqlalchemy import text
+
+    run("consent", "revoke", str(granted.id))
+    assert "intact: 2 entries" in run("log", "verify").stdout
+    with engine.begin() as conn:  # by direct SQL, without the key: the revocation is gone
+        conn.execute(text("DELETE FROM access_log WHERE seq = 2"))
+        conn.execute(
+            text(
+                "UPDATE access_log_heads SET seq = 1, "
+                "hash = (SELECT hash FROM access_log WHERE seq = 1)"
+            )
+        )
+    broken = run("log", "verify", code=1).stdout
+    assert "rewritten without the key: entries after 1 were cut" in broken
+    [result] = json.loads(run("log", "verify", "--json", code=1).stdout)
+    assert result["first_broken_seq"] == 2 and result["entries"] == 1
+
+
 def test_account_password_and_disable(run, engine):
     from healthpod import accounts
     from healthpod.errors import AccessDenied
