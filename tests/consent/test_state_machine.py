@@ -1,7 +1,7 @@
 """Persons, imports, grants, narrowing, revocations, time passing and requests, against a model.
 
 Runs on a real database (SQLite and PostgreSQL) through the same path the FHIR API uses
-(`access.authorize`, then the sample store with the decision's scope): nothing outside a valid
+(`access.open_for_actor`, then the door's reader with the decision's scope): nothing outside a valid
 consent is ever allowed or returned, the chosen consent, its scope and the rows returned are
 exactly what the plain model says, and every request and change has its log entry.
 """
@@ -33,8 +33,9 @@ from healthpod.consent import (
     audit,
     store,
 )
-from healthpod.errors import Conflict, NotFound
-from healthpod.store import daily_observations, observations, schema
+from healthpod.consent.model import ALL_CATEGORIES, IDENTITY, Reach
+from healthpod.errors import AccessDenied, Conflict, NotFound
+from healthpod.store import schema
 from healthpod.store.observations import SampleFilter
 from healthpod.store.scope_sql import type_category
 from healthpod.vocabulary import sample_type
@@ -42,7 +43,7 @@ from healthpod.vocabulary import sample_type
 HOUR = 3_600_000
 DAY = 24 * HOUR
 NOW = 1_800_000_000_000
-CATEGORIES = ["activity", "heart", "body", "sleep", "lab-results"]
+CATEGORIES = ["activity", "heart", "body", "sleep", "lab-results", "identity"]
 SAMPLE_TYPES = ["steps", "heart_rate", "body_mass"]  # activity, heart, body
 SAMPLE_TIMES = [NOW - 20 * DAY, NOW - 5 * DAY, NOW + 150 * DAY]  # around the data windows
 
@@ -313,9 +314,51 @@ def make_machine(engine):
             bound = consent_id if bind else None
             self.ask(plain.person, plain.actor, wanted, Action.READ, bound)
 
+        @rule(
+            who=st.integers(0, 1),
+            actor=st.integers(0, 1),
+            token_reaches_identity=st.booleans(),
+        )
+        def read_the_patient(self, who, actor, token_reaches_identity):
+            """The Patient is shown under any valid consent that reads; who the person is only
+            when the consent chosen holds identity and the token reaches it."""
+            person, actor_id = self.persons[who], self.actors[actor]
+            reach = Reach(ALL_CATEGORIES if token_reaches_identity else ALL_CATEGORIES - {IDENTITY})
+            req = AccessRequest(person, actor_id, Action.READ, resource_type="Patient", reach=reach)
+            self.log_count[person] += 1
+            valid = [
+                c
+                for c in self.model.values()
+                if c.person == person
+                and c.actor == actor_id
+                and c.valid(self.now)
+                and "read" in c.actions
+                and c.categories
+            ]
+            try:
+                data = access.open_for_actor(
+                    engine, engine, req, event="test.patient", now_ms=self.now
+                )
+            except AccessDenied:
+                assert not valid
+                return
+            assert valid
+            best = max(valid, key=lambda c: (len(c.categories), not c.daily, c.id))
+            with data.reader() as read:
+                shown = read.identity()
+            assert shown is not None
+            assert shown.shown == (IDENTITY in best.categories and token_reaches_identity)
+            if not shown.shown:
+                assert (shown.name, shown.birth_date, shown.sex) == (None, None, None)
+
         def ask(self, person, actor_id, wanted, action, bound):
             req = AccessRequest(person, actor_id, action, frozenset(wanted), consent_id=bound)
-            decision = access.authorize(engine, req, event="test.request", now_ms=self.now)
+            try:
+                data = access.open_for_actor(
+                    engine, engine, req, event="test.request", now_ms=self.now
+                )
+            except AccessDenied:
+                data = None
             self.log_count[person] += 1
 
             def coverage(c: Plain) -> frozenset[str]:
@@ -331,19 +374,17 @@ def make_machine(engine):
                 and action.value in c.actions
                 and coverage(c)
             ]
-            assert decision.allowed == bool(valid), decision.reason
-            if not valid:
-                assert decision.scope is None
+            assert (data is not None) == bool(valid)
+            if data is None:
                 return
             best = max(valid, key=lambda c: (len(coverage(c)), not c.daily, c.id))
-            assert decision.consent_id == best.id
-            scope = decision.scope
-            assert scope is not None
+            assert data.accessor.consent_id == best.id
+            scope = data.scope
             assert scope.categories == coverage(best)
             assert (scope.data_from_ms, scope.data_to_ms) == (best.data_from, best.data_to)
             assert scope.daily_only == best.daily
             if action is Action.READ:
-                self.check_returned_rows(person, scope)
+                self.check_returned_rows(data)
             with engine.connect() as conn:
                 [last] = audit.entries(conn, person, newest_first=True, limit=1)
             assert (last.event, last.outcome, last.consent_id, last.actor_id) == (
@@ -353,18 +394,15 @@ def make_machine(engine):
                 actor_id,
             )
 
-        def check_returned_rows(self, person, scope):
-            """What the store returns under the scope is exactly the model's rows, no more."""
-            with engine.connect() as conn:
+        def check_returned_rows(self, data):
+            """What the door returns under its scope is exactly the model's rows, no more."""
+            person, scope = data.person_id, data.scope
+            with data.reader() as read:
                 if scope.daily_only:
-                    days = daily_observations.search(
-                        conn, person, scope, SampleFilter(), after=None, limit=10_000
-                    )
+                    days = read.daily(SampleFilter(), after=None, limit=10_000)
                     assert all(type_category(d.type_code) in scope.categories for d in days)
                     return
-                rows = observations.search_samples(
-                    conn, person, scope, SampleFilter(), after=None, limit=10_000
-                )
+                rows = read.samples(SampleFilter(), after=None, limit=10_000)
             expected = {
                 row_id
                 for row_id, owner, category, at in self.samples
