@@ -701,6 +701,12 @@ RESOURCE_CATEGORIES: dict[str, Category] = {
 BY_LOINC: dict[str, SampleType] = {t.loinc: t for t in SAMPLE_TYPES if t.loinc}
 
 
+# Resources that say who a person is: kept from healthcare, shown only under `identity`.
+IDENTITY_RESOURCES: frozenset[str] = frozenset({"Patient", "Person", "RelatedPerson"})
+
+
 def resource_category(resource_type: str) -> Category:
     """The consent category of a (non-Observation) FHIR resource type."""
+    if resource_type in IDENTITY_RESOURCES:
+        return Category.IDENTITY
     return RESOURCE_CATEGORIES.get(resource_type, Category.OTHER_RECORDS)

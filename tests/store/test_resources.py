@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from healthpod.errors import InvalidRequest
 from healthpod.fhir.search import parse_date, parse_token
-from healthpod.store import resources
+from healthpod.store import resources, schema
 from healthpod.store.person_data import OWNER_SCOPE
 from healthpod.store.resource_index import date_range
 from healthpod.store.resources import ResourceInput
@@ -243,3 +243,22 @@ def test_search_by_identifier(pod):
         )
     assert ids(found) == ["p"]
     assert other.total == 0
+
+
+def test_a_patient_from_healthcare_needs_identity_whatever_its_stored_category(pod):
+    person = pod.person_id()
+    patient = {"resourceType": "Patient", "id": "p", "name": [{"text": "Xavier Lueilwitz"}]}
+    with pod.engine.begin() as conn:
+        resources.write(conn, person, [ResourceInput(patient)])
+        # An older pod filed it under other-records: a consent for that must not show it.
+        conn.execute(
+            schema.resources.update()
+            .where(schema.resources.c.person_id == person)
+            .values(category="other-records")
+        )
+    everything_but_identity = scope_of(OWNER_SCOPE.categories - {"identity"})
+    with pod.engine.connect() as conn:
+        assert resources.read(conn, person, "Patient", "p", scope=everything_but_identity) is None
+        hidden = resources.search(conn, person, None, scope=everything_but_identity)
+        assert hidden.total == 0
+        assert resources.read(conn, person, "Patient", "p", scope=ALL) is not None

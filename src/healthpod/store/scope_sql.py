@@ -17,7 +17,7 @@ from sqlalchemy import ColumnElement, Connection, and_, exists, false, or_, sele
 
 from healthpod.consent.model import Scope
 from healthpod.store import schema
-from healthpod.vocabulary import Category, sample_type
+from healthpod.vocabulary import IDENTITY_RESOURCES, Category, sample_type
 
 _SAMPLE_TYPES_SQL = f"SELECT code, id FROM {schema.sample_types.name}"  # noqa: S608 - ours
 _r = schema.resources
@@ -93,6 +93,10 @@ def resource_clauses(scope: Scope) -> list[ColumnElement[bool]]:
         return [false()]
     allowed = sorted(scope.categories)
     clauses: list[ColumnElement[bool]] = [_r.c.category.in_(allowed) if allowed else false()]
+    if not scope.sees_identity:
+        # Whatever category a record of who the person is was stored under (an older pod
+        # filed a Patient from healthcare under other-records), it needs identity.
+        clauses.append(_r.c.resource_type.not_in(sorted(IDENTITY_RESOURCES)))
     clauses += start_clauses(_r.c.effective_start_ms, scope)
     limit = scope.observation_categories
     if limit is not None:
