@@ -7,7 +7,10 @@
     fhir/<Type>.ndjson            the other records from healthcare, as stored
     csv/<table>.csv               the person's rows of each table, columns as stored, and
                                   csv/sample_types.csv for what the type_id columns mean
-    manifest.json                 how many lines each file has, and when it was made
+    manifest.json                 the format and its version, how many lines (CSV: rows) each
+                                  file has and its sha256, and when it was made
+
+The format is documented in docs/export-format.md; `ingest.healthpod_export` reads it back.
 
 Everything is read through the person's own door (`PersonData`) and streamed page by page into
 the zip file on disk, so memory stays flat however large the pod is.
@@ -16,11 +19,12 @@ the zip file on disk, so memory stays flat however large the pod is.
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
 import itertools
 import json
 import zipfile
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -31,14 +35,23 @@ from healthpod.store.observations import SampleFilter
 from healthpod.store.person_data import PersonData, Reader
 
 BATCH = 2000
+FORMAT = "healthpod-export"
+FORMAT_VERSION = 1
+
+# Called with (file being written, lines written so far, lines expected or None).
+ExportProgress = Callable[[str, int, int | None], None]
 
 
-def write_export(data: PersonData, target: Path) -> dict[str, int]:
+def write_export(
+    data: PersonData, target: Path, *, on_progress: ExportProgress | None = None
+) -> dict[str, int]:
     """Write the person's export zip to `target`; returns the manifest's line counts."""
     counts: dict[str, int] = {}
+    digests: dict[str, str] = {}
     person_id = data.person_id
     with zipfile.ZipFile(target, "w", compression=zipfile.ZIP_DEFLATED) as archive:
         with data.snapshot() as read:
+            expected = {"fhir/Observation.ndjson": read.count_samples(SampleFilter())}
             # Our own renderings first, then the stored records of the same type, one file
             # per type as in a Bulk Data export (a Synthea record brings its own Patient).
             ours: dict[str, Iterable[Any]] = {
@@ -47,49 +60,93 @@ def write_export(data: PersonData, target: Path) -> dict[str, int]:
             }
             for resource_type in sorted(set(ours) | set(read.resource_types())):
                 name = f"fhir/{resource_type}.ndjson"
-                counts[name] = _write_lines(
+                counts[name], digests[name] = _write_lines(
                     archive,
                     name,
                     itertools.chain(ours.get(resource_type, ()), _resources(read, resource_type)),
+                    _reporter(on_progress, name, expected.get(name)),
                 )
             for table, columns, rows in read.table_rows():
                 name = f"csv/{table}.csv"
-                counts[name] = _write_csv(archive, name, columns, rows)
+                counts[name], digests[name] = _write_csv(
+                    archive, name, columns, rows, _reporter(on_progress, name, None)
+                )
         manifest = {
+            "format": FORMAT,
+            "format_version": FORMAT_VERSION,
             "generator": f"healthpod {__version__}",
             "exported_at": datetime.now(UTC).isoformat(timespec="seconds"),
             "person_id": person_id,
             "files": counts,
+            "sha256": digests,
         }
         archive.writestr("manifest.json", json.dumps(manifest, indent=2, ensure_ascii=False))
     return counts
 
 
-def _write_lines(archive: zipfile.ZipFile, name: str, documents: Iterable[Any]) -> int:
+Report = Callable[[int], None]
+
+
+def _reporter(on_progress: ExportProgress | None, name: str, total: int | None) -> Report:
+    if on_progress is None:
+        return lambda done: None
+    on_progress(name, 0, total)
+    return lambda done: on_progress(name, done, total)
+
+
+class _Hashed(io.RawIOBase):
+    """A zip member being written, hashed on the way (the manifest's sha256)."""
+
+    def __init__(self, raw: Any) -> None:
+        self.raw = raw
+        self.sha = hashlib.sha256()
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, data: Any) -> int:
+        self.sha.update(data)
+        self.raw.write(data)
+        return len(data)
+
+
+def _write_lines(
+    archive: zipfile.ZipFile, name: str, documents: Iterable[Any], report: Report
+) -> tuple[int, str]:
     count = 0
     with archive.open(name, "w") as raw:
-        out = io.TextIOWrapper(raw, encoding="utf-8", newline="\n")
+        hashed = _Hashed(raw)
+        out = io.TextIOWrapper(io.BufferedWriter(hashed), encoding="utf-8", newline="\n")
         for document in documents:
             out.write(json.dumps(document, ensure_ascii=False, separators=(",", ":")))
             out.write("\n")
             count += 1
+            if count % BATCH == 0:
+                report(count)
         out.flush()
-        out.detach()
-    return count
+        out.detach().flush()
+    report(count)
+    return count, hashed.sha.hexdigest()
 
 
-def _write_csv(archive: zipfile.ZipFile, name: str, columns: list[str], rows: Iterable[Any]) -> int:
+def _write_csv(
+    archive: zipfile.ZipFile, name: str, columns: list[str], rows: Iterable[Any], report: Report
+) -> tuple[int, str]:
     count = 0
     with archive.open(name, "w") as raw:
-        out = io.TextIOWrapper(raw, encoding="utf-8", newline="")
+        hashed = _Hashed(raw)
+        out = io.TextIOWrapper(io.BufferedWriter(hashed), encoding="utf-8", newline="")
         writer = csv.writer(out)
         writer.writerow(columns)
         for row in rows:
             writer.writerow([_cell(value) for value in row])
             count += 1
+            if count % BATCH == 0:
+                report(count)
         out.flush()
-        out.detach()
-    return count
+        out.detach().flush()
+    report(count)
+    return count, hashed.sha.hexdigest()
 
 
 def _cell(value: Any) -> Any:

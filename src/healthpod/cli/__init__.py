@@ -161,6 +161,7 @@ LAZY_COMMANDS: dict[str, str] = {
     "consent": "consent",
     "db": "db",
     "demo": "demo",
+    "export": "export",
     "import": "imports",
     "imports": "imports",
     "init": "db",

@@ -25,6 +25,7 @@ TABLES: tuple[Table, ...] = (
     schema.workouts,
     schema.activity_summaries,
     schema.daily_summaries,
+    schema.resources,
     schema.consents,
     schema.consent_history,
     schema.access_log,
@@ -33,8 +34,13 @@ LEFT_OUT_COLUMNS = {"password_hash", "token_hash", "code_hash", "client_secret_h
 
 
 def table_rows(conn: Connection, person_id: int) -> Iterator[tuple[str, list[str], Iterator[Any]]]:
-    """(table name, column names, rows) for each of the person's tables, then the shared
-    `sample_types` table whole (what the samples' type_id columns mean)."""
+    """(table name, column names, rows): the person's own row of `persons`, each of the
+    person's tables, then the shared `sample_types` table whole (what the samples' type_id
+    columns mean)."""
+    persons = schema.persons
+    columns = list(persons.c)
+    me = conn.execute(select(*columns).where(persons.c.id == person_id))
+    yield persons.name, [c.name for c in columns], iter(me)
     for table in TABLES:
         yield table.name, *_rows(conn, table, person_id)
     yield schema.sample_types.name, *_rows(conn, schema.sample_types, None)
