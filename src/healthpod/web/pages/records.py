@@ -13,6 +13,7 @@ from fastapi import APIRouter, Request, Response
 from sqlalchemy import select
 
 from healthpod.store import schema
+from healthpod.web import ecg
 from healthpod.web.auth import PersonDep, pod_of
 from healthpod.web.i18n import N_
 from healthpod.web.render import render
@@ -56,6 +57,7 @@ class Record:
     source_file: str | None
     organisation: str | None
     provenance: str
+    trace: str | None = None  # an ECG's first seconds as SVG polyline points
 
 
 def _concept(concept: Any) -> str:
@@ -153,4 +155,5 @@ def _record(row: Any) -> Record:
         source_file=row.source_file,
         organisation=row.organisation,
         provenance=str(row.provenance),
+        trace=ecg.trace(resource),
     )
