@@ -198,16 +198,6 @@ def test_date_ranges_follow_fhir_precision():
         parse_token("|")
 
 
-def test_read_many_follows_references_within_the_scope(pod, stored):
-    with pod.engine.connect() as conn:
-        refs = ["Observation/hr1", "Condition/c1", "Practitioner/p1", "Patient/none", "bad ref"]
-        found = resources.read_many(conn, stored, refs, scope=ALL)
-        assert set(found) == {"Observation/hr1", "Condition/c1", "Practitioner/p1"}
-        heart = resources.read_many(conn, stored, refs, scope=scope_of({"heart"}))
-        assert set(heart) == {"Observation/hr1"}
-        assert resources.read_many(conn, stored + 1, refs, scope=ALL) == {}
-
-
 @hypothesis_settings(max_examples=300, deadline=None)
 @given(
     st.datetimes(min_value=datetime(1, 1, 2), max_value=datetime(9998, 12, 30)),

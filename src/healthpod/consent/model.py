@@ -104,12 +104,6 @@ class Scope:
             observation_categories=limit,
         )
 
-    def covers_instant(self, at_ms: int) -> bool:
-        """Whether data of this instant lies inside the scope's time window."""
-        if self.data_from_ms is not None and at_ms < self.data_from_ms:
-            return False
-        return self.data_to_ms is None or at_ms < self.data_to_ms
-
     @property
     def daily_only(self) -> bool:
         return self.granularity is Granularity.DAILY

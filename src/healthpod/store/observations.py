@@ -526,12 +526,3 @@ def parse_id(fhir_id: str) -> tuple[str, int] | None:
     """(kind, row id) of an Observation id we made, or None."""
     match = _ID.match(fhir_id)
     return None if match is None else (match[1], int(match[2]))
-
-
-def read_sample(conn: Connection, person_id: int, scope: Scope, fhir_id: str) -> SampleRow | None:
-    """The row with this id if it is the person's and inside the scope, else None."""
-    parsed = parse_id(fhir_id)
-    if parsed is None:
-        return None
-    rows = search_samples(conn, person_id, scope, SampleFilter(ids=(parsed,)), after=None, limit=1)
-    return rows[0] if rows else None

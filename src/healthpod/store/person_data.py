@@ -15,7 +15,7 @@ writer; the reader hands the carried `Scope` to the store's queries, which turn 
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from datetime import date
@@ -187,11 +187,6 @@ class Reader:
 
     def resource(self, resource_type: str, fhir_id: str) -> resources.StoredResource | None:
         return resources.read(self.conn, self.person_id, resource_type, fhir_id, scope=self.scope)
-
-    def resources_by_reference(
-        self, references: Sequence[str]
-    ) -> dict[str, resources.StoredResource]:
-        return resources.read_many(self.conn, self.person_id, references, scope=self.scope)
 
     def resource_types(self) -> list[str]:
         """The types of record from healthcare the scope shows any of."""

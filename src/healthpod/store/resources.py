@@ -266,38 +266,6 @@ def read(
     return None if row is None else _stored(row)
 
 
-def read_many(
-    conn: Connection,
-    person_id: int,
-    references: Sequence[str],
-    *,
-    scope: Scope,
-) -> dict[str, StoredResource]:
-    """Several resources by `Type/id` (for `_include` and following references), scoped as `read`.
-
-    Returns the found ones keyed by their `Type/id`; other references are simply absent.
-    """
-    wanted: dict[str, set[str]] = {}
-    for reference in references:
-        resource_type, _, fhir_id = reference.partition("/")
-        if resource_type and is_valid_id(fhir_id):
-            wanted.setdefault(resource_type, set()).add(fhir_id)
-    found: dict[str, StoredResource] = {}
-    for resource_type, fhir_ids in wanted.items():
-        ordered = sorted(fhir_ids)
-        for start in range(0, len(ordered), _CHUNK):
-            query = select(_r).where(
-                _r.c.person_id == person_id,
-                _r.c.resource_type == resource_type,
-                _r.c.fhir_id.in_(ordered[start : start + _CHUNK]),
-                *resource_clauses(scope),
-            )
-            for row in conn.execute(query):
-                stored = _stored(row)
-                found[f"{stored.resource_type}/{stored.fhir_id}"] = stored
-    return found
-
-
 def _stored(row: Any) -> StoredResource:
     return StoredResource(
         resource_type=row.resource_type,
