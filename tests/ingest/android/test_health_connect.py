@@ -306,7 +306,7 @@ def test_unknown_tables_are_reported_not_fatal(tmp_path: Path) -> None:
     )
     warnings = {w.location: w.message for w in read(db) if isinstance(w, Warning_)}
     assert (
-        "1 records of a type healthpod does not import yet"
+        "1 record of a type healthpod does not import yet left out"
         in warnings["table future_thing_record_table"]
     )
     assert "not a Health Connect record type" in warnings["table scratch"]

@@ -23,7 +23,7 @@ from healthpod.ingest.android import hc_schema
 
 MAX_VALUE_BYTES = 1024 * 1024  # no name, title or note of a record comes near 1 MB
 FETCH = 2000
-HINT = "Export again from Health Connect (Settings → Health Connect → Export data)."
+HINT = "Export again from Health Connect (Manage data → Backup and restore → Export data)."
 NOT_HEALTH_CONNECT = (
     "Import the zip Health Connect writes (health_connect_export.zip) or the "
     "health_connect_export.db inside it."

@@ -200,7 +200,8 @@ class Reader:
             counting = f"SELECT count(*) FROM {quoted(table)}"  # noqa: S608 - a name it has
             count = next(self.db.rows(counting, table))[0]
             if table.endswith(("_record_table", "RecordTable")):
-                message = f"{count} records of a type healthpod does not import yet were left out"
+                records = "1 record" if count == 1 else f"{count} records"
+                message = f"{records} of a type healthpod does not import yet left out"
             else:
                 message = (
                     f"a table that is not a Health Connect record type ({count} rows) was ignored"
