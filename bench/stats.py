@@ -46,6 +46,7 @@ from healthpod.insights.stats import bucket_stats
 from healthpod.pod import Pod
 from healthpod.store import migrate, schema
 from healthpod.store.engine import make_engine
+from healthpod.store.person_data import for_owner, owner_writer
 
 REPO = Path(__file__).resolve().parents[1]
 GENERATOR = REPO / "bench" / "gen_apple_export.py"
@@ -171,15 +172,16 @@ def main() -> None:
     with pod.engine.begin() as conn:
         if args.pod is not None:
             conn.execute(schema.summarized_imports.delete())  # rebuild, to time it again
-        summaries.catch_up(conn, person)
+        summaries.catch_up(owner_writer(conn, person))
     print(f"daily summary table built once after import: {time.perf_counter() - started:.2f} s")
 
-    with pod.engine.begin() as conn:
-        steps_ms, steps = timed(lambda: bucket_stats(conn, person, "steps", "day"), label="steps")
-        hr_ms, hr = timed(lambda: bucket_stats(conn, person, "heart_rate", "day"))
-        week_ms, _ = timed(lambda: bucket_stats(conn, person, "steps", "week"))
-        measure = find_measure(conn, "steps")
-        ranked = ranked_source_ids(conn, person)
+    with for_owner(pod.engine, pod.reads, person).writer() as write:
+        conn = write.conn
+        steps_ms, steps = timed(lambda: bucket_stats(write, "steps", "day"), label="steps")
+        hr_ms, hr = timed(lambda: bucket_stats(write, "heart_rate", "day"))
+        week_ms, _ = timed(lambda: bucket_stats(write, "steps", "week"))
+        measure = find_measure(write, "steps")
+        ranked = ranked_source_ids(write)
         lo, hi = conn.execute(
             text(
                 "SELECT MIN(start_ms), MAX(end_ms) FROM quantity_samples "
@@ -189,12 +191,12 @@ def main() -> None:
         ).one()
         cold_ms, cold = timed(
             lambda: summaries.compute_days(
-                conn, person, measure, lo // DAY_MS - 1, hi // DAY_MS + 2, ranked
+                write, measure, lo // DAY_MS - 1, hi // DAY_MS + 2, ranked
             ),
             runs=3,
             label="cold",
         )
-        insights_ms, built = timed(lambda: insights_report.build(conn, person), runs=3)
+        insights_ms, built = timed(lambda: insights_report.build(write), runs=3)
         rows = conn.execute(
             text(
                 "SELECT start_ms, end_ms, start_offset_min, source_id, value "

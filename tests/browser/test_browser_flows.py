@@ -25,6 +25,7 @@ from healthpod.errors import NotFound
 from healthpod.insights import stats
 from healthpod.pod import Pod
 from healthpod.store import schema
+from healthpod.store.person_data import owner_writer
 from healthpod.web import localtime
 from healthpod.web.i18n import Formatter
 
@@ -94,7 +95,7 @@ def test_overview_numbers_equal_the_statistics_engine(page: Page, live_server, s
     try:
         with pod.engine.begin() as conn:
             person_id = pod.person_id()
-            today = localtime.today(localtime.offset_min(conn, person_id))
+            today = localtime.today(localtime.offset_min(owner_writer(conn, person_id)))
             monday = today.fromordinal(today.toordinal() - today.weekday())
             steps = _bucket(conn, person_id, "steps", "day", today, today)
             week = _bucket(conn, person_id, "steps", "week", monday, today)
@@ -121,7 +122,7 @@ def test_overview_numbers_equal_the_statistics_engine(page: Page, live_server, s
 def _bucket(conn, person_id: int, code: str, by: str, start, end):
     """The first bucket of a type in the range, or None when it has no samples there."""
     try:
-        found = stats.bucket_stats(conn, person_id, code, by, start, end)
+        found = stats.bucket_stats(owner_writer(conn, person_id), code, by, start, end)
     except NotFound:
         return None
     return found.buckets[0] if found.buckets else None

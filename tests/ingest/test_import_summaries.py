@@ -14,6 +14,7 @@ from healthpod.ingest.run import import_file
 from healthpod.insights import summaries
 from healthpod.pod import Pod
 from healthpod.store import schema
+from healthpod.store.person_data import owner_writer
 
 
 def daily_rows(pod: Pod) -> set[tuple[Any, ...]]:
@@ -27,7 +28,7 @@ def daily_rows(pod: Pod) -> set[tuple[Any, ...]]:
 
 def recomputed(pod: Pod) -> set[tuple[Any, ...]]:
     with pod.engine.begin() as conn:
-        summaries.refresh_person(conn, pod.person_id("me"))
+        summaries.refresh_person(owner_writer(conn, pod.person_id("me")))
     return daily_rows(pod)
 
 

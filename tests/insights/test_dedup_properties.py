@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 
 from healthpod.insights import sweep
 from healthpod.insights.stats import bucket_stats
+from healthpod.store.person_data import owner_writer
 from insights.builder import Person
 
 WIDTH = 500  # ms per bucket in the oracle tests
@@ -130,7 +131,10 @@ def store(engine, samples):
 def test_days_add_up_to_weeks_and_months_and_respect_the_bounds(engine, samples):
     person = store(engine, samples)
     with engine.begin() as conn:
-        by = {b: bucket_stats(conn, person.id, "steps", b) for b in ("day", "week", "month")}
+        by = {
+            b: bucket_stats(owner_writer(conn, person.id), "steps", b)
+            for b in ("day", "week", "month")
+        }
     days = sum(b.total for b in by["day"].buckets)
     assert sum(b.total for b in by["week"].buckets) == pytest.approx(days)
     assert sum(b.total for b in by["month"].buckets) == pytest.approx(days)
@@ -158,5 +162,5 @@ def test_bucket_means_lie_between_min_and_max(engine, readings):
     person.save()
     with engine.begin() as conn:
         for by in ("hour", "day", "week", "month"):
-            for b in bucket_stats(conn, person.id, "heart_rate", by).buckets:
+            for b in bucket_stats(owner_writer(conn, person.id), "heart_rate", by).buckets:
                 assert b.low - 1e-9 <= b.mean <= b.high + 1e-9

@@ -9,6 +9,7 @@ import pytest
 
 from healthpod.insights import report
 from healthpod.insights.findings import NOT_A_DIAGNOSIS, findings
+from healthpod.store.person_data import owner_writer
 from insights.builder import Person
 
 END = date(2026, 6, 28)  # a Sunday
@@ -24,7 +25,7 @@ def at(day: date, clock: str) -> str:
 
 def found(engine, person, rule):
     with engine.begin() as conn:
-        result = [f for f in findings(conn, person.id) if f.id == rule]
+        result = [f for f in findings(owner_writer(conn, person.id)) if f.id == rule]
     for f in result:
         doc = f.to_json()
         assert doc["note"] == NOT_A_DIAGNOSIS
@@ -178,7 +179,7 @@ def test_a_source_that_stopped_sending(engine):
 def test_an_empty_pod_has_no_findings(engine):
     nobody = Person(engine, "nobody")
     with engine.begin() as conn:
-        assert findings(conn, nobody.id) == []
+        assert findings(owner_writer(conn, nobody.id)) == []
 
 
 def test_the_report_gives_baselines_and_trends_of_key_types(engine):
@@ -186,7 +187,7 @@ def test_the_report_gives_baselines_and_trends_of_key_types(engine):
     daily(losing, "body_mass", [90 - 0.05 * i for i in range(120)], source="Scale")
     losing.save()
     with engine.begin() as conn:
-        doc = report.build(conn, losing.id).to_json()
+        doc = report.build(owner_writer(conn, losing.id)).to_json()
     assert doc["as_of"] == END.isoformat()
     weight = doc["types"]["body_mass"]
     assert weight["baseline"]["median"]["unit"] == "kg"

@@ -19,6 +19,7 @@ from healthpod.insights.aggregate import DAY_MS, BucketRow
 from healthpod.insights.measures import stored_measures
 from healthpod.insights.sources import ranked_source_ids
 from healthpod.insights.sweep import Columns
+from healthpod.store.person_data import owner_writer
 from insights.builder import Person
 
 SOURCES = {"Watch": 1, "Phone": 2, "Scale": 3}
@@ -103,11 +104,13 @@ def test_held_samples_give_the_daily_rows_the_store_gives(engine, code, epoch, s
     held = _held(person, base_ms, samples)
     first_day, end_day = base_ms // DAY_MS - 2, base_ms // DAY_MS + 7
     with engine.connect() as conn:
-        measure = stored_measures(conn)[code]
-        ranked = ranked_source_ids(conn, person.id, code)
-        stored = summaries.compute_days(conn, person.id, measure, first_day, end_day, ranked)
+        measure = stored_measures(owner_writer(conn, person.id))[code]
+        ranked = ranked_source_ids(owner_writer(conn, person.id), code)
+        stored = summaries.compute_days(
+            owner_writer(conn, person.id), measure, first_day, end_day, ranked
+        )
         from_held = summaries.compute_days(
-            conn, person.id, measure, first_day, end_day, ranked, held
+            owner_writer(conn, person.id), measure, first_day, end_day, ranked, held
         )
     assert stored, "every sample lies in the days asked for"
     assert _comparable(from_held) == _comparable(stored)

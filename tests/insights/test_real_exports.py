@@ -25,6 +25,7 @@ from healthpod.ingest.run import import_file
 from healthpod.insights.apple_check import compare
 from healthpod.insights.stats import bucket_stats
 from healthpod.store import schema
+from healthpod.store.person_data import owner_writer
 from insights.builder import Person
 
 APPLE = Path(__file__).parents[1] / "data" / "apple"
@@ -49,7 +50,9 @@ def test_apple_health_parser_export_daily_energy_and_exercise(pod):
             ("active_energy", "HKQuantityTypeIdentifierActiveEnergyBurned"),
             ("exercise_time", "HKQuantityTypeIdentifierAppleExerciseTime"),
         ]:
-            ours = {b.start: b.total for b in bucket_stats(conn, person, code).buckets}
+            ours = {
+                b.start: b.total for b in bucket_stats(owner_writer(conn, person), code).buckets
+            }
             expected = xml_daily_sums(path, hk)
             assert ours == pytest.approx(expected), code
         summaries = conn.execute(select(schema.activity_summaries)).all()
@@ -73,7 +76,7 @@ def test_healthkit_to_sqlite_export_has_summaries_but_no_samples_behind_them(pod
         ]
         for code in ("active_energy", "exercise_time"):
             with pytest.raises(NotFound):
-                bucket_stats(conn, person, code)
+                bucket_stats(owner_writer(conn, person), code)
 
 
 def test_compare_apple_lists_each_side_and_the_differences(pod, settings):
@@ -134,5 +137,5 @@ def test_compare_apple_on_a_constructed_day(engine):
                 import_id=import_id,
             )
         )
-        (day,) = compare(conn, me.id, "active_energy")
+        (day,) = compare(owner_writer(conn, me.id), "active_energy")
     assert (day.apple, day.ours, day.difference) == (310.0, 300.0, -10.0)

@@ -6,6 +6,7 @@ import pytest
 
 from healthpod.errors import InvalidRequest, NotFound
 from healthpod.insights.stats import bucket_stats
+from healthpod.store.person_data import owner_writer
 from insights.builder import Person
 
 WATCH, PHONE = "Alex\u2019s Apple\u00a0Watch", "Alex\u2019s iPhone"
@@ -13,7 +14,7 @@ WATCH, PHONE = "Alex\u2019s Apple\u00a0Watch", "Alex\u2019s iPhone"
 
 def stats(engine, person, code, by="day", start=None, end=None):
     with engine.begin() as conn:
-        return bucket_stats(conn, person.id, code, by, start, end)
+        return bucket_stats(owner_writer(conn, person.id), code, by, start, end)
 
 
 def sums(engine, person, code, by="day", start=None, end=None):

@@ -11,6 +11,7 @@ from healthpod.insights import summaries
 from healthpod.insights.measures import stored_measures
 from healthpod.insights.stats import bucket_stats, daily_summaries
 from healthpod.store import schema
+from healthpod.store.person_data import owner_writer
 from insights.builder import Person
 
 
@@ -29,7 +30,9 @@ def test_readers_racing_to_catch_up_all_succeed(engine):
         try:
             summaries.ensure_fresh(engine, me.id)
             with engine.begin() as conn:
-                totals.append(sum(b.total for b in bucket_stats(conn, me.id, "steps").buckets))
+                totals.append(
+                    sum(b.total for b in bucket_stats(owner_writer(conn, me.id), "steps").buckets)
+                )
         except Exception as exc:
             errors.append(exc)
 
@@ -50,13 +53,15 @@ def test_a_second_import_updates_only_what_it_touched(engine):
     steps_on(me, "2026-02-01", 100)
     me.save()
     with engine.begin() as conn:
-        before = {b.start: b.total for b in bucket_stats(conn, me.id, "steps").buckets}
+        before = {
+            b.start: b.total for b in bucket_stats(owner_writer(conn, me.id), "steps").buckets
+        }
     steps_on(me, "2026-02-01", 50, "Phone")  # the phone at the same time: the watch wins
     steps_on(me, "2026-02-03", 7)
     import_id = me.save()
     with engine.begin() as conn:
-        summaries.summarize_import(conn, me.id, import_id)  # as the importer does
-        after = {b.start: b.total for b in bucket_stats(conn, me.id, "steps").buckets}
+        summaries.summarize_import(owner_writer(conn, me.id), import_id)  # as the importer does
+        after = {b.start: b.total for b in bucket_stats(owner_writer(conn, me.id), "steps").buckets}
     assert before == {"2026-02-01": 100}
     assert after == {"2026-02-01": 100, "2026-02-03": 7}
 
@@ -70,7 +75,9 @@ def test_daily_summaries_for_fhir_keep_only_whole_days_in_the_window(engine):
     me.save()
     window = (1769986800000, 1770073200000)  # 2026-02-02T00:00+01:00 .. 2026-02-03T00:00+01:00
     with engine.begin() as conn:
-        found = daily_summaries(conn, me.id, ["steps", "heart_rate", "body_mass"], *window)
+        found = daily_summaries(
+            owner_writer(conn, me.id), ["steps", "heart_rate", "body_mass"], *window
+        )
     assert sorted((s.type_code, str(s.day_on), s.value, s.unit) for s in found) == [
         ("heart_rate", "2026-02-02", 70.0, "/min"),
         ("steps", "2026-02-02", 20.0, "{steps}"),
@@ -86,9 +93,9 @@ def test_catch_up_inside_a_readers_transaction_survives_a_race(engine):
     with engine.begin() as reader:
         reader.execute(select(schema.persons.c.id)).all()  # the reader has read something
         summaries.ensure_fresh(engine, me.id)  # meanwhile another reader caught up
-        summaries.catch_up(reader, me.id)  # must not fail, whatever it sees
+        summaries.catch_up(owner_writer(reader, me.id))  # must not fail, whatever it sees
     with engine.begin() as conn:
-        assert [b.total for b in bucket_stats(conn, me.id, "steps").buckets] == [5]
+        assert [b.total for b in bucket_stats(owner_writer(conn, me.id), "steps").buckets] == [5]
 
 
 def test_days_computed_window_by_window_equal_all_days_at_once(engine, monkeypatch):
@@ -104,20 +111,22 @@ def test_days_computed_window_by_window_equal_all_days_at_once(engine, monkeypat
         me.quantity("heart_rate", f"{day}T08:00+01:00", None, 60 + d % 7)
     import_id = me.save()
     with engine.begin() as conn:
-        summaries.summarize_import(conn, me.id, import_id)
+        summaries.summarize_import(owner_writer(conn, me.id), import_id)
     d = schema.daily_summaries
     with engine.connect() as conn:
         stored = {
             (r.type_id, r.day_on.isoformat(), r.sample_count, r.total, r.low, r.high)
             for r in conn.execute(select(d))
         }
-        measures = stored_measures(conn)
+        measures = stored_measures(owner_writer(conn, me.id))
         at_once = set()
         for code in ("steps", "heart_rate"):
             m = measures[code]
             first, end = date(2024, 12, 30), date(2025, 12, 31)
             epoch = date(1970, 1, 1)
-            rows = summaries.compute_days(conn, me.id, m, (first - epoch).days, (end - epoch).days)
+            rows = summaries.compute_days(
+                owner_writer(conn, me.id), m, (first - epoch).days, (end - epoch).days
+            )
             at_once |= {
                 (
                     m.type_id,

@@ -13,7 +13,7 @@ from healthpod.insights import sources, summaries
 from healthpod.insights.stats import bucket_stats, explain_day
 from healthpod.store import schema
 from healthpod.store.erase import erase_person
-from healthpod.store.person_data import for_owner
+from healthpod.store.person_data import for_owner, owner_writer
 from insights.builder import Person
 
 DAY = "2026-04-01"
@@ -38,7 +38,7 @@ def phone_and_watch(engine) -> Person:
 def totals(engine, me: Person) -> dict[str, float]:
     with engine.begin() as conn:
         return {
-            code: pytest.approx(bucket_stats(conn, me.id, code).buckets[0].total)
+            code: pytest.approx(bucket_stats(owner_writer(conn, me.id), code).buckets[0].total)
             for code in ("steps", "distance_walking_running", "active_energy")
         }
 
@@ -52,18 +52,21 @@ def test_the_phone_wins_for_steps_while_the_watch_wins_for_distance(engine):
         "active_energy": 60.0,
     }
     with engine.begin() as conn:
-        changed = sources.set_type_priority(conn, me.id, "steps", "Phone", 1)
+        changed = sources.set_type_priority(owner_writer(conn, me.id), "steps", "Phone", 1)
         assert changed == [me.sources["Phone"], me.sources["Watch"]]
-        summaries.refresh_type(conn, me.id, "steps")
-        assert sources.ranked_source_ids(conn, me.id, "steps") == [
+        summaries.refresh_type(owner_writer(conn, me.id), "steps")
+        assert sources.ranked_source_ids(owner_writer(conn, me.id), "steps") == [
             me.sources["Phone"],
             me.sources["Watch"],
         ]
-        assert sources.ranked_source_ids(conn, me.id, "distance_walking_running") == [
+        assert sources.ranked_source_ids(owner_writer(conn, me.id), "distance_walking_running") == [
             me.sources["Watch"],
             me.sources["Phone"],
         ]
-        assert sources.ranked_source_ids(conn, me.id) == [me.sources["Watch"], me.sources["Phone"]]
+        assert sources.ranked_source_ids(owner_writer(conn, me.id)) == [
+            me.sources["Watch"],
+            me.sources["Phone"],
+        ]
     # steps: phone 600 + the watch's 11:00-11:30 half (150); the rest keep the person-wide order
     assert totals(engine, me) == {
         "steps": 750.0,
@@ -71,20 +74,23 @@ def test_the_phone_wins_for_steps_while_the_watch_wins_for_distance(engine):
         "active_energy": 60.0,
     }
     with engine.begin() as conn:
-        steps = [(s.source, s.amount) for s in explain_day(conn, me.id, "steps", DAY)]
-        distance = [s.source for s in explain_day(conn, me.id, "distance_walking_running", DAY)]
+        steps = [(s.source, s.amount) for s in explain_day(owner_writer(conn, me.id), "steps", DAY)]
+        distance = [
+            s.source
+            for s in explain_day(owner_writer(conn, me.id), "distance_walking_running", DAY)
+        ]
         assert steps == [("Phone", pytest.approx(600.0)), ("Watch", pytest.approx(150.0))]
         assert distance == ["Phone", "Watch"]  # 10:00-10:30 the phone alone, then the watch
-        listed = sources.list_sources(conn, me.id, "steps")
+        listed = sources.list_sources(owner_writer(conn, me.id), "steps")
         assert [(s.name, s.rank, s.priority) for s in listed] == [("Phone", 1, 1), ("Watch", 2, 1)]
 
 
 def test_the_stored_daily_rows_follow_a_type_order_and_its_reset(engine):
     me = phone_and_watch(engine)
     with engine.begin() as conn:
-        summaries.refresh_person(conn, me.id)
-        if sources.set_type_priority(conn, me.id, "steps", "Phone", 1):
-            summaries.refresh_type(conn, me.id, "steps")
+        summaries.refresh_person(owner_writer(conn, me.id))
+        if sources.set_type_priority(owner_writer(conn, me.id), "steps", "Phone", 1):
+            summaries.refresh_type(owner_writer(conn, me.id), "steps")
     with engine.begin() as conn:
         d, st = schema.daily_summaries, schema.sample_types
         stored = dict(
@@ -93,9 +99,9 @@ def test_the_stored_daily_rows_follow_a_type_order_and_its_reset(engine):
     assert stored["steps"] == pytest.approx(750.0)
     assert stored["distance_walking_running"] == pytest.approx(0.6)
     with engine.begin() as conn:
-        assert sources.clear_type_priority(conn, me.id, "steps")
-        summaries.refresh_type(conn, me.id, "steps")
-        assert not sources.clear_type_priority(conn, me.id, "steps")
+        assert sources.clear_type_priority(owner_writer(conn, me.id), "steps")
+        summaries.refresh_type(owner_writer(conn, me.id), "steps")
+        assert not sources.clear_type_priority(owner_writer(conn, me.id), "steps")
     assert totals(engine, me)["steps"] == pytest.approx(600.0)
 
 
@@ -103,9 +109,11 @@ def test_a_later_person_wide_change_still_reaches_sources_without_a_type_place(e
     me = phone_and_watch(engine)
     third = me.source("Scale", priority=3)
     with engine.begin() as conn:
-        sources.set_type_priority(conn, me.id, "steps", "Phone", 5)  # past the end: last of own
-        sources.set_priority(conn, me.id, "Scale", 1)
-        assert sources.ranked_source_ids(conn, me.id, "steps") == [
+        sources.set_type_priority(
+            owner_writer(conn, me.id), "steps", "Phone", 5
+        )  # past the end: last of own
+        sources.set_priority(owner_writer(conn, me.id), "Scale", 1)
+        assert sources.ranked_source_ids(owner_writer(conn, me.id), "steps") == [
             me.sources["Phone"],
             third,
             me.sources["Watch"],
@@ -116,19 +124,19 @@ def test_bad_type_priorities_say_what_is_wrong(engine):
     me = phone_and_watch(engine)
     with engine.begin() as conn:
         with pytest.raises(NotFound, match="Unknown type 'stepz'"):
-            sources.set_type_priority(conn, me.id, "stepz", "Phone", 1)
+            sources.set_type_priority(owner_writer(conn, me.id), "stepz", "Phone", 1)
         with pytest.raises(NotFound, match="no source called 'Fitbit'"):
-            sources.set_type_priority(conn, me.id, "steps", "Fitbit", 1)
+            sources.set_type_priority(owner_writer(conn, me.id), "steps", "Fitbit", 1)
         with pytest.raises(InvalidRequest):
-            sources.set_type_priority(conn, me.id, "steps", "Phone", 0)
+            sources.set_type_priority(owner_writer(conn, me.id), "steps", "Phone", 0)
         with pytest.raises(NotFound):
-            sources.set_type_order(conn, me.id, "steps", [10_000])
+            sources.set_type_order(owner_writer(conn, me.id), "steps", [10_000])
 
 
 def test_export_includes_and_erase_removes_the_type_order(engine, tmp_path):
     me = phone_and_watch(engine)
     with engine.begin() as conn:
-        sources.set_type_priority(conn, me.id, "steps", "Phone", 1)
+        sources.set_type_priority(owner_writer(conn, me.id), "steps", "Phone", 1)
     write_export(for_owner(engine, engine, me.id), tmp_path / "export.zip")
     with zipfile.ZipFile(tmp_path / "export.zip") as archive:
         names = [n for n in archive.namelist() if "source_type_priorities" in n]

@@ -15,6 +15,7 @@ import pytest
 from healthpod.consent import store as consent_store
 from healthpod.insights import summaries
 from healthpod.oauth.consent_form import local_midnight_ms
+from healthpod.store.person_data import owner_writer
 from healthpod.web.i18n import Formatter
 from healthpod.web.localtime import offset_label
 from smart_support import (
@@ -52,7 +53,7 @@ def world(pod):
     ids = add_samples(pod.engine, anna, "heart_rate", [(ms, 60.0) for ms in EDGES.values()])
     named = dict(zip(EDGES, ids, strict=True))
     with pod.engine.begin() as conn:
-        summaries.catch_up(conn, anna)
+        summaries.catch_up(owner_writer(conn, anna))
     app = add_actor(pod.engine).actor
     with live_server(pod) as base:
         yield {"base": base, "anna": anna, "app": app, "pod": pod, "ids": named}

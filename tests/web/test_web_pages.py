@@ -8,6 +8,7 @@ from pathlib import Path
 
 from healthpod.errors import NotFound
 from healthpod.insights import stats
+from healthpod.store.person_data import owner_writer
 from healthpod.web import localtime
 from healthpod.web.i18n import NO_VALUE
 from healthpod.web.pages.overview import bucket_value
@@ -62,7 +63,7 @@ def test_login_goes_back_to_next_but_never_off_site(client, account, csrf_of):
 def test_overview_numbers_equal_the_statistics_engine(logged_in, pod, account, ten_days):
     html = logged_in.get("/", headers=HTML).text
     with pod.engine.begin() as conn:
-        today = localtime.today(localtime.offset_min(conn, account))
+        today = localtime.today(localtime.offset_min(owner_writer(conn, account)))
         steps = _today(conn, account, "steps", today)
         heart = _today(conn, account, "heart_rate", today)
     if steps is None:  # early in the day: no steps yet, the tile shows no value
@@ -82,7 +83,9 @@ def test_overview_numbers_equal_the_statistics_engine(logged_in, pod, account, t
 def _today(conn, person_id: int, code: str, today):
     """Today's bucket of a type, or None before its first sample of the day."""
     try:
-        return stats.bucket_stats(conn, person_id, code, "day", today, today).buckets[0]
+        return stats.bucket_stats(owner_writer(conn, person_id), code, "day", today, today).buckets[
+            0
+        ]
     except NotFound:
         return None
 
@@ -168,7 +171,7 @@ def test_type_page_says_what_each_source_counted(logged_in, pod, account, ten_da
         )
     )
     with pod.engine.begin() as conn:
-        result = stats.bucket_stats(conn, account, "steps", "week")
+        result = stats.bucket_stats(owner_writer(conn, account), "steps", "week")
     total = sum(b.total for b in result.buckets)
     assert counted, "no per-source column"
     assert abs(sum(float(v) for v in counted.values()) - total) < 1e-6 * max(total, 1)

@@ -8,6 +8,7 @@ from healthpod import accounts
 from healthpod.ingest.run import import_path
 from healthpod.insights import sources, stats
 from healthpod.pod import DEFAULT_PERSON, now_ms
+from healthpod.store.person_data import owner_writer
 from insights.builder import Person
 
 HTML = {"accept": "text/html"}
@@ -16,7 +17,7 @@ SYNTHEA = Path(__file__).parents[2] / "src/healthpod/demo_data/synthea-xavier-lu
 
 def test_moving_a_source_changes_the_order(logged_in, pod, account, ten_days, csrf_of):
     with pod.engine.connect() as conn:
-        before = sources.list_sources(conn, account)
+        before = sources.list_sources(owner_writer(conn, account))
     last = before[-1]
     page = logged_in.get("/settings", headers=HTML)
     response = logged_in.post(
@@ -26,7 +27,7 @@ def test_moving_a_source_changes_the_order(logged_in, pod, account, ten_days, cs
     )
     assert response.status_code == 200 and "is saved" in response.text
     with pod.engine.connect() as conn:
-        assert sources.list_sources(conn, account)[0].id == last.id
+        assert sources.list_sources(owner_writer(conn, account))[0].id == last.id
 
 
 def test_a_type_gets_its_own_source_order_in_settings(logged_in, pod, account, csrf_of):
@@ -52,10 +53,18 @@ def test_a_type_gets_its_own_source_order_in_settings(logged_in, pod, account, c
     saved = logged_in.post("/settings/type-sources", data={**form, "position": "1"}, headers=HTML)
     assert saved.status_code == 200 and "for this type is saved" in saved.text
     with pod.engine.begin() as conn:
-        assert sources.ranked_source_ids(conn, account, "steps")[0] == phone
-        assert sources.ranked_source_ids(conn, account, "distance_walking_running")[0] != phone
-        assert stats.bucket_stats(conn, account, "steps").buckets[0].total == 750.0
-        assert stats.bucket_stats(conn, account, "distance_walking_running").buckets[0].total == 600
+        assert sources.ranked_source_ids(owner_writer(conn, account), "steps")[0] == phone
+        assert (
+            sources.ranked_source_ids(owner_writer(conn, account), "distance_walking_running")[0]
+            != phone
+        )
+        assert stats.bucket_stats(owner_writer(conn, account), "steps").buckets[0].total == 750.0
+        assert (
+            stats.bucket_stats(owner_writer(conn, account), "distance_walking_running")
+            .buckets[0]
+            .total
+            == 600
+        )
     reset = logged_in.post(
         "/settings/type-sources",
         data={"csrf_token": form["csrf_token"], "type_code": "steps", "reset": "1"},
@@ -63,8 +72,8 @@ def test_a_type_gets_its_own_source_order_in_settings(logged_in, pod, account, c
     )
     assert reset.status_code == 200
     with pod.engine.begin() as conn:
-        assert sources.ranked_source_ids(conn, account, "steps")[0] != phone
-        assert stats.bucket_stats(conn, account, "steps").buckets[0].total == 600.0
+        assert sources.ranked_source_ids(owner_writer(conn, account), "steps")[0] != phone
+        assert stats.bucket_stats(owner_writer(conn, account), "steps").buckets[0].total == 600.0
 
 
 def test_password_change_checks_each_field(logged_in, pod, account, csrf_of):

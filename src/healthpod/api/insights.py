@@ -10,7 +10,6 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, FastAPI, Path, Query, Request
-from sqlalchemy import Engine
 
 from healthpod.insights import report, summaries
 from healthpod.insights import sources as sources_
@@ -18,6 +17,7 @@ from healthpod.insights import stats as stats_
 from healthpod.insights.measures import find_measure
 from healthpod.insights.timefmt import parse_day
 from healthpod.pod import Pod
+from healthpod.store.person_data import PersonData, for_owner
 from healthpod.web import session
 from healthpod.web.session import PersonIdDep
 
@@ -31,18 +31,19 @@ def _pod(request: Request) -> Pod:
     return pod
 
 
-def _fresh(request: Request, person_id: int) -> Engine:
-    """The engine, after the person's daily rows caught up with every import."""
-    engine = _pod(request).engine
-    summaries.ensure_fresh(engine, person_id)
-    return engine
+def _fresh(request: Request, person_id: int) -> PersonData:
+    """The person's own door, after their daily rows caught up with every import."""
+    pod = _pod(request)
+    data = for_owner(pod.engine, pod.reads, person_id)
+    summaries.bring_up_to_date(data)
+    return data
 
 
 @router.get("/types")
 def types(request: Request, person_id: PersonIdDep) -> dict[str, Any]:
     """Per stored type: sample count, unit, first and last instant (ISO 8601)."""
-    with _fresh(request, person_id).begin() as conn:
-        found = stats_.overview(conn, person_id)
+    with _fresh(request, person_id).writer() as write:
+        found = stats_.overview(write)
     return {"types": {t.code: t.to_json() for t in found}}
 
 
@@ -56,8 +57,8 @@ def stats(
     to: DateQuery = None,
 ) -> dict[str, Any]:
     """One type per bucket of local time; summed types de-duplicated across sources."""
-    with _fresh(request, person_id).begin() as conn:
-        return stats_.bucket_stats(conn, person_id, type_code, by, from_, to).to_json()
+    with _fresh(request, person_id).writer() as write:
+        return stats_.bucket_stats(write, type_code, by, from_, to).to_json()
 
 
 @router.get("/explain/{type_code}")
@@ -68,8 +69,8 @@ def explain(
     day: Annotated[str, Query(max_length=40, description="A local day, YYYY-MM-DD.")],
 ) -> dict[str, Any]:
     """Which source counted for which stretch of one day."""
-    with _fresh(request, person_id).begin() as conn:
-        spans = stats_.explain_day(conn, person_id, type_code, day)
+    with _fresh(request, person_id).writer() as write:
+        spans = stats_.explain_day(write, type_code, day)
     return {"type": type_code, "day": day, "spans": [s.to_json() for s in spans]}
 
 
@@ -78,8 +79,8 @@ def findings(request: Request, person_id: PersonIdDep, as_of: DateQuery = None) 
     """Findings against the person's own baseline and public guidelines (not a diagnosis), with
     each key type's baseline and 30/90/365-day trends."""
     day = parse_day(as_of, "as_of")
-    with _fresh(request, person_id).begin() as conn:
-        return report.build(conn, person_id, day).to_json()
+    with _fresh(request, person_id).writer() as write:
+        return report.build(write, day).to_json()
 
 
 @router.get("/sources")
@@ -91,9 +92,9 @@ def sources(
     ] = None,
 ) -> dict[str, Any]:
     """The person's sources in order of priority (rank 1 counts first), with sample counts."""
-    with _fresh(request, person_id).begin() as conn:
-        code = None if type_ is None else find_measure(conn, type_).code
-        found = sources_.list_sources(conn, person_id, code)
+    with _fresh(request, person_id).writer() as write:
+        code = None if type_ is None else find_measure(write, type_).code
+        found = sources_.list_sources(write, code)
     return {"sources": [s.to_json() for s in found]}
 
 

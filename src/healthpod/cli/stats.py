@@ -7,7 +7,6 @@ from contextlib import contextmanager
 from datetime import date
 
 import click
-from sqlalchemy import Connection
 
 from healthpod.cli import CliState, echo_json, json_option, pass_pod
 from healthpod.cli.consent import find_person
@@ -19,6 +18,7 @@ from healthpod.insights import stats as stats_
 from healthpod.insights.measures import Method, find_measure
 from healthpod.insights.timefmt import iso_instant
 from healthpod.pod import DEFAULT_PERSON, Pod
+from healthpod.store.person_data import Writer, for_owner
 
 person_option = click.option(
     "--person", default=DEFAULT_PERSON, show_default=True, help="Whose data (as imported)."
@@ -26,33 +26,37 @@ person_option = click.option(
 
 
 @contextmanager
-def _person(pod: Pod, name: str) -> Iterator[tuple[Connection, int | None]]:
-    """A transaction and the id of the person called `name` (never created here); None for
-    the pod's own person while nothing is stored for them (`find_person`).
+def _person(pod: Pod, name: str) -> Iterator[Writer | None]:
+    """The own door of the person called `name` (never created here), in one transaction;
+    None for the pod's own person while nothing is stored for them (`find_person`).
 
     Raises:
         NotFound: a person named with --person is not in this pod.
     """
     with pod.engine.connect() as conn:
         found = find_person(conn, name)
-    if found is not None:
-        summaries.ensure_fresh(pod.engine, found)
-    with pod.engine.begin() as conn:
-        yield conn, found
+    if found is None:
+        yield None
+        return
+    data = for_owner(pod.engine, pod.reads, found)
+    summaries.bring_up_to_date(data)
+    with data.writer() as write:
+        yield write
 
 
-def _someone(person_id: int | None) -> int:
-    """The person's id for a question about one type or source, which an empty pod cannot answer.
+def _someone(write: Writer | None) -> Writer:
+    """The person's door for a question about one type or source, which an empty pod cannot
+    answer.
 
     Raises:
         NotFound: nothing is stored in this pod yet.
     """
-    if person_id is None:
+    if write is None:
         raise NotFound(
             "There is no data in this pod yet.",
             hint="Import some with `healthpod import FILE`.",
         )
-    return person_id
+    return write
 
 
 def _number(value: float | None) -> str:
@@ -126,13 +130,13 @@ def stats(
         healthpod stats active_energy --compare-apple
         healthpod stats heart_rate --by hour --from 2026-03-29 --to 2026-03-29 --json
     """
-    with _person(pod, person) as (conn, person_id):
+    with _person(pod, person) as write:
         if type_code is None:
-            _overview(conn, person_id, as_json)
+            _overview(write, as_json)
         elif compare_apple:
-            _compare(conn, _someone(person_id), type_code, from_, to, as_json)
+            _compare(_someone(write), type_code, from_, to, as_json)
         elif explain is not None:
-            spans = stats_.explain_day(conn, _someone(person_id), type_code, explain)
+            spans = stats_.explain_day(_someone(write), type_code, explain)
             if as_json:
                 echo_json(
                     {"type": type_code, "day": explain, "spans": [s.to_json() for s in spans]}
@@ -141,7 +145,7 @@ def stats(
                 for s in spans:
                     click.echo(f"{s.start}  {s.end}  {_number(s.amount):>10} {s.unit}  {s.source}")
         else:
-            result = stats_.bucket_stats(conn, _someone(person_id), type_code, by, from_, to)
+            result = stats_.bucket_stats(_someone(write), type_code, by, from_, to)
             if as_json:
                 echo_json(result.to_json())
             else:
@@ -149,14 +153,9 @@ def stats(
 
 
 def _compare(
-    conn: Connection,
-    person_id: int,
-    type_code: str,
-    from_: date | None,
-    to: date | None,
-    as_json: bool,
+    write: Writer, type_code: str, from_: date | None, to: date | None, as_json: bool
 ) -> None:
-    checks = apple_check.compare(conn, person_id, type_code, from_, to)
+    checks = apple_check.compare(write, type_code, from_, to)
     both = [c.difference for c in checks if c.difference is not None]
     mean_abs = sum(abs(d) for d in both) / len(both) if both else None
     if as_json:
@@ -181,8 +180,8 @@ def _compare(
     )
 
 
-def _overview(conn: Connection, person_id: int | None, as_json: bool) -> None:
-    found = [] if person_id is None else stats_.overview(conn, person_id)
+def _overview(write: Writer | None, as_json: bool) -> None:
+    found = [] if write is None else stats_.overview(write)
     if as_json:
         echo_json({"types": {t.code: t.to_json() for t in found}})
         return
@@ -236,10 +235,8 @@ def insights(pod: Pod, as_of: date | None, person: str, as_json: bool) -> None:
         healthpod insights --json
     """
     day = as_of
-    with _person(pod, person) as (conn, person_id):
-        built = (
-            report.Report(day, [], {}) if person_id is None else report.build(conn, person_id, day)
-        )
+    with _person(pod, person) as write:
+        built = report.Report(day, [], {}) if write is None else report.build(write, day)
     if as_json:
         echo_json(built.to_json())
         return
@@ -287,10 +284,12 @@ def sources(ctx: click.Context, person: str, type_code: str | None, as_json: boo
         return
     state = ctx.find_object(CliState)
     assert state is not None
-    with _person(state.pod(), person) as (conn, person_id):
-        if type_code is not None:
-            type_code = find_measure(conn, type_code).code
-        found = [] if person_id is None else sources_.list_sources(conn, person_id, type_code)
+    with _person(state.pod(), person) as write:
+        found = []
+        if write is not None:
+            if type_code is not None:
+                type_code = find_measure(write, type_code).code
+            found = sources_.list_sources(write, type_code)
     if as_json:
         echo_json({"sources": [s.to_json() for s in found]})
         return
@@ -318,17 +317,17 @@ def priority(
     With --type, in that type's own order only (the phone first for steps, say, while the watch
     stays first for everything else). Daily statistics are recomputed with the new order.
     """
-    with _person(pod, person) as (conn, someone):
-        person_id = _someone(someone)
+    with _person(pod, person) as someone:
+        write = _someone(someone)
         if type_code is None:
-            changed = sources_.set_priority(conn, person_id, source, position)
+            changed = sources_.set_priority(write, source, position)
             if changed:
-                summaries.refresh_person(conn, person_id)
+                summaries.refresh_person(write)
         else:
-            type_code = find_measure(conn, type_code).code
-            if sources_.set_type_priority(conn, person_id, type_code, source, position):
-                summaries.refresh_type(conn, person_id, type_code)
-        found = sources_.list_sources(conn, person_id, type_code)
+            type_code = find_measure(write, type_code).code
+            if sources_.set_type_priority(write, type_code, source, position):
+                summaries.refresh_type(write, type_code)
+        found = sources_.list_sources(write, type_code)
     if as_json:
         echo_json({"sources": [s.to_json() for s in found]})
         return

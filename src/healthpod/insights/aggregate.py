@@ -4,8 +4,9 @@ Three shapes:
 
 - **discrete** (heart rate, weight): count, sum, min, max per bucket of each sample's start,
   one GROUP BY in SQL on either engine.
-- **cumulative** (steps, energy): the sum de-duplicated across sources by priority; SQL finds the
-  samples and `sweep` cuts them at bucket edges and sweeps them (see there for the rule).
+- **cumulative** (steps, energy): the sum de-duplicated across sources by priority; the store
+  finds the samples (`store.statistics`) and `sweep` cuts them at bucket edges and sweeps them
+  (see there for the rule).
 - **duration** (sleep, mindful minutes): as cumulative, but a stretch counts its length once when
   the winning source has any sample there, so the result is time covered, not a sum of values.
 
@@ -21,9 +22,10 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from sqlalchemy import Connection, text
 
 from healthpod.insights import sweep
+from healthpod.store import statistics
+from healthpod.store.person_data import Reader
 
 DAY_MS = 86_400_000
 HOUR_MS = 3_600_000
@@ -65,14 +67,10 @@ class BucketRow:
     by_source: dict[int, float] | None = None  # cumulative/duration: what each source gave
 
 
-def _range_params(
-    person_id: int, type_id: int, first_bucket: int, end_bucket: int, frame: Frame
-) -> dict[str, Any]:
+def _range_params(first_bucket: int, end_bucket: int, frame: Frame) -> dict[str, Any]:
     lo = first_bucket * frame.width_ms - frame.shift_ms - OFFSET_PAD_MS
     hi = end_bucket * frame.width_ms - frame.shift_ms + OFFSET_PAD_MS
     return {
-        "person_id": person_id,
-        "type_id": type_id,
         "lo_ms": lo,
         "scan_lo_ms": lo - LOOKBACK_MS,
         "hi_ms": hi,
@@ -84,8 +82,7 @@ def _range_params(
 
 
 def discrete(
-    conn: Connection,
-    person_id: int,
+    read: Reader,
     type_id: int,
     first_bucket: int,
     end_bucket: int,
@@ -99,29 +96,17 @@ def discrete(
     """
     if held is not None:
         return _bucket_rows(_discrete_groups(held, first_bucket, end_bucket, frame))
-    off = "start_offset_min" if frame.split_by_offset else "0"
-    sql = f"""
-        WITH s AS (
-            SELECT (start_ms + start_offset_min * 60000 + :shift) / :w AS b,
-                   {off} AS bo, start_ms, start_offset_min, value, source_id
-            FROM quantity_samples
-            WHERE person_id = :person_id AND type_id = :type_id
-              AND start_ms >= :lo_ms AND start_ms < :hi_ms
-        )
-        SELECT b, bo, source_id, COUNT(*), SUM(value), MIN(value), MAX(value), MIN(start_ms),
-               MAX(start_ms), MIN(start_offset_min)
-        FROM s WHERE b >= :b_lo AND b < :b_hi
-        GROUP BY b, bo, source_id ORDER BY b, bo
-    """  # noqa: S608 - only our own column names are formatted in
-    params = _range_params(person_id, type_id, first_bucket, end_bucket, frame)
-    return _bucket_rows(conn.execute(text(sql), params))
+    params = _range_params(first_bucket, end_bucket, frame)
+    return _bucket_rows(
+        statistics.discrete_groups(read, type_id, params, split_by_offset=frame.split_by_offset)
+    )
 
 
 def _discrete_groups(
     held: sweep.Columns, first_bucket: int, end_bucket: int, frame: Frame
 ) -> Iterable[Sequence[Any]]:
     """The rows of `discrete`'s GROUP BY, from samples in memory."""
-    params = _range_params(0, 0, first_bucket, end_bucket, frame)
+    params = _range_params(first_bucket, end_bucket, frame)
     found = held.starting(params["lo_ms"], params["hi_ms"])
     local = found.start + found.offset_min * MINUTE_MS + frame.shift_ms
     # As SQL's integer division: towards zero.
@@ -185,8 +170,7 @@ def _merged(a: BucketRow, b: BucketRow) -> BucketRow:
 
 
 def swept(
-    conn: Connection,
-    person_id: int,
+    read: Reader,
     type_id: int,
     first_bucket: int,
     end_bucket: int,
@@ -202,11 +186,10 @@ def swept(
 
     Samples of sources not in `ranked_sources` are ignored. From `held` where given.
     """
-    params = _range_params(person_id, type_id, first_bucket, end_bucket, frame)
+    params = _range_params(first_bucket, end_bucket, frame)
     samples = sweep.fetch(
-        conn,
+        read,
         table=table,
-        person_id=person_id,
         type_id=type_id,
         scan_from_ms=params["scan_lo_ms"],
         from_ms=params["lo_ms"],
@@ -247,8 +230,7 @@ def swept(
 
 
 def spans(
-    conn: Connection,
-    person_id: int,
+    read: Reader,
     type_id: int,
     from_ms: int,
     to_ms: int,
@@ -263,9 +245,8 @@ def spans(
     Adjacent stretches won by the same source are merged.
     """
     samples = sweep.fetch(
-        conn,
+        read,
         table=table,
-        person_id=person_id,
         type_id=type_id,
         scan_from_ms=from_ms - LOOKBACK_MS,
         from_ms=from_ms,

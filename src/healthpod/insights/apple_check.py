@@ -11,11 +11,10 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
-from sqlalchemy import Connection, select
-
 from healthpod.errors import InvalidRequest, NotFound
 from healthpod.insights.stats import daily_summaries
-from healthpod.store import schema
+from healthpod.store import samples
+from healthpod.store.person_data import Writer
 
 COLUMNS = {"active_energy": "active_energy_kcal", "exercise_time": "exercise_min"}
 
@@ -42,8 +41,7 @@ class DayCheck:
 
 
 def compare(
-    conn: Connection,
-    person_id: int,
+    write: Writer,
     type_code: str,
     from_on: date | None = None,
     to_on: date | None = None,
@@ -66,15 +64,8 @@ def compare(
             f"Apple's activity summaries have no {type_code!r}.",
             hint=f"Compare one of: {', '.join(COLUMNS)}.",
         )
-    a = schema.activity_summaries
-    apple = {
-        day: value
-        for day, value in conn.execute(
-            select(a.c.date_on, a.c[column]).where(a.c.person_id == person_id)
-        )
-        if value is not None
-    }
-    ours = {s.day_on: s.value for s in daily_summaries(conn, person_id, [type_code])}
+    apple = samples.activity_summary_values(write, column)
+    ours = {s.day_on: s.value for s in daily_summaries(write, [type_code])}
     days = sorted(
         d
         for d in set(apple) | set(ours)

@@ -19,15 +19,14 @@ from enum import StrEnum
 from typing import Any
 from urllib.parse import urlencode
 
-from sqlalchemy import Connection, func, select
-
 from healthpod.insights import summaries
 from healthpod.insights.baselines import baseline
 from healthpod.insights.sources import source_names
 from healthpod.insights.stats import daily_summaries, daily_values
 from healthpod.insights.timefmt import day_number
 from healthpod.insights.trends import trend
-from healthpod.store import schema
+from healthpod.store import daily_summaries as daily_rows
+from healthpod.store.person_data import Writer
 
 NOT_A_DIAGNOSIS = (
     "This is wellness information from your own data, not a diagnosis. "
@@ -89,8 +88,7 @@ def data_link(type_code: str, start: date, end: date, by: str = "day") -> str:
 
 @dataclass
 class Context:
-    conn: Connection
-    person_id: int
+    data: Writer
     as_of: date
     _cache: dict[str, dict[date, float]] = field(default_factory=dict)
 
@@ -98,7 +96,7 @@ class Context:
         """Daily values of a type over the last `lookback` days up to as_of."""
         if type_code not in self._cache:
             start_ms = (day_number(self.as_of) - lookback) * 86_400_000
-            values = daily_values(self.conn, self.person_id, type_code, start_ms)
+            values = daily_values(self.data, type_code, start_ms)
             self._cache[type_code] = {d: v for d, v in values.items() if d <= self.as_of}
         return self._cache[type_code]
 
@@ -236,7 +234,7 @@ def weekly_activity(ctx: Context) -> Finding | None:
 
 def _recent_nights(ctx: Context, nights: int = 14) -> list[Any]:
     start_ms = (day_number(ctx.as_of) - nights - 1) * 86_400_000
-    rows = daily_summaries(ctx.conn, ctx.person_id, ["sleep_analysis"], start_ms)
+    rows = daily_summaries(ctx.data, ["sleep_analysis"], start_ms)
     return [
         r
         for r in rows
@@ -312,10 +310,7 @@ def blood_pressure(ctx: Context) -> Finding | None:
     start = ctx.as_of - timedelta(days=27)
     start_ms = (day_number(start) - 1) * 86_400_000
     rows = daily_summaries(
-        ctx.conn,
-        ctx.person_id,
-        ["blood_pressure_systolic", "blood_pressure_diastolic"],
-        start_ms,
+        ctx.data, ["blood_pressure_systolic", "blood_pressure_diastolic"], start_ms
     )
     sums: dict[str, list[float]] = {
         "blood_pressure_systolic": [0, 0],
@@ -394,20 +389,12 @@ def weight_trend(ctx: Context) -> Finding | None:
 
 def stopped_sources(ctx: Context) -> list[Finding]:
     """A source that sent data on most days and then stopped for a week or more."""
-    d = schema.daily_summaries
-    rows = ctx.conn.execute(
-        select(d.c.day_on, d.c.by_source).where(
-            d.c.person_id == ctx.person_id,
-            d.c.day_on >= ctx.as_of - timedelta(days=400),
-            d.c.day_on <= ctx.as_of,
-            d.c.by_source.is_not(None),
-        )
-    )
+    rows = daily_rows.sources_by_day(ctx.data, ctx.as_of - timedelta(days=400), ctx.as_of)
     active: dict[int, set[date]] = {}
     for day, by_source in rows:
         for source_id in by_source or {}:
             active.setdefault(int(source_id), set()).add(day)
-    names = source_names(ctx.conn, ctx.person_id)
+    names = source_names(ctx.data)
     found = []
     for source_id, days in sorted(active.items()):
         last = max(days)
@@ -445,19 +432,17 @@ RULES: tuple[Callable[[Context], Finding | None], ...] = (
 )
 
 
-def last_day_with_data(conn: Connection, person_id: int) -> date | None:
-    summaries.catch_up(conn, person_id)
-    d = schema.daily_summaries
-    found: date | None = conn.scalar(select(func.max(d.c.day_on)).where(d.c.person_id == person_id))
-    return found
+def last_day_with_data(write: Writer) -> date | None:
+    summaries.catch_up(write)
+    return daily_rows.last_day(write)
 
 
-def findings(conn: Connection, person_id: int, as_of: date | None = None) -> list[Finding]:
+def findings(write: Writer, as_of: date | None = None) -> list[Finding]:
     """Every finding for the person, most serious first."""
-    as_of = as_of or last_day_with_data(conn, person_id)
+    as_of = as_of or last_day_with_data(write)
     if as_of is None:
         return []
-    ctx = Context(conn, person_id, as_of)
+    ctx = Context(write, as_of)
     found = [f for rule in RULES if (f := rule(ctx)) is not None]
     found += stopped_sources(ctx)
     order = {Severity.ATTENTION: 0, Severity.NOTICE: 1, Severity.INFO: 2}

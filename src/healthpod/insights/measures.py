@@ -5,10 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
-from sqlalchemy import Connection, select
-
 from healthpod.errors import NotFound
-from healthpod.store import schema
+from healthpod.store import sample_types
+from healthpod.store.person_data import Reader
 from healthpod.vocabulary import Aggregation, sample_type
 
 # Sleep stages as the Health app writes them (older exports: Asleep; newer: Core, Deep, REM),
@@ -69,31 +68,27 @@ def measure_of(code: str, type_id: int, kind: str, unit: str | None) -> Measure:
     )
 
 
-def stored_measures(conn: Connection) -> dict[str, Measure]:
+def stored_measures(read: Reader) -> dict[str, Measure]:
     """Every type the store knows, by code."""
-    st = schema.sample_types
-    rows = conn.execute(select(st.c.id, st.c.code, st.c.kind, st.c.unit))
-    return {str(c): measure_of(str(c), int(i), str(k), u) for i, c, k, u in rows}
+    return {c: measure_of(c, i, k, u) for i, c, k, u in sample_types.stored(read)}
 
 
-def find_measure(conn: Connection, code: str) -> Measure:
+def find_measure(read: Reader, code: str) -> Measure:
     """The measure of type `code`.
 
     Raises:
         NotFound: the store has no such type.
     """
-    st = schema.sample_types
     row = None
     # A code with control characters (NUL breaks PostgreSQL's text) or of absurd length is no type.
     if code.strip().isprintable() and len(code) <= 200:
-        row = conn.execute(
-            select(st.c.id, st.c.code, st.c.kind, st.c.unit).where(st.c.code == code.strip())
-        ).first()
+        row = sample_types.find(read, code.strip())
     if row is None:
-        measures = stored_measures(conn)
+        measures = stored_measures(read)
         known = ", ".join(sorted(measures)) or "none yet (import some data first)"
         raise NotFound(
             f"Unknown type {code!r}.",
             hint=f"Types in this pod: {known}. `healthpod stats` lists them with counts.",
         )
-    return measure_of(str(row.code), int(row.id), str(row.kind), row.unit)
+    type_id, found, kind, unit = row
+    return measure_of(found, type_id, kind, unit)

@@ -6,8 +6,6 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any
 
-from sqlalchemy import Connection
-
 from healthpod.insights.baselines import baseline
 from healthpod.insights.findings import (
     NOT_A_DIAGNOSIS,
@@ -18,6 +16,7 @@ from healthpod.insights.findings import (
 )
 from healthpod.insights.measures import stored_measures
 from healthpod.insights.trends import PERIODS, trend
+from healthpod.store.person_data import Writer
 
 # The types whose normal and direction a person most often asks about.
 KEY_TYPES = (
@@ -46,13 +45,13 @@ class Report:
         }
 
 
-def build(conn: Connection, person_id: int, as_of: date | None = None) -> Report:
+def build(write: Writer, as_of: date | None = None) -> Report:
     """Findings, and for each key type with data: baseline and 30/90/365-day trends."""
-    as_of = as_of or last_day_with_data(conn, person_id)
+    as_of = as_of or last_day_with_data(write)
     if as_of is None:
         return Report(None, [], {})
-    measures = stored_measures(conn)
-    ctx = Context(conn, person_id, as_of)
+    measures = stored_measures(write)
+    ctx = Context(write, as_of)
     types: dict[str, dict[str, Any]] = {}
     for code in KEY_TYPES:
         if code not in measures:
@@ -68,4 +67,4 @@ def build(conn: Connection, person_id: int, as_of: date | None = None) -> Report
             "baseline": base.to_json(unit) if base else None,
             "trends": [t.to_json(unit) for t in trends],
         }
-    return Report(as_of, findings(conn, person_id, as_of), types)
+    return Report(as_of, findings(write, as_of), types)

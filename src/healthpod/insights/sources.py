@@ -16,11 +16,10 @@ import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import Connection, delete, func, insert, select, union_all, update
-
 from healthpod.errors import InvalidRequest, NotFound
 from healthpod.insights.measures import find_measure
-from healthpod.store import schema
+from healthpod.store import sources as stored
+from healthpod.store.person_data import Reader, Writer
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,83 +50,38 @@ class SourceInfo:
         }
 
 
-def ranked_source_ids(conn: Connection, person_id: int, type_code: str | None = None) -> list[int]:
+def ranked_source_ids(read: Reader, type_code: str | None = None) -> list[int]:
     """The person's source ids, best first (priority, then the older source).
 
     With `type_code`, the sources with a place in that type's own order come first.
     """
-    s = schema.sources
-    query = select(s.c.id).where(s.c.person_id == person_id).order_by(s.c.priority, s.c.id)
-    person_wide = [int(i) for i in conn.scalars(query)]
+    person_wide = stored.person_order(read)
     if type_code is None:
         return person_wide
-    first = _type_order(conn, person_id, type_code)
+    first = stored.type_order(read, type_code)
     return first + [i for i in person_wide if i not in set(first)]
 
 
-def _type_order(conn: Connection, person_id: int, type_code: str) -> list[int]:
-    """The sources with a place in this type's own order, best first."""
-    p, st = schema.source_type_priorities, schema.sample_types
-    query = (
-        select(p.c.source_id)
-        .join(st, st.c.id == p.c.type_id)
-        .where(p.c.person_id == person_id, st.c.code == type_code)
-        .order_by(p.c.priority, p.c.source_id)
-    )
-    return [int(i) for i in conn.scalars(query)]
+def source_names(read: Reader) -> dict[int, str]:
+    return stored.names(read)
 
 
-def source_names(conn: Connection, person_id: int) -> dict[int, str]:
-    s = schema.sources
-    rows = conn.execute(select(s.c.id, s.c.name).where(s.c.person_id == person_id))
-    return {int(i): str(n) for i, n in rows}
-
-
-def list_sources(
-    conn: Connection, person_id: int, type_code: str | None = None
-) -> list[SourceInfo]:
+def list_sources(read: Reader, type_code: str | None = None) -> list[SourceInfo]:
     """Every source of the person, best first, with how many samples of which types it sent.
 
     With `type_code`, in that type's order (`ranked_source_ids`); `priority` is then the place
     in the type's own order, or the person-wide priority for a source without one.
     """
-    per_table = [
-        select(
-            t.c.source_id,
-            t.c.type_id,
-            func.count().label("n"),
-            func.min(t.c.start_ms).label("first_ms"),
-            func.max(t.c.end_ms).label("last_ms"),
-        )
-        .where(t.c.person_id == person_id)
-        .group_by(t.c.source_id, t.c.type_id)
-        for t in (schema.quantity_samples, schema.category_samples)
-    ]
-    counts = union_all(*per_table).subquery()
-    st = schema.sample_types
-    rows = conn.execute(
-        select(counts.c.source_id, st.c.code, counts.c.n, counts.c.first_ms, counts.c.last_ms).join(
-            st, st.c.id == counts.c.type_id
-        )
-    ).all()
     stats: dict[int, tuple[int, int | None, int | None, set[str]]] = {}
-    for source_id, code, n, first, last in rows:
-        total, lo, hi, types = stats.get(int(source_id), (0, None, None, set()))
+    for source_id, code, n, first, last in stored.sample_counts(read):
+        total, lo, hi, types = stats.get(source_id, (0, None, None, set()))
         lo = first if lo is None else min(lo, first)
         hi = last if hi is None else max(hi, last)
-        stats[int(source_id)] = (total + int(n), lo, hi, types | {str(code)})
-    s = schema.sources
-    found = [
-        (int(i), str(n), str(k), int(p))
-        for i, n, k, p in conn.execute(
-            select(s.c.id, s.c.name, s.c.kind, s.c.priority)
-            .where(s.c.person_id == person_id)
-            .order_by(s.c.priority, s.c.id)
-        )
-    ]
+        stats[source_id] = (total + n, lo, hi, types | {code})
+    found = stored.listed(read)
     if type_code is not None:
-        own = {sid: n for n, sid in enumerate(_type_order(conn, person_id, type_code), start=1)}
-        place = {sid: n for n, sid in enumerate(ranked_source_ids(conn, person_id, type_code))}
+        own = {sid: n for n, sid in enumerate(stored.type_order(read, type_code), start=1)}
+        place = {sid: n for n, sid in enumerate(ranked_source_ids(read, type_code))}
         found = sorted(
             ((i, n, k, own.get(i, p)) for i, n, k, p in found), key=lambda row: place[row[0]]
         )
@@ -156,14 +110,14 @@ def _folded(name: str) -> str:
     return " ".join(plain.split()).casefold()
 
 
-def find_source(conn: Connection, person_id: int, wanted: str) -> tuple[int, str]:
+def find_source(read: Reader, wanted: str) -> tuple[int, str]:
     """The (id, name) of the source named `wanted` (or with that id).
 
     Raises:
         NotFound: no source has that name.
         InvalidRequest: the name matches several sources.
     """
-    names = source_names(conn, person_id)
+    names = source_names(read)
     digits = wanted.strip()
     if digits.isascii() and digits.isdigit() and int(digits) in names:
         return int(digits), names[int(digits)]
@@ -183,7 +137,7 @@ def find_source(conn: Connection, person_id: int, wanted: str) -> tuple[int, str
     )
 
 
-def set_priority(conn: Connection, person_id: int, wanted: str, position: int) -> list[int]:
+def set_priority(write: Writer, wanted: str, position: int) -> list[int]:
     """Put a source at `position` (1 = first) in the person's order and renumber the others.
 
     Returns the ids of the sources whose rank changed. Statistics kept per day are recomputed by
@@ -198,19 +152,15 @@ def set_priority(conn: Connection, person_id: int, wanted: str, position: int) -
             f"Priority {position} is not possible.",
             hint="Use 1 for the source that should count first, 2 for the next, and so on.",
         )
-    source_id, _ = find_source(conn, person_id, wanted)
-    before = ranked_source_ids(conn, person_id)
+    source_id, _ = find_source(write, wanted)
+    before = ranked_source_ids(write)
     order = [i for i in before if i != source_id]
     order.insert(min(position, len(order) + 1) - 1, source_id)
-    s = schema.sources
-    for rank, sid in enumerate(order, start=1):
-        conn.execute(update(s).where(s.c.id == sid).values(priority=rank))
+    stored.set_person_order(write, order)
     return [sid for old, sid in zip(before, order, strict=True) if old != sid]
 
 
-def set_type_priority(
-    conn: Connection, person_id: int, type_code: str, wanted: str, position: int
-) -> list[int]:
+def set_type_priority(write: Writer, type_code: str, wanted: str, position: int) -> list[int]:
     """Put a source at `position` (1 = first) in the type's own order and renumber the others.
 
     The type's own order holds only the sources given a place in it; a position past its end
@@ -227,50 +177,34 @@ def set_type_priority(
             f"Priority {position} is not possible.",
             hint="Use 1 for the source that should count first, 2 for the next, and so on.",
         )
-    measure = find_measure(conn, type_code)
-    source_id, _ = find_source(conn, person_id, wanted)
-    own = [i for i in _type_order(conn, person_id, measure.code) if i != source_id]
+    measure = find_measure(write, type_code)
+    source_id, _ = find_source(write, wanted)
+    own = [i for i in stored.type_order(write, measure.code) if i != source_id]
     own.insert(min(position, len(own) + 1) - 1, source_id)
-    return set_type_order(conn, person_id, measure.code, own)
+    return set_type_order(write, measure.code, own)
 
 
-def set_type_order(
-    conn: Connection, person_id: int, type_code: str, source_ids: Sequence[int]
-) -> list[int]:
+def set_type_order(write: Writer, type_code: str, source_ids: Sequence[int]) -> list[int]:
     """Make `source_ids` (best first) the type's own order; returns the ids whose rank changed.
 
     Raises:
         NotFound: no type has that code, or a source id is not the person's.
     """
-    measure = find_measure(conn, type_code)
-    names = source_names(conn, person_id)
+    measure = find_measure(write, type_code)
+    names = source_names(write)
     strangers = [i for i in source_ids if i not in names]
     if strangers:
         raise NotFound(f"There is no source with id {strangers[0]}.")
-    before = ranked_source_ids(conn, person_id, measure.code)
-    p = schema.source_type_priorities
-    conn.execute(delete(p).where(p.c.person_id == person_id, p.c.type_id == measure.type_id))
-    if source_ids:
-        conn.execute(
-            insert(p),
-            [
-                {"person_id": person_id, "type_id": measure.type_id, "source_id": i, "priority": n}
-                for n, i in enumerate(dict.fromkeys(source_ids), start=1)
-            ],
-        )
-    after = ranked_source_ids(conn, person_id, measure.code)
+    before = ranked_source_ids(write, measure.code)
+    stored.set_type_order(write, measure.type_id, source_ids)
+    after = ranked_source_ids(write, measure.code)
     return [sid for old, sid in zip(before, after, strict=True) if old != sid]
 
 
-def clear_type_priority(conn: Connection, person_id: int, type_code: str) -> bool:
+def clear_type_priority(write: Writer, type_code: str) -> bool:
     """Drop the type's own order, so the person-wide order applies again; True if there was one.
 
     Raises:
         NotFound: no type has that code.
     """
-    measure = find_measure(conn, type_code)
-    p = schema.source_type_priorities
-    removed = conn.execute(
-        delete(p).where(p.c.person_id == person_id, p.c.type_id == measure.type_id)
-    ).rowcount
-    return bool(removed)
+    return stored.clear_type_order(write, find_measure(write, type_code).type_id)

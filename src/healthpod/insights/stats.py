@@ -14,8 +14,6 @@ from datetime import date, timedelta
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import Connection, Text, func, literal, select, type_coerce
-
 from healthpod.errors import InvalidRequest, NotFound
 from healthpod.insights import aggregate, summaries
 from healthpod.insights.aggregate import HOURS, BucketRow
@@ -27,7 +25,9 @@ from healthpod.insights.timefmt import (
     local_hour,
     parse_day,
 )
-from healthpod.store import schema
+from healthpod.store import daily_summaries as daily_rows
+from healthpod.store import samples
+from healthpod.store.person_data import Reader, Writer
 from healthpod.vocabulary import sample_type
 
 MAX_HOURLY_DAYS = 92
@@ -112,10 +112,10 @@ def parse_by(value: str, measure: Measure) -> By:
     return by
 
 
-def _find(conn: Connection, code: str) -> Measure:
+def _find(read: Reader, code: str) -> Measure:
     known = sample_type(code.strip())
     try:
-        return find_measure(conn, code)
+        return find_measure(read, code)
     except NotFound:
         if known is None:
             raise
@@ -125,19 +125,8 @@ def _find(conn: Connection, code: str) -> Measure:
         ) from None
 
 
-def _data_days(conn: Connection, person_id: int, measure: Measure) -> tuple[date, date] | None:
-    d = schema.daily_summaries
-    lo, hi = conn.execute(
-        select(func.min(d.c.day_on), func.max(d.c.day_on)).where(
-            d.c.person_id == person_id, d.c.type_id == measure.type_id
-        )
-    ).one()
-    return None if lo is None else (lo, hi)
-
-
 def bucket_stats(
-    conn: Connection,
-    person_id: int,
+    write: Writer,
     type_code: str,
     by: str = "day",
     from_on: str | date | None = None,
@@ -151,7 +140,7 @@ def bucket_stats(
         NotFound: unknown type, or no data in the range.
         InvalidRequest: a bad date, an empty range, or a bucket the type does not support.
     """
-    measure = _find(conn, type_code)
+    measure = _find(write, type_code)
     bucket = parse_by(by, measure)
     start, end = parse_day(from_on, "The start date"), parse_day(to_on, "The end date")
     if start and end and start > end:
@@ -159,8 +148,8 @@ def bucket_stats(
             f"The range {start} to {end} is empty: it ends before it starts.",
             hint="Give the earlier date as --from and the later one as --to.",
         )
-    summaries.catch_up(conn, person_id)
-    span = _data_days(conn, person_id, measure)
+    summaries.catch_up(write)
+    span = daily_rows.day_span(write, measure.type_id)
     if span is None:
         raise NotFound(f"There is no {measure.code} data for this person.")
     if bucket is By.HOUR and start is None and end is None:
@@ -177,10 +166,10 @@ def bucket_stats(
                 f"Hourly statistics cover at most {MAX_HOURLY_DAYS} days at a time.",
                 hint="Narrow --from/--to, or use --by day.",
             )
-        rows = _hourly(conn, person_id, measure, start, end)
+        rows = _hourly(write, measure, start, end)
     else:
-        rows = _from_days(conn, person_id, measure, start, end, bucket)
-    names = {str(k): v for k, v in source_names(conn, person_id).items()}
+        rows = _from_days(write, measure, start, end, bucket)
+    names = {str(k): v for k, v in source_names(write).items()}
     stats = tuple(_named(r, names) for r in rows)
     return Stats(
         measure.code, measure.display, measure.unit, measure.method, bucket, start, end, stats
@@ -212,33 +201,13 @@ def _period_end(start: date, by: By) -> date:
     return start + timedelta(days=1)
 
 
-def _from_days(
-    conn: Connection, person_id: int, measure: Measure, start: date, end: date, by: By
-) -> list[BucketStat]:
+def _from_days(read: Reader, measure: Measure, start: date, end: date, by: By) -> list[BucketStat]:
     """Day, week or month buckets from the daily rows (weeks start on Monday).
 
     One pass over at most a few thousand rows; `by_source` is read as text and parsed only for
     summed types (the JSON type's per-row processing costs more than the rest together).
     """
-    d = schema.daily_summaries
     wants_sources = measure.method is not Method.DESCRIBE
-    query = (
-        select(
-            d.c.day_on,
-            d.c.sample_count,
-            d.c.total,
-            d.c.low,
-            d.c.high,
-            type_coerce(d.c.by_source, Text) if wants_sources else literal(None),
-        )
-        .where(
-            d.c.person_id == person_id,
-            d.c.type_id == measure.type_id,
-            d.c.day_on >= start,
-            d.c.day_on <= end,
-        )
-        .order_by(d.c.day_on)
-    )
     result: list[BucketStat] = []
     current: date | None = None
     days = count = 0
@@ -260,7 +229,8 @@ def _from_days(
         else:
             result.append(BucketStat(*span, count, total, None, None, None, by_source))
 
-    for day, n, day_total, day_low, day_high, sources in conn.execute(query).all():
+    found = daily_rows.days(read, measure.type_id, start, end, with_sources=wants_sources)
+    for day, n, day_total, day_low, day_high, sources in found:
         period = _period_start(day, by)
         if period != current:
             flush()
@@ -306,12 +276,10 @@ def _combine(start: str, end: str, rows: Sequence[BucketRow], measure: Measure) 
     return BucketStat(start, end, count, total, None, None, mean, by_source)
 
 
-def _hourly(
-    conn: Connection, person_id: int, measure: Measure, start: date, end: date
-) -> list[BucketStat]:
+def _hourly(read: Reader, measure: Measure, start: date, end: date) -> list[BucketStat]:
     first, last = day_number(start) * 24, (day_number(end) + 1) * 24
-    ranked = ranked_source_ids(conn, person_id, measure.code)
-    args = (conn, person_id, measure.type_id, first, last, HOURS)
+    ranked = ranked_source_ids(read, measure.code)
+    args = (read, measure.type_id, first, last, HOURS)
     if measure.method is Method.DESCRIBE:
         rows = aggregate.discrete(*args)
     else:
@@ -350,20 +318,14 @@ class TypeSummary:
         }
 
 
-def overview(conn: Connection, person_id: int) -> list[TypeSummary]:
+def overview(read: Reader) -> list[TypeSummary]:
     """Per stored type: how many samples, the unit, the first and the last instant."""
-    measures = {m.type_id: m for m in stored_measures(conn).values()}
+    measures = {m.type_id: m for m in stored_measures(read).values()}
     result = []
-    for t in (schema.quantity_samples, schema.category_samples):
-        query = (
-            select(t.c.type_id, func.count(), func.min(t.c.start_ms), func.max(t.c.start_ms))
-            .where(t.c.person_id == person_id)
-            .group_by(t.c.type_id)
-        )
-        for type_id, n, first, last in conn.execute(query):
-            m = measures[int(type_id)]
-            unit = m.unit if m.kind == "quantity" else ""
-            result.append(TypeSummary(m.code, unit, int(n), int(first), int(last)))
+    for type_id, n, first, last in samples.per_type(read):
+        m = measures[type_id]
+        unit = m.unit if m.kind == "quantity" else ""
+        result.append(TypeSummary(m.code, unit, n, first, last))
     return sorted(result, key=lambda s: s.code)
 
 
@@ -391,8 +353,7 @@ class DailySummary:
 
 
 def daily_summaries(
-    conn: Connection,
-    person_id: int,
+    write: Writer,
     type_codes: Sequence[str] | None = None,
     from_ms: int | None = None,
     to_ms: int | None = None,
@@ -402,24 +363,14 @@ def daily_summaries(
     A day is included only when all its samples lie in [from_ms, to_ms), so a consent's time
     window never lets a partial day through. Types without data are simply absent.
     """
-    summaries.catch_up(conn, person_id)
-    measures = stored_measures(conn)
+    summaries.catch_up(write)
+    measures = stored_measures(write)
     wanted = [measures[c] for c in (type_codes or sorted(measures)) if c in measures]
     if not wanted:
         return []
     by_id = {m.type_id: m for m in wanted}
-    d = schema.daily_summaries
-    query = (
-        select(d)
-        .where(d.c.person_id == person_id, d.c.type_id.in_(list(by_id)))
-        .order_by(d.c.type_id, d.c.day_on)
-    )
-    if from_ms is not None:
-        query = query.where(d.c.first_ms >= from_ms)
-    if to_ms is not None:
-        query = query.where(d.c.last_ms < to_ms)
     result = []
-    for row in conn.execute(query).mappings():
+    for row in daily_rows.rows(write, list(by_id), from_ms, to_ms):
         m = by_id[int(row["type_id"])]
         n, total = int(row["sample_count"]), row["total"]
         mean = total / n if m.method is Method.DESCRIBE and n and total is not None else None
@@ -442,13 +393,11 @@ def daily_summaries(
     return result
 
 
-def daily_values(
-    conn: Connection, person_id: int, type_code: str, from_ms: int | None = None
-) -> dict[date, float]:
+def daily_values(write: Writer, type_code: str, from_ms: int | None = None) -> dict[date, float]:
     """The one number per local day of a type ({} when there is none), for baselines."""
     return {
         s.day_on: s.value
-        for s in daily_summaries(conn, person_id, [type_code], from_ms)
+        for s in daily_summaries(write, [type_code], from_ms)
         if s.value is not None
     }
 
@@ -472,16 +421,14 @@ class Span:
         }
 
 
-def explain_day(
-    conn: Connection, person_id: int, type_code: str, day: str | date
-) -> tuple[Span, ...]:
+def explain_day(write: Writer, type_code: str, day: str | date) -> tuple[Span, ...]:
     """Which source counted for which stretch of one local day (summed and timed types).
 
     Raises:
         NotFound: unknown type, or no data that day.
         InvalidRequest: a bad date, or a type that is not summed (nothing to de-duplicate).
     """
-    measure = _find(conn, type_code)
+    measure = _find(write, type_code)
     wanted = parse_day(day, "The day")
     assert wanted is not None
     if measure.method in (Method.DESCRIBE, Method.SLEEP):
@@ -489,17 +436,13 @@ def explain_day(
             f"{measure.code} is not summed, so no source is preferred over another.",
             hint="Explanations are for summed types such as steps, distance and energy.",
         )
-    summaries.catch_up(conn, person_id)
-    d = schema.daily_summaries
-    row = conn.execute(
-        select(d.c.first_ms, d.c.last_ms, d.c.first_offset_min).where(
-            d.c.person_id == person_id, d.c.type_id == measure.type_id, d.c.day_on == wanted
-        )
-    ).first()
-    if row is None or row.first_ms is None:
+    summaries.catch_up(write)
+    row = daily_rows.day_bounds(write, measure.type_id, wanted)
+    if row is None or row[0] is None:
         raise NotFound(f"There is no {measure.code} data on {wanted}.")
-    names = source_names(conn, person_id)
-    offset = int(row.first_offset_min or 0)
+    first_ms, last_ms, first_offset_min = row
+    names = source_names(write)
+    offset = int(first_offset_min or 0)
     scale = 1 / summaries.MINUTES if measure.method is Method.DURATION else 1.0
     return tuple(
         Span(
@@ -510,12 +453,11 @@ def explain_day(
             measure.unit,
         )
         for start, end, source_id, amount in aggregate.spans(
-            conn,
-            person_id,
+            write,
             measure.type_id,
-            int(row.first_ms),
-            int(row.last_ms),
-            ranked_source_ids(conn, person_id, measure.code),
+            int(first_ms),
+            int(last_ms),
+            ranked_source_ids(write, measure.code),
             table=measure.table,
             value_codes=measure.value_codes,
             duration=measure.method is Method.DURATION,

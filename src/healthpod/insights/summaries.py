@@ -7,22 +7,24 @@ How it stays true:
 - The importer brings the days it touched up to date inside its own transaction
   (`store.imports.summarizing`, with `refresh` and `mark_summarized`); `summarize_import` does the
   same for one import in one go.
-- `catch_up(conn, person_id)`: every reader calls this first; it summarizes any import that was
-  not (an importer that did not call the hook, an older pod), so a stale row is never served.
-  Edges (CLI, API) call `ensure_fresh(engine, person_id)` before opening their own transaction,
-  so that racing readers never fail and SQLite readers never hold a snapshot older than it.
-- `refresh_person(conn, person_id)`: recomputes everything, e.g. after a source priority changed.
-- `refresh_type(conn, person_id, code)`: recomputes one type, after its own source order changed.
+- `catch_up(write)`: every reader calls this first; it summarizes any import that was not (an
+  importer that did not call the hook, an older pod), so a stale row is never served. Edges
+  (CLI, API) call `bring_up_to_date(data)` before opening their own transaction, so that
+  racing readers never fail and SQLite readers never hold a snapshot older than it.
+- `refresh_person(write)`: recomputes everything, e.g. after a source priority changed.
+- `refresh_type(write, code)`: recomputes one type, after its own source order changed.
+
+The rows are read and written through the person's door (`store.daily_summaries`); this
+module decides what they hold.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from collections.abc import Collection, Iterable, Mapping, Sequence
 
-from sqlalchemy import Connection, Engine, and_, delete, func, insert, select
+from sqlalchemy import Connection, Engine
 from sqlalchemy.exc import IntegrityError, OperationalError
 
 from healthpod.insights import aggregate
@@ -37,8 +39,8 @@ from healthpod.insights.measures import (
 from healthpod.insights.sources import ranked_source_ids
 from healthpod.insights.sweep import Columns
 from healthpod.insights.timefmt import day_of
-from healthpod.store import schema
-from healthpod.store.engine import is_sqlite
+from healthpod.store import daily_summaries, samples
+from healthpod.store.person_data import PersonData, Reader, Writer, for_owner, owner_writer
 
 logger = logging.getLogger(__name__)
 
@@ -47,8 +49,7 @@ WINDOW_SAMPLES = 50_000  # about how many samples `refresh` computes days from a
 
 
 def compute_days(
-    conn: Connection,
-    person_id: int,
+    read: Reader,
     measure: Measure,
     first_day: int,
     end_day: int,
@@ -58,8 +59,8 @@ def compute_days(
     """Daily rows of one type for local days [first_day, end_day), straight from the samples
     (or from `held`, every sample of a quantity type, where given)."""
     if ranked is None:
-        ranked = ranked_source_ids(conn, person_id, measure.code)
-    args = (conn, person_id, measure.type_id, first_day, end_day)
+        ranked = ranked_source_ids(read, measure.code)
+    args = (read, measure.type_id, first_day, end_day)
     match measure.method:
         case Method.DESCRIBE:
             return aggregate.discrete(*args, DAYS, held=held)
@@ -76,7 +77,7 @@ def compute_days(
             )
             return [_in_minutes(r) for r in rows]
         case Method.SLEEP:
-            return _sleep_days(conn, person_id, measure, first_day, end_day, ranked)
+            return _sleep_days(read, measure, first_day, end_day, ranked)
 
 
 def _in_minutes(row: BucketRow) -> BucketRow:
@@ -97,15 +98,14 @@ def _in_minutes(row: BucketRow) -> BucketRow:
 
 
 def _sleep_days(
-    conn: Connection,
-    person_id: int,
+    read: Reader,
     measure: Measure,
     first_day: int,
     end_day: int,
     ranked: Sequence[int],
 ) -> list[BucketRow]:
     """Minutes asleep per night (18:00-18:00, on the wake-up day); in bed where no stages."""
-    args = (conn, person_id, measure.type_id, first_day, end_day, NIGHTS, ranked)
+    args = (read, measure.type_id, first_day, end_day, NIGHTS, ranked)
     asleep = {
         r.bucket: r
         for r in aggregate.swept(
@@ -121,26 +121,14 @@ def _sleep_days(
 
 
 def _write_days(
-    conn: Connection,
-    person_id: int,
+    write: Writer,
     measure: Measure,
     first_day: int,
     end_day: int,
     rows: Iterable[BucketRow],
 ) -> int:
-    d = schema.daily_summaries
-    conn.execute(
-        delete(d).where(
-            d.c.person_id == person_id,
-            d.c.type_id == measure.type_id,
-            d.c.day_on >= day_of(first_day),
-            d.c.day_on < day_of(end_day),
-        )
-    )
     values = [
         (
-            person_id,
-            measure.type_id,
             day_of(r.bucket),
             r.count,
             r.total,
@@ -153,35 +141,13 @@ def _write_days(
         )
         for r in rows
     ]
-    if not values:
-        return 0
-    if is_sqlite(conn.engine):
-        # Straight to the driver: SQLAlchemy's per-row parameter processing cost more than
-        # the insert. Stored as SQLAlchemy stores them: ISO dates and JSON text.
-        cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
-        cursor.executemany(
-            _INSERT_DAYS,
-            [
-                (*v[:2], v[2].isoformat(), *v[3:10], None if v[10] is None else json.dumps(v[10]))
-                for v in values
-            ],
-        )
-        cursor.close()
-    else:
-        conn.execute(insert(d), [dict(zip(_DAY_COLUMNS, v, strict=True)) for v in values])
-    return len(values)
+    return daily_summaries.replace_days(
+        write, measure.type_id, day_of(first_day), day_of(end_day), values
+    )
 
 
-_DAY_COLUMNS = tuple(c.name for c in schema.daily_summaries.columns)
-_INSERT_DAYS = (
-    f"INSERT INTO {schema.daily_summaries.name} ({', '.join(_DAY_COLUMNS)}) "  # noqa: S608
-    f"VALUES ({', '.join('?' * len(_DAY_COLUMNS))})"
-)
-
-
-def refresh(
-    conn: Connection,
-    person_id: int,
+def refresh_days(
+    write: Writer,
     ranges: Mapping[str, tuple[int, int]],
     held: Mapping[str, Columns] | None = None,
 ) -> None:
@@ -190,23 +156,25 @@ def refresh(
     `held`: for some quantity types, every sample the store holds of them, to use instead of
     reading them back.
     """
-    measures = stored_measures(conn)
+    measures = stored_measures(write)
     for code, (lo_ms, hi_ms) in ranges.items():
         measure = measures.get(code)
         if measure is None:
             continue
-        ranked = ranked_source_ids(conn, person_id, code)
+        ranked = ranked_source_ids(write, code)
         # Local days reach up to 14 h either side of UTC; nights start 6 h early.
         first_day, end_day = (lo_ms - DAY_MS) // DAY_MS, hi_ms // DAY_MS + 2
         found = None if held is None else held.get(code)
-        samples = (
+        count = (
             len(found)
             if found is not None
-            else _sample_count(conn, person_id, measure, lo_ms, hi_ms)
+            else samples.count_starting(
+                write, measure.type_id, measure.kind, lo_ms - aggregate.LOOKBACK_MS, hi_ms
+            )
         )
-        for window, window_end in _windows(first_day, end_day, samples):
-            rows = compute_days(conn, person_id, measure, window, window_end, ranked, found)
-            _write_days(conn, person_id, measure, window, window_end, rows)
+        for window, window_end in _windows(first_day, end_day, count):
+            rows = compute_days(write, measure, window, window_end, ranked, found)
+            _write_days(write, measure, window, window_end, rows)
 
 
 def _windows(first_day: int, end_day: int, samples: int) -> list[tuple[int, int]]:
@@ -220,65 +188,8 @@ def _windows(first_day: int, end_day: int, samples: int) -> list[tuple[int, int]
     return [(day, min(day + step, end_day)) for day in range(first_day, end_day, step)]
 
 
-def _sample_count(
-    conn: Connection, person_id: int, measure: Measure, lo_ms: int, hi_ms: int
-) -> int:
-    t = schema.quantity_samples if measure.kind == "quantity" else schema.category_samples
-    return int(
-        conn.scalar(
-            select(func.count()).where(
-                t.c.person_id == person_id,
-                t.c.type_id == measure.type_id,
-                t.c.start_ms >= lo_ms - aggregate.LOOKBACK_MS,
-                t.c.start_ms <= hi_ms,
-            )
-        )
-        or 0
-    )
-
-
-def sample_ranges(
-    conn: Connection,
-    person_id: int,
-    import_ids: Sequence[int] | None,
-    codes: Collection[str] | None = None,
-) -> dict[str, tuple[int, int]]:
-    """{type code: (min start_ms, max end_ms)} of the person's samples, of some imports and
-    type codes if given (codes narrow the scan to those types' part of the index)."""
-    ranges: dict[str, tuple[int, int]] = {}
-    st = schema.sample_types
-    for t in (schema.quantity_samples, schema.category_samples):
-        query = (
-            select(st.c.code, func.min(t.c.start_ms), func.max(t.c.end_ms))
-            .join(st, st.c.id == t.c.type_id)
-            .where(t.c.person_id == person_id)
-            .group_by(st.c.code)
-        )
-        if import_ids is not None:
-            query = query.where(t.c.import_id.in_(import_ids))
-        if codes is not None:
-            query = query.where(st.c.code.in_(sorted(codes)))
-        for code, lo, hi in conn.execute(query):
-            ranges[str(code)] = (int(lo), int(hi))
-    return ranges
-
-
-def mark_summarized(conn: Connection, person_id: int, import_ids: Sequence[int]) -> None:
-    si = schema.summarized_imports
-    done = set(conn.scalars(select(si.c.import_id).where(si.c.import_id.in_(import_ids))))
-    now = time.time_ns() // 1_000_000
-    fresh = [
-        {"import_id": i, "person_id": person_id, "summarized_ms": now}
-        for i in import_ids
-        if i not in done
-    ]
-    if fresh:
-        conn.execute(insert(si), fresh)
-
-
 def summarize_import(
-    conn: Connection,
-    person_id: int,
+    write: Writer,
     import_id: int,
     ranges: Mapping[str, tuple[int, int]] | None = None,
 ) -> None:
@@ -289,9 +200,9 @@ def summarize_import(
     """
     started = time.perf_counter()
     if ranges is None:
-        ranges = sample_ranges(conn, person_id, [import_id])
-    refresh(conn, person_id, ranges)
-    mark_summarized(conn, person_id, [import_id])
+        ranges = samples.ranges(write, [import_id])
+    refresh_days(write, ranges)
+    daily_summaries.mark_summarized(write, [import_id])
     logger.info(
         "daily summaries updated import_id=%s types=%d seconds=%.2f",
         import_id,
@@ -300,59 +211,47 @@ def summarize_import(
     )
 
 
-def catch_up(conn: Connection, person_id: int, *, yield_to_others: bool = True) -> None:
+def catch_up(write: Writer, *, yield_to_others: bool = True) -> None:
     """Summarize every import of the person that is not summarized yet.
 
     With `yield_to_others`, losing a race with another reader is not an error (this transaction
     reads on); `ensure_fresh` turns it off so that it can retry until the rows are there.
     """
-    i, si = schema.imports, schema.summarized_imports
-    pending = list(
-        conn.scalars(
-            select(i.c.id)
-            .outerjoin(si, si.c.import_id == i.c.id)
-            .where(and_(i.c.person_id == person_id, si.c.import_id.is_(None)))
-        )
-    )
+    pending = daily_summaries.pending_imports(write)
     if not pending:
         return
     try:
         # A savepoint: if another reader is summarizing the same import right now, its rows win
         # and this transaction carries on reading instead of failing.
-        with conn.begin_nested():
-            refresh(conn, person_id, sample_ranges(conn, person_id, pending))
-            mark_summarized(conn, person_id, pending)
+        with write.savepoint():
+            refresh_days(write, samples.ranges(write, pending))
+            daily_summaries.mark_summarized(write, pending)
     except (IntegrityError, OperationalError):
         if not yield_to_others:
             raise
-        logger.info("daily summaries: another reader is catching up person_id=%s", person_id)
+        logger.info("daily summaries: another reader is catching up person_id=%s", write.person_id)
 
 
-def refresh_person(conn: Connection, person_id: int) -> None:
+def refresh_person(write: Writer) -> None:
     """Recompute every daily row of the person (after a source priority changed)."""
-    d = schema.daily_summaries
-    conn.execute(delete(d).where(d.c.person_id == person_id))
-    refresh(conn, person_id, sample_ranges(conn, person_id, None))
-    i = schema.imports
-    mark_summarized(
-        conn, person_id, list(conn.scalars(select(i.c.id).where(i.c.person_id == person_id)))
-    )
+    daily_summaries.delete_rows(write)
+    refresh_days(write, samples.ranges(write, None))
+    daily_summaries.mark_summarized(write, daily_summaries.import_ids(write))
 
 
-def refresh_type(conn: Connection, person_id: int, type_code: str) -> None:
+def refresh_type(write: Writer, type_code: str) -> None:
     """Recompute every daily row of one type (after the type's own source order changed)."""
-    measures = stored_measures(conn)
+    measures = stored_measures(write)
     measure = measures.get(type_code)
     if measure is None:
         return
-    d = schema.daily_summaries
-    conn.execute(delete(d).where(d.c.person_id == person_id, d.c.type_id == measure.type_id))
-    ranges = sample_ranges(conn, person_id, None)
+    daily_summaries.delete_rows(write, measure.type_id)
+    ranges = samples.ranges(write, None)
     if type_code in ranges:
-        refresh(conn, person_id, {type_code: ranges[type_code]})
+        refresh_days(write, {type_code: ranges[type_code]})
 
 
-def ensure_fresh(engine: Engine, person_id: int, *, attempts: int = 4) -> None:
+def bring_up_to_date(data: PersonData, *, attempts: int = 4) -> None:
     """Catch up in a transaction of its own, before a reader opens its transaction.
 
     Two readers may race to summarize the same import (two charts loading after an import):
@@ -361,11 +260,46 @@ def ensure_fresh(engine: Engine, person_id: int, *, attempts: int = 4) -> None:
     """
     for attempt in range(attempts):
         try:
-            with engine.begin() as conn:
-                catch_up(conn, person_id, yield_to_others=False)
+            with data.writer() as write:
+                catch_up(write, yield_to_others=False)
             return
         except (OperationalError, IntegrityError):
             if attempt == attempts - 1:
                 raise
-            logger.info("daily summaries: concurrent catch-up, retrying person_id=%s", person_id)
+            logger.info(
+                "daily summaries: concurrent catch-up, retrying person_id=%s", data.person_id
+            )
             time.sleep(0.1 * (attempt + 1))
+
+
+# --- the importer's hooks (it holds its own transaction and calls these with it) -------------
+
+
+def refresh(
+    conn: Connection,
+    person_id: int,
+    ranges: Mapping[str, tuple[int, int]],
+    held: Mapping[str, Columns] | None = None,
+) -> None:
+    """`refresh_days` in the import's transaction."""
+    refresh_days(owner_writer(conn, person_id), ranges, held)
+
+
+def sample_ranges(
+    conn: Connection,
+    person_id: int,
+    import_ids: Sequence[int] | None,
+    codes: Collection[str] | None = None,
+) -> dict[str, tuple[int, int]]:
+    """{type code: (min start_ms, max end_ms)} of the samples of these imports and types."""
+    return samples.ranges(owner_writer(conn, person_id), import_ids, codes)
+
+
+def mark_summarized(conn: Connection, person_id: int, import_ids: Sequence[int]) -> None:
+    """Note, in the import's transaction, that these imports' samples are in the daily rows."""
+    daily_summaries.mark_summarized(owner_writer(conn, person_id), import_ids)
+
+
+def ensure_fresh(engine: Engine, person_id: int) -> None:
+    """`bring_up_to_date` for the importer, once its transaction is committed."""
+    bring_up_to_date(for_owner(engine, engine, person_id))

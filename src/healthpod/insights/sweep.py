@@ -1,8 +1,9 @@
 """De-duplication across sources: a vectorised sweep over the samples of one type.
 
-SQL finds the samples (an index range scan on person, type and start) and numpy does the sweep,
-column-wise over all samples at once; nothing loops per sample in Python. (The same sweep as SQL
-window functions cost ~10 us per sample on SQLite; this costs ~2 us, most of it the fetch.)
+The store finds the samples (`store.statistics`: an index range scan on person, type and
+start) and numpy does the sweep, column-wise over all samples at once; nothing loops per sample
+in Python. (The same sweep as SQL window functions cost ~10 us per sample on SQLite; this costs
+~2 us, most of it the fetch.)
 
 The rule, as in the Health app: where samples of several sources overlap in time, only the
 highest-priority source counts for that stretch of time. A sample's value is spread evenly over
@@ -21,11 +22,11 @@ from dataclasses import dataclass
 
 import numpy as np
 from numpy.typing import NDArray
-from sqlalchemy import Connection, text
 
+from healthpod.store import statistics
+from healthpod.store.person_data import Reader
 from healthpod.store.sample_columns import Columns as Columns
 
-FETCH_ROWS = 50_000
 Ints = NDArray[np.int64]
 Floats = NDArray[np.float64]
 
@@ -43,10 +44,9 @@ class Samples:
 
 
 def fetch(
-    conn: Connection,
+    read: Reader,
     *,
     table: str,
-    person_id: int,
     type_id: int,
     scan_from_ms: int,
     from_ms: int,
@@ -63,55 +63,17 @@ def fetch(
     if held is not None:
         found = held.starting(scan_from_ms, to_ms, ending_from_ms=from_ms)
     else:
-        params: dict[str, object] = {
-            "person_id": person_id,
-            "type_id": type_id,
-            "scan_lo": scan_from_ms,
-            "lo": from_ms,
-            "hi": to_ms,
-        }
-        found = _read(conn, table, params, value_codes, duration)
+        found = statistics.sample_columns(
+            read,
+            table,
+            type_id,
+            scan_from_ms=scan_from_ms,
+            from_ms=from_ms,
+            to_ms=to_ms,
+            value_codes=value_codes,
+            duration=duration,
+        )
     return _ranked(found, ranked_sources, duration=duration)
-
-
-def _read(
-    conn: Connection,
-    table: str,
-    params: dict[str, object],
-    value_codes: Sequence[str] | None,
-    duration: bool,
-) -> Columns:
-    """`fetch`'s samples from the store; `params` binds person_id, type_id, scan_lo, lo, hi."""
-    value_filter = ""
-    if value_codes is not None:
-        names = [f"vc{i}" for i in range(len(value_codes))]
-        params.update(zip(names, value_codes, strict=True))
-        value_filter = f"AND value_code IN ({', '.join(':' + n for n in names)})"
-    value = "0" if duration else "value"
-    sql = f"""
-        SELECT start_ms, end_ms, start_offset_min, source_id, {value}
-        FROM {table}
-        WHERE person_id = :person_id AND type_id = :type_id
-          AND start_ms >= :scan_lo AND start_ms < :hi AND end_ms >= :lo {value_filter}
-    """  # noqa: S608 - only our own table and column names are formatted in
-    # The DBAPI cursor's plain tuples (SQLAlchemy Row objects cost 10x more to take apart),
-    # a slice at a time so that a type with millions of samples never sits in memory as tuples.
-    # float64 holds every epoch millisecond exactly (< 2**53).
-    cursor = conn.execute(text(sql), params).cursor
-    slices = []
-    while rows := cursor.fetchmany(FETCH_ROWS):
-        slices.append(np.array(rows, dtype=np.float64))
-    if not slices:
-        empty = np.zeros(0, dtype=np.int64)
-        return Columns(empty, empty, empty, empty, np.zeros(0))
-    start, end, offset, source, values = np.concatenate(slices).T
-    return Columns(
-        start.astype(np.int64),
-        end.astype(np.int64),
-        offset.astype(np.int64),
-        source.astype(np.int64),
-        values,
-    )
 
 
 def _ranked(found: Columns, ranked_sources: Sequence[int], *, duration: bool) -> Samples:

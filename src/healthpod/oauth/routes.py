@@ -29,6 +29,7 @@ from healthpod.oauth.consent_form import parse_choice, requested
 from healthpod.oauth.scopes import granted, parse_scopes
 from healthpod.oauth.server import Client, Grant, PodAuthorizationServer, PodRequest
 from healthpod.pod import Pod
+from healthpod.store.person_data import for_owner
 from healthpod.web import localtime, security, session
 from healthpod.web.render import render
 
@@ -155,7 +156,7 @@ def authorize_page(request: Request) -> Response:
             target = request.url.path + "?" + request.url.query
             return RedirectResponse("/login?" + urlencode({"next": target}), status_code=303)
         client: Client = grant.client
-        zone = localtime.person_zone(conn, person_id)
+        zone = localtime.zone_of(for_owner(pod.engine, pod.reads, person_id))
         response = _consent_page(request, client.actor, oauth_request.payload.data, zone.label)
     response.headers.update(NO_STORE)
     return response
@@ -209,6 +210,7 @@ def _decide(request: Request, fields: list[tuple[str, str]]) -> Response:
         )
     oauth_request = _oauth_request(request, pod, _query_pairs(request))
     decision = dict(fields).get("decision")
+    zone = localtime.zone_of(for_owner(pod.engine, pod.reads, person_id))
     with pod.engine.begin() as conn:
         tokens.begin_writing(conn)
         try:
@@ -233,7 +235,6 @@ def _decide(request: Request, fields: list[tuple[str, str]]) -> Response:
                 oauth_request, grant_user=None, grant=grant
             )
             return Response(status_code=status, headers=dict(headers))
-        zone = localtime.person_zone(conn, person_id)
         try:
             choice = parse_choice(fields, requested(scopes), now_ms=now_ms, zone=zone.tz)
         except InvalidRequest as exc:

@@ -112,6 +112,24 @@ def for_owner(engine: Engine, reads: Engine, person_id: int) -> PersonData:
     return PersonData(engine, reads, person_id, OWNER_SCOPE, Accessor())
 
 
+def owner_writer(conn: Connection, person_id: int) -> Writer:
+    """The person's own writer over a transaction the store already holds: an import's, which
+    brings the daily summaries up to date as it writes (the import is the person's own act)."""
+    return Writer(conn, person_id, OWNER_SCOPE)
+
+
+def unscoped(read: Reader) -> Connection:
+    """The reader's connection, for a query that does not apply the scope (the statistics,
+    the sources, the person's own pages): only the person's own door may run those.
+
+    Raises:
+        AccessDenied: the reader is an actor's, under a consent's scope.
+    """
+    if read.scope is not OWNER_SCOPE and read.scope != OWNER_SCOPE:
+        raise AccessDenied("Only the person can read this view of their data.")
+    return read.conn
+
+
 def _for_decision(
     engine: Engine, reads: Engine, person_id: int, scope: Scope, accessor: Accessor
 ) -> PersonData:
@@ -248,8 +266,12 @@ class Writer(Reader):
         assert found is not None
         return found.resource
 
+    def savepoint(self) -> Any:
+        """A nested transaction (`with write.savepoint():`): rolled back alone if it fails."""
+        return self.conn.begin_nested()
+
     def catch_up_summaries(self) -> None:
         """Daily summaries include every import before a daily-only caller reads them."""
         from healthpod.insights import summaries
 
-        summaries.catch_up(self.conn, self.person_id)
+        summaries.catch_up(self)

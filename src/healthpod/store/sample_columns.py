@@ -1,6 +1,6 @@
 """Quantity samples of one type as columns (numpy arrays), the shape the daily statistics take.
 
-The store's readers produce them (`insights.sweep.fetch` today), and an import that has just
+The store's reader produces them (`store.statistics.sample_columns`), and an import that has just
 written every sample of a type keeps them (`store.imports.summarizing`), so the daily summaries
 need not read back what was just written.
 """

@@ -187,9 +187,9 @@ def require_person(request: Request) -> WebPerson:
         target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
         raise LoginRequired(target, expired=session.session_expired(request))
     request.state.username = person.username
-    with pod_of(request).engine.connect() as conn:
-        request.state.offset_min = localtime.offset_min(conn, person.person_id)
-        request.state.zone = localtime.named_zone(conn, person.person_id)
+    with person.data.reader() as read:
+        request.state.offset_min = localtime.offset_min(read)
+        request.state.zone = localtime.named_zone(read)
     return person
 
 

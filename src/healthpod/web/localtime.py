@@ -7,9 +7,8 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta, timezone, tzinfo
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from sqlalchemy import Connection, select
-
-from healthpod.store import person_settings, schema
+from healthpod.store import daily_summaries, person_settings
+from healthpod.store.person_data import PersonData, Reader
 
 
 @dataclass(frozen=True, slots=True)
@@ -20,19 +19,25 @@ class Zone:
     label: str  # "Europe/Stockholm", or "UTC+01:00" when only an offset is known
 
 
-def person_zone(conn: Connection, person_id: int) -> Zone:
+def person_zone(read: Reader) -> Zone:
     """The person's zone: the one they set, else the offset of their latest data (UTC when
     there is none yet)."""
-    named = named_zone(conn, person_id)
+    named = named_zone(read)
     if named is not None:
         return Zone(named, named.key)
-    offset = offset_min(conn, person_id)
+    offset = offset_min(read)
     return Zone(timezone(timedelta(minutes=offset)), offset_label(offset))
 
 
-def named_zone(conn: Connection, person_id: int) -> ZoneInfo | None:
+def zone_of(data: PersonData) -> Zone:
+    """`person_zone` through the person's door, in a read of its own."""
+    with data.reader() as read:
+        return person_zone(read)
+
+
+def named_zone(read: Reader) -> ZoneInfo | None:
     """The IANA zone the person set, or None (none set, or unknown to this system)."""
-    name = person_settings.time_zone(conn, person_id)
+    name = person_settings.time_zone(read.conn, read.person_id)
     if not name:
         return None
     try:
@@ -48,16 +53,9 @@ def offset_label(offset: int) -> str:
     return f"UTC{sign}{hours:02d}:{minutes:02d}"
 
 
-def offset_min(conn: Connection, person_id: int) -> int:
+def offset_min(read: Reader) -> int:
     """The offset of the person's latest day with data (0 when there is none yet)."""
-    d = schema.daily_summaries
-    found = conn.scalar(
-        select(d.c.first_offset_min)
-        .where(d.c.person_id == person_id, d.c.first_offset_min.is_not(None))
-        .order_by(d.c.day_on.desc())
-        .limit(1)
-    )
-    return int(found or 0)
+    return daily_summaries.latest_offset_min(read)
 
 
 def today(offset: int) -> date:

@@ -13,6 +13,7 @@ from healthpod.ingest.run import import_file
 from healthpod.insights import sources, summaries
 from healthpod.pod import Pod
 from healthpod.store import schema
+from healthpod.store.person_data import owner_writer
 
 IPHONE = "Anna\u2019s iPhone"
 OFFSET = timedelta(hours=1)  # both write +01:00
@@ -77,8 +78,8 @@ def daily_steps(pod: Pod) -> dict[date, float]:
 def put_first(pod: Pod, source: str) -> None:
     with pod.engine.begin() as conn:
         person = pod.person_id("me")
-        sources.set_priority(conn, person, source, 1)
-        summaries.refresh_person(conn, person)
+        sources.set_priority(owner_writer(conn, person), source, 1)
+        summaries.refresh_person(owner_writer(conn, person))
 
 
 def test_overlapping_months_count_the_first_source_alone(pod: Pod, tmp_path: Path) -> None:

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Depends, Request, Response
 from fastapi.responses import RedirectResponse
-from sqlalchemy import select
 from starlette.datastructures import UploadFile
 
 from healthpod.errors import NotFound
-from healthpod.store import schema
+from healthpod.store import import_history
+from healthpod.store.person_data import PersonData
 from healthpod.web import security
-from healthpod.web.auth import PersonDep, pod_of
+from healthpod.web.auth import PersonDep
 from healthpod.web.i18n import N_
 from healthpod.web.jobs import FileJob, jobs_of, safe_filename
 from healthpod.web.render import gettext_for, render
@@ -21,34 +21,18 @@ CHUNK = 1024 * 1024
 HISTORY = 50
 
 
-def _person_name(request: Request, person_id: int) -> str:
-    with pod_of(request).engine.connect() as conn:
-        name = conn.scalar(select(schema.persons.c.name).where(schema.persons.c.id == person_id))
-    if name is None:
+def _person_name(data: PersonData) -> str:
+    with data.reader() as read:
+        identity = read.identity()
+    if identity is None or identity.name is None:
         raise NotFound(N_("Your person record is missing."))
-    return str(name)
+    return identity.name
 
 
-def _history(request: Request, person_id: int) -> list[dict[str, object]]:
-    i = schema.imports
-    with pod_of(request).engine.connect() as conn:
-        rows = conn.execute(
-            select(
-                i.c.id,
-                i.c.filename,
-                i.c.format,
-                i.c.status,
-                i.c.added,
-                i.c.already_present,
-                i.c.started_ms,
-                i.c.finished_ms,
-                i.c.error,
-            )
-            .where(i.c.person_id == person_id)
-            .order_by(i.c.started_ms.desc(), i.c.id.desc())
-            .limit(HISTORY)
-        ).mappings()
-        return [{**row, "total": sum((row["added"] or {}).values())} for row in rows]
+def _history(data: PersonData) -> list[dict[str, object]]:
+    with data.reader() as read:
+        rows = import_history.recent(read, HISTORY)
+    return [{**row, "total": sum((row["added"] or {}).values())} for row in rows]
 
 
 @router.get("/import")
@@ -56,7 +40,7 @@ def import_page(request: Request, person: PersonDep) -> Response:
     return render(
         request,
         "import.html",
-        {"history": _history(request, person.person_id), "file_error": None},
+        {"history": _history(person.data), "file_error": None},
     )
 
 
@@ -74,13 +58,13 @@ async def upload(request: Request, person: PersonDep) -> Response:
             request,
             "import.html",
             {
-                "history": _history(request, person.person_id),
+                "history": _history(person.data),
                 "file_error": _("Choose at least one file to import."),
             },
             status_code=400,
         )
     registry_ = jobs_of(request.app.state)
-    job, folder = registry_.new_job(person.person_id, _person_name(request, person.person_id))
+    job, folder = registry_.new_job(person.person_id, _person_name(person.data))
     for number, upload_file in enumerate(chosen):
         name = safe_filename(upload_file.filename or "")
         target = folder / f"{number:03d}-{name}"

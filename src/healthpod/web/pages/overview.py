@@ -12,14 +12,14 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 
 from fastapi import APIRouter, Request, Response
-from sqlalchemy import Connection, func, select
 
 from healthpod.errors import HealthpodError
 from healthpod.insights import findings, stats, summaries
 from healthpod.insights.measures import Method
-from healthpod.store import schema
+from healthpod.store import import_history
+from healthpod.store.person_data import Writer
 from healthpod.web import labels, localtime
-from healthpod.web.auth import PersonDep, pod_of
+from healthpod.web.auth import PersonDep
 from healthpod.web.findings_text import ShownFinding, show
 from healthpod.web.i18n import Formatter
 from healthpod.web.render import gettext_for, language, render
@@ -55,10 +55,10 @@ class Tile:
     series: str  # JSON [[epoch seconds...], [values...]] for the small chart
 
 
-def local_today(conn: Connection, person_id: int) -> date:
+def local_today(write: Writer) -> date:
     """Today in the person's local time."""
-    summaries.catch_up(conn, person_id)
-    return localtime.today(localtime.offset_min(conn, person_id))
+    summaries.catch_up(write)
+    return localtime.today(localtime.offset_min(write))
 
 
 def bucket_value(bucket: stats.BucketStat, method: str) -> float | None:
@@ -70,17 +70,17 @@ def bucket_value(bucket: stats.BucketStat, method: str) -> float | None:
     return bucket.total
 
 
-def tile(conn: Connection, person_id: int, code: str, today: date) -> Tile | None:
+def tile(write: Writer, code: str, today: date) -> Tile | None:
     """The tile of one type, or None when the person has no data of it in the last month."""
     try:
         daily = stats.bucket_stats(
-            conn, person_id, code, "day", today - timedelta(days=SPARK_DAYS - 1), today
+            write, code, "day", today - timedelta(days=SPARK_DAYS - 1), today
         )
     except HealthpodError:
         return None
     monday = today - timedelta(days=today.weekday())
     try:
-        weekly = stats.bucket_stats(conn, person_id, code, "week", monday, today)
+        weekly = stats.bucket_stats(write, code, "week", monday, today)
         week = bucket_value(weekly.buckets[0], weekly.method.value) if weekly.buckets else None
     except HealthpodError:
         week = None
@@ -102,25 +102,20 @@ def tile(conn: Connection, person_id: int, code: str, today: date) -> Tile | Non
     )
 
 
-def findings_for(request: Request, conn: Connection, person_id: int) -> list[ShownFinding]:
+def findings_for(request: Request, write: Writer) -> list[ShownFinding]:
     """The insight engine's findings, most serious first, in the person's language."""
     _ = gettext_for(request)
     fmt = Formatter(language(request))
-    return [show(found, _, fmt) for found in findings.findings(conn, person_id)]
+    return [show(found, _, fmt) for found in findings.findings(write)]
 
 
 @router.get("/")
 def overview(request: Request, person: PersonDep) -> Response:
-    pod = pod_of(request)
-    with pod.engine.begin() as conn:
-        has_data = conn.scalar(
-            select(func.count())
-            .select_from(schema.imports)
-            .where(schema.imports.c.person_id == person.person_id)
-        )
-        today = local_today(conn, person.person_id)
-        tiles = [t for code in MAIN_TYPES if (t := tile(conn, person.person_id, code, today))]
-        shown = findings_for(request, conn, person.person_id)
+    with person.data.writer() as write:
+        has_data = import_history.count(write)
+        today = local_today(write)
+        tiles = [t for code in MAIN_TYPES if (t := tile(write, code, today))]
+        shown = findings_for(request, write)
     return render(
         request,
         "overview.html",

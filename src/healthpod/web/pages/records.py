@@ -10,11 +10,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from fastapi import APIRouter, Request, Response
-from sqlalchemy import select
 
-from healthpod.store import schema
+from healthpod.store import health_records
 from healthpod.web import ecg
-from healthpod.web.auth import PersonDep, pod_of
+from healthpod.web.auth import PersonDep
 from healthpod.web.i18n import N_
 from healthpod.web.render import render
 
@@ -104,33 +103,14 @@ def _status(resource: dict[str, Any]) -> str:
 
 @router.get("/records")
 def records(request: Request, person: PersonDep) -> Response:
-    r = schema.resources
-    base = select(
-        r.c.resource_type,
-        r.c.category,
-        r.c.json,
-        r.c.effective_start_ms,
-        r.c.source_file,
-        r.c.organisation,
-        r.c.provenance,
-    ).where(r.c.person_id == person.person_id, r.c.resource_type.not_in(SKIPPED_TYPES))
-    with pod_of(request).engine.connect() as conn:
+    with person.data.reader() as read:
         timeline = [
-            _record(row)
-            for row in conn.execute(
-                base.where(r.c.effective_start_ms.is_not(None))
-                .order_by(r.c.effective_start_ms.desc())
-                .limit(TIMELINE_SIZE)
-            )
+            _record(row) for row in health_records.timeline(read, SKIPPED_TYPES, TIMELINE_SIZE)
         ]
         lists = {
             category: [
                 _record(row)
-                for row in conn.execute(
-                    base.where(r.c.category == category)
-                    .order_by(r.c.effective_start_ms.desc().nulls_last(), r.c.id.desc())
-                    .limit(LIST_SIZE)
-                )
+                for row in health_records.of_category(read, category, SKIPPED_TYPES, LIST_SIZE)
             ]
             for category, _heading in SECTIONS
         }

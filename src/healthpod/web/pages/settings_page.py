@@ -12,6 +12,7 @@ from healthpod import accounts
 from healthpod.errors import HealthpodError
 from healthpod.insights import sources, summaries
 from healthpod.insights.measures import Method, find_measure, stored_measures
+from healthpod.store.person_data import PersonData
 from healthpod.web import auth, labels, security, session
 from healthpod.web.auth import PersonDep, pod_of
 from healthpod.web.render import gettext_for, language, render
@@ -22,16 +23,16 @@ CsrfChecked = Depends(security.verify_csrf)
 
 def _page(
     request: Request,
-    person_id: int,
+    data: PersonData,
     *,
     errors: dict[str, str] | None = None,
     notice: str | None = None,
     type_code: str = "",
 ) -> Response:
     _ = gettext_for(request)
-    with pod_of(request).engine.connect() as conn:
-        found = sources.list_sources(conn, person_id)
-        measures = stored_measures(conn)
+    with data.reader() as read:
+        found = sources.list_sources(read)
+        measures = stored_measures(read)
         sent = {code for s in found for code in s.types}
         # Only types summed across sources have an order that matters: where sources overlap.
         choices = sorted(
@@ -44,9 +45,7 @@ def _page(
         )
         chosen = type_code if type_code in dict(choices) else ""
         type_sources = (
-            [s for s in sources.list_sources(conn, person_id, chosen) if chosen in s.types]
-            if chosen
-            else []
+            [s for s in sources.list_sources(read, chosen) if chosen in s.types] if chosen else []
         )
     return render(
         request,
@@ -76,7 +75,7 @@ def settings_page(request: Request, person: PersonDep) -> Response:
     }
     return _page(
         request,
-        person.person_id,
+        person.data,
         notice=notices.get(request.query_params.get("saved", "")),
         type_code=request.query_params.get("type", ""),
     )
@@ -94,12 +93,12 @@ def move_source(
         wanted = int(position)
     except ValueError:
         return _page(
-            request, person.person_id, errors={"sources": _("Choose a position from the list.")}
+            request, person.data, errors={"sources": _("Choose a position from the list.")}
         )
-    with pod_of(request).engine.begin() as conn:
-        changed = sources.set_priority(conn, person.person_id, source_id, wanted)
+    with person.data.writer() as write:
+        changed = sources.set_priority(write, source_id, wanted)
         if changed:
-            summaries.refresh_person(conn, person.person_id)
+            summaries.refresh_person(write)
     return RedirectResponse("/settings?saved=sources", status_code=303)
 
 
@@ -114,14 +113,12 @@ def move_type_source(
 ) -> Response:
     """Move a source in one type's own order (or drop that order: `reset`)."""
     _ = gettext_for(request)
-    with pod_of(request).engine.begin() as conn:
-        code = find_measure(conn, type_code).code  # NotFound: an error page
+    with person.data.writer() as write:
+        code = find_measure(write, type_code).code  # NotFound: an error page
         if reset:
-            changed = sources.clear_type_priority(conn, person.person_id, code)
+            changed = sources.clear_type_priority(write, code)
         else:
-            shown = [
-                s.id for s in sources.list_sources(conn, person.person_id, code) if code in s.types
-            ]
+            shown = [s.id for s in sources.list_sources(write, code) if code in s.types]
             try:
                 wanted, moved = int(position), int(source_id)
             except ValueError:
@@ -129,15 +126,15 @@ def move_type_source(
             if moved not in shown or not 1 <= wanted <= len(shown):
                 return _page(
                     request,
-                    person.person_id,
+                    person.data,
                     errors={"type_sources": _("Choose a position from the list.")},
                     type_code=code,
                 )
             order = [i for i in shown if i != moved]
             order.insert(wanted - 1, moved)
-            changed = bool(sources.set_type_order(conn, person.person_id, code, order))
+            changed = bool(sources.set_type_order(write, code, order))
         if changed:
-            summaries.refresh_type(conn, person.person_id, code)
+            summaries.refresh_type(write, code)
     query = urlencode({"saved": "type_sources", "type": code})
     return RedirectResponse(f"/settings?{query}#type-sources-heading", status_code=303)
 
@@ -164,7 +161,7 @@ def change_password(
         except HealthpodError as exc:
             errors["current"] = _(exc.message)
     if errors:
-        return _page(request, person.person_id, errors=errors)
+        return _page(request, person.data, errors=errors)
     with pod_of(request).engine.begin() as conn:
         accounts.set_password(conn, person.person_id, new)
     # A new password ends every earlier session; this browser gets a fresh one.

@@ -5,17 +5,16 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
-from typing import Any
 
 from fastapi import APIRouter, Request, Response
-from sqlalchemy import Connection, func, select
 
 from healthpod.errors import HealthpodError, InvalidRequest
 from healthpod.insights import sources, stats
 from healthpod.insights.measures import Measure, Method, find_measure
-from healthpod.store import schema
+from healthpod.store import samples as stored_samples
+from healthpod.store.person_data import Reader
 from healthpod.web import labels
-from healthpod.web.auth import PersonDep, pod_of
+from healthpod.web.auth import PersonDep
 from healthpod.web.i18n import N_
 from healthpod.web.pages.overview import bucket_value, local_today
 from healthpod.web.render import gettext_for, render
@@ -65,33 +64,9 @@ def _range(request: Request, by: str, today: date) -> tuple[date, date]:
     return start, end
 
 
-def raw_samples(
-    conn: Connection, person_id: int, type_id: int, kind: str, page: int
-) -> tuple[list[RawSample], int]:
+def raw_samples(read: Reader, type_id: int, kind: str, page: int) -> tuple[list[RawSample], int]:
     """One page of the type's stored samples, newest first, and how many there are."""
-    table = schema.quantity_samples if kind == "quantity" else schema.category_samples
-    s = schema.sources
-    where = (table.c.person_id == person_id, table.c.type_id == type_id)
-    total = int(conn.scalar(select(func.count()).select_from(table).where(*where)) or 0)
-    value = table.c.value if kind == "quantity" else table.c.value_code
-    unit = table.c.unit if kind == "quantity" else None
-    columns: list[Any] = [
-        table.c.start_ms,
-        table.c.end_ms,
-        table.c.start_offset_min,
-        value,
-        s.c.name,
-    ]
-    if unit is not None:
-        columns.append(unit)
-    rows = conn.execute(
-        select(*columns)
-        .join(s, s.c.id == table.c.source_id)
-        .where(*where)
-        .order_by(table.c.start_ms.desc(), table.c.id.desc())
-        .limit(PAGE_SIZE)
-        .offset(page * PAGE_SIZE)
-    ).all()
+    rows, total = stored_samples.page(read, type_id, kind, limit=PAGE_SIZE, offset=page * PAGE_SIZE)
     result = []
     for row in rows:
         if kind == "quantity":
@@ -113,32 +88,20 @@ class PeriodSource:
     last_ms: int | None
 
 
-def period_sources(
-    conn: Connection, person_id: int, measure: Measure, start: date, end: date
-) -> list[PeriodSource]:
+def period_sources(read: Reader, measure: Measure, start: date, end: date) -> list[PeriodSource]:
     """The sources with samples of this type in the period, in the type's priority order.
 
     One grouped query over the type's samples in the period (the person/type/start index), not
     over everything the person has, so it stays quick on a pod with years of data.
     """
-    type_id = measure.type_id
-    table = schema.quantity_samples if measure.kind == "quantity" else schema.category_samples
     # A day either side, since the period is in local days and the samples in UTC.
     first = int(datetime(start.year, start.month, start.day, tzinfo=UTC).timestamp() * 1000)
     last = int(datetime(end.year, end.month, end.day, tzinfo=UTC).timestamp() * 1000)
-    rows = conn.execute(
-        select(table.c.source_id, func.count(), func.max(table.c.end_ms))
-        .where(
-            table.c.person_id == person_id,
-            table.c.type_id == type_id,
-            table.c.start_ms >= first - DAY_MS,
-            table.c.start_ms < last + 2 * DAY_MS,
-        )
-        .group_by(table.c.source_id)
-    ).all()
-    counts = {int(source_id): (int(n), last_ms) for source_id, n, last_ms in rows}
-    names = sources.source_names(conn, person_id)
-    ranked = sources.ranked_source_ids(conn, person_id, measure.code)
+    counts = stored_samples.per_source(
+        read, measure.type_id, measure.kind, first - DAY_MS, last + 2 * DAY_MS
+    )
+    names = sources.source_names(read)
+    ranked = sources.ranked_source_ids(read, measure.code)
     return [
         PeriodSource(rank, names[source_id], counts[source_id][0], counts[source_id][1])
         for rank, source_id in enumerate(ranked, start=1)
@@ -157,20 +120,17 @@ def type_page(request: Request, code: str, person: PersonDep) -> Response:
         page = max(0, int(params.get("page", "0")))
     except ValueError:
         page = 0
-    pod = pod_of(request)
     error = None
-    with pod.engine.begin() as conn:
-        measure = find_measure(conn, code)  # NotFound: an error page
-        today = local_today(conn, person.person_id)
+    with person.data.writer() as write:
+        measure = find_measure(write, code)  # NotFound: an error page
+        today = local_today(write)
         start, end = _range(request, by, today)
         try:
-            result: stats.Stats | None = stats.bucket_stats(
-                conn, person.person_id, code, by, start, end
-            )
+            result: stats.Stats | None = stats.bucket_stats(write, code, by, start, end)
         except HealthpodError as exc:
             result, error = None, exc
-        samples, total = raw_samples(conn, person.person_id, measure.type_id, measure.kind, page)
-        contributing = period_sources(conn, person.person_id, measure, start, end)
+        samples, total = raw_samples(write, measure.type_id, measure.kind, page)
+        contributing = period_sources(write, measure, start, end)
     rows, series = [], "[[],[]]"
     counted: dict[str, float] = {}
     if result is not None:

@@ -8,15 +8,15 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Form, Request, Response
 from fastapi.responses import FileResponse, RedirectResponse
-from sqlalchemy import func, select
 from starlette.background import BackgroundTask
 
 from healthpod.consent import audit
 from healthpod.errors import HealthpodError
 from healthpod.export import write_export
 from healthpod.pod import now_ms
-from healthpod.store import schema
 from healthpod.store.erase import erase_person
+from healthpod.store.person_data import PersonData
+from healthpod.store.row_counts import row_counts
 from healthpod.web import auth, security
 from healthpod.web.auth import PersonDep, pod_of
 from healthpod.web.render import gettext_for, render
@@ -25,29 +25,13 @@ router = APIRouter(include_in_schema=False)
 CsrfChecked = Depends(security.verify_csrf)
 
 
-def _counts(request: Request, person_id: int) -> dict[str, int]:
-    with pod_of(request).engine.connect() as conn:
-        return {
-            table.name: int(
-                conn.scalar(
-                    select(func.count()).select_from(table).where(table.c.person_id == person_id)
-                )
-                or 0
-            )
-            for table in (
-                schema.quantity_samples,
-                schema.category_samples,
-                schema.workouts,
-                schema.resources,
-                schema.imports,
-                schema.consents,
-                schema.access_log,
-            )
-        }
+def _counts(data: PersonData) -> dict[str, int]:
+    with data.reader() as read:
+        return row_counts(read)
 
 
-def _page(request: Request, person_id: int, **extra: object) -> Response:
-    context: dict[str, object] = {"counts": _counts(request, person_id), "errors": {}}
+def _page(request: Request, data: PersonData, **extra: object) -> Response:
+    context: dict[str, object] = {"counts": _counts(data), "errors": {}}
     context.update(extra)
     status = 400 if extra.get("errors") else 200
     return render(request, "your_data.html", context, status_code=status)
@@ -55,7 +39,7 @@ def _page(request: Request, person_id: int, **extra: object) -> Response:
 
 @router.get("/data")
 def your_data(request: Request, person: PersonDep) -> Response:
-    return _page(request, person.person_id)
+    return _page(request, person.data)
 
 
 @router.post("/data/export", dependencies=[CsrfChecked])
@@ -115,7 +99,7 @@ def delete_everything(
             if confirmed != person.person_id:
                 errors["password"] = _("Wrong username or password.")
     if errors:
-        return _page(request, person.person_id, errors=errors, open_delete=True)
+        return _page(request, person.data, errors=errors, open_delete=True)
     pod = pod_of(request)
     with pod.engine.begin() as conn:
         erase_person(conn, person.person_id)
