@@ -40,6 +40,8 @@ def _has_security_headers(response) -> None:
     assert headers["x-content-type-options"] == "nosniff"
     assert headers["x-frame-options"] == "DENY"
     assert headers["referrer-policy"] == "same-origin"
+    if "/.well-known/" not in str(response.url) and "/static/" not in str(response.url):
+        assert headers["cache-control"] == "no-store"
 
 
 def _chunks(total: int, size: int = 64 * 1024) -> Iterator[bytes]:
@@ -261,6 +263,28 @@ def test_extreme_dates_on_pages_are_never_a_500(live, anna, params):
 
 
 # --- redirect URIs -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("odd", ['"', "\\", "\x01", "é", "\u202e"])
+def test_an_odd_response_type_is_a_400_page(live, anna, odd):
+    app = add_actor(live.pod.engine).actor
+    with live.client() as client:
+        login_with_form(client, "anna", PASSWORD)
+        params = authorize_params(
+            app.client_id, "launch/patient", pkce()[1], response_type="code" + odd
+        )
+        params["aud"] = f"{live.url}/fhir"
+        response = client.get("/oauth/authorize", params=params, follow_redirects=False)
+    assert response.status_code == 400, response.text[:300]
+    assert "location" not in response.headers
+    _has_security_headers(response)
+
+
+def test_static_files_stay_cacheable(live):
+    with live.client() as client:
+        response = client.get("/static/favicon.svg")
+    assert response.status_code == 200
+    assert "no-store" not in response.headers.get("cache-control", "")
 
 
 @pytest.mark.parametrize(

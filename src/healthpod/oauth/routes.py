@@ -89,10 +89,13 @@ def _validate(conn: Any, pod: Pod, oauth_request: PodRequest, now_ms: int) -> An
         OAuth2Error: with `redirect_uri` set, to send back to the client.
     """
     server = _server(conn, pod, now_ms)
-    if not _PRINTABLE_URI.fullmatch(oauth_request.payload.data.get("redirect_uri") or ""):
+    data = oauth_request.payload.data
+    if not _PRINTABLE_URI.fullmatch(data.get("redirect_uri") or ""):
         # Quotes, backslashes, controls or non-ASCII: no registered URI holds them (see
         # actors.check_redirect_uri), and Authlib cannot even word its refusal of one.
         raise _Refused("This app asked to return to an address it has not registered.")
+    if not _PRINTABLE_URI.fullmatch(data.get("response_type") or ""):
+        raise _Refused("This app asked for a response_type this server does not know.")
     try:
         grant = server.get_consent_grant(request=oauth_request, end_user=None)
     except OAuth2Error as error:

@@ -54,7 +54,8 @@ SECURITY_HEADERS = {
 
 
 class SecurityHeaders:
-    """Adds the headers above to every response that does not set them itself.
+    """Adds the headers above to every response that does not set them itself, and
+    `Cache-Control: no-store` to everything but the static files.
 
     A plain ASGI middleware: as a BaseHTTPMiddleware it cost a third of a millisecond per
     request (a task group and a memory stream around every response), the FHIR API's too.
@@ -73,6 +74,9 @@ class SecurityHeaders:
                 headers = MutableHeaders(scope=message)
                 for name, value in SECURITY_HEADERS.items():
                     headers.setdefault(name, value)
+                if not scope["path"].startswith("/static/"):
+                    # Pages and API answers carry health data: no shared or disk cache keeps it.
+                    headers.setdefault("Cache-Control", "no-store")
                 if is_https(Request(scope)):
                     headers.setdefault(
                         "Strict-Transport-Security", "max-age=31536000; includeSubDomains"
