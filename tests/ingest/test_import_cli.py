@@ -58,6 +58,16 @@ def test_person_option_and_history(settings):
         ("anna", "export.zip", "completed")
     ]
     assert history[0]["started"].endswith("Z")
+
+
+def test_history_of_one_person_leaves_out_the_others(settings):
+    run(settings, "import", "--person", "anna", str(APPLE / "ahcd-go" / "export.xml"))
+    run(settings, "import", "--person", "bo", str(APPLE / "healthkit-to-sqlite" / "export.xml"))
+    history = json.loads(run(settings, "imports", "--person", "bo", "--json").stdout)["imports"]
+    assert [(h["person"], h["status"]) for h in history] == [("bo", "completed")]
+    assert history[0]["added"] and history[0]["sha256"]
+    nobody = json.loads(run(settings, "imports", "--person", "cy", "--json").stdout)
+    assert nobody == {"imports": []}
     table = run(settings, "import", str(APPLE / "handmade" / "export.xml"))
     assert "HKQuantityTypeIdentifierFutureMeasurement" in table.stdout
     assert "unknown type" in table.stdout

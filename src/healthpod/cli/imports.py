@@ -293,37 +293,26 @@ def imports(state: CliState, person: str | None, as_json: bool) -> None:
     """
     from rich.console import Console
     from rich.table import Table
-    from sqlalchemy import select
 
-    from healthpod.store import schema
+    from healthpod.store.imports.history import history as import_history
 
     pod = state.pod()
-    i, p = schema.imports, schema.persons
-    query = (
-        select(i, p.c.name.label("person"))
-        .join(p, p.c.id == i.c.person_id)
-        .order_by(i.c.started_ms.desc(), i.c.id.desc())
-    )
-    if person is not None:
-        query = query.where(p.c.name == person)
-    with pod.engine.connect() as conn:
-        rows = conn.execute(query).mappings().all()
     history: list[dict[str, Any]] = [
         {
-            "import_id": row["id"],
-            "person": row["person"],
-            "filename": row["filename"],
-            "format": row["format"],
-            "status": row["status"],
-            "added": row["added"],
-            "already_present": row["already_present"],
-            "unknown_types": row["unknown_types"],
-            "started": _iso(row["started_ms"]),
-            "finished": _iso(row["finished_ms"]),
-            "sha256": row["sha256"],
-            "error": row["error"],
+            "import_id": row.import_id,
+            "person": row.person,
+            "filename": row.filename,
+            "format": row.format,
+            "status": row.status,
+            "added": row.added,
+            "already_present": row.already_present,
+            "unknown_types": row.unknown_types,
+            "started": _iso(row.started_ms),
+            "finished": _iso(row.finished_ms),
+            "sha256": row.sha256,
+            "error": row.error,
         }
-        for row in rows
+        for row in import_history(pod.engine, person=person)
     ]
     if as_json:
         echo_json({"imports": history})
