@@ -31,12 +31,11 @@ from typing import Any
 
 from healthpod import __version__
 from healthpod.fhir import render
+from healthpod.store.export_format import FORMAT, FORMAT_VERSION
 from healthpod.store.observations import SampleFilter
 from healthpod.store.person_data import PersonData, Reader
 
 BATCH = 2000
-FORMAT = "healthpod-export"
-FORMAT_VERSION = 1
 
 # Called with (file being written, lines written so far, lines expected or None).
 ExportProgress = Callable[[str, int, int | None], None]

@@ -18,6 +18,7 @@ from healthpod.ingest.base import Importer
 from healthpod.ingest.csv.profiles import IMPORTER as CSV_PROFILES
 from healthpod.ingest.fhir.r4_json import IMPORTER as FHIR
 from healthpod.ingest.fit.fit_files import IMPORTER as FIT
+from healthpod.ingest.pod_export.reader import IMPORTER as POD_EXPORT
 from healthpod.ingest.routes.gpx import IMPORTER as GPX
 from healthpod.ingest.routes.tcx import IMPORTER as TCX
 from healthpod.ingest.vendors.api_payloads import IMPORTER as VENDOR_API
@@ -25,6 +26,7 @@ from healthpod.ingest.vendors.fitbit_export import IMPORTER as FITBIT
 from healthpod.ingest.vendors.garmin_connect import IMPORTER as GARMIN_CONNECT
 
 IMPORTERS: list[Importer] = [
+    POD_EXPORT,
     APPLE_HEALTH,
     HEALTH_CONNECT,
     FHIR,
@@ -43,6 +45,7 @@ FORMATS: tuple[str, ...] = tuple(importer.format for importer in IMPORTERS)
 
 ZIP_MAGIC = b"PK\x03\x04"
 SUPPORTED = (
+    "healthpod exports (`healthpod export`), "
     "Apple Health export (export.zip or export.xml), Health Connect export (the zip, or the "
     "health_connect_export.db in it), FHIR R4 JSON Bundles and NDJSON, "
     "Garmin .FIT files, GPX and TCX tracks, Samsung Health CSV, Google Fit Takeout, "

@@ -195,6 +195,40 @@ class RouteFile:
     points: list[dict[str, Any]]  # {"t_ms", "lat", "lon", "alt_m"}, as the workouts table keeps
 
 
+@dataclass(frozen=True, slots=True)
+class SampleTypeInfo:
+    """A type as another pod stored it (a healthpod export): created first, as written."""
+
+    code: str
+    kind: str  # quantity|category
+    unit: str
+    known: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class SourceInfo:
+    """A source with its place in the person's order (a healthpod export carries these)."""
+
+    source: SourceRef
+    priority: int
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceInfo:
+    """A device, stored even when no sample names it any more."""
+
+    description: str
+
+
+@dataclass(frozen=True, slots=True)
+class TypePriority:
+    """A per-type source order: `source_name` comes at `priority` for `type_code`."""
+
+    type_code: str
+    source_name: str
+    priority: int
+
+
 Item = (
     Quantity
     | CategoryValue
@@ -207,4 +241,8 @@ Item = (
     | Warning_
     | ClinicalResource
     | RouteFile
+    | SampleTypeInfo
+    | SourceInfo
+    | DeviceInfo
+    | TypePriority
 )

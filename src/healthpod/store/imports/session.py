@@ -236,6 +236,16 @@ class ImportSession:
         self._types[code] = int(found)
         return int(found)
 
+    def type_id_of(self, code: str) -> int | None:
+        """The id of a stored type, or None (never created here)."""
+        cached = self._types.get(code)
+        if cached is not None:
+            return cached
+        found = self.conn.scalar(
+            select(schema.sample_types.c.id).where(schema.sample_types.c.code == code)
+        )
+        return None if found is None else int(found)
+
     def count(self, type_code: str, added: int, offered: int) -> None:
         if added:
             self.tally.added[type_code] += added

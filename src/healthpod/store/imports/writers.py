@@ -17,11 +17,13 @@ from typing import Any, TypeVar
 from sqlalchemy import Table, bindparam, select, update
 
 from healthpod.store import schema
+from healthpod.store.imports import pod_tables
 from healthpod.store.imports.items import (
     ActivitySummary,
     CategoryValue,
     ClinicalResource,
     Correlation,
+    DeviceInfo,
     ExportInfo,
     Item,
     PersonInfo,
@@ -29,6 +31,9 @@ from healthpod.store.imports.items import (
     RouteFile,
     Sample,
     SampleBatch,
+    SampleTypeInfo,
+    SourceInfo,
+    TypePriority,
     Warning_,
     Workout,
 )
@@ -285,6 +290,10 @@ def write_clinical_resources(session: ImportSession, items: Sequence[ClinicalRes
 
 register_writer(ClinicalResource, write_clinical_resources)
 register_writer(RouteFile, write_route_files)
+register_writer(SampleTypeInfo, pod_tables.write_sample_types)
+register_writer(SourceInfo, pod_tables.write_sources)
+register_writer(DeviceInfo, pod_tables.write_devices)
+register_writer(TypePriority, pod_tables.write_type_priorities)
 
 
 def write_items(session: ImportSession, items: Iterable[Item]) -> None:

@@ -1,0 +1,1 @@
+"""Reading a healthpod export zip back into a pod (see `reader`)."""
