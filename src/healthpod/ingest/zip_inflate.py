@@ -74,10 +74,9 @@ class InflatedMember(io.RawIOBase):
                     data = self._fp.read(min(INPUT_BYTES, self._left))
                 self._position += len(data)
                 self._left -= len(data)
-                if not data:
-                    raise self._damaged("the member's compressed data ends too early")
             try:
-                out = self._inflater.decompress(data, wanted) if data else b""
+                # Without input, inflate may still hold output it had no room for last time.
+                out = self._inflater.decompress(data, wanted)
             except ERRORS as exc:
                 raise self._damaged(f"its compressed data is corrupt ({exc})") from exc
             self._tail = self._inflater.unconsumed_tail
@@ -90,6 +89,8 @@ class InflatedMember(io.RawIOBase):
             if self._inflater.eof and not self._tail:
                 self._finish()
                 return 0
+            if not data and not self._tail:
+                raise self._damaged("the member's compressed data ends too early")
 
     def _finish(self) -> None:
         self._done = True

@@ -1,0 +1,299 @@
+"""A pod exported with `healthpod export` and imported into an empty pod is the same pod.
+
+"The same" is checked table by table, ids aside (each id replaced by what it names: a type's
+code, a source's name, a device's description, a correlation's natural key), daily statistics
+included, on both engines and from one engine to the other. A damaged or hostile export is
+refused with a message naming the file, and nothing is stored.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import json
+import shutil
+import zipfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner, Result
+from sqlalchemy import func, select
+
+from healthpod.cli import cli
+from healthpod.store import schema
+from healthpod.store.engine import make_engine
+
+DATA = Path(__file__).parents[1] / "data"
+APPLE = [
+    DATA / "apple" / "handmade" / "export.xml",
+    DATA / "apple" / "ahcd-go" / "export.xml",
+    DATA / "apple" / "apple-health-parser" / "export.zip",
+]
+ROUTES = DATA / "apple" / "healthkit-to-sqlite" / "zip_contents"
+FHIR = DATA / "fhir" / "ips" / "Bundle-IPS-examples-Bundle-01.json"
+COMPARED = (
+    "persons",
+    "sources",
+    "source_type_priorities",
+    "devices",
+    "quantity_samples",
+    "category_samples",
+    "correlations",
+    "workouts",
+    "activity_summaries",
+    "daily_summaries",
+    "resources",
+)
+DROPPED = {"id", "person_id", "import_id", "name", "created_ms", "last_updated_ms", "time_zone"}
+
+Invoke = Callable[..., Result]
+
+
+def _pod(tmp_path: Path, name: str, database_url: str) -> Invoke:
+    def invoke(*args: str) -> Result:
+        base = ["--home", str(tmp_path / name), "--database-url", database_url]
+        return CliRunner().invoke(cli, [*base, *args], catch_exceptions=False)
+
+    assert invoke("init").exit_code == 0
+    return invoke
+
+
+@pytest.fixture
+def second_database(request, tmp_path, sqlite_template, pg_template, database_url):  # type: ignore[no-untyped-def]
+    """Another empty database on the same engine as `database_url`."""
+    if database_url.startswith("sqlite"):
+        path = tmp_path / "second.db"
+        shutil.copy(sqlite_template, path)
+        return f"sqlite:///{path}"
+    url = pg_template.clone()
+    request.addfinalizer(lambda: pg_template.drop(make_engine(url).url.database or ""))
+    return url
+
+
+def _full_pod(tmp_path: Path, database_url: str) -> Invoke:
+    """A pod from real files: Apple exports (one with a workout route), a FHIR bundle, and a
+    source order set by the person, person-wide and for one type."""
+    invoke = _pod(tmp_path, "original", database_url)
+    routes = tmp_path / "routes.zip"
+    with zipfile.ZipFile(routes, "w") as archive:
+        for file in ROUTES.rglob("*"):
+            if file.is_file():
+                archive.write(file, file.relative_to(ROUTES).as_posix())
+    for path in [*APPLE, routes, FHIR]:
+        result = invoke("import", str(path))
+        assert result.exit_code == 0, (path, result.output)
+    assert invoke("sources", "priority", "Health Mate", "1").exit_code == 0
+    assert invoke("sources", "priority", "Apple Watch", "1", "--type", "heart_rate").exit_code == 0
+    return invoke
+
+
+def _export(invoke: Invoke, out: Path) -> Path:
+    result = invoke("export", str(out))
+    assert result.exit_code == 0, result.output
+    return out
+
+
+def _tables(path: Path) -> dict[str, list[tuple[Any, ...]]]:
+    """Each compared table of an export as sorted rows, every id replaced by what it names."""
+    with zipfile.ZipFile(path) as archive:
+
+        def rows(table: str) -> list[dict[str, str]]:
+            text = archive.read(f"csv/{table}.csv").decode()
+            return list(csv.DictReader(io.StringIO(text, newline="")))
+
+        types = {r["id"]: r["code"] for r in rows("sample_types")}
+        sources = {r["id"]: r["name"] for r in rows("sources")}
+        devices = {r["id"]: r["description"] for r in rows("devices")}
+        correlations = {
+            r["id"]: (r["type_code"], r["start_ms"], r["end_ms"], sources[r["source_id"]])
+            for r in rows("correlations")
+        }
+        names: dict[str, dict[str, Any]] = {
+            "type_id": types,
+            "source_id": sources,
+            "device_id": devices,
+            "correlation_id": correlations,
+        }
+        found: dict[str, list[tuple[Any, ...]]] = {}
+        for table in COMPARED:
+            kept = []
+            for row in rows(table):
+                if table == "daily_summaries" and row["by_source"]:
+                    by = json.loads(row["by_source"])
+                    row["by_source"] = json.dumps({sources[k]: v for k, v in sorted(by.items())})
+                kept.append(
+                    tuple(
+                        (column, names[column].get(value) if column in names else value)
+                        for column, value in sorted(row.items())
+                        if column not in DROPPED
+                    )
+                )
+            found[table] = sorted(kept, key=repr)
+        return found
+
+
+def _counts(database_url: str) -> dict[str, int]:
+    engine = make_engine(database_url)
+    with engine.connect() as conn:
+        counted = {
+            table.name: conn.scalar(select(func.count()).select_from(table)) or 0
+            for table in (
+                schema.quantity_samples,
+                schema.category_samples,
+                schema.correlations,
+                schema.workouts,
+                schema.activity_summaries,
+                schema.resources,
+                schema.sources,
+                schema.devices,
+                schema.source_type_priorities,
+            )
+        }
+    engine.dispose()
+    return counted
+
+
+def test_an_export_imported_into_an_empty_pod_gives_the_same_pod(
+    tmp_path, database_url, second_database
+):
+    original = _full_pod(tmp_path, database_url)
+    first = _export(original, tmp_path / "first.zip")
+    moved = _pod(tmp_path, "moved", second_database)
+    result = moved("import", str(first), "--json")
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["format"] == "healthpod-export"
+    again = _export(moved, tmp_path / "again.zip")
+    before, after = _tables(first), _tables(again)
+    for table in COMPARED:
+        assert after[table] == before[table], table
+    assert before["workouts"] and before["correlations"] and before["resources"]
+    assert any("points" in dict(row)["route"] for row in before["workouts"])
+    assert before["source_type_priorities"] and before["daily_summaries"]
+    # The same statistics and findings, as the person asks for them.
+    for question in (("stats", "--json"), ("insights", "--json"), ("sources", "--json")):
+        assert _without_ids(original(*question).stdout) == _without_ids(moved(*question).stdout)
+    # Importing it twice adds nothing.
+    counts = _counts(second_database)
+    result = moved("import", str(first), "--json")
+    assert result.exit_code == 0 and json.loads(result.stdout)["added"] == {}
+    assert _counts(second_database) == counts
+
+
+def _without_ids(text: str) -> Any:
+    def strip(value: Any) -> Any:
+        if isinstance(value, dict):
+            return {k: strip(v) for k, v in value.items() if k not in {"id", "import_id"}}
+        if isinstance(value, list):
+            return [strip(v) for v in value]
+        return value
+
+    return strip(json.loads(text))
+
+
+def test_a_pod_moves_from_sqlite_to_postgresql_and_back(tmp_path, pg_template, sqlite_template):
+    if pg_template is None:
+        pytest.skip("no PostgreSQL (set HEALTHPOD_TEST_PG_URL)")
+    laptop_db = tmp_path / "laptop.db"
+    shutil.copy(sqlite_template, laptop_db)
+    region_url = pg_template.clone()
+    try:
+        laptop = _full_pod(tmp_path, f"sqlite:///{laptop_db}")
+        region = _pod(tmp_path, "region", region_url)
+        assert region("import", str(_export(laptop, tmp_path / "out.zip"))).exit_code == 0
+        back_db = tmp_path / "back.db"
+        shutil.copy(sqlite_template, back_db)
+        back = _pod(tmp_path, "back", f"sqlite:///{back_db}")
+        assert back("import", str(_export(region, tmp_path / "region.zip"))).exit_code == 0
+        start = _tables(tmp_path / "out.zip")
+        assert _tables(tmp_path / "region.zip") == start
+        assert _tables(_export(back, tmp_path / "back.zip")) == start
+    finally:
+        pg_template.drop(make_engine(region_url).url.database or "")
+
+
+# -- damaged and hostile exports: refused, naming the file, nothing stored ------------------
+def _rewrite(source: Path, target: Path, change: Callable[[dict[str, bytes]], None]) -> Path:
+    with zipfile.ZipFile(source) as archive:
+        members = {name: archive.read(name) for name in archive.namelist()}
+    change(members)
+    with zipfile.ZipFile(target, "w", zipfile.ZIP_DEFLATED) as archive:
+        for name, data in members.items():
+            archive.writestr(name, data)
+    return target
+
+
+def _manifest(change: Callable[[dict[str, Any]], None]) -> Callable[[dict[str, bytes]], None]:
+    def edit(members: dict[str, bytes]) -> None:
+        manifest = json.loads(members["manifest.json"])
+        change(manifest)
+        members["manifest.json"] = json.dumps(manifest).encode()
+
+    return edit
+
+
+def _changed_byte(members: dict[str, bytes]) -> None:
+    data = bytearray(members["csv/quantity_samples.csv"])
+    data[-3] = ord("7") if data[-3] != ord("7") else ord("8")
+    members["csv/quantity_samples.csv"] = bytes(data)
+
+
+def _lying_count(members: dict[str, bytes]) -> None:
+    _manifest(
+        lambda m: m["files"].update({"csv/workouts.csv": m["files"]["csv/workouts.csv"] + 1})
+    )(members)
+
+
+def _rehash(name: str, data: bytes) -> Callable[[dict[str, bytes]], None]:
+    def edit(members: dict[str, bytes]) -> None:
+        members[name] = data
+        _manifest(lambda m: m["sha256"].update({name: hashlib.sha256(data).hexdigest()}))(members)
+
+    return edit
+
+
+BAD: dict[str, tuple[Callable[[dict[str, bytes]], None], str]] = {
+    "changed byte": (_changed_byte, "csv/quantity_samples.csv: its sha256"),
+    "missing file": (lambda m: m.pop("csv/workouts.csv"), "csv/workouts.csv: the manifest lists"),
+    "extra file": (lambda m: m.update({"csv/extra.csv": b"a\n"}), "csv/extra.csv: the zip holds"),
+    "traversal": (lambda m: m.update({"../evil.csv": b"a\n"}), "points outside the archive"),
+    "lying count": (_lying_count, "csv/workouts.csv: it has"),
+    "newer version": (_manifest(lambda m: m.update(format_version=99)), "format version 99"),
+    "huge manifest": (
+        _manifest(lambda m: m.update(padding="x" * 2_000_000)),
+        "far more than a healthpod export's manifest",
+    ),
+    "another export's manifest": (
+        _manifest(lambda m: m["sha256"].update(dict.fromkeys(m["sha256"], "0" * 64))),
+        ": its sha256",
+    ),
+    "rows that lie, hashed anew": (
+        _rehash("csv/workouts.csv", b"id,start_ms\n1,2\n"),
+        "csv/workouts.csv: a row does not fit",
+    ),
+}
+
+
+@pytest.fixture(scope="module")
+def good_export(tmp_path_factory, sqlite_template):  # type: ignore[no-untyped-def]
+    """One export of the full pod (on SQLite), which each bad case damages its own way."""
+    folder = tmp_path_factory.mktemp("good")
+    shutil.copy(sqlite_template, folder / "good.db")
+    original = _full_pod(folder, f"sqlite:///{folder / 'good.db'}")
+    return _export(original, folder / "good.zip")
+
+
+@pytest.mark.parametrize("case", sorted(BAD))
+def test_a_damaged_export_is_refused_naming_the_file_and_nothing_is_stored(
+    case, tmp_path, database_url, good_export
+):
+    change, words = BAD[case]
+    bad = _rewrite(good_export, tmp_path / "bad.zip", change)
+    moved = _pod(tmp_path, "moved", database_url)
+    result = moved("import", str(bad))
+    assert result.exit_code != 0, result.output
+    assert words in result.stderr, result.stderr
+    assert "Traceback" not in result.output
+    assert sum(_counts(database_url).values()) == 0
