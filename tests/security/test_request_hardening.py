@@ -262,6 +262,26 @@ def test_extreme_dates_on_pages_are_never_a_500(live, anna, params):
             _has_security_headers(response)
 
 
+@pytest.mark.parametrize("field", ["data_from", "data_to", "valid_until"])
+@pytest.mark.parametrize("day", ["0001-01-01", "9999-12-31", "10000-01-01"])
+def test_extreme_dates_on_the_consent_screen_are_never_a_500(live, anna, field, day):
+    app = add_actor(live.pod.engine).actor
+    with live.client() as client:
+        login_with_form(client, "anna", PASSWORD)
+        params = authorize_params(
+            app.client_id, "launch/patient patient/*.rs", pkce()[1], aud=f"{live.url}/fhir"
+        )
+
+        def change(fields):
+            return [(k, v) for k, v in fields if k != field] + [(field, day)]
+
+        response = consent(client, params, change=change)
+    assert response.status_code in (302, 303, 400), response.text[:300]
+    if day != "0001-01-01" or field == "valid_until":
+        assert response.status_code == 400
+    _has_security_headers(response)
+
+
 # --- redirect URIs -------------------------------------------------------------------------
 
 

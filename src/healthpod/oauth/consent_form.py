@@ -56,9 +56,12 @@ def _day(fields: dict[str, str], name: str) -> date | None:
     if not value:
         return None
     try:
-        return date.fromisoformat(value)
+        day = date.fromisoformat(value)
     except ValueError:
         raise InvalidRequest(f"{value!r} is not a date; use YYYY-MM-DD.") from None
+    if day == date.max:  # its end, the next midnight, is past the last day a date can hold
+        raise InvalidRequest(f"{value} is too far ahead.", hint="Leave the date empty for no end.")
+    return day
 
 
 def local_midnight_ms(day: date, zone: tzinfo) -> int:
