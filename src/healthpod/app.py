@@ -106,6 +106,7 @@ def _routers() -> list:  # type: ignore[type-arg]
     from healthpod.api import insights as insights_api
     from healthpod.fhir import routes as fhir_routes
     from healthpod.oauth import routes as oauth_routes
+    from healthpod.share import routes as share_routes
     from healthpod.web import routes as web_routes
 
     return [
@@ -115,6 +116,7 @@ def _routers() -> list:  # type: ignore[type-arg]
         consents_api.register,
         insights_api.register,
         api_docs.register,
+        share_routes.register,
     ]
 
 

@@ -169,6 +169,7 @@ LAZY_COMMANDS: dict[str, str] = {
     "log": "log",
     "serve": "serve",
     "settings": "settings",
+    "share": "share",
     "sources": "stats",
     "stats": "stats",
 }

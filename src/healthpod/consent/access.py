@@ -25,9 +25,9 @@ try:
     import fcntl
 except ImportError:  # Windows: processes meet SQLite's busy handler instead
     fcntl = None  # type: ignore[assignment]
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from contextlib import AbstractContextManager, nullcontext, suppress
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import Any
 from weakref import WeakKeyDictionary
 
@@ -35,10 +35,11 @@ from sqlalchemy import Connection, Engine
 
 from healthpod.consent import audit
 from healthpod.consent.engine import decide
-from healthpod.consent.model import AccessRequest, Decision
+from healthpod.consent.model import AccessRequest, Decision, format_day
 from healthpod.consent.store import consents_for
-from healthpod.store import person_data
+from healthpod.store import person_data, share_links
 from healthpod.store.person_data import Accessor, PersonData
+from healthpod.store.share_links import ShareLink
 
 
 def open_for_actor(
@@ -64,6 +65,139 @@ def open_for_actor(
         request.actor_id, decision.consent_id, decision.reason, decision=decision, asked=request
     )
     return person_data._for_decision(engine, reads, request.person_id, scope, accessor)
+
+
+@dataclass(frozen=True, slots=True)
+class LinkAccess:
+    """The verdict on one request through a share link, as logged.
+
+    `status` is the HTTP answer the SMART Health Links protocol gives: 200, 401 (a wrong
+    passcode, with `remaining_attempts`) or 404 (unknown, revoked, expired or locked). `data`
+    is the door within the link's grant, for an allowed request only.
+    """
+
+    allowed: bool
+    reason: str
+    status: int
+    link: ShareLink | None = None
+    data: PersonData | None = None
+    remaining_attempts: int | None = None
+    decision: Decision | None = None
+    records: PersonData | None = None  # a daily link's records from healthcare (whole)
+
+
+def open_for_link(
+    engine: Engine,
+    reads: Engine,
+    *,
+    token: str | None = None,
+    link_id: int | None = None,
+    passcode_ok: Callable[[ShareLink], bool] | None = None,
+    by_person: bool = False,
+    event: str,
+    details: Mapping[str, Any] | None = None,
+    now_ms: int,
+    refused: str | None = None,
+) -> LinkAccess:
+    """Decide a request through a share link against its grant, log it (committed) with the
+    link as `via`, and open the door within the grant when allowed.
+
+    The link is found by the holder's `token` (the manifest URL's random part), or by
+    `link_id` for the person's own act (`by_person`: making the link's file). `passcode_ok`
+    checks the passcode a holder gave (slow: argon2) before the person's log is locked; a
+    wrong one counts one attempt down in the same transaction as its log entry, so parallel
+    requests cannot pass the limit. A token that names no link is refused without an entry:
+    there is no person to log it for. `refused` is a refusal decided before the link (an
+    expired file URL): logged as the denial, with that reason, answered 404.
+    """
+    with reads.connect() as conn:
+        found = share_links.by_token(conn, token) if token is not None else None
+        if link_id is not None:
+            found = share_links.get(conn, link_id)
+    if found is None:
+        return LinkAccess(False, "no such share link", 404)
+    passcode_right = True
+    if "P" in found.flags and not by_person:
+        passcode_right = passcode_ok is not None and passcode_ok(found)
+    with _one_writer(engine), engine.begin() as conn:
+        slot = audit.reserve(conn, found.person_id)
+        link = share_links.get(conn, found.id)
+        assert link is not None  # links are revoked, never deleted
+        state = link.state_at(now_ms)
+        remaining: int | None = None
+        status = 200
+        if state == "revoked":
+            reason = f"share link {link.id} was revoked on {format_day(link.revoked_ms)}"
+        elif state == "expired":
+            reason = f"share link {link.id} expired on {format_day(link.expires_ms)}"
+        elif state == "locked":
+            reason = f"share link {link.id} is locked after too many wrong passcodes"
+        elif refused is not None:
+            reason = refused
+        elif not passcode_right:
+            remaining = share_links.use_attempt(conn, link.id)
+            status = 401
+            reason = f"wrong passcode for share link {link.id}; {remaining} attempts left"
+        else:
+            reason = f"share link {link.id}: {_link_summary(link)}"
+        allowed = status == 200 and state == "active" and refused is None
+        if not allowed and status == 200:
+            status = 404
+        decision = Decision(allowed, reason, scope=link.scope() if allowed else None)
+        entry = audit.record(
+            conn,
+            link.person_id,
+            None,
+            event,
+            decision,
+            {**(details or {}), "link": link.id, "categories": sorted(link.categories)},
+            now_ms=now_ms,
+            slot=slot,
+            done_by=audit.DoneBy.PERSON if by_person else audit.DoneBy.RECIPIENT,
+            via=link.via,
+        )
+    decision = replace(decision, entry_seq=entry.seq)
+    if not allowed:
+        return LinkAccess(False, reason, status, link, None, remaining, decision)
+    accessor = Accessor(None, None, reason, decision=decision, via=link.via)
+    data = person_data._for_decision(engine, reads, link.person_id, link.scope(), accessor)
+    records_scope = link.records_scope()
+    records = None
+    if records_scope is not None:
+        records = person_data._for_decision(engine, reads, link.person_id, records_scope, accessor)
+    return LinkAccess(True, reason, 200, link, data, None, decision, records)
+
+
+def link_returned(engine: Engine, access: LinkAccess, ids: Iterable[str], *, now_ms: int) -> None:
+    """Log what a share link's file holds (a `returned` entry referring to the decision)."""
+    if access.link is None or access.decision is None or access.decision.entry_seq is None:
+        return
+    sent = audit.Returned(ids)
+    with _one_writer(engine), engine.begin() as conn:
+        audit.record(
+            conn,
+            access.link.person_id,
+            None,
+            audit.RETURNED,
+            "ok",
+            sent.details(),
+            now_ms=now_ms,
+            reason=f"returned {sent.count} resource{'' if sent.count == 1 else 's'}",
+            refers_to=access.decision.entry_seq,
+            done_by=audit.DoneBy.PERSON,
+            via=access.link.via,
+        )
+
+
+def _link_summary(link: ShareLink) -> str:
+    parts = [", ".join(sorted(link.categories)) or "no categories"]
+    parts.append("daily summaries only" if link.scope().daily_only else "raw samples")
+    if link.data_from_ms is not None or link.data_to_ms is not None:
+        parts.append(
+            f"data {format_day(link.data_from_ms, '…')} to {format_day(link.data_to_ms, '…')}"
+        )
+    parts.append(f"until {format_day(link.expires_ms)}")
+    return "; ".join(parts)
 
 
 def authorize(

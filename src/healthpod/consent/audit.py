@@ -56,6 +56,7 @@ class DoneBy(StrEnum):
 
     PERSON = "person"
     ACTOR = "actor"
+    RECIPIENT = "recipient"  # whoever holds a share link (`via` names the link)
 
 
 @dataclass(frozen=True, slots=True)

@@ -59,10 +59,11 @@ class Accessor:
     reason: str = "the person's own access"
     decision: Decision | None = None  # as logged (what `returned` entries refer to)
     asked: AccessRequest | None = None
+    via: str | None = None  # a share link's holder: no actor, not the person either
 
     @property
     def is_person(self) -> bool:
-        return self.actor_id is None
+        return self.actor_id is None and self.via is None
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,7 +134,8 @@ def unscoped(read: Reader) -> Connection:
 def _for_decision(
     engine: Engine, reads: Engine, person_id: int, scope: Scope, accessor: Accessor
 ) -> PersonData:
-    """Only `consent.access.open_for_actor` calls this, after the decision is logged."""
+    """Only `consent.access.open_for_actor` and `open_for_link` call this, after the decision
+    is logged."""
     return PersonData(engine, reads, person_id, scope, accessor)
 
 

@@ -354,6 +354,45 @@ access_log_heads = Table(
     Column("mac", String(64), nullable=False),  # HMAC of (person, seq, hash): a cut is seen
 )
 
+# SMART Health Links the person made (healthpod.share): a consent-like grant to whoever holds
+# the link. The manifest URL's random part is kept only as its sha256; the file is kept as
+# compact JWE ciphertext; the key is kept only for a long-term (L) link, which re-makes its file
+# on each request. `attempts_left` counts wrong passcodes down; at 0 the link is dead.
+share_links = Table(
+    "share_links",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    _person(),
+    Column("token_sha256", String(64), nullable=False, unique=True),
+    Column("label", String(80)),
+    Column("flags", String(3), nullable=False),  # any of L, P, U, in that order
+    Column("categories", JSON, nullable=False),  # sorted list of vocabulary.Category values
+    Column("data_from_ms", BigInteger),
+    Column("data_to_ms", BigInteger),
+    Column("granularity", String(10), nullable=False),  # raw|daily
+    Column("created_ms", BigInteger, nullable=False),
+    Column("expires_ms", BigInteger, nullable=False),
+    Column("revoked_ms", BigInteger),
+    Column("passcode_hash", String(200)),  # argon2id, PHC string; NULL without P
+    Column("attempts_left", Integer),  # wrong passcodes still allowed; NULL without P
+    Column("key", String(43)),  # base64url AES key: only for L links
+    Column("file_jwe", Text),  # the encrypted file as made when the link was created
+    Index("ix_share_links_person", "person_id"),
+)
+
+# Short-lived `location` URLs a manifest answered with: the sha256 of the URL's random part and
+# the ciphertext it serves until `expires_ms`.
+share_link_files = Table(
+    "share_link_files",
+    metadata,
+    Column("id", BigId, primary_key=True),
+    _person(),
+    Column("link_id", ForeignKey("share_links.id", ondelete="CASCADE"), nullable=False),
+    Column("ticket_sha256", String(64), nullable=False, unique=True),
+    Column("expires_ms", BigInteger, nullable=False),
+    Column("jwe", Text, nullable=False),
+)
+
 # --- statistics (healthpod.insights): daily aggregates kept up to date after each import ---
 
 # One row per person, type and local day: what the daily, weekly and monthly statistics read.

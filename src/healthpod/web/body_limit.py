@@ -28,7 +28,7 @@ from healthpod.web.i18n import N_
 
 MAX_BODY_BYTES = 1024 * 1024  # forms, FHIR resources, OAuth requests
 UPLOAD_PATHS = frozenset({"/import"})  # POSTed by a logged-in person with files
-_MACHINE_PREFIXES = ("/api", "/oauth", "/.well-known", "/healthz")
+_MACHINE_PREFIXES = ("/api", "/oauth", "/.well-known", "/healthz", "/shl/")
 
 
 class BodyTooLarge(InvalidRequest):

@@ -27,7 +27,16 @@ logger = logging.getLogger(__name__)
 
 STATIC_DIR = Path(__file__).parent / "static"
 # Paths whose errors stay JSON (or FHIR OperationOutcome): machines call them, not people.
-MACHINE_PREFIXES = ("/api", "/fhir", "/oauth", "/.well-known", "/healthz", "/openapi", "/docs")
+MACHINE_PREFIXES = (
+    "/api",
+    "/fhir",
+    "/oauth",
+    "/.well-known",
+    "/healthz",
+    "/openapi",
+    "/docs",
+    "/shl/",
+)
 
 Handler = Callable[[Request, Any], Awaitable[Response]]
 

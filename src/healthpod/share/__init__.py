@@ -1,0 +1,1 @@
+"""Sharing with people: SMART Health Links."""
