@@ -158,22 +158,6 @@ def list_accounts(conn: Connection) -> list[Account]:
     return [_account(row) for row in rows]
 
 
-def sessions_valid_since(conn: Connection, person_id: int) -> int | None:
-    """The instant (ms) before which the person's sessions no longer count, or None if none do.
-
-    That is when the password last changed (0 if never); None when the account is disabled or
-    gone. A session made before it has ended.
-    """
-    row = conn.execute(
-        select(accounts.c.disabled_ms, accounts.c.password_changed_ms).where(
-            accounts.c.person_id == person_id
-        )
-    ).first()
-    if row is None or row.disabled_ms is not None:
-        return None
-    return int(row.password_changed_ms or 0)
-
-
 def start_session(conn: Connection, person_id: int, *, now_ms: int, max_age_ms: int) -> str:
     """Record a new login session for the person; returns its id for the signed cookie.
 

@@ -168,7 +168,7 @@ def test_https_pods_use_host_prefixed_secure_cookies(live_with, anna):
         assert response.status_code == 303, response.text[:300]
         cookies = response.headers.get_list("set-cookie")
         by_name = {c.split("=", 1)[0]: c for c in cookies}
-        assert set(by_name) >= {"__Host-hp_session", "__Host-hp_csrf"}
+        assert set(by_name) >= {"__Host-hp_session", "__Host-hp_csrf", "__Host-hp_device"}
         for cookie in by_name.values():
             if cookie.startswith("__Host-"):
                 lowered = cookie.lower()
