@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
-from sqlalchemy import Engine, exists, inspect, select
+from sqlalchemy import Engine, select
 
 from healthpod import accounts
 from healthpod.config import default_data_dir, default_demo_dir
@@ -30,7 +30,7 @@ from healthpod.errors import Conflict, HealthpodError
 from healthpod.ingest.run import import_path
 from healthpod.keys import secret_key
 from healthpod.pod import DEFAULT_PERSON, DEMO_MARKER, Pod, now_ms
-from healthpod.store import migrate, schema
+from healthpod.store import migrate, persons, schema
 from healthpod.vocabulary import Category
 
 logger = logging.getLogger(__name__)
@@ -124,16 +124,7 @@ def claim(pod: Pod) -> None:
 def holds_data(engine: Engine) -> bool:
     """Whether the database holds anything: a person, an import, a login or an actor, or tables
     that are not healthpod's."""
-    tables = set(inspect(engine).get_table_names())
-    if tables - set(schema.metadata.tables) - {"alembic_version"}:
-        return True  # another program's database
-    kept = [schema.persons, schema.imports, schema.accounts, schema.actors]
-    with engine.connect() as conn:
-        return any(
-            conn.scalar(select(exists().select_from(table)))
-            for table in kept
-            if table.name in tables
-        )
+    return persons.holds_data(engine)
 
 
 def _import(pod: Pod, path: Path, report: DemoReport, say: Callable[[str], None]) -> None:

@@ -80,22 +80,14 @@ class Pod:
         """The id of the person called `name`, created on first use."""
         if name in self._person_ids:
             return self._person_ids[name]
-        from sqlalchemy import insert, select
-
-        from healthpod.store import schema
+        from healthpod.store import persons
 
         if connection is None:
             with self.engine.begin() as conn:
                 return self.person_id(name, connection=conn)
-        found = connection.scalar(select(schema.persons.c.id).where(schema.persons.c.name == name))
-        if found is None:
-            found = connection.scalar(
-                insert(schema.persons)
-                .values(name=name, created_ms=now_ms())
-                .returning(schema.persons.c.id)
-            )
-        self._person_ids[name] = int(found)
-        return int(found)
+        found = persons.find_or_add(connection, name, now_ms=now_ms())
+        self._person_ids[name] = found
+        return found
 
     @functools.cached_property
     def is_demo(self) -> bool:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import click
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection
 
 from healthpod.cli import echo_json, json_option, pass_pod
 from healthpod.consent import Consent, actors, store
@@ -15,7 +15,7 @@ from healthpod.consent.purpose import describe
 from healthpod.consent.receipt import build_receipt
 from healthpod.errors import NotFound
 from healthpod.pod import DEFAULT_PERSON, Pod, now_ms
-from healthpod.store import schema
+from healthpod.store import persons
 
 person_option = click.option(
     "--person", default=DEFAULT_PERSON, show_default=True, help="Whose consents."
@@ -29,9 +29,9 @@ def find_person(conn: Connection, name: str) -> int | None:
     Raises:
         NotFound: a person named with --person is not in this pod.
     """
-    found = conn.scalar(select(schema.persons.c.id).where(schema.persons.c.name == name))
+    found = persons.find(conn, name)
     if found is not None:
-        return int(found)
+        return found
     if name == DEFAULT_PERSON:
         return None
     raise NotFound(

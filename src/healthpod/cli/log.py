@@ -5,13 +5,12 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import click
-from sqlalchemy import select
 
 from healthpod.cli import CliState, echo_json, json_option, pass_pod
 from healthpod.cli.consent import find_person, person_option
 from healthpod.consent import actors, audit
 from healthpod.pod import Pod
-from healthpod.store import schema
+from healthpod.store import persons
 
 
 @click.group(name="log", invoke_without_command=True)
@@ -68,14 +67,9 @@ def _show(pod: Pod, limit: int, person: str, as_json: bool) -> None:
 def verify(pod: Pod, all_: bool, person: str, as_json: bool) -> None:
     """Check the hash chain; name the first broken entry. Exits 1 when the log is broken."""
     with pod.engine.connect() as conn:
-        people: list[tuple[int | None, str]]
-        if all_:
-            people = [
-                (row.id, row.name)
-                for row in conn.execute(select(schema.persons.c.id, schema.persons.c.name))
-            ]
-        else:
-            people = [(find_person(conn, person), person)]
+        people: list[tuple[int | None, str]] = (
+            list(persons.everyone(conn)) if all_ else [(find_person(conn, person), person)]
+        )
         results = [
             (
                 name,

@@ -44,10 +44,14 @@ ZONE = Zone()
 def _show(pod: Pod, person: str, as_json: bool) -> None:
     from healthpod.cli.consent import find_person
     from healthpod.store import person_settings
+    from healthpod.store.person_data import for_owner
 
     with pod.engine.connect() as conn:
         person_id = find_person(conn, person)
-        zone = None if person_id is None else person_settings.time_zone(conn, person_id)
+    zone = None
+    if person_id is not None:
+        with for_owner(pod.engine, pod.reads, person_id).reader() as read:
+            zone = person_settings.time_zone_of(read)
     if as_json:
         echo_json({"timezone": zone})
         return
@@ -92,10 +96,11 @@ def settings(ctx: click.Context, person: str, as_json: bool) -> None:
 def set_(pod: Pod, key: str, value: ZoneInfo, person: str) -> None:
     """Set KEY (timezone) to VALUE, e.g. `timezone Europe/Stockholm`."""
     from healthpod.store import person_settings
+    from healthpod.store.person_data import for_owner
 
-    with pod.engine.begin() as conn:
-        person_id = pod.person_id(person, connection=conn)
-        person_settings.set_time_zone(conn, person_id, value.key)
+    person_id = pod.person_id(person)
+    with for_owner(pod.engine, pod.reads, person_id).writer() as write:
+        person_settings.set_time_zone_of(write, value.key)
     click.echo(f"timezone: {value.key}")
 
 
@@ -107,11 +112,13 @@ def unset(pod: Pod, key: str, person: str) -> None:
     """Forget KEY (timezone): zone-less times are stored at +00:00 again."""
     from healthpod.cli.consent import find_person
     from healthpod.store import person_settings
+    from healthpod.store.person_data import for_owner
 
-    with pod.engine.begin() as conn:
+    with pod.engine.connect() as conn:
         person_id = find_person(conn, person)
-        if person_id is not None:
-            person_settings.set_time_zone(conn, person_id, None)
+    if person_id is not None:
+        with for_owner(pod.engine, pod.reads, person_id).writer() as write:
+            person_settings.set_time_zone_of(write, None)
     click.echo("timezone: not set")
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from sqlalchemy import Connection, select, update
 
 from healthpod.store import schema
+from healthpod.store.person_data import Reader, Writer
 
 _persons = schema.persons
 
@@ -18,3 +19,13 @@ def time_zone(conn: Connection, person_id: int) -> str | None:
 def set_time_zone(conn: Connection, person_id: int, zone: str | None) -> None:
     """Set (or, with None, forget) the person's time zone; the caller checked the name."""
     conn.execute(update(_persons).where(_persons.c.id == person_id).values(time_zone=zone))
+
+
+def time_zone_of(read: Reader) -> str | None:
+    """`time_zone` through the person's door."""
+    return time_zone(read.conn, read.person_id)
+
+
+def set_time_zone_of(write: Writer, zone: str | None) -> None:
+    """`set_time_zone` through the person's door."""
+    set_time_zone(write.conn, write.person_id, zone)

@@ -37,7 +37,7 @@ def zone_of(data: PersonData) -> Zone:
 
 def named_zone(read: Reader) -> ZoneInfo | None:
     """The IANA zone the person set, or None (none set, or unknown to this system)."""
-    name = person_settings.time_zone(read.conn, read.person_id)
+    name = person_settings.time_zone_of(read)
     if not name:
         return None
     try:

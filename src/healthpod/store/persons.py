@@ -1,0 +1,46 @@
+"""Who the pod holds data for: a person's id by name, made on first use.
+
+These find a person; they read none of their data (that goes through `person_data`).
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import Connection, Engine, exists, insert, inspect, select
+
+from healthpod.store import schema
+
+_p = schema.persons
+
+
+def find(conn: Connection, name: str) -> int | None:
+    """The id of the person called `name`, or None."""
+    found = conn.scalar(select(_p.c.id).where(_p.c.name == name))
+    return None if found is None else int(found)
+
+
+def find_or_add(conn: Connection, name: str, *, now_ms: int) -> int:
+    """The id of the person called `name`, added if there is none."""
+    found = find(conn, name)
+    if found is None:
+        found = int(conn.scalar(insert(_p).values(name=name, created_ms=now_ms).returning(_p.c.id)))
+    return found
+
+
+def everyone(conn: Connection) -> list[tuple[int, str]]:
+    """(id, name) of every person in the pod, for operators (`healthpod log verify --all`)."""
+    return [(int(i), str(n)) for i, n in conn.execute(select(_p.c.id, _p.c.name).order_by(_p.c.id))]
+
+
+def holds_data(engine: Engine) -> bool:
+    """Whether the database holds anything: a person, an import, a login or an actor, or tables
+    that are not healthpod's."""
+    tables = set(inspect(engine).get_table_names())
+    if tables - set(schema.metadata.tables) - {"alembic_version"}:
+        return True  # another program's database
+    kept = [schema.persons, schema.imports, schema.accounts, schema.actors]
+    with engine.connect() as conn:
+        return any(
+            conn.scalar(select(exists().select_from(table)))
+            for table in kept
+            if table.name in tables
+        )
