@@ -42,4 +42,3 @@ def count(read: Reader) -> int:
     """How many imports the person has."""
     query = select(func.count()).select_from(_i).where(_i.c.person_id == read.person_id)
     return int(unscoped(read).scalar(query) or 0)
-
