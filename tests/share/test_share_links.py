@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import base64
 import json
+import os
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -352,3 +353,37 @@ def test_the_cli_creates_lists_and_revokes(tmp_path, database_url, pod):
     bad = run("share", "link", "create", "--categories", "heart", "--expires", "soon", code=2)
     assert "12h, 7d or 2w" in bad.stderr
     assert "not found" not in run("share", "link", "revoke", "999", code=1).stdout
+
+
+def test_the_viewer_decrypts_in_the_browser_after_the_passcode(world, tmp_path):
+    chromium = Path(os.environ.get("HEALTHPOD_TEST_CHROMIUM", "/usr/bin/chromium"))
+    if not chromium.exists():
+        pytest.skip(f"no Chromium at {chromium} (set HEALTHPOD_TEST_CHROMIUM)")
+    from playwright.sync_api import sync_playwright
+
+    made = make(world, passcode="open sesame", label="For Dr. Berg")
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(chromium))
+        page = browser.new_page()
+        errors: list[str] = []
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        page.goto(made.viewer_url)
+        assert page.text_content("#label") == "For Dr. Berg"
+        page.fill("#recipient", "Dr. Berg")
+        page.fill("#passcode", "wrong")
+        page.click("button[type=submit]")
+        page.wait_for_selector("#message:has-text('left')")
+        assert f"Attempts left: {links.ATTEMPTS - 1}" in page.text_content("#message")
+        page.fill("#passcode", "open sesame")
+        page.click("button[type=submit]")
+        page.wait_for_selector("#summary h2")
+        text = page.text_content("#summary")
+        page.screenshot(path=str(tmp_path / "viewer.png"), full_page=True)
+        browser.close()
+    assert errors == []
+    assert "Anna" in text and "Problem list" in text and "Vital signs" in text
+    assert "Immunization" not in text and "Bob" not in text
+    entries = _log(world["pod"], world["anna"])
+    assert any(
+        e["details"].get("recipient") == "Dr. Berg" and e["outcome"] == "allowed" for e in entries
+    )

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import secrets
+from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -29,10 +30,27 @@ JOSE = "application/jose"
 RECIPIENT_MAX = 200
 
 
+VIEWER = Path(__file__).parent / "viewer"
+
+
 def register(app: FastAPI) -> None:
+    # Before /shl/{token}, which would take "view" for a token.
+    app.add_api_route("/shl/view", viewer_page, methods=["GET"], include_in_schema=False)
+    app.add_api_route("/shl/viewer.js", viewer_script, methods=["GET"], include_in_schema=False)
     app.add_api_route("/shl/file/{ticket}", file_url, methods=["GET"], include_in_schema=False)
     app.add_api_route("/shl/{token}", manifest, methods=["POST"], include_in_schema=False)
     app.add_api_route("/shl/{token}", direct, methods=["GET"], include_in_schema=False)
+
+
+def viewer_page() -> Response:
+    """The viewer: the link stays in the fragment, which the browser never sends here."""
+    return Response((VIEWER / "index.html").read_bytes(), media_type="text/html")
+
+
+def viewer_script() -> Response:
+    return Response(
+        (VIEWER / "viewer.js").read_bytes(), media_type="text/javascript; charset=utf-8"
+    )
 
 
 def _refused(made: access.LinkAccess) -> JSONResponse:

@@ -1,0 +1,159 @@
+// The SMART Health Links viewer: decodes the link in the page's fragment, asks the pod for the
+// manifest, and decrypts each file here in the browser (WebCrypto, AES-GCM); the key never
+// leaves the page. Nothing third-party.
+"use strict";
+
+function b64urlBytes(text) {
+  const b64 = text.replace(/-/g, "+").replace(/_/g, "/") + "===".slice((text.length + 3) % 4);
+  const raw = atob(b64);
+  return Uint8Array.from(raw, (c) => c.charCodeAt(0));
+}
+
+function payloadOf(hash) {
+  const at = hash.indexOf("shlink:/");
+  if (at < 0) throw new Error("This page needs a SMART Health Link after the #.");
+  return JSON.parse(new TextDecoder().decode(b64urlBytes(hash.slice(at + 8))));
+}
+
+async function decrypt(compact, key) {
+  const [protectedHeader, encryptedKey, iv, ciphertext, tag] = compact.split(".");
+  const header = JSON.parse(new TextDecoder().decode(b64urlBytes(protectedHeader)));
+  if (header.alg !== "dir" || header.enc !== "A256GCM" || encryptedKey !== "") {
+    throw new Error("The file is not encrypted as a SMART Health Link's file is.");
+  }
+  const cryptoKey = await crypto.subtle.importKey("raw", b64urlBytes(key), "AES-GCM", false, [
+    "decrypt",
+  ]);
+  const body = new Uint8Array([...b64urlBytes(ciphertext), ...b64urlBytes(tag)]);
+  const plain = await crypto.subtle.decrypt(
+    { name: "AES-GCM", iv: b64urlBytes(iv), additionalData: new TextEncoder().encode(protectedHeader) },
+    cryptoKey,
+    body,
+  );
+  return JSON.parse(new TextDecoder().decode(plain));
+}
+
+function codeText(concept) {
+  if (!concept) return "";
+  if (concept.text) return concept.text;
+  const coding = (concept.coding || [])[0] || {};
+  return coding.display || coding.code || "";
+}
+
+function valueText(r) {
+  if (r.valueQuantity) return `${r.valueQuantity.value} ${r.valueQuantity.unit || ""}`.trim();
+  if (r.valueCodeableConcept) return codeText(r.valueCodeableConcept);
+  if (r.component) {
+    return r.component
+      .map((c) => (c.valueQuantity ? `${c.valueQuantity.value}` : ""))
+      .filter(Boolean)
+      .join("/");
+  }
+  return "";
+}
+
+function when(r) {
+  return (
+    r.effectiveDateTime ||
+    (r.effectivePeriod && r.effectivePeriod.start) ||
+    r.onsetDateTime ||
+    r.occurrenceDateTime ||
+    r.recordedDate ||
+    r.authoredOn ||
+    ""
+  ).slice(0, 10);
+}
+
+function line(r) {
+  const what = codeText(r.code || r.vaccineCode || r.medicationCodeableConcept) || r.resourceType;
+  return [when(r), what, valueText(r)].filter(Boolean).join(" · ");
+}
+
+function show(bundle) {
+  const summary = document.getElementById("summary");
+  const byRef = new Map();
+  for (const entry of bundle.entry || []) {
+    const r = entry.resource;
+    byRef.set(`${r.resourceType}/${r.id}`, r);
+  }
+  const patient = [...byRef.values()].find((r) => r.resourceType === "Patient");
+  const who = document.createElement("h2");
+  who.textContent = patient && patient.name ? patient.name[0].text : "Name not shared";
+  if (patient && patient.birthDate) who.textContent += ` (born ${patient.birthDate})`;
+  summary.append(who);
+  const composition = [...byRef.values()].find((r) => r.resourceType === "Composition");
+  for (const section of (composition && composition.section) || []) {
+    const h = document.createElement("h3");
+    h.textContent = section.title;
+    const list = document.createElement("ul");
+    for (const ref of section.entry || []) {
+      const r = byRef.get(ref.reference);
+      if (!r) continue;
+      const item = document.createElement("li");
+      item.textContent = line(r);
+      list.append(item);
+    }
+    summary.append(h, list);
+  }
+}
+
+async function fetchFiles(payload, recipient, passcode) {
+  if ((payload.flag || "").includes("U")) {
+    const got = await fetch(`${payload.url}?recipient=${encodeURIComponent(recipient)}`);
+    if (!got.ok) return { status: got.status };
+    return { files: [await got.text()] };
+  }
+  const body = { recipient };
+  if (passcode) body.passcode = passcode;
+  const answer = await fetch(payload.url, {
+    method: "POST",
+    headers: { "Content-Type": "application/json" },
+    body: JSON.stringify(body),
+  });
+  if (!answer.ok) return { status: answer.status, body: await answer.json().catch(() => ({})) };
+  const manifest = await answer.json();
+  const files = [];
+  for (const f of manifest.files) {
+    files.push(f.embedded || (await (await fetch(f.location)).text()));
+  }
+  return { files };
+}
+
+async function start() {
+  const message = document.getElementById("message");
+  let payload;
+  try {
+    payload = payloadOf(location.hash);
+  } catch (error) {
+    message.textContent = error.message;
+    return;
+  }
+  if (payload.label) document.getElementById("label").textContent = payload.label;
+  if (payload.exp && payload.exp * 1000 < Date.now()) {
+    message.textContent = "This link has expired. Ask the person who shared it for a new one.";
+    return;
+  }
+  const form = document.getElementById("open");
+  document.getElementById("passcode-row").hidden = !(payload.flag || "").includes("P");
+  form.hidden = false;
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    message.textContent = "Opening…";
+    const recipient = document.getElementById("recipient").value.trim();
+    const passcode = document.getElementById("passcode").value;
+    const got = await fetchFiles(payload, recipient, passcode);
+    if (got.status === 401) {
+      message.textContent = `The passcode is wrong. Attempts left: ${got.body.remainingAttempts}.`;
+      return;
+    }
+    if (got.status) {
+      message.textContent = "This link is not valid: it is unknown, expired or revoked.";
+      return;
+    }
+    form.hidden = true;
+    message.textContent = "";
+    for (const file of got.files) show(await decrypt(file, payload.key));
+  });
+}
+
+start();
