@@ -32,7 +32,7 @@ from typing import Any
 from healthpod import __version__
 from healthpod.fhir import render
 from healthpod.store.export_format import FORMAT, FORMAT_VERSION
-from healthpod.store.observations import SampleFilter
+from healthpod.store.observations import BP_TYPES, SampleFilter
 from healthpod.store.person_data import PersonData, Reader
 
 BATCH = 2000
@@ -161,16 +161,24 @@ def _patient(read: Reader) -> Iterator[dict[str, Any]]:
 
 
 def _observations(read: Reader) -> Iterator[dict[str, Any]]:
-    """Every sample as an Observation, as the FHIR API renders it, page by page."""
+    """Every sample as an Observation, as the FHIR API renders it, page by page.
+
+    One type at a time (blood pressure's two parts together, listed as one panel): a page
+    over every type reads a page of each type to sort them by time, many times the rows kept.
+    """
     patient_id = str(read.person_id)
-    after = None
-    while True:
-        rows = read.samples(SampleFilter(), after=after, limit=BATCH)
-        for row in rows:
-            yield render.sample_observation(row, patient_id)
-        if len(rows) < BATCH:
-            return
-        after = rows[-1].key
+    codes = set(read.visible_types())
+    groups = [frozenset(BP_TYPES)] if codes >= set(BP_TYPES) else []
+    groups += [frozenset({code}) for code in sorted(codes - set().union(*groups))]
+    for group in groups:
+        after = None
+        while True:
+            rows = read.samples(SampleFilter(type_codes=group), after=after, limit=BATCH)
+            for row in rows:
+                yield render.sample_observation(row, patient_id)
+            if len(rows) < BATCH:
+                break
+            after = rows[-1].key
 
 
 def _resources(read: Reader, resource_type: str) -> Iterator[Any]:

@@ -23,6 +23,10 @@ from click.testing import CliRunner, Result
 from sqlalchemy import func, select
 
 from healthpod.cli import cli
+from healthpod.config import Settings
+from healthpod.consent import store
+from healthpod.consent.model import Scope
+from healthpod.pod import Pod
 from healthpod.store import schema
 from healthpod.store.engine import make_engine
 
@@ -50,6 +54,7 @@ COMPARED = (
 DROPPED = {"id", "person_id", "import_id", "name", "created_ms", "last_updated_ms", "time_zone"}
 
 Invoke = Callable[..., Result]
+NOW = 1_780_000_000_000
 
 
 def _pod(tmp_path: Path, name: str, database_url: str) -> Invoke:
@@ -87,6 +92,20 @@ def _full_pod(tmp_path: Path, database_url: str) -> Invoke:
         assert result.exit_code == 0, (path, result.output)
     assert invoke("sources", "priority", "Health Mate", "1").exit_code == 0
     assert invoke("sources", "priority", "Apple Watch", "1", "--type", "heart_rate").exit_code == 0
+    added = invoke(
+        "actor", "add", "--name", "Coach Anna", "--kind", "coach", "--purpose", "CAREMGT",
+        "--redirect-uri", "https://c.example/cb", "--json",
+    )  # fmt: skip
+    pod = Pod.open(Settings(home=tmp_path / "original", database_url=database_url))
+    with pod.engine.begin() as conn:
+        me = conn.scalar(select(schema.persons.c.id).where(schema.persons.c.name == "me"))
+        actor = conn.scalar(
+            select(schema.actors.c.id).where(
+                schema.actors.c.client_id == json.loads(added.stdout)["client_id"]
+            )
+        )
+        store.grant(conn, me, actor, Scope(frozenset({"heart"})), valid_until_ms=None, now_ms=NOW)
+    pod.close()
     return invoke
 
 
@@ -180,6 +199,17 @@ def test_an_export_imported_into_an_empty_pod_gives_the_same_pod(
     result = moved("import", str(first), "--json")
     assert result.exit_code == 0 and json.loads(result.stdout)["added"] == {}
     assert _counts(second_database) == counts
+    # The old pod's consents, actors, access log and imports come as read-only history: kept
+    # for the person, never live grants.
+    engine = make_engine(second_database)
+    with engine.connect() as conn:
+        kinds = set(conn.scalars(select(schema.moved_history.c.kind)))
+        assert kinds == {"imports", "actors", "consents", "consent_history", "access_log"}
+        assert conn.scalar(select(func.count()).select_from(schema.consents)) == 0
+        assert conn.scalar(select(func.count()).select_from(schema.actors)) == 0
+        assert conn.scalar(select(func.count()).select_from(schema.access_log)) == 0
+    engine.dispose()
+    assert json.loads(moved("consent", "list", "--json").stdout) == []
 
 
 def _without_ids(text: str) -> Any:

@@ -29,6 +29,7 @@ TABLES: tuple[Table, ...] = (
     schema.consents,
     schema.consent_history,
     schema.access_log,
+    schema.moved_history,
 )
 LEFT_OUT_COLUMNS = {"password_hash", "token_hash", "code_hash", "client_secret_hash"}
 
@@ -43,6 +44,7 @@ def table_rows(conn: Connection, person_id: int) -> Iterator[tuple[str, list[str
     yield persons.name, [c.name for c in columns], iter(me)
     for table in TABLES:
         yield table.name, *_rows(conn, table, person_id)
+    yield schema.actors.name, *_actors(conn, person_id)
     yield schema.sample_types.name, *_rows(conn, schema.sample_types, None)
 
 
@@ -54,6 +56,21 @@ def _rows(conn: Connection, table: Table, person_id: int | None) -> tuple[list[s
     # Per statement: Connection.execution_options would make every later statement stream too.
     rows = conn.execute(query.execution_options(yield_per=BATCH))
     return [c.name for c in columns], iter(rows)
+
+
+def _actors(conn: Connection, person_id: int) -> tuple[list[str], Iterator[Any]]:
+    """The actors the person's consents and access log name (not their secrets)."""
+    a, c, log = schema.actors, schema.consents, schema.access_log
+    named = (
+        select(c.c.actor_id)
+        .where(c.c.person_id == person_id)
+        .union(
+            select(log.c.actor_id).where(log.c.person_id == person_id, log.c.actor_id.is_not(None))
+        )
+    )
+    columns = [col for col in a.c if col.name not in LEFT_OUT_COLUMNS]
+    rows = conn.execute(select(*columns).where(a.c.id.in_(named)).order_by(a.c.id))
+    return [col.name for col in columns], iter(rows)
 
 
 def resource_types(conn: Connection, person_id: int) -> list[str]:

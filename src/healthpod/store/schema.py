@@ -425,6 +425,24 @@ summarized_imports = Table(
     Column("summarized_ms", BigInteger, nullable=False),
 )
 
+# What a person brought from another pod that is no live part of this one (a healthpod export's
+# import history, consents and their versions, the actors they named, the access log): kept
+# whole and read-only, so the person keeps the record of who saw what. One row per record,
+# its sha256 over canonical JSON the key, so importing the same export twice adds nothing.
+moved_history = Table(
+    "moved_history",
+    metadata,
+    Column("id", BigId, primary_key=True),
+    _person(),
+    Column(
+        "kind", String(40), nullable=False
+    ),  # imports|consents|consent_history|actors|access_log
+    Column("record", JSON, nullable=False),  # the row as the old pod exported it
+    Column("record_sha256", String(64), nullable=False),
+    Column("import_id", ForeignKey("imports.id"), nullable=False),
+    UniqueConstraint("person_id", "kind", "record_sha256"),
+)
+
 # --- OAuth 2 / SMART on FHIR (healthpod.oauth). Codes and tokens are stored as sha256 only. ---
 
 oauth_codes = Table(

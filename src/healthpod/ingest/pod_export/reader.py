@@ -40,11 +40,19 @@ from healthpod.ingest.base import (
     Workout,
 )
 from healthpod.store.export_format import FORMAT, FORMAT_VERSION
-from healthpod.store.imports.items import DeviceInfo, SampleTypeInfo, SourceInfo, TypePriority
+from healthpod.store.imports.items import (
+    DeviceInfo,
+    HistoryRecord,
+    SampleTypeInfo,
+    SourceInfo,
+    TypePriority,
+)
 
 MANIFEST = "manifest.json"
 MAX_MANIFEST_BYTES = 1024 * 1024  # a real manifest is a few kB
 BATCH = 50_000  # samples per column batch
+# The old pod's records that are no live part of a new one: kept read-only (moved_history).
+HISTORY = ("imports", "actors", "consents", "consent_history", "access_log")
 HINT = "Export the pod again with `healthpod export` and import the new zip."
 csv.field_size_limit(64 * 1024 * 1024)  # a workout route or a resource is one cell
 
@@ -268,6 +276,11 @@ class _Archive:
                 },
                 meta=_json(row["meta"]),
             )
+        for kind in HISTORY:
+            for row in self.rows(kind):
+                yield HistoryRecord(kind, dict(row))
+        for row in self.rows("moved_history"):  # what that pod had kept from an earlier one
+            yield HistoryRecord(row["kind"], _json(row["record"]))
         for number, row in enumerate(self.rows("resources"), start=1):
             yield ClinicalResource(
                 resource=_json(row["json"]),

@@ -229,6 +229,15 @@ class TypePriority:
     priority: int
 
 
+@dataclass(frozen=True, slots=True)
+class HistoryRecord:
+    """A record of another pod kept read-only (see `schema.moved_history`): its import
+    history, consents, the actors they named, its access log."""
+
+    kind: str  # imports|consents|consent_history|actors|access_log
+    record: dict[str, Any]
+
+
 Item = (
     Quantity
     | CategoryValue
@@ -245,4 +254,5 @@ Item = (
     | SourceInfo
     | DeviceInfo
     | TypePriority
+    | HistoryRecord
 )

@@ -3,6 +3,8 @@ devices without samples, per-type source orders (`ingest.pod_export` yields thes
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections.abc import Sequence
 
 from sqlalchemy import update
@@ -10,6 +12,7 @@ from sqlalchemy import update
 from healthpod.store import schema
 from healthpod.store.imports.items import (
     DeviceInfo,
+    HistoryRecord,
     SampleTypeInfo,
     SourceInfo,
     SourceRef,
@@ -55,3 +58,22 @@ def write_type_priorities(session: ImportSession, orders: Sequence[TypePriority]
             }
         )
     session.insert_new(schema.source_type_priorities, rows)
+
+
+def write_history(session: ImportSession, records: Sequence[HistoryRecord]) -> None:
+    """Keep another pod's records read-only; one already kept (same kind and content) is not
+    kept twice."""
+    rows = []
+    for item in records:
+        canonical = json.dumps(item.record, sort_keys=True, separators=(",", ":"))
+        rows.append(
+            {
+                "person_id": session.person_id,
+                "kind": item.kind,
+                "record": item.record,
+                "record_sha256": hashlib.sha256(canonical.encode()).hexdigest(),
+                "import_id": session.import_id,
+            }
+        )
+    added = session.insert_new(schema.moved_history, rows)
+    session.count("history", added, len(rows))

@@ -25,6 +25,7 @@ from healthpod.store.imports.items import (
     Correlation,
     DeviceInfo,
     ExportInfo,
+    HistoryRecord,
     Item,
     PersonInfo,
     Quantity,
@@ -294,6 +295,7 @@ register_writer(SampleTypeInfo, pod_tables.write_sample_types)
 register_writer(SourceInfo, pod_tables.write_sources)
 register_writer(DeviceInfo, pod_tables.write_devices)
 register_writer(TypePriority, pod_tables.write_type_priorities)
+register_writer(HistoryRecord, pod_tables.write_history)
 
 
 def write_items(session: ImportSession, items: Iterable[Item]) -> None:

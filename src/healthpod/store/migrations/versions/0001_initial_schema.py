@@ -548,6 +548,28 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("import_id", name=op.f("pk_summarized_imports")),
     )
     op.create_table(
+        "moved_history",
+        sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column("person_id", sa.Integer(), nullable=False),
+        sa.Column("kind", sa.String(length=40), nullable=False),
+        sa.Column("record", sa.JSON(), nullable=False),
+        sa.Column("record_sha256", sa.String(length=64), nullable=False),
+        sa.Column("import_id", sa.Integer(), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["import_id"], ["imports.id"], name=op.f("fk_moved_history_import_id_imports")
+        ),
+        sa.ForeignKeyConstraint(
+            ["person_id"],
+            ["persons.id"],
+            name=op.f("fk_moved_history_person_id_persons"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_moved_history")),
+        sa.UniqueConstraint(
+            "person_id", "kind", "record_sha256", name=op.f("uq_moved_history_person_id")
+        ),
+    )
+    op.create_table(
         "oauth_keys",
         sa.Column("id", sa.Integer(), nullable=False),
         sa.Column("kid", sa.String(length=64), nullable=False),
@@ -774,6 +796,7 @@ def downgrade() -> None:
     op.drop_table("oauth_tokens")
     op.drop_table("oauth_codes")
     op.drop_table("oauth_keys")
+    op.drop_table("moved_history")
     op.drop_table("summarized_imports")
     op.drop_table("daily_summaries")
     op.drop_table("consent_history")
