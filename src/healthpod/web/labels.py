@@ -130,8 +130,50 @@ def type_label(code: str) -> str:
     return code
 
 
+# Workout activities as stored (our codes, or Apple's identifiers without their prefix).
+ACTIVITIES: dict[str, str] = {
+    "running": N_("Running"),
+    "cycling": N_("Cycling"),
+    "walking": N_("Walking"),
+    "hiking": N_("Hiking"),
+    "swimming": N_("Swimming"),
+    "rowing": N_("Rowing"),
+    "yoga": N_("Yoga"),
+    "cross_country_skiing": N_("Cross-country skiing"),
+    "strength_training": N_("Strength training"),
+    "traditional_strength_training": N_("Strength training"),
+    "functional_strength_training": N_("Strength training"),
+    "elliptical": N_("Elliptical"),
+    "other": N_("Other workout"),
+}
+
+
+def activity_label(activity: str) -> str:
+    """The msgid of a workout activity, or the stored name made readable."""
+    key = activity.removeprefix("HKWorkoutActivityType")
+    snake = "".join("_" + c.lower() if c.isupper() else c for c in key).lstrip("_").lower()
+    found = ACTIVITIES.get(key) or ACTIVITIES.get(snake)
+    return found if found else key.replace("_", " ").capitalize()
+
+
 def unit_label(unit: str) -> str:
     return UNITS.get(unit, unit)
+
+
+# Where a UCUM unit reads better with the type's own word ("bpm", not "per minute").
+TYPE_UNITS: dict[str, str] = {
+    "heart_rate": N_("bpm"),
+    "resting_heart_rate": N_("bpm"),
+    "walking_heart_rate": N_("bpm"),
+    "heart_rate_recovery": N_("bpm"),
+    "respiratory_rate": N_("breaths/min"),
+    "cycling_cadence": N_("rpm"),
+}
+
+
+def unit_for(code: str, unit: str) -> str:
+    """The msgid of the unit to show beside a value of type `code`."""
+    return TYPE_UNITS.get(code) if unit == "/min" and code in TYPE_UNITS else unit_label(unit)  # type: ignore[return-value]
 
 
 PURPOSES: dict[str, str] = {

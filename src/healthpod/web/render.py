@@ -21,6 +21,7 @@ TEMPLATES_DIR = Path(__file__).parent / "templates"
 # The main navigation: (path, label). Labels are msgids, translated when the page renders.
 NAV: tuple[tuple[str, str], ...] = (
     ("/", N_("Overview")),
+    ("/all-data", N_("All my data")),
     ("/import", N_("Import")),
     ("/records", N_("Records")),
     ("/sharing", N_("Sharing")),

@@ -8,6 +8,7 @@ from fastapi import APIRouter
 def routers() -> list[APIRouter]:
     from healthpod.web.pages import (
         access_log,
+        all_data,
         imports,
         overview,
         records,
@@ -20,6 +21,7 @@ def routers() -> list[APIRouter]:
     return [
         overview.router,
         type_page.router,
+        all_data.router,
         imports.router,
         sharing.router,
         access_log.router,
