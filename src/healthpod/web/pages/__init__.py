@@ -9,6 +9,7 @@ def routers() -> list[APIRouter]:
     from healthpod.web.pages import (
         access_log,
         all_data,
+        consent_page,
         imports,
         overview,
         records,
@@ -24,6 +25,7 @@ def routers() -> list[APIRouter]:
         all_data.router,
         imports.router,
         sharing.router,
+        consent_page.router,
         access_log.router,
         your_data.router,
         records.router,

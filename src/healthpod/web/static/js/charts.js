@@ -14,9 +14,10 @@
   var dayMonth = new Intl.DateTimeFormat(locale, { day: "numeric", month: "short", timeZone: "UTC" });
   var monthYear = new Intl.DateTimeFormat(locale, { month: "short", year: "numeric", timeZone: "UTC" });
   var fullDate = new Intl.DateTimeFormat(locale, { day: "numeric", month: "short", year: "numeric", timeZone: "UTC" });
-  var clock = new Intl.DateTimeFormat(locale, { hour: "2-digit", minute: "2-digit", hourCycle: "h23", timeZone: "UTC" });
+  // Hourly buckets are true instants: shown in the browser's own zone, as uPlot does.
+  var clock = new Intl.DateTimeFormat(locale, { hour: "2-digit", minute: "2-digit", hourCycle: "h23" });
   var dateTime = new Intl.DateTimeFormat(locale, {
-    day: "numeric", month: "short", hour: "2-digit", minute: "2-digit", hourCycle: "h23", timeZone: "UTC",
+    day: "numeric", month: "short", hour: "2-digit", minute: "2-digit", hourCycle: "h23",
   });
 
   function sizeOf(el) {
@@ -26,8 +27,8 @@
     return { width: width, height: height };
   }
 
-  // x values are epoch seconds; hourly buckets are local times written as UTC (the page
-  // shows them in the person's own clock), daily ones noon UTC of the local date.
+  // x values are epoch seconds: hourly buckets the bucket's instant, daily ones noon UTC of
+  // the person's local date (so the date shown is that date in any zone).
   function xText(seconds, hourly, span) {
     var d = new Date(seconds * 1000);
     if (hourly) return span > 2 * 86400 ? dateTime.format(d) : clock.format(d);
@@ -101,9 +102,11 @@
         ? [
             {
               values: function (u, splits) {
-                return splits.map(function (s) {
+                var shown = splits.map(function (s) {
                   return xText(s, hourly, span);
                 });
+                el.dataset.xTicks = JSON.stringify(shown); // the canvas's text, for tests and tools
+                return shown;
               },
             },
             {
@@ -111,18 +114,28 @@
               label: duration ? el.dataset.durationUnit || "h" : unit,
               labelSize: 20,
               values: function (u, splits) {
-                return splits.map(function (s) {
+                var shown = splits.map(function (s) {
                   return duration ? decimal.format(s / 60) : number(s, false);
                 });
+                el.dataset.yTicks = JSON.stringify(shown);
+                return shown;
               },
             },
           ]
         : [{ show: false }, { show: false }],
       scales: { x: { time: true }, y: yScale },
+      hooks: {
+        draw: [
+          function (u) {
+            el.dataset.yMin = String(u.scales.y.min);
+          },
+        ],
+      },
     };
     el.textContent = "";
     var plot = new uPlot(options, data, el);
     el.dataset.points = String(data[0].length);
+    el.dataset.yLabel = options.axes[1].label || "";
     el.classList.add("chart-ready");
     window.addEventListener("resize", function () {
       plot.setSize(sizeOf(el));
