@@ -328,8 +328,13 @@ def test_login_and_error_pages_pass_axe(page: Page, live_server, screenshots, ax
 
 def test_export_downloads_a_zip_whose_counts_match_the_store(page: Page, live_server, tmp_path):
     login(page, live_server.url, "/data")
+    page.get_by_role("button", name="Download everything").click()
+    expect(page.locator("#export-progress")).to_be_visible()
+    ready = page.get_by_role("link", name="Download the zip file")
+    expect(ready).to_be_visible(timeout=120_000)  # the bar fills, then the link appears
+    expect(page.locator("#export-progress")).to_have_attribute("value", "100")
     with page.expect_download() as download:
-        page.get_by_role("button", name="Download everything").click()
+        ready.click()
     target = tmp_path / "export.zip"
     download.value.save_as(target)
     archive = zipfile.ZipFile(target)

@@ -72,3 +72,30 @@ def ten_days(pod: Pod, tmp_path):
     path = tmp_path / "export.xml"
     write_export(path, end=datetime.now(UTC), days=10)
     return import_file(pod, path)
+
+
+def _download_export(client: TestClient, csrf: str, timeout_s: float = 120):
+    """Start "Download everything", follow the job page until it is ready, download the zip."""
+    import time
+
+    started = client.post(
+        "/data/export", data={"csrf_token": csrf}, headers=HTML, follow_redirects=False
+    )
+    assert started.status_code == 303, started.text
+    job = started.headers["location"]
+    deadline = time.monotonic() + timeout_s
+    while True:
+        page = client.get(job, headers={**HTML, "hx-request": "true"})
+        assert page.status_code == 200
+        if 'data-status="ready"' in page.text:
+            break
+        assert 'data-status="running"' in page.text, page.text
+        assert time.monotonic() < deadline, "the export did not finish"
+        time.sleep(0.1)
+    return client.get(f"{job}/download", headers=HTML)
+
+
+@pytest.fixture
+def download_export():
+    """`download_export(client, csrf)`: the zip response of a finished export job."""
+    return _download_export

@@ -117,7 +117,9 @@ def test_records_page_without_records_says_so(logged_in):
     assert "No records from healthcare yet" in html
 
 
-def test_export_with_healthcare_records_has_one_file_per_type(logged_in, pod, csrf_of):
+def test_export_with_healthcare_records_has_one_file_per_type(
+    logged_in, pod, csrf_of, download_export
+):
     import io
     import json
     import warnings
@@ -127,7 +129,7 @@ def test_export_with_healthcare_records_has_one_file_per_type(logged_in, pod, cs
     page = logged_in.get("/data", headers=HTML)
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # zipfile warns on a duplicate member name
-        response = logged_in.post("/data/export", data={"csrf_token": csrf_of(page.text)})
+        response = download_export(logged_in, csrf_of(page.text))
     archive = zipfile.ZipFile(io.BytesIO(response.content))
     names = archive.namelist()
     assert len(names) == len(set(names))

@@ -128,9 +128,11 @@ def test_another_persons_consent_cannot_be_revoked(logged_in, pod, csrf_of):
         assert consent_store.get_consent(conn, other, consent.id).revoked_ms is None
 
 
-def test_export_is_a_zip_whose_counts_match_the_store(logged_in, pod, account, ten_days, csrf_of):
+def test_export_is_a_zip_whose_counts_match_the_store(
+    logged_in, pod, account, ten_days, csrf_of, download_export
+):
     page = logged_in.get("/data", headers=HTML)
-    response = logged_in.post("/data/export", data={"csrf_token": csrf_of(page.text)})
+    response = download_export(logged_in, csrf_of(page.text))
     assert response.status_code == 200
     assert response.headers["content-type"] == "application/zip"
     archive = zipfile.ZipFile(io.BytesIO(response.content))

@@ -19,7 +19,7 @@ from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from healthpod.errors import HealthpodError
-from healthpod.web import auth, jobs, login, pages, session
+from healthpod.web import auth, export_jobs, jobs, login, pages, session
 from healthpod.web.render import gettext_for, render
 from healthpod.web.security import SECURITY_HEADERS
 
@@ -44,6 +44,7 @@ Handler = Callable[[Request, Any], Awaitable[Response]]
 def register(app: FastAPI) -> None:
     session.install(app)
     app.state.import_jobs = jobs.Jobs(app.state.pod)
+    app.state.export_jobs = export_jobs.ExportJobs(app.state.pod)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     app.include_router(login.router)
     for router in pages.routers():

@@ -10,6 +10,7 @@ def routers() -> list[APIRouter]:
         access_log,
         all_data,
         consent_page,
+        export_page,
         imports,
         overview,
         records,
@@ -28,6 +29,7 @@ def routers() -> list[APIRouter]:
         consent_page.router,
         access_log.router,
         your_data.router,
+        export_page.router,
         records.router,
         settings_page.router,
     ]

@@ -2,18 +2,12 @@
 
 from __future__ import annotations
 
-import tempfile
-from pathlib import Path
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Form, Request, Response
-from fastapi.responses import FileResponse, RedirectResponse
-from starlette.background import BackgroundTask
+from fastapi.responses import RedirectResponse
 
-from healthpod.consent import audit
 from healthpod.errors import HealthpodError
-from healthpod.export import write_export
-from healthpod.pod import now_ms
 from healthpod.store.erase import erase_person
 from healthpod.store.person_data import PersonData
 from healthpod.store.row_counts import row_counts
@@ -40,39 +34,6 @@ def _page(request: Request, data: PersonData, **extra: object) -> Response:
 @router.get("/data")
 def your_data(request: Request, person: PersonDep) -> Response:
     return _page(request, person.data)
-
-
-@router.post("/data/export", dependencies=[CsrfChecked])
-def export(request: Request, person: PersonDep) -> Response:
-    pod = pod_of(request)
-    folder = Path(tempfile.mkdtemp(prefix="healthpod-export-"))
-    target = folder / "healthpod-export.zip"
-    counts = write_export(person.data, target)
-    with pod.engine.begin() as conn:
-        audit.lock_chain(conn, person.person_id)
-        audit.record(
-            conn,
-            person.person_id,
-            None,
-            "export",
-            "ok",
-            {"files": len(counts)},
-            now_ms=now_ms(),
-            reason="you downloaded everything in your pod",
-        )
-    day = now_ms() // 1000
-    return FileResponse(
-        target,
-        media_type="application/zip",
-        filename=f"healthpod-export-{person.username}-{day}.zip",
-        background=BackgroundTask(_remove, folder),
-    )
-
-
-def _remove(folder: Path) -> None:
-    for path in folder.iterdir():
-        path.unlink(missing_ok=True)
-    folder.rmdir()
 
 
 @router.post("/data/delete", dependencies=[CsrfChecked])
