@@ -385,42 +385,6 @@ def test_export_downloads_a_zip_whose_counts_match_the_store(page: Page, live_se
     assert manifest["files"]["csv/workouts.csv"] == workouts > 0
 
 
-def test_delete_everything_leaves_nothing_of_the_person(page: Page, live_server, screenshots):
-    pod = open_pod(live_server.home)
-    person_id = pod.person_id()
-    pod.close()
-    login(page, live_server.url, "/data")
-    page.get_by_text("I want to delete everything").click()
-    page.get_by_role("button", name="Delete everything now").click()
-    expect(page.locator("#confirm_username-error")).to_be_visible()
-    page.get_by_label("Type your username to confirm").fill(USERNAME)
-    page.get_by_label("Your password").fill(PASSWORD)
-    page.get_by_role("button", name="Delete everything now").click()
-    expect(page.get_by_role("status")).to_contain_text("Everything in your pod is deleted")
-    page.screenshot(path=screenshots / "deleted.png", full_page=True)
-    pod = open_pod(live_server.home)
-    try:
-        with pod.engine.connect() as conn:
-            for table in schema.metadata.sorted_tables:
-                if "person_id" in table.c:
-                    left = conn.scalar(
-                        select(func.count())
-                        .select_from(table)
-                        .where(table.c.person_id == person_id)
-                    )
-                    assert left == 0, table.name
-            assert (
-                conn.scalar(
-                    select(func.count())
-                    .select_from(schema.persons)
-                    .where(schema.persons.c.id == person_id)
-                )
-                == 0
-            )
-    finally:
-        pod.close()
-
-
 @pytest.mark.parametrize("language", ["en", "sv"])
 def test_the_consent_screen_shows_identity_as_its_own_choice(
     page: Page, live_server, screenshots, axe_source, language
@@ -481,3 +445,39 @@ def test_the_consent_screen_shows_identity_as_its_own_choice(
         e["resource"] for e in included["entry"] if e["resource"]["resourceType"] == "Patient"
     ]
     assert all("name" not in p and "birthDate" not in p for p in patients)
+
+
+def test_delete_everything_leaves_nothing_of_the_person(page: Page, live_server, screenshots):
+    pod = open_pod(live_server.home)
+    person_id = pod.person_id()
+    pod.close()
+    login(page, live_server.url, "/data")
+    page.get_by_text("I want to delete everything").click()
+    page.get_by_role("button", name="Delete everything now").click()
+    expect(page.locator("#confirm_username-error")).to_be_visible()
+    page.get_by_label("Type your username to confirm").fill(USERNAME)
+    page.get_by_label("Your password").fill(PASSWORD)
+    page.get_by_role("button", name="Delete everything now").click()
+    expect(page.get_by_role("status")).to_contain_text("Everything in your pod is deleted")
+    page.screenshot(path=screenshots / "deleted.png", full_page=True)
+    pod = open_pod(live_server.home)
+    try:
+        with pod.engine.connect() as conn:
+            for table in schema.metadata.sorted_tables:
+                if "person_id" in table.c:
+                    left = conn.scalar(
+                        select(func.count())
+                        .select_from(table)
+                        .where(table.c.person_id == person_id)
+                    )
+                    assert left == 0, table.name
+            assert (
+                conn.scalar(
+                    select(func.count())
+                    .select_from(schema.persons)
+                    .where(schema.persons.c.id == person_id)
+                )
+                == 0
+            )
+    finally:
+        pod.close()
