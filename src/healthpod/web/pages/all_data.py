@@ -48,7 +48,7 @@ def all_data(request: Request, person: PersonDep) -> Response:
     with person.data.reader() as read:
         found = catalogue.type_summaries(read)
         workout_count = workouts.count(read)
-        offset = localtime.offset_min(read.conn, person.person_id)
+        offset = localtime.offset_min(read)
     request.state.offset_min = offset
     groups: dict[str, list[catalogue.TypeSummary]] = {}
     for summary in found:
@@ -187,16 +187,14 @@ def _epoch_noon(day: str) -> int:
 def blood_pressure(request: Request, person: PersonDep) -> Response:
     _ = gettext_for(request)
     with person.data.writer() as write:  # the statistics engine catches up daily summaries
-        offset = localtime.offset_min(write.conn, person.person_id)
+        offset = localtime.offset_min(write)
         today = localtime.today(offset)
         start, end, errors = parse_period(request, 90, today)
         results: dict[str, stats.Stats] = {}
         if not errors:
             for code in BP_TYPES:
                 try:
-                    results[code] = stats.bucket_stats(
-                        write.conn, person.person_id, code, "day", start, end
-                    )
+                    results[code] = stats.bucket_stats(write, code, "day", start, end)
                 except HealthpodError:
                     continue
     request.state.offset_min = offset
