@@ -431,3 +431,22 @@ def test_random_pods_round_trip_table_by_table(tmp_path, pod, items):
     moved = pod.person_id(f"{name}-moved")
     write_export(for_owner(pod.engine, pod.reads, moved), folder / "b.zip")
     assert _tables(folder / "b.zip") == _tables(folder / "a.zip")
+
+
+def test_the_demo_pod_round_trips(tmp_path, pod):
+    """Thirty days of the demo person (the Apple export `healthpod demo` imports)."""
+    from datetime import UTC, datetime
+
+    from healthpod.demo_export import write_export as write_demo
+    from healthpod.export import write_export
+    from healthpod.ingest.run import import_path
+    from healthpod.store.person_data import for_owner
+
+    write_demo(tmp_path / "export.xml", end=datetime(2026, 6, 30, tzinfo=UTC), days=30)
+    import_path(pod, tmp_path / "export.xml", person="demo")
+    write_export(for_owner(pod.engine, pod.reads, pod.person_id("demo")), tmp_path / "a.zip")
+    import_path(pod, tmp_path / "a.zip", person="moved")
+    write_export(for_owner(pod.engine, pod.reads, pod.person_id("moved")), tmp_path / "b.zip")
+    before = _tables(tmp_path / "a.zip")
+    assert before["quantity_samples"] and before["daily_summaries"] and before["correlations"]
+    assert _tables(tmp_path / "b.zip") == before
