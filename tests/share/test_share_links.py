@@ -25,7 +25,7 @@ import httpx
 import pytest
 from click.testing import CliRunner
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from healthpod.cli import cli
 from healthpod.consent.model import Granularity
@@ -308,6 +308,27 @@ def test_a_direct_link_serves_its_file_by_get(world):
     assert json.loads(plain)["type"] == "document"
     with pytest.raises(Exception, match="cannot have a passcode"):
         make(world, direct=True, passcode="x")
+    # A link without U has no file at its URL by GET; the try is logged as refused.
+    other = make(world)
+    assert httpx.get(payload_of(other.shlink)["url"], params={"recipient": "x"}).status_code == 404
+    assert httpx.get(payload["url"]).status_code == 400  # no recipient named
+    refused = [e for e in _log(world["pod"], world["anna"]) if e["via"] == other.link.via]
+    assert refused[-1]["outcome"] == "denied" and "not a U link" in refused[-1]["reason"]
+
+
+def test_a_location_url_replayed_after_its_lifetime_is_refused_and_logged(world):
+    made = make(world)
+    url = payload_of(made.shlink)["url"]
+    answer = httpx.post(url, json={"recipient": "Dr. L", "embeddedLengthMax": 0}).json()
+    location = answer["files"][0]["location"]
+    assert httpx.get(location).status_code == 200
+    with world["pod"].engine.begin() as conn:
+        conn.execute(update(schema.share_link_files).values(expires_ms=now_ms() - 1))
+    assert httpx.get(location).status_code == 404
+    assert httpx.get(location[:-4]).status_code == 404  # a truncated one: unknown
+    entries = [e for e in _log(world["pod"], world["anna"]) if e["event"] == "share_link.file"]
+    assert [e["outcome"] for e in entries] == ["allowed", "denied"]
+    assert "expired" in entries[-1]["reason"]
 
 
 def test_bad_manifest_requests_are_clear_400s_and_change_nothing(world):

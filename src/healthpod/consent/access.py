@@ -98,6 +98,7 @@ def open_for_link(
     details: Mapping[str, Any] | None = None,
     now_ms: int,
     refused: str | None = None,
+    needs_flag: str | None = None,
 ) -> LinkAccess:
     """Decide a request through a share link against its grant, log it (committed) with the
     link as `via`, and open the door within the grant when allowed.
@@ -108,7 +109,8 @@ def open_for_link(
     wrong one counts one attempt down in the same transaction as its log entry, so parallel
     requests cannot pass the limit. A token that names no link is refused without an entry:
     there is no person to log it for. `refused` is a refusal decided before the link (an
-    expired file URL): logged as the denial, with that reason, answered 404.
+    expired file URL): logged as the denial, with that reason, answered 404. `needs_flag` is a
+    flag the request needs the link to have (`U` for a GET of the file itself).
     """
     with reads.connect() as conn:
         found = share_links.by_token(conn, token) if token is not None else None
@@ -134,6 +136,9 @@ def open_for_link(
             reason = f"share link {link.id} is locked after too many wrong passcodes"
         elif refused is not None:
             reason = refused
+        elif needs_flag is not None and needs_flag not in link.flags:
+            reason = f"share link {link.id} is not a {needs_flag} link"
+            refused = reason
         elif not passcode_right:
             remaining = share_links.use_attempt(conn, link.id)
             status = 401

@@ -149,12 +149,8 @@ def direct(request: Request, token: str) -> Response:
         event="share_link.direct",
         details={"recipient": recipient},
         now_ms=now,
+        needs_flag="U",
     )
-    if made.allowed and made.link is not None and "U" not in made.link.flags:
-        raise InvalidRequest(
-            "This link is not a direct (U) link.",
-            hint="POST the manifest request to this URL instead.",
-        )
     if not made.allowed:
         return _refused(made)
     jwe_text = links.file_for(pod, made, now_ms=now)
