@@ -203,6 +203,11 @@ def test_the_window_and_raw_samples_are_as_granted(world):
     assert values == [61, 62]
     patient = next(r for r in found if r["resourceType"] == "Patient")
     assert "name" not in patient  # identity was not shared
+    # The Bundle is valid FHIR R4 as fhir.resources checks it, every resource in it too. (A
+    # daily link's is not yet: the FHIR API's daily summary ids hold "_", which ids may not.)
+    from fhir.resources.R4B.bundle import Bundle
+
+    assert len(Bundle.model_validate(bundle).entry or []) == len(found)
 
 
 def test_a_long_file_comes_as_a_location_url(world):
