@@ -381,7 +381,15 @@ def test_the_cli_creates_lists_and_revokes(tmp_path, database_url, pod):
     assert "not found" not in run("share", "link", "revoke", "999", code=1).stdout
 
 
-def test_the_viewer_decrypts_in_the_browser_after_the_passcode(world, tmp_path):
+VIEWER_TEXTS = {
+    "en": ("Shared health summary", "Attempts left:", "Problem list", "Vital signs"),
+    "sv": ("Delad hälsosammanfattning", "Försök kvar:", "Problemlista", "Vitalparametrar"),
+}
+
+
+@pytest.mark.parametrize("lang", ["en", "sv"])
+def test_the_viewer_decrypts_in_the_browser_after_the_passcode(world, tmp_path, lang):
+    title, attempts, problems, vitals = VIEWER_TEXTS[lang]
     chromium = Path(os.environ.get("HEALTHPOD_TEST_CHROMIUM", "/usr/bin/chromium"))
     if not chromium.exists():
         pytest.skip(f"no Chromium at {chromium} (set HEALTHPOD_TEST_CHROMIUM)")
@@ -393,21 +401,22 @@ def test_the_viewer_decrypts_in_the_browser_after_the_passcode(world, tmp_path):
         page = browser.new_page()
         errors: list[str] = []
         page.on("pageerror", lambda e: errors.append(str(e)))
-        page.goto(made.viewer_url)
+        page.goto(made.viewer_url.replace("/shl/view#", f"/shl/view?lang={lang}#"))
         assert page.text_content("#label") == "For Dr. Berg"
+        assert page.text_content("h1") == title
         page.fill("#recipient", "Dr. Berg")
         page.fill("#passcode", "wrong")
         page.click("button[type=submit]")
-        page.wait_for_selector("#message:has-text('left')")
-        assert f"Attempts left: {links.ATTEMPTS - 1}" in page.text_content("#message")
+        page.wait_for_selector(f"#message:has-text('{attempts}')")
+        assert f"{attempts} {links.ATTEMPTS - 1}" in page.text_content("#message")
         page.fill("#passcode", "open sesame")
         page.click("button[type=submit]")
         page.wait_for_selector("#summary h2")
         text = page.text_content("#summary")
-        page.screenshot(path=str(tmp_path / "viewer.png"), full_page=True)
+        page.screenshot(path=str(tmp_path / f"viewer-{lang}.png"), full_page=True)
         browser.close()
     assert errors == []
-    assert "Anna" in text and "Problem list" in text and "Vital signs" in text
+    assert "Anna" in text and problems in text and vitals in text
     assert "Immunization" not in text and "Bob" not in text
     entries = _log(world["pod"], world["anna"])
     assert any(

@@ -3,6 +3,52 @@
 // leaves the page. Nothing third-party.
 "use strict";
 
+// English, or Swedish for a browser set to it (or ?lang=sv).
+const TEXTS = {
+  en: {
+    title: "Shared health summary",
+    name: "Your name",
+    passcode: "Passcode",
+    open: "Open",
+    opening: "Opening…",
+    needLink: "This page needs a SMART Health Link after the #.",
+    expired: "This link has expired. Ask the person who shared it for a new one.",
+    wrong: "The passcode is wrong. Attempts left:",
+    invalid: "This link is not valid: it is unknown, expired or revoked.",
+    noName: "Name not shared",
+    born: "born",
+    sections: {},
+  },
+  sv: {
+    title: "Delad hälsosammanfattning",
+    name: "Ditt namn",
+    passcode: "Lösenkod",
+    open: "Öppna",
+    opening: "Öppnar…",
+    needLink: "Sidan behöver en SMART Health Link efter #.",
+    expired: "Länken har gått ut. Be den som delade den om en ny.",
+    wrong: "Fel lösenkod. Försök kvar:",
+    invalid: "Länken gäller inte: den är okänd, har gått ut eller har återkallats.",
+    noName: "Namnet delas inte",
+    born: "född",
+    sections: {
+      "11450-4": "Problemlista",
+      "10160-0": "Läkemedel",
+      "48765-2": "Allergier och intoleranser",
+      "11369-6": "Vaccinationer",
+      "47519-4": "Åtgärder",
+      "30954-2": "Provsvar",
+      "8716-3": "Vitalparametrar",
+    },
+  },
+};
+const LANG =
+  new URLSearchParams(location.search).get("lang") === "sv" ||
+  (!new URLSearchParams(location.search).get("lang") && navigator.language.startsWith("sv"))
+    ? "sv"
+    : "en";
+const T = TEXTS[LANG];
+
 function b64urlBytes(text) {
   const b64 = text.replace(/-/g, "+").replace(/_/g, "/") + "===".slice((text.length + 3) % 4);
   const raw = atob(b64);
@@ -11,7 +57,7 @@ function b64urlBytes(text) {
 
 function payloadOf(hash) {
   const at = hash.indexOf("shlink:/");
-  if (at < 0) throw new Error("This page needs a SMART Health Link after the #.");
+  if (at < 0) throw new Error(T.needLink);
   return JSON.parse(new TextDecoder().decode(b64urlBytes(hash.slice(at + 8))));
 }
 
@@ -78,13 +124,14 @@ function show(bundle) {
   }
   const patient = [...byRef.values()].find((r) => r.resourceType === "Patient");
   const who = document.createElement("h2");
-  who.textContent = patient && patient.name ? patient.name[0].text : "Name not shared";
-  if (patient && patient.birthDate) who.textContent += ` (born ${patient.birthDate})`;
+  who.textContent = patient && patient.name ? patient.name[0].text : T.noName;
+  if (patient && patient.birthDate) who.textContent += ` (${T.born} ${patient.birthDate})`;
   summary.append(who);
   const composition = [...byRef.values()].find((r) => r.resourceType === "Composition");
   for (const section of (composition && composition.section) || []) {
     const h = document.createElement("h3");
-    h.textContent = section.title;
+    const code = ((section.code || {}).coding || [{}])[0].code;
+    h.textContent = T.sections[code] || section.title;
     const list = document.createElement("ul");
     for (const ref of section.entry || []) {
       const r = byRef.get(ref.reference);
@@ -120,6 +167,11 @@ async function fetchFiles(payload, recipient, passcode) {
 }
 
 async function start() {
+  document.documentElement.lang = LANG;
+  for (const element of document.querySelectorAll("[data-t]")) {
+    element.textContent = T[element.dataset.t];
+  }
+  document.title = T.title;
   const message = document.getElementById("message");
   let payload;
   try {
@@ -130,7 +182,7 @@ async function start() {
   }
   if (payload.label) document.getElementById("label").textContent = payload.label;
   if (payload.exp && payload.exp * 1000 < Date.now()) {
-    message.textContent = "This link has expired. Ask the person who shared it for a new one.";
+    message.textContent = T.expired;
     return;
   }
   const form = document.getElementById("open");
@@ -138,16 +190,16 @@ async function start() {
   form.hidden = false;
   form.addEventListener("submit", async (event) => {
     event.preventDefault();
-    message.textContent = "Opening…";
+    message.textContent = T.opening;
     const recipient = document.getElementById("recipient").value.trim();
     const passcode = document.getElementById("passcode").value;
     const got = await fetchFiles(payload, recipient, passcode);
     if (got.status === 401) {
-      message.textContent = `The passcode is wrong. Attempts left: ${got.body.remainingAttempts}.`;
+      message.textContent = `${T.wrong} ${got.body.remainingAttempts}.`;
       return;
     }
     if (got.status) {
-      message.textContent = "This link is not valid: it is unknown, expired or revoked.";
+      message.textContent = T.invalid;
       return;
     }
     form.hidden = true;
