@@ -159,6 +159,7 @@ LAZY_COMMANDS: dict[str, str] = {
     "account": "accounts",
     "actor": "actors",
     "consent": "consent",
+    "data": "data",
     "db": "db",
     "demo": "demo",
     "export": "export",

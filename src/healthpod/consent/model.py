@@ -77,6 +77,11 @@ class Scope:
     granularity: Granularity = Granularity.RAW
     actions: frozenset[Action] = frozenset({Action.READ})
     observation_categories: frozenset[str] | None = None
+    # What the person marked "only me", filled in by the store when an actor's door opens
+    # (`store.restrictions.narrow`): type codes and resource types never returned, and
+    # whether any single record is restricted (then every read excludes those records).
+    hidden_types: frozenset[str] = frozenset()
+    hides_records: bool = False
 
     def covers_category(self, category: str) -> bool:
         return category in self.categories

@@ -18,7 +18,7 @@ from sqlalchemy import Connection, and_, func, or_, select
 from healthpod.consent.model import Scope
 from healthpod.store import schema
 from healthpod.store.observations import DailyRow, Key, SampleFilter
-from healthpod.store.scope_sql import summary_clauses, visible_types
+from healthpod.store.scope_sql import summary_clauses, summary_visible, visible_types
 from healthpod.store.search_values import DateBound
 from healthpod.vocabulary import Aggregation, sample_type
 
@@ -38,6 +38,7 @@ def _day_of_ms(ms: int) -> date:
 def _where(person_id: int, scope: Scope, types: dict[str, int], found: SampleFilter) -> list[Any]:
     clauses: list[Any] = [d.c.person_id == person_id, d.c.type_id.in_(list(types.values()))]
     clauses += summary_clauses(d.c.first_ms, d.c.last_ms, scope)
+    clauses += summary_visible(d, scope, types)
     for b in found.dates:
         clauses.append(_day_bound(b))
     return clauses

@@ -23,7 +23,7 @@ from sqlalchemy import Connection, Select, and_, bindparam, func, not_, or_, sel
 
 from healthpod.consent.model import Scope
 from healthpod.store import schema
-from healthpod.store.scope_sql import visible_types, window
+from healthpod.store.scope_sql import record_visible, visible_types, window
 from healthpod.store.search_values import DateBound
 from healthpod.vocabulary import sample_type
 
@@ -275,7 +275,13 @@ def _quantity_selects(
         if sample_type(code) is not None and sample_type(code).kind == "category":  # type: ignore[union-attr]
             continue
         statement = _quantity_select(
-            start.shape, updated.shape, only is not None, type_id in bp_ids, desc, limit
+            start.shape,
+            updated.shape,
+            only is not None,
+            type_id in bp_ids,
+            desc,
+            limit,
+            plan.scope.hides_records,
         )
         values = {"person_id": plan.person_id, "type_id": type_id, **start.values}
         values.update(updated.values)
@@ -293,6 +299,7 @@ def _quantity_select(
     blood_pressure: bool,
     desc: bool,
     limit: int,
+    hides_records: bool = False,
 ) -> Select[Any]:
     q = schema.quantity_samples
     where = [
@@ -304,6 +311,8 @@ def _quantity_select(
         where.append(q.c.id.in_(bindparam("only", expanding=True)))
     if blood_pressure:  # its two parts are listed as one panel
         where.append(q.c.correlation_id.is_(None))
+    if hides_records:
+        where.append(record_visible(q, "q"))
     order = (q.c.start_ms.desc(), q.c.id.desc()) if desc else (q.c.start_ms, q.c.id)
     return (
         select(*_QUANTITY_COLUMNS)
@@ -416,6 +425,7 @@ def _fetch_categories(
             c.c.type_id.in_(list(codes)),
             *times,
             *([c.c.id.in_(only)] if only else []),
+            *([record_visible(c, "c")] if plan.scope.hides_records else []),
         )
         .order_by(*order)
         .limit(limit)
@@ -454,6 +464,7 @@ def _fetch_pressures(
             k.c.type_code == "blood_pressure",
             *times,
             *([k.c.id.in_(only)] if only else []),
+            *([record_visible(k, "bp")] if plan.scope.hides_records else []),
         )
         .order_by(*order)
         .limit(limit)
@@ -508,6 +519,8 @@ def count_samples(
     ]
     if cat_ids:
         times, values = _time_conditions(c, "c", scope, sample_filter)
+        if scope.hides_records:
+            times.append(record_visible(c, "c"))
         counted = select(func.count()).where(
             c.c.person_id == person_id, c.c.type_id.in_(cat_ids), *times
         )
@@ -515,6 +528,8 @@ def count_samples(
     if all(code in types for code in BP_TYPES):
         k = schema.correlations
         times, values = _time_conditions(k, "bp", scope, sample_filter)
+        if scope.hides_records:
+            times.append(record_visible(k, "bp"))
         counted = select(func.count()).where(
             k.c.person_id == person_id, k.c.type_code == "blood_pressure", *times
         )

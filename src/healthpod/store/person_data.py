@@ -37,6 +37,7 @@ from healthpod.store import (
     observations,
     person_tables,
     resources,
+    restrictions,
     schema,
     scope_sql,
 )
@@ -92,19 +93,27 @@ class PersonData:
     def reader(self) -> Iterator[Reader]:
         """Reads outside a write transaction (the pod's read engine)."""
         with self.reads.connect() as conn:
-            yield Reader(conn, self.person_id, self.scope)
+            yield Reader(conn, self.person_id, self._scope(conn))
 
     @contextmanager
     def snapshot(self) -> Iterator[Reader]:
         """Reads in one transaction: a consistent view for long reads such as an export."""
         with self.engine.begin() as conn:
-            yield Reader(conn, self.person_id, self.scope)
+            yield Reader(conn, self.person_id, self._scope(conn))
 
     @contextmanager
     def writer(self) -> Iterator[Writer]:
         """One transaction that reads and writes; committed when the block ends."""
         with self.engine.begin() as conn:
-            yield Writer(conn, self.person_id, self.scope)
+            yield Writer(conn, self.person_id, self._scope(conn))
+
+    def _scope(self, conn: Connection) -> Scope:
+        """The scope with what the person marked "only me" taken out of it, read in the
+        reader's own connection (so a restriction counts from the next reader on); the
+        person's own door sees everything."""
+        if self.accessor.is_person:
+            return self.scope
+        return restrictions.narrow(conn, self.person_id, self.scope)
 
 
 def for_owner(engine: Engine, reads: Engine, person_id: int) -> PersonData:
@@ -218,6 +227,19 @@ class Reader:
             if self.search_resources(t, limit=0).total
         ]
 
+    def restricted(self) -> list[restrictions.Restriction]:
+        """What the person marked "only me" (the person's own door only).
+
+        Raises:
+            AccessDenied: this is not the person's own access.
+        """
+        return restrictions.listing(unscoped(self), self.person_id)
+
+    def restriction_counts(self) -> restrictions.Counts:
+        """How many types and records are kept from everyone but the person (any door: a
+        consent screen says that such things exist, never what they are)."""
+        return restrictions.counts(self.conn, self.person_id)
+
     def table_rows(self) -> Iterator[tuple[str, list[str], Iterator[Any]]]:
         """Every row of the person's tables, as stored; the person's own door only.
 
@@ -267,6 +289,27 @@ class Writer(Reader):
         )
         assert found is not None
         return found.resource
+
+    def restrict(self, types: list[str], records: list[str], *, now_ms: int) -> list[str]:
+        """Mark types and records "only me" (`store.restrictions.add`); the person's door only.
+
+        Raises:
+            AccessDenied: this is not the person's own access.
+            InvalidRequest: a name is not a type, or an id not a record id.
+            NotFound: a record id is not one of the person's.
+        """
+        unscoped(self)
+        return restrictions.add(self.conn, self.person_id, types, records, now_ms=now_ms)
+
+    def unrestrict(self, types: list[str], records: list[str]) -> list[str]:
+        """Lift "only me" from types and records (`store.restrictions.remove`).
+
+        Raises:
+            AccessDenied: this is not the person's own access.
+            NotFound: one of them is not restricted (nothing is lifted then).
+        """
+        unscoped(self)
+        return restrictions.remove(self.conn, self.person_id, types, records)
 
     def savepoint(self) -> Any:
         """A nested transaction (`with write.savepoint():`): rolled back alone if it fails."""

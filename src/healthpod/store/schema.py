@@ -543,3 +543,24 @@ resource_tokens = Table(
     Index("ix_resource_tokens_person_param_code", "person_id", "param", "code"),
     Index("ix_resource_tokens_resource_id", "resource_id"),
 )
+
+# What the person marked "only me": a whole type (`level` "type", `target` a sample type code
+# or a FHIR resource type) or one record (`level` "record", `target` its id as the FHIR API
+# shows it: q-1, c-2, bp-3, Condition/abc). Record rows also say which row (`kind` q|c|bp|r,
+# `row_id`) and, for samples, its type and start, so a daily summary holding it can be found.
+# No consent, share link, delegate or study sees them (`scope_sql`); the person does.
+restrictions = Table(
+    "restrictions",
+    metadata,
+    Column("id", BigId, primary_key=True),
+    _person(),
+    Column("level", String(10), nullable=False),  # type|record
+    Column("target", String(200), nullable=False),
+    Column("kind", String(4)),  # q|c|bp|r for records
+    Column("row_id", BigInteger),
+    Column("type_id", Integer),
+    Column("start_ms", BigInteger),
+    Column("created_ms", BigInteger, nullable=False),
+    UniqueConstraint("person_id", "level", "target"),
+    Index("ix_restrictions_person_kind_row", "person_id", "kind", "row_id"),
+)

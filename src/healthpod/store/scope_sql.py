@@ -5,7 +5,8 @@ not cover is never fetched, counted or rendered. One reading of a data window ev
 datum is inside when the instant it starts at is inside `[data_from_ms, data_to_ms)`; a daily
 summary when every sample it sums is (its first and last sample's start); a record from
 healthcare when its clinical date starts inside, and a record without a clinical date is
-outside any bounded window (deny by default).
+outside any bounded window (deny by default). What the person marked "only me" (the scope's
+`hidden_types`, and each restricted record when `hides_records`) is never inside.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from healthpod.vocabulary import IDENTITY_RESOURCES, Category, sample_type
 _SAMPLE_TYPES_SQL = f"SELECT code, id FROM {schema.sample_types.name}"  # noqa: S608 - ours
 _r = schema.resources
 _t = schema.resource_tokens
+_x = schema.restrictions
 
 
 @functools.cache
@@ -39,7 +41,7 @@ def _fhir_category(code: str) -> str | None:
 
 def type_visible(scope: Scope, code: str) -> bool:
     """Whether samples of type `code` are inside the scope's categories (and token limit)."""
-    if not scope.covers_category(type_category(code)):
+    if not scope.covers_category(type_category(code)) or code in scope.hidden_types:
         return False
     limit = scope.observation_categories
     return limit is None or _fhir_category(code) in limit
@@ -98,6 +100,10 @@ def resource_clauses(scope: Scope) -> list[ColumnElement[bool]]:
         # filed a Patient from healthcare under other-records), it needs identity.
         clauses.append(_r.c.resource_type.not_in(sorted(IDENTITY_RESOURCES)))
     clauses += start_clauses(_r.c.effective_start_ms, scope)
+    if scope.hidden_types:
+        clauses.append(_r.c.resource_type.not_in(sorted(scope.hidden_types)))
+    if scope.hides_records:
+        clauses.append(record_visible(_r, "r"))
     limit = scope.observation_categories
     if limit is not None:
         in_limit = exists(
@@ -110,3 +116,41 @@ def resource_clauses(scope: Scope) -> list[ColumnElement[bool]]:
         )
         clauses.append(or_(_r.c.resource_type != "Observation", and_(in_limit)))
     return clauses
+
+
+def record_visible(table: Any, kind: str) -> ColumnElement[bool]:
+    """Not restricted by the person: a row of `table` (q|c|bp sample rows, r resources).
+
+    Only for a scope whose `hides_records` is set: with no record restricted the clause is
+    left out, and the search's statement stays what it was."""
+    return ~exists(
+        select(_x.c.id).where(
+            _x.c.person_id == table.c.person_id, _x.c.kind == kind, _x.c.row_id == table.c.id
+        )
+    )
+
+
+def summary_visible(summary: Any, scope: Scope, types: dict[str, int]) -> list[ColumnElement[bool]]:
+    """A daily summary holding no restricted sample (none when nothing is restricted).
+
+    A sum of a day with a restricted sample in it would carry that sample's value, so the
+    whole day is left out of every scope that hides records."""
+    if not scope.hides_records:
+        return []
+    bp_ids = [
+        types[c] for c in ("blood_pressure_systolic", "blood_pressure_diastolic") if c in types
+    ]
+    same_type = _x.c.type_id == summary.c.type_id
+    if bp_ids:
+        same_type = or_(same_type, and_(_x.c.kind == "bp", summary.c.type_id.in_(bp_ids)))
+    return [
+        ~exists(
+            select(_x.c.id).where(
+                _x.c.person_id == summary.c.person_id,
+                _x.c.level == "record",
+                _x.c.start_ms >= summary.c.first_ms,
+                _x.c.start_ms <= summary.c.last_ms,
+                same_type,
+            )
+        )
+    ]

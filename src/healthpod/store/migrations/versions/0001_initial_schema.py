@@ -649,6 +649,31 @@ def upgrade() -> None:
         sa.UniqueConstraint("token_hash", name=op.f("uq_oauth_tokens_token_hash")),
     )
     op.create_index("ix_oauth_tokens_family", "oauth_tokens", ["family"], unique=False)
+    op.create_table(
+        "restrictions",
+        sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column("person_id", sa.Integer(), nullable=False),
+        sa.Column("level", sa.String(length=10), nullable=False),
+        sa.Column("target", sa.String(length=200), nullable=False),
+        sa.Column("kind", sa.String(length=4), nullable=True),
+        sa.Column("row_id", sa.BigInteger(), nullable=True),
+        sa.Column("type_id", sa.Integer(), nullable=True),
+        sa.Column("start_ms", sa.BigInteger(), nullable=True),
+        sa.Column("created_ms", sa.BigInteger(), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["person_id"],
+            ["persons.id"],
+            name=op.f("fk_restrictions_person_id_persons"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_restrictions")),
+        sa.UniqueConstraint("person_id", "level", "target", name=op.f("uq_restrictions_person_id")),
+    )
+    with op.batch_alter_table("restrictions", schema=None) as batch_op:
+        batch_op.create_index(
+            "ix_restrictions_person_kind_row", ["person_id", "kind", "row_id"], unique=False
+        )
+
     # clinical records: FHIR resources kept whole, plus their token search index
     op.create_table(
         "resources",
@@ -787,6 +812,10 @@ def downgrade() -> None:
         batch_op.drop_index("ix_resource_tokens_person_param_code")
 
     op.drop_table("resource_tokens")
+    with op.batch_alter_table("restrictions", schema=None) as batch_op:
+        batch_op.drop_index("ix_restrictions_person_kind_row")
+
+    op.drop_table("restrictions")
     with op.batch_alter_table("resources", schema=None) as batch_op:
         batch_op.drop_index("ix_resources_person_category")
         batch_op.drop_index("ix_resources_person_type_start")
