@@ -26,6 +26,7 @@ TABLES: tuple[Table, ...] = (
     schema.activity_summaries,
     schema.daily_summaries,
     schema.resources,
+    schema.restrictions,
     schema.consents,
     schema.consent_history,
     schema.access_log,
