@@ -422,3 +422,23 @@ def test_the_viewer_decrypts_in_the_browser_after_the_passcode(world, tmp_path, 
     assert any(
         e["details"].get("recipient") == "Dr. Berg" and e["outcome"] == "allowed" for e in entries
     )
+
+
+def test_what_the_person_marked_only_me_is_in_no_link(world):
+    from healthpod.store.observations import SampleFilter
+    from healthpod.store.person_data import for_owner
+
+    pod = world["pod"]
+    long_term = make(world, categories={"heart", "conditions"}, long_term=True)
+    with for_owner(pod.engine, pod.reads, world["anna"]).writer() as write:
+        write.restrict([], ["Condition/cond-1"], now_ms=now_ms())
+        hr = write.samples(SampleFilter(type_codes=frozenset({"heart_rate"})), after=None, limit=9)
+        write.restrict([], [hr[0].fhir_id], now_ms=now_ms())
+    raw = make(world, categories={"heart", "conditions"}, granularity=Granularity.RAW)
+    daily = make(world, categories={"heart", "conditions"})
+    for made, observations in ((long_term, 4), (raw, 4), (daily, 4)):
+        (bundle,) = open_link(made.shlink)
+        found = [e["resource"] for e in bundle["entry"]]
+        assert not [r for r in found if r["resourceType"] == "Condition"]
+        assert "cond-1" not in json.dumps(bundle) and hr[0].fhir_id not in json.dumps(bundle)
+        assert len([r for r in found if r["resourceType"] == "Observation"]) == observations

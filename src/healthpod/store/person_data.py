@@ -88,6 +88,7 @@ class PersonData:
     person_id: int
     scope: Scope
     accessor: Accessor
+    owner: bool = False  # True only from `for_owner`: the person's own door
 
     @contextmanager
     def reader(self) -> Iterator[Reader]:
@@ -111,7 +112,7 @@ class PersonData:
         """The scope with what the person marked "only me" taken out of it, read in the
         reader's own connection (so a restriction counts from the next reader on); the
         person's own door sees everything."""
-        if self.accessor.is_person:
+        if self.owner:
             return self.scope
         return restrictions.narrow(conn, self.person_id, self.scope)
 
@@ -119,7 +120,7 @@ class PersonData:
 def for_owner(engine: Engine, reads: Engine, person_id: int) -> PersonData:
     """The person's own door: every category, raw data, read and write, no consent involved
     (it is not an access by someone else)."""
-    return PersonData(engine, reads, person_id, OWNER_SCOPE, Accessor())
+    return PersonData(engine, reads, person_id, OWNER_SCOPE, Accessor(), owner=True)
 
 
 def owner_writer(conn: Connection, person_id: int) -> Writer:
