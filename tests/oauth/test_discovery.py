@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import secrets
+from concurrent.futures import ThreadPoolExecutor
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
@@ -140,7 +141,10 @@ def test_authlib_discovers_the_issuer_and_validates_the_id_token(server, pod):
         )
         return dict(token), dict(await client.parse_id_token(token, nonce=nonce))
 
-    token, claims = asyncio.run(flow())
+    # A thread of its own: a browser test run earlier in this worker may have left
+    # Playwright's event loop running in this one, where asyncio.run refuses to start.
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        token, claims = pool.submit(lambda: asyncio.run(flow())).result()
     assert claims["iss"] == server
     assert claims["aud"] == app.client_id
     assert claims["sub"] == token["patient"]
