@@ -140,13 +140,13 @@ def test_a_type_too_large_to_hold_is_read_back(
 
     monkeypatch.setattr(summarizing, "MAX_HELD_SAMPLES", cap)
     held_types: list[str] = []
-    refresh = summaries.refresh
+    refresh = summaries.refresh_days
 
-    def watched(conn, person_id, ranges, held=None):  # type: ignore[no-untyped-def]
+    def watched(write, ranges, held=None):  # type: ignore[no-untyped-def]
         held_types.extend(held or {})
-        return refresh(conn, person_id, ranges, held)
+        return refresh(write, ranges, held)
 
-    monkeypatch.setattr(summaries, "refresh", watched)
+    monkeypatch.setattr(summaries, "refresh_days", watched)
     path = tmp_path / "export.xml"
     path.write_bytes(HEAD + b"".join(record(i * 3) for i in range(2_000)) + TAIL)  # heart rate
     report = import_file(pod, path, person="me", parallel=False)

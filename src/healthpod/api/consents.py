@@ -14,7 +14,6 @@ from urllib.parse import urlsplit
 
 from fastapi import APIRouter, Depends, FastAPI, Path, Query, Request, Response
 from pydantic import BaseModel, Field
-from sqlalchemy import Connection
 
 from healthpod import accounts
 from healthpod.consent import actors, audit, store
@@ -25,6 +24,7 @@ from healthpod.consent.purpose import describe
 from healthpod.consent.receipt import build_receipt
 from healthpod.errors import AccessDenied, InvalidRequest
 from healthpod.pod import Pod, now_ms
+from healthpod.store.engine import Connection
 from healthpod.web import auth, session
 
 

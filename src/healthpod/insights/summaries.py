@@ -22,10 +22,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Collection, Iterable, Mapping, Sequence
-
-from sqlalchemy import Connection, Engine
-from sqlalchemy.exc import IntegrityError, OperationalError
+from collections.abc import Iterable, Mapping, Sequence
 
 from healthpod.insights import aggregate
 from healthpod.insights.aggregate import DAY_MS, DAYS, NIGHTS, BucketRow
@@ -40,7 +37,9 @@ from healthpod.insights.sources import ranked_source_ids
 from healthpod.insights.sweep import Columns
 from healthpod.insights.timefmt import day_of
 from healthpod.store import daily_summaries, samples
-from healthpod.store.person_data import PersonData, Reader, Writer, for_owner, owner_writer
+from healthpod.store.daily_summaries import RACED
+from healthpod.store.engine import Engine
+from healthpod.store.person_data import PersonData, Reader, Writer, for_owner
 
 logger = logging.getLogger(__name__)
 
@@ -226,7 +225,7 @@ def catch_up(write: Writer, *, yield_to_others: bool = True) -> None:
         with write.savepoint():
             refresh_days(write, samples.ranges(write, pending))
             daily_summaries.mark_summarized(write, pending)
-    except (IntegrityError, OperationalError):
+    except RACED:
         if not yield_to_others:
             raise
         logger.info("daily summaries: another reader is catching up person_id=%s", write.person_id)
@@ -263,41 +262,13 @@ def bring_up_to_date(data: PersonData, *, attempts: int = 4) -> None:
             with data.writer() as write:
                 catch_up(write, yield_to_others=False)
             return
-        except (OperationalError, IntegrityError):
+        except RACED:
             if attempt == attempts - 1:
                 raise
             logger.info(
                 "daily summaries: concurrent catch-up, retrying person_id=%s", data.person_id
             )
             time.sleep(0.1 * (attempt + 1))
-
-
-# --- the importer's hooks (it holds its own transaction and calls these with it) -------------
-
-
-def refresh(
-    conn: Connection,
-    person_id: int,
-    ranges: Mapping[str, tuple[int, int]],
-    held: Mapping[str, Columns] | None = None,
-) -> None:
-    """`refresh_days` in the import's transaction."""
-    refresh_days(owner_writer(conn, person_id), ranges, held)
-
-
-def sample_ranges(
-    conn: Connection,
-    person_id: int,
-    import_ids: Sequence[int] | None,
-    codes: Collection[str] | None = None,
-) -> dict[str, tuple[int, int]]:
-    """{type code: (min start_ms, max end_ms)} of the samples of these imports and types."""
-    return samples.ranges(owner_writer(conn, person_id), import_ids, codes)
-
-
-def mark_summarized(conn: Connection, person_id: int, import_ids: Sequence[int]) -> None:
-    """Note, in the import's transaction, that these imports' samples are in the daily rows."""
-    daily_summaries.mark_summarized(owner_writer(conn, person_id), import_ids)
 
 
 def ensure_fresh(engine: Engine, person_id: int) -> None:

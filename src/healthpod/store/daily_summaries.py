@@ -13,12 +13,16 @@ from datetime import date
 from typing import Any
 
 from sqlalchemy import Text, and_, delete, func, insert, literal, select, type_coerce
+from sqlalchemy.exc import IntegrityError, OperationalError
 
 from healthpod.store import schema
 from healthpod.store.engine import is_sqlite
 from healthpod.store.person_data import Reader, Writer, unscoped
 
 _d = schema.daily_summaries
+# What a writer meets when another reader summarized the same import first (a unique key on
+# PostgreSQL, a stale snapshot on SQLite): the rows are there, the loser rolls back.
+RACED = (IntegrityError, OperationalError)
 DayValues = tuple[Any, ...]  # (day_on, count, total, low, high, first_ms, last_ms, offset, sources)
 
 

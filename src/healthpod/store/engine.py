@@ -6,7 +6,9 @@ import contextlib
 import os
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Connection as Connection
+from sqlalchemy import Engine as Engine
+from sqlalchemy import create_engine, event
 from sqlalchemy.engine import make_url
 
 

@@ -25,13 +25,13 @@ from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, Request, Response
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
-from sqlalchemy import Engine
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from healthpod import accounts
 from healthpod.config import Settings
 from healthpod.errors import AccessDenied
 from healthpod.keys import secret_key
+from healthpod.store.engine import Engine
 
 COOKIE = "hp_session"
 IDLE_TIMEOUT_S = 30 * 60

@@ -9,7 +9,7 @@ data twice adds nothing.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -19,38 +19,21 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from healthpod.store import schema
 from healthpod.store.imports.items import SourceRef, Warning_
+from healthpod.store.person_data import Writer, owner_writer
 from healthpod.store.sample_columns import Columns
 
 
 class DailySummaries(Protocol):
     """What computes the daily rows (`insights.summaries` is one: pass the module)."""
 
-    def refresh(
+    def refresh_days(
         self,
-        conn: Connection,
-        person_id: int,
+        write: Writer,
         ranges: Mapping[str, tuple[int, int]],
         held: Mapping[str, Columns] | None = None,
         /,
     ) -> None:
         """Recompute the daily rows of each type code for the UTC range given."""
-        ...
-
-    def sample_ranges(
-        self,
-        conn: Connection,
-        person_id: int,
-        import_ids: Sequence[int] | None,
-        codes: Collection[str] | None = None,
-        /,
-    ) -> dict[str, tuple[int, int]]:
-        """{type code: (min start_ms, max end_ms)} of the samples of these imports and types."""
-        ...
-
-    def mark_summarized(
-        self, conn: Connection, person_id: int, import_ids: Sequence[int], /
-    ) -> None:
-        """Note that these imports' samples are in the daily rows."""
         ...
 
 
@@ -125,6 +108,7 @@ class ImportSession:
         self.person_id = person_id
         self.import_id = import_id
         self.summaries = summaries  # computes daily rows while the import runs (`summarizing`)
+        self.owner = owner_writer(conn, person_id)  # the person's own door, in this transaction
         self.tally = Tally()
         self.summary = SummaryState()
         self._sources: dict[str, int] = {}

@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING
 from sqlalchemy import literal, select
 from sqlalchemy.exc import SQLAlchemyError
 
-from healthpod.store import schema
+from healthpod.store import daily_summaries, samples, schema
 from healthpod.store.imports.session import Held
 from healthpod.store.sample_columns import Columns
 
@@ -124,11 +124,7 @@ def finish(session: ImportSession) -> None:
     # The types some of whose samples came through writers that keep no ranges (workouts,
     # correlations and activity summaries are counted here too but hold no samples).
     unknown = {code for code in state.added if code not in state.clean}
-    added = (
-        summaries.sample_ranges(session.conn, session.person_id, [session.import_id], unknown)
-        if unknown
-        else {}
-    )
+    added = samples.ranges(session.owner, [session.import_id], unknown) if unknown else {}
     clean = state.clean
     stale = {
         code: (lo, hi)
@@ -136,7 +132,7 @@ def finish(session: ImportSession) -> None:
         if code not in clean or not (clean[code][0] <= lo and hi <= clean[code][1])
     }
     if _refresh(session, stale):
-        summaries.mark_summarized(session.conn, session.person_id, [session.import_id])
+        daily_summaries.mark_summarized(session.owner, [session.import_id])
 
 
 def _refresh(session: ImportSession, ranges: dict[str, tuple[int, int]]) -> bool:
@@ -148,7 +144,7 @@ def _refresh(session: ImportSession, ranges: dict[str, tuple[int, int]]) -> bool
     try:
         held = _take_held(session, ranges)
         with session.conn.begin_nested():
-            session.summaries.refresh(session.conn, session.person_id, ranges, held)
+            session.summaries.refresh_days(session.owner, ranges, held)
     except (SQLAlchemyError, ArithmeticError, ValueError):
         logger.warning(
             "daily summaries left for the next reader import_id=%s",

@@ -9,12 +9,9 @@ from __future__ import annotations
 from datetime import date, datetime, timedelta, timezone
 
 from fastapi import APIRouter, Request, Response
-from sqlalchemy import select
 
-from healthpod.consent import actors
-from healthpod.consent.audit import DoneBy
+from healthpod.consent import actors, log_pages
 from healthpod.errors import InvalidRequest
-from healthpod.store import schema
 from healthpod.web.auth import PersonDep, pod_of
 from healthpod.web.i18n import N_
 from healthpod.web.render import render
@@ -59,33 +56,20 @@ def access_log(request: Request, person: PersonDep) -> Response:
     start = _day(params.get("from"), offset, end=False)
     stop = _day(params.get("to"), offset, end=True)
     before = _int(params.get("before"))
-    log = schema.access_log
-    query = select(log).where(log.c.person_id == person.person_id, log.c.refers_to.is_(None))
-    if by_you:
-        query = query.where(log.c.done_by == DoneBy.PERSON.value)
-    if actor_id is not None:
-        query = query.where(log.c.actor_id == actor_id)
-    if outcome is not None:
-        query = query.where(log.c.outcome == outcome)
-    if start is not None:
-        query = query.where(log.c.at_ms >= start)
-    if stop is not None:
-        query = query.where(log.c.at_ms < stop)
-    if before is not None:
-        query = query.where(log.c.seq < before)
     with pod_of(request).engine.connect() as conn:
-        rows = list(conn.execute(query.order_by(log.c.seq.desc()).limit(PAGE_SIZE + 1)).mappings())
+        rows, returned = log_pages.entries(
+            conn,
+            person.person_id,
+            by_person=by_you,
+            actor_id=actor_id,
+            outcome=outcome,
+            from_ms=start,
+            to_ms=stop,
+            before_seq=before,
+            limit=PAGE_SIZE + 1,
+        )
         more = len(rows) > PAGE_SIZE
         rows = rows[:PAGE_SIZE]
-        returned = {
-            row["refers_to"]: row
-            for row in conn.execute(
-                select(log.c.refers_to, log.c.details).where(
-                    log.c.person_id == person.person_id,
-                    log.c.refers_to.in_([row["seq"] for row in rows]),
-                )
-            ).mappings()
-        }
         names = {a.id: a for a in actors.list_actors(conn)}
     filters = {
         key: params.get(key, "") for key in ("actor", "outcome", "from", "to") if params.get(key)

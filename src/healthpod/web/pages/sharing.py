@@ -6,15 +6,14 @@ from dataclasses import dataclass
 
 from fastapi import APIRouter, Depends, Request, Response
 from fastapi.responses import JSONResponse, RedirectResponse
-from sqlalchemy import Connection, func, select
 
-from healthpod.consent import actors
+from healthpod.consent import actors, log_pages
 from healthpod.consent import store as consent_store
 from healthpod.consent.actors import Actor
 from healthpod.consent.model import Consent
 from healthpod.consent.receipt import build_receipt
 from healthpod.pod import now_ms
-from healthpod.store import schema
+from healthpod.store.engine import Connection
 from healthpod.web import security
 from healthpod.web.auth import PersonDep, pod_of
 from healthpod.web.render import gettext_for, language, render
@@ -31,25 +30,10 @@ class ConsentView:
     changes: list[consent_store.ConsentChange]
 
 
-def last_accesses(conn: Connection, person_id: int) -> dict[int, int]:
-    """Per consent, when its actor last got data under it."""
-    log = schema.access_log
-    rows = conn.execute(
-        select(log.c.consent_id, func.max(log.c.at_ms))
-        .where(
-            log.c.person_id == person_id,
-            log.c.outcome == "allowed",
-            log.c.consent_id.is_not(None),
-        )
-        .group_by(log.c.consent_id)
-    )
-    return {int(consent_id): int(at) for consent_id, at in rows}
-
-
 def consent_views(conn: Connection, person_id: int) -> list[ConsentView]:
     now = now_ms()
     known = {actor.id: actor for actor in actors.list_actors(conn)}
-    last = last_accesses(conn, person_id)
+    last = log_pages.last_accesses(conn, person_id)
     return [
         ConsentView(
             consent=c,
