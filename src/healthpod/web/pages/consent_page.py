@@ -12,13 +12,13 @@ import json
 
 from fastapi import APIRouter, Request, Response
 
-from healthpod.consent import actors
+from healthpod.consent import actors, log_pages
 from healthpod.consent import store as consent_store
 from healthpod.consent.receipt import build_receipt
 from healthpod.errors import HealthpodError
 from healthpod.pod import now_ms
 from healthpod.web.auth import PersonDep, pod_of
-from healthpod.web.pages.sharing import ConsentView, last_accesses
+from healthpod.web.pages.sharing import ConsentView
 from healthpod.web.render import gettext_for, language, render
 
 router = APIRouter(include_in_schema=False)
@@ -43,7 +43,7 @@ def consent_page(request: Request, consent_id: str, person: PersonDep) -> Respon
                     consent=consent,
                     actor=actor,
                     state=consent.state_at(now_ms()).value,
-                    last_access_ms=last_accesses(conn, person.person_id).get(consent.id),
+                    last_access_ms=log_pages.last_accesses(conn, person.person_id).get(consent.id),
                     changes=history,
                 )
                 receipts = [
