@@ -276,3 +276,26 @@ def test_an_id_of_another_person_cannot_be_restricted(world, pod):
     assert result.exit_code == 1 and "no record" in result.output
     lifted = world["data"]("unrestrict", "Condition/flu")
     assert lifted.exit_code == 1 and "Not restricted: Condition/flu" in lifted.output
+
+
+def test_the_consent_screen_and_receipts_say_only_me_exists_not_what(world):
+    from smart_support import authorize_params, pkce
+
+    assert world["data"]("restrict", "Condition/depression", "--type", "steps").exit_code == 0
+    _app(world)  # a consent to have a receipt of
+    with httpx.Client(base_url=world["base"]) as browser:
+        login_with_form(browser, "anna", PASSWORD)
+        _, challenge = pkce()
+        params = authorize_params(
+            world["app"].client_id, READ_ALL, challenge, aud=f"{world['base']}/fhir"
+        )
+        page = browser.get("/oauth/authorize", params=params)
+        assert page.status_code == 200
+        assert "never shared: 1 types and 1 records" in page.text
+        assert "depression" not in page.text and "steps" not in page.text.lower()
+        with world["pod"].engine.connect() as conn:
+            consent_id = conn.scalar(select(schema.consents.c.id))
+        receipts = browser.get(f"/sharing/{consent_id}/receipt").json()
+    only_me = receipts[-1]["consentRecord"]["onlyMe"]
+    assert (only_me["types"], only_me["records"]) == (1, 1)
+    assert "never shared" in only_me["text"] and "depression" not in json.dumps(receipts)

@@ -67,8 +67,10 @@ def build_receipt(
     base_url: str,
     language: str = "en",
     jurisdiction: str = "EU",
+    restricted: tuple[int, int] | None = None,
 ) -> dict[str, Any]:
-    """The receipt of one version of a consent, as JSON."""
+    """The receipt of one version of a consent, as JSON. `restricted` is how many (types,
+    records) the person marks "only me" now: the receipt says they exist, never what."""
     consent = change.consent
     purpose = describe(consent.purpose)
     state = consent.state_at(change.at_ms)
@@ -142,7 +144,21 @@ def build_receipt(
             "validUntil": iso(consent.valid_until_ms),
             "withdrawnAt": iso(consent.revoked_ms),
             "withdrawal": f"{base_url}/consents/{consent.id}",
+            "onlyMe": _only_me(restricted),
         },
+    }
+
+
+def _only_me(restricted: tuple[int, int] | None) -> dict[str, Any]:
+    text = "Whatever this consent covers, data you mark 'only me' is never shared."
+    if restricted is None:
+        return {"text": text}
+    types, records = restricted
+    return {
+        "text": f"{text} Now: {types} types and {records} records you marked 'only me' "
+        "are never shared.",
+        "types": types,
+        "records": records,
     }
 
 

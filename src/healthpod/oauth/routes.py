@@ -30,6 +30,7 @@ from healthpod.oauth.scopes import granted, parse_scopes
 from healthpod.oauth.server import Client, Grant, PodAuthorizationServer, PodRequest
 from healthpod.pod import Pod
 from healthpod.store.person_data import for_owner
+from healthpod.store.restrictions import Counts
 from healthpod.web import localtime, security, session
 from healthpod.web.render import render
 
@@ -159,8 +160,13 @@ def authorize_page(request: Request) -> Response:
             target = request.url.path + "?" + request.url.query
             return RedirectResponse("/login?" + urlencode({"next": target}), status_code=303)
         client: Client = grant.client
-        zone = localtime.zone_of(for_owner(pod.engine, pod.reads, person_id))
-        response = _consent_page(request, client.actor, oauth_request.payload.data, zone.label)
+        own = for_owner(pod.engine, pod.reads, person_id)
+        zone = localtime.zone_of(own)
+        with own.reader() as read:
+            restricted = read.restriction_counts()
+        response = _consent_page(
+            request, client.actor, oauth_request.payload.data, zone.label, restricted=restricted
+        )
     response.headers.update(NO_STORE)
     return response
 
@@ -172,6 +178,7 @@ def _consent_page(
     zone_label: str,
     *,
     error: str | None = None,
+    restricted: Counts | None = None,
 ) -> Response:
     scopes = parse_scopes(data.get("scope"))
     asked = requested(scopes)
@@ -187,6 +194,7 @@ def _consent_page(
             "action": request.url.path + "?" + request.url.query,
             "zone": zone_label,
             "error": error,
+            "restricted": restricted,
         },
         status_code=400 if error else 200,
     )

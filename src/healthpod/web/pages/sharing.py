@@ -91,8 +91,13 @@ def receipt(request: Request, consent_id: int, person: PersonDep) -> Response:
         actor = actors.get_actor(conn, consent.actor_id)
         history = consent_store.changes(conn, person.person_id, consent_id)
     base_url = pod.settings.public_base_url
+    with person.data.reader() as read:
+        counts = read.restriction_counts()
+    restricted = (counts.types, counts.records)
     receipts = [
-        build_receipt(change, actor, base_url=base_url, language=language(request))
+        build_receipt(
+            change, actor, base_url=base_url, language=language(request), restricted=restricted
+        )
         for change in history
     ]
     return JSONResponse(
