@@ -6,6 +6,8 @@ or refused, and never with a count or a paging link that gives hidden data away.
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from sqlalchemy import select, update
 
@@ -151,7 +153,8 @@ def test_raw_samples_are_invisible_under_a_daily_only_consent(client, world):
         change=only({"heart"}, granularity="daily"),
     )["access_token"]
     ids = _all_pages(client, token, "Observation")
-    assert ids and all(i.startswith("d-heart_rate-") for i in ids)
+    assert ids and all(i.startswith("d-heart.rate-") for i in ids)
+    assert all(re.fullmatch(r"[A-Za-z0-9\-.]{1,64}", i) for i in ids)  # FHIR ids
     assert len(ids) == 5  # one per day
     assert _get(client, token, f"Observation/q-{world['hr'][0]}").status_code == 404
     day = _get(client, token, f"Observation/{ids[0]}").json()

@@ -22,7 +22,7 @@ from healthpod.store.scope_sql import summary_clauses, summary_visible, visible_
 from healthpod.store.search_values import DateBound
 from healthpod.vocabulary import Aggregation, sample_type
 
-_ID = re.compile(r"^d-([A-Za-z0-9_]{1,80})-(\d{4})(\d{2})(\d{2})$")
+_ID = re.compile(r"^d-([A-Za-z0-9_.]{1,80})-(\d{4})(\d{2})(\d{2})$")
 DAY_MS = 86_400_000
 d = schema.daily_summaries
 
@@ -131,9 +131,10 @@ def read(conn: Connection, person_id: int, scope: Scope, fhir_id: str) -> DailyR
         day = date(int(match[2]), int(match[3]), int(match[4]))
     except ValueError:
         return None
-    types = visible_types(conn, scope, frozenset({match[1]}))
+    code = match[1].replace(".", "_")  # as `DailyRow.fhir_id` writes it
+    types = visible_types(conn, scope, frozenset({code}))
     if not types:
         return None
     query = select(d).where(*_where(person_id, scope, types, SampleFilter()), d.c.day_on == day)
     row = conn.execute(query).first()
-    return None if row is None else _row(row, match[1])
+    return None if row is None else _row(row, code)

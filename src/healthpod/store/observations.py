@@ -97,7 +97,8 @@ class DailyRow:
 
     @property
     def fhir_id(self) -> str:
-        return f"d-{self.type_code}-{self.day.strftime('%Y%m%d')}"
+        # FHIR ids hold letters, digits, "-" and "." only: a type code's "_" is written ".".
+        return f"d-{self.type_code.replace('_', '.')}-{self.day.strftime('%Y%m%d')}"
 
     @property
     def key(self) -> Key:
