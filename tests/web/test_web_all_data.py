@@ -89,3 +89,10 @@ def test_a_wrong_date_keeps_the_form_and_says_what_to_do(logged_in, ten_days):
     backwards = logged_in.get("/blood-pressure?from=2026-02-01&to=2026-01-01", headers=HTML)
     assert backwards.status_code == 400
     assert "före" in backwards.text
+
+
+def test_a_type_page_with_backwards_dates_names_the_fields_not_flags(logged_in, ten_days):
+    page = logged_in.get("/type/steps?from=2026-02-01&to=2026-01-01", headers=HTML)
+    assert page.status_code == 400
+    assert "“To” date is before the “From” date" in page.text
+    assert "--from" not in page.text

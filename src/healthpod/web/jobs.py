@@ -19,8 +19,10 @@ from pathlib import Path
 from typing import Any
 
 from healthpod.errors import HealthpodError
+from healthpod.ingest.base import Importer
 from healthpod.ingest.run import import_path
 from healthpod.pod import Pod
+from healthpod.web.i18n import N_
 
 logger = logging.getLogger(__name__)
 
@@ -58,6 +60,8 @@ class ImportJob:
     person_name: str
     files: list[FileJob]
     finished: bool = False
+    format: str | None = None  # the format the person chose, else detected per file
+    importer: Importer | None = None  # a CSV profile the person chose or uploaded
 
     @property
     def fraction(self) -> float:
@@ -108,7 +112,12 @@ class Jobs:
 
             try:
                 reports = import_path(
-                    self.pod, file.path, person=job.person_name, on_progress=progress
+                    self.pod,
+                    file.path,
+                    person=job.person_name,
+                    on_progress=progress,
+                    format=job.format,
+                    importer=job.importer,
                 )
                 file.formats = sorted({r.format for r in reports})
                 for report in reports:
@@ -119,11 +128,12 @@ class Jobs:
                 failed = [r for r in reports if r.status == "failed"]
                 file.added = sum(file.added_by_type.values())
                 if failed:
-                    file.status, file.error, file.hint = "failed", failed[0].error, failed[0].hint
+                    file.status, file.error = "failed", failed[0].error
+                    file.hint = _web_hint(failed[0].hint)
                 else:
                     file.status = "completed"
             except HealthpodError as exc:
-                file.status, file.error, file.hint = "failed", exc.message, exc.hint
+                file.status, file.error, file.hint = "failed", exc.message, _web_hint(exc.hint)
             except Exception as exc:  # a bug must not leave the job "running" forever
                 incident = uuid.uuid4().hex[:8]
                 logger.error("import job failed incident=%s", incident, exc_info=exc)
@@ -134,6 +144,21 @@ class Jobs:
         shutil.rmtree(self.upload_dir() / job.id, ignore_errors=True)
         job.finished = True
         logger.info("import job finished job=%s files=%d", job.id[:8], len(job.files))
+
+
+def _web_hint(hint: str | None) -> str | None:
+    """An importer's hint as the upload form puts it: the form's fields, not the command line."""
+    if hint and "--format" in hint:
+        return N_(
+            "If the file is one of the kinds this page lists, choose its kind under “Format” "
+            "and import it again."
+        )
+    if hint and "--profile" in hint:
+        return N_(
+            "Choose a CSV profile under “CSV profile”, or upload your own profile file, "
+            "and import it again."
+        )
+    return hint
 
 
 def jobs_of(state: Any) -> Jobs:

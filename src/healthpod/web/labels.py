@@ -130,6 +130,23 @@ def type_label(code: str) -> str:
     return code
 
 
+# Import formats (the importers' names), for the upload form's format choice.
+FORMATS: dict[str, str] = {
+    "apple-health": N_("Apple Health (export.zip or export.xml)"),
+    "health-connect": N_("Health Connect (Android)"),
+    "samsung-health": N_("Samsung Health"),
+    "google-fit-takeout": N_("Google Fit (Takeout)"),
+    "garmin-connect": N_("Garmin Connect export"),
+    "fitbit": N_("Fitbit export"),
+    "fit": N_("FIT file (Garmin, Wahoo, Coros …)"),
+    "gpx": N_("GPX track"),
+    "tcx": N_("TCX track"),
+    "fhir": N_("Records from healthcare (FHIR JSON or NDJSON)"),
+    "vendor-api": N_("Withings or Oura data (JSON)"),
+    "csv": N_("CSV from a scale or cuff"),
+}
+
+
 # Workout activities as stored (our codes, or Apple's identifiers without their prefix).
 ACTIVITIES: dict[str, str] = {
     "running": N_("Running"),

@@ -9,7 +9,7 @@ from starlette.datastructures import UploadFile
 from healthpod.errors import NotFound
 from healthpod.store import import_history
 from healthpod.store.person_data import PersonData
-from healthpod.web import security
+from healthpod.web import security, upload_form
 from healthpod.web.auth import PersonDep
 from healthpod.web.i18n import N_
 from healthpod.web.jobs import FileJob, jobs_of, safe_filename
@@ -40,7 +40,13 @@ def import_page(request: Request, person: PersonDep) -> Response:
     return render(
         request,
         "import.html",
-        {"history": _history(person.data), "file_error": None},
+        {
+            "history": _history(person.data),
+            "file_error": None,
+            "errors": {},
+            "choice": None,
+            "csv_profiles": upload_form.profiles(),
+        },
     )
 
 
@@ -49,22 +55,34 @@ async def upload(request: Request, person: PersonDep) -> Response:
     # Read the form ourselves: a browser sends an empty part when no file was chosen, which a
     # typed UploadFile parameter would turn into a validation error instead of a field message.
     form = await request.form()
+    _ = gettext_for(request)
     chosen = [
         part for part in form.getlist("files") if isinstance(part, UploadFile) and part.filename
     ]
+    choice = upload_form.read_choice(form)
+    errors = dict(choice.errors)
     if not chosen:
-        _ = gettext_for(request)
+        errors["files"] = N_("Choose at least one file to import.")
+    elif errors:
+        errors["files"] = N_(
+            "Choose the files again: a browser forgets them when a form is sent back."
+        )
+    if errors:
         return render(
             request,
             "import.html",
             {
                 "history": _history(person.data),
-                "file_error": _("Choose at least one file to import."),
+                "errors": {field: _(message) for field, message in errors.items()},
+                "file_error": _(errors["files"]),
+                "choice": choice,
+                "csv_profiles": upload_form.profiles(),
             },
             status_code=400,
         )
     registry_ = jobs_of(request.app.state)
     job, folder = registry_.new_job(person.person_id, _person_name(person.data))
+    job.format, job.importer = choice.format, choice.importer
     for number, upload_file in enumerate(chosen):
         name = safe_filename(upload_file.filename or "")
         target = folder / f"{number:03d}-{name}"

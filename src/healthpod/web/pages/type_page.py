@@ -61,6 +61,11 @@ def _range(request: Request, by: str, today: date) -> tuple[date, date]:
             N_("A date is not in the form YYYY-MM-DD."),
             hint=N_("Pick the dates with the date fields and try again."),
         ) from None
+    if start > end:
+        raise InvalidRequest(
+            N_("The “To” date is before the “From” date."),
+            hint=N_("Pick a later “To” date, or an earlier “From” date, and press Show."),
+        )
     return start, end
 
 
