@@ -73,10 +73,7 @@ def test_overview_numbers_equal_the_statistics_engine(logged_in, pod, account, t
     if heart is None:
         assert _stat(html, "heart_rate", "today") == NO_VALUE
     else:
-        assert (
-            _stat(html, "heart_rate", "today")
-            == f"{bucket_value(heart, 'describe'):,.1f} per minute"
-        )
+        assert _stat(html, "heart_rate", "today") == f"{bucket_value(heart, 'describe'):,.1f} bpm"
     assert "data-finding=" in html or "Nothing stands out" in html
 
 
