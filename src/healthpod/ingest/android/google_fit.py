@@ -25,7 +25,7 @@ from pathlib import PurePosixPath
 from typing import Any, BinaryIO, ClassVar
 
 from healthpod.errors import MalformedFile
-from healthpod.ingest.android.samsung_health import Lines
+from healthpod.ingest.android.samsung_health import MAX_LINE_BYTES
 from healthpod.ingest.base import (
     CategoryValue,
     ErrorHandling,
@@ -36,6 +36,7 @@ from healthpod.ingest.base import (
     Warning_,
     Workout,
 )
+from healthpod.ingest.text_lines import TextLines
 from healthpod.ingest.vendors.common import load_json, peekable
 
 SOURCE = SourceRef(name="Google Fit", kind="app", bundle_id="com.google.android.apps.fitness")
@@ -139,7 +140,9 @@ def _clock(day: date, text: str) -> tuple[int, int]:
 
 def _day(fp: Any, filename: str, errors: ErrorHandling) -> Iterator[Item]:
     day = _day_of(filename)
-    lines = Lines(fp, filename)
+    lines = TextLines(
+        fp, filename, max_bytes=MAX_LINE_BYTES, too_long="; no Google Fit row is.", hint=HINT
+    )
     rows = csv.reader(lines)
     try:
         header = [c.strip() for c in next(rows)]

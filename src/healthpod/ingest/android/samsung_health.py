@@ -22,7 +22,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import PurePosixPath
-from typing import IO, Any, BinaryIO, ClassVar
+from typing import Any, BinaryIO, ClassVar
 
 from healthpod.errors import MalformedFile
 from healthpod.ingest.base import (
@@ -35,6 +35,7 @@ from healthpod.ingest.base import (
     SourceRef,
     Warning_,
 )
+from healthpod.ingest.text_lines import TextLines
 from healthpod.ingest.vendors.common import peekable
 
 PREFIX = b"com.samsung."
@@ -121,7 +122,13 @@ class SamsungHealthImporter:
             MalformedFile: a header that lies (see the module), a line over 256 KB, not UTF-8,
                 or, under ErrorHandling.RAISE, a row that cannot be read.
         """
-        lines = Lines(peekable(fp), filename)
+        lines = TextLines(
+            peekable(fp),
+            filename,
+            max_bytes=MAX_LINE_BYTES,
+            too_long="; no Samsung Health row is.",
+            hint=HINT,
+        )
         rows = csv.reader(lines)
         try:
             meta = next(rows, None)
@@ -301,39 +308,6 @@ def _row(spec: DataType, cells: list[str], positions: dict[str, int]) -> Iterato
             )
         return
     yield from samples
-
-
-class Lines:
-    """The text lines of a file, one at a time, each at most MAX_LINE_BYTES."""
-
-    def __init__(self, fp: IO[bytes], filename: str) -> None:
-        self.fp, self.filename = fp, filename
-        self.number = 0
-
-    def __iter__(self) -> Iterator[str]:
-        return self
-
-    def __next__(self) -> str:
-        raw = self.fp.readline(MAX_LINE_BYTES + 1)
-        if not raw:
-            raise StopIteration
-        self.number += 1
-        if len(raw) > MAX_LINE_BYTES:
-            raise MalformedFile(
-                f"a line is longer than {MAX_LINE_BYTES // 1024} KB; no Samsung Health row is.",
-                source=self.filename,
-                location=f"line {self.number}",
-                hint=HINT,
-            )
-        try:
-            return raw.decode("utf-8-sig" if self.number == 1 else "utf-8")
-        except UnicodeDecodeError as exc:
-            raise MalformedFile(
-                f"the text is not UTF-8 (at byte {exc.start} of the line)",
-                source=self.filename,
-                location=f"line {self.number}",
-                hint=HINT,
-            ) from exc
 
 
 IMPORTER = SamsungHealthImporter()

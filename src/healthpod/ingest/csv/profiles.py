@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import csv
 import tomllib
-from codecs import lookup as codecs_lookup
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, timezone
@@ -34,6 +33,7 @@ from healthpod.ingest.base import (
     SourceRef,
     Warning_,
 )
+from healthpod.ingest.text_lines import TextLines
 from healthpod.ingest.vendors.common import offset_minutes, peekable
 from healthpod.vocabulary import sample_type
 
@@ -318,7 +318,15 @@ def read_rows(
     Raises:
         MalformedFile: as `ProfileImporter.read`.
     """
-    lines = _Lines(fp, profile.encoding, filename)
+    lines = TextLines(
+        fp,
+        filename,
+        encoding=profile.encoding,
+        max_bytes=MAX_LINE_BYTES,
+        too_long="",
+        hint="This does not look like a CSV export.",
+        decode_hint="Set csv.encoding in the profile (for example 'latin-1').",
+    )
     try:
         for _ in range(profile.skip_lines):
             next(lines, None)
@@ -346,46 +354,6 @@ def read_rows(
         raise MalformedFile(
             f"the CSV cannot be read ({exc})", source=filename, location=f"line {lines.number}"
         ) from exc
-
-
-class _Lines:
-    """The text lines of a binary file, decoded one by one so errors name their line."""
-
-    def __init__(self, fp: IO[bytes], encoding: str, filename: str) -> None:
-        self.fp, self.encoding, self.filename = fp, encoding, filename
-        self.number = 0
-        try:
-            codecs_lookup(encoding)
-        except LookupError as exc:
-            raise MalformedFile(
-                f"the profile's encoding {encoding!r} is unknown", source=filename
-            ) from exc
-
-    def __iter__(self) -> Iterator[str]:
-        return self
-
-    def __next__(self) -> str:
-        raw = self.fp.readline(MAX_LINE_BYTES + 1)
-        if not raw:
-            raise StopIteration
-        self.number += 1
-        if len(raw) > MAX_LINE_BYTES:
-            raise MalformedFile(
-                f"a line is longer than {MAX_LINE_BYTES // 1024} KB",
-                source=self.filename,
-                location=f"line {self.number}",
-                hint="This does not look like a CSV export.",
-            )
-        encoding = self.encoding if self.number == 1 else self.encoding.replace("-sig", "")
-        try:
-            return raw.decode(encoding)
-        except UnicodeDecodeError as exc:
-            raise MalformedFile(
-                f"the text is not {self.encoding} ({exc.reason} at byte {exc.start} of the line)",
-                source=self.filename,
-                location=f"line {self.number}",
-                hint="Set csv.encoding in the profile (for example 'latin-1').",
-            ) from exc
 
 
 @dataclass(frozen=True, slots=True)
