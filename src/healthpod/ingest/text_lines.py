@@ -54,8 +54,7 @@ class TextLines:
             return raw.decode(encoding)
         except UnicodeDecodeError as exc:
             raise MalformedFile(
-                f"the text is not {self.encoding} "
-                f"({exc.reason} at byte {exc.start} of the line)",
+                f"the text is not {self.encoding} ({exc.reason} at byte {exc.start} of the line)",
                 source=self.filename,
                 location=f"line {self.number}",
                 hint=self.decode_hint,
