@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from babel.messages.extract import extract_from_dir
 from babel.messages.pofile import read_po
 
@@ -75,3 +76,20 @@ def _placeholders(text: str) -> list[str]:
     import re
 
     return re.findall(r"%\((\w+)\)s", text)
+
+
+@pytest.mark.parametrize("language", ["en", "sv"])
+def test_every_catalogue_entry_has_its_msgstr(language):
+    """A merge that drops a `msgstr` line makes Babel warn at every start and lose the entry."""
+    po = WEB / "locales" / language / "LC_MESSAGES" / "messages.po"
+    lines = po.read_text(encoding="utf-8").splitlines()
+    missing = []
+    for number, line in enumerate(lines):
+        if not line.startswith("msgid "):
+            continue
+        following = number + 1
+        while following < len(lines) and lines[following].startswith('"'):
+            following += 1
+        if following >= len(lines) or not lines[following].startswith("msgstr"):
+            missing.append(line)
+    assert missing == []
