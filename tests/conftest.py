@@ -7,18 +7,22 @@ import shutil
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Literal
 
 import pytest
 from sqlalchemy import Engine, text
+from sqlalchemy.engine import make_url
 
 from healthpod.config import Settings
 from healthpod.pod import Pod
-from healthpod.store import migrate
+from healthpod.store import migrate, rls
 from healthpod.store.engine import make_engine
 
 DATA = Path(__file__).parent / "data"
 PG_URL = os.environ.get("HEALTHPOD_TEST_PG_URL")
 ENGINES = ["sqlite", "postgresql"]
+# PostgreSQL tests connect as the app role, under row-level security (False: as the superuser).
+AS_APP = False
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -41,27 +45,49 @@ def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 class PgTemplate:
-    """A migrated PostgreSQL database that each test clones with CREATE DATABASE … TEMPLATE."""
+    """A migrated PostgreSQL database that each test clones with CREATE DATABASE … TEMPLATE.
+
+    As in a region's deployment, an owner role owns the tables and runs the migration, and the
+    app role owns nothing: its rows are those the row-level security policies let it see.
+    `clone()` gives a URL as the app role (`AS_APP`), `owner_url` as the owner role.
+    """
 
     def __init__(self, url: str) -> None:
         self.admin = make_engine(url, isolation_level="AUTOCOMMIT")
-        self.name = f"hp_tpl_{uuid.uuid4().hex[:10]}"
+        tag = uuid.uuid4().hex[:10]
+        self.name = f"hp_tpl_{tag}"
+        self.owner, self.app = f"hp_own_{tag}", f"hp_app_{tag}"
         with self.admin.connect() as conn:
             conn.execute(text(f'CREATE DATABASE "{self.name}"'))
-        engine = make_engine(self._url(self.name))
+        in_template = make_engine(self._url(self.name), isolation_level="AUTOCOMMIT")
+        with in_template.connect() as conn:
+            for statement in rls.role_sql(self.owner, self.app, self.name):
+                conn.exec_driver_sql(statement)
+        in_template.dispose()
+        engine = make_engine(self._url(self.name, user=self.owner))
         migrate.upgrade(engine)
         engine.dispose()
         self.clones: list[str] = []
 
-    def _url(self, name: str) -> str:
-        return self.admin.url.set(database=name).render_as_string(hide_password=False)
+    def _url(self, name: str, *, user: str | None = None) -> str:
+        url = self.admin.url.set(database=name)
+        if user is not None:
+            url = url.set(username=user)
+        return url.render_as_string(hide_password=False)
 
-    def clone(self) -> str:
+    def clone(self, *, user: str | None = None) -> str:
+        """A new database from the template; its URL as `user` (the app role by default)."""
         name = f"hp_t_{uuid.uuid4().hex[:12]}"
         with self.admin.connect() as conn:
             conn.execute(text(f'CREATE DATABASE "{name}" TEMPLATE "{self.name}"'))
         self.clones.append(name)
-        return self._url(name)
+        return self._url(name, user=user or (self.app if AS_APP else None))
+
+    def as_role(self, url: str, role: Literal["owner", "app", "superuser"]) -> str:
+        """The same database's URL as another role."""
+        database = make_url(url).database or ""
+        users = {"owner": self.owner, "app": self.app, "superuser": None}
+        return self._url(database, user=users[role])
 
     def drop(self, name: str) -> None:
         with self.admin.connect() as conn:
@@ -70,6 +96,9 @@ class PgTemplate:
     def close(self) -> None:
         for name in [*self.clones, self.name]:
             self.drop(name)
+        with self.admin.connect() as conn:
+            for role in (self.app, self.owner):
+                conn.execute(text(f'DROP ROLE IF EXISTS "{role}"'))
         self.admin.dispose()
 
 
@@ -102,7 +131,7 @@ def database_url(
         pytest.skip("no PostgreSQL (set HEALTHPOD_TEST_PG_URL)")
     url = pg_template.clone()
     yield url
-    pg_template.drop(make_engine(url).url.database or "")
+    pg_template.drop(make_url(url).database or "")
 
 
 @pytest.fixture

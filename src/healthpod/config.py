@@ -34,6 +34,11 @@ class Settings(BaseSettings):
 
     home: Path = default_data_dir()
     database_url: str | None = None
+    # PostgreSQL: the owner role's URL for `healthpod init` and `db upgrade`; the app role's
+    # (`database_url`) owns no table. None: migrations use `database_url` too.
+    migration_database_url: str | None = None
+    # A pooler in transaction mode (PgBouncer) in front: psycopg prepares no statements.
+    database_pooler: bool = False
     base_url: AnyHttpUrl = AnyHttpUrl("http://127.0.0.1:8000")
     default_locale: Literal["en", "sv"] = "en"
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "WARNING"
@@ -75,7 +80,7 @@ class Settings(BaseSettings):
                     ) from None
         return value
 
-    @field_validator("database_url")
+    @field_validator("database_url", "migration_database_url")
     @classmethod
     def _known_engine(cls, value: str | None) -> str | None:
         if value is not None and not value.startswith(("sqlite", "postgresql")):
@@ -86,6 +91,11 @@ class Settings(BaseSettings):
     def effective_database_url(self) -> str:
         """The configured URL, or the SQLite file in the data directory."""
         return self.database_url or f"sqlite:///{self.home / 'healthpod.db'}"
+
+    @property
+    def effective_migration_url(self) -> str:
+        """The URL migrations run on: the owner role's, or the app's when none is set."""
+        return self.migration_database_url or self.effective_database_url
 
     @property
     def proxy_networks(self) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:

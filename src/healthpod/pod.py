@@ -57,7 +57,7 @@ class Pod:
         from healthpod.store.engine import make_engine
 
         make_home(settings.home)
-        engine = make_engine(settings.effective_database_url)
+        engine = make_engine(settings.effective_database_url, pooler=settings.database_pooler)
         audit.use_key(engine, access_log_key(settings))
         if check:
             migrate.check_schema(engine)

@@ -2,11 +2,29 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import click
 
 from healthpod.cli import CliState, echo_json, json_option
+from healthpod.errors import ConfigError
 from healthpod.keys import secret_key
 from healthpod.store import migrate
+
+if TYPE_CHECKING:
+    from sqlalchemy import Engine
+
+
+def _migration_engine(state: CliState) -> Engine:
+    """The engine migrations run on: the owner role's URL (`migration_database_url`), or the
+    pod's own where none is set."""
+    from healthpod.store.engine import make_engine
+
+    settings = state.settings
+    if settings.migration_database_url is None:
+        return state.pod(check=False).engine
+    state.pod(check=False)  # the home and the access log's key, as for any command
+    return make_engine(settings.effective_migration_url, pooler=settings.database_pooler)
 
 
 @click.command()
@@ -18,10 +36,11 @@ def init(state: CliState) -> None:
         healthpod init
         healthpod --home ./mypod init
     """
-    pod = state.pod(check=False)
-    migrate.upgrade(pod.engine)
-    secret_key(pod.settings.home)  # signs session cookies; kept if it exists
-    click.echo(f"Pod ready in {pod.settings.home} ({pod.engine.url.render_as_string()}).")
+    engine = _migration_engine(state)
+    migrate.upgrade(engine)
+    secret_key(state.settings.home)  # signs session cookies; kept if it exists
+    url = state.pod(check=False).engine.url.render_as_string()
+    click.echo(f"Pod ready in {state.settings.home} ({url}).")
 
 
 @click.group()
@@ -33,9 +52,9 @@ def db() -> None:
 @click.pass_obj
 def upgrade(state: CliState) -> None:
     """Apply pending schema migrations."""
-    pod = state.pod(check=False)
-    before = migrate.current_revision(pod.engine)
-    migrate.upgrade(pod.engine)
+    engine = _migration_engine(state)
+    before = migrate.current_revision(engine)
+    migrate.upgrade(engine)
     click.echo(f"Schema upgraded from {before or 'nothing'} to {migrate.head_revision()}.")
 
 
@@ -50,6 +69,53 @@ def status(state: CliState, as_json: bool) -> None:
         echo_json({"current": current, "head": head, "up_to_date": current == head})
     else:
         click.echo(f"database: {current or 'none'}  code: {head}")
+
+
+@db.command()
+@click.option("--owner", default="healthpod_owner", show_default=True, help="The owner role.")
+@click.option("--app", default="healthpod_app", show_default=True, help="The app's role.")
+@click.option("--database", help="The database (default: the one in the database URL).")
+@click.option("--run", is_flag=True, help="Run the SQL on the migration URL (a superuser's).")
+@click.pass_obj
+def roles(state: CliState, owner: str, app: str, database: str | None, run: bool) -> None:
+    """Print (or run) the SQL that makes PostgreSQL's two roles.
+
+    The owner role owns the tables and runs `healthpod db upgrade`; the app role owns nothing,
+    reads and writes rows only through the row-level security policies, and is the one in
+    `HEALTHPOD_DATABASE_URL`. Run once, as a superuser, before the first upgrade.
+
+    \b
+        healthpod db roles > roles.sql
+        healthpod --database-url postgresql://postgres@db/healthpod db roles --run
+    """
+    from sqlalchemy.engine import make_url
+
+    from healthpod.store import rls
+
+    url = make_url(state.settings.effective_migration_url)
+    if url.get_backend_name() != "postgresql":
+        raise ConfigError(
+            "Roles are for PostgreSQL; this pod's database is SQLite.",
+            hint="Set HEALTHPOD_DATABASE_URL (or --database-url) to a postgresql:// URL.",
+        )
+    try:
+        statements = rls.role_sql(owner, app, database or url.database or "postgres")
+    except ValueError as error:
+        raise ConfigError(str(error), hint="Use letters, digits and _ only.") from None
+    if not run:
+        for statement in statements:
+            click.echo(statement + ";")
+        return
+    from healthpod.store.engine import make_engine
+
+    engine = make_engine(url.render_as_string(hide_password=False))
+    try:
+        with engine.begin() as conn:
+            for statement in statements:
+                conn.exec_driver_sql(statement)
+    finally:
+        engine.dispose()
+    click.echo(f"Made the roles {owner} (owns the tables) and {app} (the app's).")
 
 
 COMMANDS = [init, db]

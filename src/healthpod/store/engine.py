@@ -12,13 +12,20 @@ from sqlalchemy import create_engine, event
 from sqlalchemy.engine import make_url
 
 
-def make_engine(url: str, **kwargs: Any) -> Engine:
-    """An engine for `url`; SQLite files get WAL, foreign keys and a busy timeout."""
+def make_engine(url: str, *, pooler: bool = False, **kwargs: Any) -> Engine:
+    """An engine for `url`; SQLite files get WAL, foreign keys and a busy timeout.
+
+    `pooler`: a pooler in transaction mode (PgBouncer) is in front of PostgreSQL, so psycopg
+    prepares no statements (a prepared statement lives on one server connection, which the
+    next transaction may not get).
+    """
     parsed = make_url(url)
     if parsed.get_backend_name() == "postgresql" and parsed.drivername == "postgresql":
         parsed = parsed.set(drivername="postgresql+psycopg")
     if parsed.get_backend_name() == "sqlite":
         _create_private(parsed.database)
+    if pooler and parsed.get_backend_name() == "postgresql":
+        kwargs["connect_args"] = {**kwargs.get("connect_args", {}), "prepare_threshold": None}
     engine = create_engine(parsed, **kwargs)
     if engine.dialect.name == "sqlite":
         event.listen(engine, "connect", _configure_sqlite)

@@ -10,6 +10,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
+from healthpod.store import rls
+
 revision = "0001"
 down_revision = None
 branch_labels = None
@@ -800,6 +802,8 @@ def upgrade() -> None:
     )
 
     # ### end Alembic commands ###
+    # Row-level security on PostgreSQL (see healthpod.store.rls); nothing on SQLite.
+    rls.enable(op.get_bind())
 
 
 def downgrade() -> None:

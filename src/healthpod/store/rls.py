@@ -1,0 +1,153 @@
+"""Row-level security on PostgreSQL: the second lock behind the one door.
+
+Every table that holds a person's rows (`PERSON_TABLES`) has `FORCE ROW LEVEL SECURITY` and a
+policy that shows and accepts only the rows of the person named by the transaction-local setting
+`healthpod.person_id`. A transaction that touches a person's data names them first:
+
+    with engine.begin() as conn:
+        rls.act_for(conn, person_id)      # SELECT set_config('healthpod.person_id', '7', true)
+        ...                               # a query that forgets `person_id = 7` still sees only 7
+
+The setting ends with the transaction, so it works through a pooler in transaction mode. No
+setting, or an empty one, shows no row and accepts no insert.
+
+A few things must find a row before the person is known, or span persons. Each has a named,
+narrow path: a second setting, `healthpod.scope`, that lets SELECT (never a write) see the rows
+of the tables listed for it in `SCOPES`, nothing else:
+
+- `sign-in`: `accounts`, to find an account by its username at login;
+- `token`: `oauth_codes`, `oauth_tokens`, to find a code or token by its hash;
+- `link`: `share_links`, `share_link_files`, to find a link or file by its token's hash;
+- `operator`: `persons`, `accounts`, for the operator's listings (`healthpod accounts list`,
+  `--person NAME`, `log verify --all`).
+
+The application's database role owns no table (`role_sql`): it cannot drop a policy, disable
+row-level security or alter a table. The owner role runs the migrations. SQLite has neither
+roles nor policies: there each function here does nothing.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from sqlalchemy import Connection, text
+
+from healthpod.store import schema
+
+PERSON_SETTING = "healthpod.person_id"
+SCOPE_SETTING = "healthpod.scope"
+_PERSON = f"NULLIF(current_setting('{PERSON_SETTING}', true), '')::bigint"
+_SCOPE = f"current_setting('{SCOPE_SETTING}', true)"
+
+Scope = Literal["sign-in", "token", "link", "operator"]
+
+# Every table with a `person_id` column: its rows are one person's.
+PERSON_TABLES: tuple[str, ...] = tuple(
+    sorted(t.name for t in schema.metadata.sorted_tables if "person_id" in t.c)
+)
+# Tables shared by every person (no policy): what a type code means, the actors (apps, coaches,
+# clinics) consents name, the OAuth signing keys, the login throttle (keyed by name or address).
+SHARED_TABLES: tuple[str, ...] = tuple(
+    sorted(
+        t.name
+        for t in schema.metadata.sorted_tables
+        if "person_id" not in t.c and t.name != "persons"
+    )
+)
+SCOPES: dict[str, tuple[str, ...]] = {
+    "sign-in": ("accounts",),
+    "token": ("oauth_codes", "oauth_tokens"),
+    "link": ("share_link_files", "share_links"),
+    "operator": ("accounts", "persons"),
+}
+
+_INFO_KEY = "healthpod.rls"
+
+
+def policy_sql() -> list[str]:
+    """The statements that turn row-level security on, for the owner role's migration."""
+    statements: list[str] = []
+    keyed = dict.fromkeys(PERSON_TABLES, "person_id") | {"persons": "id"}
+    for table, column in sorted(keyed.items()):
+        statements += [
+            f"ALTER TABLE {table} ENABLE ROW LEVEL SECURITY",
+            f"ALTER TABLE {table} FORCE ROW LEVEL SECURITY",
+            f"CREATE POLICY person_rows ON {table} "
+            f"USING ({column} = {_PERSON}) WITH CHECK ({column} = {_PERSON})",
+        ]
+    for scope, tables in sorted(SCOPES.items()):
+        for table in tables:
+            name = "scope_" + scope.replace("-", "_")
+            statements.append(
+                f"CREATE POLICY {name} ON {table} FOR SELECT USING ({_SCOPE} = '{scope}')"
+            )
+    return statements
+
+
+def enable(conn: Connection) -> None:
+    """Turn row-level security on (PostgreSQL; SQLite has none)."""
+    if conn.dialect.name != "postgresql":
+        return
+    for statement in policy_sql():
+        conn.exec_driver_sql(statement)
+
+
+def act_for(conn: Connection, person_id: int) -> None:
+    """Name the person this transaction works for (once per transaction; PostgreSQL only)."""
+    if conn.dialect.name != "postgresql":
+        return
+    _set(conn, PERSON_SETTING, str(int(person_id)))
+
+
+def scoped(conn: Connection, scope: Scope) -> None:
+    """Open one of the named narrow paths in `SCOPES` for this transaction (PostgreSQL only)."""
+    if conn.dialect.name != "postgresql":
+        return
+    if scope not in SCOPES:
+        raise ValueError(f"no such scope: {scope}")
+    _set(conn, SCOPE_SETTING, scope)
+
+
+def _set(conn: Connection, name: str, value: str) -> None:
+    # Skip the round trip when this very transaction already holds the value. A savepoint
+    # may roll the setting back with it, so inside one the setting is always sent.
+    transaction = conn.get_transaction()
+    known: dict[str, tuple[object, str]] = conn.info.setdefault(_INFO_KEY, {})
+    if transaction is not None and not conn.in_nested_transaction():
+        held = known.get(name)
+        if held is not None and held[0] is transaction and held[1] == value:
+            return
+    conn.execute(text("SELECT set_config(:name, :value, true)"), {"name": name, "value": value})
+    transaction = conn.get_transaction()
+    if not conn.in_nested_transaction():
+        known[name] = (transaction, value)
+
+
+def role_sql(owner: str, app: str, database: str, *, schema_name: str = "public") -> list[str]:
+    """The statements that make the owner role (owns the tables, runs migrations) and the app
+    role (owns nothing; reads and writes rows through the policies), for a superuser to run
+    once before `healthpod db upgrade`. Passwords are set separately (`ALTER ROLE … PASSWORD`).
+    """
+    o, a, d, s = (_ident(x) for x in (owner, app, database, schema_name))
+    dml = "SELECT, INSERT, UPDATE, DELETE"
+    defaults = f"ALTER DEFAULT PRIVILEGES FOR ROLE {o} IN SCHEMA {s} GRANT"
+    return [
+        f"CREATE ROLE {o} LOGIN",
+        f"CREATE ROLE {a} LOGIN NOSUPERUSER NOBYPASSRLS NOCREATEDB NOCREATEROLE",
+        f"GRANT CONNECT, TEMPORARY ON DATABASE {d} TO {o}, {a}",
+        f"GRANT USAGE, CREATE ON SCHEMA {s} TO {o}",
+        f"REVOKE CREATE ON SCHEMA {s} FROM PUBLIC",
+        f"GRANT USAGE ON SCHEMA {s} TO {a}",
+        f"{defaults} {dml} ON TABLES TO {a}",
+        f"{defaults} USAGE, SELECT ON SEQUENCES TO {a}",
+        # Tables made before these defaults (a database migrated as another role): ours too.
+        f"GRANT {dml} ON ALL TABLES IN SCHEMA {s} TO {a}",
+        f"GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA {s} TO {a}",
+    ]
+
+
+def _ident(name: str) -> str:
+    """A quoted SQL identifier; refuses names that are not plain words."""
+    if not name or not all(c.isalnum() or c == "_" for c in name) or len(name) > 63:
+        raise ValueError(f"{name!r} is not a role, database or schema name (letters, digits, _)")
+    return '"' + name + '"'
