@@ -140,6 +140,24 @@ def create_account(
     return get_account(conn, int(account_id))
 
 
+NO_PASSWORD = "!e-id"  # noqa: S105 (not a hash: no password matches it, so none logs in)
+
+
+def create_eid_account(conn: Connection, *, person_id: int, now_ms: int) -> Account:
+    """A login for a person who signs in with their e-ID only: it has no password.
+
+    The username is random (`eid-…`); the password check fails for every password, because
+    the stored value is no argon2 hash.
+    """
+    name = f"eid-{secrets.token_hex(6)}"
+    account_id = conn.execute(
+        insert(accounts)
+        .values(username=name, password_hash=NO_PASSWORD, person_id=person_id, created_ms=now_ms)
+        .returning(accounts.c.id)
+    ).scalar_one()
+    return get_account(conn, int(account_id))
+
+
 def get_account(conn: Connection, account_id: int) -> Account:
     """Raises: NotFound: no account with this id."""
     row = conn.execute(select(accounts).where(accounts.c.id == account_id)).mappings().first()

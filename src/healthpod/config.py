@@ -8,7 +8,15 @@ from pathlib import Path
 from typing import Annotated, Literal
 
 import platformdirs
-from pydantic import AnyHttpUrl, Field, SecretStr, ValidationError, field_validator
+from pydantic import (
+    AnyHttpUrl,
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+)
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from healthpod.errors import ConfigError
@@ -25,6 +33,38 @@ def default_demo_dir() -> Path:
     """Where `healthpod demo` keeps its pod unless given --home: beside the person's own pod's
     folder, never inside it or the same one."""
     return Path(platformdirs.user_data_dir("healthpod-demo", appauthor=False))
+
+
+PERSONAL_IDENTITY_NUMBER_CLAIM = "https://id.oidc.se/claim/personalIdentityNumber"
+PERSONAL_IDENTITY_NUMBER_SCOPE = "https://id.oidc.se/scope/naturalPersonNumber"
+_PROVIDER_NAME = re.compile(r"^[a-z0-9][a-z0-9-]{0,39}$")
+
+
+class IdentityProvider(BaseModel):
+    """One OpenID Connect provider people sign in with (an e-ID broker, for example)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str  # in the sign-in URL: /login/eid/<name>
+    label: str  # on the button: "BankID", "Freja eID"
+    issuer: AnyHttpUrl  # its discovery document is <issuer>/.well-known/openid-configuration
+    client_id: str
+    client_secret: SecretStr | None = None
+    scope: str = f"openid profile {PERSONAL_IDENTITY_NUMBER_SCOPE}"
+    number_claim: str = PERSONAL_IDENTITY_NUMBER_CLAIM
+    acr_values: str | None = None
+
+    @field_validator("name")
+    @classmethod
+    def _slug(cls, value: str) -> str:
+        if not _PROVIDER_NAME.match(value):
+            raise ValueError(f"{value!r}: use lower-case letters, digits and -, as in bankid")
+        return value
+
+    @property
+    def issuer_text(self) -> str:
+        """The issuer exactly as the ID token must name it (no trailing slash added)."""
+        return str(self.issuer).rstrip("/")
 
 
 class Settings(BaseSettings):
@@ -48,6 +88,18 @@ class Settings(BaseSettings):
     trusted_proxies: Annotated[tuple[str, ...], NoDecode] = ()
     access_log_key: SecretStr | None = None
     access_log_key_file: Path | None = None
+    identity_providers: tuple[IdentityProvider, ...] = ()
+    identity_key: SecretStr | None = None
+    identity_key_file: Path | None = None
+    terms_version: Annotated[str, Field(min_length=1, max_length=50)] = "1"
+
+    @field_validator("identity_providers")
+    @classmethod
+    def _unique_providers(cls, value: tuple[IdentityProvider, ...]) -> tuple[IdentityProvider, ...]:
+        names = [provider.name for provider in value]
+        if len(set(names)) != len(names):
+            raise ValueError("two identity providers have the same name")
+        return value
 
     @field_validator("cors_origins", mode="before")
     @classmethod

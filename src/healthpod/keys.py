@@ -11,10 +11,15 @@ from typing import TYPE_CHECKING
 from healthpod.errors import ConfigError
 
 if TYPE_CHECKING:
+    from pydantic import SecretStr
+
     from healthpod.config import Settings
 
 SECRET_KEY_FILE = "secret_key"  # noqa: S105 (a file name, not a secret)
 ACCESS_LOG_KEY_FILE = "access_log_key"
+
+
+IDENTITY_KEY_FILE = "identity_key"
 
 
 def access_log_key(settings: Settings) -> bytes:
@@ -28,29 +33,66 @@ def access_log_key(settings: Settings) -> bytes:
     Raises:
         ConfigError: both settings are given, or the key is missing, unreadable or too short.
     """
-    given = settings.access_log_key
-    if given is not None and settings.access_log_key_file is not None:
+    return _configured_key(
+        settings.home,
+        settings.access_log_key,
+        settings.access_log_key_file,
+        "HEALTHPOD_ACCESS_LOG_KEY",
+        ACCESS_LOG_KEY_FILE,
+        lost="losing it makes the log unverifiable",
+    )
+
+
+def identity_key(settings: Settings) -> bytes:
+    """The key that hashes and encrypts personal identity numbers (`healthpod.identity.numbers`).
+
+    Kept like the access log's key: `HEALTHPOD_IDENTITY_KEY`, a file in
+    `HEALTHPOD_IDENTITY_KEY_FILE`, or a file in the pod's home made on first use. Every server
+    of a region must share it: another key finds no one by their number.
+
+    Raises:
+        ConfigError: both settings are given, or the key is missing, unreadable or too short.
+    """
+    return _configured_key(
+        settings.home,
+        settings.identity_key,
+        settings.identity_key_file,
+        "HEALTHPOD_IDENTITY_KEY",
+        IDENTITY_KEY_FILE,
+        lost="losing it means no one is found by their e-ID again",
+    )
+
+
+def _configured_key(
+    home: Path,
+    given: SecretStr | None,
+    given_file: Path | None,
+    variable: str,
+    default_file: str,
+    *,
+    lost: str,
+) -> bytes:
+    if given is not None and given_file is not None:
         raise ConfigError(
-            "Both HEALTHPOD_ACCESS_LOG_KEY and HEALTHPOD_ACCESS_LOG_KEY_FILE are set.",
+            f"Both {variable} and {variable}_FILE are set.",
             hint="Keep one of them.",
         )
     if given is not None:
         key = given.get_secret_value().strip()
         if len(key) < 32:
             raise ConfigError(
-                "HEALTHPOD_ACCESS_LOG_KEY is shorter than 32 characters.",
+                f"{variable} is shorter than 32 characters.",
                 hint="Use a long random value, e.g. from `openssl rand -base64 48`.",
             )
         return key.encode()
-    if settings.access_log_key_file is not None:
-        path = settings.access_log_key_file
-        if not path.exists():
+    if given_file is not None:
+        if not given_file.exists():
             raise ConfigError(
-                f"HEALTHPOD_ACCESS_LOG_KEY_FILE: {path} does not exist.",
-                hint="Create it with a long random value; losing it makes the log unverifiable.",
+                f"{variable}_FILE: {given_file} does not exist.",
+                hint=f"Create it with a long random value; {lost}.",
             )
-        return _read_key(path, "HEALTHPOD_ACCESS_LOG_KEY_FILE")
-    return _key_file(settings.home, ACCESS_LOG_KEY_FILE)
+        return _read_key(given_file, f"{variable}_FILE")
+    return _key_file(home, default_file)
 
 
 def secret_key(home: Path) -> bytes:

@@ -44,3 +44,12 @@ def holds_data(engine: Engine) -> bool:
             for table in kept
             if table.name in tables
         )
+
+
+def add_new(conn: Connection, name: str, *, now_ms: int) -> int:
+    """Add a person under `name`, or `name (2)`, `name (3)` … when the name is taken."""
+    candidate, n = name, 1
+    while find(conn, candidate) is not None:
+        n += 1
+        candidate = f"{name} ({n})"
+    return int(conn.scalar(insert(_p).values(name=candidate, created_ms=now_ms).returning(_p.c.id)))

@@ -260,6 +260,37 @@ web_sessions = Table(
     Column("created_ms", BigInteger, nullable=False),
 )
 
+# Who a person is outside the pod: a keyed hash (HMAC) of an identifier of a trusted system,
+# such as the personal identity number an e-ID sign-in gives, and the number itself encrypted
+# (AES-GCM) so it can be shown back to its owner. The hash finds the person at sign-in and
+# matches a delivery's patient; the number itself is never stored in clear.
+identities = Table(
+    "identities",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("person_id", ForeignKey("persons.id", ondelete="CASCADE"), nullable=False),
+    Column("value_hash", String(64), nullable=False, unique=True),  # HMAC-SHA256 of system|value
+    Column("value_encrypted", Text, nullable=False),
+    Column("provider", String(100)),  # the e-ID provider that first proved it, if any
+    Column("terms_version", String(50)),  # the region's terms the person accepted
+    Column("created_ms", BigInteger, nullable=False),
+    Column("last_login_ms", BigInteger),
+)
+
+# An OpenID Connect sign-in under way: the sha256 of its `state`, with the nonce and PKCE
+# verifier it was started with. A callback marks it used, so a replayed response is refused.
+oidc_logins = Table(
+    "oidc_logins",
+    metadata,
+    Column("state_hash", String(64), primary_key=True),
+    Column("provider", String(100), nullable=False),
+    Column("nonce", String(100), nullable=False),
+    Column("code_verifier", String(128), nullable=False),
+    Column("next_path", String(2000), nullable=False),
+    Column("created_ms", BigInteger, nullable=False),
+    Column("used_ms", BigInteger),
+)
+
 # Failed logins per key ("account:<username>" or "address:<ip>"), shared by every worker.
 login_throttle = Table(
     "login_throttle",

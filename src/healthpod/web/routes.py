@@ -19,7 +19,7 @@ from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from healthpod.errors import HealthpodError
-from healthpod.web import auth, export_jobs, jobs, login, pages, session
+from healthpod.web import auth, eid, export_jobs, jobs, login, pages, session
 from healthpod.web.render import gettext_for, render
 from healthpod.web.security import SECURITY_HEADERS
 
@@ -47,6 +47,7 @@ def register(app: FastAPI) -> None:
     app.state.export_jobs = export_jobs.ExportJobs(app.state.pod)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     app.include_router(login.router)
+    app.include_router(eid.router)
     for router in pages.routers():
         app.include_router(router)
     _html_errors(app)

@@ -453,6 +453,36 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name=op.f("pk_web_sessions")),
     )
     op.create_table(
+        "identities",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("person_id", sa.Integer(), nullable=False),
+        sa.Column("value_hash", sa.String(length=64), nullable=False),
+        sa.Column("value_encrypted", sa.Text(), nullable=False),
+        sa.Column("provider", sa.String(length=100), nullable=True),
+        sa.Column("terms_version", sa.String(length=50), nullable=True),
+        sa.Column("created_ms", sa.BigInteger(), nullable=False),
+        sa.Column("last_login_ms", sa.BigInteger(), nullable=True),
+        sa.ForeignKeyConstraint(
+            ["person_id"],
+            ["persons.id"],
+            name=op.f("fk_identities_person_id_persons"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_identities")),
+        sa.UniqueConstraint("value_hash", name=op.f("uq_identities_value_hash")),
+    )
+    op.create_table(
+        "oidc_logins",
+        sa.Column("state_hash", sa.String(length=64), nullable=False),
+        sa.Column("provider", sa.String(length=100), nullable=False),
+        sa.Column("nonce", sa.String(length=100), nullable=False),
+        sa.Column("code_verifier", sa.String(length=128), nullable=False),
+        sa.Column("next_path", sa.String(length=2000), nullable=False),
+        sa.Column("created_ms", sa.BigInteger(), nullable=False),
+        sa.Column("used_ms", sa.BigInteger(), nullable=True),
+        sa.PrimaryKeyConstraint("state_hash", name=op.f("pk_oidc_logins")),
+    )
+    op.create_table(
         "consents",
         sa.Column("id", sa.Integer(), nullable=False),
         sa.Column("person_id", sa.Integer(), nullable=False),
@@ -836,6 +866,8 @@ def downgrade() -> None:
     op.drop_index("ix_consents_person_actor", table_name="consents")
     op.drop_table("consents")
     op.drop_table("web_sessions")
+    op.drop_table("oidc_logins")
+    op.drop_table("identities")
     op.drop_table("accounts")
     op.drop_table("access_log_heads")
     op.drop_index("ix_access_log_person_refers", table_name="access_log")
