@@ -160,7 +160,7 @@ def complete(
         found = identities.find(conn, value_hash)
         if found is not None:
             audit.lock_chain(conn, found.person_id)
-            identities.signed_in(conn, found.id, now_ms=now_ms())
+            identities.signed_in(conn, found, now_ms=now_ms())
             audit.record(
                 conn,
                 found.person_id,

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import Connection, delete, insert, select, update
 
-from healthpod.store import schema
+from healthpod.store import rls, schema
 
 _i = schema.identities
 _l = schema.oidc_logins
@@ -87,6 +87,7 @@ def claim_login(conn: Connection, state_hash: str, *, now_ms: int) -> LoginStart
 
 def find(conn: Connection, value_hash: str) -> Identity | None:
     """The identity with this keyed hash, or None."""
+    rls.scoped(conn, "sign-in")
     row = conn.execute(select(_i).where(_i.c.value_hash == value_hash)).mappings().first()
     if row is None:
         return None
@@ -99,6 +100,7 @@ def persons_matching(conn: Connection, value_hashes: list[str]) -> list[int]:
     """The distinct persons any of these hashes belongs to (a delivery's patient matching)."""
     if not value_hashes:
         return []
+    rls.scoped(conn, "sign-in")
     found = conn.scalars(select(_i.c.person_id).where(_i.c.value_hash.in_(value_hashes)).distinct())
     return sorted(int(person_id) for person_id in found)
 
@@ -114,6 +116,7 @@ def add(
     now_ms: int,
 ) -> int:
     """Link an identifier (by its keyed hash) to a person; returns the identity's id."""
+    rls.act_for(conn, person_id)
     return int(
         conn.execute(
             insert(_i)
@@ -131,12 +134,14 @@ def add(
     )
 
 
-def signed_in(conn: Connection, identity_id: int, *, now_ms: int) -> None:
-    conn.execute(update(_i).where(_i.c.id == identity_id).values(last_login_ms=now_ms))
+def signed_in(conn: Connection, identity: Identity, *, now_ms: int) -> None:
+    rls.act_for(conn, identity.person_id)
+    conn.execute(update(_i).where(_i.c.id == identity.id).values(last_login_ms=now_ms))
 
 
 def of_person(conn: Connection, person_id: int) -> list[Identity]:
     """The person's identities (for showing their own number back to them)."""
+    rls.act_for(conn, person_id)
     rows = conn.execute(select(_i).where(_i.c.person_id == person_id).order_by(_i.c.id)).mappings()
     return [
         Identity(int(r["id"]), int(r["person_id"]), str(r["value_encrypted"]), r["provider"])

@@ -15,7 +15,8 @@ A few things must find a row before the person is known, or span persons. Each h
 narrow path: a second setting, `healthpod.scope`, that lets SELECT (never a write) see the rows
 of the tables listed for it in `SCOPES`, nothing else:
 
-- `sign-in`: `accounts`, to find an account by its username at login;
+- `sign-in`: `accounts`, to find an account by its username at login, and `identities`, to
+  find a person by the keyed hash of their e-ID's number (or a delivered patient's identifier);
 - `token`: `oauth_codes`, `oauth_tokens`, to find a code or token by its hash;
 - `link`: `share_links`, `share_link_files`, to find a link or file by its token's hash;
 - `operator`: `persons`, `accounts`, for the operator's listings (`healthpod accounts list`,
@@ -55,7 +56,7 @@ SHARED_TABLES: tuple[str, ...] = tuple(
     )
 )
 SCOPES: dict[str, tuple[str, ...]] = {
-    "sign-in": ("accounts",),
+    "sign-in": ("accounts", "identities"),
     "token": ("oauth_codes", "oauth_tokens"),
     "link": ("share_link_files", "share_links"),
     "operator": ("accounts", "persons"),
