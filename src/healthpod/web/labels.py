@@ -7,6 +7,7 @@ Anything without an entry is shown as stored (a producer's own type identifier, 
 from __future__ import annotations
 
 from healthpod.vocabulary import SAMPLE_TYPES
+from healthpod.web import ucum
 from healthpod.web.i18n import N_
 
 TYPES: dict[str, str] = {
@@ -174,7 +175,8 @@ def activity_label(activity: str) -> str:
 
 
 def unit_label(unit: str) -> str:
-    return UNITS.get(unit, unit)
+    """The msgid (or plain symbols) of a UCUM unit: never raw braces or brackets."""
+    return UNITS.get(unit) or ucum.words(unit)
 
 
 # Where a UCUM unit reads better with the type's own word ("bpm", not "per minute").
