@@ -161,6 +161,7 @@ LAZY_COMMANDS: dict[str, str] = {
     "consent": "consent",
     "data": "data",
     "db": "db",
+    "delegate": "delegate",
     "demo": "demo",
     "export": "export",
     "import": "imports",

@@ -34,10 +34,13 @@ from weakref import WeakKeyDictionary
 from sqlalchemy import Connection, Engine
 
 from healthpod.consent import audit
+from healthpod.consent import delegation as delegation_rules
+from healthpod.consent.delegation import DelegateAction
 from healthpod.consent.engine import decide
 from healthpod.consent.model import AccessRequest, Decision, format_day
 from healthpod.consent.store import consents_for
-from healthpod.store import person_data, share_links
+from healthpod.errors import AccessDenied, NotFound
+from healthpod.store import delegations, person_data, share_links
 from healthpod.store.person_data import Accessor, PersonData
 from healthpod.store.share_links import ShareLink
 
@@ -171,6 +174,71 @@ def open_for_link(
     if records_scope is not None:
         records = person_data._for_decision(engine, reads, link.person_id, records_scope, accessor)
     return LinkAccess(True, reason, 200, link, data, None, decision, records)
+
+
+def open_for_delegate(
+    engine: Engine,
+    reads: Engine,
+    *,
+    delegate_id: int,
+    person_id: int,
+    action: DelegateAction,
+    event: str,
+    details: Mapping[str, Any] | None = None,
+    now_ms: int,
+    age_limit: int = delegation_rules.DEFAULT_AGE_LIMIT,
+) -> PersonData:
+    """Decide a request by someone acting for the person against the delegations as they are
+    now (revoked, ended, a child past the age limit), log it in the person's log (committed),
+    naming the delegate and the delegation, then open the door within the role's scope.
+
+    Raises:
+        NotFound: no such person.
+        AccessDenied: no live delegation allows `action` (logged either way).
+    """
+    with reads.connect() as conn:
+        person = delegations.party(conn, person_id)
+        delegate = delegations.party(conn, delegate_id)
+    if person is None or delegate is None:
+        raise NotFound("There is no such person in this pod.")
+    with _one_writer(engine), engine.begin() as conn:
+        slot = audit.reserve(conn, person_id)
+        found = delegations.between(conn, person_id, delegate_id)
+        decision, used = delegation_rules.decide(
+            found,
+            person=person,
+            delegate_id=delegate_id,
+            action=action,
+            now_ms=now_ms,
+            age_limit=age_limit,
+        )
+        entry = audit.record(
+            conn,
+            person_id,
+            None,
+            event,
+            decision,
+            {
+                **(details or {}),
+                "action": action.value,
+                "delegate_id": delegate_id,
+                "delegate": delegate.shown_name,
+            },
+            now_ms=now_ms,
+            slot=slot,
+            done_by=audit.DoneBy.DELEGATE,
+            via=used.via if used is not None else "delegation",
+        )
+    decision = replace(decision, entry_seq=entry.seq)
+    if not decision.allowed or decision.scope is None or used is None:
+        raise AccessDenied(
+            f"You may not do this for {person.shown_name}: {decision.reason}.",
+            hint="Ask them (or the pod's operator, for a guardianship) for a delegation.",
+        )
+    accessor = Accessor(
+        None, None, decision.reason, decision=decision, via=used.via, delegate_id=delegate_id
+    )
+    return person_data._for_decision(engine, reads, person_id, decision.scope, accessor)
 
 
 def link_returned(engine: Engine, access: LinkAccess, ids: Iterable[str], *, now_ms: int) -> None:

@@ -57,6 +57,7 @@ class DoneBy(StrEnum):
     PERSON = "person"
     ACTOR = "actor"
     RECIPIENT = "recipient"  # whoever holds a share link (`via` names the link)
+    DELEGATE = "delegate"  # someone acting for the person (`via` names the delegation)
 
 
 @dataclass(frozen=True, slots=True)

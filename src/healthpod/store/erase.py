@@ -40,6 +40,11 @@ def erase_person(conn: Connection, person_id: int) -> dict[str, int]:
         count = conn.execute(delete(table).where(table.c.person_id == person_id)).rowcount
         if count:
             removed[table.name] = count
+    # What the person may do for others goes with them (their own delegations went above).
+    delegations = schema.delegations
+    held = conn.execute(delete(delegations).where(delegations.c.delegate_id == person_id))
+    if held.rowcount:
+        removed["delegations"] = removed.get("delegations", 0) + held.rowcount
     throttle = schema.login_throttle
     for name in usernames:
         conn.execute(delete(throttle).where(throttle.c.key == f"account:{name}"))

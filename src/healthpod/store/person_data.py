@@ -60,11 +60,12 @@ class Accessor:
     reason: str = "the person's own access"
     decision: Decision | None = None  # as logged (what `returned` entries refer to)
     asked: AccessRequest | None = None
-    via: str | None = None  # a share link's holder: no actor, not the person either
+    via: str | None = None  # a share link's holder or a delegation: not the person either
+    delegate_id: int | None = None  # the person acting for this one (a delegate, a guardian)
 
     @property
     def is_person(self) -> bool:
-        return self.actor_id is None and self.via is None
+        return self.actor_id is None and self.via is None and self.delegate_id is None
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,19 +95,19 @@ class PersonData:
     def reader(self) -> Iterator[Reader]:
         """Reads outside a write transaction (the pod's read engine)."""
         with self.reads.connect() as conn:
-            yield Reader(conn, self.person_id, self._scope(conn))
+            yield Reader(conn, self.person_id, self._scope(conn), owner=self.owner)
 
     @contextmanager
     def snapshot(self) -> Iterator[Reader]:
         """Reads in one transaction: a consistent view for long reads such as an export."""
         with self.engine.begin() as conn:
-            yield Reader(conn, self.person_id, self._scope(conn))
+            yield Reader(conn, self.person_id, self._scope(conn), owner=self.owner)
 
     @contextmanager
     def writer(self) -> Iterator[Writer]:
         """One transaction that reads and writes; committed when the block ends."""
         with self.engine.begin() as conn:
-            yield Writer(conn, self.person_id, self._scope(conn))
+            yield Writer(conn, self.person_id, self._scope(conn), owner=self.owner)
 
     def _scope(self, conn: Connection) -> Scope:
         """The scope with what the person marked "only me" taken out of it, read in the
@@ -126,19 +127,46 @@ def for_owner(engine: Engine, reads: Engine, person_id: int) -> PersonData:
 def owner_writer(conn: Connection, person_id: int) -> Writer:
     """The person's own writer over a transaction the store already holds: an import's, which
     brings the daily summaries up to date as it writes (the import is the person's own act)."""
-    return Writer(conn, person_id, OWNER_SCOPE)
+    return Writer(conn, person_id, OWNER_SCOPE, owner=True)
 
 
 def unscoped(read: Reader) -> Connection:
     """The reader's connection, for a query that does not apply the scope (the statistics,
-    the sources, the person's own pages): only the person's own door may run those.
+    the sources, the person's own pages): the person's own door, or a door whose scope is
+    everything the person has (a delegate's, when nothing is marked "only me"), may run those.
 
     Raises:
-        AccessDenied: the reader is an actor's, under a consent's scope.
+        AccessDenied: the reader's scope leaves something out (an actor's consent, a share
+            link, or a delegate's door of a person who marked something "only me").
     """
-    if read.scope is not OWNER_SCOPE and read.scope != OWNER_SCOPE:
+    if not read.owner and not _whole(read.scope):
         raise AccessDenied("Only the person can read this view of their data.")
     return read.conn
+
+
+def person_only(read: Reader) -> Connection:
+    """The reader's connection, for what only the person themselves may do or see (what they
+    marked "only me", all their tables).
+
+    Raises:
+        AccessDenied: this is not the person's own door.
+    """
+    if not read.owner:
+        raise AccessDenied("Only the person can do this.")
+    return read.conn
+
+
+def _whole(scope: Scope) -> bool:
+    """Whether `scope` leaves nothing of the person's data out."""
+    return (
+        scope.categories >= ALL_CATEGORIES
+        and scope.granularity is Granularity.RAW
+        and scope.data_from_ms is None
+        and scope.data_to_ms is None
+        and scope.observation_categories is None
+        and not scope.hidden_types
+        and not scope.hides_records
+    )
 
 
 def _for_decision(
@@ -152,12 +180,15 @@ def _for_decision(
 class Reader:
     """Queries over one connection, every one of them inside the scope."""
 
-    __slots__ = ("conn", "person_id", "scope")
+    __slots__ = ("conn", "owner", "person_id", "scope")
 
-    def __init__(self, conn: Connection, person_id: int, scope: Scope) -> None:
+    def __init__(
+        self, conn: Connection, person_id: int, scope: Scope, *, owner: bool = False
+    ) -> None:
         self.conn = conn
         self.person_id = person_id
         self.scope = scope
+        self.owner = owner  # the person's own door (`for_owner`)
 
     # --- who the person is ----------------------------------------------------------------
 
@@ -234,7 +265,7 @@ class Reader:
         Raises:
             AccessDenied: this is not the person's own access.
         """
-        return restrictions.listing(unscoped(self), self.person_id)
+        return restrictions.listing(person_only(self), self.person_id)
 
     def restriction_counts(self) -> restrictions.Counts:
         """How many types and records are kept from everyone but the person (any door: a
@@ -247,7 +278,7 @@ class Reader:
         Raises:
             AccessDenied: this is not the person's own access.
         """
-        if self.scope != OWNER_SCOPE:
+        if not self.owner:
             raise AccessDenied("Only the person can download all of their tables.")
         return person_tables.table_rows(self.conn, self.person_id)
 
@@ -299,7 +330,7 @@ class Writer(Reader):
             InvalidRequest: a name is not a type, or an id not a record id.
             NotFound: a record id is not one of the person's.
         """
-        unscoped(self)
+        person_only(self)
         return restrictions.add(self.conn, self.person_id, types, records, now_ms=now_ms)
 
     def unrestrict(self, types: list[str], records: list[str]) -> list[str]:
@@ -309,7 +340,7 @@ class Writer(Reader):
             AccessDenied: this is not the person's own access.
             NotFound: one of them is not restricted (nothing is lifted then).
         """
-        unscoped(self)
+        person_only(self)
         return restrictions.remove(self.conn, self.person_id, types, records)
 
     def savepoint(self) -> Any:

@@ -411,6 +411,58 @@ share_links = Table(
     Index("ix_share_links_person", "person_id"),
 )
 
+# People who act for a person (healthpod.consent.delegation): the person lets another account
+# act for them (`kind` delegate, `role` view|manage), or a guardian acts for a child (`kind`
+# guardian) until the age the region sets, decided at each request from the child's birth
+# date. `ended_noticed_ms`: when both were told that a guardian's access ended by age.
+delegations = Table(
+    "delegations",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    _person(),  # whom the delegate acts for
+    Column("delegate_id", ForeignKey("persons.id", ondelete="CASCADE"), nullable=False),
+    Column("kind", String(10), nullable=False),  # delegate|guardian
+    Column("role", String(10), nullable=False),  # view|manage
+    Column("created_ms", BigInteger, nullable=False),
+    Column("valid_until_ms", BigInteger),
+    Column("revoked_ms", BigInteger),
+    Column("ended_noticed_ms", BigInteger),
+    Index("ix_delegations_person", "person_id"),
+    Index("ix_delegations_delegate", "delegate_id"),
+)
+
+# What the person is told (healthpod.notify): one row per event, shown in the web app's inbox
+# and sent in an email digest. `params` holds counts and names of actors, never health data.
+# `key` makes an event that must be told once (an actor's first read) unique per person.
+notifications = Table(
+    "notifications",
+    metadata,
+    Column("id", BigId, primary_key=True),
+    _person(),
+    Column("kind", String(30), nullable=False),
+    Column("at_ms", BigInteger, nullable=False),
+    Column("params", JSON, nullable=False),
+    Column("key", String(200)),
+    Column("read_ms", BigInteger),
+    Column("emailed_ms", BigInteger),
+    UniqueConstraint("person_id", "key"),
+    Index("ix_notifications_person_at", "person_id", "at_ms"),
+)
+
+# Where and how often the person wants notifications by email: `digests` maps a kind to
+# daily|weekly|off; the last digest of each frequency says when the next one is due; `log_seq`
+# is the last access-log entry the inbox has turned into notifications.
+notification_prefs = Table(
+    "notification_prefs",
+    metadata,
+    Column("person_id", ForeignKey("persons.id", ondelete="CASCADE"), primary_key=True),
+    Column("email", String(320)),
+    Column("digests", JSON, nullable=False),
+    Column("daily_sent_ms", BigInteger),
+    Column("weekly_sent_ms", BigInteger),
+    Column("log_seq", BigInteger, nullable=False, server_default="0"),  # log entries told of
+)
+
 # Short-lived `location` URLs a manifest answered with: the sha256 of the URL's random part and
 # the ciphertext it serves until `expires_ms`.
 share_link_files = Table(

@@ -24,16 +24,30 @@ from healthpod import accounts
 from healthpod.keys import secret_key
 from healthpod.pod import Pod, now_ms
 from healthpod.store.person_data import PersonData, for_owner
-from healthpod.web import localtime, security, session
+from healthpod.web import acting, localtime, security, session
+
+
+@dataclass(frozen=True, slots=True)
+class Acting:
+    """Someone signed in as themselves, acting for another person through a delegation."""
+
+    delegate_id: int  # who is signed in
+    delegate_name: str
+    person_name: str  # whom they act for
 
 
 @dataclass(frozen=True, slots=True)
 class WebPerson:
-    """The logged-in person as pages need them."""
+    """The person whose pod the page shows: the signed-in person, or the one they act for.
+
+    `data` is the person's own door, or, when `acting` is set, the door a delegation opened
+    (decided and logged, naming the delegate) for this very request.
+    """
 
     person_id: int
     username: str
-    data: PersonData  # the person's own door to their data
+    data: PersonData
+    acting: Acting | None = None
 
 
 class LoginRequired(Exception):
@@ -180,13 +194,24 @@ def session_person(request: Request) -> WebPerson | None:
     return WebPerson(person_id, account.username, for_owner(pod.engine, pod.reads, person_id))
 
 
-def require_person(request: Request) -> WebPerson:
-    """Dependency for pages: the logged-in person, or a redirect to the login page and back."""
+def require_self(request: Request) -> WebPerson:
+    """Dependency for pages about the signed-in person themselves (whom they act for, their
+    inbox), whoever they are acting for: the person, or a redirect to the login page."""
     person = session_person(request)
     if person is None:
         target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
         raise LoginRequired(target, expired=session.session_expired(request))
     request.state.username = person.username
+    return person
+
+
+def require_person(request: Request) -> WebPerson:
+    """Dependency for pages: the logged-in person (or the person they chose to act for, through
+    the delegation's door), or a redirect to the login page and back."""
+    person = require_self(request)
+    acting_for = acting.chosen(request)
+    if acting_for is not None and acting_for != person.person_id:
+        person = acting.open_door(request, person, acting_for)
     with person.data.reader() as read:
         request.state.offset_min = localtime.offset_min(read)
         request.state.zone = localtime.named_zone(read)
@@ -194,3 +219,4 @@ def require_person(request: Request) -> WebPerson:
 
 
 PersonDep = Annotated[WebPerson, Depends(require_person)]
+SelfDep = Annotated[WebPerson, Depends(require_self)]

@@ -106,6 +106,14 @@ CONSENT_STATES: dict[str, str] = {
     "revoked": N_("Revoked"),
 }
 
+DELEGATION_STATES: dict[str, str] = {
+    "active": N_("Active"),
+    "revoked": N_("Revoked"),
+    "expired": N_("Expired"),
+    "aged-out": N_("Ended at the age limit"),
+    "no-birth-date": N_("Needs a birth date"),
+}
+
 OUTCOMES: dict[str, str] = {
     "allowed": N_("Allowed"),
     "denied": N_("Denied"),

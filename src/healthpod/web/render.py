@@ -101,6 +101,7 @@ def render(
             "path": request.url.path,
             "person": person if person is not None else getattr(request.state, "username", None),
             "version": __version__,
+            "acting_for": getattr(request.state, "acting_for", None),
             "demo": request.app.state.pod.is_demo,  # a banner on every page (`healthpod demo`)
             "labels": labels,
             **(context or {}),

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from fastapi import APIRouter, Depends, Request, Response
 from fastapi.responses import JSONResponse, RedirectResponse
 
-from healthpod.consent import actors, log_pages
+from healthpod.consent import actors, delegates, log_pages
 from healthpod.consent import store as consent_store
 from healthpod.consent.actors import Actor
 from healthpod.consent.model import Consent
@@ -15,7 +15,7 @@ from healthpod.consent.receipt import build_receipt
 from healthpod.pod import now_ms
 from healthpod.store.engine import Connection
 from healthpod.web import security
-from healthpod.web.auth import PersonDep, pod_of
+from healthpod.web.auth import PersonDep, WebPerson, pod_of
 from healthpod.web.render import gettext_for, language, render
 
 router = APIRouter(include_in_schema=False)
@@ -49,8 +49,31 @@ def consent_views(conn: Connection, person_id: int) -> list[ConsentView]:
 
 @router.get("/sharing")
 def sharing(request: Request, person: PersonDep) -> Response:
-    with pod_of(request).engine.connect() as conn:
+    return sharing_page(request, person)
+
+
+def sharing_page(
+    request: Request,
+    person: WebPerson,
+    *,
+    errors: dict[str, str] | None = None,
+    form: dict[str, str] | None = None,
+    notice: str | None = None,
+    status_code: int = 200,
+) -> Response:
+    """The Sharing page: consents, and (for the signed-in person, not someone acting for
+    them) who may act for them and whom they may act for."""
+    pod = pod_of(request)
+    now = now_ms()
+    with pod.engine.connect() as conn:
         views = consent_views(conn, person.person_id)
+        people = (
+            []
+            if person.acting
+            else delegates.listing(
+                conn, person.person_id, now_ms=now, age_limit=pod.settings.guardian_age_limit
+            )
+        )
     return render(
         request,
         "sharing.html",
@@ -58,8 +81,14 @@ def sharing(request: Request, person: PersonDep) -> Response:
             "active": [v for v in views if v.state == "active"],
             "pending": [v for v in views if v.state == "pending"],
             "past": [v for v in views if v.state in ("revoked", "expired")],
-            "notice": _revoked_notice(request, views),
+            "notice": notice or _revoked_notice(request, views),
+            "acting": person.acting,
+            "given": [v for v in people if v.given],
+            "held": [v for v in people if not v.given and v.live],
+            "errors": errors or {},
+            "form": form or {},
         },
+        status_code=status_code,
     )
 
 

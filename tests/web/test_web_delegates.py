@@ -1,0 +1,155 @@
+"""Delegates in the web app: give one on the Sharing page, act for someone, and who must NOT
+do what while acting (delegate further, change the person's settings, read after a revoke)."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+
+import pytest
+from fastapi.testclient import TestClient
+
+from healthpod import accounts
+from healthpod.app import create_app
+from healthpod.consent import audit
+from healthpod.pod import Pod, now_ms
+
+from .conftest import PASSWORD, USERNAME, _csrf_of
+
+HTML = {"accept": "text/html"}
+ERIK = "erik"
+
+
+@pytest.fixture
+def erik_id(pod: Pod) -> int:
+    person = pod.person_id("erik-the-person")
+    with pod.engine.begin() as conn:
+        accounts.create_account(conn, ERIK, PASSWORD, person_id=person, now_ms=now_ms())
+    return person
+
+
+def _login(client: TestClient, username: str) -> TestClient:
+    page = client.get("/login", headers=HTML)
+    response = client.post(
+        "/login",
+        data={"csrf_token": _csrf_of(page.text), "username": username, "password": PASSWORD},
+        headers=HTML,
+        follow_redirects=False,
+    )
+    assert response.status_code == 303, response.text
+    return client
+
+
+@pytest.fixture
+def erik(pod: Pod, erik_id: int) -> Iterator[TestClient]:
+    with TestClient(create_app(pod.settings, pod=pod), base_url="http://testserver") as c:
+        yield _login(c, ERIK)
+
+
+def _post(client: TestClient, path: str, data: dict[str, str], page: str = "/sharing"):
+    csrf = _csrf_of(client.get(page, headers=HTML).text)
+    return client.post(
+        path, data={"csrf_token": csrf, **data}, headers=HTML, follow_redirects=False
+    )
+
+
+def _entries(pod: Pod, person: int) -> list[audit.LogEntry]:
+    with pod.engine.connect() as conn:
+        return audit.entries(conn, person)
+
+
+def test_a_delegate_acts_for_the_person_and_every_page_is_logged(
+    logged_in, erik, pod, account, erik_id
+):
+    added = _post(logged_in, "/sharing/delegates", {"username": ERIK, "role": "view"})
+    assert added.status_code == 303
+    sharing = logged_in.get("/sharing", headers=HTML).text
+    assert "Revoke delegation for erik" in sharing
+
+    choices = erik.get("/sharing", headers=HTML).text
+    assert f"Act for {USERNAME}" in choices
+    chosen = _post(erik, "/acting", {"person_id": str(account)})
+    assert chosen.status_code == 303
+    before = len(_entries(pod, account))
+    for path in ("/", "/all-data", "/access-log", "/sharing"):
+        page = erik.get(path, headers=HTML)
+        assert page.status_code == 200, path
+        assert f"You are acting for {USERNAME}." in page.text
+        assert "Let someone act for you" not in page.text  # nobody delegates further
+    reads = _entries(pod, account)[before:]
+    assert [e.details["path"] for e in reads] == ["/", "/all-data", "/access-log", "/sharing"]
+    assert {(e.done_by, e.outcome, e.details["delegate"]) for e in reads} == {
+        ("delegate", "allowed", ERIK)
+    }
+    # erik's own pages are untouched: his inbox tells him he was given the delegation.
+    assert not [e for e in _entries(pod, erik_id) if e.event.startswith("web.")]
+
+    # A view delegate may not import or manage sharing; nobody acting may delegate further.
+    refused = _post(erik, "/sharing/delegates", {"username": "someone", "role": "view"})
+    assert refused.status_code == 403
+    last = _entries(pod, account)[-1]
+    assert (last.event, last.outcome) == ("web.delegate", "denied")
+    # What only the person does is refused before anything is read.
+    for path in ("/settings", "/data"):
+        assert erik.get(path, headers=HTML).status_code == 403
+
+    stopped = _post(erik, "/acting/stop", {})
+    assert stopped.status_code == 303
+    own = erik.get("/", headers=HTML).text
+    assert "You are acting for" not in own
+
+
+def test_a_revoked_delegate_is_refused_on_the_next_page(logged_in, erik, pod, account):
+    _post(logged_in, "/sharing/delegates", {"username": ERIK, "role": "manage"})
+    _post(erik, "/acting", {"person_id": str(account)})
+    assert erik.get("/", headers=HTML).status_code == 200
+    revoke_form = re.search(
+        r'action="(/sharing/delegates/\d+/revoke)"', logged_in.get("/sharing", headers=HTML).text
+    )
+    assert revoke_form
+    assert _post(logged_in, revoke_form.group(1), {}).status_code == 303
+    page = erik.get("/", headers=HTML)
+    assert page.status_code == 403
+    assert "revoked" in page.text
+    assert f"Stop acting for {USERNAME}" in page.text  # the way back is on the refusal too
+    last = _entries(pod, account)[-1]
+    assert (last.done_by, last.outcome) == ("delegate", "denied")
+
+
+def test_acting_for_someone_without_a_delegation_is_refused(erik, pod, account):
+    response = _post(erik, "/acting", {"person_id": str(account)})
+    assert response.status_code == 400
+    # A hand-made cookie naming someone else chooses nothing: erik sees his own pod.
+    erik_cookie = f"{erik.cookies.get('hp_acting') or ''}"
+    assert erik_cookie == ""
+    erik.cookies.set("hp_acting", f"1:{account}")
+    page = erik.get("/", headers=HTML)
+    assert "You are acting for" not in page.text
+
+
+@pytest.mark.parametrize(
+    ("username", "until", "message"),
+    [
+        (USERNAME, "", "You cannot delegate to yourself."),
+        ("nobody-at-all", "", "There is no account called"),
+        (ERIK, "yesterday", "The end date is not a date."),
+        (ERIK, "2001-01-01", "The end date has passed."),
+    ],
+)
+def test_bad_delegations_say_why_and_change_nothing(
+    logged_in, erik_id, pod, account, username, until, message
+):
+    before = len(_entries(pod, account))
+    response = _post(
+        logged_in, "/sharing/delegates", {"username": username, "role": "view", "until": until}
+    )
+    assert response.status_code in (400, 404)
+    assert message in response.text
+    assert "Nobody can act for you." in response.text
+    assert len(_entries(pod, account)) == before
+
+
+def test_the_delegates_section_is_swedish_too(logged_in, erik_id):
+    logged_in.cookies.set("hp_lang", "sv")
+    page = logged_in.get("/sharing", headers=HTML).text
+    assert "Personer som kan företräda dig" in page
