@@ -2,6 +2,7 @@
 
     python bench/import_apple.py                  # 100 000 and 1 000 000 records
     python bench/import_apple.py --sizes 100000   # just one size
+    python bench/import_apple.py --database-url postgresql://user@host/postgres --skip-other
 
 Exports come from the team's generator, kept beside this script (gen_apple_export.py, as
 export.zip); each is imported into a fresh SQLite pod with `healthpod import` (the real command,
@@ -11,6 +12,11 @@ kernel's accounting of the finished process (`os.wait4`, as GNU time reads it); 
 both of healthpod's processes (the reader's too), RSS is the largest single one (the writer's;
 the reader stays under 100 MB). The machine is shared: compare figures of one run, CPU seconds
 more than wall time.
+
+With `--database-url` (a PostgreSQL server; each run gets a new database on it, dropped after),
+the same export is imported into PostgreSQL too, by the same command, and the ratio of its wall
+time to SQLite's is printed. The CPU and RSS columns are healthpod's processes only: the
+server's own work shows in the wall time alone.
 """
 
 from __future__ import annotations
@@ -23,6 +29,8 @@ import sys
 import time
 import venv
 from pathlib import Path
+
+from bench_support import fresh_database
 
 HERE = Path(__file__).resolve().parent
 OUT = HERE / "out"
@@ -79,11 +87,15 @@ def healthkit_to_sqlite() -> Path:
     return tool
 
 
-def run_healthpod(export: Path, records: int) -> dict[str, float]:
+def run_healthpod(export: Path, records: int, database_url: str | None = None) -> dict[str, float]:
     home = OUT / f"pod-{records}"
     shutil.rmtree(home, ignore_errors=True)
-    subprocess.run([str(HEALTHPOD), "--home", str(home), "init"], check=True, capture_output=True)
     env = {**os.environ, "HEALTHPOD_LOG_LEVEL": "WARNING"}
+    if database_url is not None:
+        env["HEALTHPOD_DATABASE_URL"] = database_url
+    subprocess.run(
+        [str(HEALTHPOD), "--home", str(home), "init"], check=True, capture_output=True, env=env
+    )
     return measured([str(HEALTHPOD), "--home", str(home), "import", str(export), "--json"], env=env)
 
 
@@ -113,7 +125,15 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[100_000, 1_000_000])
     parser.add_argument("--skip-other", action="store_true", help="only time healthpod")
+    parser.add_argument(
+        "--skip-library", action="store_true", help="do not time the import as a library call"
+    )
     parser.add_argument("--out", type=Path, default=OUT, help="work folder (default bench/out)")
+    parser.add_argument(
+        "--database-url",
+        default=None,
+        help="a PostgreSQL server URL: import each export into a new database on it as well",
+    )
     args = parser.parse_args()
     OUT = args.out
     OUT.mkdir(parents=True, exist_ok=True)
@@ -129,12 +149,22 @@ def main() -> None:
             f"{records / ours['wall']:>10,.0f} {ours['rss_mb']:>8.0f}",
             flush=True,
         )
-        lib = run_library(export, records)
-        print(
-            f"{records:>10,} {'healthpod (library)':<20} {lib['wall']:>7.1f} {lib['cpu']:>7.1f} "
-            f"{records / lib['wall']:>10,.0f} {lib['rss_mb']:>8.0f}",
-            flush=True,
-        )
+        if args.database_url is not None:
+            with fresh_database(args.database_url, OUT, prefix="bench_apple") as url:
+                pg = run_healthpod(export, records, url)
+            print(
+                f"{records:>10,} {'healthpod PostgreSQL':<20} {pg['wall']:>7.1f} {pg['cpu']:>7.1f} "
+                f"{records / pg['wall']:>10,.0f} {pg['rss_mb']:>8.0f}   "
+                f"ratio PostgreSQL/SQLite {pg['wall'] / ours['wall']:.2f}x",
+                flush=True,
+            )
+        if not args.skip_library:
+            lib = run_library(export, records)
+            print(
+                f"{records:>10,} {'healthpod (library)':<20} {lib['wall']:>7.1f} "
+                f"{lib['cpu']:>7.1f} {records / lib['wall']:>10,.0f} {lib['rss_mb']:>8.0f}",
+                flush=True,
+            )
         if other is not None:
             theirs = run_other(other, export, records)
             print(

@@ -2,13 +2,12 @@
 
 On SQLite the columns go straight to the driver, many rows to a statement (`sqlite_bulk`;
 SQLAlchemy's per-row parameter processing would cost more than the insert); on PostgreSQL
-they go through `ImportSession.insert_new`. Both rely on the natural-key unique constraint
-for de-duplication.
+they go by binary COPY into a staging table and one de-duplicating insert (`pg_copy`). Both
+rely on the natural-key unique constraint for de-duplication.
 """
 
 from __future__ import annotations
 
-import json
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import replace
@@ -32,21 +31,6 @@ CORRELATED_PREFIXES = ("blood_pressure_", "dietary_", "HKQuantityTypeIdentifierD
 def can_be_correlated(type_code: str) -> bool:
     """Types that Correlations group: blood pressure, and the nutrients of a food entry."""
     return type_code.startswith(CORRELATED_PREFIXES)
-
-
-def _decoded(texts: list[str | None]) -> list[Any]:
-    """Metadata JSON texts as objects (for PostgreSQL's JSONB), each shared text once."""
-    decoded: dict[int, Any] = {}
-    objects: list[Any] = []
-    for text in texts:
-        if text is None:
-            objects.append(None)
-            continue
-        found = decoded.get(id(text))
-        if found is None:
-            found = decoded[id(text)] = json.loads(text)
-        objects.append(found)
-    return objects
 
 
 def write_sample_batches(session: ImportSession, batches: Sequence[SampleBatch]) -> None:
@@ -122,10 +106,9 @@ def _write(session: ImportSession, b: SampleBatch) -> None:
             raw = session.conn.connection.driver_connection
             added = insert_columns(raw, table.name, constants, columns, maybe_constant)
         else:
-            names = (*constants, *columns, *maybe_constant, "meta")
-            every = (*map(repeat, constants.values()), *columns.values(), *maybe_constant.values())
-            each = zip(*every, _decoded(metas), strict=False)  # repeat() runs on: not strict
-            added = session.insert_new(table, [dict(zip(names, r, strict=True)) for r in each])
+            added = session.staging().insert_new(
+                table, constants, {**columns, **maybe_constant, "meta": metas}, json_texts=["meta"]
+            )
         session.count(key.code, added, n)
         if holding:
             summarizing.hold(session, key.code, _held_rows(given, rows, source_ids), added)

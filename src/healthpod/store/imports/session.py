@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 from sqlalchemy import Connection, Table, select
@@ -21,6 +21,9 @@ from healthpod.store import schema
 from healthpod.store.imports.items import SourceRef, Warning_
 from healthpod.store.person_data import Writer, owner_writer
 from healthpod.store.sample_columns import Columns
+
+if TYPE_CHECKING:
+    from healthpod.store.imports.pg_copy import Staging
 
 
 class DailySummaries(Protocol):
@@ -118,8 +121,17 @@ class ImportSession:
         # natural keys of both kinds seen in this import let each be stored and counted once.
         self.correlated_keys: set[tuple[Any, ...]] = set()
         self.top_level_keys: set[tuple[Any, ...]] = set()
+        self._staging: Staging | None = None
 
     # -- inserts --------------------------------------------------------------------------
+    def staging(self) -> Staging:
+        """PostgreSQL's COPY path for many rows at once (`pg_copy`), made on first use."""
+        if self._staging is None:
+            from healthpod.store.imports.pg_copy import Staging
+
+            self._staging = Staging(self.conn)
+        return self._staging
+
     def insert_new(self, table: Table, rows: Sequence[dict[str, Any]]) -> int:
         """Insert rows, skipping those whose natural key is stored; return how many were new."""
         if not rows:

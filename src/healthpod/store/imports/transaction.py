@@ -16,7 +16,7 @@ from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
-from sqlalchemy import Connection, Engine, insert, update
+from sqlalchemy import Connection, Engine, func, insert, select, update
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
 from healthpod.errors import StorageError
@@ -30,6 +30,7 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 SQLITE_CACHE_KIB = 32 * 1024
+IMPORT_LOCK = 0x68706F64  # the first key of PostgreSQL's advisory lock for a person's imports
 # What the database (or sqlite3 itself, on the bulk path) raises when it fails.
 STORAGE_ERRORS = (DBAPIError, SQLAlchemyError, sqlite3.Error)
 
@@ -98,7 +99,7 @@ def begin_import(
         StorageError: the database failed (full disk, say); nothing was stored.
     """
     try:
-        with _transaction(engine) as conn:
+        with _transaction(engine, person_id) as conn:
             import_id = int(
                 conn.scalar(
                     insert(schema.imports)
@@ -128,12 +129,13 @@ def begin_import(
 
 
 @contextmanager
-def _transaction(engine: Engine) -> Iterator[Connection]:
+def _transaction(engine: Engine, person_id: int) -> Iterator[Connection]:
     """One transaction for the whole import.
 
     On SQLite the connection runs it with foreign-key checks off and a larger page cache:
     every id an import writes was looked up or created in this same transaction, so the
     checks (half the cost of a sample insert) cannot fail. Both are restored afterwards.
+    PostgreSQL does the same where the role may (`_prepare_postgres`).
     """
     with engine.connect() as conn:
         raw = conn.connection.driver_connection if is_sqlite(engine) else None
@@ -142,11 +144,42 @@ def _transaction(engine: Engine) -> Iterator[Connection]:
             raw.execute(f"PRAGMA cache_size=-{SQLITE_CACHE_KIB}")
         try:
             with conn.begin():
+                if raw is None:
+                    _prepare_postgres(conn, person_id)
                 yield conn
         finally:
             if raw is not None:
                 raw.execute("PRAGMA foreign_keys=ON")
                 raw.execute("PRAGMA cache_size=-2000")
+
+
+def _prepare_postgres(conn: Connection, person_id: int) -> None:
+    """On PostgreSQL: one import of a person at a time, and no per-row foreign-key checks.
+
+    The import takes its person's transaction-level advisory lock, so a second import of the
+    same person waits for the first to finish: the de-duplicating inserts (`pg_copy`) then
+    see every sample stored before them (only imports write samples).
+
+    A foreign-key check is a trigger per row and key: four of them cost three times the
+    insert of a sample itself. `session_replication_role = replica` turns them off until the
+    transaction ends (`SET LOCAL`, so a pooled connection is handed on as it was); a role may
+    set it if it is a superuser or was granted it (`GRANT SET ON PARAMETER
+    session_replication_role`, PostgreSQL 15 and later); otherwise the checks stay on and the
+    import is only slower. Like the checks themselves, the person's row is locked against
+    deletion (`FOR KEY SHARE`) until the import commits, so an erase that runs meanwhile
+    waits for it and then removes its rows too.
+    """
+    conn.execute(select(func.pg_advisory_xact_lock(IMPORT_LOCK, person_id)))
+    conn.execute(
+        select(schema.persons.c.id)
+        .where(schema.persons.c.id == person_id)
+        .with_for_update(read=True, key_share=True)
+    )
+    allowed = "current_setting('is_superuser') = 'on'"
+    if (conn.dialect.server_version_info or (0,)) >= (15,):
+        allowed += " OR has_parameter_privilege('session_replication_role', 'SET')"
+    if conn.exec_driver_sql(f"SELECT {allowed}").scalar():
+        conn.exec_driver_sql("SET LOCAL session_replication_role = replica")
 
 
 def record_failure(

@@ -1,0 +1,122 @@
+"""Imports on PostgreSQL go by COPY into a staging table and one de-duplicating insert
+(`store.imports.pg_copy`); they store exactly what SQLite's path stores."""
+
+from __future__ import annotations
+
+import uuid
+from pathlib import Path
+
+import pytest
+from sqlalchemy import func, select, text
+from tests.ingest.apple_builder import HEAD, TAIL, records
+
+from healthpod.config import Settings
+from healthpod.ingest.base import ErrorHandling
+from healthpod.ingest.run import import_file
+from healthpod.pod import Pod
+from healthpod.store import schema
+from healthpod.store.engine import make_engine
+
+HR = "HKQuantityTypeIdentifierHeartRate"
+
+
+def _record(start: str, value: int, created: str, *, meta: str = "") -> bytes:
+    stamp = f"2024-01-01 {start} +0100"
+    body = f'><MetadataEntry key="HKNote" value="{meta}"/></Record>' if meta else "/>"
+    return (
+        f' <Record type="{HR}" sourceName="Watch" unit="count/min" '
+        f'creationDate="2024-01-01 {created} +0100" startDate="{stamp}" endDate="{stamp}" '
+        f'value="{value}"{body}\n'
+    ).encode()
+
+
+def _export(tmp_path: Path, name: str, body: bytes) -> Path:
+    path = tmp_path / name
+    path.write_bytes(HEAD + body + TAIL)
+    return path
+
+
+def _stored(pod: Pod) -> list[tuple[int, float, int | None]]:
+    q = schema.quantity_samples
+    with pod.engine.connect() as conn:
+        rows = conn.execute(select(q.c.start_ms, q.c.value, q.c.created_ms).order_by(q.c.start_ms))
+        return [(int(a), float(b), c) for a, b, c in rows]
+
+
+def test_equal_records_in_one_file_are_stored_once_and_the_first_as_written(pod, tmp_path):
+    first = _export(
+        tmp_path,
+        "first.xml",
+        _record("08:00:00", 60, "08:00:01", meta="first")
+        + _record("08:00:00", 60, "08:00:09", meta="second")  # the same sample again
+        + _record("08:01:00", 61, "08:01:01"),
+    )
+    report = import_file(pod, first, errors=ErrorHandling.RAISE)
+    assert report.added == {"heart_rate": 2}
+    assert report.already_present == 1
+    stored = _stored(pod)
+    assert [value for _, value, _ in stored] == [60.0, 61.0]
+    assert stored[0][2] == stored[0][0] + 1000  # the first one's creation date
+    second = _export(
+        tmp_path,
+        "second.xml",
+        _record("08:01:00", 61, "08:01:05") + _record("08:02:00", 62, "08:02:01"),
+    )
+    report = import_file(pod, second, errors=ErrorHandling.RAISE)
+    assert report.added == {"heart_rate": 1}
+    assert report.already_present == 1
+    assert [value for _, value, _ in _stored(pod)] == [60.0, 61.0, 62.0]
+
+
+def test_an_import_of_many_batches_stores_each_sample_once(pod, tmp_path):
+    # 25 000 records: the parser hands them over in three batches.
+    export = _export(tmp_path, "many.xml", records(0, 25_000))
+    report = import_file(pod, export, errors=ErrorHandling.RAISE)
+    assert report.total_added == 25_000
+    overlapping = _export(tmp_path, "overlap.xml", records(20_000, 10_000))
+    again = import_file(pod, overlapping, errors=ErrorHandling.RAISE)
+    assert again.total_added == 5_000
+    assert again.already_present == 5_000
+    with pod.engine.connect() as conn:
+        stored = conn.scalar(select(func.count()).select_from(schema.quantity_samples))
+    assert stored == 30_000
+
+
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+def test_an_import_leaves_no_staging_table_and_no_setting_behind(pod, tmp_path):
+    import_file(pod, _export(tmp_path, "a.xml", records(0, 100)), errors=ErrorHandling.RAISE)
+    with pod.engine.connect() as conn:
+        assert conn.scalar(text("SHOW session_replication_role")) == "origin"
+        left = conn.scalar(text("SELECT count(*) FROM pg_class WHERE relname LIKE 'staging_%'"))
+    assert left == 0
+
+
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+def test_a_role_that_must_keep_reference_checks_on_imports_the_same(database_url, tmp_path):
+    """A role that may not set session_replication_role imports with the checks on."""
+    role = f"hp_importer_{uuid.uuid4().hex[:8]}"
+    owner = make_engine(database_url, isolation_level="AUTOCOMMIT")
+    with owner.connect() as conn:
+        conn.execute(text(f"CREATE ROLE {role} LOGIN NOSUPERUSER"))
+        conn.execute(
+            text(f"GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO {role}")
+        )
+        conn.execute(text(f"GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA public TO {role}"))
+    try:
+        home = tmp_path / "home"
+        home.mkdir()
+        url = owner.url.set(username=role).render_as_string(hide_password=False)
+        pod = Pod.open(Settings(home=home, database_url=url))
+        try:
+            with pod.engine.connect() as conn:
+                assert conn.scalar(text("SELECT current_setting('is_superuser')")) == "off"
+            export = _export(tmp_path, "a.xml", records(0, 3_000))
+            assert import_file(pod, export, errors=ErrorHandling.RAISE).total_added == 3_000
+            assert import_file(pod, export, errors=ErrorHandling.RAISE).total_added == 0
+        finally:
+            pod.close()
+    finally:
+        with owner.connect() as conn:
+            conn.execute(text(f"DROP OWNED BY {role}"))
+            conn.execute(text(f"DROP ROLE {role}"))
+        owner.dispose()
