@@ -20,7 +20,7 @@ from sqlalchemy import Connection, Engine, func, insert, select, update
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
 from healthpod.errors import StorageError
-from healthpod.store import schema
+from healthpod.store import rls, schema
 from healthpod.store.engine import is_sqlite
 
 if TYPE_CHECKING:
@@ -169,6 +169,7 @@ def _prepare_postgres(conn: Connection, person_id: int) -> None:
     deletion (`FOR KEY SHARE`) until the import commits, so an erase that runs meanwhile
     waits for it and then removes its rows too.
     """
+    rls.act_for(conn, person_id)
     conn.execute(select(func.pg_advisory_xact_lock(IMPORT_LOCK, person_id)))
     conn.execute(
         select(schema.persons.c.id)
