@@ -1,9 +1,12 @@
-"""`healthpod data`: what the person keeps to themselves ("only me")."""
+"""`healthpod data`: what the person keeps to themselves ("only me") and what they correct
+(items marked wrong)."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta, timezone
+from typing import Any
 
 import click
 
@@ -11,7 +14,11 @@ from healthpod.cli import echo_json, json_option, pass_pod
 from healthpod.cli.consent import find_person
 from healthpod.consent import audit
 from healthpod.errors import InvalidRequest, NotFound
+from healthpod.insights import corrections
 from healthpod.pod import DEFAULT_PERSON, Pod, now_ms
+from healthpod.store import data_items
+from healthpod.store.data_items import Bound
+from healthpod.store.marked_wrong import parse_moment
 from healthpod.store.person_data import Writer, for_owner
 
 person_option = click.option(
@@ -28,7 +35,7 @@ type_option = click.option(
 
 @click.group(name="data")
 def data() -> None:
-    """Keep single records or whole types to yourself ("only me")."""
+    """Keep single records or whole types to yourself ("only me"); mark items wrong."""
 
 
 @contextmanager
@@ -150,6 +157,238 @@ def restrictions(pod: Pod, as_json: bool, person: str) -> None:
         click.echo("Nothing is marked 'only me'.")
     for r in listed:
         click.echo(f"{r.level:<7} {r.target}")
+
+
+# --- marked wrong -----------------------------------------------------------------------------
+
+from_option = click.option(
+    "--from",
+    "from_",
+    metavar="DATE",
+    help="From this date or time on (2024-05-03, 2024-05-03T14:00); without an offset "
+    "it is each item's own local time.",
+)
+to_option = click.option(
+    "--to", "to", metavar="DATE", help="Up to this time (a date: up to the end of that day)."
+)
+
+
+def _bounds(from_: str | None, to: str | None) -> tuple[Bound | None, Bound | None]:
+    """Raises: InvalidRequest: not a date, or the span ends before it starts."""
+    low = None if from_ is None else Bound(*parse_moment(from_, end=False))
+    high = None if to is None else Bound(*parse_moment(to, end=True))
+    data_items.check_span(low, high)
+    return low, high
+
+
+def _iso(ms: int | None, offset_min: int) -> str | None:
+    if ms is None:
+        return None
+    zone = timezone(timedelta(minutes=offset_min))
+    return datetime.fromtimestamp(ms / 1000, UTC).astimezone(zone).isoformat()
+
+
+def _item_json(item: data_items.Item) -> dict[str, Any]:
+    return {
+        "id": item.id,
+        "start": _iso(item.start_ms, item.start_offset_min),
+        "end": _iso(item.end_ms, item.end_offset_min),
+        "value": item.value,
+        "unit": item.unit,
+        "source": item.source,
+        "wrong": item.wrong,
+    }
+
+
+@data.command(name="list")
+@click.option("--type", "type_", required=True, metavar="TYPE", help="steps, heart_rate, "
+              "blood_pressure, workout, Condition, …")  # fmt: skip
+@from_option
+@to_option
+@click.option("--limit", default=1000, show_default=True, type=click.IntRange(1), help="At most.")
+@json_option
+@person_option
+@pass_pod
+def list_(
+    pod: Pod,
+    type_: str,
+    from_: str | None,
+    to: str | None,
+    limit: int,
+    as_json: bool,
+    person: str,
+) -> None:
+    """List single items of one type with their ids, oldest first, to mark or delete them.
+
+    \b
+        healthpod data list --type steps --from 2024-05-03 --to 2024-05-03 --json
+    """
+    low, high = _bounds(from_, to)
+    with _own(pod, person) as write:
+        found = data_items.items(write, type_, low, high, limit=limit + 1)
+    shown = [_item_json(i) for i in found[:limit]]
+    if as_json:
+        echo_json({"items": shown, "truncated": len(found) > limit})
+        return
+    if not shown:
+        click.echo("Nothing of that type in that time.")
+    for item in shown:
+        value = item["value"] if item["unit"] is None else f"{item['value']} {item['unit']}"
+        mark = "" if item["wrong"] is None else f"  [marked wrong: {item['wrong'] or '-'}]"
+        click.echo(f"{item['id']:<14} {item['start']}  {value}  {item['source'] or ''}{mark}")
+    if len(found) > limit:
+        click.echo(f"(only the first {limit}; narrow --from/--to or raise --limit)")
+
+
+def _wrong_targets(
+    write: Writer,
+    ids: tuple[str, ...],
+    type_: str | None,
+    from_: str | None,
+    to: str | None,
+    verb: str,
+) -> list[str]:
+    """The ids named, or the items of a type in a span.
+
+    Raises:
+        InvalidRequest: neither or both given, or a bad span.
+    """
+    if bool(ids) == (type_ is not None):
+        raise InvalidRequest(
+            f"Name what to {verb}: ids, or a span of one type with --type, --from and --to.",
+            hint=f"For example `healthpod data {verb} q-123` or `healthpod data {verb} "
+            "--type steps --from 2024-05-03T14:00 --to 2024-05-03T15:10`.",
+        )
+    if type_ is None:
+        if from_ is not None or to is not None:
+            raise InvalidRequest(
+                "--from and --to go with --type.", hint="Give the ids alone, or a span."
+            )
+        return list(dict.fromkeys(ids))
+    low, high = _bounds(from_, to)
+    return corrections.span(write, type_, low, high)
+
+
+@data.command(name="mark-wrong")
+@click.argument("ids", nargs=-1, metavar="ID...")
+@click.option("--type", "type_", metavar="TYPE", help="Every item of this type in the span.")
+@from_option
+@to_option
+@click.option("--reason", metavar="TEXT", help="Why it is wrong (kept with the mark).")
+@person_option
+@pass_pod
+def mark_wrong(
+    pod: Pod,
+    ids: tuple[str, ...],
+    type_: str | None,
+    from_: str | None,
+    to: str | None,
+    reason: str | None,
+    person: str,
+) -> None:
+    """Mark items wrong: they stay in your pod but are left out of statistics, findings and
+    everything you share. Undo with `healthpod data unmark`.
+
+    IDs are as `healthpod data list` shows them: q-123, c-5, bp-7, w-9, Condition/abc.
+
+    \b
+        healthpod data mark-wrong q-123 --reason "my child on the scale"
+        healthpod data mark-wrong --type steps --from 2024-05-03T14:00 --to 2024-05-03T15:10
+    """
+    now = now_ms()
+    with _own(pod, person) as write:
+        audit.lock_chain(write.conn, write.person_id)
+        targets = _wrong_targets(write, ids, type_, from_, to, "mark-wrong")
+        if not targets:
+            raise NotFound(
+                f"There is no {type_} in that span.",
+                hint="`healthpod data list --type TYPE --from … --to …` shows what there is.",
+            )
+        change = corrections.mark_wrong(write, targets, reason, now_ms=now)
+        if change.targets:
+            audit.record(
+                write.conn,
+                write.person_id,
+                None,
+                "mark-wrong",
+                "ok",
+                {"targets": change.targets},
+                now_ms=now,
+                reason="you marked data as wrong",
+            )
+    for target in change.targets:
+        click.echo(f"{target}: marked wrong (left out of statistics and sharing)")
+    for target in change.unchanged:
+        click.echo(f"{target}: already marked wrong")
+
+
+@data.command(name="unmark")
+@click.argument("ids", nargs=-1, metavar="ID...")
+@click.option("--type", "type_", metavar="TYPE", help="Every marked item of this type in the span.")
+@from_option
+@to_option
+@person_option
+@pass_pod
+def unmark(
+    pod: Pod,
+    ids: tuple[str, ...],
+    type_: str | None,
+    from_: str | None,
+    to: str | None,
+    person: str,
+) -> None:
+    """Take the "wrong" mark off items: they count and are shared again.
+
+    \b
+        healthpod data unmark q-123
+        healthpod data unmark --type steps --from 2024-05-03T14:00 --to 2024-05-03T15:10
+    """
+    now = now_ms()
+    with _own(pod, person) as write:
+        audit.lock_chain(write.conn, write.person_id)
+        targets = _wrong_targets(write, ids, type_, from_, to, "unmark")
+        if type_ is not None:
+            marked = {m.target for m in write.marked_wrong()}
+            targets = [t for t in targets if t in marked]
+            if not targets:
+                raise NotFound(
+                    f"Nothing of type {type_} in that span is marked wrong.",
+                    hint="`healthpod data wrong` lists what is.",
+                )
+        change = corrections.unmark(write, targets)
+        audit.record(
+            write.conn,
+            write.person_id,
+            None,
+            "unmark-wrong",
+            "ok",
+            {"targets": change.targets},
+            now_ms=now,
+            reason="you took the 'wrong' mark off data",
+        )
+    for target in change.targets:
+        click.echo(f"{target}: counted and shared again")
+
+
+@data.command(name="wrong")
+@json_option
+@person_option
+@pass_pod
+def wrong(pod: Pod, as_json: bool, person: str) -> None:
+    """List what you marked wrong, newest first.
+
+    \b
+        healthpod data wrong --json
+    """
+    with _own(pod, person) as write:
+        listed = write.marked_wrong()
+    if as_json:
+        echo_json({"items": [m.as_json() for m in listed]})
+        return
+    if not listed:
+        click.echo("Nothing is marked wrong.")
+    for m in listed:
+        click.echo(f"{m.target:<20} {m.reason or ''}")
 
 
 COMMANDS = [data]

@@ -82,6 +82,9 @@ class Scope:
     # whether any single record is restricted (then every read excludes those records).
     hidden_types: frozenset[str] = frozenset()
     hides_records: bool = False
+    # Whether the person marked anything wrong (`store.marked_wrong`): then every door's reads
+    # leave those rows out, the person's own included (they stay in the pod, not in its data).
+    hides_wrong: bool = False
 
     def covers_category(self, category: str) -> bool:
         return category in self.categories

@@ -7,12 +7,13 @@ from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, func, select
+from sqlalchemy import ColumnElement, Select, and_, func, select
 
 from healthpod.store import schema
 from healthpod.store.person_data import Reader, unscoped
 
 _r = schema.resources
+_m = schema.marked_wrong
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,6 +41,7 @@ def _where(read: Reader, found: RecordFilter) -> list[ColumnElement[bool]]:
 
 
 def _listing(read: Reader, found: RecordFilter) -> Select[Any]:
+    marks = and_(_m.c.person_id == _r.c.person_id, _m.c.kind == "r", _m.c.row_id == _r.c.id)
     return (
         select(
             _r.c.resource_type,
@@ -49,7 +51,11 @@ def _listing(read: Reader, found: RecordFilter) -> Select[Any]:
             _r.c.source_file,
             _r.c.organisation,
             _r.c.provenance,
+            _r.c.fhir_id,
+            _m.c.id.label("mark_id"),
+            func.coalesce(_m.c.reason, "").label("wrong_reason"),
         )
+        .select_from(_r.outerjoin(_m, marks))
         .where(*_where(read, found))
         .order_by(_r.c.effective_start_ms.desc().nulls_last(), _r.c.id.desc())
     )
@@ -68,7 +74,7 @@ def kinds(read: Reader, skipped_types: Collection[str]) -> dict[str, int]:
 def page(read: Reader, found: RecordFilter, *, limit: int, offset: int) -> tuple[list[Any], int]:
     """One page of records, newest first (undated ones last), and how many match in all
     (rows: resource_type, category, json, effective_start_ms, source_file, organisation,
-    provenance)."""
+    provenance, fhir_id, and mark_id and wrong_reason: None and "" unless marked wrong)."""
     conn = unscoped(read)
     total = conn.scalar(select(func.count()).select_from(_r).where(*_where(read, found))) or 0
     rows = list(conn.execute(_listing(read, found).limit(limit).offset(offset)))

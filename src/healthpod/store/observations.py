@@ -23,7 +23,7 @@ from sqlalchemy import Connection, Select, and_, bindparam, func, not_, or_, sel
 
 from healthpod.consent.model import Scope
 from healthpod.store import schema
-from healthpod.store.scope_sql import record_visible, visible_types, window
+from healthpod.store.scope_sql import not_marked_wrong, record_visible, visible_types, window
 from healthpod.store.search_values import DateBound
 from healthpod.vocabulary import sample_type
 
@@ -283,6 +283,7 @@ def _quantity_selects(
             desc,
             limit,
             plan.scope.hides_records,
+            plan.scope.hides_wrong,
         )
         values = {"person_id": plan.person_id, "type_id": type_id, **start.values}
         values.update(updated.values)
@@ -301,6 +302,7 @@ def _quantity_select(
     desc: bool,
     limit: int,
     hides_records: bool = False,
+    hides_wrong: bool = False,
 ) -> Select[Any]:
     q = schema.quantity_samples
     where = [
@@ -314,6 +316,8 @@ def _quantity_select(
         where.append(q.c.correlation_id.is_(None))
     if hides_records:
         where.append(record_visible(q, "q"))
+    if hides_wrong:
+        where.append(not_marked_wrong(q, "q"))
     order = (q.c.start_ms.desc(), q.c.id.desc()) if desc else (q.c.start_ms, q.c.id)
     return (
         select(*_QUANTITY_COLUMNS)
@@ -427,6 +431,7 @@ def _fetch_categories(
             *times,
             *([c.c.id.in_(only)] if only else []),
             *([record_visible(c, "c")] if plan.scope.hides_records else []),
+            *([not_marked_wrong(c, "c")] if plan.scope.hides_wrong else []),
         )
         .order_by(*order)
         .limit(limit)
@@ -466,6 +471,7 @@ def _fetch_pressures(
             *times,
             *([k.c.id.in_(only)] if only else []),
             *([record_visible(k, "bp")] if plan.scope.hides_records else []),
+            *([not_marked_wrong(k, "bp")] if plan.scope.hides_wrong else []),
         )
         .order_by(*order)
         .limit(limit)
@@ -522,6 +528,8 @@ def count_samples(
         times, values = _time_conditions(c, "c", scope, sample_filter)
         if scope.hides_records:
             times.append(record_visible(c, "c"))
+        if scope.hides_wrong:
+            times.append(not_marked_wrong(c, "c"))
         counted = select(func.count()).where(
             c.c.person_id == person_id, c.c.type_id.in_(cat_ids), *times
         )
@@ -531,6 +539,8 @@ def count_samples(
         times, values = _time_conditions(k, "bp", scope, sample_filter)
         if scope.hides_records:
             times.append(record_visible(k, "bp"))
+        if scope.hides_wrong:
+            times.append(not_marked_wrong(k, "bp"))
         counted = select(func.count()).where(
             k.c.person_id == person_id, k.c.type_code == "blood_pressure", *times
         )

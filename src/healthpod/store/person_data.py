@@ -34,6 +34,7 @@ from healthpod.consent.model import (
 from healthpod.errors import AccessDenied
 from healthpod.store import (
     daily_observations,
+    marked_wrong,
     observations,
     person_tables,
     resources,
@@ -112,10 +113,14 @@ class PersonData:
     def _scope(self, conn: Connection) -> Scope:
         """The scope with what the person marked "only me" taken out of it, read in the
         reader's own connection (so a restriction counts from the next reader on); the
-        person's own door sees everything."""
+        person's own door sees everything. What the person marked wrong is out of every
+        scope, the person's own too."""
+        scope = self.scope
+        if scope_sql.any_marked_wrong(conn, self.person_id):
+            scope = replace(scope, hides_wrong=True)
         if self.owner:
-            return self.scope
-        return restrictions.narrow(conn, self.person_id, self.scope)
+            return scope
+        return restrictions.narrow(conn, self.person_id, scope)
 
 
 def for_owner(engine: Engine, reads: Engine, person_id: int) -> PersonData:
@@ -267,6 +272,14 @@ class Reader:
         """
         return restrictions.listing(person_only(self), self.person_id)
 
+    def marked_wrong(self) -> list[marked_wrong.Mark]:
+        """What the person marked wrong (the person's own door only).
+
+        Raises:
+            AccessDenied: this is not the person's own access.
+        """
+        return marked_wrong.listing(person_only(self), self.person_id)
+
     def restriction_counts(self) -> restrictions.Counts:
         """How many types and records are kept from everyone but the person (any door: a
         consent screen says that such things exist, never what they are)."""
@@ -342,6 +355,29 @@ class Writer(Reader):
         """
         person_only(self)
         return restrictions.remove(self.conn, self.person_id, types, records)
+
+    def mark_wrong(
+        self, targets: list[str], reason: str | None, *, now_ms: int
+    ) -> marked_wrong.Change:
+        """Mark records wrong (`store.marked_wrong.mark`); the person's door only.
+
+        Raises:
+            AccessDenied: this is not the person's own access.
+            InvalidRequest: an id is not one of ours, or the reason too long.
+            NotFound: an id is not one of the person's.
+        """
+        person_only(self)
+        return marked_wrong.mark(self.conn, self.person_id, targets, reason, now_ms=now_ms)
+
+    def unmark_wrong(self, targets: list[str]) -> marked_wrong.Change:
+        """Take the marks off (`store.marked_wrong.unmark`); the person's door only.
+
+        Raises:
+            AccessDenied: this is not the person's own access.
+            NotFound: one of them is not marked wrong (nothing is unmarked then).
+        """
+        person_only(self)
+        return marked_wrong.unmark(self.conn, self.person_id, targets)
 
     def savepoint(self) -> Any:
         """A nested transaction (`with write.savepoint():`): rolled back alone if it fails."""

@@ -27,6 +27,7 @@ TABLES: tuple[Table, ...] = (
     schema.daily_summaries,
     schema.resources,
     schema.restrictions,
+    schema.marked_wrong,
     schema.consents,
     schema.consent_history,
     schema.access_log,

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Collection, Sequence
 from typing import Any
 
-from sqlalchemy import Table, func, select
+from sqlalchemy import Table, and_, func, select
 
 from healthpod.store import schema
 from healthpod.store.person_data import Reader, unscoped
@@ -35,8 +35,10 @@ def page(
 ) -> tuple[list[tuple[Any, ...]], int]:
     """One page of the type's samples, newest first, and how many there are.
 
-    Rows are (start_ms, end_ms, start_offset_min, value, source name) and, for a quantity,
-    its unit; the value is the number of a quantity or the value code of a category.
+    Rows are (start_ms, end_ms, start_offset_min, value, source name), for a quantity its
+    unit, then the row id and, when the person marked it wrong, the reason ("" without one;
+    None when not marked); the value is the number of a quantity or the value code of a
+    category.
     """
     table = _table(kind)
     s = schema.sources
@@ -53,15 +55,22 @@ def page(
     ]
     if kind == "quantity":
         columns.append(table.c.unit)
+    m = schema.marked_wrong
+    columns += [table.c.id, m.c.id, func.coalesce(m.c.reason, "")]
+    marks = and_(
+        m.c.person_id == table.c.person_id,
+        m.c.kind == ("q" if kind == "quantity" else "c"),
+        m.c.row_id == table.c.id,
+    )
     rows = conn.execute(
         select(*columns)
-        .join(s, s.c.id == table.c.source_id)
+        .select_from(table.join(s, s.c.id == table.c.source_id).outerjoin(m, marks))
         .where(*where)
         .order_by(table.c.start_ms.desc(), table.c.id.desc())
         .limit(limit)
         .offset(offset)
     ).all()
-    return [tuple(row) for row in rows], total
+    return [(*row[:-2], None if row[-2] is None else row[-1]) for row in rows], total
 
 
 def per_source(

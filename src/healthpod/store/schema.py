@@ -647,3 +647,26 @@ restrictions = Table(
     UniqueConstraint("person_id", "level", "target"),
     Index("ix_restrictions_person_kind_row", "person_id", "kind", "row_id"),
 )
+
+# What the person marked wrong (a watch that counted steps in a car, a child on the scale): the
+# row stays in the pod, but no statistic, daily summary, finding or share includes it
+# (`scope_sql.not_marked_wrong`). `target` is the id the person marked as the FHIR API shows
+# it (q-1, c-2, bp-3, w-4, Condition/abc); each row names one stored row (`kind` q|c|bp|w|r,
+# `row_id`), so a blood pressure's two parts are marked with its panel. Samples keep their
+# type and times so the daily summaries of the days touched can be recomputed.
+marked_wrong = Table(
+    "marked_wrong",
+    metadata,
+    Column("id", BigId, primary_key=True),
+    _person(),
+    Column("target", String(200), nullable=False),
+    Column("kind", String(4), nullable=False),  # q|c|bp|w|r
+    Column("row_id", BigInteger, nullable=False),
+    Column("type_id", Integer),
+    Column("start_ms", BigInteger),
+    Column("end_ms", BigInteger),
+    Column("reason", String(500)),
+    Column("created_ms", BigInteger, nullable=False),
+    UniqueConstraint("person_id", "kind", "row_id"),
+    Index("ix_marked_wrong_person_target", "person_id", "target"),
+)

@@ -6,7 +6,8 @@ datum is inside when the instant it starts at is inside `[data_from_ms, data_to_
 summary when every sample it sums is (its first and last sample's start); a record from
 healthcare when its clinical date starts inside, and a record without a clinical date is
 outside any bounded window (deny by default). What the person marked "only me" (the scope's
-`hidden_types`, and each restricted record when `hides_records`) is never inside.
+`hidden_types`, and each restricted record when `hides_records`) is never inside, and what
+the person marked wrong (`hides_wrong`) is inside no scope at all, the person's own included.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ _SAMPLE_TYPES_SQL = f"SELECT code, id FROM {schema.sample_types.name}"  # noqa: 
 _r = schema.resources
 _t = schema.resource_tokens
 _x = schema.restrictions
+_w = schema.marked_wrong
 
 
 @functools.cache
@@ -104,6 +106,8 @@ def resource_clauses(scope: Scope) -> list[ColumnElement[bool]]:
         clauses.append(_r.c.resource_type.not_in(sorted(scope.hidden_types)))
     if scope.hides_records:
         clauses.append(record_visible(_r, "r"))
+    if scope.hides_wrong:
+        clauses.append(not_marked_wrong(_r, "r"))
     limit = scope.observation_categories
     if limit is not None:
         in_limit = exists(
@@ -154,3 +158,29 @@ def summary_visible(summary: Any, scope: Scope, types: dict[str, int]) -> list[C
             )
         )
     ]
+
+
+def not_marked_wrong(table: Any, kind: str) -> ColumnElement[bool]:
+    """Not marked wrong by the person: a row of `table` (q|c|bp samples, w workouts, r
+    resources). Only for a scope whose `hides_wrong` is set, as `record_visible`."""
+    return ~exists(
+        select(_w.c.id).where(
+            _w.c.person_id == table.c.person_id, _w.c.kind == kind, _w.c.row_id == table.c.id
+        )
+    )
+
+
+def not_marked_wrong_sql(alias: str, kind: str) -> str:
+    """`not_marked_wrong` as text, for the statistics' own SQL over sample table `alias`
+    (`kind` is q or c: ours, never input)."""
+    assert kind in ("q", "c")
+    return (
+        f"NOT EXISTS (SELECT 1 FROM {_w.name} w WHERE w.person_id = {alias}.person_id "  # noqa: S608
+        f"AND w.kind = '{kind}' AND w.row_id = {alias}.id)"
+    )
+
+
+def any_marked_wrong(conn: Connection, person_id: int) -> bool:
+    """Whether the person marked anything wrong (one indexed lookup)."""
+    found = conn.execute(select(_w.c.id).where(_w.c.person_id == person_id).limit(1)).first()
+    return found is not None

@@ -8,7 +8,9 @@
 How buckets are made and what the numbers mean is the statistics' business
 (`insights.aggregate`); these hold the SQL. Both read under any door (the daily summaries they
 compute are derived data, kept up to date whoever reads first); what is shown from them is
-read through `daily_summaries` and the person's own door.
+read through `daily_summaries` and the person's own door. Neither ever counts a sample the
+person marked wrong, whoever reads (asked of the connection itself, so a mark made earlier in
+the same transaction counts).
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from sqlalchemy import text
 
 from healthpod.store.person_data import Reader
 from healthpod.store.sample_columns import Columns
+from healthpod.store.scope_sql import any_marked_wrong, not_marked_wrong_sql
 
 FETCH_ROWS = 50_000
 TABLES = frozenset({"quantity_samples", "category_samples"})
@@ -33,13 +36,14 @@ def discrete_groups(
     offset) per bucket and source of the quantity samples starting in [lo_ms, hi_ms), in
     bucket order; `params` binds lo_ms, hi_ms, b_lo, b_hi, w (bucket width) and shift."""
     off = "start_offset_min" if split_by_offset else "0"
+    wrong = _not_wrong(read, "qs", "q")
     sql = f"""
         WITH s AS (
             SELECT (start_ms + start_offset_min * 60000 + :shift) / :w AS b,
                    {off} AS bo, start_ms, start_offset_min, value, source_id
-            FROM quantity_samples
+            FROM quantity_samples qs
             WHERE person_id = :person_id AND type_id = :type_id
-              AND start_ms >= :lo_ms AND start_ms < :hi_ms
+              AND start_ms >= :lo_ms AND start_ms < :hi_ms {wrong}
         )
         SELECT b, bo, source_id, COUNT(*), SUM(value), MIN(value), MAX(value), MIN(start_ms),
                MAX(start_ms), MIN(start_offset_min)
@@ -79,11 +83,12 @@ def sample_columns(
         params.update(zip(names, value_codes, strict=True))
         value_filter = f"AND value_code IN ({', '.join(':' + n for n in names)})"
     value = "0" if duration else "value"
+    wrong = _not_wrong(read, "s", "q" if table == "quantity_samples" else "c")
     sql = f"""
         SELECT start_ms, end_ms, start_offset_min, source_id, {value}
-        FROM {table}
+        FROM {table} s
         WHERE person_id = :person_id AND type_id = :type_id
-          AND start_ms >= :scan_lo AND start_ms < :hi AND end_ms >= :lo {value_filter}
+          AND start_ms >= :scan_lo AND start_ms < :hi AND end_ms >= :lo {value_filter} {wrong}
     """  # noqa: S608 - only our own table and column names are formatted in
     # The DBAPI cursor's plain tuples (SQLAlchemy Row objects cost 10x more to take apart),
     # a slice at a time so that a type with millions of samples never sits in memory as tuples.
@@ -103,3 +108,10 @@ def sample_columns(
         source.astype(np.int64),
         values,
     )
+
+
+def _not_wrong(read: Reader, alias: str, kind: str) -> str:
+    """The SQL that leaves out what the person marked wrong ("" when nothing is)."""
+    if not any_marked_wrong(read.conn, read.person_id):
+        return ""
+    return "AND " + not_marked_wrong_sql(alias, kind)

@@ -1,7 +1,9 @@
 """Workouts as the person's own pages read them: a page of the list, and one workout in full.
 
 Workouts belong to the activity category; a reader whose scope does not cover activity (or
-only daily summaries) sees none. The data window applies to a workout's start.
+only daily summaries) sees none. The data window applies to a workout's start. A workout the
+person marked wrong is listed to the person with its reason (struck through) and to no one
+else.
 """
 
 from __future__ import annotations
@@ -9,14 +11,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import ColumnElement, false, func, select
+from sqlalchemy import ColumnElement, and_, false, func, select
 
 from healthpod.store import schema
 from healthpod.store.person_data import Reader
-from healthpod.store.scope_sql import start_clauses
+from healthpod.store.scope_sql import not_marked_wrong, start_clauses
 
 _w = schema.workouts
 _q = schema.quantity_samples
+_m = schema.marked_wrong
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,6 +33,7 @@ class WorkoutRow:
     distance_km: float | None
     energy_kcal: float | None
     source: str
+    wrong: str | None = None  # the reason ("" without one) when marked wrong
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,7 +50,10 @@ def _where(read: Reader) -> list[ColumnElement[bool]]:
     scope = read.scope
     if scope.daily_only or not scope.covers_category("activity"):
         return [false()]
-    return [_w.c.person_id == read.person_id, *start_clauses(_w.c.start_ms, scope)]
+    clauses = [_w.c.person_id == read.person_id, *start_clauses(_w.c.start_ms, scope)]
+    if scope.hides_wrong and not read.owner:
+        clauses.append(not_marked_wrong(_w, "w"))
+    return clauses
 
 
 def _columns() -> list[Any]:
@@ -60,7 +67,14 @@ def _columns() -> list[Any]:
         _w.c.distance_km,
         _w.c.energy_kcal,
         schema.sources.c.name,
+        func.coalesce(_m.c.reason, "").label("wrong"),
+        _m.c.id.label("mark_id"),
     ]
+
+
+def _joined() -> Any:
+    marks = and_(_m.c.person_id == _w.c.person_id, _m.c.kind == "w", _m.c.row_id == _w.c.id)
+    return _w.join(schema.sources, schema.sources.c.id == _w.c.source_id).outerjoin(_m, marks)
 
 
 def _row(row: Any) -> WorkoutRow:
@@ -74,6 +88,7 @@ def _row(row: Any) -> WorkoutRow:
         row[6],
         row[7],
         str(row[8]),
+        None if row[10] is None else str(row[9]),
     )
 
 
@@ -85,7 +100,7 @@ def page(read: Reader, *, offset: int, limit: int) -> list[WorkoutRow]:
     """Workouts newest first."""
     rows = read.conn.execute(
         select(*_columns())
-        .join(schema.sources, schema.sources.c.id == _w.c.source_id)
+        .select_from(_joined())
         .where(*_where(read))
         .order_by(_w.c.start_ms.desc(), _w.c.id.desc())
         .offset(offset)
@@ -98,7 +113,7 @@ def detail(read: Reader, workout_id: int) -> WorkoutDetail | None:
     """One workout with the heart rate measured during it and its route, or None."""
     found = read.conn.execute(
         select(*_columns(), _w.c.route)
-        .join(schema.sources, schema.sources.c.id == _w.c.source_id)
+        .select_from(_joined())
         .where(*_where(read), _w.c.id == workout_id)
     ).first()
     if found is None:

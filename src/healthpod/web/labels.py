@@ -252,6 +252,10 @@ EVENTS: dict[str, str] = {
     "oauth.refresh_refused": N_("Access token renewal refused"),
     "oauth.refresh_reused": N_("Access token renewal refused"),
     "oauth.code_reused": N_("Access token refused"),
+    "restrict": N_("Marked data only mine"),
+    "unrestrict": N_("Shared data again"),
+    "mark-wrong": N_("Marked data wrong"),
+    "unmark-wrong": N_("Counted data again"),
 }
 
 # Category values as stored (Apple's identifiers without their prefix, or an importer's own).

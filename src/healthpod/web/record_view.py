@@ -100,6 +100,8 @@ class RecordView:
     lines: list[Line] = field(default_factory=list)
     origin: str = ""
     trace: str | None = None
+    id: str = ""  # Type/id as stored, what "mark as wrong" names
+    wrong: str | None = None  # the reason ("" without one) when marked wrong
 
     def text(self) -> str:
         """Everything shown, for the text filter."""

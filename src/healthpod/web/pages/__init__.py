@@ -10,6 +10,7 @@ def routers() -> list[APIRouter]:
         access_log,
         all_data,
         consent_page,
+        corrections,
         delegates,
         export_page,
         imports,
@@ -34,4 +35,5 @@ def routers() -> list[APIRouter]:
         export_page.router,
         records.router,
         settings_page.router,
+        corrections.router,
     ]

@@ -10,7 +10,7 @@ Everything is read through the person's own door (`person.data.reader()`).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta, timezone, tzinfo
 from typing import Any
 from urllib.parse import urlencode
@@ -146,15 +146,15 @@ def _views(read: Reader, describer: Describer, rows: Any) -> list[RecordView]:
         resource = row.json if isinstance(row.json, dict) else {}
         file = row.source_file or _("entered through the API")
         origin = f"{row.organisation}, {file}" if row.organisation else file
-        views.append(
-            describer.describe(
-                resource,
-                category=str(row.category),
-                when_ms=row.effective_start_ms,
-                origin=origin,
-                lookup=lookup,
-            )
+        view = describer.describe(
+            resource,
+            category=str(row.category),
+            when_ms=row.effective_start_ms,
+            origin=origin,
+            lookup=lookup,
         )
+        wrong = None if row.mark_id is None else str(row.wrong_reason)
+        views.append(replace(view, id=f"{row.resource_type}/{row.fhir_id}", wrong=wrong))
     return views
 
 
@@ -211,6 +211,7 @@ def records(request: Request, person: PersonDep) -> Response:
             "past_end": past_end,
             "error": error,
             "filtered": any((query.kind, query.start, query.end, query.text)),
+            "here": str(request.url.path) + (f"?{request.url.query}" if request.url.query else ""),
         },
         status_code=status,
     )

@@ -36,6 +36,8 @@ class RawSample:
     source: str
     number: float | None = None
     unit: str = ""
+    id: str = ""  # as the FHIR API shows it: q-12, c-3
+    wrong: str | None = None  # the reason ("" without one) when marked wrong
 
 
 def _epoch(start: str) -> int:
@@ -79,8 +81,19 @@ def raw_samples(read: Reader, type_id: int, kind: str, page: int) -> tuple[list[
         else:
             number, unit_text = None, ""
             shown = str(row[3]).removeprefix("HKCategoryValueSleepAnalysis")
+        prefix = "q" if kind == "quantity" else "c"
         result.append(
-            RawSample(int(row[0]), int(row[1]), int(row[2]), shown, str(row[4]), number, unit_text)
+            RawSample(
+                int(row[0]),
+                int(row[1]),
+                int(row[2]),
+                shown,
+                str(row[4]),
+                number,
+                unit_text,
+                f"{prefix}-{row[-2]}",
+                row[-1],
+            )
         )
     return result, total
 
@@ -182,5 +195,8 @@ def type_page(request: Request, code: str, person: PersonDep) -> Response:
             "pages": max(1, -(-total // PAGE_SIZE)),
             "sources": contributing,
             "counted": counted,
+            "here": str(request.url.path)
+            + (f"?{request.url.query}" if request.url.query else "")
+            + "#samples-heading",
         },
     )

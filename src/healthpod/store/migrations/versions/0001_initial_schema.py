@@ -706,6 +706,32 @@ def upgrade() -> None:
             "ix_restrictions_person_kind_row", ["person_id", "kind", "row_id"], unique=False
         )
 
+    op.create_table(
+        "marked_wrong",
+        sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column("person_id", sa.Integer(), nullable=False),
+        sa.Column("target", sa.String(length=200), nullable=False),
+        sa.Column("kind", sa.String(length=4), nullable=False),
+        sa.Column("row_id", sa.BigInteger(), nullable=False),
+        sa.Column("type_id", sa.Integer(), nullable=True),
+        sa.Column("start_ms", sa.BigInteger(), nullable=True),
+        sa.Column("end_ms", sa.BigInteger(), nullable=True),
+        sa.Column("reason", sa.String(length=500), nullable=True),
+        sa.Column("created_ms", sa.BigInteger(), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["person_id"],
+            ["persons.id"],
+            name=op.f("fk_marked_wrong_person_id_persons"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_marked_wrong")),
+        sa.UniqueConstraint("person_id", "kind", "row_id", name=op.f("uq_marked_wrong_person_id")),
+    )
+    with op.batch_alter_table("marked_wrong", schema=None) as batch_op:
+        batch_op.create_index(
+            "ix_marked_wrong_person_target", ["person_id", "target"], unique=False
+        )
+
     # clinical records: FHIR resources kept whole, plus their token search index
     op.create_table(
         "resources",
@@ -921,6 +947,9 @@ def downgrade() -> None:
         batch_op.drop_index("ix_resource_tokens_person_param_code")
 
     op.drop_table("resource_tokens")
+    with op.batch_alter_table("marked_wrong", schema=None) as batch_op:
+        batch_op.drop_index("ix_marked_wrong_person_target")
+    op.drop_table("marked_wrong")
     with op.batch_alter_table("restrictions", schema=None) as batch_op:
         batch_op.drop_index("ix_restrictions_person_kind_row")
 

@@ -1,0 +1,117 @@
+"""Marking a measurement or a record wrong from its page, and undoing it, on SQLite and
+PostgreSQL: struck through with the reason, out of the statistics, back after the undo; bad
+input changes nothing."""
+
+from __future__ import annotations
+
+import sys
+from datetime import date
+from pathlib import Path
+
+from sqlalchemy import func, select
+
+from healthpod.insights import stats
+from healthpod.store import resources, schema
+from healthpod.store.person_data import for_owner
+
+sys.path.insert(0, str(Path(__file__).parents[1]))
+from smart_support import add_person, add_samples
+
+HTML = {"accept": "text/html"}
+DAY = 86_400_000
+T0 = 1_704_067_200_000  # 2024-01-01T00:00:00Z
+
+
+def _steps(pod, person_id) -> dict[date, float]:
+    with for_owner(pod.engine, pod.reads, person_id).writer() as write:
+        return stats.daily_values(write, "steps")
+
+
+def _marks(pod) -> int:
+    with pod.engine.connect() as conn:
+        return int(conn.scalar(select(func.count()).select_from(schema.marked_wrong)) or 0)
+
+
+def test_mark_a_measurement_and_a_record_wrong_and_undo(pod, logged_in, account, csrf_of):
+    client = logged_in
+    ids = add_samples(pod.engine, account, "steps", [(T0 + 3_600_000, 4000), (T0 + 7_200_000, 900)])
+    with pod.engine.begin() as conn:
+        flu = {"resourceType": "Condition", "id": "flu", "onsetDateTime": "2024-01-02",
+               "code": {"text": "Influenza"}, "subject": {"reference": "Patient/x"}}  # fmt: skip
+        resources.write(conn, account, [resources.ResourceInput(flu)])
+    assert _steps(pod, account) == {date(2024, 1, 1): 4900}
+    page = client.get("/type/steps?from=2024-01-01&to=2024-01-02", headers=HTML)
+    assert page.status_code == 200 and f'data-id="q-{ids[1]}"' in page.text
+    assert "Mark as wrong" in page.text
+    back = "/type/steps?from=2024-01-01&to=2024-01-02#samples-heading"
+    marked = client.post(
+        "/data/mark-wrong",
+        data={
+            "csrf_token": csrf_of(page.text),
+            "target": f"q-{ids[1]}",
+            "reason": "car ride",
+            "back": back,
+        },
+        headers=HTML,
+        follow_redirects=False,
+    )
+    assert marked.status_code == 303 and marked.headers["location"] == back
+    assert _steps(pod, account) == {date(2024, 1, 1): 4000}
+    page = client.get("/type/steps?from=2024-01-01&to=2024-01-02", headers=HTML)
+    assert f'<tr class="wrong" data-id="q-{ids[1]}">' in page.text
+    assert "Marked wrong: car ride" in page.text
+
+    records = client.get("/records", headers=HTML)
+    assert 'data-id="Condition/flu"' in records.text
+    response = client.post(
+        "/data/mark-wrong",
+        data={"csrf_token": csrf_of(records.text), "target": "Condition/flu", "back": "/records"},
+        headers=HTML,
+        follow_redirects=False,
+    )
+    assert response.status_code == 303
+    records = client.get("/records", headers=HTML)
+    assert 'class="record wrong" data-type="Condition" data-id="Condition/flu"' in records.text
+
+    log = client.get("/access-log", headers=HTML)
+    assert "Marked data wrong" in log.text
+
+    for target, where in ((f"q-{ids[1]}", back), ("Condition/flu", "/records")):
+        undone = client.post(
+            "/data/unmark",
+            data={"csrf_token": csrf_of(page.text), "target": target, "back": where},
+            headers=HTML,
+            follow_redirects=False,
+        )
+        assert undone.status_code == 303
+    assert _steps(pod, account) == {date(2024, 1, 1): 4900} and _marks(pod) == 0
+    page = client.get("/type/steps?from=2024-01-01&to=2024-01-02", headers=HTML)
+    assert 'class="wrong"' not in page.text
+
+
+def test_bad_marks_are_refused_and_change_nothing(pod, logged_in, account, csrf_of):
+    client = logged_in
+    mine = add_samples(pod.engine, account, "steps", [(T0 + 3_600_000, 4000)])[0]
+    other = add_samples(pod.engine, add_person(pod.engine, "bob"), "steps", [(T0, 5)])[0]
+    csrf = csrf_of(client.get("/records", headers=HTML).text)
+    for target in (f"q-{other}", "q-999999", "nonsense", ""):
+        response = client.post(
+            "/data/mark-wrong", data={"csrf_token": csrf, "target": target}, headers=HTML
+        )
+        assert response.status_code in (400, 404), (target, response.status_code)
+        assert "Traceback" not in response.text
+    unmark = client.post(
+        "/data/unmark", data={"csrf_token": csrf, "target": f"q-{mine}"}, headers=HTML
+    )
+    assert unmark.status_code == 404 and "Not marked wrong" in unmark.text
+    no_token = client.post("/data/mark-wrong", data={"target": f"q-{mine}"}, headers=HTML)
+    assert no_token.status_code in (400, 403)
+    assert _marks(pod) == 0
+    # the way back is a page of this site only
+    response = client.post(
+        "/data/mark-wrong",
+        data={"csrf_token": csrf, "target": f"q-{mine}", "back": "//evil.example/"},
+        headers=HTML,
+        follow_redirects=False,
+    )
+    assert response.status_code == 303 and response.headers["location"] == "/"
