@@ -24,6 +24,7 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
+import statistics
 import subprocess
 import sys
 import time
@@ -126,6 +127,12 @@ def main() -> None:
     parser.add_argument("--sizes", type=int, nargs="+", default=[100_000, 1_000_000])
     parser.add_argument("--skip-other", action="store_true", help="only time healthpod")
     parser.add_argument(
+        "--rounds",
+        type=int,
+        default=1,
+        help="SQLite then PostgreSQL this many times (the machine may be busy: take the median)",
+    )
+    parser.add_argument(
         "--skip-library", action="store_true", help="do not time the import as a library call"
     )
     parser.add_argument("--out", type=Path, default=OUT, help="work folder (default bench/out)")
@@ -143,21 +150,27 @@ def main() -> None:
     )
     for records in args.sizes:
         export = generate(records)
-        ours = run_healthpod(export, records)
-        print(
-            f"{records:>10,} {'healthpod':<20} {ours['wall']:>7.1f} {ours['cpu']:>7.1f} "
-            f"{records / ours['wall']:>10,.0f} {ours['rss_mb']:>8.0f}",
-            flush=True,
-        )
-        if args.database_url is not None:
-            with fresh_database(args.database_url, OUT, prefix="bench_apple") as url:
-                pg = run_healthpod(export, records, url)
+        ratios = []
+        for _ in range(args.rounds):
+            ours = run_healthpod(export, records)
             print(
-                f"{records:>10,} {'healthpod PostgreSQL':<20} {pg['wall']:>7.1f} {pg['cpu']:>7.1f} "
-                f"{records / pg['wall']:>10,.0f} {pg['rss_mb']:>8.0f}   "
-                f"ratio PostgreSQL/SQLite {pg['wall'] / ours['wall']:.2f}x",
+                f"{records:>10,} {'healthpod':<20} {ours['wall']:>7.1f} {ours['cpu']:>7.1f} "
+                f"{records / ours['wall']:>10,.0f} {ours['rss_mb']:>8.0f}",
                 flush=True,
             )
+            if args.database_url is None:
+                continue
+            with fresh_database(args.database_url, OUT, prefix="bench_apple") as url:
+                pg = run_healthpod(export, records, url)
+            ratios.append(pg["wall"] / ours["wall"])
+            print(
+                f"{records:>10,} {'healthpod PostgreSQL':<20} {pg['wall']:>7.1f} "
+                f"{pg['cpu']:>7.1f} {records / pg['wall']:>10,.0f} {pg['rss_mb']:>8.0f}   "
+                f"ratio PostgreSQL/SQLite {ratios[-1]:.2f}x",
+                flush=True,
+            )
+        if len(ratios) > 1:
+            print(f"{records:>10,} median ratio PostgreSQL/SQLite {statistics.median(ratios):.2f}x")
         if not args.skip_library:
             lib = run_library(export, records)
             print(

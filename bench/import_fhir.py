@@ -47,8 +47,9 @@ def run(label: str, files: list[Path], server_url: str | None) -> None:
             stored = conn.scalar(select(func.count()).select_from(schema.resources)) or 0
             samples = conn.scalar(select(func.count()).select_from(schema.quantity_samples)) or 0
         pod.close()
+    engine_name = "SQLite" if server_url is None else "PostgreSQL"
     print(
-        f"{label}: {len(files)} files, {size / 1e6:.1f} MB, {stored} resources "
+        f"{engine_name}, {label}: {len(files)} files, {size / 1e6:.1f} MB, {stored} resources "
         f"(+{samples} samples) in {elapsed:.2f} s = {stored / elapsed:,.0f} resources/s, "
         f"{size / 1e6 / elapsed:.1f} MB/s"
     )

@@ -1,5 +1,5 @@
 """Imports on PostgreSQL go by COPY into a staging table and one de-duplicating insert
-(`store.imports.pg_copy`); they store exactly what SQLite's path stores."""
+(`store.pg_copy`); they store exactly what SQLite's path stores."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ from healthpod.ingest.run import import_file
 from healthpod.pod import Pod
 from healthpod.store import schema
 from healthpod.store.engine import make_engine
+from healthpod.store.resource_index import tokens_of
 
 HR = "HKQuantityTypeIdentifierHeartRate"
 
@@ -122,3 +123,30 @@ def test_a_role_that_must_keep_reference_checks_on_imports_the_same(database_url
             conn.execute(text(f"DROP OWNED BY {role}"))
             conn.execute(text(f"DROP ROLE {role}"))
         owner.dispose()
+
+
+def test_resources_written_many_at_once_keep_their_own_search_tokens(pod):
+    """On PostgreSQL a batch of resources gets its ids first and goes by COPY: each token row
+    must still point at the resource it was read from."""
+    bundle = Path(__file__).parents[1] / "data" / "fhir" / "synthea"
+    (path,) = bundle.glob("*.json")
+    report = import_file(pod, path, errors=ErrorHandling.RAISE)
+    assert sum(report.added.values()) >= 50
+    r, t = schema.resources, schema.resource_tokens
+    with pod.engine.connect() as conn:
+        stored = {int(pk): doc for pk, doc in conn.execute(select(r.c.id, r.c.json))}
+        tokens = conn.execute(select(t.c.resource_id, t.c.param, t.c.system, t.c.code)).all()
+
+    def key(row: tuple[int, str, str | None, str]) -> tuple[int, str, str, str]:
+        return (row[0], row[1], row[2] or "", row[3])
+
+    expected = sorted(
+        (
+            (pk, token.param, token.system, token.code)
+            for pk, doc in stored.items()
+            for token in tokens_of(doc)
+        ),
+        key=key,
+    )
+    assert len(expected) >= 50
+    assert sorted(((int(a), b, c, d) for a, b, c, d in tokens), key=key) == expected

@@ -17,7 +17,7 @@ import json
 import re
 import time
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -48,6 +48,7 @@ PROVENANCES: tuple[str, ...] = ("professional", "person", "device", "actor")
 
 _ID = re.compile(r"^[A-Za-z0-9\-.]{1,64}$")
 _CHUNK = 500
+_COPY_FROM = 50  # rows; fewer go by INSERT
 _r = schema.resources
 _t = schema.resource_tokens
 
@@ -166,9 +167,18 @@ def _write_chunk(
             result.updated[key[0]] += 1
     if not new_rows:
         return
-    ids = conn.execute(
-        insert(_r).returning(_r.c.id, sort_by_parameter_order=True), new_rows
-    ).scalars()
+    ids: Iterable[int]
+    if _copied(conn, new_rows):
+        # Many at once on PostgreSQL (an import): ids first, then one COPY and one insert.
+        from healthpod.store.pg_copy import Staging
+
+        staging = Staging.of(conn)
+        ids = staging.next_ids(_r, len(new_rows))
+        staging.insert_all(_r, [{"id": pk, **row} for pk, row in zip(ids, new_rows, strict=True)])
+    else:
+        ids = conn.execute(
+            insert(_r).returning(_r.c.id, sort_by_parameter_order=True), new_rows
+        ).scalars()
     _insert_tokens(
         conn, person_id, [(pk, row["json"]) for pk, row in zip(ids, new_rows, strict=True)]
     )
@@ -224,8 +234,22 @@ def _insert_tokens(
         for pk, resource in resources
         for token in _tokens_of(resource)
     ]
-    if rows:
+    if _copied(conn, rows):
+        from healthpod.store.pg_copy import Staging
+
+        Staging.of(conn).insert_all(_t, rows)
+    elif rows:
         conn.execute(insert(_t), rows)
+
+
+def _copied(conn: Connection, rows: Sequence[object]) -> bool:
+    """Whether to write these rows by COPY (`pg_copy`): many of them, on PostgreSQL, outside
+    a savepoint (whose rollback could take a staging table the transaction still counts on)."""
+    return (
+        len(rows) >= _COPY_FROM
+        and conn.dialect.name == "postgresql"
+        and not conn.in_nested_transaction()
+    )
 
 
 # --- reading ----------------------------------------------------------------------------------

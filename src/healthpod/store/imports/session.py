@@ -23,7 +23,7 @@ from healthpod.store.person_data import Writer, owner_writer
 from healthpod.store.sample_columns import Columns
 
 if TYPE_CHECKING:
-    from healthpod.store.imports.pg_copy import Staging
+    from healthpod.store.pg_copy import Staging
 
 
 class DailySummaries(Protocol):
@@ -121,16 +121,13 @@ class ImportSession:
         # natural keys of both kinds seen in this import let each be stored and counted once.
         self.correlated_keys: set[tuple[Any, ...]] = set()
         self.top_level_keys: set[tuple[Any, ...]] = set()
-        self._staging: Staging | None = None
 
     # -- inserts --------------------------------------------------------------------------
     def staging(self) -> Staging:
         """PostgreSQL's COPY path for many rows at once (`pg_copy`), made on first use."""
-        if self._staging is None:
-            from healthpod.store.imports.pg_copy import Staging
+        from healthpod.store.pg_copy import Staging
 
-            self._staging = Staging(self.conn)
-        return self._staging
+        return Staging.of(self.conn)
 
     def insert_new(self, table: Table, rows: Sequence[dict[str, Any]]) -> int:
         """Insert rows, skipping those whose natural key is stored; return how many were new."""

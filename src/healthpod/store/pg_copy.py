@@ -1,5 +1,6 @@
 """PostgreSQL: an import's rows go by binary COPY into a staging table, then one
-de-duplicating `INSERT … SELECT` moves the new ones into the table.
+`INSERT … SELECT` moves them (`insert_all`), or the new ones among them (`insert_new`),
+into the table.
 
 COPY carries a batch in one stream, with no statement or parameter processing per row (the
 general insert path spent ten times SQLite's time there). The insert then keeps out the rows
@@ -10,7 +11,9 @@ row count is what the batch added.
 A staging table is temporary and dropped at commit (`ON COMMIT DROP`): it lives inside the
 import's one transaction, so a failed import leaves nothing (staging included), and nothing
 outlives the transaction on a connection a transaction-pooling PgBouncer hands on. Its
-statements are never prepared (`prepare=False`), as the pooler requires.
+statements are never prepared (`prepare=False`), as the pooler requires. (COPY cannot go
+into the tables themselves: PostgreSQL refuses COPY FROM into a table with row-level
+security, and INSERT … SELECT applies the policies to each row.)
 """
 
 from __future__ import annotations
@@ -34,6 +37,7 @@ from sqlalchemy import (
 )
 from sqlalchemy import Connection as SaConnection
 
+_INFO_KEY = "healthpod.staging"
 # PostgreSQL's names for the column types the schema uses (for COPY's binary format).
 _PG_TYPES: tuple[tuple[type, str], ...] = (
     (SmallInteger, "int2"),
@@ -64,11 +68,20 @@ def driver(conn: SaConnection) -> PgConnection[Any]:
 
 
 class Staging:
-    """The staging tables of one import's transaction, made on first use, one per shape."""
+    """The staging tables of one transaction, made on first use, one per shape."""
 
     def __init__(self, conn: SaConnection) -> None:
         self.conn = conn
+        self._transaction = conn.get_transaction()
         self._tables: dict[tuple[str, tuple[str, ...], frozenset[str]], str] = {}
+
+    @classmethod
+    def of(cls, conn: SaConnection) -> Staging:
+        """The staging of the connection's current transaction (a new one for each)."""
+        held = conn.info.get(_INFO_KEY)
+        if not isinstance(held, Staging) or held._transaction is not conn.get_transaction():
+            held = conn.info[_INFO_KEY] = cls(conn)
+        return held
 
     def _table(self, table: Table, columns: tuple[str, ...], json_texts: frozenset[str]) -> str:
         key = (table.name, columns, json_texts)
@@ -92,6 +105,26 @@ class Staging:
         self._tables[key] = name
         return name
 
+    def _copy(
+        self, table: Table, columns: Mapping[str, Sequence[Any]], json_texts: frozenset[str]
+    ) -> str | None:
+        """COPY the rows into the (emptied) staging table of their shape; its name, or None
+        when there are no rows."""
+        names = tuple(columns)
+        if not names or not len(columns[names[0]]):
+            return None
+        staging = self._table(table, names, json_texts)
+        with driver(self.conn).cursor() as cursor:
+            cursor.execute(sql.SQL("TRUNCATE {}").format(sql.Identifier(staging)), prepare=False)
+            copy_sql = sql.SQL("COPY {} ({}) FROM STDIN (FORMAT BINARY)").format(
+                sql.Identifier(staging), sql.SQL(", ").join(map(sql.Identifier, names))
+            )
+            with cursor.copy(copy_sql) as copy:
+                copy.set_types(["text" if c in json_texts else pg_type(table, c) for c in names])
+                for row in zip(*columns.values(), strict=True):
+                    copy.write_row(row)
+        return staging
+
     def insert_new(
         self,
         table: Table,
@@ -105,25 +138,40 @@ class Staging:
 
         A column named in `json_texts` holds JSON as text (or None), cast on the way in.
         """
-        names = tuple(columns)
         texts = frozenset(json_texts)
-        n = len(columns[names[0]]) if names else 0
-        if not n:
+        staging = self._copy(table, columns, texts)
+        if staging is None:
             return 0
-        staging = self._table(table, names, texts)
-        raw = driver(self.conn)
-        with raw.cursor() as cursor:
-            cursor.execute(sql.SQL("TRUNCATE {}").format(sql.Identifier(staging)), prepare=False)
-            copy_sql = sql.SQL("COPY {} ({}) FROM STDIN (FORMAT BINARY)").format(
-                sql.Identifier(staging), sql.SQL(", ").join(map(sql.Identifier, names))
-            )
-            with cursor.copy(copy_sql) as copy:
-                copy.set_types(["text" if c in texts else pg_type(table, c) for c in names])
-                for row in zip(*columns.values(), strict=True):
-                    copy.write_row(row)
-            statement, params = _insert_new_sql(table, staging, constants, names, texts)
+        statement, params = _insert_new_sql(table, staging, constants, tuple(columns), texts)
+        with driver(self.conn).cursor() as cursor:
             cursor.execute(statement, params, prepare=False)
             return max(cursor.rowcount, 0)
+
+    def insert_all(self, table: Table, rows: Sequence[Mapping[str, Any]]) -> None:
+        """Insert rows (dicts with the same keys; JSON columns as Python values) that are
+        known to be new: no de-duplication, the table's constraints still apply."""
+        if not rows:
+            return
+        names = tuple(rows[0])
+        staging = self._copy(table, {n: [row[n] for row in rows] for n in names}, frozenset())
+        assert staging is not None
+        columns = sql.SQL(", ").join(map(sql.Identifier, names))
+        with driver(self.conn).cursor() as cursor:
+            cursor.execute(
+                sql.SQL("INSERT INTO {} ({}) SELECT {} FROM {}").format(
+                    sql.Identifier(table.name), columns, columns, sql.Identifier(staging)
+                ),
+                prepare=False,
+            )
+
+    def next_ids(self, table: Table, count: int) -> list[int]:
+        """`count` new values of the table's id sequence, in order."""
+        rows = self.conn.exec_driver_sql(
+            "SELECT nextval(pg_get_serial_sequence(%(table)s, 'id'))"
+            " FROM generate_series(1, %(count)s)",
+            {"table": table.name, "count": count},
+        )
+        return [int(value) for (value,) in rows]
 
 
 def natural_key(table: Table) -> tuple[str, ...]:
