@@ -93,6 +93,13 @@ class Settings(BaseSettings):
     identity_key_file: Path | None = None
     terms_version: Annotated[str, Field(min_length=1, max_length=50)] = "1"
     guardian_age_limit: Annotated[int, Field(ge=1, le=25)] = 13
+    smtp_host: str | None = None
+    smtp_port: Annotated[int, Field(ge=1, le=65535)] = 25
+    smtp_username: str | None = None
+    smtp_password: SecretStr | None = None
+    smtp_starttls: bool | None = None
+    smtp_from: str = "healthpod@localhost"
+    smtp_timeout_s: Annotated[float, Field(gt=0, le=600)] = 30.0
 
     @field_validator("identity_providers")
     @classmethod

@@ -169,6 +169,7 @@ LAZY_COMMANDS: dict[str, str] = {
     "init": "db",
     "insights": "stats",
     "log": "log",
+    "notify": "notify",
     "serve": "serve",
     "settings": "settings",
     "share": "share",

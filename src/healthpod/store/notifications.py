@@ -163,9 +163,11 @@ def prefs(conn: Connection, person_id: int) -> Prefs:
 
 
 def save_prefs(conn: Connection, person_id: int, **values: Any) -> None:
-    """Set some of the person's settings (email, digests, *_sent_ms, log_seq)."""
-    statement = _insert(conn)(_prefs).values(person_id=person_id, digests={}, **values)
-    conn.execute(statement.on_conflict_do_update(index_elements=["person_id"], set_=values))
+    """Set some of the person's settings (email, digests, *_sent_ms, log_seq); with none,
+    make the row if missing and hold it locked until the transaction ends."""
+    statement = _insert(conn)(_prefs).values({"person_id": person_id, "digests": {}, **values})
+    changes = values or {"log_seq": _prefs.c.log_seq}
+    conn.execute(statement.on_conflict_do_update(index_elements=["person_id"], set_=changes))
 
 
 def with_email(conn: Connection) -> list[Prefs]:

@@ -70,6 +70,21 @@ def action_of(request: Request) -> DelegateAction | None:
     return None
 
 
+def show_banner(request: Request, signed_in: int) -> None:
+    """Say "acting for …" on a page about the signed-in person themselves too."""
+    chosen_id = chosen(request)
+    if chosen_id is None or chosen_id == signed_in:
+        return
+    from healthpod.web.auth import pod_of
+
+    with pod_of(request).engine.connect() as conn:
+        if not delegates.holds_any(conn, signed_in, chosen_id):
+            return
+        other = delegates.party(conn, chosen_id)
+    if other is not None:
+        request.state.acting_for = other.shown_name
+
+
 def open_door(request: Request, me: WebPerson, person_id: int) -> WebPerson:
     """The person `me` acts for, through the delegation's door for this request.
 

@@ -202,6 +202,7 @@ def require_self(request: Request) -> WebPerson:
         target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
         raise LoginRequired(target, expired=session.session_expired(request))
     request.state.username = person.username
+    acting.show_banner(request, person.person_id)
     return person
 
 

@@ -26,6 +26,7 @@ NAV: tuple[tuple[str, str], ...] = (
     ("/records", N_("Records")),
     ("/sharing", N_("Sharing")),
     ("/access-log", N_("Access log")),
+    ("/inbox", N_("Inbox")),
     ("/data", N_("Your data")),
     ("/settings", N_("Settings")),
 )
