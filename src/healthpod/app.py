@@ -32,6 +32,9 @@ def create_app(settings: Settings, *, pod: Pod | None = None) -> FastAPI:
         # cost more than the requests (measured in bench/api.py).
         to_thread.current_default_thread_limiter().total_tokens = settings.server_threads
         yield
+        queue = getattr(app.state, "import_queue", None)
+        if queue is not None:
+            queue.close()
 
     app = FastAPI(
         lifespan=lifespan,

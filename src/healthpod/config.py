@@ -100,6 +100,7 @@ class Settings(BaseSettings):
     smtp_starttls: bool | None = None
     smtp_from: str = "healthpod@localhost"
     smtp_timeout_s: Annotated[float, Field(gt=0, le=600)] = 30.0
+    jobs: Literal["auto", "in-process", "workers"] = "auto"
 
     @field_validator("identity_providers")
     @classmethod

@@ -156,13 +156,13 @@ def test_only_a_logged_in_upload_gets_the_large_limit(live_with, anna, csrf_of, 
         accepted = _upload(owner, csrf_of, 1536 * 1024, chunked=chunked)
         assert accepted.status_code == 303, accepted.text[:300]
         assert accepted.headers["location"].startswith("/import/jobs/")
-        jobs = live.app.state.import_jobs
-        before = len(jobs._jobs)
+        uploads = live.app.state.pod.settings.home / "uploads"
+        before = sorted(uploads.iterdir())
         too_big = _upload(owner, csrf_of, 3 * MB, chunked=chunked)
         assert too_big.status_code == 413, too_big.text[:300]
         _has_security_headers(too_big)
         assert "larger than this pod accepts" in too_big.text
-        assert len(jobs._jobs) == before  # no job started, no file kept
+        assert sorted(uploads.iterdir()) == before  # no job started, no file kept
 
 
 # --- security headers on every response ----------------------------------------------------

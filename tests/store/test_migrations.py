@@ -10,12 +10,22 @@ from healthpod.errors import StorageError
 from healthpod.pod import Pod
 from healthpod.store import migrate, schema
 from healthpod.store.engine import make_engine
+from healthpod.store.queue_schema import is_queue_table
+
+
+def _queue(difference):
+    kind, item = difference[0], difference[1]
+    table = item.name if kind == "remove_table" else getattr(item, "table", None)
+    name = table if isinstance(table, str) else getattr(table, "name", "")
+    return kind in ("remove_table", "remove_index") and is_queue_table(name)
 
 
 def test_migrations_match_the_tables_in_code(engine):
     with engine.connect() as conn:
         diff = compare_metadata(MigrationContext.configure(conn), schema.metadata)
-    assert diff == []
+    # The job queue's tables are procrastinate's, applied beside ours (store/queue_schema.py).
+    ours = [d for d in diff if not _queue(d)]
+    assert ours == []
 
 
 def test_sqlite_pod_runs_in_wal_with_foreign_keys(tmp_path):

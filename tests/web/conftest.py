@@ -16,7 +16,10 @@ HTML = {"accept": "text/html"}
 
 @pytest.fixture
 def client(pod: Pod) -> Iterator[TestClient]:
-    with TestClient(create_app(pod.settings, pod=pod), base_url="http://testserver") as test_client:
+    # The server runs uploads itself here on both engines; tests/jobs/ drive the queue and
+    # `healthpod worker` processes on PostgreSQL.
+    settings = pod.settings.model_copy(update={"jobs": "in-process"})
+    with TestClient(create_app(settings, pod=pod), base_url="http://testserver") as test_client:
         yield test_client
 
 

@@ -56,6 +56,9 @@ def upgrade(engine: Engine) -> None:
     with engine.connect() as connection:
         config.attributes["connection"] = connection
         command.upgrade(config, "head")
+    from healthpod.store import queue_schema
+
+    queue_schema.ensure(engine)
 
 
 def check_schema(engine: Engine) -> None:

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from sqlalchemy import Connection, Engine, exists, insert, inspect, select
 
-from healthpod.store import schema
+from healthpod.store import queue_schema, schema
 
 _p = schema.persons
 
@@ -34,7 +34,7 @@ def everyone(conn: Connection) -> list[tuple[int, str]]:
 def holds_data(engine: Engine) -> bool:
     """Whether the database holds anything: a person, an import, a login or an actor, or tables
     that are not healthpod's."""
-    tables = set(inspect(engine).get_table_names())
+    tables = {t for t in inspect(engine).get_table_names() if not queue_schema.is_queue_table(t)}
     if tables - set(schema.metadata.tables) - {"alembic_version"}:
         return True  # another program's database
     kept = [schema.persons, schema.imports, schema.accounts, schema.actors]

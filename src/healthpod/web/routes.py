@@ -19,7 +19,9 @@ from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from healthpod.errors import HealthpodError
-from healthpod.web import auth, eid, export_jobs, jobs, login, pages, session
+from healthpod.jobs import state
+from healthpod.jobs.queue import open_queue
+from healthpod.web import auth, eid, export_jobs, login, pages, session
 from healthpod.web.render import gettext_for, render
 from healthpod.web.security import SECURITY_HEADERS
 
@@ -43,7 +45,9 @@ Handler = Callable[[Request, Any], Awaitable[Response]]
 
 def register(app: FastAPI) -> None:
     session.install(app)
-    app.state.import_jobs = jobs.Jobs(app.state.pod)
+    app.state.import_queue = open_queue(app.state.pod, app.state.settings.jobs)
+    state.forget_old(app.state.pod.settings.home)
+    app.state.import_queue.resume()
     app.state.export_jobs = export_jobs.ExportJobs(app.state.pod)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     app.include_router(login.router)

@@ -4,15 +4,18 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Depends, Request, Response
 from fastapi.responses import RedirectResponse
+from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 
 from healthpod.errors import NotFound
+from healthpod.jobs import state
+from healthpod.jobs.state import FileJob
 from healthpod.store import import_history
 from healthpod.store.person_data import PersonData
 from healthpod.web import security, upload_form
 from healthpod.web.auth import PersonDep
 from healthpod.web.i18n import N_
-from healthpod.web.jobs import FileJob, jobs_of, safe_filename
+from healthpod.web.jobs import for_page, queue_of, safe_filename
 from healthpod.web.render import gettext_for, render
 
 router = APIRouter(include_in_schema=False)
@@ -80,9 +83,16 @@ async def upload(request: Request, person: PersonDep) -> Response:
             },
             status_code=400,
         )
-    registry_ = jobs_of(request.app.state)
-    job, folder = registry_.new_job(person.person_id, _person_name(person.data))
-    job.format, job.importer = choice.format, choice.importer
+    home = request.app.state.pod.settings.home
+    job, folder = state.new_job(home, person.person_id)
+    job.format, job.profile = choice.format, choice.profile if choice.importer else ""
+    if job.profile == upload_form.OWN:
+        profile_file = form.get("profile_file")
+        assert isinstance(profile_file, UploadFile)
+        await profile_file.seek(0)
+        (folder / state.PROFILE_FILE).write_bytes(
+            await profile_file.read(upload_form.MAX_PROFILE_BYTES)
+        )
     for number, upload_file in enumerate(chosen):
         name = safe_filename(upload_file.filename or "")
         target = folder / f"{number:03d}-{name}"
@@ -93,18 +103,21 @@ async def upload(request: Request, person: PersonDep) -> Response:
         final = folder / f"{number:03d}" / name
         final.parent.mkdir()
         target.rename(final)
-        job.files.append(FileJob(name=name, path=final))
-    registry_.start(job)
+        job.files.append(
+            FileJob(name=name, path=f"{number:03d}/{name}", bytes_total=final.stat().st_size)
+        )
+    state.save(home, job)
+    await run_in_threadpool(queue_of(request.app.state).enqueue, job)
     return RedirectResponse(f"/import/jobs/{job.id}", status_code=303)
 
 
 @router.get("/import/jobs/{job_id}")
 def job_page(request: Request, job_id: str, person: PersonDep) -> Response:
-    job = jobs_of(request.app.state).get(job_id, person.person_id)
+    job = state.load_for(request.app.state.pod.settings.home, job_id, person.person_id)
     if job is None:
         raise NotFound(
             N_("This import is not running any more."),
             hint=N_("Its result is in the list of imports."),
         )
     template = "import_job_status.html" if request.headers.get("hx-request") else "import_job.html"
-    return render(request, template, {"job": job})
+    return render(request, template, {"job": for_page(job)})

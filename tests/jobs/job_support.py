@@ -1,0 +1,220 @@
+"""Helpers for the job tests: `healthpod worker` and `healthpod serve` subprocesses
+over a PostgreSQL clone (or a SQLite file), and export files from the bench generator."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+import psutil
+import pytest
+from sqlalchemy import func, select
+
+from healthpod.config import Settings
+from healthpod.jobs import state
+from healthpod.jobs.queue import PostgresQueue
+from healthpod.jobs.state import FileJob, ImportJob
+from healthpod.keys import secret_key
+from healthpod.pod import Pod
+from healthpod.store import schema
+
+ROOT = Path(__file__).parents[2]
+HEALTHPOD = (sys.executable, "-m", "healthpod")
+RECORDS = ("--records", "40000", "--out")
+SMALL_EXPORT = ROOT / "src" / "healthpod" / "demo_data" / "healthkit-to-sqlite-export.xml"
+
+
+@pytest.fixture(scope="session")
+def big_export(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A 40,000-record export.xml (26 MB) from the bench generator: several seconds to import."""
+    path = tmp_path_factory.mktemp("exports") / "export.xml"
+    subprocess.run(
+        [sys.executable, str(ROOT / "bench" / "gen_apple_export.py"), *RECORDS, str(path)],
+        check=True,
+        capture_output=True,
+    )
+    return path
+
+
+@pytest.fixture
+def pg_url(pg_template) -> Iterator[str]:
+    if pg_template is None:
+        if os.environ.get("CI"):
+            pytest.fail("PostgreSQL is required in CI: set HEALTHPOD_TEST_PG_URL")
+        pytest.skip("no PostgreSQL (set HEALTHPOD_TEST_PG_URL)")
+    url = pg_template.clone()
+    yield url
+    pg_template.drop(url.rsplit("/", 1)[-1])
+
+
+@pytest.fixture
+def sqlite_url(tmp_path: Path, sqlite_template: Path) -> str:
+    path = tmp_path / "healthpod.db"
+    shutil.copy(sqlite_template, path)
+    return f"sqlite:///{path}"
+
+
+@dataclass
+class Processes:
+    """`healthpod` subprocesses of one test, each killed (by its id) when the test ends."""
+
+    home: Path
+    database_url: str
+    logs: Path
+    started: list[subprocess.Popen[bytes]] = field(default_factory=list)
+
+    def start(self, *args: str) -> subprocess.Popen[bytes]:
+        log = (self.logs / f"{len(self.started):02d}-{args[0]}.log").open("wb")
+        process = subprocess.Popen(
+            [*HEALTHPOD, "--home", str(self.home), "--database-url", self.database_url, *args],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env={**os.environ, "HEALTHPOD_LOG_LEVEL": "INFO"},
+        )
+        self.started.append(process)
+        return process
+
+    def worker(self, *args: str) -> subprocess.Popen[bytes]:
+        return self.start("worker", "--stalled-after", "2", *args)
+
+    def serve(self) -> tuple[subprocess.Popen[bytes], str]:
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            port = sock.getsockname()[1]
+        server = self.start("serve", "--port", str(port))
+        url = f"http://127.0.0.1:{port}"
+        wait_for(lambda: _healthy(url, server), timeout=60, what="the server to start")
+        return server, url
+
+    def kill(self, process: subprocess.Popen[bytes]) -> None:
+        """SIGKILL the process (and the reader processes it started, by their ids)."""
+        children = psutil.Process(process.pid).children(recursive=True)
+        os.kill(process.pid, signal.SIGKILL)
+        process.wait(10)
+        for child in children:
+            try:
+                child.wait(5)  # a reader process ends when its parent's pipe closes
+            except psutil.TimeoutExpired:
+                child.kill()
+            except psutil.NoSuchProcess:
+                pass
+
+    def log(self) -> str:
+        return "\n".join(p.read_text(errors="replace") for p in sorted(self.logs.iterdir()))
+
+    def stop_all(self) -> None:
+        for process in self.started:
+            if process.poll() is None:
+                process.send_signal(signal.SIGTERM)
+                try:
+                    process.wait(15)
+                except subprocess.TimeoutExpired:
+                    self.kill(process)
+
+
+def _healthy(url: str, server: subprocess.Popen[bytes]) -> bool:
+    if server.poll() is not None:
+        raise RuntimeError("healthpod serve exited")
+    try:
+        return httpx.get(f"{url}/healthz", timeout=1).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
+def wait_for(check: Callable[[], object], *, timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if check():
+            return
+        time.sleep(0.1)
+    raise AssertionError(f"waited {timeout:.0f} s for {what}")
+
+
+def make_processes(tmp_path: Path, url: str) -> Processes:
+    home = tmp_path / "home"
+    home.mkdir(exist_ok=True)
+    secret_key(home)
+    logs = tmp_path / "logs"
+    logs.mkdir(exist_ok=True)
+    return Processes(home, url, logs)
+
+
+@pytest.fixture
+def pg_processes(tmp_path: Path, pg_url: str) -> Iterator[Processes]:
+    processes = make_processes(tmp_path, pg_url)
+    yield processes
+    processes.stop_all()
+
+
+@pytest.fixture
+def sqlite_processes(tmp_path: Path, sqlite_url: str) -> Iterator[Processes]:
+    processes = make_processes(tmp_path, sqlite_url)
+    yield processes
+    processes.stop_all()
+
+
+def open_pod(processes: Processes) -> Pod:
+    return Pod.open(Settings(home=processes.home, database_url=processes.database_url))
+
+
+def saved_job(pod: Pod, person_id: int, source: Path) -> ImportJob:
+    """A job for `source` as the upload form saves it (the file copied into the job's folder)."""
+    job, folder = state.new_job(pod.settings.home, person_id)
+    (folder / "000").mkdir()
+    shutil.copy(source, folder / "000" / source.name)
+    job.files.append(
+        FileJob(name=source.name, path=f"000/{source.name}", bytes_total=source.stat().st_size)
+    )
+    state.save(pod.settings.home, job)
+    return job
+
+
+def enqueue(pod: Pod, person_id: int, source: Path) -> ImportJob:
+    """Save a job for `source` and put it on the PostgreSQL queue, as a web upload does."""
+    job = saved_job(pod, person_id, source)
+    queue = PostgresQueue(pod)
+    try:
+        queue.enqueue(job)
+    finally:
+        queue.close()
+    return job
+
+
+def job_of(pod: Pod, job: ImportJob) -> ImportJob:
+    found = state.load(pod.settings.home, job.id)
+    assert found is not None
+    return found
+
+
+def stored(pod: Pod, person_id: int) -> tuple[int, int]:
+    """(imports rows, samples of every kind) of the person."""
+    tables = [schema.quantity_samples, schema.category_samples, schema.workouts]
+    with pod.engine.connect() as conn:
+        imports = conn.scalar(
+            select(func.count())
+            .select_from(schema.imports)
+            .where(schema.imports.c.person_id == person_id)
+        )
+        samples = sum(
+            int(
+                conn.scalar(select(func.count()).select_from(t).where(t.c.person_id == person_id))
+                or 0
+            )
+            for t in tables
+        )
+    return int(imports or 0), samples
+
+
+def reading(pod: Pod, job: ImportJob) -> bool:
+    """Whether the job's file is being read (some bytes done, not finished)."""
+    current = job_of(pod, job)
+    return current.files[0].status == "running" and current.files[0].bytes_done > 0
