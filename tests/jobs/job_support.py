@@ -4,6 +4,7 @@ over a PostgreSQL clone (or a SQLite file), and export files from the bench gene
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import signal
 import socket
@@ -218,3 +219,20 @@ def reading(pod: Pod, job: ImportJob) -> bool:
     """Whether the job's file is being read (some bytes done, not finished)."""
     current = job_of(pod, job)
     return current.files[0].status == "running" and current.files[0].bytes_done > 0
+
+
+def upload(client: httpx.Client, path: Path) -> str:
+    """Upload `path` through the import form; returns the job page's path."""
+    page = client.get("/import", headers={"accept": "text/html"})
+    token = re.search(r'name="csrf_token" value="([^"]+)"', page.text)
+    assert token, "no upload form"
+    with path.open("rb") as fp:
+        response = client.post(
+            "/import",
+            data={"csrf_token": token.group(1)},
+            files=[("files", (path.name, fp, "application/xml"))],
+            headers={"accept": "text/html"},
+            timeout=120,
+        )
+    assert response.status_code == 303, response.text[:500]
+    return str(response.headers["location"])
