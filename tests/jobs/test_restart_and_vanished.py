@@ -98,3 +98,26 @@ def test_another_persons_job_page_is_not_found(pod):
     assert state.load_for(pod.settings.home, job.id, bo) is None
     assert state.load_for(pod.settings.home, "../" + job.id, anna) is None
     assert state.load_for(pod.settings.home, job.id, anna) is not None
+
+
+def test_a_worker_on_sqlite_says_it_needs_postgresql(tmp_path, sqlite_url):
+    from click.testing import CliRunner
+
+    from healthpod.cli import cli
+
+    result = CliRunner().invoke(
+        cli, ["--home", str(tmp_path), "--database-url", sqlite_url, "worker"]
+    )
+    assert result.exit_code == 2
+    assert "needs a PostgreSQL database" in result.output
+    assert "Traceback" not in result.output
+
+
+def test_workers_chosen_on_sqlite_is_refused_at_start(sqlite_processes):
+    from healthpod.errors import ConfigError
+    from healthpod.jobs.queue import open_queue
+
+    pod = open_pod(sqlite_processes)
+    with pytest.raises(ConfigError, match="HEALTHPOD_JOBS=workers needs a PostgreSQL"):
+        open_queue(pod, "workers")
+    pod.close()
