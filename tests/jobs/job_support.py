@@ -27,6 +27,7 @@ from healthpod.jobs.state import FileJob, ImportJob
 from healthpod.keys import secret_key
 from healthpod.pod import Pod
 from healthpod.store import schema
+from healthpod.store.engine import make_engine
 
 ROOT = Path(__file__).parents[2]
 HEALTHPOD = (sys.executable, "-m", "healthpod")
@@ -52,7 +53,7 @@ def pg_url(pg_template) -> Iterator[str]:
         if os.environ.get("CI"):
             pytest.fail("PostgreSQL is required in CI: set HEALTHPOD_TEST_PG_URL")
         pytest.skip("no PostgreSQL (set HEALTHPOD_TEST_PG_URL)")
-    url = pg_template.clone()
+    url = pg_template.clone()  # as the app role once the tests run under row-level security
     yield url
     pg_template.drop(url.rsplit("/", 1)[-1])
 
@@ -71,6 +72,7 @@ class Processes:
     home: Path
     database_url: str
     logs: Path
+    setup_url: str  # for the test's own setup and counts: every person's rows
     started: list[subprocess.Popen[bytes]] = field(default_factory=list)
 
     def start(self, *args: str) -> subprocess.Popen[bytes]:
@@ -140,18 +142,18 @@ def wait_for(check: Callable[[], object], *, timeout: float, what: str) -> None:
     raise AssertionError(f"waited {timeout:.0f} s for {what}")
 
 
-def make_processes(tmp_path: Path, url: str) -> Processes:
+def make_processes(tmp_path: Path, url: str, setup_url: str | None = None) -> Processes:
     home = tmp_path / "home"
     home.mkdir(exist_ok=True)
     secret_key(home)
     logs = tmp_path / "logs"
     logs.mkdir(exist_ok=True)
-    return Processes(home, url, logs)
+    return Processes(home, url, logs, setup_url or url)
 
 
 @pytest.fixture
-def pg_processes(tmp_path: Path, pg_url: str) -> Iterator[Processes]:
-    processes = make_processes(tmp_path, pg_url)
+def pg_processes(tmp_path: Path, pg_url: str, pg_template) -> Iterator[Processes]:
+    processes = make_processes(tmp_path, pg_url, pg_template.as_role(pg_url, "superuser"))
     yield processes
     processes.stop_all()
 
@@ -163,8 +165,29 @@ def sqlite_processes(tmp_path: Path, sqlite_url: str) -> Iterator[Processes]:
     processes.stop_all()
 
 
-def open_pod(processes: Processes) -> Pod:
-    return Pod.open(Settings(home=processes.home, database_url=processes.database_url))
+def open_pod(processes: Processes, *, setup: bool = False) -> Pod:
+    url = processes.setup_url if setup else processes.database_url
+    return Pod.open(Settings(home=processes.home, database_url=url))
+
+
+def add_person(processes: Processes, name: str) -> int:
+    """A person made by the test's setup (as an operator would), without an account."""
+    pod = open_pod(processes, setup=True)
+    try:
+        return pod.person_id(name)
+    finally:
+        pod.close()
+
+
+def add_account(processes: Processes, username: str) -> int:
+    """A person with an account (smart_support.PASSWORD), made by the test's setup."""
+    from smart_support import add_person as add_person_with_account
+
+    pod = open_pod(processes, setup=True)
+    try:
+        return add_person_with_account(pod.engine, username)
+    finally:
+        pod.close()
 
 
 def saved_job(pod: Pod, person_id: int, source: Path) -> ImportJob:
@@ -196,10 +219,11 @@ def job_of(pod: Pod, job: ImportJob) -> ImportJob:
     return found
 
 
-def stored(pod: Pod, person_id: int) -> tuple[int, int]:
+def stored(where: Processes | Pod, person_id: int) -> tuple[int, int]:
     """(imports rows, samples of every kind) of the person."""
     tables = [schema.quantity_samples, schema.category_samples, schema.workouts]
-    with pod.engine.connect() as conn:
+    engine = where.engine if isinstance(where, Pod) else make_engine(where.setup_url)
+    with engine.connect() as conn:
         imports = conn.scalar(
             select(func.count())
             .select_from(schema.imports)
@@ -212,6 +236,8 @@ def stored(pod: Pod, person_id: int) -> tuple[int, int]:
             )
             for t in tables
         )
+    if not isinstance(where, Pod):
+        engine.dispose()
     return int(imports or 0), samples
 
 

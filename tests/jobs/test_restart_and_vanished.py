@@ -14,6 +14,8 @@ import httpx
 import pytest
 from job_support import (
     SMALL_EXPORT,
+    add_account,
+    add_person,
     enqueue,
     job_of,
     open_pod,
@@ -25,7 +27,7 @@ from job_support import (
 )
 
 from healthpod.jobs import runner, state
-from smart_support import PASSWORD, add_person, login_with_form
+from smart_support import PASSWORD, login_with_form
 
 
 def _job_id(location: str) -> str:
@@ -40,7 +42,7 @@ def test_an_import_survives_a_server_restart(engine_name, request, big_export):
         {"sqlite": "sqlite_processes"}.get(engine_name, "pg_processes")
     )
     pod = open_pod(processes)
-    anna = add_person(pod.engine, "anna")
+    anna = add_account(processes, "anna")
     server, url = processes.serve()
     with httpx.Client(base_url=url, follow_redirects=False) as client:
         login_with_form(client, "anna", PASSWORD)
@@ -49,7 +51,7 @@ def test_an_import_survives_a_server_restart(engine_name, request, big_export):
     if engine_name == "sqlite":
         wait_for(lambda: reading(pod, job), timeout=60, what="the server to start reading")
     processes.kill(server)  # mid-import on SQLite; with the job queued on PostgreSQL
-    assert stored(pod, anna) == (0, 0)
+    assert stored(processes, anna) == (0, 0)
     assert not job_of(pod, job).finished
 
     _server, url = processes.serve()
@@ -57,7 +59,7 @@ def test_an_import_survives_a_server_restart(engine_name, request, big_export):
         processes.worker()
     wait_for(lambda: job_of(pod, job).finished, timeout=240, what="the job to finish")
     assert job_of(pod, job).files[0].status == "completed", job_of(pod, job).files[0].error
-    imports, samples = stored(pod, anna)
+    imports, samples = stored(processes, anna)
     assert imports == 1 and samples > 30_000
     with httpx.Client(base_url=url, follow_redirects=False) as client:
         login_with_form(client, "anna", PASSWORD)
@@ -80,15 +82,16 @@ def test_a_job_whose_file_vanished_fails_with_a_message_and_stores_nothing(pod, 
 
 
 def test_a_worker_fails_a_job_whose_file_vanished(pg_processes):
-    pod = open_pod(pg_processes)
-    anna = pod.person_id("Anna")
+    processes = pg_processes
+    pod = open_pod(processes)
+    anna = add_person(processes, "Anna")
     job = enqueue(pod, anna, SMALL_EXPORT)
     (pod.settings.home / "uploads" / job.id / job.files[0].path).unlink()
-    pg_processes.worker()
+    processes.worker()
     wait_for(lambda: job_of(pod, job).finished, timeout=60, what="the job to finish")
     assert "is no longer on the server" in (job_of(pod, job).files[0].error or "")
-    assert "import job file vanished" in pg_processes.log()
-    assert stored(pod, anna) == (0, 0)
+    assert "import job file vanished" in processes.log()
+    assert stored(processes, anna) == (0, 0)
     pod.close()
 
 
@@ -114,10 +117,11 @@ def test_a_worker_on_sqlite_says_it_needs_postgresql(tmp_path, sqlite_url):
 
 
 def test_workers_chosen_on_sqlite_is_refused_at_start(sqlite_processes):
+    processes = sqlite_processes
     from healthpod.errors import ConfigError
     from healthpod.jobs.queue import open_queue
 
-    pod = open_pod(sqlite_processes)
+    pod = open_pod(processes)
     with pytest.raises(ConfigError, match="HEALTHPOD_JOBS=workers needs a PostgreSQL"):
         open_queue(pod, "workers")
     pod.close()

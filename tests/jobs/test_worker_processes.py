@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from job_support import (
     SMALL_EXPORT,
+    add_person,
     enqueue,
     job_of,
     open_pod,
@@ -34,22 +35,23 @@ def _queue_rows(pod):
 def test_a_worker_killed_mid_import_stores_nothing_and_the_job_runs_once_more(
     pg_processes, big_export
 ):
-    pod = open_pod(pg_processes)
-    anna = pod.person_id("Anna")
+    processes = pg_processes
+    pod = open_pod(processes)
+    anna = add_person(processes, "Anna")
     job = enqueue(pod, anna, big_export)
-    first = pg_processes.worker()
+    first = processes.worker()
     wait_for(lambda: reading(pod, job), timeout=60, what="the worker to start reading")
-    pg_processes.kill(first)
+    processes.kill(first)
 
-    assert stored(pod, anna) == (0, 0), "a killed import left rows behind"
+    assert stored(processes, anna) == (0, 0), "a killed import left rows behind"
     assert [row[0] for row in _queue_rows(pod)] == ["doing"]  # its worker is gone
 
-    pg_processes.worker()
+    processes.worker()
     wait_for(lambda: job_of(pod, job).finished, timeout=180, what="the job to finish")
     done = job_of(pod, job)
     assert done.files[0].status == "completed", done.files[0].error
     assert done.attempts == 2
-    imports, samples = stored(pod, anna)
+    imports, samples = stored(processes, anna)
     assert imports == 1  # one completed import, no failed one
     # Everything it holds was added by this one import: nothing was there before it.
     assert done.files[0].already_present == 0
@@ -57,17 +59,18 @@ def test_a_worker_killed_mid_import_stores_nothing_and_the_job_runs_once_more(
     wait_for(lambda: _queue_rows(pod)[0][0] == "succeeded", timeout=10, what="the queue row")
     # Two attempts (the killed one and the one that finished), each started once.
     assert _queue_rows(pod) == [("succeeded", 2, 2)]
-    assert "stalled import job back on the queue" in pg_processes.log()
+    assert "stalled import job back on the queue" in processes.log()
     assert not (pod.settings.home / "uploads" / job.id / "000").exists()  # the upload is gone
     pod.close()
 
 
 def test_one_persons_big_import_does_not_hold_up_anothers_small_ones(pg_processes, big_export):
-    pod = open_pod(pg_processes)
-    anna, bo = pod.person_id("Anna"), pod.person_id("Bo")
+    processes = pg_processes
+    pod = open_pod(processes)
+    anna, bo = add_person(processes, "Anna"), add_person(processes, "Bo")
     big = [enqueue(pod, anna, big_export), enqueue(pod, anna, big_export)]
     small = [enqueue(pod, bo, SMALL_EXPORT) for _ in range(3)]
-    pg_processes.worker("--concurrency", "2")
+    processes.worker("--concurrency", "2")
 
     wait_for(lambda: all(job_of(pod, j).finished for j in small), timeout=120, what="Bo's imports")
     # Anna's first import is still running, her second waits for it (one at a time per
