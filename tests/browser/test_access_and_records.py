@@ -139,3 +139,69 @@ def test_records_values_and_bad_input_in_the_pages_language(
     page.get_by_role("link", name=words["last"]).click()
     expect(page.locator("li.record").first).to_be_visible()
     assert problems == {}, json.dumps(problems, indent=1, ensure_ascii=False)
+
+
+LOG_WORDS = {
+    "en": {
+        "result": "Result",
+        "denied": "Denied",
+        "filter": "Filter",
+        "why": r"Consent #\d+ does not cover Heart\.",
+        "signed_in": r"You signed in \d+ times on ",
+        "bad_date": "is not a date in the form YYYY-MM-DD",
+    },
+    "sv": {
+        "result": "Resultat",
+        "denied": "Nekad",
+        "filter": "Filtrera",
+        "why": r"Samtycke #\d+ täcker inte Hjärta\.",
+        "signed_in": r"Du loggade in \d+ gånger den ",
+        "bad_date": "är inte ett datum i formen ÅÅÅÅ-MM-DD",
+    },
+}
+
+
+@pytest.mark.parametrize("size", list(SIZES))
+@pytest.mark.parametrize("lang", ["en", "sv"])
+def test_the_access_log_in_plain_words(
+    browser: Browser, live_server, screenshots, axe_source, lang, size
+):
+    words = LOG_WORDS[lang]
+    base = live_server.url
+    problems: dict[str, object] = {}
+    context = browser.new_context(java_script_enabled=False, viewport=SIZES[size])
+    try:
+        page = context.new_page()
+        for _ in range(2):  # two sign-ins in a row today, at the least: one row
+            context.clear_cookies()
+            _login(page, base, lang)
+        page.goto(f"{base}/access-log")
+        signed_in = page.locator("tr[data-folded]").first
+        expect(signed_in).to_contain_text(re.compile(words["signed_in"]))
+        page.get_by_label(words["result"]).select_option("denied")
+        page.get_by_role("button", name=words["filter"], exact=True).click()
+        page.wait_for_url(re.compile(r"outcome=denied"))
+        expect(page.get_by_label(words["result"])).to_have_value("denied")
+        denied = page.locator("tbody tr")
+        assert denied.count() >= 1
+        assert page.locator('tbody tr:not([data-outcome="denied"])').count() == 0
+        heart = denied.filter(has_text=re.compile(words["why"]))
+        expect(heart.first).to_contain_text(words["denied"])
+    finally:
+        context.close()
+
+    page = browser.new_page(viewport=SIZES[size])
+    try:
+        _login(page, base, lang)
+        page.goto(f"{base}/access-log")
+        problems.update(_check_page(page, axe_source, lang))
+        page.screenshot(path=screenshots / f"access-log-words-{lang}-{size}.png", full_page=True)
+        page.goto(f"{base}/access-log?outcome=denied&from=2026-02-30")
+        expect(page.get_by_role("alert")).to_contain_text(words["bad_date"])
+        expect(page.get_by_label(words["result"])).to_have_value("denied")
+        problems.update(
+            {f"bad date: {k}": v for k, v in _check_page(page, axe_source, lang).items()}
+        )
+    finally:
+        page.close()
+    assert problems == {}, json.dumps(problems, indent=1, ensure_ascii=False)

@@ -243,7 +243,7 @@ def test_revoke_refuses_the_actors_next_request_and_the_log_says_so(
     revoked = page.locator('tr[data-by="person"]', has_text="Consent revoked").first
     expect(revoked).to_contain_text("You")
     expect(revoked).to_contain_text("Pulse App")
-    expect(revoked).to_contain_text("Done by you")
+    expect(revoked).to_contain_text("You revoked consent #")
     allowed = page.locator('tr[data-outcome="allowed"][data-by="actor"]').first
     expect(allowed).to_contain_text("Returned: 5")
     allowed.get_by_text("Returned: 5").click()

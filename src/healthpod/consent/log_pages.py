@@ -12,6 +12,9 @@ from healthpod.consent.audit import DoneBy
 from healthpod.store import schema
 
 _log = schema.access_log
+# What the page's "Result" filter means: an actor allowed, anything refused or failed, and
+# the person's own acts.
+OUTCOME_GROUPS = ("allowed", "denied", "done")
 
 
 def entries(
@@ -27,14 +30,21 @@ def entries(
     limit: int,
 ) -> tuple[list[Any], dict[Any, Any]]:
     """Up to `limit` entries (mappings), newest first, that are not `returned` entries, and
-    for those the `returned` entry (refers_to, details) that completes each, by its seq."""
+    for those the `returned` entry (refers_to, details) that completes each, by its seq.
+    `outcome` is one of OUTCOME_GROUPS."""
     query = select(_log).where(_log.c.person_id == person_id, _log.c.refers_to.is_(None))
     if by_person:
         query = query.where(_log.c.done_by == DoneBy.PERSON.value)
     if actor_id is not None:
         query = query.where(_log.c.actor_id == actor_id)
-    if outcome is not None:
-        query = query.where(_log.c.outcome == outcome)
+    if outcome == "allowed":
+        query = query.where(
+            _log.c.outcome.in_(("allowed", "ok")), _log.c.done_by != DoneBy.PERSON.value
+        )
+    elif outcome == "denied":
+        query = query.where(_log.c.outcome.in_(("denied", "failed")))
+    elif outcome == "done":
+        query = query.where(_log.c.outcome == "ok", _log.c.done_by == DoneBy.PERSON.value)
     if from_ms is not None:
         query = query.where(_log.c.at_ms >= from_ms)
     if to_ms is not None:

@@ -122,6 +122,12 @@ class Formatter:
             return NO_VALUE
         return self.date(dt.datetime.fromtimestamp(epoch_ms / 1000, tz=self._zone()).date())
 
+    def time_ms(self, epoch_ms: int | None) -> str:
+        """The person's local time of day (24-hour in Swedish) of an instant in UTC ms."""
+        if epoch_ms is None:
+            return NO_VALUE
+        return self.time(dt.datetime.fromtimestamp(epoch_ms / 1000, tz=self._zone()))
+
     def duration_min(self, minutes: float | None) -> str:
         if minutes is None:
             return NO_VALUE

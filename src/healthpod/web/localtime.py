@@ -61,3 +61,12 @@ def offset_min(read: Reader) -> int:
 def today(offset: int) -> date:
     """Today's date at this offset."""
     return datetime.now(UTC).astimezone(timezone(timedelta(minutes=offset))).date()
+
+
+def request_zone(state: object) -> tzinfo:
+    """The zone pages of this request show times in (`request.state`, filled at login check):
+    the person's named zone, else the offset of their latest data."""
+    named = getattr(state, "zone", None)
+    if isinstance(named, tzinfo):
+        return named
+    return timezone(timedelta(minutes=int(getattr(state, "offset_min", 0) or 0)))

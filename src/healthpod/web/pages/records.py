@@ -11,7 +11,7 @@ Everything is read through the person's own door (`person.data.reader()`).
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from datetime import date, datetime, timedelta, timezone, tzinfo
+from datetime import date, datetime, timedelta, tzinfo
 from typing import Any
 from urllib.parse import urlencode
 
@@ -22,7 +22,9 @@ from healthpod.store.health_records import RecordFilter
 from healthpod.store.person_data import Reader
 from healthpod.web import labels
 from healthpod.web.auth import PersonDep
+from healthpod.web.filter_errors import BadFilter
 from healthpod.web.i18n import N_, Formatter
+from healthpod.web.localtime import request_zone
 from healthpod.web.record_view import Describer, RecordView
 from healthpod.web.render import gettext_for, language, render
 
@@ -69,14 +71,6 @@ class Query:
         if page > 1:
             params["page"] = str(page)
         return "/records" + ("?" + urlencode(params) if params else "")
-
-
-class BadFilter(Exception):
-    """A filter value this page cannot use; its message and hint are msgids."""
-
-    def __init__(self, message: str, hint: str, **params: Any) -> None:
-        super().__init__(message)
-        self.message, self.hint, self.params = message, hint, params
 
 
 def _day_ms(value: str, zone: tzinfo, *, end: bool) -> int | None:
@@ -128,13 +122,6 @@ def parse(query: Query, zone: tzinfo) -> tuple[RecordFilter, int]:
     return found, number
 
 
-def _zone(request: Request) -> tzinfo:
-    named = getattr(request.state, "zone", None)
-    if named is not None:
-        return named  # type: ignore[no-any-return]
-    return timezone(timedelta(minutes=int(getattr(request.state, "offset_min", 0))))
-
-
 def _views(read: Reader, describer: Describer, rows: Any) -> list[RecordView]:
     def lookup(resource_type: str, fhir_id: str) -> dict[str, Any] | None:
         stored = read.resource(resource_type, fhir_id)
@@ -169,14 +156,14 @@ def records(request: Request, person: PersonDep) -> Response:
         page=params.get("page", "").strip(),
     )
     _ = gettext_for(request)
-    describer = Describer(_, Formatter(language(request), zone=_zone(request)))
+    describer = Describer(_, Formatter(language(request), zone=request_zone(request.state)))
     error, status = None, 200
     shown: list[RecordView] = []
     total, number = 0, 1
     with person.data.reader() as read:
         kinds = health_records.kinds(read, SKIPPED_TYPES)
         try:
-            found, number = parse(query, _zone(request))
+            found, number = parse(query, request_zone(request.state))
         except BadFilter as exc:
             error, status = exc, 400
         else:
