@@ -31,9 +31,17 @@ def per_type(read: Reader) -> list[tuple[int, int, int, int]]:
 
 
 def page(
-    read: Reader, type_id: int, kind: str, *, limit: int, offset: int
+    read: Reader,
+    type_id: int,
+    kind: str,
+    *,
+    limit: int,
+    offset: int,
+    from_ms: int | None = None,
+    to_ms: int | None = None,
 ) -> tuple[list[tuple[Any, ...]], int]:
-    """One page of the type's samples, newest first, and how many there are.
+    """One page of the type's samples, newest first, and how many there are; only those
+    starting in [from_ms, to_ms) when given.
 
     Rows are (start_ms, end_ms, start_offset_min, value, source name), for a quantity its
     unit, then the row id and, when the person marked it wrong, the reason ("" without one;
@@ -43,7 +51,11 @@ def page(
     table = _table(kind)
     s = schema.sources
     conn = unscoped(read)
-    where = (table.c.person_id == read.person_id, table.c.type_id == type_id)
+    where = [table.c.person_id == read.person_id, table.c.type_id == type_id]
+    if from_ms is not None:
+        where.append(table.c.start_ms >= from_ms)
+    if to_ms is not None:
+        where.append(table.c.start_ms < to_ms)
     total = int(conn.scalar(select(func.count()).select_from(table).where(*where)) or 0)
     value = table.c.value if kind == "quantity" else table.c.value_code
     columns: list[Any] = [

@@ -4,18 +4,20 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta, tzinfo
 
 from fastapi import APIRouter, Request, Response
 
-from healthpod.errors import HealthpodError, InvalidRequest
+from healthpod.errors import HealthpodError, NotFound
 from healthpod.insights import sources, stats
 from healthpod.insights.measures import Measure, Method, find_measure
 from healthpod.store import samples as stored_samples
 from healthpod.store.person_data import Reader
 from healthpod.web import labels
 from healthpod.web.auth import PersonDep
+from healthpod.web.filter_errors import BadFilter
 from healthpod.web.i18n import N_
+from healthpod.web.localtime import request_zone
 from healthpod.web.pages.overview import bucket_value, local_today
 from healthpod.web.render import gettext_for, render
 
@@ -49,31 +51,64 @@ def _epoch(start: str) -> int:
 
 
 def _range(request: Request, by: str, today: date) -> tuple[date, date]:
-    _ = gettext_for(request)
+    """The period the form asks for (the default span up to today when it asks for none).
+
+    Raises:
+        BadFilter: a date that is not one, or "To" before "From".
+    """
     params = request.query_params
+    sent_to, sent_from = params.get("to", "").strip(), params.get("from", "").strip()
     try:
-        end = date.fromisoformat(params["to"]) if params.get("to") else today
+        end = date.fromisoformat(sent_to) if sent_to else today
+    except ValueError:
+        raise _not_a_date(sent_to) from None
+    try:
         start = (
-            date.fromisoformat(params["from"])
-            if params.get("from")
+            date.fromisoformat(sent_from)
+            if sent_from
             else end - timedelta(days=DEFAULT_SPAN.get(by, 30) - 1)
         )
-    except ValueError:
-        raise InvalidRequest(
-            N_("A date is not in the form YYYY-MM-DD."),
-            hint=N_("Pick the dates with the date fields and try again."),
-        ) from None
+    except (ValueError, OverflowError):
+        raise _not_a_date(sent_from) from None
     if start > end:
-        raise InvalidRequest(
+        raise BadFilter(
             N_("The “To” date is before the “From” date."),
-            hint=N_("Pick a later “To” date, or an earlier “From” date, and press Show."),
+            N_("Pick a later “To” date, or an earlier “From” date, and press Show."),
         )
     return start, end
 
 
-def raw_samples(read: Reader, type_id: int, kind: str, page: int) -> tuple[list[RawSample], int]:
-    """One page of the type's stored samples, newest first, and how many there are."""
-    rows, total = stored_samples.page(read, type_id, kind, limit=PAGE_SIZE, offset=page * PAGE_SIZE)
+def _not_a_date(value: str) -> BadFilter:
+    return BadFilter(
+        N_("“%(value)s” is not a date in the form YYYY-MM-DD."),
+        N_("Pick the dates with the date fields and press Show."),
+        value=value,
+    )
+
+
+def _local_ms(day: date, zone: tzinfo) -> int:
+    return int(datetime(day.year, day.month, day.day, tzinfo=zone).timestamp() * 1000)
+
+
+def raw_samples(
+    read: Reader,
+    type_id: int,
+    kind: str,
+    page: int,
+    period: tuple[int, int] | None = None,
+) -> tuple[list[RawSample], int]:
+    """One page of the type's stored samples, newest first, and how many there are; only
+    those that start in `period` (epoch ms, end exclusive) when given."""
+    from_ms, to_ms = period if period is not None else (None, None)
+    rows, total = stored_samples.page(
+        read,
+        type_id,
+        kind,
+        limit=PAGE_SIZE,
+        offset=page * PAGE_SIZE,
+        from_ms=from_ms,
+        to_ms=to_ms,
+    )
     result = []
     for row in rows:
         if kind == "quantity":
@@ -140,14 +175,32 @@ def type_page(request: Request, code: str, person: PersonDep) -> Response:
         page = 0
     error = None
     with person.data.writer() as write:
-        measure = find_measure(write, code)  # NotFound: an error page
+        try:
+            measure = find_measure(write, code)
+        except NotFound:
+            return render(
+                request,
+                "error.html",
+                {
+                    "title": _("Page not found"),
+                    "message": _("There is no type called “%(value)s” in your pod.", value=code),
+                    "hint": _("All my data lists every type you have."),
+                    "back": "/all-data",
+                },
+                status_code=404,
+            )
         today = local_today(write)
-        start, end = _range(request, by, today)
+        try:
+            start, end = _range(request, by, today)
+        except BadFilter as exc:
+            return _bad_period(request, code, measure, by, exc)
+        zone = request_zone(request.state)
+        period = (_local_ms(start, zone), _local_ms(end + timedelta(days=1), zone))
         try:
             result: stats.Stats | None = stats.bucket_stats(write, code, by, start, end)
         except HealthpodError as exc:
             result, error = None, exc
-        samples, total = raw_samples(write, measure.type_id, measure.kind, page)
+        samples, total = raw_samples(write, measure.type_id, measure.kind, page, period)
         contributing = period_sources(write, measure, start, end)
     rows, series = [], "[[],[]]"
     counted: dict[str, float] = {}
@@ -193,10 +246,32 @@ def type_page(request: Request, code: str, person: PersonDep) -> Response:
             "total": total,
             "page": page,
             "pages": max(1, -(-total // PAGE_SIZE)),
+            "sent_from": start.isoformat(),
+            "sent_to": end.isoformat(),
             "sources": contributing,
             "counted": counted,
             "here": str(request.url.path)
             + (f"?{request.url.query}" if request.url.query else "")
             + "#samples-heading",
         },
+    )
+
+
+def _bad_period(request: Request, code: str, measure: Measure, by: str, bad: BadFilter) -> Response:
+    """The type page with only its form, as sent, and what was wrong with it."""
+    return render(
+        request,
+        "type.html",
+        {
+            "code": code,
+            "label": labels.type_label(code),
+            "unit": labels.unit_label(measure.unit),
+            "method": measure.method.value,
+            "by": by,
+            "buckets": labels.BUCKETS,
+            "bad": bad,
+            "sent_from": request.query_params.get("from", ""),
+            "sent_to": request.query_params.get("to", ""),
+        },
+        status_code=400,
     )
