@@ -40,6 +40,8 @@ NOT_PERSON_DATA = {
     "oauth_keys",
     "identities",  # who a person is (keyed hashes), found at sign-in: store/identities.py
     "oidc_logins",  # e-ID sign-ins under way, before anyone is known
+    "backend_assertions",  # backend clients' spent assertion ids: oauth/backend.py
+    "backend_tokens",  # backend clients' access tokens, for no one person: oauth/backend.py
 }
 # Every other table is a person's data (or, as sample_types, read as part of it); a table
 # someone adds is person data until it is named here.

@@ -101,6 +101,20 @@ class Settings(BaseSettings):
     smtp_from: str = "healthpod@localhost"
     smtp_timeout_s: Annotated[float, Field(gt=0, le=600)] = 30.0
     jobs: Literal["auto", "in-process", "workers"] = "auto"
+    trusted_identifier_systems: Annotated[tuple[str, ...], NoDecode] = (
+        "http://electronichealth.se/identifier/personnummer",
+        "urn:oid:1.2.752.129.2.1.3.1",
+        "http://electronichealth.se/identifier/samordningsnummer",
+        "urn:oid:1.2.752.129.2.1.3.3",
+    )
+
+    @field_validator("trusted_identifier_systems", mode="before")
+    @classmethod
+    def _systems(cls, value: object) -> object:
+        # Comma-separated identifier system URIs whose patient identifiers find a person.
+        if isinstance(value, str):
+            value = [part.strip() for part in value.split(",") if part.strip()]
+        return value
 
     @field_validator("identity_providers")
     @classmethod

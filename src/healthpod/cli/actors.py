@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+from typing import Any
+
 import click
 
 from healthpod.cli import echo_json, json_option, pass_pod
 from healthpod.consent import actors as actors_
 from healthpod.consent.purpose import PURPOSES
+from healthpod.errors import InvalidRequest
 from healthpod.pod import Pod, now_ms
 
 
@@ -80,6 +85,74 @@ def add(
         click.echo("A public client: no secret, it must use PKCE.")
 
 
+@actor.command(name="add-backend")
+@click.option("--name", required=True, help="The care provider, as the person sees it.")
+@click.option(
+    "--kind",
+    default="clinic",
+    show_default=True,
+    type=click.Choice([k.value for k in actors_.ActorKind]),
+    help="What kind of actor this is.",
+)
+@click.option(
+    "--purpose",
+    default="TREAT",
+    show_default=True,
+    type=click.Choice(list(PURPOSES), case_sensitive=False),
+    help="Why it delivers data: an HL7 v3 PurposeOfUse code or a W3C DPV purpose.",
+)
+@click.option("--jwks-url", help="The https URL where the client publishes its public keys.")
+@click.option(
+    "--jwks",
+    "jwks_file",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="A file holding the client's public keys (a JWKS), instead of --jwks-url.",
+)
+@json_option
+@pass_pod
+def add_backend(
+    pod: Pod,
+    name: str,
+    kind: str,
+    purpose: str,
+    jwks_url: str | None,
+    jwks_file: Path | None,
+    as_json: bool,
+) -> None:
+    """Register a care provider's system as a backend client (SMART Backend Services).
+
+    It gets tokens with a JWT signed by one of its keys and delivers records to
+    POST /fhir/$deliver; each patient's records land only with a person who allowed it.
+
+    \b
+        healthpod actor add-backend --name "Region Clinic" \\
+            --jwks-url https://clinic.example/.well-known/jwks.json --json
+    """
+    jwks: dict[str, Any] | None = None
+    if jwks_file is not None:
+        try:
+            jwks = json.loads(jwks_file.read_text())
+        except (OSError, ValueError) as exc:
+            raise InvalidRequest(f"{jwks_file} is not a JWKS in JSON: {exc}.") from exc
+        if not isinstance(jwks, dict):
+            raise InvalidRequest(f"{jwks_file} is not a JWKS (a JSON object with keys).")
+    with pod.engine.begin() as conn:
+        found = actors_.register_backend(
+            conn,
+            name=name,
+            kind=kind,
+            purpose=purpose,
+            jwks_uri=jwks_url,
+            jwks=jwks,
+            now_ms=now_ms(),
+        )
+    if as_json:
+        echo_json({"client_id": found.client_id})
+        return
+    click.echo(f"Registered {found.name!r} (id {found.id}) as a backend client.")
+    click.echo(f"client_id:     {found.client_id}")
+
+
 @actor.command(name="list")
 @json_option
 @pass_pod
@@ -93,7 +166,15 @@ def list_(pod: Pod, as_json: bool) -> None:
     if not found:
         click.echo("No actors yet. Register one with `healthpod actor add`.")
     for a in found:
-        state = "disabled" if a.disabled else "public" if a.public else "confidential"
+        state = (
+            "disabled"
+            if a.disabled
+            else "backend"
+            if a.backend
+            else "public"
+            if a.public
+            else "confidential"
+        )
         purpose = a.coded_purpose
         click.echo(
             f"{a.id}  {a.name}  {a.kind.value}  {purpose.code} ({purpose.display})  "

@@ -46,6 +46,13 @@ class Actor:
     created_ms: int
     disabled_ms: int | None
     client_secret_hash: str | None = None
+    jwks_uri: str | None = None  # a backend client's keys, by URL …
+    jwks: dict[str, Any] | None = None  # … or by value
+
+    @property
+    def backend(self) -> bool:
+        """Whether this is a backend client (SMART Backend Services, signed JWT assertions)."""
+        return self.jwks_uri is not None or self.jwks is not None
 
     @property
     def disabled(self) -> bool:
@@ -67,6 +74,8 @@ class Actor:
             "public": self.public,
             "created_ms": self.created_ms,
             "disabled_ms": self.disabled_ms,
+            "backend": self.backend,
+            "jwks_uri": self.jwks_uri,
         }
 
 
@@ -127,6 +136,77 @@ def register(
         .returning(actors.c.id)
     ).scalar_one()
     return Registration(get_actor(conn, int(actor_id)), secret)
+
+
+def register_backend(
+    conn: Connection,
+    *,
+    name: str,
+    kind: str,
+    purpose: str,
+    jwks_uri: str | None,
+    jwks: dict[str, Any] | None,
+    now_ms: int,
+) -> Actor:
+    """Register a backend client (a care provider's system): it authenticates with JWTs signed
+    by a key of its JWKS (RFC 7523), given by URL or by value; it has no secret and no
+    redirect URI.
+
+    Raises:
+        InvalidRequest: an empty name, an unknown kind or purpose, neither or both of the JWKS
+            and its URL, a URL that is not https (or http to this machine), or a JWKS without
+            keys.
+    """
+    name = name.strip()
+    if not name or len(name) > 200:
+        raise InvalidRequest("An actor needs a name of 1 to 200 characters.", hint="Pass --name.")
+    try:
+        actor_kind = ActorKind(kind)
+    except ValueError:
+        raise InvalidRequest(
+            f"Unknown actor kind {kind!r}.",
+            hint="Use one of: " + ", ".join(k.value for k in ActorKind) + ".",
+        ) from None
+    coded = parse_purpose(purpose)
+    if (jwks_uri is None) == (jwks is None):
+        raise InvalidRequest(
+            "A backend client needs its public keys: a JWKS URL or a JWKS, one of the two.",
+            hint="Pass --jwks-url URL or --jwks FILE.",
+        )
+    if jwks_uri is not None:
+        parts = urlsplit(jwks_uri)
+        local = parts.scheme == "http" and parts.hostname in _LOOPBACK
+        if not (parts.scheme == "https" or local) or not parts.hostname:
+            raise InvalidRequest(
+                f"The JWKS URL {jwks_uri[:200]!r} is not an https URL.",
+                hint="Give the https address where the client publishes its public keys.",
+            )
+    if jwks is not None:
+        keys = jwks.get("keys")
+        if not isinstance(keys, list) or not keys or not all(isinstance(k, dict) for k in keys):
+            raise InvalidRequest(
+                "The JWKS has no keys.", hint='A JWKS is {"keys": [ {…public key…} ]}.'
+            )
+        if any("d" in key for key in keys):
+            raise InvalidRequest(
+                "The JWKS holds a private key.", hint="Register only the public keys."
+            )
+    actor_id = conn.execute(
+        insert(actors)
+        .values(
+            client_id=new_client_id(),
+            client_secret_hash=None,
+            name=name,
+            kind=actor_kind.value,
+            purpose=purpose_key(coded),
+            redirect_uris=[],
+            created_ms=now_ms,
+            jwks_uri=jwks_uri,
+            jwks=jwks,
+        )
+        .returning(actors.c.id)
+    ).scalar_one()
+    return get_actor(conn, int(actor_id))
 
 
 # Schemes a browser runs or reads locally instead of handing to an app: never a redirect target.
@@ -291,4 +371,6 @@ def _actor(row: Mapping[Any, Any]) -> Actor:
         created_ms=int(row["created_ms"]),
         disabled_ms=row["disabled_ms"],
         client_secret_hash=row["client_secret_hash"],
+        jwks_uri=row.get("jwks_uri"),
+        jwks=row.get("jwks"),
     )

@@ -425,8 +425,9 @@ def _if_none_match_version(request: Request, resource: dict[str, Any]) -> None:
 
 
 def register(app: FastAPI) -> None:
-    from healthpod.fhir import bulk, everything
+    from healthpod.fhir import bulk, deliveries, everything
 
+    app.include_router(deliveries.router)
     app.include_router(bulk.router)  # first: `$export` must not be taken for a type or an id
     app.include_router(everything.router)
     app.include_router(router)

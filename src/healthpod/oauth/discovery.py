@@ -19,6 +19,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
+from healthpod.oauth import backend
 from healthpod.oauth.idtoken import ALGORITHM, CLAIMS, public_keys, signing_key
 from healthpod.oauth.scopes import supported_scopes
 from healthpod.pod import Pod
@@ -26,8 +27,8 @@ from healthpod.pod import Pod
 router = APIRouter(tags=["smart"])
 # Public metadata: any origin may read it; no credentials are involved.
 PUBLIC = {"Access-Control-Allow-Origin": "*", "Cache-Control": "public, max-age=3600"}
-AUTH_METHODS = ["none", "client_secret_basic", "client_secret_post"]
-GRANT_TYPES = ["authorization_code", "refresh_token"]
+AUTH_METHODS = ["none", "client_secret_basic", "client_secret_post", "private_key_jwt"]
+GRANT_TYPES = ["authorization_code", "refresh_token", "client_credentials"]
 
 
 def _base(request: Request) -> str:
@@ -49,10 +50,12 @@ def smart_configuration(base: str) -> dict[str, Any]:
         "response_types_supported": ["code"],
         "scopes_supported": supported_scopes(),
         "code_challenge_methods_supported": ["S256"],
+        "token_endpoint_auth_signing_alg_values_supported": list(backend.ALGORITHMS),
         "capabilities": [
             "launch-standalone",
             "client-public",
             "client-confidential-symmetric",
+            "client-confidential-asymmetric",
             "context-standalone-patient",
             "permission-patient",
             "permission-offline",

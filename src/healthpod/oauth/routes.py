@@ -24,7 +24,7 @@ from healthpod.consent.actors import Actor
 from healthpod.consent.audit import DoneBy
 from healthpod.consent.model import Granularity, Scope
 from healthpod.errors import AccessDenied, HealthpodError, InvalidRequest
-from healthpod.oauth import discovery, tokens
+from healthpod.oauth import backend, discovery, tokens
 from healthpod.oauth.consent_form import parse_choice, requested
 from healthpod.oauth.scopes import granted, parse_scopes
 from healthpod.oauth.server import Client, Grant, PodAuthorizationServer, PodRequest
@@ -309,6 +309,8 @@ async def _endpoint(request: Request, run: str) -> JSONResponse:
     if pairs is None:
         return _bad_body()
     pod = _pod(request)
+    if run == "token" and dict(pairs).get("grant_type") == "client_credentials":
+        return await run_in_threadpool(_backend_token, pod, pairs)
     oauth_request = _oauth_request(request, pod, pairs)
 
     def work() -> JSONResponse:
@@ -330,6 +332,23 @@ async def _endpoint(request: Request, run: str) -> JSONResponse:
             status_code=exc.status,
             headers=NO_STORE,
         )
+
+
+def _backend_token(pod: Pod, pairs: list[tuple[str, str]]) -> JSONResponse:
+    """SMART Backend Services (`backend.issue_token`): one value per parameter."""
+    form: dict[str, str] = {}
+    for key, value in pairs:
+        if key in form:
+            error = backend.BackendError("invalid_request", f"{key} is given twice.")
+            return JSONResponse(error.body(), status_code=400, headers=NO_STORE)
+        form[key] = value
+    endpoint = f"{pod.settings.public_base_url}/oauth/token"
+    try:
+        with pod.engine.begin() as conn:
+            body = backend.issue_token(conn, form, token_endpoint=endpoint, now_ms=_now_ms(pod))
+    except backend.BackendError as exc:
+        return JSONResponse(exc.body(), status_code=exc.status, headers=NO_STORE)
+    return JSONResponse(body, headers=NO_STORE)
 
 
 @router.post("/oauth/token", tags=["smart"])

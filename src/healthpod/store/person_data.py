@@ -15,7 +15,8 @@ writer; the reader hands the carried `Scope` to the store's queries, which turn 
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections import Counter
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from datetime import date
@@ -34,6 +35,7 @@ from healthpod.consent.model import (
 from healthpod.errors import AccessDenied
 from healthpod.store import (
     daily_observations,
+    deliveries,
     marked_wrong,
     observations,
     person_tables,
@@ -334,6 +336,44 @@ class Writer(Reader):
         )
         assert found is not None
         return found.resource
+
+    def add_delivery(
+        self,
+        delivered: Sequence[dict[str, Any]],
+        *,
+        organisation: str,
+        filename: str,
+        sha256: str,
+        now_ms: int,
+    ) -> tuple[resources.WriteResult, Counter[str]]:
+        """Store the records a care provider delivered for this person, as one import.
+
+        Only resources of categories the consent lets the provider write are stored; the
+        others are counted per type and left out.
+
+        Raises:
+            AccessDenied: the scope does not allow writing at all.
+        """
+        if Action.WRITE not in self.scope.actions:
+            raise AccessDenied(
+                "The consent does not let this provider write.",
+                hint="Ask the person for a consent that allows deliveries.",
+            )
+        kept: list[resources.ResourceInput] = []
+        left_out: Counter[str] = Counter()
+        for resource in delivered:
+            if self.scope.covers_category(category_of(resource).value):
+                kept.append(
+                    resources.ResourceInput(
+                        resource, provenance="professional", organisation=organisation
+                    )
+                )
+            else:
+                left_out[str(resource.get("resourceType"))] += 1
+        result = deliveries.store(
+            self.conn, self.person_id, kept, filename=filename, sha256=sha256, now_ms=now_ms
+        )
+        return result, left_out
 
     def restrict(self, types: list[str], records: list[str], *, now_ms: int) -> list[str]:
         """Mark types and records "only me" (`store.restrictions.add`); the person's door only.

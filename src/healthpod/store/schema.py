@@ -313,6 +313,30 @@ actors = Table(
     Column("redirect_uris", JSON, nullable=False),
     Column("created_ms", BigInteger, nullable=False),
     Column("disabled_ms", BigInteger),
+    # A backend client (SMART Backend Services) signs its assertions with these keys: a URL
+    # of its JWKS, or the JWKS itself.
+    Column("jwks_uri", String(2000)),
+    Column("jwks", JSON),
+)
+
+# The `jti` of every backend client assertion seen, until it expires: a second use is refused.
+backend_assertions = Table(
+    "backend_assertions",
+    metadata,
+    Column("actor_id", ForeignKey("actors.id", ondelete="CASCADE"), primary_key=True),
+    Column("jti_hash", String(64), primary_key=True),
+    Column("expires_ms", BigInteger, nullable=False),
+)
+
+# Access tokens of backend clients (client_credentials): the sha256 of each, for no one person.
+backend_tokens = Table(
+    "backend_tokens",
+    metadata,
+    Column("token_hash", String(64), primary_key=True),
+    Column("actor_id", ForeignKey("actors.id", ondelete="CASCADE"), nullable=False),
+    Column("scope", Text, nullable=False),
+    Column("created_ms", BigInteger, nullable=False),
+    Column("expires_ms", BigInteger, nullable=False),
 )
 
 consents = Table(

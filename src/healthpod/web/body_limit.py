@@ -1,7 +1,8 @@
 """A limit on the bytes a request body may carry, counted as they arrive.
 
 Every request body may hold at most `MAX_BODY_BYTES`; only an upload to the import page by a
-logged-in person may hold up to the `max_upload_mb` setting. The middleware sits outside every
+logged-in person, or a delivery (`/fhir/$deliver`) with a valid backend token, may hold up to
+the `max_upload_mb` setting. The middleware sits outside every
 route, so an oversized body is answered with 413 before any CSRF check, form parsing, login
 check or bearer token lookup runs:
 
@@ -27,7 +28,7 @@ from healthpod.errors import InvalidRequest
 from healthpod.web.i18n import N_
 
 MAX_BODY_BYTES = 1024 * 1024  # forms, FHIR resources, OAuth requests
-UPLOAD_PATHS = frozenset({"/import"})  # POSTed by a logged-in person with files
+UPLOAD_PATHS = frozenset({"/import", DELIVERY_PATH := "/fhir/$deliver"})
 _MACHINE_PREFIXES = ("/api", "/oauth", "/.well-known", "/healthz", "/shl/")
 
 
@@ -86,14 +87,34 @@ def _headers(scope: Scope) -> dict[bytes, bytes]:
 
 
 async def _upload_limit(scope: Scope) -> int:
-    """The large limit for a logged-in person, the small one for anyone else."""
+    """The large limit for a logged-in person (or a backend client's delivery), the small one
+    for anyone else."""
     from healthpod.web import session
 
     request = Request(scope)
-    person_id = await run_in_threadpool(session.current_person, request)
-    if person_id is None:
+    if scope["path"] == DELIVERY_PATH:
+        allowed = await run_in_threadpool(_backend_client, request)
+    else:
+        allowed = await run_in_threadpool(session.current_person, request) is not None
+    if not allowed:
         return MAX_BODY_BYTES
     return int(request.app.state.settings.max_upload_mb) * 1024 * 1024
+
+
+def _backend_client(request: Request) -> bool:
+    import time
+
+    from healthpod.oauth import backend
+
+    scheme, _, presented = request.headers.get("authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not presented.strip():
+        return False
+    try:
+        with request.app.state.pod.engine.connect() as conn:
+            backend.find_token(conn, presented.strip(), now_ms=time.time_ns() // 1_000_000)
+    except LookupError:
+        return False
+    return True
 
 
 async def _read_up_to(receive: Receive, limit: int) -> list[Message] | None:

@@ -366,8 +366,38 @@ def upgrade() -> None:
         sa.Column("redirect_uris", sa.JSON(), nullable=False),
         sa.Column("created_ms", sa.BigInteger(), nullable=False),
         sa.Column("disabled_ms", sa.BigInteger(), nullable=True),
+        sa.Column("jwks_uri", sa.String(length=2000), nullable=True),
+        sa.Column("jwks", sa.JSON(), nullable=True),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_actors")),
         sa.UniqueConstraint("client_id", name=op.f("uq_actors_client_id")),
+    )
+    op.create_table(
+        "backend_assertions",
+        sa.Column("actor_id", sa.Integer(), nullable=False),
+        sa.Column("jti_hash", sa.String(length=64), nullable=False),
+        sa.Column("expires_ms", sa.BigInteger(), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["actor_id"],
+            ["actors.id"],
+            name=op.f("fk_backend_assertions_actor_id_actors"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("actor_id", "jti_hash", name=op.f("pk_backend_assertions")),
+    )
+    op.create_table(
+        "backend_tokens",
+        sa.Column("token_hash", sa.String(length=64), nullable=False),
+        sa.Column("actor_id", sa.Integer(), nullable=False),
+        sa.Column("scope", sa.Text(), nullable=False),
+        sa.Column("created_ms", sa.BigInteger(), nullable=False),
+        sa.Column("expires_ms", sa.BigInteger(), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["actor_id"],
+            ["actors.id"],
+            name=op.f("fk_backend_tokens_actor_id_actors"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("token_hash", name=op.f("pk_backend_tokens")),
     )
     op.create_table(
         "login_throttle",
@@ -977,6 +1007,8 @@ def downgrade() -> None:
     op.drop_index("ix_access_log_person_refers", table_name="access_log")
     op.drop_table("access_log")
     op.drop_table("login_throttle")
+    op.drop_table("backend_tokens")
+    op.drop_table("backend_assertions")
     op.drop_table("actors")
     op.drop_table("quantity_samples")
     op.drop_table("category_samples")
