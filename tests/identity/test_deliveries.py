@@ -403,6 +403,7 @@ def test_a_replayed_assertion_is_refused(client, clinic, caplog):
     ids=["aud", "expired", "far-exp", "no-jti", "sub", "foreign-key"],
 )
 def test_a_bad_assertion_gets_no_token(delivery_pod, client, clinic, changes, reason):
+    changes = dict(changes)  # the parameter is shared by the SQLite and PostgreSQL runs
     key = changes.pop("key", KEY)
     response = _token_request(client, _assertion(clinic, key=key, **changes))
     assert response.status_code == 401, response.text
