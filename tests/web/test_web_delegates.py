@@ -13,6 +13,7 @@ from healthpod import accounts
 from healthpod.app import create_app
 from healthpod.consent import audit
 from healthpod.pod import Pod, now_ms
+from healthpod.share import links
 
 from .conftest import PASSWORD, USERNAME, _csrf_of
 
@@ -89,6 +90,11 @@ def test_a_delegate_acts_for_the_person_and_every_page_is_logged(
     assert refused.status_code == 403
     last = _entries(pod, account)[-1]
     assert (last.event, last.outcome) == ("web.delegate", "denied")
+    no_link = _post(erik, "/sharing/links", {"category": "heart", "expires": "7d"})
+    assert no_link.status_code == 403
+    last = _entries(pod, account)[-1]
+    assert (last.event, last.outcome) == ("web.share", "denied")
+    assert links.of_person(pod, account) == []
     # What only the person does is refused before anything is read.
     for path in ("/settings", "/data"):
         assert erik.get(path, headers=HTML).status_code == 403

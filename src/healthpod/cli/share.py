@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import sys
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import click
 
@@ -13,7 +14,7 @@ from healthpod.cli.consent import find_person, person_option
 from healthpod.consent.model import Granularity, format_day
 from healthpod.errors import InvalidRequest, NotFound
 from healthpod.pod import Pod, now_ms
-from healthpod.share import links
+from healthpod.share import links, qr
 
 _DURATION = re.compile(r"^(\d{1,4})([hdw])$")
 _UNIT_MS = {"h": 3_600_000, "d": 86_400_000, "w": 7 * 86_400_000}
@@ -66,6 +67,12 @@ def link() -> None:
 @click.option("--raw", is_flag=True, help="Share every measurement, not daily summaries.")
 @click.option("--long-term", is_flag=True, help="Flag L: the file follows your data.")
 @click.option("--direct", is_flag=True, help="Flag U: the file by GET, no manifest.")
+@click.option(
+    "--qr",
+    "qr_file",
+    type=click.Path(dir_okay=False, writable=True, path_type=Path),
+    help="Also write a QR code of the viewer link to this SVG file.",
+)
 @person_option
 @json_option
 @pass_pod
@@ -80,6 +87,7 @@ def create(
     raw: bool,
     long_term: bool,
     direct: bool,
+    qr_file: Path | None,
     person: str,
     as_json: bool,
 ) -> None:
@@ -100,11 +108,24 @@ def create(
         direct=direct,
     )
     links.check(asked, now)
+    if qr_file is not None and not qr_file.resolve().parent.is_dir():
+        raise InvalidRequest(
+            f"--qr {qr_file}: the folder {qr_file.parent} does not exist.",
+            hint="Give a file in a folder that exists; no link was made.",
+        )
     with pod.engine.connect() as conn:
         person_id = find_person(conn, person)
     if person_id is None:
         person_id = pod.person_id(person)
     made = links.create(pod, person_id, asked, now_ms=now)
+    if qr_file is not None:
+        try:
+            qr.save_svg(made.viewer_url, str(qr_file))
+        except OSError as exc:
+            raise InvalidRequest(
+                f"Could not write the QR code to {qr_file}: {exc.strerror}.",
+                hint=f"The link is made (id {made.link.id}); revoke it or choose another --qr.",
+            ) from None
     if as_json:
         echo_json(made.as_json())
         return

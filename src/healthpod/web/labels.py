@@ -106,6 +106,13 @@ CONSENT_STATES: dict[str, str] = {
     "revoked": N_("Revoked"),
 }
 
+LINK_STATES: dict[str, str] = {
+    "active": N_("Active"),
+    "revoked": N_("Revoked"),
+    "expired": N_("Expired"),
+    "locked": N_("Locked after wrong passcodes"),
+}
+
 DELEGATION_STATES: dict[str, str] = {
     "active": N_("Active"),
     "revoked": N_("Revoked"),

@@ -13,6 +13,7 @@ from healthpod.consent.actors import Actor
 from healthpod.consent.model import Consent
 from healthpod.consent.receipt import build_receipt
 from healthpod.pod import now_ms
+from healthpod.share import links as share_links
 from healthpod.store.engine import Connection
 from healthpod.web import security
 from healthpod.web.auth import PersonDep, WebPerson, pod_of
@@ -58,6 +59,7 @@ def sharing_page(
     *,
     errors: dict[str, str] | None = None,
     form: dict[str, str] | None = None,
+    link_form: dict[str, object] | None = None,
     notice: str | None = None,
     status_code: int = 200,
 ) -> Response:
@@ -87,6 +89,10 @@ def sharing_page(
             "held": [v for v in people if not v.given and v.live],
             "errors": errors or {},
             "form": form or {},
+            "link_form": link_form or {"expires": "7d", "categories": []},
+            "links": [
+                (link, link.state_at(now)) for link in share_links.of_person(pod, person.person_id)
+            ],
         },
         status_code=status_code,
     )
