@@ -1,4 +1,4 @@
-"""`healthpod init` and `healthpod db upgrade|status`."""
+"""`healthpod init` and `healthpod db upgrade|status|roles|citus`."""
 
 from __future__ import annotations
 
@@ -116,6 +116,46 @@ def roles(state: CliState, owner: str, app: str, database: str | None, run: bool
     finally:
         engine.dispose()
     click.echo(f"Made the roles {owner} (owns the tables) and {app} (the app's).")
+
+
+@db.command()
+@click.pass_obj
+def citus(state: CliState) -> None:
+    """Print the SQL that spreads persons over Citus nodes, for this database.
+
+    First the key changes Citus needs (each person table's keys take person_id in; run them
+    as the owner role, in one transaction), then the calls that make the shared tables
+    reference tables and distribute every person table by person_id (run them on the Citus
+    coordinator). See docs/deploy-region.md.
+
+    \b
+        healthpod db citus > citus.sql
+    """
+    from sqlalchemy.engine import make_url
+
+    from healthpod.store import citus as citus_sql
+    from healthpod.store.engine import make_engine
+
+    url = make_url(state.settings.effective_migration_url)
+    if url.get_backend_name() != "postgresql":
+        raise ConfigError(
+            "Citus is for PostgreSQL; this pod's database is SQLite.",
+            hint="Set HEALTHPOD_DATABASE_URL (or --database-url) to a postgresql:// URL.",
+        )
+    engine = make_engine(url.render_as_string(hide_password=False))
+    try:
+        with engine.connect() as conn:
+            keys = citus_sql.constraints(conn)
+    finally:
+        engine.dispose()
+    click.echo("-- 1. Keys that include the person (as the owner role, one transaction)")
+    click.echo("BEGIN;")
+    for statement in citus_sql.prepare_sql(keys):
+        click.echo(statement + ";")
+    click.echo("COMMIT;")
+    click.echo("-- 2. Reference and distributed tables (on the Citus coordinator)")
+    for statement in citus_sql.distribute_sql():
+        click.echo(statement + ";")
 
 
 COMMANDS = [init, db]
