@@ -9,12 +9,13 @@ from a distributed table may point to a reference table (copied whole to every n
 the other way round.
 
 `REFERENCE_TABLES` are copied to every node: the shared ones (what a type code means, the
-actors, the signing keys, the login throttle, sign-ins under way) and the few person tables
-that are looked up by something other than the person before the person is known (an
-account by its username, an e-ID by its keyed hash, a session, an OAuth code or token, a
-share link by its token's hash; the consents those tokens stand for; and `persons` itself,
-whose names are unique across the region). They are small and seldom written. Every other
-table holds one person's rows (`DISTRIBUTED_TABLES`) and goes by `person_id`.
+actors and their backend tokens, the signing keys, the login throttle, sign-ins under way)
+and the few person tables that are looked up by something other than the person before the
+person is known (an account by its username, an e-ID by its keyed hash, a session, an OAuth
+code or token, a share link by its token's hash; the consents those tokens stand for; and
+`persons` itself, whose names are unique across the region). They are small and seldom
+written. Every other table holds one person's rows (`distributed_tables()`) and goes by
+`person_id`.
 
 SQLite (the laptop mode) keeps `id` as each table's own key: only an INTEGER PRIMARY KEY
 gets SQLite's automatic ids. So the person-inclusive keys are made here, on PostgreSQL,
@@ -39,6 +40,8 @@ DISTRIBUTION_COLUMN = "person_id"
 REFERENCE_TABLES: tuple[str, ...] = (
     # shared by everyone
     "actors",
+    "backend_assertions",
+    "backend_tokens",
     "login_throttle",
     "oauth_keys",
     "oidc_logins",
