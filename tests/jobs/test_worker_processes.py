@@ -81,3 +81,36 @@ def test_one_persons_big_import_does_not_hold_up_anothers_small_ones(pg_processe
     wait_for(lambda: all(job_of(pod, j).finished for j in big), timeout=300, what="Anna's imports")
     assert [job_of(pod, j).files[0].status for j in big] == ["completed", "completed"]
     pod.close()
+
+
+def test_a_job_that_stopped_its_worker_three_times_is_given_up_with_a_message(pg_processes):
+    import asyncio
+    from concurrent.futures import ThreadPoolExecutor
+
+    from healthpod.jobs.worker import MAX_ATTEMPTS, make_app, recover_stalled
+
+    processes = pg_processes
+    pod = open_pod(processes)
+    job = enqueue(pod, add_person(processes, "Anna"), SMALL_EXPORT)
+    # As the queue holds it after two workers died running it and a third is gone too.
+    with pod.engine.begin() as conn:
+        conn.execute(
+            text(
+                "UPDATE procrastinate_jobs SET status = 'doing', worker_id = NULL,"
+                " attempts = :attempts"
+            ),
+            {"attempts": MAX_ATTEMPTS - 1},
+        )
+    app = make_app(pod)
+
+    async def check() -> int:
+        async with app.open_async():
+            return await recover_stalled(app, pod, stalled_after=1)
+
+    with ThreadPoolExecutor(1) as thread:  # an event loop of its own
+        assert thread.submit(asyncio.run, check()).result() == 1
+    assert _queue_rows(pod)[0][0] == "failed"
+    given_up = job_of(pod, job)
+    assert given_up.finished and given_up.files[0].status == "failed"
+    assert f"stopped {MAX_ATTEMPTS} times" in (given_up.files[0].error or "")
+    pod.close()
