@@ -141,10 +141,11 @@ def _run_file(pod: Pod, job: ImportJob, folder: Path, file: FileJob, person: str
             file.status = "completed"
     except HealthpodError as exc:
         file.status, file.error, file.hint = "failed", exc.message, exc.hint
+        file.code = exc.code
     except Exception as exc:  # a bug must not leave the job "running" forever
         incident = uuid.uuid4().hex[:8]
         logger.error("import job failed incident=%s", incident, exc_info=exc)
-        file.status = "failed"
+        file.status, file.code = "failed", "exception"
         file.error = f"Something went wrong on our side (incident {incident})."
     state.save(home, job)
     path.unlink(missing_ok=True)

@@ -40,6 +40,7 @@ class FileJob:
     warnings: int = 0
     error: str | None = None
     hint: str | None = None
+    code: str | None = None  # the error's code (`HealthpodError.code`), for the page's words
 
     @property
     def fraction(self) -> float:

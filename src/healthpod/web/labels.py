@@ -136,14 +136,67 @@ BUCKETS: dict[str, str] = {
 }
 
 
+# What an import counts besides sample types: correlations, workouts, records from healthcare.
+ADDED: dict[str, str] = {
+    "blood_pressure": N_("Blood pressure"),
+    "workout": N_("Workouts"),
+    "activity_summary": N_("Activity rings"),
+    "workout_route": N_("Workout routes"),
+    "history": N_("Earlier imports"),
+    "AllergyIntolerance": N_("Allergies"),
+    "CarePlan": N_("Care plans"),
+    "CareTeam": N_("Care teams"),
+    "Claim": N_("Claims"),
+    "Composition": N_("Summaries"),
+    "Condition": N_("Conditions"),
+    "Coverage": N_("Insurance"),
+    "Device": N_("Devices"),
+    "DiagnosticReport": N_("Lab reports"),
+    "DocumentReference": N_("Documents"),
+    "Encounter": N_("Visits"),
+    "ExplanationOfBenefit": N_("Benefit statements"),
+    "Goal": N_("Goals"),
+    "ImagingStudy": N_("Imaging studies"),
+    "Immunization": N_("Immunizations"),
+    "Location": N_("Places"),
+    "Medication": N_("Medicines"),
+    "MedicationAdministration": N_("Medicines given"),
+    "MedicationRequest": N_("Prescriptions"),
+    "MedicationStatement": N_("Medications"),
+    "Observation": N_("Observations"),
+    "Organization": N_("Organisations"),
+    "Patient": N_("Who you are"),
+    "Practitioner": N_("Care professionals"),
+    "PractitionerRole": N_("Care professionals"),
+    "Procedure": N_("Procedures"),
+    "Provenance": N_("Provenance"),
+    "QuestionnaireResponse": N_("Questionnaire answers"),
+    "SupplyDelivery": N_("Supplies"),
+}
+
+
 def type_label(code: str) -> str:
     """The msgid for a type, or its English display name, or the code itself."""
     if code in TYPES:
         return TYPES[code]
+    if code in ADDED:
+        return ADDED[code]
     for known in SAMPLE_TYPES:
         if known.code == code:
             return known.display
-    return code
+    return code.replace("_", " ").capitalize()  # never a raw code such as blood_pressure
+
+
+# Why an upload was refused, by the error's code, as a sentence of our own (the importer's
+# exact words follow it, in English).
+IMPORT_FAILURES: dict[str, str] = {
+    "": N_("The file could not be imported."),
+    "not-supported": N_("healthpod cannot read this kind of file."),
+    "structure": N_("The file is damaged or cut short, so healthpod could not read it."),
+    "invalid": N_("The file holds something healthpod cannot store."),
+    "not-found": N_("Your person record is missing, so nothing was imported."),
+    "exception": N_("Something went wrong on our side. Your data is safe."),
+}
 
 
 # Import formats (the importers' names), for the upload form's format choice.
