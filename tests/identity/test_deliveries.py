@@ -424,3 +424,133 @@ def test_an_unknown_client_and_a_wrong_scope_get_no_token(client, clinic):
         },
     )
     assert response.status_code == 400 and response.json()["error"] == "invalid_scope"
+
+
+def test_the_person_sees_the_delivery_in_their_imports_and_access_log(delivery_pod, client, clinic):
+    from healthpod import accounts
+
+    body, patients = _sample_body()
+    person_id = _join(delivery_pod, "Joined", SYNTHEA, patients[0]["id"], actor_client_id=clinic)
+    client.post("/fhir/$deliver", content=body, headers={**NDJSON, **_token(client, clinic)})
+    with delivery_pod.engine.begin() as conn:
+        accounts.create_account(
+            conn, "joined", "a long password", person_id=person_id, now_ms=now_ms()
+        )
+    page = client.get("/login", headers={"accept": "text/html"})
+    csrf = page.text.split('name="csrf_token" value="', 1)[1].split('"', 1)[0]
+    client.post(
+        "/login",
+        data={"csrf_token": csrf, "username": "joined", "password": "a long password"},
+        headers={"accept": "text/html"},
+    )
+    imports = client.get("/import", headers={"accept": "text/html"})
+    assert "delivery.ndjson (Region Clinic)" in imports.text and "fhir-delivery" in imports.text
+    log = client.get("/access-log", headers={"accept": "text/html"})
+    assert "Delivery from healthcare" in log.text and "Region Clinic" in log.text
+
+
+def test_a_client_whose_keys_are_at_a_jwks_url_gets_a_token(delivery_pod, client):
+    import http.server
+    import threading
+
+    document = json.dumps({"keys": [KEY.as_dict(private=False)]}).encode()
+
+    class Keys(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):
+            self.send_response(200)
+            self.send_header("content-type", "application/json")
+            self.end_headers()
+            self.wfile.write(document)
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Keys)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        with delivery_pod.engine.begin() as conn:
+            actor = register_backend(
+                conn,
+                name="Lab by URL",
+                kind="clinic",
+                purpose="TREAT",
+                jwks_uri=f"http://127.0.0.1:{server.server_address[1]}/jwks.json",
+                jwks=None,
+                now_ms=now_ms(),
+            )
+        assert _token_request(client, _assertion(actor.client_id)).status_code == 200
+        foreign = _assertion(actor.client_id, key=RSAKey.generate_key(2048))
+        assert _token_request(client, foreign).status_code == 401
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_a_personnummer_by_oid_finds_the_person_an_eid_joined(tmp_path, database_url):
+    """A delivery naming the personnummer by its OID reaches the person whose e-ID gave the
+    number (stored under the URI's namespace), with the region's default trusted systems."""
+    from healthpod.identity.numbers import PERSONNUMMER
+
+    settings = Settings(
+        home=tmp_path / "home", database_url=database_url, base_url="http://testserver"
+    )
+    pod = Pod.open(settings)
+    try:
+        with pod.engine.begin() as conn:
+            actor = register_backend(
+                conn,
+                name="Region Clinic",
+                kind="clinic",
+                purpose="TREAT",
+                jwks_uri=None,
+                jwks={"keys": [KEY.as_dict(private=False)]},
+                now_ms=now_ms(),
+            )
+        person_id = _join(
+            pod, "Tolvan", PERSONNUMMER, "19121212-1212", actor_client_id=actor.client_id
+        )
+        body = "\n".join(
+            json.dumps(r)
+            for r in (
+                {
+                    "resourceType": "Patient",
+                    "id": "p1",
+                    "identifier": [
+                        {"system": "urn:oid:1.2.752.129.2.1.3.1", "value": "191212121212"}
+                    ],
+                },
+                {
+                    "resourceType": "Condition",
+                    "id": "c1",
+                    "subject": {"reference": "Patient/p1"},
+                    "code": {"text": "Hypertension"},
+                },
+                {
+                    "resourceType": "Patient",
+                    "id": "p2",
+                    "identifier": [
+                        {"system": "urn:oid:1.2.752.129.2.1.3.1", "value": "198112289874"}
+                    ],
+                },
+                {
+                    "resourceType": "Condition",
+                    "id": "c2",
+                    "subject": {"reference": "Patient/p2"},
+                    "code": {"text": "Asthma"},
+                },
+            )
+        )
+        with TestClient(create_app(settings, pod=pod), base_url="http://testserver") as c:
+            response = c.post(
+                "/fhir/$deliver", content=body, headers={**NDJSON, **_token(c, actor.client_id)}
+            )
+        assert response.status_code == 200, response.text
+        with pod.engine.connect() as conn:
+            rows = conn.execute(
+                select(schema.resources.c.person_id, schema.resources.c.fhir_id)
+            ).all()
+        assert sorted(rows) == [(person_id, "c1"), (person_id, "p1")]
+        assert "Asthma" not in _every_row_as_text(pod)
+    finally:
+        pod.close()

@@ -290,6 +290,7 @@ CHANGES: dict[str, str] = {
 
 EVENTS: dict[str, str] = {
     "login": N_("Log in"),
+    "delivery": N_("Delivery from healthcare"),
     "logout": N_("Log out"),
     "fhir.search": N_("Search"),
     "fhir.read": N_("Read"),

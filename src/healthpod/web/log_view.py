@@ -74,6 +74,10 @@ REASONS: tuple[tuple[re.Pattern[str], str], ...] = tuple(
         (r"logged in", N_("You signed in.")),
         (r"logged in with e-ID \((?P<what>.+)\)", N_("You signed in with e-ID (%(what)s).")),
         (
+            r"joined with e-ID \((?P<what>.+)\) and accepted the terms, version (?P<version>.+)",
+            N_("You joined with e-ID (%(what)s) and accepted the terms, version %(version)s."),
+        ),
+        (
             r"login failed: wrong password",
             N_("Someone tried to sign in to your account with a wrong password."),
         ),
