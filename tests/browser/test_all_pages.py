@@ -31,6 +31,7 @@ PAGES = {
     "records": "/records",
     "sharing": "/sharing",
     "access-log": "/access-log",
+    "inbox": "/inbox",
     "your-data": "/data",
     "settings": "/settings",
 }
