@@ -159,3 +159,45 @@ def test_the_delegates_section_is_swedish_too(logged_in, erik_id):
     logged_in.cookies.set("hp_lang", "sv")
     page = logged_in.get("/sharing", headers=HTML).text
     assert "Personer som kan företräda dig" in page
+
+
+def test_a_manage_delegate_imports_for_the_person_and_a_view_delegate_may_not(
+    logged_in, erik, pod, account, erik_id
+):
+    from tests.conftest import DATA
+
+    from healthpod.jobs import state
+
+    example = sorted((DATA / "fhir" / "r4-examples").glob("*.json"))[0]
+    _post(logged_in, "/sharing/delegates", {"username": ERIK, "role": "view"})
+    _post(erik, "/acting", {"person_id": str(account)})
+
+    def upload():
+        csrf = _csrf_of(erik.get("/import", headers=HTML).text)
+        return erik.post(
+            "/import",
+            data={"csrf_token": csrf},
+            files={"files": (example.name, example.read_bytes(), "application/json")},
+            headers=HTML,
+            follow_redirects=False,
+        )
+
+    refused = upload()
+    assert refused.status_code == 403
+    last = _entries(pod, account)[-1]
+    assert (last.event, last.outcome, last.details["delegate"]) == ("web.import", "denied", ERIK)
+
+    revoke = re.search(
+        r'action="(/sharing/delegates/\d+/revoke)"', logged_in.get("/sharing", headers=HTML).text
+    )
+    assert revoke
+    _post(logged_in, revoke.group(1), {})
+    _post(logged_in, "/sharing/delegates", {"username": ERIK, "role": "manage"})
+    started = upload()
+    assert started.status_code == 303, started.text
+    job_id = started.headers["location"].rsplit("/", 1)[1]
+    job = state.load_for(pod.settings.home, job_id, account)
+    assert job is not None  # the person's import, not erik's
+    assert state.load_for(pod.settings.home, job_id, erik_id) is None
+    last_import = [e for e in _entries(pod, account) if e.event == "web.import"][-1]
+    assert (last_import.outcome, last_import.details["delegate_id"]) == ("allowed", erik_id)
