@@ -74,6 +74,7 @@ class Processes:
     logs: Path
     setup_url: str  # for the test's own setup and counts: every person's rows
     started: list[subprocess.Popen[bytes]] = field(default_factory=list)
+    env: dict[str, str] = field(default_factory=dict)  # settings for every process
 
     def start(self, *args: str) -> subprocess.Popen[bytes]:
         log = (self.logs / f"{len(self.started):02d}-{args[0]}.log").open("wb")
@@ -81,7 +82,7 @@ class Processes:
             [*HEALTHPOD, "--home", str(self.home), "--database-url", self.database_url, *args],
             stdout=log,
             stderr=subprocess.STDOUT,
-            env={**os.environ, "HEALTHPOD_LOG_LEVEL": "INFO"},
+            env={**os.environ, "HEALTHPOD_LOG_LEVEL": "INFO", **self.env},
         )
         self.started.append(process)
         return process

@@ -5,23 +5,39 @@
                    or application/fhir+json     (a transaction or collection Bundle)
     → 200 OperationOutcome: one issue per patient, stored or not and why
 
-The body is written to a file in the pod's home, delivered (`identity.delivery.deliver`, which
-a job queue can run later just as well) and removed.
+The body is written to a file in the pod's home, delivered (`identity.delivery.deliver`) and
+removed. With `Prefer: respond-async` (the FHIR asynchronous request pattern) the delivery is
+a job instead (`jobs.deliveries`, run by the job queue: `healthpod worker` on PostgreSQL):
+
+    → 202 Accepted, Content-Location: <base>/fhir/$deliver-status/<id>
+    GET /fhir/$deliver-status/<id>   (the same client's backend token)
+    → 202 with X-Progress while it waits or runs; then 200 and the OperationOutcome, or the
+      refusal's status and OperationOutcome; another client's or an unknown id: 404
 """
 
 from __future__ import annotations
 
 import secrets
+import shutil
 from pathlib import Path
 
 from fastapi import APIRouter, Request
 from starlette.concurrency import run_in_threadpool
 
-from healthpod.errors import InvalidRequest, UnsupportedFormat
+from healthpod.errors import InvalidRequest, NotFound, UnsupportedFormat
 from healthpod.fhir.access import now_ms, pod_of
-from healthpod.fhir.outcome import FhirResponse, FhirRoute, Unauthorized
+from healthpod.fhir.outcome import (
+    FhirResponse,
+    FhirRoute,
+    Unauthorized,
+    operation_outcome,
+    outcome_response,
+)
 from healthpod.identity import delivery
+from healthpod.jobs import deliveries
+from healthpod.jobs.queue import queue_of
 from healthpod.oauth import backend
+from healthpod.pod import Pod
 
 router = APIRouter(prefix="/fhir", route_class=FhirRoute, tags=["fhir"])
 NDJSON_TYPES = ("application/fhir+ndjson", "application/x-ndjson", "application/ndjson")
@@ -65,6 +81,8 @@ async def deliver(request: Request) -> FhirResponse:
             hint="Send application/fhir+ndjson or application/fhir+json.",
         )
     pod = pod_of(request)
+    if "respond-async" in request.headers.get("prefer", "").lower():
+        return await _deliver_later(request, pod, actor_id, kind)
     folder = pod.settings.home / "deliveries"
     folder.mkdir(parents=True, exist_ok=True, mode=0o700)
     path = folder / f"{secrets.token_hex(12)}.{kind}"
@@ -93,3 +111,50 @@ async def _save(request: Request, path: Path, limit: int) -> int:
                 )
             out.write(chunk)
     return size
+
+
+async def _deliver_later(
+    request: Request, pod: Pod, actor_id: int, kind: delivery.Kind
+) -> FhirResponse:
+    job, path = deliveries.new_delivery(pod.settings.home, actor_id, kind)
+    try:
+        job.size = await _save(request, path, pod.settings.max_upload_mb * 1024 * 1024)
+        if job.size == 0:
+            raise InvalidRequest("The delivery is empty.")
+    except BaseException:
+        shutil.rmtree(path.parent, ignore_errors=True)
+        raise
+    deliveries.save(pod.settings.home, job)
+    await run_in_threadpool(queue_of(request.app.state).enqueue_delivery, job)
+    status_url = f"{pod.settings.public_base_url}/fhir/$deliver-status/{job.id}"
+    return FhirResponse(
+        operation_outcome(
+            "The delivery is queued; its outcome will be at the Content-Location.",
+            code="informational",
+            severity="information",
+        ),
+        status_code=202,
+        headers={"content-location": status_url},
+    )
+
+
+@router.get("/$deliver-status/{job_id}")
+def delivery_status(request: Request, job_id: str) -> FhirResponse:
+    """The outcome of a queued delivery, for the client that sent it."""
+    actor_id = _caller(request)
+    job = deliveries.load_for(pod_of(request).settings.home, job_id, actor_id)
+    if job is None:
+        raise NotFound("There is no such delivery of this client.")
+    if not job.finished:
+        return FhirResponse(
+            operation_outcome(
+                f"The delivery is {job.status}.", code="informational", severity="information"
+            ),
+            status_code=202,
+            headers={"x-progress": job.status, "retry-after": "2"},
+        )
+    if job.status == "completed" and job.outcome is not None:
+        return FhirResponse(job.outcome)
+    return outcome_response(
+        job.error_status or 500, job.error or "The delivery failed.", hint=job.hint
+    )

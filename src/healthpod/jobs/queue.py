@@ -16,20 +16,23 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Protocol
 
 from healthpod.errors import ConfigError
-from healthpod.jobs import runner, state
+from healthpod.jobs import deliveries, runner, state
+from healthpod.jobs.deliveries import DeliveryJob
 from healthpod.jobs.state import ImportJob
 
 if TYPE_CHECKING:
     import procrastinate
 
-    from healthpod.pod import Pod
+from healthpod.pod import Pod
 
 logger = logging.getLogger(__name__)
 
 TASK = "healthpod.import_upload"
+DELIVER_TASK = "healthpod.deliver"
 SMALL_BYTES = 64 * 1024 * 1024
 QUEUES = {"small": "imports-small", "large": "imports-large"}
 PRIORITY = {"small": 10, "large": 0}
@@ -40,13 +43,15 @@ class JobQueue(Protocol):
 
     def enqueue(self, job: ImportJob) -> None: ...
 
+    def enqueue_delivery(self, job: DeliveryJob) -> None: ...
+
     def resume(self) -> None:
         """Start what a restart interrupted (a no-op where jobs outlive the server)."""
 
     def close(self) -> None: ...
 
 
-def size_class(job: ImportJob) -> str:
+def size_class(job: ImportJob | DeliveryJob) -> str:
     return "small" if job.size < SMALL_BYTES else "large"
 
 
@@ -61,14 +66,24 @@ class InProcessQueue:
         thread.daemon = True
         thread.start()
 
+    def enqueue_delivery(self, job: DeliveryJob) -> None:
+        thread = threading.Thread(
+            target=self._run, args=(job.id, deliveries.run_delivery), name=f"deliver-{job.id[:8]}"
+        )
+        thread.daemon = True
+        thread.start()
+
     def resume(self) -> None:
         for job in state.unfinished(self.pod.settings.home):
             logger.info("resuming import job job=%s", job.id[:8])
             self.enqueue(job)
+        for delivery in deliveries.unfinished(self.pod.settings.home):
+            logger.info("resuming delivery job job=%s", delivery.id[:8])
+            self.enqueue_delivery(delivery)
 
-    def _run(self, job_id: str) -> None:
+    def _run(self, job_id: str, run: Callable[[Pod, str], object] = runner.run_job) -> None:
         try:
-            runner.run_job(self.pod, job_id)
+            run(self.pod, job_id)
         except runner.JobBusy:
             logger.info("import job runs in another process job=%s", job_id[:8])
         except Exception as exc:  # the thread's last word: logged, never lost silently
@@ -99,6 +114,16 @@ class PostgresQueue:
             priority=PRIORITY[kind],
         ).defer(job_id=job.id)
         logger.info("import job queued job=%s queue=%s", job.id[:8], QUEUES[kind])
+
+    def enqueue_delivery(self, job: DeliveryJob) -> None:
+        kind = size_class(job)
+        self.app.configure_task(
+            DELIVER_TASK,
+            lock=f"actor:{job.actor_id}",
+            queue=QUEUES[kind],
+            priority=PRIORITY[kind],
+        ).defer(delivery_id=job.id)
+        logger.info("delivery job queued job=%s queue=%s", job.id[:8], QUEUES[kind])
 
     def resume(self) -> None:
         pass
@@ -134,3 +159,9 @@ def open_queue(pod: Pod, choice: str = "auto") -> JobQueue:
         )
     queue: Any = PostgresQueue(pod) if uses_workers(pod, choice) else InProcessQueue(pod)
     return queue  # type: ignore[no-any-return]
+
+
+def queue_of(app_state: Any) -> JobQueue:
+    """The app's job queue (made by `web.routes.register`)."""
+    found: JobQueue = app_state.import_queue
+    return found

@@ -45,7 +45,7 @@ class JobBusy(Exception):
 
 
 @contextmanager
-def _exclusive(folder: Path) -> Iterator[None]:
+def exclusive(folder: Path) -> Iterator[None]:
     """Hold the job's lock file while running it: two server processes that both find an
     unfinished job at start-up run it once; the lock dies with its process."""
     fd = os.open(folder / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o600)
@@ -71,7 +71,7 @@ def run_job(pod: Pod, job_id: str) -> ImportJob:
     job = state.load(home, job_id)
     if job is None or folder is None:
         raise NotFound(f"There is no import job {job_id[:8]}.")
-    with _exclusive(folder):
+    with exclusive(folder):
         job = state.load(home, job_id) or job  # as the last runner left it
         if job.finished:
             return job

@@ -92,10 +92,22 @@ def new_job(home: Path, person_id: int) -> tuple[ImportJob, Path]:
 
 def save(home: Path, job: ImportJob) -> None:
     """Write the job's record whole (a new file renamed over the old one)."""
-    folder = uploads(home) / job.id
+    write_record(uploads(home) / job.id, asdict(job))
+
+
+def write_record(folder: Path, document: dict[str, Any]) -> None:
+    """Write `folder`'s STATE_FILE whole: a new file renamed over the old one."""
     temporary = folder / f".{STATE_FILE}.{os.getpid()}.tmp"
-    temporary.write_text(json.dumps(asdict(job)), encoding="utf-8")
+    temporary.write_text(json.dumps(document), encoding="utf-8")
     temporary.replace(folder / STATE_FILE)
+
+
+def read_record(folder: Path) -> dict[str, Any] | None:
+    try:
+        document: dict[str, Any] = json.loads((folder / STATE_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return document
 
 
 def load(home: Path, job_id: str) -> ImportJob | None:
@@ -103,9 +115,8 @@ def load(home: Path, job_id: str) -> ImportJob | None:
     folder = folder_of(home, job_id)
     if folder is None:
         return None
-    try:
-        document: dict[str, Any] = json.loads((folder / STATE_FILE).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+    document = read_record(folder)
+    if document is None:
         return None
     files = [FileJob(**f) for f in document.pop("files", [])]
     return ImportJob(**document, files=files)

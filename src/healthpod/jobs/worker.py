@@ -12,12 +12,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING
 
 from healthpod.errors import HealthpodError
-from healthpod.jobs import runner, state
-from healthpod.jobs.queue import QUEUES, TASK, conninfo
+from healthpod.jobs import deliveries, runner, state
+from healthpod.jobs.queue import DELIVER_TASK, QUEUES, TASK, conninfo
 
 if TYPE_CHECKING:
     import procrastinate
@@ -51,7 +51,16 @@ def make_app(pod: Pod) -> procrastinate.App:
         except HealthpodError as exc:
             logger.warning("import job not run job=%s: %s", job_id[:8], exc.message)
 
-    del import_upload  # registered under TASK; nothing calls it by name here
+    @app.task(name=DELIVER_TASK)
+    def deliver(delivery_id: str) -> None:
+        try:
+            deliveries.run_delivery(pod, delivery_id)
+        except runner.JobBusy:
+            logger.warning("delivery job still runs elsewhere job=%s", delivery_id[:8])
+        except HealthpodError as exc:
+            logger.warning("delivery job not run job=%s: %s", delivery_id[:8], exc.message)
+
+    del import_upload, deliver  # registered under their names; nothing calls them here
     return app
 
 
@@ -61,13 +70,13 @@ async def recover_stalled(app: procrastinate.App, pod: Pod, *, stalled_after: fl
     from procrastinate.jobs import Status
 
     jobs: Iterable[Job] = await app.job_manager.get_stalled_jobs(
-        task_name=TASK, seconds_since_heartbeat=stalled_after
+        seconds_since_heartbeat=stalled_after
     )
     count = 0
     for job in jobs:
         count += 1
         if job.attempts + 1 >= MAX_ATTEMPTS:
-            _give_up(pod, str(job.task_kwargs.get("job_id", "")), job.attempts + 1)
+            _give_up(pod, job.task_kwargs, job.attempts + 1)
             await app.job_manager.finish_job(job, status=Status.FAILED, delete_job=False)
             logger.error("import job given up job_id=%s attempts=%d", job.id, job.attempts + 1)
         else:
@@ -76,8 +85,15 @@ async def recover_stalled(app: procrastinate.App, pod: Pod, *, stalled_after: fl
     return count
 
 
-def _give_up(pod: Pod, job_id: str, count: int) -> None:
-    job = state.load(pod.settings.home, job_id)
+def _give_up(pod: Pod, kwargs: Mapping[str, object], count: int) -> None:
+    home = pod.settings.home
+    delivery = deliveries.load(home, str(kwargs.get("delivery_id", "")))
+    if delivery is not None:
+        delivery.status, delivery.error_status = "failed", 503
+        delivery.error, delivery.hint = STOPPED_TOO_OFTEN.format(count=count), STOPPED_HINT
+        deliveries.save(home, delivery)
+        return
+    job = state.load(home, str(kwargs.get("job_id", "")))
     if job is None:
         return
     for file in job.files:

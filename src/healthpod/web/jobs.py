@@ -11,11 +11,12 @@ from __future__ import annotations
 
 import re
 from dataclasses import replace
-from typing import Any
 
-from healthpod.jobs.queue import JobQueue
+from healthpod.jobs.queue import queue_of
 from healthpod.jobs.state import ImportJob
 from healthpod.web.i18n import N_
+
+__all__ = ["for_page", "queue_of", "safe_filename", "web_hint"]
 
 
 def for_page(job: ImportJob) -> ImportJob:
@@ -36,12 +37,6 @@ def web_hint(hint: str | None) -> str | None:
             "and import it again."
         )
     return hint
-
-
-def queue_of(state: Any) -> JobQueue:
-    """The app's job queue (made by `routes.register`)."""
-    found: JobQueue = state.import_queue
-    return found
 
 
 def safe_filename(name: str) -> str:
