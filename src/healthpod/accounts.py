@@ -158,6 +158,15 @@ def create_eid_account(conn: Connection, *, person_id: int, now_ms: int) -> Acco
     return get_account(conn, int(account_id))
 
 
+def is_eid_only(engine: Engine, person_id: int) -> bool:
+    """Whether the person's account signs in with e-ID only (it has no password)."""
+    with engine.connect() as conn:
+        stored = conn.scalar(
+            select(accounts.c.password_hash).where(accounts.c.person_id == person_id)
+        )
+    return stored == NO_PASSWORD
+
+
 def get_account(conn: Connection, account_id: int) -> Account:
     """Raises: NotFound: no account with this id."""
     row = conn.execute(select(accounts).where(accounts.c.id == account_id)).mappings().first()

@@ -70,6 +70,9 @@ def test_first_sign_in_joins_after_the_terms_then_signs_in_again(
     )
     assert accepted.status_code == 303 and accepted.headers["location"] == "/records"
     assert eid_client.get("/records", headers=HTML, follow_redirects=False).status_code == 200
+    settings = eid_client.get("/settings", headers=HTML)
+    assert "19121212-1212" in settings.text and "(Test e-ID)" in settings.text
+    assert "Change password" not in settings.text  # an e-ID account has no password
 
     with eid_pod.engine.connect() as conn:
         identity = conn.execute(select(schema.identities)).mappings().one()

@@ -20,7 +20,7 @@ from healthpod.config import IdentityProvider, Settings
 from healthpod.consent import audit
 from healthpod.errors import HealthpodError, InvalidRequest
 from healthpod.identity import oidc
-from healthpod.identity.numbers import PERSONNUMMER, IdentifierKeys
+from healthpod.identity.numbers import PERSONNUMMER, IdentifierKeys, masked
 from healthpod.keys import identity_key
 from healthpod.pod import Pod, now_ms
 from healthpod.store import identities, persons
@@ -228,6 +228,35 @@ def join(pod: Pod, new: NewPerson) -> int:
         return found.person_id
     logger.info("e-ID person joined provider=%s person_id=%d", provider.name, person_id)
     return person_id
+
+
+@dataclass(frozen=True, slots=True)
+class ShownNumber:
+    number: str  # YYYYMMDD-NNNN
+    provider: str | None  # the label of the e-ID provider that first proved it
+
+
+def numbers_of(pod: Pod, person_id: int) -> list[ShownNumber]:
+    """The person's own personal identity numbers, decrypted to show them back to them only.
+
+    Only the person's own door calls this (their settings page).
+    """
+    with pod.engine.connect() as conn:
+        found = identities.of_person(conn, person_id)
+    if not found:
+        return []
+    identifier_keys = keys(pod.settings)
+    labels = {p.name: p.label for p in pod.settings.identity_providers}
+    shown: list[ShownNumber] = []
+    for identity in found:
+        try:
+            number = identifier_keys.decrypt(identity.value_encrypted)
+        except HealthpodError:
+            logger.warning("an identity of person_id=%d cannot be decrypted", person_id)
+            continue
+        provider = labels.get(identity.provider or "", identity.provider)
+        shown.append(ShownNumber(masked(number), provider))
+    return shown
 
 
 def _refused(reason: str, *, provider: str | None = None) -> oidc.SignInRefused:

@@ -10,6 +10,7 @@ from fastapi.responses import RedirectResponse
 
 from healthpod import accounts
 from healthpod.errors import HealthpodError
+from healthpod.identity import signin
 from healthpod.insights import sources, summaries
 from healthpod.insights.measures import Method, find_measure, stored_measures
 from healthpod.store.person_data import PersonData
@@ -58,6 +59,8 @@ def _page(
             "errors": errors or {},
             "notice": notice,
             "current": language(request),
+            "eid_numbers": signin.numbers_of(pod_of(request), data.person_id),
+            "has_password": not accounts.is_eid_only(pod_of(request).engine, data.person_id),
         },
         status_code=400 if errors else 200,
     )
