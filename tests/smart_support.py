@@ -222,7 +222,7 @@ class FormReader(HTMLParser):
     def handle_starttag(self, tag, attrs):
         a = dict(attrs)
         if tag == "form" and not self._done and a.get("method") == "post" and self.action is None:
-            if a.get("action") in ("/language", "/logout"):
+            if a.get("action") in ("/language", "/logout", "/acting/stop"):
                 return
             self.action = a.get("action")
             self._in_form = True

@@ -19,9 +19,11 @@ from fastapi import APIRouter, FastAPI, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, RedirectResponse
 
+from healthpod.consent import access, delegates
 from healthpod.consent import store as consent_store
 from healthpod.consent.actors import Actor
 from healthpod.consent.audit import DoneBy
+from healthpod.consent.delegation import DelegateAction
 from healthpod.consent.model import Granularity, Scope
 from healthpod.errors import AccessDenied, HealthpodError, InvalidRequest
 from healthpod.oauth import backend, discovery, tokens
@@ -29,9 +31,9 @@ from healthpod.oauth.consent_form import parse_choice, requested
 from healthpod.oauth.scopes import granted, parse_scopes
 from healthpod.oauth.server import Client, Grant, PodAuthorizationServer, PodRequest
 from healthpod.pod import Pod
-from healthpod.store.person_data import for_owner
+from healthpod.store.person_data import PersonData, for_owner
 from healthpod.store.restrictions import Counts
-from healthpod.web import localtime, security, session
+from healthpod.web import acting, localtime, security, session
 from healthpod.web.render import render
 
 router = APIRouter()
@@ -160,7 +162,7 @@ def authorize_page(request: Request) -> Response:
             target = request.url.path + "?" + request.url.query
             return RedirectResponse("/login?" + urlencode({"next": target}), status_code=303)
         client: Client = grant.client
-        own = for_owner(pod.engine, pod.reads, person_id)
+        _person, own, _fhir_user = _whose(request, pod, person_id, now_ms=now_ms)
         zone = localtime.zone_of(own)
         with own.reader() as read:
             restricted = read.restriction_counts()
@@ -169,6 +171,44 @@ def authorize_page(request: Request) -> Response:
         )
     response.headers.update(NO_STORE)
     return response
+
+
+def _whose(
+    request: Request, pod: Pod, signed_in: int, *, now_ms: int
+) -> tuple[int, PersonData, str | None]:
+    """Whom an app asks for access to: the signed-in person, or the person they chose to act
+    for (a delegate with the manage role may grant consents for them: decided and logged in
+    that person's log), and how `fhirUser` names who launched it (None: the Patient).
+
+    Raises:
+        AccessDenied: the delegation does not allow managing sharing (logged).
+    """
+    chosen = acting.chosen(request)
+    if chosen is not None and chosen != signed_in:
+        with pod.engine.connect() as conn:
+            held = delegates.holds_any(conn, signed_in, chosen)
+        if held:
+            data = access.open_for_delegate(
+                pod.engine,
+                pod.reads,
+                delegate_id=signed_in,
+                person_id=chosen,
+                action=DelegateAction.SHARE,
+                event="oauth.authorize",
+                details={"path": request.url.path},
+                now_ms=now_ms,
+                age_limit=pod.settings.guardian_age_limit,
+            )
+            request.state.acting_for = _shown_name(pod, chosen)
+            delegation = (data.accessor.via or "").rpartition("/")[2]
+            return chosen, data, f"RelatedPerson/{delegation}"
+    return signed_in, for_owner(pod.engine, pod.reads, signed_in), None
+
+
+def _shown_name(pod: Pod, person_id: int) -> str:
+    with pod.engine.connect() as conn:
+        found = delegates.party(conn, person_id)
+    return found.shown_name if found is not None else str(person_id)
 
 
 def _consent_page(
@@ -221,7 +261,8 @@ def _decide(request: Request, fields: list[tuple[str, str]]) -> Response:
         )
     oauth_request = _oauth_request(request, pod, _query_pairs(request))
     decision = dict(fields).get("decision")
-    zone = localtime.zone_of(for_owner(pod.engine, pod.reads, person_id))
+    person_id, data, fhir_user = _whose(request, pod, person_id, now_ms=now_ms)
+    zone = localtime.zone_of(data)
     with pod.engine.begin() as conn:
         tokens.begin_writing(conn)
         try:
@@ -262,7 +303,13 @@ def _decide(request: Request, fields: list[tuple[str, str]]) -> Response:
         )
         actions = frozenset(a.value for a in choice.scope.actions)
         given = granted(scopes, choice.scope.categories, actions)
-        user = Grant(person_id, consent.id, given.text(), oauth_request.payload.data.get("nonce"))
+        user = Grant(
+            person_id,
+            consent.id,
+            given.text(),
+            oauth_request.payload.data.get("nonce"),
+            fhir_user,
+        )
         status, _body, headers = server.create_authorization_response(
             oauth_request, grant_user=user, grant=grant
         )

@@ -90,6 +90,7 @@ class Grant:
     consent_id: int
     scope: str
     nonce: str | None = None
+    fhir_user: str | None = None  # RelatedPerson/<delegation id>: a delegate launched the app
 
 
 class Code(AuthorizationCodeMixin):  # type: ignore[misc]
@@ -239,7 +240,9 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):  # type: ignore[mis
         record = authorization_code.record
         if not self.server.consent_valid(record.person_id, record.actor_id, record.consent_id):
             return None
-        return Grant(record.person_id, record.consent_id, record.scope, record.nonce)
+        return Grant(
+            record.person_id, record.consent_id, record.scope, record.nonce, record.fhir_user
+        )
 
 
 class RefreshTokenGrant(grants.RefreshTokenGrant):  # type: ignore[misc]
@@ -494,6 +497,7 @@ class PodAuthorizationServer(AuthorizationServer):  # type: ignore[misc]
             code_challenge=data["code_challenge"],
             nonce=data.get("nonce"),
             now_ms=self.now_ms,
+            fhir_user=grant.fhir_user,
         )
         self.log(
             grant.person_id,
@@ -560,7 +564,7 @@ class PodAuthorizationServer(AuthorizationServer):  # type: ignore[misc]
                 self.conn,
                 issuer=self.issuer,
                 audience=client.actor.client_id,
-                fhir_user=f"{self.fhir_base}/Patient/{user.person_id}",
+                fhir_user=f"{self.fhir_base}/{user.fhir_user or f'Patient/{user.person_id}'}",
                 subject=str(user.person_id),
                 nonce=user.nonce,
                 now_ms=self.now_ms,

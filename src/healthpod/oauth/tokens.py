@@ -48,6 +48,7 @@ class CodeRecord:
     created_ms: int
     expires_ms: int
     used_ms: int | None
+    fhir_user: str | None = None  # RelatedPerson/<delegation id> for a delegate's launch
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,6 +80,7 @@ def save_code(
     code_challenge: str,
     nonce: str | None,
     now_ms: int,
+    fhir_user: str | None = None,
 ) -> str:
     """Store a new authorization code and return it (the only time it exists in clear)."""
     code = new_secret()
@@ -92,6 +94,7 @@ def save_code(
             scope=scope,
             code_challenge=code_challenge,
             nonce=nonce,
+            fhir_user=fhir_user,
             created_ms=now_ms,
             expires_ms=now_ms + CODE_SECONDS * 1000,
         )

@@ -567,6 +567,9 @@ oauth_codes = Table(
     Column("created_ms", BigInteger, nullable=False),
     Column("expires_ms", BigInteger, nullable=False),
     Column("used_ms", BigInteger),  # a second use revokes every token of the code's family
+    # Who launched the app, as FHIR names them for `fhirUser`: None for the person themselves
+    # (Patient/<id>), "RelatedPerson/<delegation id>" for someone acting for them.
+    Column("fhir_user", String(100)),
 )
 
 # Access and refresh tokens. A family is every token descended from one authorization code;
