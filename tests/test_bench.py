@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import subprocess
 import sys
@@ -38,3 +39,55 @@ def test_the_apple_import_bench_runs_and_prints_its_figures(tmp_path):
     records, _tool, wall, cpu, _rate, peak_mb = ours
     assert records == "2,000"
     assert float(wall) > 0 and float(cpu) > 0 and 20 < float(peak_mb) < 2000
+
+
+@pytest.mark.slow
+def test_the_apple_import_bench_compares_postgresql_with_sqlite(tmp_path):
+    server = os.environ.get("HEALTHPOD_TEST_PG_URL")
+    if server is None:
+        pytest.skip("no PostgreSQL (set HEALTHPOD_TEST_PG_URL)")
+    options = ["--sizes", "2000", "--skip-other", "--skip-library", "--out", str(tmp_path)]
+    result = subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "bench" / "import_apple.py"),
+            *options,
+            "--database-url",
+            server,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert re.search(r"healthpod PostgreSQL .* ratio PostgreSQL/SQLite \d+\.\d\dx", result.stdout)
+
+
+@pytest.mark.slow
+def test_the_region_bench_runs_without_errors(tmp_path):
+    server = os.environ.get("HEALTHPOD_TEST_PG_URL")
+    if server is None:
+        pytest.skip("no PostgreSQL (set HEALTHPOD_TEST_PG_URL)")
+    tiny = ["--persons", "2", "--days", "2", "--citizens", "2", "--actors", "1", "--seconds", "4"]
+    result = subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "bench" / "region.py"),
+            "--database-url",
+            server,
+            *tiny,
+            "--serve-workers",
+            "1",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    runs = re.findall(r"requests/s, (\d+) errors", result.stdout)
+    assert runs == ["0", "0"], result.stdout  # PostgreSQL, then one person on SQLite
+    for kind in ("overview", "chart", "fhir"):
+        assert re.search(rf"^\s+{kind}\s+\d", result.stdout, re.M), result.stdout
+    assert "MB per person" in result.stdout
