@@ -324,3 +324,26 @@ def test_bad_input_is_refused_clearly_and_changes_nothing(world):
     twice = world["data"]("unmark", mine)
     assert twice.exit_code == 1 and "Not marked wrong" in twice.output
     assert _marks(world) == 0
+
+
+def test_an_export_finishes_from_its_snapshot_while_data_is_marked_and_restricted(world):
+    """A long export (`PersonData.snapshot`) does not see a mark or restriction committed
+    while it runs; the next reader does."""
+    from healthpod.store.observations import SampleFilter
+
+    pod = world["pod"]
+    car_ride = f"q-{world['car_ride']}"
+    owner = _owner(world)
+    with owner.writer() as write:  # something is marked already: every read leaves marks out
+        write.mark_wrong([f"q-{world['exercise'][0]}"], None, now_ms=now_ms())
+    with owner.snapshot() as read:
+        before = read.count_samples(SampleFilter())
+        with owner.writer() as write:  # committed while the export reads on
+            write.mark_wrong([car_ride], "car", now_ms=now_ms())
+            write.restrict([], [f"q-{world['steps'][0]}"], now_ms=now_ms())
+        assert read.count_samples(SampleFilter()) == before
+        ids = [r.fhir_id for r in read.samples(SampleFilter(), after=None, limit=1000)]
+        assert car_ride in ids
+    with owner.reader() as read:
+        assert read.count_samples(SampleFilter()) == before - 1
+    assert pod.engine is not None

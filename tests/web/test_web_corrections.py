@@ -115,3 +115,53 @@ def test_bad_marks_are_refused_and_change_nothing(pod, logged_in, account, csrf_
         follow_redirects=False,
     )
     assert response.status_code == 303 and response.headers["location"] == "/"
+
+
+def test_delete_a_measurement_and_an_import_after_a_confirmation(
+    pod, logged_in, account, csrf_of, tmp_path
+):
+    from healthpod.ingest.run import import_file
+
+    client = logged_in
+    ids = add_samples(pod.engine, account, "steps", [(T0 + 3_600_000, 4000), (T0 + 7_200_000, 900)])
+    page = client.get("/type/steps?from=2024-01-01&to=2024-01-02", headers=HTML)
+    assert f"/data/delete-one?target=q-{ids[1]}" in page.text
+    confirm = client.get(f"/data/delete-one?target=q-{ids[1]}&back=/type/steps", headers=HTML)
+    assert confirm.status_code == 200 and "Delete for good" in confirm.text
+    assert _steps(pod, account) == {date(2024, 1, 1): 4900}  # the page alone deletes nothing
+    done = client.post(
+        "/data/delete-one",
+        data={"csrf_token": csrf_of(confirm.text), "target": f"q-{ids[1]}", "back": "/type/steps"},
+        headers=HTML,
+        follow_redirects=False,
+    )
+    assert done.status_code == 303 and done.headers["location"] == "/type/steps"
+    assert _steps(pod, account) == {date(2024, 1, 1): 4000}
+    twice = client.post(
+        "/data/delete-one",
+        data={"csrf_token": csrf_of(confirm.text), "target": f"q-{ids[1]}"},
+        headers=HTML,
+    )
+    assert twice.status_code == 404 and "There is no record" in twice.text
+
+    report = import_file(pod, Path(__file__).parents[1] / "data/apple/handmade/export.xml")
+    history = client.get("/import", headers=HTML)
+    assert f"/data/delete-one?import={report.import_id}" in history.text
+    confirm = client.get(f"/data/delete-one?import={report.import_id}&back=/import", headers=HTML)
+    assert (
+        confirm.status_code == 200 and f"Import {report.import_id} and everything" in confirm.text
+    )
+    bad = client.get("/data/delete-one?import=abc", headers=HTML)
+    assert bad.status_code == 400 and "not the number of an import" in bad.text
+    done = client.post(
+        "/data/delete-one",
+        data={"csrf_token": csrf_of(confirm.text), "import": str(report.import_id)},
+        headers=HTML,
+        follow_redirects=False,
+    )
+    assert done.status_code == 303
+    with pod.engine.connect() as conn:
+        left = conn.scalar(
+            select(func.count()).where(schema.quantity_samples.c.import_id == report.import_id)
+        )
+    assert left == 0

@@ -391,4 +391,115 @@ def wrong(pod: Pod, as_json: bool, person: str) -> None:
         click.echo(f"{m.target:<20} {m.reason or ''}")
 
 
+# --- deleting ---------------------------------------------------------------------------------
+
+
+def _what(gone_rows: dict[str, int]) -> str:
+    names = {"q": "measurements", "c": "category samples", "bp": "blood pressures",
+             "w": "workouts", "r": "records", "a": "activity summaries",
+             "moved": "moved history rows"}  # fmt: skip
+    return ", ".join(f"{n} {names.get(k, k)}" for k, n in sorted(gone_rows.items())) or "nothing"
+
+
+@data.command(name="delete")
+@click.argument("ids", nargs=-1, metavar="ID...")
+@click.option("--import", "import_id", type=int, metavar="N", help="A whole import (its id "
+              "as `healthpod imports` shows it) with everything it added.")  # fmt: skip
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+@person_option
+@pass_pod
+def delete(pod: Pod, ids: tuple[str, ...], import_id: int | None, yes: bool, person: str) -> None:
+    """Delete single items, or a whole import with what it added. No row of them is left; a
+    tombstone keeps an import of the same data from bringing them back until you lift it
+    (`healthpod data tombstones`).
+
+    \b
+        healthpod data delete q-123 bp-7
+        healthpod data delete --import 4 --yes
+    """
+    if bool(ids) == (import_id is not None):
+        raise InvalidRequest(
+            "Name what to delete: ids, or one import with --import.",
+            hint="For example `healthpod data delete q-123` or `healthpod data delete --import 4`.",
+        )
+    named = f"import {import_id} and everything it added" if ids == () else ", ".join(ids)
+    if not yes and not click.confirm(f"Delete {named}? This cannot be undone.", default=False):
+        click.echo("Nothing was deleted.")
+        return
+    now = now_ms()
+    with _own(pod, person) as write:
+        audit.lock_chain(write.conn, write.person_id)
+        if import_id is not None:
+            gone = corrections.delete_import(write, import_id, now_ms=now)
+        else:
+            gone = corrections.delete_items(write, list(dict.fromkeys(ids)), now_ms=now)
+        audit.record(
+            write.conn,
+            write.person_id,
+            None,
+            "delete",
+            "ok",
+            {"targets": gone.targets, "rows": gone.rows},
+            now_ms=now,
+            reason="you deleted data",
+        )
+    click.echo(f"Deleted {', '.join(gone.targets)}: {_what(gone.rows)}.")
+
+
+@data.command(name="tombstones")
+@json_option
+@person_option
+@pass_pod
+def tombstones(pod: Pod, as_json: bool, person: str) -> None:
+    """List what you deleted and imports keep deleted, newest first.
+
+    \b
+        healthpod data tombstones --json
+    """
+    with _own(pod, person) as write:
+        listed = write.tombstones()
+    if as_json:
+        echo_json({"items": [t.as_json() for t in listed]})
+        return
+    if not listed:
+        click.echo("Nothing deleted is kept from imports.")
+    for t in listed:
+        when = _iso(t.start_ms, 0) or t.text or ""
+        click.echo(f"{t.id:>6}  {t.code:<24} {when:<26} (was {t.target})")
+
+
+@data.command(name="lift-tombstones")
+@click.argument("ids", nargs=-1, type=int, metavar="ID...")
+@click.option("--all", "all_", is_flag=True, help="Every tombstone.")
+@person_option
+@pass_pod
+def lift_tombstones(pod: Pod, ids: tuple[int, ...], all_: bool, person: str) -> None:
+    """Lift tombstones: importing the same data again brings it back.
+
+    \b
+        healthpod data lift-tombstones 12 13
+        healthpod data lift-tombstones --all
+    """
+    if bool(ids) == all_:
+        raise InvalidRequest(
+            "Name the tombstones to lift, or --all.",
+            hint="`healthpod data tombstones` lists them with their ids.",
+        )
+    now = now_ms()
+    with _own(pod, person) as write:
+        audit.lock_chain(write.conn, write.person_id)
+        lifted = write.lift_tombstones(None if all_ else list(ids))
+        audit.record(
+            write.conn,
+            write.person_id,
+            None,
+            "lift-tombstones",
+            "ok",
+            {"tombstones": "all" if all_ else list(ids), "lifted": lifted},
+            now_ms=now,
+            reason="you let imports bring deleted data back",
+        )
+    click.echo(f"Lifted {lifted} tombstones: importing that data again brings it back.")
+
+
 COMMANDS = [data]

@@ -1,6 +1,7 @@
-"""The person corrects their data: marks records wrong (or takes the mark off), and the daily
-summaries of the days touched are computed again in the same transaction, so the statistics,
-baselines and findings read from them change with the mark and nothing is half changed.
+"""The person corrects their data: marks records wrong (or takes the mark off) or deletes them,
+and the daily summaries of the days touched are computed again in the same transaction, so
+the statistics, baselines and findings read from them change with it and nothing is half
+changed.
 
 The edges (CLI, web) log each change as the person's own act.
 """
@@ -11,6 +12,7 @@ from healthpod.errors import InvalidRequest
 from healthpod.insights import summaries
 from healthpod.store import data_items
 from healthpod.store.data_items import Bound
+from healthpod.store.deletion import Deleted
 from healthpod.store.marked_wrong import Change
 from healthpod.store.person_data import Writer
 
@@ -52,3 +54,28 @@ def span(write: Writer, type_name: str, low: Bound | None, high: Bound | None) -
             hint="For example --type steps --from 2024-05-03T14:00 --to 2024-05-03T15:10.",
         )
     return [item.id for item in data_items.items(write, type_name, low, high)]
+
+
+def delete_items(write: Writer, targets: list[str], *, now_ms: int) -> Deleted:
+    """Delete single items (tombstoned) and bring the daily summaries of their days up to date.
+
+    Raises:
+        AccessDenied: not the person's own door.
+        InvalidRequest: an id is not one of ours.
+        NotFound: an id is not one of the person's, or deleted already.
+    """
+    gone = write.delete_items(targets, now_ms=now_ms)
+    summaries.refresh_days(write, gone.ranges)
+    return gone
+
+
+def delete_import(write: Writer, import_id: int, *, now_ms: int) -> Deleted:
+    """Delete an import with what it added and bring the daily summaries up to date.
+
+    Raises:
+        AccessDenied: not the person's own door.
+        NotFound: no such import, deleted already, or still running.
+    """
+    gone = write.delete_import(import_id, now_ms=now_ms)
+    summaries.refresh_days(write, gone.ranges)
+    return gone

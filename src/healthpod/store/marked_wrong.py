@@ -65,7 +65,7 @@ class Change:
         self.ranges[code] = (min(lo, start_ms), max(hi, end_ms))
 
 
-def _rows(conn: Connection, person_id: int, target: str) -> list[dict[str, Any]]:
+def resolve(conn: Connection, person_id: int, target: str) -> list[dict[str, Any]]:
     """The stored rows `target` names (a panel's parts with it), as rows of `marked_wrong`.
 
     Raises:
@@ -186,7 +186,7 @@ def mark(
             hint="Say it more briefly.",
         )
     wanted = list(dict.fromkeys(targets))
-    rows = {t: _rows(conn, person_id, t) for t in wanted}
+    rows = {t: resolve(conn, person_id, t) for t in wanted}
     already = _marked_targets(conn, person_id, wanted)
     change = Change()
     codes = _codes(conn)

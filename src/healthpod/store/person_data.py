@@ -35,6 +35,7 @@ from healthpod.consent.model import (
 from healthpod.errors import AccessDenied
 from healthpod.store import (
     daily_observations,
+    deletion,
     deliveries,
     marked_wrong,
     observations,
@@ -102,8 +103,16 @@ class PersonData:
 
     @contextmanager
     def snapshot(self) -> Iterator[Reader]:
-        """Reads in one transaction: a consistent view for long reads such as an export."""
-        with self.engine.begin() as conn:
+        """Reads in one transaction: a consistent view for long reads such as an export.
+
+        A change committed while it runs (a mark, a restriction, a deletion) is not seen: on
+        PostgreSQL the transaction is REPEATABLE READ, on SQLite (WAL) a read transaction
+        sees the database as at its first read. The export finishes from its snapshot.
+        """
+        engine = self.engine
+        if engine.dialect.name == "postgresql":
+            engine = engine.execution_options(isolation_level="REPEATABLE READ")
+        with engine.begin() as conn:
             yield Reader(conn, self.person_id, self._scope(conn), owner=self.owner)
 
     @contextmanager
@@ -418,6 +427,44 @@ class Writer(Reader):
         """
         person_only(self)
         return marked_wrong.unmark(self.conn, self.person_id, targets)
+
+    def delete_items(self, targets: list[str], *, now_ms: int) -> deletion.Deleted:
+        """Delete single items, leaving tombstones (`store.deletion.delete_items`).
+
+        Raises:
+            AccessDenied: this is not the person's own access.
+            InvalidRequest: an id is not one of ours.
+            NotFound: an id is not one of the person's, or deleted already.
+        """
+        person_only(self)
+        return deletion.delete_items(self.conn, self.person_id, targets, now_ms=now_ms)
+
+    def delete_import(self, import_id: int, *, now_ms: int) -> deletion.Deleted:
+        """Delete an import with everything it added (`store.deletion.delete_import`).
+
+        Raises:
+            AccessDenied: this is not the person's own access.
+            NotFound: no such import of the person's, deleted already, or still running.
+        """
+        person_only(self)
+        return deletion.delete_import(self.conn, self.person_id, import_id, now_ms=now_ms)
+
+    def tombstones(self) -> list[deletion.Tombstone]:
+        """What the person deleted, as imports will keep it deleted.
+
+        Raises:
+            AccessDenied: this is not the person's own access.
+        """
+        return deletion.listing(person_only(self), self.person_id)
+
+    def lift_tombstones(self, ids: list[int] | None) -> int:
+        """Let an import bring deleted data back (None: all of it); how many were lifted.
+
+        Raises:
+            AccessDenied: this is not the person's own access.
+            NotFound: an id is not one of the person's tombstones.
+        """
+        return deletion.lift(person_only(self), self.person_id, ids)
 
     def savepoint(self) -> Any:
         """A nested transaction (`with write.savepoint():`): rolled back alone if it fails."""

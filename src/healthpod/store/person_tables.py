@@ -28,6 +28,7 @@ TABLES: tuple[Table, ...] = (
     schema.resources,
     schema.restrictions,
     schema.marked_wrong,
+    schema.tombstones,
     schema.consents,
     schema.consent_history,
     schema.access_log,

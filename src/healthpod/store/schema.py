@@ -697,3 +697,26 @@ marked_wrong = Table(
     UniqueConstraint("person_id", "kind", "row_id"),
     Index("ix_marked_wrong_person_target", "person_id", "target"),
 )
+
+# What the person deleted, by natural key, so that an import of the same data (the same file
+# again, or an app that syncs its whole history) does not quietly bring it back: an import
+# drops what matches a tombstone (`store.deletion.purge_import`) until the person lifts it.
+# `kind` q|c|bp|w|r|a (activity summary); `code` the type code, activity type or resource
+# type; `source` the source's name; `value` a quantity's value; `text` a category's value
+# code, a record's FHIR id or an activity summary's date. `target` is the id it had.
+tombstones = Table(
+    "tombstones",
+    metadata,
+    Column("id", BigId, primary_key=True),
+    _person(),
+    Column("kind", String(4), nullable=False),
+    Column("code", String(200), nullable=False),
+    Column("start_ms", BigInteger),
+    Column("end_ms", BigInteger),
+    Column("source", String(500)),
+    Column("value", Float),
+    Column("text", String(200)),
+    Column("target", String(200), nullable=False),
+    Column("deleted_ms", BigInteger, nullable=False),
+    Index("ix_tombstones_person_kind_start", "person_id", "kind", "start_ms"),
+)

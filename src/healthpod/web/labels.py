@@ -317,6 +317,8 @@ EVENTS: dict[str, str] = {
     "unrestrict": N_("Shared data again"),
     "mark-wrong": N_("Marked data wrong"),
     "unmark-wrong": N_("Counted data again"),
+    "delete": N_("Deleted data"),
+    "lift-tombstones": N_("Let imports bring deleted data back"),
 }
 
 # Category values as stored (Apple's identifiers without their prefix, or an importer's own).

@@ -66,11 +66,29 @@ class ImportTransaction:
 
     def complete(self, *, sha256: str, finished_ms: int) -> Tally:
         """Finish the daily summaries and mark the import completed; returns what it did."""
+        from healthpod.store import deletion
         from healthpod.store.imports import summarizing
+        from healthpod.store.imports.items import Warning_
 
         session = self.session()
+        # What the person deleted before stays deleted (their tombstones), whatever the file says.
+        purged = deletion.purge_import(self.conn, self.person_id, self.import_id)
         summarizing.finish(session)
         tally = session.tally
+        if purged.rows:
+            if purged.ranges and session.summaries is not None:
+                session.summaries.refresh_days(session.owner, purged.ranges)
+            for code, n in purged.by_code.items():
+                tally.added[code] -= n
+                if tally.added[code] <= 0:
+                    del tally.added[code]
+            tally.warnings.append(
+                Warning_(
+                    "",
+                    f"{sum(purged.rows.values())} items you deleted before were not imported "
+                    "again; `healthpod data tombstones` lists them and lifts them.",
+                )
+            )
         self.conn.execute(
             update(schema.imports)
             .where(schema.imports.c.id == self.import_id)

@@ -1,21 +1,25 @@
-"""Marking a measurement or a record wrong, and taking the mark off, from the page that shows it.
+"""Marking a measurement or a record wrong, and taking the mark off, from the page that shows
+it; deleting one item or a whole import after a confirmation page.
 
 Each is a small form (POST, CSRF token, then a redirect back to the page it came from); the
-mark, the daily summaries of the days touched and the access-log entry are one transaction.
+change, the daily summaries of the days touched and the access-log entry are one transaction.
 """
 
 from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Form, Response
+from fastapi import APIRouter, Depends, Form, Request, Response
 from fastapi.responses import RedirectResponse
 
 from healthpod.consent import audit
+from healthpod.errors import InvalidRequest
 from healthpod.insights import corrections
 from healthpod.pod import now_ms
 from healthpod.web import security
 from healthpod.web.auth import PersonDep
+from healthpod.web.i18n import N_
+from healthpod.web.render import render
 
 router = APIRouter(include_in_schema=False)
 CsrfChecked = Depends(security.verify_csrf)
@@ -72,5 +76,63 @@ def unmark(
             {"targets": change.targets},
             now_ms=now,
             reason="you took the 'wrong' mark off data",
+        )
+    return RedirectResponse(_back(back), status_code=303)
+
+
+def _import_id(value: str) -> int | None:
+    """Raises: InvalidRequest: not an import's number."""
+    if not value:
+        return None
+    if not value.isdigit() or len(value) > 18:
+        raise InvalidRequest(
+            N_("That is not the number of an import."),
+            hint=N_("Choose the import to delete on the Import page."),
+        )
+    return int(value)
+
+
+@router.get("/data/delete-one")
+def confirm_delete(
+    request: Request, person: PersonDep, target: str = "", import_: str = "", back: str = "/"
+) -> Response:
+    """The confirmation page: what will be deleted, and that it cannot be undone."""
+    import_id = _import_id(request.query_params.get("import", import_))
+    if not target and import_id is None:
+        raise InvalidRequest(
+            N_("Nothing to delete was named."),
+            hint=N_("Use the Delete link next to a measurement, a record or an import."),
+        )
+    return render(
+        request,
+        "delete_confirm.html",
+        {"target": target, "import_id": import_id, "back": _back(back)},
+    )
+
+
+@router.post("/data/delete-one", dependencies=[CsrfChecked])
+def delete(
+    person: PersonDep,
+    target: Annotated[str, Form()] = "",
+    import_: Annotated[str, Form(alias="import")] = "",
+    back: Annotated[str, Form()] = "/",
+) -> Response:
+    now = now_ms()
+    import_id = _import_id(import_)
+    with person.data.writer() as write:
+        audit.lock_chain(write.conn, write.person_id)
+        if import_id is not None:
+            gone = corrections.delete_import(write, import_id, now_ms=now)
+        else:
+            gone = corrections.delete_items(write, [target.strip()], now_ms=now)
+        audit.record(
+            write.conn,
+            write.person_id,
+            None,
+            "delete",
+            "ok",
+            {"targets": gone.targets, "rows": gone.rows},
+            now_ms=now,
+            reason="you deleted data",
         )
     return RedirectResponse(_back(back), status_code=303)

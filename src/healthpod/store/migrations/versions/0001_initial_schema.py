@@ -763,6 +763,32 @@ def upgrade() -> None:
             "ix_marked_wrong_person_target", ["person_id", "target"], unique=False
         )
 
+    op.create_table(
+        "tombstones",
+        sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column("person_id", sa.Integer(), nullable=False),
+        sa.Column("kind", sa.String(length=4), nullable=False),
+        sa.Column("code", sa.String(length=200), nullable=False),
+        sa.Column("start_ms", sa.BigInteger(), nullable=True),
+        sa.Column("end_ms", sa.BigInteger(), nullable=True),
+        sa.Column("source", sa.String(length=500), nullable=True),
+        sa.Column("value", sa.Float(), nullable=True),
+        sa.Column("text", sa.String(length=200), nullable=True),
+        sa.Column("target", sa.String(length=200), nullable=False),
+        sa.Column("deleted_ms", sa.BigInteger(), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["person_id"],
+            ["persons.id"],
+            name=op.f("fk_tombstones_person_id_persons"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_tombstones")),
+    )
+    with op.batch_alter_table("tombstones", schema=None) as batch_op:
+        batch_op.create_index(
+            "ix_tombstones_person_kind_start", ["person_id", "kind", "start_ms"], unique=False
+        )
+
     # clinical records: FHIR resources kept whole, plus their token search index
     op.create_table(
         "resources",
@@ -978,6 +1004,9 @@ def downgrade() -> None:
         batch_op.drop_index("ix_resource_tokens_person_param_code")
 
     op.drop_table("resource_tokens")
+    with op.batch_alter_table("tombstones", schema=None) as batch_op:
+        batch_op.drop_index("ix_tombstones_person_kind_start")
+    op.drop_table("tombstones")
     with op.batch_alter_table("marked_wrong", schema=None) as batch_op:
         batch_op.drop_index("ix_marked_wrong_person_target")
     op.drop_table("marked_wrong")
