@@ -38,7 +38,7 @@ def test_a_manage_delegate_launches_an_app_for_the_person(client, pod):
     body = tokens_for(client, app.client_id, "erik", SCOPE)
     assert body["patient"] == str(anna)  # the person's context, not erik's
     claims = _claims(body["id_token"])
-    assert claims["fhirUser"].endswith(f"/RelatedPerson/{given.delegation.id}")
+    assert claims["fhirUser"].endswith(f"/RelatedPerson/delegate-{given.delegation.id}")
     searched = client.get(
         "/fhir/Observation", headers={"Authorization": f"Bearer {body['access_token']}"}
     )

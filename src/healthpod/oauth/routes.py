@@ -201,7 +201,7 @@ def _whose(
             )
             request.state.acting_for = _shown_name(pod, chosen)
             delegation = (data.accessor.via or "").rpartition("/")[2]
-            return chosen, data, f"RelatedPerson/{delegation}"
+            return chosen, data, f"RelatedPerson/delegate-{delegation}"
     return signed_in, for_owner(pod.engine, pod.reads, signed_in), None
 
 

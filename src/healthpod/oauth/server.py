@@ -90,7 +90,7 @@ class Grant:
     consent_id: int
     scope: str
     nonce: str | None = None
-    fhir_user: str | None = None  # RelatedPerson/<delegation id>: a delegate launched the app
+    fhir_user: str | None = None  # RelatedPerson/delegate-<id>: a delegate launched the app
 
 
 class Code(AuthorizationCodeMixin):  # type: ignore[misc]

@@ -48,7 +48,7 @@ class CodeRecord:
     created_ms: int
     expires_ms: int
     used_ms: int | None
-    fhir_user: str | None = None  # RelatedPerson/<delegation id> for a delegate's launch
+    fhir_user: str | None = None  # RelatedPerson/delegate-<id> for a delegate's launch
 
 
 @dataclass(frozen=True, slots=True)

@@ -568,7 +568,8 @@ oauth_codes = Table(
     Column("expires_ms", BigInteger, nullable=False),
     Column("used_ms", BigInteger),  # a second use revokes every token of the code's family
     # Who launched the app, as FHIR names them for `fhirUser`: None for the person themselves
-    # (Patient/<id>), "RelatedPerson/<delegation id>" for someone acting for them.
+    # (Patient/<id>), "RelatedPerson/delegate-<delegation id>" for someone acting for them
+    # (the prefix keeps it apart from a RelatedPerson record from healthcare).
     Column("fhir_user", String(100)),
 )
 
