@@ -77,6 +77,7 @@ def test_a_job_whose_file_vanished_fails_with_a_message_and_stores_nothing(pod, 
     assert done.finished and done.files[0].status == "failed"
     assert done.files[0].error == runner.VANISHED.format(name=SMALL_EXPORT.name)
     assert done.files[0].hint == runner.VANISHED_HINT
+    assert done.files[0].code == "gone"  # the page says it in the person's language
     assert "import job file vanished" in caplog.text
     assert stored(pod, anna) == (0, 0)
 

@@ -18,6 +18,7 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from pathlib import Path
+from typing import ClassVar
 
 from healthpod.errors import HealthpodError, NotFound
 from healthpod.ingest.base import Importer
@@ -38,6 +39,13 @@ VANISHED = (
     "nothing of it was stored."
 )
 VANISHED_HINT = "Upload the file again."
+
+
+class _Vanished(HealthpodError):
+    """The job's file is gone (its page says so in the person's language: code "gone")."""
+
+    code: ClassVar[str] = "gone"
+    status: ClassVar[int] = 404
 
 
 class JobBusy(Exception):
@@ -116,7 +124,7 @@ def _run_file(pod: Pod, job: ImportJob, folder: Path, file: FileJob, person: str
             raise NotFound("Your person record is missing, so nothing was imported.")
         if not path.is_file():
             logger.warning("import job file vanished job=%s file=%s", job.id[:8], file.path)
-            raise HealthpodError(VANISHED.format(name=file.name), hint=VANISHED_HINT)
+            raise _Vanished(VANISHED.format(name=file.name), hint=VANISHED_HINT)
         file.bytes_total = path.stat().st_size
         reports = import_path(
             pod,

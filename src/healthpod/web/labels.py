@@ -195,6 +195,10 @@ IMPORT_FAILURES: dict[str, str] = {
     "structure": N_("The file is damaged or cut short, so healthpod could not read it."),
     "invalid": N_("The file holds something healthpod cannot store."),
     "not-found": N_("Your person record is missing, so nothing was imported."),
+    "gone": N_(
+        "The uploaded file was no longer on the server, so nothing of it was stored. "
+        "Upload it again."
+    ),
     "exception": N_("Something went wrong on our side. Your data is safe."),
 }
 
