@@ -80,3 +80,12 @@ def test_a_page_past_the_end_says_which_is_the_last(logged_in, ten_days):
     assert page.status_code == 200
     assert "There is no page 1,000 of these measurements; the last one is page" in page.text
     assert "Go to the last page" in page.text
+
+
+def test_a_period_without_data_says_so_in_words_and_links_to_the_data(logged_in, ten_days):
+    logged_in.cookies.set("hp_lang", "sv")
+    page = logged_in.get("/type/steps?by=day&from=2001-01-01&to=2001-01-31", headers=HTML)
+    assert page.status_code == 200
+    assert "Det finns inga data om steg från 1 jan. 2001 till 31 jan. 2001." in page.text
+    assert "Visa dess data, från" in page.text
+    assert "steps data" not in page.text and "--from" not in page.text

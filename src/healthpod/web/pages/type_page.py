@@ -11,6 +11,7 @@ from fastapi import APIRouter, Request, Response
 from healthpod.errors import HealthpodError, NotFound
 from healthpod.insights import sources, stats
 from healthpod.insights.measures import Measure, Method, find_measure
+from healthpod.store import daily_summaries
 from healthpod.store import samples as stored_samples
 from healthpod.store.person_data import Reader
 from healthpod.web import labels
@@ -174,6 +175,7 @@ def type_page(request: Request, code: str, person: PersonDep) -> Response:
     except ValueError:
         page = 0
     error = None
+    no_data: tuple[tuple[date, date], date, date] | None = None
     with person.data.writer() as write:
         try:
             measure = find_measure(write, code)
@@ -200,6 +202,9 @@ def type_page(request: Request, code: str, person: PersonDep) -> Response:
             result: stats.Stats | None = stats.bucket_stats(write, code, by, start, end)
         except HealthpodError as exc:
             result, error = None, exc
+            span = daily_summaries.day_span(write, measure.type_id)
+            if isinstance(exc, NotFound) and span is not None:
+                no_data = (span, start, end)
         samples, total = raw_samples(write, measure.type_id, measure.kind, page, period)
         contributing = period_sources(write, measure, start, end)
     rows, series = [], "[[],[]]"
@@ -242,6 +247,7 @@ def type_page(request: Request, code: str, person: PersonDep) -> Response:
                 else [_(labels.type_label(code))]
             ),
             "error": error,
+            "no_data": no_data,
             "samples": samples,
             "total": total,
             "page": page,
