@@ -7,15 +7,17 @@ import uuid
 from pathlib import Path
 
 import pytest
-from sqlalchemy import func, select, text
+from sqlalchemy import func, insert, select, text
 from tests.ingest.apple_builder import HEAD, TAIL, records
 
 from healthpod.config import Settings
+from healthpod.ingest import registry
 from healthpod.ingest.base import ErrorHandling
 from healthpod.ingest.run import import_file
 from healthpod.pod import Pod
-from healthpod.store import schema
+from healthpod.store import rls, schema
 from healthpod.store.engine import make_engine
+from healthpod.store.imports.transaction import begin_import
 from healthpod.store.resource_index import tokens_of
 
 HR = "HKQuantityTypeIdentifierHeartRate"
@@ -150,3 +152,49 @@ def test_resources_written_many_at_once_keep_their_own_search_tokens(pod):
     )
     assert len(expected) >= 50
     assert sorted(((int(a), b, c, d) for a, b, c, d in tokens), key=key) == expected
+
+
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+def test_the_app_role_imports_through_row_level_security(database_url, pg_template, tmp_path):
+    """The app role owns no table and may not turn foreign-key checks off: its import stages,
+    copies and inserts under the person's policy, and stores what the superuser's would."""
+    superuser = make_engine(pg_template.as_role(database_url, "superuser"))
+    with superuser.begin() as conn:
+        person_id = conn.execute(
+            insert(schema.persons).values(name="anna", created_ms=0).returning(schema.persons.c.id)
+        ).scalar_one()
+    superuser.dispose()
+    app = make_engine(pg_template.as_role(database_url, "app"))
+    (bundle,) = (Path(__file__).parents[1] / "data" / "fhir" / "synthea").glob("*.json")
+    apple = _export(tmp_path, "a.xml", records(0, 3_000))
+    try:
+        for path in (apple, bundle, apple):
+            importer = registry.detect(path.read_bytes()[:4096], path.name)
+            with (
+                begin_import(
+                    app,
+                    person_id=person_id,
+                    filename=path.name,
+                    format=importer.format,
+                    started_ms=0,
+                ) as transaction,
+                path.open("rb") as fp,
+            ):
+                transaction.write(
+                    importer.read(
+                        fp, filename=path.name, on_progress=None, errors=ErrorHandling.RAISE
+                    )
+                )
+                transaction.complete(sha256="", finished_ms=1)
+        with app.begin() as conn:
+            assert conn.scalar(text("SELECT current_setting('is_superuser')")) == "off"
+            rls.act_for(conn, person_id)
+            counts = {
+                table.name: conn.scalar(select(func.count()).select_from(table))
+                for table in (schema.quantity_samples, schema.resources, schema.resource_tokens)
+            }
+    finally:
+        app.dispose()
+    assert counts["quantity_samples"] >= 3_000
+    assert counts["resources"] >= 50
+    assert counts["resource_tokens"] >= 50
