@@ -197,3 +197,25 @@ def test_the_terms_page_is_in_swedish(eid_client, provider_sign_in):
     _callback(eid_client, provider_sign_in(_start(eid_client), "bertil", until=CALLBACK))
     terms = eid_client.get("/login/eid/terms", headers=HTML)
     assert "Regionens villkor" in terms.text and "20000101-2384" in terms.text
+
+
+def test_an_eid_person_deletes_everything_without_a_password(eid_pod, eid_client, provider_sign_in):
+    _callback(eid_client, provider_sign_in(_start(eid_client), "anna", until=CALLBACK))
+    terms = eid_client.get("/login/eid/terms", headers=HTML)
+    eid_client.post("/login/eid/terms", data={"csrf_token": _csrf(terms.text), "choice": "accept"})
+    with eid_pod.engine.connect() as conn:
+        username = conn.scalar(select(schema.accounts.c.username))
+    page = eid_client.get("/data", headers=HTML)
+    assert 'name="password"' not in page.text and username in page.text
+    deleted = eid_client.post(
+        "/data/delete",
+        data={"csrf_token": _csrf(page.text), "confirm_username": username},
+        headers=HTML,
+        follow_redirects=False,
+    )
+    assert deleted.status_code == 303 and deleted.headers["location"] == "/login?deleted=1"
+    counts = _counts(eid_pod)
+    assert (counts["persons"], counts["accounts"], counts["identities"]) == (0, 0, 0)
+    # The same e-ID is a stranger again: it is offered the terms.
+    again = _callback(eid_client, provider_sign_in(_start(eid_client), "anna", until=CALLBACK))
+    assert again.headers["location"] == "/login/eid/terms"

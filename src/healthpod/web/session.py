@@ -130,6 +130,15 @@ def current_session_id(request: Request) -> str | None:
     return getattr(request.state, "hp_session_id", None)
 
 
+def login_age_s(request: Request) -> float | None:
+    """Seconds since the person of this valid session signed in, or None without one."""
+    if current_person(request) is None:
+        return None
+    payload = _signed_payload(request, max_age=IDLE_TIMEOUT_S)
+    issued = None if payload is None else payload.get("iat")
+    return time.time() - issued if isinstance(issued, int) else None
+
+
 def session_expired(request: Request) -> bool:
     """Whether the request carried a session cookie that is no longer valid."""
     return cookie_name(request, COOKIE) in request.cookies and current_person(request) is None

@@ -7,11 +7,12 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Form, Request, Response
 from fastapi.responses import RedirectResponse
 
+from healthpod import accounts
 from healthpod.errors import HealthpodError
 from healthpod.store.erase import erase_person
 from healthpod.store.person_data import PersonData
 from healthpod.store.row_counts import row_counts
-from healthpod.web import auth, security
+from healthpod.web import auth, security, session
 from healthpod.web.auth import PersonDep, pod_of
 from healthpod.web.render import gettext_for, render
 
@@ -24,8 +25,15 @@ def _counts(data: PersonData) -> dict[str, int]:
         return row_counts(read)
 
 
+RECENT_LOGIN_S = 15 * 60  # an e-ID account deletes only this soon after signing in
+
+
 def _page(request: Request, data: PersonData, **extra: object) -> Response:
-    context: dict[str, object] = {"counts": _counts(data), "errors": {}}
+    context: dict[str, object] = {
+        "counts": _counts(data),
+        "errors": {},
+        "eid_only": accounts.is_eid_only(pod_of(request).engine, data.person_id),
+    }
     context.update(extra)
     status = 400 if extra.get("errors") else 200
     return render(request, "your_data.html", context, status_code=status)
@@ -49,7 +57,15 @@ def delete_everything(
         errors["confirm_username"] = _(
             "Type your username, %(username)s, to confirm.", username=person.username
         )
-    if not password:
+    if accounts.is_eid_only(pod_of(request).engine, person.person_id):
+        # No password to ask for: the sign-in itself must be recent (a fresh e-ID sign-in).
+        age = session.login_age_s(request)
+        if age is None or age > RECENT_LOGIN_S:
+            errors["password"] = _(
+                "For your safety, sign out and sign in again with your e-ID, then delete "
+                "within 15 minutes."
+            )
+    elif not password:
         errors["password"] = _("Enter your password to confirm.")
     else:
         try:
