@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import func, insert, select, text
+from sqlalchemy.engine import make_url
 from tests.ingest.apple_builder import HEAD, TAIL, records
 
 from healthpod.config import Settings
@@ -198,3 +199,39 @@ def test_the_app_role_imports_through_row_level_security(database_url, pg_templa
     assert counts["quantity_samples"] >= 3_000
     assert counts["resources"] >= 50
     assert counts["resource_tokens"] >= 50
+
+
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+def test_foreign_key_checks_are_off_only_inside_an_import_and_only_when_granted(
+    database_url, pg_template
+):
+    superuser = make_engine(pg_template.as_role(database_url, "superuser"))
+    with superuser.begin() as conn:
+        person_id = conn.execute(
+            insert(schema.persons).values(name="anna", created_ms=0).returning(schema.persons.c.id)
+        ).scalar_one()
+    app = make_engine(pg_template.as_role(database_url, "app"))
+
+    def inside_an_import() -> str:
+        with begin_import(
+            app, person_id=person_id, filename="x", format="apple-health", started_ms=0
+        ) as transaction:
+            return str(transaction.conn.scalar(text("SHOW session_replication_role")))
+
+    try:
+        assert inside_an_import() == "origin"  # not granted: the checks stay on
+        app_role = make_url(pg_template.as_role(database_url, "app")).username
+        with superuser.begin() as conn:
+            conn.execute(text(f'GRANT SET ON PARAMETER session_replication_role TO "{app_role}"'))
+        try:
+            assert inside_an_import() == "replica"
+            with app.connect() as conn:  # the next transaction on the pool has them back
+                assert conn.scalar(text("SHOW session_replication_role")) == "origin"
+        finally:
+            with superuser.begin() as conn:
+                conn.execute(
+                    text(f'REVOKE SET ON PARAMETER session_replication_role FROM "{app_role}"')
+                )
+    finally:
+        app.dispose()
+        superuser.dispose()
