@@ -510,3 +510,17 @@ def test_delegation_reads_match_the_plain_model(engine):
             suppress_health_check=[HealthCheck.too_slow],
         ),
     )
+
+
+def test_erasing_either_person_takes_their_delegations_with_them(engine, family):
+    from healthpod.store.erase import erase_person
+
+    anna, erik, lisa = family
+    delegates.add(engine, anna, _username(engine, erik), role="view", until_ms=None, now_ms=NOW)
+    delegates.add(engine, lisa, _username(engine, erik), role="view", until_ms=None, now_ms=NOW)
+    with engine.begin() as conn:
+        removed = erase_person(conn, erik)  # the delegate: what they could do for others goes
+    assert removed["delegations"] == 2
+    with engine.connect() as conn:
+        assert delegates.listing(conn, anna, now_ms=NOW) == []
+        assert delegates.listing(conn, lisa, now_ms=NOW) == []
