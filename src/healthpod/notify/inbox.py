@@ -51,11 +51,12 @@ def refresh(
         notifications.save_prefs(conn, person_id)  # locks the person's row until commit
         seen = notifications.prefs(conn, person_id).log_seq
         names = {a.id: a.name for a in actors.list_actors(conn)}
+        told: set[str] = set()  # keys tried in this run: a key is told once, so try it once
         added = 0
         while True:
             page = audit.entries(conn, person_id, after_seq=seen, limit=BATCH)
             for entry in page:
-                added += _from_entry(conn, entry, names)
+                added += _from_entry(conn, entry, names, told)
             if page:
                 seen = page[-1].seq
             if len(page) < BATCH:
@@ -66,31 +67,31 @@ def refresh(
     return added
 
 
-def _from_entry(conn: Connection, entry: audit.LogEntry, names: dict[int, str]) -> int:
+def _from_entry(
+    conn: Connection, entry: audit.LogEntry, names: dict[int, str], told: set[str]
+) -> int:
     if entry.done_by == audit.DoneBy.PERSON or entry.event == audit.RETURNED:
         if entry.event == "consent.granted" and entry.actor_id is not None:
             who = names.get(entry.actor_id, f"actor {entry.actor_id}")
-            return _add(conn, entry, notifications.CONSENT_NEW, {"who": who})
+            return _add(conn, entry, notifications.CONSENT_NEW, {"who": who}, told)
         return 0
     who, kind_of = _who(entry, names)
     day = format_day(entry.at_ms)
     if entry.outcome == "denied":
-        return _add(conn, entry, notifications.ACCESS_REFUSED, {"who": who, "by": kind_of})
+        return _add(conn, entry, notifications.ACCESS_REFUSED, {"who": who, "by": kind_of}, told)
     if entry.outcome != "allowed":
         return 0
     if entry.done_by == audit.DoneBy.ACTOR and entry.actor_id is not None:
-        return _add(
-            conn, entry, notifications.FIRST_READ, {"who": who}, key=f"first:{entry.actor_id}"
-        )
+        key = f"first:{entry.actor_id}"
+        return _add(conn, entry, notifications.FIRST_READ, {"who": who}, told, key=key)
     if entry.done_by == audit.DoneBy.RECIPIENT and entry.event.startswith("share_link."):
-        return _add(
-            conn, entry, notifications.LINK_OPENED, {"who": who}, key=f"opened:{entry.via}:{day}"
-        )
+        key = f"opened:{entry.via}:{day}"
+        return _add(conn, entry, notifications.LINK_OPENED, {"who": who}, told, key=key)
     if entry.done_by == audit.DoneBy.DELEGATE:
         action = str(entry.details.get("action", "read"))
         key = f"delegate:{entry.details.get('delegate_id')}:{action}:{day}"
         params = {"who": who, "action": action}
-        return _add(conn, entry, notifications.DELEGATE_ACTION, params, key=key)
+        return _add(conn, entry, notifications.DELEGATE_ACTION, params, told, key=key)
     return 0
 
 
@@ -111,9 +112,14 @@ def _add(
     entry: audit.LogEntry,
     kind: str,
     params: dict[str, str],
+    told: set[str],
     *,
     key: str | None = None,
 ) -> int:
+    if key is not None:
+        if key in told:
+            return 0
+        told.add(key)
     return int(notifications.add(conn, entry.person_id, kind, params, now_ms=entry.at_ms, key=key))
 
 
