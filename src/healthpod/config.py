@@ -101,6 +101,9 @@ class Settings(BaseSettings):
     smtp_from: str = "healthpod@localhost"
     smtp_timeout_s: Annotated[float, Field(gt=0, le=600)] = 30.0
     jobs: Literal["auto", "in-process", "workers"] = "auto"
+    map_tile_url: Annotated[
+        str, Field(pattern=r"^https://[^/{}]+/[^\s]*\{z\}[^\s]*\{x\}[^\s]*\{y\}[^\s]*$")
+    ] = "https://tile.openstreetmap.org/{z}/{x}/{y}.png"
     trusted_identifier_systems: Annotated[tuple[str, ...], NoDecode] = (
         "http://electronichealth.se/identifier/personnummer",
         "urn:oid:1.2.752.129.2.1.3.1",

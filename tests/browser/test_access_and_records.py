@@ -205,3 +205,77 @@ def test_the_access_log_in_plain_words(
     finally:
         page.close()
     assert problems == {}, json.dumps(problems, indent=1, ensure_ascii=False)
+
+
+PNG_1PX = bytes.fromhex(
+    "89504e470d0a1a0a0000000d4948445200000001000000010806000000"
+    "1f15c4890000000d49444154789c6360f8cf00000301010018dd8db00000000049454e44ae426082"
+)
+MAP_WORDS = {
+    "en": {"choice": "Show workout routes on a map", "save": "Save map choice"},
+    "sv": {"choice": "Visa träningsrutter på en karta", "save": "Spara kartvalet"},
+}
+
+
+@pytest.mark.parametrize("size", list(SIZES))
+@pytest.mark.parametrize("lang", ["en", "sv"])
+def test_route_map_tiles_only_when_turned_on(
+    browser: Browser, live_server, screenshots, axe_source, workout_href, lang, size
+):
+    words = MAP_WORDS[lang]
+    base = live_server.url
+    context = browser.new_context(viewport=SIZES[size])
+    fetched: list[str] = []
+
+    def tile(route):  # no network: a blank tile, and a note of what was asked for
+        fetched.append(route.request.url)
+        route.fulfill(status=200, content_type="image/png", body=PNG_1PX)
+
+    context.route("https://tile.openstreetmap.org/**", tile)
+    try:
+        page = context.new_page()
+        _login(page, base, lang)
+        page.goto(base + workout_href)
+        expect(page.locator("svg.route polyline")).to_be_attached()
+        assert page.locator("svg.route image").count() == 0 and fetched == []
+        page.goto(f"{base}/settings")
+        page.get_by_label(words["choice"]).select_option("on")
+        page.get_by_role("button", name=words["save"]).click()
+        expect(page.get_by_role("status")).to_be_visible()
+        page.goto(base + workout_href)
+        expect(page.locator("svg.route-map image").first).to_be_attached()
+        page.wait_for_load_state("networkidle")
+        assert fetched and all("/tile.openstreetmap.org/" in u for u in fetched)
+        problems = _check_page(page, axe_source, lang)
+        page.screenshot(path=screenshots / f"workout-map-{lang}-{size}.png", full_page=True)
+        page.goto(f"{base}/settings")
+        page.get_by_label(words["choice"]).select_option("off")
+        page.get_by_role("button", name=words["save"]).click()
+        fetched.clear()
+        page.goto(base + workout_href)
+        assert page.locator("svg.route image").count() == 0 and fetched == []
+        assert problems == {}, json.dumps(problems, indent=1, ensure_ascii=False)
+    finally:
+        context.close()
+
+
+@pytest.fixture(scope="module")
+def workout_href(live_server) -> str:
+    from sqlalchemy import select
+
+    from healthpod.store import schema
+
+    from .test_browser_flows import open_pod
+
+    pod = open_pod(live_server.home)
+    try:
+        with pod.engine.connect() as conn:
+            found = conn.scalar(
+                select(schema.workouts.c.id)
+                .where(schema.workouts.c.route.is_not(None))
+                .order_by(schema.workouts.c.id)
+            )
+    finally:
+        pod.close()
+    assert found is not None
+    return f"/workouts/{found}"

@@ -21,7 +21,7 @@ from healthpod.errors import HealthpodError
 from healthpod.insights import stats
 from healthpod.store import catalogue, workouts
 from healthpod.vocabulary import sample_type
-from healthpod.web import labels, localtime
+from healthpod.web import labels, localtime, map_tiles
 from healthpod.web.auth import PersonDep
 from healthpod.web.render import gettext_for, render
 
@@ -119,11 +119,16 @@ def workout_page(request: Request, workout_id: str, person: PersonDep) -> Respon
             },
             status_code=404,
         )
-    return render(
+    template = request.app.state.settings.map_tile_url
+    tiled = map_tiles.tiled(found.route, template) if map_tiles.wanted(request) else None
+    response = render(
         request,
         "workout.html",
-        {"w": found, "track": svg_track(found.route)},
+        {"w": found, "track": svg_track(found.route), "tiled": tiled},
     )
+    if tiled is not None:
+        map_tiles.allow_tiles(response, template)
+    return response
 
 
 @dataclass(frozen=True, slots=True)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from typing import Annotated
-from urllib.parse import urlencode
+from urllib.parse import urlencode, urlsplit
 
 from fastapi import APIRouter, Depends, Form, Request, Response
 from fastapi.responses import RedirectResponse
@@ -14,7 +14,7 @@ from healthpod.identity import signin
 from healthpod.insights import sources, summaries
 from healthpod.insights.measures import Method, find_measure, stored_measures
 from healthpod.store.person_data import PersonData
-from healthpod.web import auth, labels, security, session
+from healthpod.web import auth, labels, map_tiles, security, session
 from healthpod.web.auth import PersonDep, pod_of
 from healthpod.web.render import gettext_for, language, render
 
@@ -61,6 +61,8 @@ def _page(
             "current": language(request),
             "eid_numbers": signin.numbers_of(pod_of(request), data.person_id),
             "has_password": not accounts.is_eid_only(pod_of(request).engine, data.person_id),
+            "map_tiles": map_tiles.wanted(request),
+            "tile_host": urlsplit(request.app.state.settings.map_tile_url).netloc,
         },
         status_code=400 if errors else 200,
     )
@@ -75,6 +77,10 @@ def settings_page(request: Request, person: PersonDep) -> Response:
             "The order of sources for this type is saved; its statistics are recomputed."
         ),
         "password": _("Your password is changed."),
+        "map_on": _("Workout routes are shown on a map in this browser."),
+        "map_off": _(
+            "Workout routes are drawn without a map; nothing is fetched from other sites."
+        ),
     }
     return _page(
         request,
@@ -170,4 +176,26 @@ def change_password(
     # A new password ends every earlier session; this browser gets a fresh one.
     response = RedirectResponse("/settings?saved=password", status_code=303)
     session.set_session(request, response, person.person_id)
+    return response
+
+
+@router.post("/settings/map", dependencies=[CsrfChecked])
+def choose_map(request: Request, person: PersonDep, tiles: Annotated[str, Form()] = "") -> Response:
+    """Turn map tiles for workout routes on or off in this browser (a cookie, as the language)."""
+    del person  # only a signed-in person may choose
+    on = tiles == "on"
+    response = RedirectResponse(
+        f"/settings?saved={'map_on' if on else 'map_off'}#map-heading", status_code=303
+    )
+    if on:
+        response.set_cookie(
+            map_tiles.COOKIE,
+            "on",
+            max_age=365 * 24 * 3600,
+            httponly=True,
+            samesite="lax",
+            secure=security.is_https(request),
+        )
+    else:
+        response.delete_cookie(map_tiles.COOKIE)
     return response
