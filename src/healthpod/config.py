@@ -92,6 +92,7 @@ class Settings(BaseSettings):
     identity_key: SecretStr | None = None
     identity_key_file: Path | None = None
     terms_version: Annotated[str, Field(min_length=1, max_length=50)] = "1"
+    password_login: bool = True
     guardian_age_limit: Annotated[int, Field(ge=1, le=25)] = 13
     smtp_host: str | None = None
     smtp_port: Annotated[int, Field(ge=1, le=65535)] = 25

@@ -219,3 +219,44 @@ def test_an_eid_person_deletes_everything_without_a_password(eid_pod, eid_client
     # The same e-ID is a stranger again: it is offered the terms.
     again = _callback(eid_client, provider_sign_in(_start(eid_client), "anna", until=CALLBACK))
     assert again.headers["location"] == "/login/eid/terms"
+
+
+def test_a_region_can_turn_passwords_off(tmp_path, database_url, oidc_provider):
+    from fastapi.testclient import TestClient
+
+    from healthpod import accounts
+    from healthpod.app import create_app
+    from healthpod.config import Settings
+    from healthpod.pod import Pod, now_ms
+
+    settings = Settings(
+        home=tmp_path / "home",
+        database_url=database_url,
+        base_url="http://testserver",  # type: ignore[arg-type]
+        identity_providers=(oidc_provider.settings_entry(),),
+        password_login=False,
+    )
+    pod = Pod.open(settings)
+    try:
+        with pod.engine.begin() as conn:
+            accounts.create_account(
+                conn, "olle", "a long password", person_id=pod.person_id(), now_ms=now_ms()
+            )
+        with TestClient(create_app(settings, pod=pod), base_url="http://testserver") as c:
+            page = c.get("/login", headers=HTML)
+            assert "Sign in with Test e-ID" in page.text and 'name="password"' not in page.text
+            refused = c.post(
+                "/login",
+                data={
+                    "csrf_token": _csrf(page.text),
+                    "username": "olle",
+                    "password": "a long password",
+                },
+                headers=HTML,
+                follow_redirects=False,
+            )
+            assert refused.status_code == 403 and "e-ID only" in refused.text
+            api = c.post("/api/login", json={"username": "olle", "password": "a long password"})
+            assert api.status_code == 403 and "e-ID only" in api.json()["error"]
+    finally:
+        pod.close()

@@ -21,6 +21,7 @@ from fastapi import Depends, Request, Response
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 
 from healthpod import accounts
+from healthpod.errors import AccessDenied
 from healthpod.keys import secret_key
 from healthpod.pod import Pod, now_ms
 from healthpod.store.person_data import PersonData, for_owner
@@ -142,8 +143,14 @@ def authenticate(request: Request, username: str, password: str) -> int:
 
     Raises:
         AccessDenied: wrong username or password, a disabled account, or too many attempts
-            (the message says which and how long to wait).
+            (the message says which and how long to wait), or passwords are turned off
+            (HEALTHPOD_PASSWORD_LOGIN=false).
     """
+    if not pod_of(request).settings.password_login:
+        raise AccessDenied(
+            "This pod signs in with e-ID only.",
+            hint="Use the e-ID button on the sign-in page.",
+        )
     device = known_device(request, username)
     person_id = accounts.authenticate(
         pod_of(request).engine,
