@@ -9,6 +9,7 @@ from __future__ import annotations
 from healthpod.vocabulary import SAMPLE_TYPES
 from healthpod.web import ucum
 from healthpod.web.i18n import N_
+from healthpod.web.type_names import MORE_TYPES
 
 TYPES: dict[str, str] = {
     "steps": N_("Steps"),
@@ -41,6 +42,7 @@ TYPES: dict[str, str] = {
     "sleep_analysis": N_("Sleep"),
     "stand_hour": N_("Stand hours"),
     "mindful_session": N_("Mindful minutes"),
+    **MORE_TYPES,
 }
 
 UNITS: dict[str, str] = {
