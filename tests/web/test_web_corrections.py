@@ -165,3 +165,72 @@ def test_delete_a_measurement_and_an_import_after_a_confirmation(
             select(func.count()).where(schema.quantity_samples.c.import_id == report.import_id)
         )
     assert left == 0
+
+
+def test_only_me_on_a_type_page_and_a_record(pod, logged_in, account, csrf_of):
+    from healthpod.store.person_data import for_owner as owner_of
+
+    client = logged_in
+    ids = add_samples(pod.engine, account, "steps", [(T0 + 3_600_000, 4000)])
+    with pod.engine.begin() as conn:
+        flu = {"resourceType": "Condition", "id": "flu", "onsetDateTime": "2024-01-02",
+               "code": {"text": "Influenza"}, "subject": {"reference": "Patient/x"}}  # fmt: skip
+        resources.write(conn, account, [resources.ResourceInput(flu)])
+
+    def restricted() -> set[str]:
+        with owner_of(pod.engine, pod.reads, account).reader() as read:
+            return {r.target for r in read.restricted()}
+
+    page = client.get("/type/steps?from=2024-01-01&to=2024-01-02", headers=HTML)
+    assert "Keep this whole type to yourself" in page.text
+    csrf = csrf_of(page.text)
+    asked = [
+        ("steps", "type", "/type/steps"),
+        (f"q-{ids[0]}", "record", "/type/steps"),
+        ("Condition/flu", "record", "/records"),
+    ]
+    for target, level, back in asked:
+        done = client.post(
+            "/data/only-me",
+            data={"csrf_token": csrf, "target": target, "level": level, "back": back},
+            headers=HTML,
+            follow_redirects=False,
+        )
+        assert done.status_code == 303 and done.headers["location"] == back
+    assert restricted() == {"steps", f"q-{ids[0]}", "Condition/flu"}
+    page = client.get("/type/steps?from=2024-01-01&to=2024-01-02", headers=HTML)
+    assert "Only you see this type" in page.text and 'data-only-me="steps"' in page.text
+    assert f'data-only-me="q-{ids[0]}"' in page.text
+    assert 'data-only-me="Condition/flu"' in client.get("/records", headers=HTML).text
+    assert "Marked data only mine" in client.get("/access-log", headers=HTML).text
+
+    bad = client.post(
+        "/data/only-me", data={"csrf_token": csrf, "target": "steps", "level": "everything"},
+        headers=HTML,
+    )  # fmt: skip
+    assert bad.status_code == 400 and "Choose a type or a record" in bad.text
+    unknown = client.post(
+        "/data/only-me", data={"csrf_token": csrf, "target": "q-999999", "level": "record"},
+        headers=HTML,
+    )  # fmt: skip
+    assert unknown.status_code == 404
+    assert restricted() == {"steps", f"q-{ids[0]}", "Condition/flu"}
+
+    for target, level in (
+        ("steps", "type"),
+        (f"q-{ids[0]}", "record"),
+        ("Condition/flu", "record"),
+    ):
+        done = client.post(
+            "/data/share-again",
+            data={"csrf_token": csrf, "target": target, "level": level, "back": "/records"},
+            headers=HTML,
+            follow_redirects=False,
+        )
+        assert done.status_code == 303
+    assert restricted() == set()
+    twice = client.post(
+        "/data/share-again", data={"csrf_token": csrf, "target": "steps", "level": "type"},
+        headers=HTML,
+    )  # fmt: skip
+    assert twice.status_code == 404 and "Not restricted" in twice.text

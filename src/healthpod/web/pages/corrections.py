@@ -136,3 +136,67 @@ def delete(
             reason="you deleted data",
         )
     return RedirectResponse(_back(back), status_code=303)
+
+
+def _level(level: str, target: str) -> tuple[list[str], list[str]]:
+    """(types, records) to restrict or lift.
+
+    Raises: InvalidRequest: neither a type nor a record.
+    """
+    if level not in ("type", "record") or not target.strip():
+        raise InvalidRequest(
+            N_("Choose a type or a record to keep to yourself."),
+            hint=N_("Use the “Only me” button next to it."),
+        )
+    return ([target.strip()], []) if level == "type" else ([], [target.strip()])
+
+
+@router.post("/data/only-me", dependencies=[CsrfChecked])
+def only_me(
+    person: PersonDep,
+    target: Annotated[str, Form()] = "",
+    level: Annotated[str, Form()] = "record",
+    back: Annotated[str, Form()] = "/",
+) -> Response:
+    types, records = _level(level, target)
+    now = now_ms()
+    with person.data.writer() as write:
+        audit.lock_chain(write.conn, write.person_id)
+        added = write.restrict(types, records, now_ms=now)
+        if added:
+            audit.record(
+                write.conn,
+                write.person_id,
+                None,
+                "restrict",
+                "ok",
+                {"targets": added},
+                now_ms=now,
+                reason="you marked data as only yours",
+            )
+    return RedirectResponse(_back(back), status_code=303)
+
+
+@router.post("/data/share-again", dependencies=[CsrfChecked])
+def share_again(
+    person: PersonDep,
+    target: Annotated[str, Form()] = "",
+    level: Annotated[str, Form()] = "record",
+    back: Annotated[str, Form()] = "/",
+) -> Response:
+    types, records = _level(level, target)
+    now = now_ms()
+    with person.data.writer() as write:
+        audit.lock_chain(write.conn, write.person_id)
+        lifted = write.unrestrict(types, records)
+        audit.record(
+            write.conn,
+            write.person_id,
+            None,
+            "unrestrict",
+            "ok",
+            {"targets": lifted},
+            now_ms=now,
+            reason="you lifted 'only me' from data",
+        )
+    return RedirectResponse(_back(back), status_code=303)

@@ -162,6 +162,8 @@ def records(request: Request, person: PersonDep) -> Response:
     total, number = 0, 1
     with person.data.reader() as read:
         kinds = health_records.kinds(read, SKIPPED_TYPES)
+        # Only the person themselves keeps things to themselves (a delegate sees no toggle).
+        restricted_ids = {r.target for r in read.restricted()} if read.owner else None
         try:
             found, number = parse(query, request_zone(request.state))
         except BadFilter as exc:
@@ -198,6 +200,7 @@ def records(request: Request, person: PersonDep) -> Response:
             "past_end": past_end,
             "error": error,
             "filtered": any((query.kind, query.start, query.end, query.text)),
+            "restricted_ids": restricted_ids,
             "here": str(request.url.path) + (f"?{request.url.query}" if request.url.query else ""),
         },
         status_code=status,

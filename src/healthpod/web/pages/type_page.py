@@ -207,6 +207,8 @@ def type_page(request: Request, code: str, person: PersonDep) -> Response:
                 no_data = (span, start, end)
         samples, total = raw_samples(write, measure.type_id, measure.kind, page, period)
         contributing = period_sources(write, measure, start, end)
+        # Only the person themselves keeps things to themselves (a delegate sees no toggle).
+        restricted_ids = {r.target for r in write.restricted()} if write.owner else None
     rows, series = [], "[[],[]]"
     counted: dict[str, float] = {}
     if result is not None:
@@ -256,6 +258,7 @@ def type_page(request: Request, code: str, person: PersonDep) -> Response:
             "sent_to": end.isoformat(),
             "sources": contributing,
             "counted": counted,
+            "restricted_ids": restricted_ids,
             "here": str(request.url.path)
             + (f"?{request.url.query}" if request.url.query else "")
             + "#samples-heading",
