@@ -53,7 +53,7 @@ def pg_url(pg_template) -> Iterator[str]:
         if os.environ.get("CI"):
             pytest.fail("PostgreSQL is required in CI: set HEALTHPOD_TEST_PG_URL")
         pytest.skip("no PostgreSQL (set HEALTHPOD_TEST_PG_URL)")
-    url = pg_template.clone()  # as the app role once the tests run under row-level security
+    url = pg_template.clone(user=pg_template.app)  # the app role, under row-level security
     yield url
     pg_template.drop(url.rsplit("/", 1)[-1])
 
@@ -76,10 +76,11 @@ class Processes:
     started: list[subprocess.Popen[bytes]] = field(default_factory=list)
     env: dict[str, str] = field(default_factory=dict)  # settings for every process
 
-    def start(self, *args: str) -> subprocess.Popen[bytes]:
+    def start(self, *args: str, url: str | None = None) -> subprocess.Popen[bytes]:
         log = (self.logs / f"{len(self.started):02d}-{args[0]}.log").open("wb")
+        database = url or self.database_url
         process = subprocess.Popen(
-            [*HEALTHPOD, "--home", str(self.home), "--database-url", self.database_url, *args],
+            [*HEALTHPOD, "--home", str(self.home), "--database-url", database, *args],
             stdout=log,
             stderr=subprocess.STDOUT,
             env={**os.environ, "HEALTHPOD_LOG_LEVEL": "INFO", **self.env},
@@ -94,7 +95,9 @@ class Processes:
         with socket.socket() as sock:
             sock.bind(("127.0.0.1", 0))
             port = sock.getsockname()[1]
-        server = self.start("serve", "--port", str(port))
+        # Workers run as the app role, under row-level security; the server signs people in,
+        # which does not work as the app role yet, so it runs as the test's setup role.
+        server = self.start("serve", "--port", str(port), url=self.setup_url)
         url = f"http://127.0.0.1:{port}"
         wait_for(lambda: _healthy(url, server), timeout=60, what="the server to start")
         return server, url

@@ -98,6 +98,7 @@ def import_file(
     path: Path,
     *,
     person: str = DEFAULT_PERSON,
+    person_id: int | None = None,
     format: str | None = None,
     on_progress: Progress | None = None,
     errors: ErrorHandling = ErrorHandling.WARN,
@@ -122,6 +123,7 @@ def import_file(
         pod,
         path,
         person=person,
+        person_id=person_id,
         format=format,
         on_progress=on_progress,
         errors=errors,
@@ -141,6 +143,7 @@ def import_path(
     path: Path,
     *,
     person: str = DEFAULT_PERSON,
+    person_id: int | None = None,
     format: str | None = None,
     on_progress: Progress | None = None,
     errors: ErrorHandling = ErrorHandling.WARN,
@@ -152,6 +155,7 @@ def import_path(
 
     A single file that fails raises; inside a directory or archive, each file is its own
     import and a failed one is reported (status "failed") while the others go on.
+    `person_id` names the person by id (a queued job's), instead of by name (`person`).
 
     Raises:
         UnsupportedFormat, MalformedFile, StorageError: for a single file, as `import_file`.
@@ -162,6 +166,7 @@ def import_path(
                 pod,
                 path,
                 person=person,
+                person_id=person_id,
                 format=format,
                 on_progress=on_progress,
                 errors=errors,
@@ -184,6 +189,7 @@ def import_path(
                     pod,
                     f,
                     person=person,
+                    person_id=person_id,
                     format=format,
                     on_progress=on_progress,
                     errors=errors,
@@ -205,7 +211,9 @@ def import_path(
             names = safe_files.list_members(path.name, zf)
             importer = registry.claims_zip(names)
             if importer is None:
-                return _import_members(pod, path, zf, names, person, on_progress, errors)
+                return _import_members(
+                    pod, path, zf, names, person, on_progress, errors, person_id=person_id
+                )
     if importer is None:
         importer = registry.detect(head, path.name)
     size = path.stat().st_size
@@ -232,6 +240,7 @@ def import_path(
             filename=path.name,
             sha256=digest.result,
             person=person,
+            person_id=person_id,
             errors=errors,
             reader=reader,
             on_bytes=None if on_progress is None else lambda n: on_progress(path.name, n, size),
@@ -249,6 +258,8 @@ def _import_members(
     person: str,
     on_progress: Progress | None,
     errors: ErrorHandling,
+    *,
+    person_id: int | None = None,
 ) -> list[ImportReport]:
     if not names:
         raise UnsupportedFormat(
@@ -289,6 +300,7 @@ def _import_members(
                 filename=label,
                 sha256=sha.hexdigest(),
                 person=person,
+                person_id=person_id,
                 errors=errors,
             )
             if on_progress is not None:
@@ -374,6 +386,7 @@ def run_import(
     filename: str,
     sha256: str | Callable[[], str],
     person: str = DEFAULT_PERSON,
+    person_id: int | None = None,
     errors: ErrorHandling = ErrorHandling.WARN,
     reader: ReaderSpec | None = None,
     on_bytes: Callable[[int], None] | None = None,
@@ -386,7 +399,8 @@ def run_import(
     Raises:
         MalformedFile, UnsupportedFormat: the file; StorageError: the database. Nothing stored.
     """
-    person_id = pod.person_id(person)
+    if person_id is None:
+        person_id = pod.person_id(person)
     started = now_ms()
 
     def failed(message: str) -> None:

@@ -27,7 +27,7 @@ from healthpod.ingest.run import import_path
 from healthpod.jobs import state
 from healthpod.jobs.state import FileJob, ImportJob
 from healthpod.pod import Pod
-from healthpod.store.person_data import for_owner
+from healthpod.store import persons
 
 logger = logging.getLogger(__name__)
 
@@ -85,11 +85,11 @@ def run_job(pod: Pod, job_id: str) -> ImportJob:
             return job
         job.attempts += 1
         state.save(home, job)
-        person = _person_name(pod, job.person_id)
+        present = persons.is_present(pod.engine, job.person_id)
         for file in job.files:
             if file.status in ("completed", "failed"):
                 continue
-            _run_file(pod, job, folder, file, person)
+            _run_file(pod, job, folder, file, present)
         job.finished = True
         state.save(home, job)
     (folder / LOCK_FILE).unlink(missing_ok=True)
@@ -99,13 +99,7 @@ def run_job(pod: Pod, job_id: str) -> ImportJob:
     return job
 
 
-def _person_name(pod: Pod, person_id: int) -> str | None:
-    with for_owner(pod.engine, pod.reads, person_id).reader() as read:
-        identity = read.identity()
-    return None if identity is None else identity.name
-
-
-def _run_file(pod: Pod, job: ImportJob, folder: Path, file: FileJob, person: str | None) -> None:
+def _run_file(pod: Pod, job: ImportJob, folder: Path, file: FileJob, present: bool) -> None:
     home = pod.settings.home
     path = folder / file.path
     file.status, file.bytes_done = "running", 0
@@ -120,7 +114,7 @@ def _run_file(pod: Pod, job: ImportJob, folder: Path, file: FileJob, person: str
             last_saved = time.monotonic()
 
     try:
-        if person is None:
+        if not present:
             raise NotFound("Your person record is missing, so nothing was imported.")
         if not path.is_file():
             logger.warning("import job file vanished job=%s file=%s", job.id[:8], file.path)
@@ -129,7 +123,7 @@ def _run_file(pod: Pod, job: ImportJob, folder: Path, file: FileJob, person: str
         reports = import_path(
             pod,
             path,
-            person=person,
+            person_id=job.person_id,
             on_progress=progress,
             format=job.format,
             importer=_importer(folder, job.profile),

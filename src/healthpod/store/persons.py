@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from sqlalchemy import Connection, Engine, exists, insert, inspect, select
 
-from healthpod.store import queue_schema, schema
+from healthpod.store import queue_schema, rls, schema
 
 _p = schema.persons
 
@@ -24,6 +24,14 @@ def find_or_add(conn: Connection, name: str, *, now_ms: int) -> int:
     if found is None:
         found = int(conn.scalar(insert(_p).values(name=name, created_ms=now_ms).returning(_p.c.id)))
     return found
+
+
+def is_present(engine: Engine, person_id: int) -> bool:
+    """Whether the person with this id is (still) in the pod (read as that person, so it
+    holds under row-level security)."""
+    with engine.begin() as conn:
+        rls.act_for(conn, person_id)
+        return conn.scalar(select(_p.c.id).where(_p.c.id == person_id)) is not None
 
 
 def everyone(conn: Connection) -> list[tuple[int, str]]:
