@@ -175,6 +175,7 @@ LAZY_COMMANDS: dict[str, str] = {
     "share": "share",
     "sources": "stats",
     "stats": "stats",
+    "study": "study",
     "worker": "worker",
 }
 

@@ -21,6 +21,8 @@ of the tables listed for it in `SCOPES`, nothing else:
 - `link`: `share_links`, `share_link_files`, to find a link or file by its token's hash;
 - `operator`: `persons`, `accounts`, for the operator's listings (`healthpod accounts list`,
   `--person NAME`, `log verify --all`).
+- `research`: who joined a study, who opted out of secondary use and the privacy ledger, to
+  form a study's cohort and check its budgets (`healthpod.research`).
 
 The application's database role owns no table (`role_sql`): it cannot drop a policy, disable
 row-level security or alter a table. The owner role runs the migrations. SQLite has neither
@@ -40,7 +42,7 @@ SCOPE_SETTING = "healthpod.scope"
 _PERSON = f"NULLIF(current_setting('{PERSON_SETTING}', true), '')::bigint"
 _SCOPE = f"current_setting('{SCOPE_SETTING}', true)"
 
-Scope = Literal["sign-in", "token", "link", "operator"]
+Scope = Literal["sign-in", "token", "link", "operator", "research"]
 
 # Every table with a `person_id` column: its rows are one person's.
 PERSON_TABLES: tuple[str, ...] = tuple(
@@ -60,6 +62,7 @@ SCOPES: dict[str, tuple[str, ...]] = {
     "token": ("oauth_codes", "oauth_tokens"),
     "link": ("share_link_files", "share_links"),
     "operator": ("accounts", "persons"),
+    "research": ("privacy_ledger", "research_opt_outs", "study_participants"),
 }
 
 _INFO_KEY = "healthpod.rls"

@@ -721,3 +721,83 @@ tombstones = Table(
     Column("deleted_ms", BigInteger, nullable=False),
     Index("ix_tombstones_person_kind_start", "person_id", "kind", "start_ms"),
 )
+
+# Research (healthpod.research): a study a region's operator opens for a research actor (the
+# sponsor). `duo` is a sorted list of GA4GH Data Use Ontology codes (HMB, DS:MONDO:0005148,
+# NCU, ...); `categories` sorted vocabulary.Category values; `granularity` raw|daily; the
+# data period `data_from_ms` (inclusive) to `data_to_ms` (exclusive); `releases` what may leave
+# the pod (aggregates|records); `epsilon_total` the privacy budget each participant may be
+# charged by this study; `status` draft|open|closed; `end_ms` after which nothing is released.
+studies = Table(
+    "studies",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("actor_id", ForeignKey("actors.id"), nullable=False),
+    Column("title", String(200), nullable=False),
+    Column("summary_en", Text),
+    Column("summary_sv", Text),
+    Column("ethics_ref", String(200)),
+    Column("duo", JSON, nullable=False),
+    Column("categories", JSON, nullable=False),
+    Column("granularity", String(10), nullable=False),
+    Column("data_from_ms", BigInteger, nullable=False),
+    Column("data_to_ms", BigInteger, nullable=False),
+    Column("releases", String(20), nullable=False),
+    Column("min_cohort", Integer, nullable=False),
+    Column("epsilon_total", Float, nullable=False),
+    Column("status", String(10), nullable=False),
+    Column("end_ms", BigInteger),
+    Column("created_ms", BigInteger, nullable=False),
+    Column("opened_ms", BigInteger),
+    Column("closed_ms", BigInteger),
+)
+
+# Who joined a study, under which consent (purpose research, the study's categories), and
+# when they left (`left_ms`; the consent is revoked with it). One row per joining.
+study_participants = Table(
+    "study_participants",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("study_id", ForeignKey("studies.id", ondelete="CASCADE"), nullable=False),
+    _person(),
+    Column("consent_id", ForeignKey("consents.id"), nullable=False),
+    Column("joined_ms", BigInteger, nullable=False),
+    Column("left_ms", BigInteger),
+    Index("ix_study_participants_study_person", "study_id", "person_id"),
+    Index("ix_study_participants_person", "person_id"),
+)
+
+# A person who opted out of all secondary use (EHDS Art. 71): in no study, in no export.
+research_opt_outs = Table(
+    "research_opt_outs",
+    metadata,
+    Column("person_id", ForeignKey("persons.id", ondelete="CASCADE"), primary_key=True),
+    Column("since_ms", BigInteger, nullable=False),
+)
+
+# Every differentially private answer a study was given, and the privacy budget (epsilon) it
+# charged each contributing person: the ledger the study's and the yearly budgets are kept by.
+study_releases = Table(
+    "study_releases",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("study_id", ForeignKey("studies.id", ondelete="CASCADE"), nullable=False),
+    Column("type_code", String(200), nullable=False),
+    Column("statistic", String(20), nullable=False),
+    Column("epsilon", Float, nullable=False),
+    Column("cohort", Integer, nullable=False),
+    Column("value", Float, nullable=False),
+    Column("created_ms", BigInteger, nullable=False),
+)
+
+privacy_ledger = Table(
+    "privacy_ledger",
+    metadata,
+    Column("release_id", ForeignKey("study_releases.id", ondelete="CASCADE"), nullable=False),
+    _person(),
+    Column("study_id", ForeignKey("studies.id", ondelete="CASCADE"), nullable=False),
+    Column("epsilon", Float, nullable=False),
+    Column("at_ms", BigInteger, nullable=False),
+    PrimaryKeyConstraint("release_id", "person_id"),
+    Index("ix_privacy_ledger_person_at", "person_id", "at_ms"),
+)

@@ -983,6 +983,130 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("person_id", name=op.f("pk_notification_prefs")),
     )
 
+    # research: studies, who joined them, the EHDS opt-out, releases and the privacy ledger
+    op.create_table(
+        "studies",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("actor_id", sa.Integer(), nullable=False),
+        sa.Column("title", sa.String(length=200), nullable=False),
+        sa.Column("summary_en", sa.Text(), nullable=True),
+        sa.Column("summary_sv", sa.Text(), nullable=True),
+        sa.Column("ethics_ref", sa.String(length=200), nullable=True),
+        sa.Column("duo", sa.JSON(), nullable=False),
+        sa.Column("categories", sa.JSON(), nullable=False),
+        sa.Column("granularity", sa.String(length=10), nullable=False),
+        sa.Column("data_from_ms", sa.BigInteger(), nullable=False),
+        sa.Column("data_to_ms", sa.BigInteger(), nullable=False),
+        sa.Column("releases", sa.String(length=20), nullable=False),
+        sa.Column("min_cohort", sa.Integer(), nullable=False),
+        sa.Column("epsilon_total", sa.Float(), nullable=False),
+        sa.Column("status", sa.String(length=10), nullable=False),
+        sa.Column("end_ms", sa.BigInteger(), nullable=True),
+        sa.Column("created_ms", sa.BigInteger(), nullable=False),
+        sa.Column("opened_ms", sa.BigInteger(), nullable=True),
+        sa.Column("closed_ms", sa.BigInteger(), nullable=True),
+        sa.ForeignKeyConstraint(
+            ["actor_id"], ["actors.id"], name=op.f("fk_studies_actor_id_actors")
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_studies")),
+    )
+    op.create_table(
+        "study_participants",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("study_id", sa.Integer(), nullable=False),
+        sa.Column("person_id", sa.Integer(), nullable=False),
+        sa.Column("consent_id", sa.Integer(), nullable=False),
+        sa.Column("joined_ms", sa.BigInteger(), nullable=False),
+        sa.Column("left_ms", sa.BigInteger(), nullable=True),
+        sa.ForeignKeyConstraint(
+            ["study_id"],
+            ["studies.id"],
+            name=op.f("fk_study_participants_study_id_studies"),
+            ondelete="CASCADE",
+        ),
+        sa.ForeignKeyConstraint(
+            ["person_id"],
+            ["persons.id"],
+            name=op.f("fk_study_participants_person_id_persons"),
+            ondelete="CASCADE",
+        ),
+        sa.ForeignKeyConstraint(
+            ["consent_id"],
+            ["consents.id"],
+            name=op.f("fk_study_participants_consent_id_consents"),
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_study_participants")),
+    )
+    op.create_index(
+        "ix_study_participants_study_person",
+        "study_participants",
+        ["study_id", "person_id"],
+        unique=False,
+    )
+    op.create_index(
+        "ix_study_participants_person", "study_participants", ["person_id"], unique=False
+    )
+    op.create_table(
+        "research_opt_outs",
+        sa.Column("person_id", sa.Integer(), nullable=False),
+        sa.Column("since_ms", sa.BigInteger(), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["person_id"],
+            ["persons.id"],
+            name=op.f("fk_research_opt_outs_person_id_persons"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("person_id", name=op.f("pk_research_opt_outs")),
+    )
+    op.create_table(
+        "study_releases",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("study_id", sa.Integer(), nullable=False),
+        sa.Column("type_code", sa.String(length=200), nullable=False),
+        sa.Column("statistic", sa.String(length=20), nullable=False),
+        sa.Column("epsilon", sa.Float(), nullable=False),
+        sa.Column("cohort", sa.Integer(), nullable=False),
+        sa.Column("value", sa.Float(), nullable=False),
+        sa.Column("created_ms", sa.BigInteger(), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["study_id"],
+            ["studies.id"],
+            name=op.f("fk_study_releases_study_id_studies"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_study_releases")),
+    )
+    op.create_table(
+        "privacy_ledger",
+        sa.Column("release_id", sa.Integer(), nullable=False),
+        sa.Column("person_id", sa.Integer(), nullable=False),
+        sa.Column("study_id", sa.Integer(), nullable=False),
+        sa.Column("epsilon", sa.Float(), nullable=False),
+        sa.Column("at_ms", sa.BigInteger(), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["release_id"],
+            ["study_releases.id"],
+            name=op.f("fk_privacy_ledger_release_id_study_releases"),
+            ondelete="CASCADE",
+        ),
+        sa.ForeignKeyConstraint(
+            ["person_id"],
+            ["persons.id"],
+            name=op.f("fk_privacy_ledger_person_id_persons"),
+            ondelete="CASCADE",
+        ),
+        sa.ForeignKeyConstraint(
+            ["study_id"],
+            ["studies.id"],
+            name=op.f("fk_privacy_ledger_study_id_studies"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("release_id", "person_id", name=op.f("pk_privacy_ledger")),
+    )
+    op.create_index(
+        "ix_privacy_ledger_person_at", "privacy_ledger", ["person_id", "at_ms"], unique=False
+    )
+
     # ### end Alembic commands ###
     # Row-level security on PostgreSQL (see healthpod.store.rls); nothing on SQLite.
     rls.enable(op.get_bind())
@@ -990,6 +1114,14 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     # ### commands auto generated by Alembic - please adjust! ###
+    op.drop_index("ix_privacy_ledger_person_at", table_name="privacy_ledger")
+    op.drop_table("privacy_ledger")
+    op.drop_table("study_releases")
+    op.drop_table("research_opt_outs")
+    op.drop_index("ix_study_participants_person", table_name="study_participants")
+    op.drop_index("ix_study_participants_study_person", table_name="study_participants")
+    op.drop_table("study_participants")
+    op.drop_table("studies")
     op.drop_table("notification_prefs")
     op.drop_index("ix_notifications_person_at", table_name="notifications")
     op.drop_table("notifications")

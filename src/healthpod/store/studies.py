@@ -1,0 +1,169 @@
+"""Studies in the database: the study itself, who joined it, and who opted out of all research.
+
+`healthpod.research.studies` holds the rules (who may join, what a study may ask); this module
+only reads and writes the rows. Cross-person reads (a study's cohort) open the `research` scope
+of row-level security on PostgreSQL; writes name their person first.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Connection, delete, insert, select, update
+
+from healthpod.store import rls, schema
+
+_studies = schema.studies
+_participants = schema.study_participants
+_opt_outs = schema.research_opt_outs
+
+
+@dataclass(frozen=True, slots=True)
+class StudyRow:
+    id: int
+    actor_id: int
+    title: str
+    summary_en: str | None
+    summary_sv: str | None
+    ethics_ref: str | None
+    duo: tuple[str, ...]
+    categories: tuple[str, ...]
+    granularity: str
+    data_from_ms: int
+    data_to_ms: int
+    releases: str
+    min_cohort: int
+    epsilon_total: float
+    status: str
+    end_ms: int | None
+    created_ms: int
+    opened_ms: int | None
+    closed_ms: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class Participation:
+    id: int
+    study_id: int
+    person_id: int
+    consent_id: int
+    joined_ms: int
+    left_ms: int | None
+
+
+def _study(row: Mapping[Any, Any]) -> StudyRow:
+    values = dict(row)
+    values["duo"] = tuple(values["duo"])
+    values["categories"] = tuple(values["categories"])
+    return StudyRow(**values)
+
+
+def add(conn: Connection, values: Mapping[str, Any]) -> int:
+    """Store a new study (status draft); returns its id."""
+    key = conn.execute(insert(_studies).values(**values)).inserted_primary_key
+    assert key is not None
+    return int(key[0])
+
+
+def get(conn: Connection, study_id: int) -> StudyRow | None:
+    if not 0 < study_id < 2**31:
+        return None
+    row = conn.execute(select(_studies).where(_studies.c.id == study_id)).mappings().first()
+    return None if row is None else _study(row)
+
+
+def list_all(conn: Connection, *, status: str | None = None) -> list[StudyRow]:
+    query = select(_studies).order_by(_studies.c.id)
+    if status is not None:
+        query = query.where(_studies.c.status == status)
+    return [_study(row) for row in conn.execute(query).mappings()]
+
+
+def set_status(conn: Connection, study_id: int, status: str, *, now_ms: int) -> None:
+    values: dict[str, Any] = {"status": status}
+    values["opened_ms" if status == "open" else "closed_ms"] = now_ms
+    conn.execute(update(_studies).where(_studies.c.id == study_id).values(**values))
+
+
+def current(conn: Connection, study_id: int, person_id: int) -> Participation | None:
+    """The person's participation in the study that has not ended, if any."""
+    rls.act_for(conn, person_id)
+    row = (
+        conn.execute(
+            select(_participants).where(
+                _participants.c.study_id == study_id,
+                _participants.c.person_id == person_id,
+                _participants.c.left_ms.is_(None),
+            )
+        )
+        .mappings()
+        .first()
+    )
+    return None if row is None else Participation(**row)
+
+
+def of_person(conn: Connection, person_id: int) -> list[Participation]:
+    """Every participation of the person, current and ended, oldest first."""
+    rls.act_for(conn, person_id)
+    rows = conn.execute(
+        select(_participants)
+        .where(_participants.c.person_id == person_id)
+        .order_by(_participants.c.id)
+    ).mappings()
+    return [Participation(**row) for row in rows]
+
+
+def join(
+    conn: Connection, study_id: int, person_id: int, consent_id: int, *, now_ms: int
+) -> Participation:
+    rls.act_for(conn, person_id)
+    values = {
+        "study_id": study_id,
+        "person_id": person_id,
+        "consent_id": consent_id,
+        "joined_ms": now_ms,
+    }
+    key = conn.execute(insert(_participants).values(**values)).inserted_primary_key
+    assert key is not None
+    return Participation(id=int(key[0]), left_ms=None, **values)
+
+
+def leave(conn: Connection, participation_id: int, person_id: int, *, now_ms: int) -> None:
+    rls.act_for(conn, person_id)
+    conn.execute(
+        update(_participants)
+        .where(_participants.c.id == participation_id, _participants.c.person_id == person_id)
+        .values(left_ms=now_ms)
+    )
+
+
+def participants(conn: Connection, study_id: int) -> list[Participation]:
+    """The study's current participants, less anyone who opted out of all research."""
+    rls.scoped(conn, "research")
+    opted_out = select(_opt_outs.c.person_id)
+    rows = conn.execute(
+        select(_participants)
+        .where(
+            _participants.c.study_id == study_id,
+            _participants.c.left_ms.is_(None),
+            _participants.c.person_id.not_in(opted_out),
+        )
+        .order_by(_participants.c.person_id)
+    ).mappings()
+    return [Participation(**row) for row in rows]
+
+
+def opted_out_since(conn: Connection, person_id: int) -> int | None:
+    """When the person opted out of all secondary use (EHDS Art. 71), or None."""
+    rls.act_for(conn, person_id)
+    found = conn.scalar(select(_opt_outs.c.since_ms).where(_opt_outs.c.person_id == person_id))
+    return None if found is None else int(found)
+
+
+def set_opt_out(conn: Connection, person_id: int, opted_out: bool, *, now_ms: int) -> None:
+    rls.act_for(conn, person_id)
+    conn.execute(delete(_opt_outs).where(_opt_outs.c.person_id == person_id))
+    if opted_out:
+        conn.execute(insert(_opt_outs).values(person_id=person_id, since_ms=now_ms))
