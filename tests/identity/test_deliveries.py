@@ -554,3 +554,35 @@ def test_a_personnummer_by_oid_finds_the_person_an_eid_joined(tmp_path, database
         assert "Asthma" not in _every_row_as_text(pod)
     finally:
         pod.close()
+
+
+def test_a_delivery_spooled_seven_resources_at_a_time_stores_the_same(
+    delivery_pod, clinic, tmp_path
+):
+    from healthpod.identity.delivery import deliver
+
+    body, patients = _sample_body()
+    person_ids = [
+        _join(delivery_pod, f"Joined {i}", SYNTHEA, p["id"], actor_client_id=clinic)
+        for i, p in enumerate(patients[:3])
+    ]
+    upload = tmp_path / "uploads" / "delivery.ndjson"
+    upload.parent.mkdir()
+    upload.write_bytes(body)
+    with delivery_pod.engine.connect() as conn:
+        actor_id = conn.execute(
+            select(schema.actors.c.id).where(schema.actors.c.client_id == clinic)
+        ).scalar_one()
+    report = deliver(
+        delivery_pod, actor_id, upload, kind="ndjson", filename="delivery.ndjson", spool_held=7
+    )
+    assert report.stored_patients == 3
+    with delivery_pod.engine.connect() as conn:
+        for person_id, patient in zip(person_ids, patients[:3], strict=True):
+            stored = conn.scalar(
+                select(func.count())
+                .select_from(schema.resources)
+                .where(schema.resources.c.person_id == person_id)
+            )
+            assert stored == _references_to(body, patient["id"]) + 1
+    assert [p.name for p in upload.parent.iterdir()] == ["delivery.ndjson"]  # no spool left

@@ -20,6 +20,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import tempfile
 from collections import defaultdict
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -40,6 +41,7 @@ logger = logging.getLogger(__name__)
 
 Kind = Literal["ndjson", "bundle"]
 PATIENT_REFERENCES = ("subject", "patient", "beneficiary", "individual")
+SPOOL_HELD = 5000  # resources held in memory before they go to the spool files
 NOT_ALLOWED = "not stored: no person here has allowed deliveries from you for this patient"
 
 
@@ -91,8 +93,18 @@ class DeliveryReport:
         return {"resourceType": "OperationOutcome", "issue": issues}
 
 
-def deliver(pod: Pod, actor_id: int, path: Path, *, kind: Kind, filename: str) -> DeliveryReport:
+def deliver(
+    pod: Pod,
+    actor_id: int,
+    path: Path,
+    *,
+    kind: Kind,
+    filename: str,
+    spool_held: int = SPOOL_HELD,
+) -> DeliveryReport:
     """Deliver the records in the stored upload at `path` for the patients they are about.
+
+    At most `spool_held` resources are held in memory at a time.
 
     Raises:
         InvalidRequest: the file is not NDJSON of FHIR resources or a FHIR Bundle (nothing is
@@ -111,46 +123,22 @@ def deliver(pod: Pod, actor_id: int, path: Path, *, kind: Kind, filename: str) -
         outcome = _admit(pod, actor, reference, patient, keys, trusted, doors, path)
         outcomes[reference] = outcome
         report.patients.append(outcome)
-    held: dict[str, list[dict[str, Any]]] = defaultdict(list)
     aliases = _aliases(patients)
-    for resource, _full_url in _resources(path, kind):
-        if resource.get("resourceType") == "Patient":
-            key = aliases.get(f"Patient/{resource.get('id')}")
-        else:
-            key = _patient_of(resource, aliases)
-        if key is None:
-            report.without_patient += 1
-            continue
-        if key in doors:
-            held[key].append(resource)
     digest = _sha256(path)
-    for key, (data, person_id) in doors.items():
-        outcome = outcomes[key]
-        try:
-            with data.writer() as write:
-                result, left_out = write.add_delivery(
-                    held.get(key, []),
-                    organisation=actor.name,
-                    filename=f"{filename} ({actor.name})",
-                    sha256=digest,
-                    now_ms=now_ms(),
-                )
-        except HealthpodError as exc:
-            outcome.stored, outcome.code = False, "processing"
-            outcome.message = f"not stored: {exc.message}"
-            logger.warning("delivery to person_id=%d failed: %s", person_id, exc.message)
-            continue
-        outcome.added = sum((result.added + result.updated).values())
-        outcome.left_out = sum(left_out.values())
-        outcome.message = (
-            f"stored in the person's pod: {outcome.added} new or changed, "
-            f"{sum(result.unchanged.values())} already there"
-            + (
-                f", {outcome.left_out} left out (categories the consent does not cover)"
-                if outcome.left_out
-                else ""
-            )
-        )
+    with tempfile.TemporaryDirectory(dir=path.parent, prefix=".spool-") as spool_dir:
+        spool = _Spool(Path(spool_dir), list(doors), spool_held)
+        for resource, _full_url in _resources(path, kind):
+            if resource.get("resourceType") == "Patient":
+                key = aliases.get(f"Patient/{resource.get('id')}")
+            else:
+                key = _patient_of(resource, aliases)
+            if key is None:
+                report.without_patient += 1
+            elif key in doors:
+                spool.add(key, resource)
+        spool.flush()
+        for key, (data, person_id) in doors.items():
+            _store(data, person_id, outcomes[key], spool.read(key), actor, filename, digest)
     logger.info(
         "delivery actor_id=%d patients=%d stored=%d without_patient=%d",
         actor.id,
@@ -159,6 +147,75 @@ def deliver(pod: Pod, actor_id: int, path: Path, *, kind: Kind, filename: str) -
         report.without_patient,
     )
     return report
+
+
+def _store(
+    data: PersonData,
+    person_id: int,
+    outcome: PatientOutcome,
+    delivered: Iterator[dict[str, Any]],
+    actor: Actor,
+    filename: str,
+    digest: str,
+) -> None:
+    try:
+        with data.writer() as write:
+            result, left_out = write.add_delivery(
+                delivered,
+                organisation=actor.name,
+                filename=f"{filename} ({actor.name})",
+                sha256=digest,
+                now_ms=now_ms(),
+            )
+    except HealthpodError as exc:
+        outcome.stored, outcome.code = False, "processing"
+        outcome.message = f"not stored: {exc.message}"
+        logger.warning("delivery to person_id=%d failed: %s", person_id, exc.message)
+        return
+    outcome.added = sum((result.added + result.updated).values())
+    outcome.left_out = sum(left_out.values())
+    outcome.message = (
+        f"stored in the person's pod: {outcome.added} new or changed, "
+        f"{sum(result.unchanged.values())} already there"
+        + (
+            f", {outcome.left_out} left out (categories the consent does not cover)"
+            if outcome.left_out
+            else ""
+        )
+    )
+
+
+class _Spool:
+    """Each allowed patient's resources, in a file of their own beside the upload, so memory
+    holds at most `limit` resources whatever the size of the delivery."""
+
+    def __init__(self, folder: Path, keys: list[str], limit: int) -> None:
+        self.paths = {key: folder / f"{n}.ndjson" for n, key in enumerate(keys)}
+        self.limit = max(1, limit)
+        self.held: dict[str, list[bytes]] = defaultdict(list)
+        self.count = 0
+
+    def add(self, key: str, resource: dict[str, Any]) -> None:
+        self.held[key].append(json.dumps(resource, separators=(",", ":")).encode())
+        self.count += 1
+        if self.count >= self.limit:
+            self.flush()
+
+    def flush(self) -> None:
+        for key, lines in self.held.items():
+            with self.paths[key].open("ab") as out:
+                out.write(b"\n".join(lines) + b"\n")
+        self.held.clear()
+        self.count = 0
+
+    def read(self, key: str) -> Iterator[dict[str, Any]]:
+        path = self.paths[key]
+        if not path.exists():
+            return
+        with path.open("rb") as fp:
+            for line in fp:
+                if line.strip():
+                    yield json.loads(line)
 
 
 def _admit(

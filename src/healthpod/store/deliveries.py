@@ -7,25 +7,28 @@ provider to write.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable
+from itertools import islice
 
 from sqlalchemy import Connection, insert, update
 
 from healthpod.store import resources, schema
 
 FORMAT = "fhir-delivery"
+BATCH = 1000
 
 
 def store(
     conn: Connection,
     person_id: int,
-    inputs: Sequence[resources.ResourceInput],
+    inputs: Iterable[resources.ResourceInput],
     *,
     filename: str,
     sha256: str,
     now_ms: int,
 ) -> resources.WriteResult:
-    """Store the resources under a new `imports` row of format `fhir-delivery`."""
+    """Store the resources under a new `imports` row of format `fhir-delivery`, in batches
+    of BATCH (the caller's one transaction holds them all)."""
     import_id = conn.execute(
         insert(schema.imports)
         .values(
@@ -41,7 +44,13 @@ def store(
         )
         .returning(schema.imports.c.id)
     ).scalar_one()
-    result = resources.write(conn, person_id, inputs, import_id=int(import_id), now_ms=now_ms)
+    result = resources.WriteResult()
+    pending = iter(inputs)
+    while batch := list(islice(pending, BATCH)):
+        done = resources.write(conn, person_id, batch, import_id=int(import_id), now_ms=now_ms)
+        result.added.update(done.added)
+        result.updated.update(done.updated)
+        result.unchanged.update(done.unchanged)
     conn.execute(
         update(schema.imports)
         .where(schema.imports.c.id == import_id)

@@ -16,7 +16,7 @@ writer; the reader hands the carried `Scope` to the store's queries, which turn 
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from datetime import date
@@ -348,7 +348,7 @@ class Writer(Reader):
 
     def add_delivery(
         self,
-        delivered: Sequence[dict[str, Any]],
+        delivered: Iterable[dict[str, Any]],
         *,
         organisation: str,
         filename: str,
@@ -358,7 +358,7 @@ class Writer(Reader):
         """Store the records a care provider delivered for this person, as one import.
 
         Only resources of categories the consent lets the provider write are stored; the
-        others are counted per type and left out.
+        others are counted per type and left out. `delivered` is read once, in batches.
 
         Raises:
             AccessDenied: the scope does not allow writing at all.
@@ -368,19 +368,19 @@ class Writer(Reader):
                 "The consent does not let this provider write.",
                 hint="Ask the person for a consent that allows deliveries.",
             )
-        kept: list[resources.ResourceInput] = []
         left_out: Counter[str] = Counter()
-        for resource in delivered:
-            if self.scope.covers_category(category_of(resource).value):
-                kept.append(
-                    resources.ResourceInput(
+
+        def kept() -> Iterator[resources.ResourceInput]:
+            for resource in delivered:
+                if self.scope.covers_category(category_of(resource).value):
+                    yield resources.ResourceInput(
                         resource, provenance="professional", organisation=organisation
                     )
-                )
-            else:
-                left_out[str(resource.get("resourceType"))] += 1
+                else:
+                    left_out[str(resource.get("resourceType"))] += 1
+
         result = deliveries.store(
-            self.conn, self.person_id, kept, filename=filename, sha256=sha256, now_ms=now_ms
+            self.conn, self.person_id, kept(), filename=filename, sha256=sha256, now_ms=now_ms
         )
         return result, left_out
 
