@@ -133,13 +133,17 @@ def _b64d(text: str) -> bytes:
     return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
 
 
-def _link_contents(world, granularity: Granularity) -> str:
-    """A share link to activity and conditions, opened as its recipient: the bundle as text."""
+def _link_contents(
+    world,
+    granularity: Granularity,
+    categories: frozenset[str] = frozenset({"activity", "conditions"}),
+) -> str:
+    """A share link to `categories`, opened as its recipient: the bundle as text."""
     made = links.create(
         world["pod"],
         world["anna"],
         links.LinkRequest(
-            categories=frozenset({"activity", "conditions"}),
+            categories=categories,
             expires_ms=now_ms() + DAY,
             granularity=granularity,
         ),
@@ -347,3 +351,53 @@ def test_an_export_finishes_from_its_snapshot_while_data_is_marked_and_restricte
     with owner.reader() as read:
         assert read.count_samples(SampleFilter()) == before - 1
     assert pod.engine is not None
+
+
+def test_the_persons_own_notes_are_shared_like_any_record_of_their_category(world):
+    symptom = world["data"]("note", "Headache after the run", "--symptom", "--when",
+                            "2024-01-02T18:00+01:00", "--json")  # fmt: skip
+    assert symptom.exit_code == 0, symptom.output
+    condition = json.loads(symptom.output)
+    assert condition["resourceType"] == "Condition"
+    assert condition["recorder"] == {"reference": f"Patient/{world['anna']}"}
+    assert condition["code"]["text"] == "Headache after the run"
+    about = f"q-{world['car_ride']}"
+    noted = world["data"]("note", "Counted in the car", "--about", about, "--json")
+    assert noted.exit_code == 0, noted.output
+    observation = json.loads(noted.output)
+    assert observation["valueString"] == "Counted in the car"
+    assert observation["focus"] == [{"reference": f"Observation/{about}"}]
+    assert observation["performer"] == [{"reference": f"Patient/{world['anna']}"}]
+
+    app = _app(world)  # every category
+    assert f"Condition/{condition['id']}" in app.ids("Condition")
+    assert app.get(f"Observation/{observation['id']}").status_code == 200
+    conditions_only = _link_contents(world, Granularity.RAW, frozenset({"conditions"}))
+    assert "Headache after the run" in conditions_only
+    assert "Counted in the car" not in conditions_only  # a note is another kind of record
+    activity_only = _link_contents(world, Granularity.RAW, frozenset({"activity"}))
+    assert "Headache after the run" not in activity_only
+
+    # bad input: a clear message, nothing stored
+    with world["pod"].engine.connect() as conn:
+        before = conn.scalar(select(func.count()).select_from(schema.resources))
+    for args, message in (
+        (("note", "   "), "needs some text"),
+        (("note", "x" * 2001), "at most 2000"),
+        (("note", "mine?", "--about", f"q-{world['bob_steps'][0]}"), "There is no record"),
+        (("note", "when?", "--when", "tomorrow"), "is not a date or a time"),
+    ):
+        result = world["data"](*args)
+        assert result.exit_code in (1, 2) and message in result.output, (args, result.output)
+    with world["pod"].engine.connect() as conn:
+        assert conn.scalar(select(func.count()).select_from(schema.resources)) == before
+    log = schema.access_log
+    with world["pod"].engine.connect() as conn:
+        done_by = (
+            conn.execute(
+                select(log.c.done_by).where(log.c.person_id == world["anna"], log.c.event == "note")
+            )
+            .scalars()
+            .all()
+        )
+    assert done_by == ["person", "person"]

@@ -234,3 +234,36 @@ def test_only_me_on_a_type_page_and_a_record(pod, logged_in, account, csrf_of):
         headers=HTML,
     )  # fmt: skip
     assert twice.status_code == 404 and "Not restricted" in twice.text
+
+
+def test_add_a_note_from_the_records_page(pod, logged_in, account, csrf_of):
+    client = logged_in
+    page = client.get("/records", headers=HTML)
+    assert "Add your own note or symptom" in page.text
+    csrf = csrf_of(page.text)
+    done = client.post(
+        "/data/note",
+        data={
+            "csrf_token": csrf,
+            "text": "Dizzy in the morning",
+            "kind": "symptom",
+            "when": "2024-01-03",
+        },
+        headers=HTML,
+        follow_redirects=False,
+    )
+    assert done.status_code == 303 and done.headers["location"] == "/records"
+    assert "Dizzy in the morning" in client.get("/records", headers=HTML).text
+    with pod.engine.connect() as conn:
+        stored = conn.execute(
+            select(schema.resources.c.provenance, schema.resources.c.category).where(
+                schema.resources.c.person_id == account
+            )
+        ).all()
+    assert [tuple(r) for r in stored] == [("person", "conditions")]
+    refused = [({"text": " "}, "needs some text"), ({"text": "x", "kind": "poem"}, "not a kind")]
+    for bad, message in refused:
+        response = client.post("/data/note", data={"csrf_token": csrf, **bad}, headers=HTML)
+        assert response.status_code == 400 and message in response.text
+    with pod.engine.connect() as conn:
+        assert conn.scalar(select(func.count()).select_from(schema.resources)) == 1

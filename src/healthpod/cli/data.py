@@ -14,7 +14,7 @@ from healthpod.cli import echo_json, json_option, pass_pod
 from healthpod.cli.consent import find_person
 from healthpod.consent import audit
 from healthpod.errors import InvalidRequest, NotFound
-from healthpod.insights import corrections
+from healthpod.insights import corrections, notes
 from healthpod.pod import DEFAULT_PERSON, Pod, now_ms
 from healthpod.store import data_items
 from healthpod.store.data_items import Bound
@@ -500,6 +500,56 @@ def lift_tombstones(pod: Pod, ids: tuple[int, ...], all_: bool, person: str) -> 
             reason="you let imports bring deleted data back",
         )
     click.echo(f"Lifted {lifted} tombstones: importing that data again brings it back.")
+
+
+# --- the person's own notes -------------------------------------------------------------------
+
+
+@data.command(name="note")
+@click.argument("text")
+@click.option("--symptom", is_flag=True, help="A symptom (a FHIR Condition), not a note.")
+@click.option("--about", metavar="ID", help="The value the note is about (q-123, bp-7, …).")
+@click.option("--when", metavar="DATE", help="When (2024-05-03T14:00+02:00); default now.")
+@json_option
+@person_option
+@pass_pod
+def note(
+    pod: Pod,
+    text: str,
+    symptom: bool,
+    about: str | None,
+    when: str | None,
+    as_json: bool,
+    person: str,
+) -> None:
+    """Add your own note or symptom, with you as its author. It is shared like any record of
+    its category: a symptom under conditions, a note under other records.
+
+    \b
+        healthpod data note "Headache after the run" --symptom --when 2024-05-03T18:00+02:00
+        healthpod data note "Measured right after coffee" --about q-123
+    """
+    now = now_ms()
+    with _own(pod, person) as write:
+        audit.lock_chain(write.conn, write.person_id)
+        stored = notes.add(
+            write, text, kind="symptom" if symptom else "note", about=about, when=when, now_ms=now
+        )
+        target = f"{stored['resourceType']}/{stored['id']}"
+        audit.record(
+            write.conn,
+            write.person_id,
+            None,
+            "note",
+            "ok",
+            {"targets": [target]},
+            now_ms=now,
+            reason="you added a note",
+        )
+    if as_json:
+        echo_json(stored)
+        return
+    click.echo(f"{target}: added")
 
 
 COMMANDS = [data]

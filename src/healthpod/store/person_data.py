@@ -291,6 +291,15 @@ class Reader:
         """
         return marked_wrong.listing(person_only(self), self.person_id)
 
+    def check_item(self, target: str) -> None:
+        """That `target` (q-1, c-2, bp-3, w-4, Condition/abc) is an item of the person's.
+
+        Raises:
+            InvalidRequest: not an id of ours.
+            NotFound: the person has no such item.
+        """
+        marked_wrong.resolve(self.conn, self.person_id, target)
+
     def restriction_counts(self) -> restrictions.Counts:
         """How many types and records are kept from everyone but the person (any door: a
         consent screen says that such things exist, never what they are)."""

@@ -324,6 +324,7 @@ EVENTS: dict[str, str] = {
     "mark-wrong": N_("Marked data wrong"),
     "unmark-wrong": N_("Counted data again"),
     "delete": N_("Deleted data"),
+    "note": N_("Added a note"),
     "lift-tombstones": N_("Let imports bring deleted data back"),
 }
 

@@ -14,7 +14,7 @@ from fastapi.responses import RedirectResponse
 
 from healthpod.consent import audit
 from healthpod.errors import InvalidRequest
-from healthpod.insights import corrections
+from healthpod.insights import corrections, notes
 from healthpod.pod import now_ms
 from healthpod.web import security
 from healthpod.web.auth import PersonDep
@@ -198,5 +198,31 @@ def share_again(
             {"targets": lifted},
             now_ms=now,
             reason="you lifted 'only me' from data",
+        )
+    return RedirectResponse(_back(back), status_code=303)
+
+
+@router.post("/data/note", dependencies=[CsrfChecked])
+def add_note(
+    person: PersonDep,
+    text: Annotated[str, Form()] = "",
+    kind: Annotated[str, Form()] = "note",
+    when: Annotated[str, Form()] = "",
+    back: Annotated[str, Form()] = "/records",
+) -> Response:
+    """The person's own note or symptom (`insights.notes`), then back to the records."""
+    now = now_ms()
+    with person.data.writer() as write:
+        audit.lock_chain(write.conn, write.person_id)
+        stored = notes.add(write, text, kind=kind, when=when or None, now_ms=now)
+        audit.record(
+            write.conn,
+            write.person_id,
+            None,
+            "note",
+            "ok",
+            {"targets": [f"{stored['resourceType']}/{stored['id']}"]},
+            now_ms=now,
+            reason="you added a note",
         )
     return RedirectResponse(_back(back), status_code=303)
