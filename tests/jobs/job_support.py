@@ -31,13 +31,15 @@ from healthpod.store.engine import make_engine
 
 ROOT = Path(__file__).parents[2]
 HEALTHPOD = (sys.executable, "-m", "healthpod")
-RECORDS = ("--records", "40000", "--out")
+# Large enough that an idle machine is still importing it when the test kills the process
+# (200,000 records: about 2 s on SQLite, more on PostgreSQL; generated in a few seconds).
+RECORDS = ("--records", "200000", "--out")
 SMALL_EXPORT = ROOT / "src" / "healthpod" / "demo_data" / "healthkit-to-sqlite-export.xml"
 
 
 @pytest.fixture(scope="session")
 def big_export(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A 40,000-record export.xml (26 MB) from the bench generator: several seconds to import."""
+    """A 200,000-record export.xml (~130 MB) from the bench generator."""
     path = tmp_path_factory.mktemp("exports") / "export.xml"
     subprocess.run(
         [sys.executable, str(ROOT / "bench" / "gen_apple_export.py"), *RECORDS, str(path)],

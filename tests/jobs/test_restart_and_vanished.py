@@ -60,7 +60,7 @@ def test_an_import_survives_a_server_restart(engine_name, request, big_export):
     wait_for(lambda: job_of(pod, job).finished, timeout=240, what="the job to finish")
     assert job_of(pod, job).files[0].status == "completed", job_of(pod, job).files[0].error
     imports, samples = stored(processes, anna)
-    assert imports == 1 and samples > 30_000
+    assert imports == 1 and samples > 150_000
     with httpx.Client(base_url=url, follow_redirects=False) as client:
         login_with_form(client, "anna", PASSWORD)
         page = client.get(f"/import/jobs/{job.id}", headers={"hx-request": "true"})

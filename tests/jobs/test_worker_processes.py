@@ -1,6 +1,6 @@
 """`healthpod worker` processes on PostgreSQL: killed mid-import, restarted servers, fairness.
 
-Each test runs real subprocesses over its own PostgreSQL clone and a 40,000-record export from
+Each test runs real subprocesses over its own PostgreSQL clone and a 200,000-record export from
 the bench generator (several seconds to import), and reads the database and the job records
 as the person's import page does.
 """
@@ -55,7 +55,7 @@ def test_a_worker_killed_mid_import_stores_nothing_and_the_job_runs_once_more(
     assert imports == 1  # one completed import, no failed one
     # Everything it holds was added by this one import: nothing was there before it.
     assert done.files[0].already_present == 0
-    assert samples > 30_000
+    assert samples > 150_000
     wait_for(lambda: _queue_rows(pod)[0][0] == "succeeded", timeout=10, what="the queue row")
     # Two attempts (the killed one and the one that finished), each started once.
     assert _queue_rows(pod) == [("succeeded", 2, 2)]

@@ -104,7 +104,7 @@ def _run_file(pod: Pod, job: ImportJob, folder: Path, file: FileJob, present: bo
     path = folder / file.path
     file.status, file.bytes_done = "running", 0
     state.save(home, job)
-    last_saved = time.monotonic()
+    last_saved = float("-inf")  # the first bytes read reach the record at once
 
     def progress(_name: str, done: int, _total: int) -> None:
         nonlocal last_saved
