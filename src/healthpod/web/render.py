@@ -25,6 +25,7 @@ NAV: tuple[tuple[str, str], ...] = (
     ("/import", N_("Import")),
     ("/records", N_("Records")),
     ("/sharing", N_("Sharing")),
+    ("/research", N_("Research")),
     ("/access-log", N_("Access log")),
     ("/inbox", N_("Inbox")),
     ("/data", N_("Your data")),

@@ -17,6 +17,7 @@ def routers() -> list[APIRouter]:
         inbox,
         overview,
         records,
+        research,
         settings_page,
         share_links,
         sharing,
@@ -40,4 +41,5 @@ def routers() -> list[APIRouter]:
         records.router,
         settings_page.router,
         corrections.router,
+        research.router,
     ]
