@@ -150,7 +150,10 @@ def test_a_chart_renders_with_data_points_and_zooms(page: Page, live_server, scr
 
 
 def test_upload_a_real_export_and_see_its_data(page: Page, live_server, screenshots):
+    # "Measurements as stored" counts the chosen period: one wide enough for the CSV's dates
+    every = "/type/body_mass?by=month&from=2000-01-01&to=2030-12-31"
     login(page, live_server.url, "/type/body_mass")
+    page.goto(f"{live_server.url}{every}")
     before = int(page.locator("[data-total-samples]").get_attribute("data-total-samples") or 0)
     page.goto(f"{live_server.url}/import")
     page.get_by_label("Files to import").set_input_files(
@@ -160,7 +163,7 @@ def test_upload_a_real_export_and_see_its_data(page: Page, live_server, screensh
     expect(page.locator('[data-finished="yes"]')).to_be_visible(timeout=30_000)
     expect(page.locator('.import-file[data-status="completed"]')).to_have_count(2)
     page.screenshot(path=screenshots / "import-finished.png", full_page=True)
-    page.goto(f"{live_server.url}/type/body_mass")
+    page.goto(f"{live_server.url}{every}")
     after = int(page.locator("[data-total-samples]").get_attribute("data-total-samples") or 0)
     assert after == before + 3  # the CSV's three weighings
     page.goto(f"{live_server.url}/import")
