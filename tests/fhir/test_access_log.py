@@ -44,11 +44,13 @@ def _consent_id(pod):
         return conn.scalar(select(schema.consents.c.id))
 
 
-def test_a_search_logs_its_decision_then_what_it_returned(client, pod, anna, app):
+def test_a_search_logs_its_decision_with_what_it_returned(client, pod, anna, app):
     headers, _ = _bearer(client, app)
+    before = len(_log(pod, anna))
     bundle = client.get(f"{FHIR}/Observation", params={"_count": "3"}, headers=headers).json()
     ids = [f"Observation/{e['resource']['id']}" for e in bundle["entry"]]
-    decision, sent = _log(pod, anna)[-2:]
+    # One entry: the decision and what left the pod, written before the answer was sent.
+    [decision] = _log(pod, anna)[before:]
     assert (decision.event, decision.outcome, decision.done_by) == (
         "fhir.search",
         "allowed",
@@ -57,18 +59,17 @@ def test_a_search_logs_its_decision_then_what_it_returned(client, pod, anna, app
     assert decision.actor_id == app.id and decision.consent_id == _consent_id(pod)
     assert decision.details["resource_type"] == "Observation"
     assert "_count=3" in decision.details["query"]
-    assert (sent.event, sent.refers_to, sent.actor_id) == ("returned", decision.seq, app.id)
-    assert sent.consent_id == decision.consent_id
-    assert sent.details == {"count": 3, "ids": ids}
+    assert decision.refers_to is None
+    assert decision.details["returned"] == {"count": 3, "ids": ids}
 
 
 def test_a_large_page_is_logged_as_a_count_and_a_digest(client, pod, anna, app):
     headers, _ = _bearer(client, app)
     bundle = client.get(f"{FHIR}/Observation", params={"_count": "55"}, headers=headers).json()
     ids = [f"Observation/{e['resource']['id']}" for e in bundle["entry"]]
-    sent = _log(pod, anna)[-1]
-    assert sent.details == audit.Returned(ids).details()
-    assert sent.details["count"] == 55 and len(sent.details["ids_sha256"]) == 64
+    sent = _log(pod, anna)[-1].details["returned"]
+    assert sent == audit.Returned(ids).details()
+    assert sent["count"] == 55 and len(sent["ids_sha256"]) == 64
 
 
 def test_reads_log_what_they_returned_even_nothing(client, pod, anna, app):
@@ -77,11 +78,45 @@ def test_reads_log_what_they_returned_even_nothing(client, pod, anna, app):
     observation_id = first["entry"][0]["resource"]["id"]
     assert client.get(f"{FHIR}/Observation/{observation_id}", headers=headers).status_code == 200
     assert client.get(f"{FHIR}/Observation/nope", headers=headers).status_code == 404
-    *_, read, read_sent, missing, missing_sent = _log(pod, anna)
-    assert (read.event, read_sent.refers_to) == ("fhir.read", read.seq)
-    assert read_sent.details == {"count": 1, "ids": [f"Observation/{observation_id}"]}
-    assert (missing.event, missing_sent.refers_to) == ("fhir.read", missing.seq)
-    assert missing_sent.details == {"count": 0, "ids": []}
+    *_, read, missing = _log(pod, anna)
+    assert read.event == "fhir.read"
+    assert read.details["returned"] == {"count": 1, "ids": [f"Observation/{observation_id}"]}
+    assert missing.event == "fhir.read" and missing.outcome == "allowed"
+    assert missing.details["returned"] == {"count": 0, "ids": []}
+
+
+def test_an_allowed_request_that_fails_after_its_decision_is_still_logged(client, pod, anna, app):
+    headers, _ = _bearer(client, app)
+    before = len(_log(pod, anna))
+    # Allowed by the consent, then refused by the search: a daily summaries' paging link under
+    # a consent for raw samples.
+    response = client.get(f"{FHIR}/Observation", params={"_cursor": f"{T0}.d.1"}, headers=headers)
+    assert response.status_code == 400
+    [entry] = _log(pod, anna)[before:]
+    assert (entry.event, entry.outcome) == ("fhir.search", "allowed")
+    assert entry.details["failed"] == "invalid" and "returned" not in entry.details
+
+
+def test_a_write_is_logged_before_it_is_stored(client, pod, anna, app):
+    headers, _ = _bearer(client, app, "launch/patient patient/Observation.c")
+    before = len(_log(pod, anna))
+    observation = {
+        "resourceType": "Observation",
+        "status": "final",
+        "code": {"coding": [{"system": "http://loinc.org", "code": "8867-4"}]},
+        "valueQuantity": {"value": 61, "unit": "/min"},
+        "effectiveDateTime": "2024-01-01T10:00:00Z",
+    }
+    response = client.post(
+        f"{FHIR}/Observation",
+        json=observation,
+        headers={**headers, "Content-Type": "application/fhir+json"},
+    )
+    assert response.status_code == 201, response.text
+    # Logged first, committed before the write (as a stream is): no "returned" in it.
+    [entry] = _log(pod, anna)[before:]
+    assert (entry.event, entry.outcome) == ("fhir.create", "allowed")
+    assert "returned" not in entry.details
 
 
 def test_everything_logs_what_it_returned(client, pod, anna, app):
@@ -89,12 +124,11 @@ def test_everything_logs_what_it_returned(client, pod, anna, app):
     before = len(_log(pod, anna))
     bundle = client.get(f"{FHIR}/Patient/{anna}/$everything", headers=headers).json()
     new = _log(pod, anna)[before:]
-    decisions = {e.seq: e for e in new if e.event == "fhir.everything" and e.outcome == "allowed"}
-    sent = [e for e in new if e.event == "returned"]
-    # One decision per type read, each followed by what it gave: together, the whole page.
-    assert {e.refers_to for e in sent} == set(decisions)
-    assert {decisions[e.refers_to].details["type"] for e in sent} >= {"Patient", "Observation"}
-    ids = [i for e in sent for i in e.details["ids"]]
+    decisions = [e for e in new if e.event == "fhir.everything" and e.outcome == "allowed"]
+    # One entry per type read, each with what it gave: together, the whole page.
+    assert {e.details["type"] for e in decisions} >= {"Patient", "Observation"}
+    assert not [e for e in new if e.event == "returned"]
+    ids = [i for e in decisions for i in e.details["returned"]["ids"]]
     assert sorted(ids) == sorted(
         f"{e['resource']['resourceType']}/{e['resource']['id']}" for e in bundle["entry"]
     )

@@ -56,6 +56,9 @@ def _show(pod: Pod, limit: int, person: str, as_json: bool) -> None:
             who, reason = "you", f"{reason} ({actor})" if actor else reason
         if e.refers_to is not None:
             reason = f"{reason} (for entry {e.refers_to})"
+        sent = e.details.get("returned")
+        if isinstance(sent, dict):
+            reason = f"{reason}; returned {sent.get('count', 0)}"
         click.echo(f"{e.seq:>6}  {when}Z  {who[:20]:<20} {e.event:<18} {e.outcome:<8} {reason}")
 
 

@@ -1,17 +1,29 @@
-"""The one path from an actor's request to data: load the consents, decide, log, commit.
+"""The one path from an actor's request to data: load the consents, decide, log.
 
-    data = access.open_for_actor(pod.engine, pod.reads, request, event="fhir.search", now_ms=now)
-    with data.reader() as read:                 # AccessDenied above, with the entry stored
-        rows = read.samples(found, after=None, limit=100)   # the scope applied inside SQL
-    access.record_returned(pod.engine, decision, request, ids, now_ms=now)   # what left the pod
+    data, entry = access.decide_for_actor(pod.engine, pod.reads, request, event="fhir.search",
+                                          now_ms=now)   # AccessDenied, with the refusal logged
+    with data.reader() as read:                         # the scope applied inside SQL
+        rows = read.samples(found, after=None, limit=100)
+    entry.write(audit.Returned(ids))   # ONE entry: the decision and what left the pod
 
-`open_for_actor` is the only maker of an actor's `store.person_data.PersonData`; `authorize`
-returns the bare `Decision` for callers that only need the verdict (tests, the demo).
+`decide_for_actor` and `open_for_actor` are the only makers of an actor's
+`store.person_data.PersonData`; `authorize` returns the bare `Decision` for callers that only
+need the verdict (tests, the demo, a Bulk kick-off).
 
-`authorize` commits the log entry before it returns, so a denied request is logged even though
-the caller raises, and an allowed one is logged before any data is read. Keeping the read in
-its own transaction keeps the per-person chain lock short, which is what lets many requests of
-one person run at once.
+Two ways to log an allowed request (docs/decisions/0009-one-entry-per-request.md):
+
+- A bounded answer (a page, one resource) is decided on a read connection and logged as one
+  entry, the decision with what it returned, written and committed after the read and before
+  a byte of the answer is sent (`decide_for_actor`, `DecisionEntry.write`). A request whose
+  handler fails after the decision still gets its entry (the FHIR routes write every
+  unwritten `DecisionEntry` on the way out, with the error): nothing is sent without one.
+- A stream (a Bulk file) cannot wait: its decision is committed before the first line
+  (`open_for_actor`, `authorize`) and a `returned` entry that refers to it follows
+  (`record_returned`).
+
+A refusal is logged (committed) before `AccessDenied` is raised, either way. Keeping the read
+outside the log's write transaction keeps the per-person chain lock short, which is what lets
+many requests of one person run at once.
 """
 
 from __future__ import annotations
@@ -40,7 +52,7 @@ from healthpod.consent.engine import decide
 from healthpod.consent.model import AccessRequest, Decision, format_day
 from healthpod.consent.store import consents_for
 from healthpod.errors import AccessDenied, NotFound
-from healthpod.store import delegations, person_data, share_links
+from healthpod.store import delegations, person_data, restrictions, share_links
 from healthpod.store.person_data import Accessor, PersonData
 from healthpod.store.share_links import ShareLink
 
@@ -68,6 +80,112 @@ def open_for_actor(
         request.actor_id, decision.consent_id, decision.reason, decision=decision, asked=request
     )
     return person_data._for_decision(engine, reads, request.person_id, scope, accessor)
+
+
+class DecisionEntry:
+    """An allowed decision that is logged once, with what its request returned.
+
+    Made by `decide_for_actor`; `write` appends the entry (the decision, its reason and
+    consent, what was asked and, under `details["returned"]`, what was sent) and commits it.
+    Written at most once: a second `write` adds a `returned` entry that refers to it.
+    """
+
+    __slots__ = ("decision", "details", "engine", "event", "now_ms", "request", "seq")
+
+    def __init__(
+        self,
+        engine: Engine,
+        request: AccessRequest,
+        decision: Decision,
+        event: str,
+        details: Mapping[str, Any] | None,
+        now_ms: int,
+    ) -> None:
+        self.engine = engine
+        self.request = request
+        self.decision = decision
+        self.event = event
+        self.details = details
+        self.now_ms = now_ms
+        self.seq: int | None = None
+
+    @property
+    def written(self) -> bool:
+        return self.seq is not None
+
+    def write(self, sent: audit.Returned | None, *, failed: str | None = None) -> None:
+        """Log the decision with what was `sent` (None: the request sent nothing of the
+        person's, such as a manifest, or `failed` says why it stopped).
+
+        Raises:
+            ConfigError: the database's log key was not loaded.
+        """
+        if self.seq is not None:
+            if sent is not None:
+                logged = replace(self.decision, entry_seq=self.seq)
+                record_returned(self.engine, logged, self.request, sent, now_ms=self.now_ms)
+            return
+        extra: dict[str, Any] = {}
+        if sent is not None:
+            extra["returned"] = sent.details()
+        if failed is not None:
+            extra["failed"] = failed
+        with _one_writer(self.engine), self.engine.begin() as conn:
+            entry = _record_decision(
+                conn,
+                self.request,
+                self.decision,
+                event=self.event,
+                details={**(self.details or {}), **extra},
+                now_ms=self.now_ms,
+            )
+        self.seq = entry.seq
+
+
+def decide_for_actor(
+    engine: Engine,
+    reads: Engine,
+    request: AccessRequest,
+    *,
+    event: str,
+    details: Mapping[str, Any] | None = None,
+    now_ms: int,
+    refused: str | None = None,
+) -> tuple[PersonData, DecisionEntry]:
+    """Decide `request` and open the door within its scope; log a refusal now (committed).
+
+    The consents and the person's "only me" restrictions are read in one read transaction,
+    the restrictions in one query, so the door's readers need none. The allowed decision is
+    not logged yet: the caller writes it, with what it returned, through the `DecisionEntry`
+    before it answers.
+
+    Raises:
+        AccessDenied: no consent covers the request, or `refused` (logged either way).
+    """
+    if refused is not None:
+        authorize(
+            engine, request, event=event, details=details, now_ms=now_ms, refused=refused
+        ).raise_if_denied()
+        raise AssertionError("unreachable")  # pragma: no cover - a refusal is a denial
+    with reads.connect() as conn:
+        decision = decide(
+            consents_for(conn, request.person_id, request.actor_id), request, now_ms=now_ms
+        )
+        scope = None
+        if decision.allowed and decision.scope is not None:
+            scope = restrictions.narrow(conn, request.person_id, decision.scope)
+    if scope is None:
+        with _one_writer(engine), engine.begin() as conn:
+            _record_decision(conn, request, decision, event=event, details=details, now_ms=now_ms)
+        decision.raise_if_denied()
+        raise AssertionError("unreachable")  # pragma: no cover - a decision without scope
+    accessor = Accessor(
+        request.actor_id, decision.consent_id, decision.reason, decision=decision, asked=request
+    )
+    data = person_data._for_decision(
+        engine, reads, request.person_id, scope, accessor, narrowed=True
+    )
+    return data, DecisionEntry(engine, request, decision, event, details, now_ms)
 
 
 @dataclass(frozen=True, slots=True)
@@ -397,7 +515,23 @@ def authorize_in(
         consents = consents_for(conn, request.person_id, request.actor_id)
         slot = audit.reserve(conn, request.person_id)
         decision = decide(consents, request, now_ms=now_ms)
-    entry = audit.record(
+    entry = _record_decision(
+        conn, request, decision, event=event, details=details, now_ms=now_ms, slot=slot
+    )
+    return replace(decision, entry_seq=entry.seq)
+
+
+def _record_decision(
+    conn: Connection,
+    request: AccessRequest,
+    decision: Decision,
+    *,
+    event: str,
+    details: Mapping[str, Any] | None,
+    now_ms: int,
+    slot: audit.Slot | None = None,
+) -> audit.LogEntry:
+    return audit.record(
         conn,
         request.person_id,
         request.actor_id,
@@ -409,7 +543,6 @@ def authorize_in(
         consent_id=decision.consent_id or request.consent_id,
         slot=slot,
     )
-    return replace(decision, entry_seq=entry.seq)
 
 
 def _wanted(request: AccessRequest) -> dict[str, Any]:

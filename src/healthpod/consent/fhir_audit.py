@@ -54,6 +54,8 @@ def audit_event(
         entities.append({"what": {"reference": f"Consent/{entry.consent_id}"}})
     if entry.refers_to is not None:
         entities.extend(_returned(entry))
+    elif isinstance(entry.details.get("returned"), Mapping):
+        entities.extend(_sent(entry.details["returned"]))
     event: dict[str, Any] = {
         "resourceType": "AuditEvent",
         "id": f"log-{entry.id}",
@@ -108,15 +110,24 @@ def _returned(entry: LogEntry) -> list[dict[str, Any]]:
         "what": {"identifier": {"system": LOG_ENTRY_SYSTEM, "value": str(entry.refers_to)}},
         "description": "the access decision this entry completes",
     }
-    found: list[dict[str, Any]] = [decision]
-    ids = entry.details.get("ids")
+    return _sent(entry.details, decision)
+
+
+def _sent(sent: Mapping[str, Any], holder: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+    """The resources a request returned as entities; for many, their count and digest as the
+    details of `holder` (the decision it completes) or of an entity of their own."""
+    found: list[dict[str, Any]] = [] if holder is None else [holder]
+    ids = sent.get("ids")
     if isinstance(ids, list):
         found.extend({"what": {"reference": str(i)}, "role": _RESOURCE_ROLE} for i in ids)
-    else:
-        decision["detail"] = [
-            {"type": "count", "valueString": str(entry.details.get("count", ""))},
-            {"type": "ids_sha256", "valueString": str(entry.details.get("ids_sha256", ""))},
-        ]
+        return found
+    if holder is None:
+        holder = {"description": "what the request returned"}
+        found.append(holder)
+    holder["detail"] = [
+        {"type": "count", "valueString": str(sent.get("count", ""))},
+        {"type": "ids_sha256", "valueString": str(sent.get("ids_sha256", ""))},
+    ]
     return found
 
 

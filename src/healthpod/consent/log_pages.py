@@ -30,8 +30,9 @@ def entries(
     limit: int,
 ) -> tuple[list[Any], dict[Any, Any]]:
     """Up to `limit` entries (mappings), newest first, that are not `returned` entries, and
-    for those the `returned` entry (refers_to, details) that completes each, by its seq.
-    `outcome` is one of OUTCOME_GROUPS."""
+    for those what each returned, by its seq (a mapping with `details`: count and ids or
+    their digest), from its own `details["returned"]` or the `returned` entry that refers
+    to it (a stream's). `outcome` is one of OUTCOME_GROUPS."""
     query = select(_log).where(_log.c.person_id == person_id, _log.c.refers_to.is_(None))
     if by_person:
         query = query.where(_log.c.done_by == DoneBy.PERSON.value)
@@ -52,15 +53,21 @@ def entries(
     if before_seq is not None:
         query = query.where(_log.c.seq < before_seq)
     rows = list(conn.execute(query.order_by(_log.c.seq.desc()).limit(limit)).mappings())
-    returned = {
-        row["refers_to"]: row
-        for row in conn.execute(
-            select(_log.c.refers_to, _log.c.details).where(
-                _log.c.person_id == person_id,
-                _log.c.refers_to.in_([row["seq"] for row in rows]),
-            )
-        ).mappings()
+    returned: dict[Any, Any] = {
+        row["seq"]: {"details": row["details"]["returned"]}
+        for row in rows
+        if isinstance(row["details"], dict) and isinstance(row["details"].get("returned"), dict)
     }
+    streamed = [row["seq"] for row in rows if row["seq"] not in returned]
+    if streamed:
+        returned.update(
+            (row["refers_to"], row)
+            for row in conn.execute(
+                select(_log.c.refers_to, _log.c.details).where(
+                    _log.c.person_id == person_id, _log.c.refers_to.in_(streamed)
+                )
+            ).mappings()
+        )
     return rows, returned
 
 

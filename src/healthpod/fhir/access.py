@@ -3,13 +3,18 @@
     access = check(request, action=Action.READ, resource_type="Observation", event="fhir.search")
     with access.data.reader() as read:
         rows = read.samples(found, after=None, limit=100)
-    returned(request, access, resources)         # what left the pod, after the decision entry
+    returned(request, access, resources)         # the decision and what it returned, logged
 
 `check` authenticates the caller, refuses what the token's scopes do not cover, and opens the
-door to the person's data: for an actor through `consent.access.open_for_actor` (the consent
-decision, with the token's scopes as the most it may reach, and the committed access-log
-entry, allowed or denied, before anything is read), for the person's own token through
-`store.person_data.for_owner` (the person's own access is not decided or logged).
+door to the person's data: for an actor through `consent.access.decide_for_actor` (the consent
+decision, with the token's scopes as the most it may reach; a refusal is logged at once), for
+the person's own token through `store.person_data.for_owner` (the person's own access is not
+decided or logged). An allowed request is logged as one entry, the decision with what it
+returned, by `returned` before the answer leaves; `FhirRoute` writes any decision a handler
+left unwritten (it failed, or sent nothing of the person's) before its answer is sent.
+A write, and a streamed answer (`log_first=True`: a Bulk file), commit the decision before
+anything is written or sent instead, and `returned` then adds a `returned` entry that refers
+to it.
 """
 
 from __future__ import annotations
@@ -24,6 +29,7 @@ from healthpod.consent import access as consent_access
 from healthpod.consent import audit
 from healthpod.consent.model import IDENTITY, AccessRequest, Action, Reach
 from healthpod.errors import AccessDenied
+from healthpod.fhir.outcome import FhirRoute
 from healthpod.oauth.bearer import Caller, authenticate
 from healthpod.oauth.scopes import ScopeSet
 from healthpod.pod import Pod
@@ -36,6 +42,7 @@ class Access:
     caller: Caller
     data: PersonData
     now_ms: int
+    entry: consent_access.DecisionEntry | None = None  # written by `returned` or `FhirRoute`
 
     @property
     def person_id(self) -> int:
@@ -76,10 +83,13 @@ def check(
     resource_type: str | None,
     event: str,
     details: Mapping[str, Any] | None = None,
+    log_first: bool = False,
 ) -> Access:
-    """Authenticate, cap by the token's scopes, decide by consent and log; open the door.
+    """Authenticate, cap by the token's scopes, decide by consent; open the door.
 
     `resource_type` None asks for whatever the token reads (a Bulk export's manifest).
+    `log_first`: log an allowed decision (committed) now, before anything is read: for a
+    streamed answer. A write (`Action.WRITE`) is always logged first.
 
     Raises:
         Unauthorized: no valid token.
@@ -110,10 +120,17 @@ def check(
         consent_id=caller.consent_id,
         reach=reach,
     )
+    entry = None
     try:
-        data = consent_access.open_for_actor(
-            pod.engine, pod.reads, asked, event=event, details=info, now_ms=now, refused=refused
-        )
+        if log_first or action is not Action.READ or not _logs_on_the_way_out(request):
+            data = consent_access.open_for_actor(
+                pod.engine, pod.reads, asked, event=event, details=info, now_ms=now, refused=refused
+            )
+        else:
+            data, entry = consent_access.decide_for_actor(
+                pod.engine, pod.reads, asked, event=event, details=info, now_ms=now, refused=refused
+            )
+            unwritten(request).append(entry)
     except AccessDenied:
         if refused is None:
             raise
@@ -121,7 +138,21 @@ def check(
             f"This token's scopes do not allow {action.value} of {resource_type}.",
             hint=f"Ask for a scope such as patient/{resource_type}.rs when you authorize.",
         ) from None
-    return Access(caller, data, now)
+    return Access(caller, data, now, entry)
+
+
+_UNWRITTEN = "healthpod.unwritten_decisions"
+
+
+def unwritten(request: Request) -> list[consent_access.DecisionEntry]:
+    """The request's allowed decisions, for `FhirRoute` to write any left unwritten."""
+    found: list[consent_access.DecisionEntry] = request.scope.setdefault(_UNWRITTEN, [])
+    return found
+
+
+def _logs_on_the_way_out(request: Request) -> bool:
+    """Whether the route writes unwritten decisions before it answers (every FHIR route)."""
+    return isinstance(request.scope.get("route"), FhirRoute)
 
 
 def returned(
@@ -129,7 +160,9 @@ def returned(
     access: Access,
     resources: Iterable[Mapping[str, Any] | Any] | audit.Returned,
 ) -> None:
-    """Log what an actor's request returned, after its decision entry: one call per handler.
+    """Log an actor's request with what it returned: one call per handler, after the read and
+    before the answer is sent. One entry, the decision with what it returned; for a stream
+    (`check(log_first=True)`), a `returned` entry after the committed decision.
 
     `resources` are FHIR resources (dicts), pre-rendered ones (with `resource_type` and `id`)
     or the ids a stream sent; the person's own reads are not logged.
@@ -147,6 +180,9 @@ def returned(
                 for r in resources  # type: ignore[union-attr]
             ]
         )
+    if access.entry is not None:
+        access.entry.write(sent)
+        return
     pod = pod_of(request)
     consent_access.record_returned(
         pod.engine, accessor.decision, accessor.asked, sent, now_ms=now_ms(pod)

@@ -209,6 +209,7 @@ def download(request: Request, job: str, name: str) -> StreamingResponse:
         resource_type=resource_type,
         event="fhir.export",
         details={"type": resource_type},
+        log_first=True,  # streamed: the decision is in the log before the first line
     )
     sent = audit.Returned()
 

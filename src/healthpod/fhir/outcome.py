@@ -15,6 +15,7 @@ from typing import Any
 
 import orjson
 from fastapi import Request, Response
+from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
@@ -153,11 +154,35 @@ class FhirRoute(APIRoute):
 
         async def handle(request: Request) -> Response:
             try:
-                return await handler(request)
+                response = await handler(request)
             except Exception as exc:  # every error leaves as an OperationOutcome
+                await _write_unwritten(request, exc)
                 return error_response(exc)
+            await _write_unwritten(request, None)
+            return response
 
         return handle
+
+
+async def _write_unwritten(request: Request, exc: Exception | None) -> None:
+    """Log every allowed decision of the request that its handler did not (it failed, or
+    it sent nothing of the person's), before the answer is sent; with the error, if any."""
+    from healthpod.fhir.access import unwritten
+
+    pending = [entry for entry in unwritten(request) if not entry.written]
+    if not pending:
+        return
+    failed = None
+    if exc is not None:
+        failed = exc.code if isinstance(exc, HealthpodError) else type(exc).__name__
+        if isinstance(exc, NotModified):
+            failed = None  # a 304 is an answer, not a failure
+
+    def write() -> None:
+        for entry in pending:
+            entry.write(None, failed=failed)
+
+    await run_in_threadpool(write)
 
 
 class RoutingErrorsAsOutcomes:

@@ -94,6 +94,7 @@ class PersonData:
     scope: Scope
     accessor: Accessor
     owner: bool = False  # True only from `for_owner`: the person's own door
+    narrowed: bool = False  # the scope already holds the restrictions and what is marked wrong
 
     @contextmanager
     def reader(self) -> Iterator[Reader]:
@@ -125,13 +126,16 @@ class PersonData:
         """The scope with what the person marked "only me" taken out of it, read in the
         reader's own connection (so a restriction counts from the next reader on); the
         person's own door sees everything. What the person marked wrong is out of every
-        scope, the person's own too."""
-        scope = self.scope
-        if scope_sql.any_marked_wrong(conn, self.person_id):
-            scope = replace(scope, hides_wrong=True)
+        scope, the person's own too. A door opened with both read in its decision's
+        transaction (`narrowed`) needs no second look; any other actor's door reads both in
+        one query."""
+        if self.narrowed:
+            return self.scope
         if self.owner:
-            return scope
-        return restrictions.narrow(conn, self.person_id, scope)
+            if scope_sql.any_marked_wrong(conn, self.person_id):
+                return replace(self.scope, hides_wrong=True)
+            return self.scope
+        return restrictions.narrow(conn, self.person_id, self.scope)
 
 
 def for_owner(engine: Engine, reads: Engine, person_id: int) -> PersonData:
@@ -186,11 +190,19 @@ def _whole(scope: Scope) -> bool:
 
 
 def _for_decision(
-    engine: Engine, reads: Engine, person_id: int, scope: Scope, accessor: Accessor
+    engine: Engine,
+    reads: Engine,
+    person_id: int,
+    scope: Scope,
+    accessor: Accessor,
+    *,
+    narrowed: bool = False,
 ) -> PersonData:
-    """Only `consent.access.open_for_actor` and `open_for_link` call this, after the decision
-    is logged."""
-    return PersonData(engine, reads, person_id, scope, accessor)
+    """Only `consent.access` calls this: `open_for_actor` and `open_for_link` after the
+    decision is logged, `decide_for_actor` after a decision it logs with what is returned.
+    `narrowed`: `scope` already holds the person's restrictions and what they marked wrong
+    (`restrictions.narrow`)."""
+    return PersonData(engine, reads, person_id, scope, accessor, narrowed=narrowed)
 
 
 class Reader:

@@ -16,7 +16,17 @@ import re
 from dataclasses import dataclass, replace
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, delete, func, insert, select
+from sqlalchemy import (
+    Connection,
+    bindparam,
+    delete,
+    exists,
+    func,
+    insert,
+    literal,
+    select,
+    union_all,
+)
 
 from healthpod.consent.model import Scope
 from healthpod.errors import InvalidRequest, NotFound
@@ -26,11 +36,22 @@ from healthpod.vocabulary import RESOURCE_CATEGORIES, sample_type
 
 _x = schema.restrictions
 TYPE, RECORD = "type", "record"
+WRONG = "wrong"  # not a level: a row of `_NARROWING` saying something is marked wrong
 _RESOURCE_ID = re.compile(r"^([A-Z][A-Za-z]{1,63})/([A-Za-z0-9\-.]{1,64})$")
 _RESOURCE_TYPE = re.compile(r"^[A-Z][A-Za-z]{1,63}$")
-# Built once: every reader an actor opens runs them.
-_TYPES = select(_x.c.target).where(_x.c.person_id == bindparam("p"), _x.c.level == TYPE)
-_ANY_RECORD = select(_x.c.id).where(_x.c.person_id == bindparam("p"), _x.c.level == RECORD).limit(1)
+# Built once: every actor's decision runs it. One query: the restricted types, one row for
+# "some record is restricted" and one for "something is marked wrong" (a person with none of
+# these gets no row at all).
+_w = schema.marked_wrong
+_NARROWING = union_all(
+    select(_x.c.level, _x.c.target).where(_x.c.person_id == bindparam("p"), _x.c.level == TYPE),
+    select(literal(RECORD, _x.c.level.type), literal(None, _x.c.target.type)).where(
+        exists().where(_x.c.person_id == bindparam("p"), _x.c.level == RECORD)
+    ),
+    select(literal(WRONG, _x.c.level.type), literal(None, _x.c.target.type)).where(
+        exists().where(_w.c.person_id == bindparam("p"))
+    ),
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,11 +75,21 @@ class Counts:
 
 
 def narrow(conn: Connection, person_id: int, scope: Scope) -> Scope:
-    """`scope` with the person's restrictions in it (for every door but the person's own)."""
-    types = {row[0] for row in conn.execute(_TYPES, {"p": person_id})}
+    """`scope` with the person's restrictions in it (for every door but the person's own), and
+    without what the person marked wrong (for every door); one query."""
+    types: set[str] = set()
+    records = wrong = False
+    for level, target in conn.execute(_NARROWING, {"p": person_id}):
+        if level == TYPE:
+            types.add(target)
+        elif level == RECORD:
+            records = True
+        else:
+            wrong = True
     if "blood_pressure" in types:
         types.update(BP_TYPES)
-    records = conn.execute(_ANY_RECORD, {"p": person_id}).first() is not None
+    if wrong:
+        scope = replace(scope, hides_wrong=True)
     if not types and not records:
         return scope
     return replace(scope, hidden_types=frozenset(types), hides_records=records)
