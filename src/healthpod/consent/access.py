@@ -10,7 +10,7 @@
 `store.person_data.PersonData`; `authorize` returns the bare `Decision` for callers that only
 need the verdict (tests, the demo, a Bulk kick-off).
 
-Two ways to log an allowed request (docs/decisions/0009-one-entry-per-request.md):
+Two ways to log an allowed request (docs/decisions/0011-one-entry-per-request.md):
 
 - A bounded answer (a page, one resource) is decided on a read connection and logged as one
   entry, the decision with what it returned, written and committed after the read and before
