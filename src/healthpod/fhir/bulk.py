@@ -29,6 +29,7 @@ from healthpod.fhir import observation_search, resource_search, search
 from healthpod.fhir.access import Access, check, pod_of, returned
 from healthpod.fhir.outcome import FhirResponse, FhirRoute
 from healthpod.fhir.render import Rendered
+from healthpod.insights import summaries
 from healthpod.keys import secret_key
 from healthpod.oauth.bearer import Caller, authenticate
 from healthpod.vocabulary import RESOURCE_CATEGORIES
@@ -187,7 +188,7 @@ def _has_lines(request: Request, access: Access, resource_type: str, since: str 
     if resource_type == "Observation":
         if access.data.scope.daily_only:
             with access.data.writer() as write:
-                write.catch_up_summaries()
+                summaries.catch_up(write)
         with access.data.reader() as read:
             page, _cursor, _total = observation_search.search(read, query)
         return bool(page)

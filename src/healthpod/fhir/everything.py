@@ -27,6 +27,7 @@ from healthpod.errors import AccessDenied, InvalidRequest, NotFound
 from healthpod.fhir import observation_search, render, resource_search, search
 from healthpod.fhir.access import Access, check, now_ms, pod_of, returned
 from healthpod.fhir.outcome import FhirResponse, FhirRoute
+from healthpod.insights import summaries
 from healthpod.oauth.bearer import authenticate
 from healthpod.vocabulary import RESOURCE_CATEGORIES
 
@@ -224,7 +225,7 @@ def _read(
         query = search.parse("Observation", params, strict=True, allowed=search.OBSERVATION_PARAMS)
         if access.data.scope.daily_only:
             with access.data.writer() as write:
-                write.catch_up_summaries()
+                summaries.catch_up(write)
         with access.data.reader() as read:
             page, after, _total = observation_search.search(read, query)
         return list(page), None if after is None else after.text()

@@ -33,6 +33,7 @@ from healthpod.fhir.outcome import (
     RoutingErrorsAsOutcomes,
     operation_outcome,
 )
+from healthpod.insights import summaries
 from healthpod.short_requests import short_request
 from healthpod.vocabulary import RESOURCE_CATEGORIES
 
@@ -250,7 +251,7 @@ def _summaries_current(access: Access) -> None:
     """Daily summaries include every import before a daily-only caller reads them."""
     if access.data.scope.daily_only:
         with access.data.writer() as write:
-            write.catch_up_summaries()
+            summaries.catch_up(write)
 
 
 def observation_bundle(

@@ -31,6 +31,7 @@ from healthpod.consent import access, audit
 from healthpod.consent.model import ALL_CATEGORIES, Granularity
 from healthpod.errors import InvalidRequest, NotFound
 from healthpod.fhir import observation_search, render, resource_search, search
+from healthpod.insights import summaries
 from healthpod.pod import Pod
 from healthpod.store import share_links
 from healthpod.store.person_data import PersonData, Reader
@@ -234,7 +235,7 @@ def summary_bundle(
     the patient summary's sections."""
     if data.scope.daily_only:
         with data.writer() as write:
-            write.catch_up_summaries()
+            summaries.catch_up(write)
     found: list[dict[str, Any]] = []
     with data.reader() as read:
         identity = read.identity()

@@ -490,9 +490,3 @@ class Writer(Reader):
     def savepoint(self) -> Any:
         """A nested transaction (`with write.savepoint():`): rolled back alone if it fails."""
         return self.conn.begin_nested()
-
-    def catch_up_summaries(self) -> None:
-        """Daily summaries include every import before a daily-only caller reads them."""
-        from healthpod.insights import summaries
-
-        summaries.catch_up(self)
