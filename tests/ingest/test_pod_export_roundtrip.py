@@ -57,7 +57,7 @@ COMPARED = (
     "resources",
 )
 DROPPED = {"id", "person_id", "import_id", "last_updated_ms"}
-DROPPED_OF_PERSON = {"name", "created_ms", "time_zone"}  # the target pod's person keeps theirs
+DROPPED_OF_PERSON = {"name", "created_ms"}  # the target pod's person keeps theirs
 
 Invoke = Callable[..., Result]
 NOW = 1_780_000_000_000
@@ -97,6 +97,7 @@ def _full_pod(tmp_path: Path, database_url: str) -> Invoke:
         result = invoke("import", str(path))
         assert result.exit_code == 0, (path, result.output)
     assert invoke("sources", "priority", "Health Mate", "1").exit_code == 0
+    assert invoke("settings", "set", "timezone", "Europe/Stockholm").exit_code == 0
     assert invoke("sources", "priority", "Apple Watch", "1", "--type", "heart_rate").exit_code == 0
     added = invoke(
         "actor", "add", "--name", "Coach Anna", "--kind", "coach", "--purpose", "CAREMGT",
@@ -217,6 +218,27 @@ def test_an_export_imported_into_an_empty_pod_gives_the_same_pod(
         assert conn.scalar(select(func.count()).select_from(schema.access_log)) == 0
     engine.dispose()
     assert json.loads(moved("consent", "list", "--json").stdout) == []
+    # The person sees that history, read-only: `healthpod log history`.
+    history = json.loads(moved("log", "history", "--json").stdout)
+    old_log = json.loads(original("log", "--json", "--limit", "1000").stdout)
+    assert history["access_log_total"] == len(old_log) > 0
+    assert {e["event"] for e in history["access_log"]} == {e["event"] for e in old_log}
+    [consent] = history["consents"]
+    assert (consent["actor"], consent["categories"]) == ("Coach Anna", ["heart"])
+    assert "Coach Anna" in moved("log", "history").stdout
+    assert original("log", "history").stdout.strip() == "No history from a previous pod."
+    # The person's time zone came along (`before == after` for persons says so too).
+    assert json.loads(moved("settings", "--json").stdout) == {"timezone": "Europe/Stockholm"}
+
+
+def test_a_time_zone_the_target_person_set_stays(tmp_path, database_url, second_database):
+    original = _pod(tmp_path, "original", database_url)
+    assert original("settings", "set", "timezone", "Europe/Stockholm").exit_code == 0
+    export = _export(original, tmp_path / "export.zip")
+    moved = _pod(tmp_path, "moved", second_database)
+    assert moved("settings", "set", "timezone", "America/New_York").exit_code == 0
+    assert moved("import", str(export)).exit_code == 0
+    assert json.loads(moved("settings", "--json").stdout) == {"timezone": "America/New_York"}
 
 
 def _without_ids(text: str) -> Any:
@@ -305,6 +327,12 @@ BAD: dict[str, tuple[Callable[[dict[str, bytes]], None], str]] = {
     "another export's manifest": (
         _manifest(lambda m: m["sha256"].update(dict.fromkeys(m["sha256"], "0" * 64))),
         ": its sha256",
+    ),
+    "a time zone that is none, hashed anew": (
+        lambda m: _rehash(
+            "csv/persons.csv", m["csv/persons.csv"].replace(b"Europe/Stockholm", b"Mars/Olympus")
+        )(m),
+        "csv/persons.csv: 'Mars/Olympus' is not a time zone",
     ),
     "rows that lie, hashed anew": (
         _rehash("csv/workouts.csv", b"id,start_ms\n1,2\n"),

@@ -1,8 +1,10 @@
-"""`healthpod log` and `healthpod log verify`: every access to your data, and its integrity."""
+"""`healthpod log`, `healthpod log verify` and `healthpod log history`: every access to your
+data, its integrity, and the history you brought from a pod you moved from."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Any
 
 import click
 
@@ -25,6 +27,7 @@ def log(ctx: click.Context, limit: int, person: str, as_json: bool) -> None:
         healthpod log
         healthpod log --json --limit 1000
         healthpod log verify
+        healthpod log history
     """
     if ctx.invoked_subcommand is not None:
         return
@@ -102,6 +105,47 @@ def verify(pod: Pod, all_: bool, person: str, as_json: bool) -> None:
             click.echo(f"{name}: {r.summary()}" if all_ else r.summary())
     if broken:
         raise click.exceptions.Exit(1)
+
+
+@log.command()
+@click.option("--limit", default=50, show_default=True, type=click.IntRange(1), help="Entries.")
+@person_option
+@json_option
+@pass_pod
+def history(pod: Pod, limit: int, person: str, as_json: bool) -> None:
+    """Show the history from your previous pod: its access log and consents (read-only).
+
+    What an export brought along when you moved (`healthpod import` of a `healthpod export`):
+    who saw what there, and the consents you had given. They are a record, not grants: no one
+    reaches this pod through them.
+    """
+    from healthpod.store.person_data import for_owner
+
+    with pod.engine.connect() as conn:
+        person_id = find_person(conn, person)
+    if person_id is None:
+        found = None
+    else:
+        with for_owner(pod.engine, pod.reads, person_id).reader() as read:
+            found = read.previous_pod()
+    if as_json:
+        shown: dict[str, Any] = {"access_log": [], "access_log_total": 0, "consents": []}
+        if found is not None:
+            shown = found.as_json()
+            shown["access_log"] = shown["access_log"][:limit]
+        echo_json(shown)
+        return
+    if found is None or not found.any:
+        click.echo("No history from a previous pod.")
+        return
+    for c in found.consents:
+        categories = ", ".join(c.categories) or "-"
+        click.echo(f"consent {c.id:<4} {(c.actor or '')[:20]:<20} {c.status:<9} {categories}")
+    click.echo(f"access log: the newest {min(limit, len(found.entries))} of {found.total_entries}")
+    for e in found.entries[:limit]:
+        when = datetime.fromtimestamp(e.at_ms / 1000, UTC).strftime("%Y-%m-%d %H:%M:%S")
+        who = "you" if e.done_by == "person" else (e.actor or "")
+        click.echo(f"{e.seq:>6}  {when}Z  {who[:20]:<20} {e.event:<18} {e.outcome:<8} {e.reason}")
 
 
 COMMANDS = [log]

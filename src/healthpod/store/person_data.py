@@ -38,6 +38,7 @@ from healthpod.store import (
     deletion,
     deliveries,
     marked_wrong,
+    moved_history,
     observations,
     person_tables,
     resources,
@@ -311,6 +312,14 @@ class Reader:
             NotFound: the person has no such item.
         """
         marked_wrong.resolve(self.conn, self.person_id, target)
+
+    def previous_pod(self) -> moved_history.PreviousPod:
+        """The history the person brought from pods they moved from (read-only).
+
+        Raises:
+            AccessDenied: this is not the person's own door.
+        """
+        return moved_history.previous_pod(person_only(self), self.person_id)
 
     def restriction_counts(self) -> restrictions.Counts:
         """How many types and records are kept from everyone but the person (any door: a

@@ -22,7 +22,7 @@ from collections.abc import Iterator, Sequence
 from datetime import date
 from typing import Any, BinaryIO, ClassVar
 
-from healthpod.errors import MalformedFile, UnsupportedFormat
+from healthpod.errors import InvalidRequest, MalformedFile, UnsupportedFormat
 from healthpod.ingest import safe_files
 from healthpod.ingest.base import (
     ActivitySummary,
@@ -39,6 +39,7 @@ from healthpod.ingest.base import (
     SourceRef,
     Workout,
 )
+from healthpod.ingest.zones import parse_zone
 from healthpod.store.export_format import FORMAT, FORMAT_VERSION
 from healthpod.store.imports.items import (
     DeviceInfo,
@@ -157,6 +158,19 @@ class _Archive:
         self.current = MANIFEST  # the file being read, for messages
 
     # -- checks -----------------------------------------------------------------------------
+    def _zone(self, text: str | None) -> str | None:
+        """The time zone the person set in the old pod, checked (None when they set none).
+
+        Raises:
+            MalformedFile: it is not an IANA time zone.
+        """
+        if not text:
+            return None
+        try:
+            return parse_zone(text).key
+        except InvalidRequest:
+            raise self.fail("persons", f"{text[:64]!r} is not a time zone") from None
+
     def fail(self, name: str, message: str) -> MalformedFile:
         return MalformedFile(f"{name}: {message}; nothing was stored.", source=self.filename)
 
@@ -211,6 +225,7 @@ class _Archive:
                 sex=_text(row["sex"]),
                 blood_type=_text(row["blood_type"]),
                 characteristics=_json(row["characteristics"]) or {},
+                time_zone=self._zone(row.get("time_zone")),
             )
         for t in types.values():
             yield SampleTypeInfo(t["code"], t["kind"], t["unit"], t["known"] != "0")

@@ -156,6 +156,7 @@ class PersonInfo:
     sex: str | None = None
     blood_type: str | None = None
     characteristics: dict[str, str] = field(default_factory=dict)
+    time_zone: str | None = None  # an IANA name the person set in the pod exported from
 
 
 @dataclass(frozen=True, slots=True)

@@ -258,6 +258,13 @@ def write_person_info(session: ImportSession, infos: Sequence[PersonInfo]) -> No
         session.conn.execute(
             update(schema.persons).where(schema.persons.c.id == session.person_id).values(values)
         )
+        if info.time_zone is not None:  # the zone this pod's person set themselves stays
+            p = schema.persons
+            session.conn.execute(
+                update(p)
+                .where(p.c.id == session.person_id, p.c.time_zone.is_(None))
+                .values(time_zone=info.time_zone)
+            )
 
 
 def write_export_info(session: ImportSession, infos: Sequence[ExportInfo]) -> None:

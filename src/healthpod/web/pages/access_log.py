@@ -4,6 +4,7 @@ filters by who, result and period; the person's sign-ins of a day folded into on
 The person's own acts (sign-ins, consents given or revoked, exports) are shown as theirs
 ("You"), and what a request returned (its `returned` entry) is shown with the decision it
 completes. A filter this page cannot use is a message on the page, with the form as sent.
+Below, read-only, the history the person brought from a pod they moved from.
 """
 
 from __future__ import annotations
@@ -132,10 +133,13 @@ def access_log(request: Request, person: PersonDep) -> Response:
             )
             rows = words.fold_sign_ins([words.row(e, returned.get(e["seq"])) for e in entries])
             older = entries[-1]["seq"] if more and entries else None
+    with person.data.reader() as read:
+        previous = read.previous_pod()
     return render(
         request,
         "access_log.html",
         {
+            "previous": previous,
             "rows": rows,
             "actors": names,
             "query": query,
