@@ -169,7 +169,7 @@ class _Archive:
         try:
             return parse_zone(text).key
         except InvalidRequest:
-            raise self.fail("persons", f"{text[:64]!r} is not a time zone") from None
+            raise self.fail("csv/persons.csv", f"{text[:64]!r} is not a time zone") from None
 
     def fail(self, name: str, message: str) -> MalformedFile:
         return MalformedFile(f"{name}: {message}; nothing was stored.", source=self.filename)
