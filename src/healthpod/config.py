@@ -94,6 +94,9 @@ class Settings(BaseSettings):
     terms_version: Annotated[str, Field(min_length=1, max_length=50)] = "1"
     password_login: bool = True
     guardian_age_limit: Annotated[int, Field(ge=1, le=25)] = 13
+    # The most privacy budget (epsilon) all studies together may spend on one person in a
+    # year (healthpod.research.aggregate); a release that would pass it is refused.
+    research_yearly_epsilon: Annotated[float, Field(gt=0, le=1000)] = 10.0
     smtp_host: str | None = None
     smtp_port: Annotated[int, Field(ge=1, le=65535)] = 25
     smtp_username: str | None = None

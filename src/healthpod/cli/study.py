@@ -216,4 +216,63 @@ def opt_out(pod: Pod, person: str, off: bool, as_json: bool) -> None:
         click.echo(f"Opted out of all research; left {len(left)} studies.")
 
 
+def _bounds(text: str | None) -> tuple[float, float] | None:
+    if text is None:
+        return None
+    try:
+        low, high = (float(part) for part in text.split(","))
+    except ValueError:
+        raise InvalidRequest(
+            f"--bounds {text[:40]!r} is not LOW,HIGH.", hint="For example --bounds 0,30000."
+        ) from None
+    return low, high
+
+
+@study.command()
+@click.argument("study_id", type=int)
+@click.option("--type", "type_code", required=True, help="The type, e.g. steps.")
+@click.option("--statistic", type=click.Choice(["count", "sum", "mean"]), default="mean")
+@click.option("--bounds", help="LOW,HIGH: each daily value is clamped to these.")
+@click.option("--epsilon", type=float, required=True, help="Privacy budget this answer spends.")
+@json_option
+@pass_pod
+def aggregate(
+    pod: Pod,
+    study_id: int,
+    type_code: str,
+    statistic: str,
+    bounds: str | None,
+    epsilon: float,
+    as_json: bool,
+) -> None:
+    """A differentially private answer for the study (OpenDP), charged to every contributor.
+
+    \b
+        healthpod study aggregate 1 --type steps --statistic mean --bounds 0,30000 \\
+          --epsilon 0.5 --json
+    """
+    from healthpod.research import aggregate as dp_aggregate  # OpenDP: only for this command
+
+    answer = dp_aggregate.release(
+        pod.engine,
+        pod.reads,
+        study_id,
+        type_code=type_code,
+        statistic=statistic,
+        bounds=_bounds(bounds),
+        epsilon=epsilon,
+        yearly_epsilon=pod.settings.research_yearly_epsilon,
+        now_ms=now_ms(),
+    )
+    if as_json:
+        echo_json(answer.document())
+    else:
+        low, high = answer.interval
+        click.echo(
+            f"{statistic} {answer.value:.6g} over {answer.cohort} people "
+            f"(95% interval {low:.6g} to {high:.6g}; epsilon {answer.epsilon_spent:.4g}, "
+            f"noise scale {answer.noise_scale:.4g})"
+        )
+
+
 COMMANDS = [study]

@@ -11,13 +11,15 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, delete, insert, select, update
+from sqlalchemy import Connection, delete, func, insert, select, update
 
 from healthpod.store import rls, schema
 
 _studies = schema.studies
 _participants = schema.study_participants
 _opt_outs = schema.research_opt_outs
+_releases = schema.study_releases
+_ledger = schema.privacy_ledger
 
 
 @dataclass(frozen=True, slots=True)
@@ -167,3 +169,40 @@ def set_opt_out(conn: Connection, person_id: int, opted_out: bool, *, now_ms: in
     conn.execute(delete(_opt_outs).where(_opt_outs.c.person_id == person_id))
     if opted_out:
         conn.execute(insert(_opt_outs).values(person_id=person_id, since_ms=now_ms))
+
+
+def spent(
+    conn: Connection, person_ids: list[int], *, study_id: int | None, since_ms: int
+) -> dict[int, float]:
+    """The epsilon charged to each person: by one study (`study_id`), or by all since a time."""
+    rls.scoped(conn, "research")
+    query = (
+        select(_ledger.c.person_id, func.sum(_ledger.c.epsilon))
+        .where(_ledger.c.person_id.in_(person_ids), _ledger.c.at_ms >= since_ms)
+        .group_by(_ledger.c.person_id)
+    )
+    if study_id is not None:
+        query = query.where(_ledger.c.study_id == study_id)
+    return {int(p): float(e) for p, e in conn.execute(query)}
+
+
+def add_release(conn: Connection, values: Mapping[str, Any]) -> int:
+    key = conn.execute(insert(_releases).values(**values)).inserted_primary_key
+    assert key is not None
+    return int(key[0])
+
+
+def charge(
+    conn: Connection, release_id: int, study_id: int, person_id: int, epsilon: float, *, now_ms: int
+) -> None:
+    """Charge one contributing person for one release (the caller named the person)."""
+    rls.act_for(conn, person_id)
+    conn.execute(
+        insert(_ledger).values(
+            release_id=release_id,
+            person_id=person_id,
+            study_id=study_id,
+            epsilon=epsilon,
+            at_ms=now_ms,
+        )
+    )

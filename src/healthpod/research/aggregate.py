@@ -1,0 +1,267 @@
+"""Differentially private answers for a study, made with OpenDP, charged to every contributor.
+
+The privacy unit is the person. Each participant's daily values of one type over the study's
+period are read through the one door (a consent decision and an access-log entry per person),
+clamped to the asked bounds, at most one value per day; the statistic is taken over each
+person's mean daily value. `count` counts contributing persons, `sum` adds their means, `mean`
+averages them over the cohort (whose size the answer states). OpenDP adds the Laplace noise
+and says its scale; the 95% interval is the value plus and minus OpenDP's accuracy at
+alpha 0.05.
+
+Before anything is read, a release is refused when the study is not open or past its end, the
+type is outside its categories, the bounds or epsilon are wrong, any participant would pass
+the study's budget or the region's yearly budget, or the cohort is under the study's minimum.
+A refusal is logged in each participant's access log and spends no budget.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import opendp.prelude as dp
+from sqlalchemy import Engine
+
+from healthpod.consent import access, audit
+from healthpod.consent.model import AccessRequest, Action
+from healthpod.errors import AccessDenied, Conflict, HealthpodError, InvalidRequest
+from healthpod.research import studies
+from healthpod.store import studies as rows
+from healthpod.store.observations import SampleFilter
+from healthpod.store.studies import StudyRow
+from healthpod.vocabulary import sample_type
+
+dp.enable_features("contrib")
+
+STATISTICS = ("count", "sum", "mean")
+EVENT = "research.aggregate"
+YEAR_MS = 365 * 86_400_000
+ALPHA = 0.05
+
+
+@dataclass(frozen=True, slots=True)
+class Answer:
+    value: float
+    epsilon_spent: float
+    noise_scale: float
+    interval: tuple[float, float]
+    cohort: int
+
+    def document(self) -> dict[str, Any]:
+        return {
+            "value": self.value,
+            "epsilon_spent": self.epsilon_spent,
+            "noise_scale": self.noise_scale,
+            "interval": list(self.interval),
+            "cohort": self.cohort,
+        }
+
+
+def _measurement(statistic: str, bounds: tuple[float, float], size: int, scale: float) -> Any:
+    if statistic == "mean":
+        space = dp.vector_domain(dp.atom_domain(bounds=bounds), size=size), dp.symmetric_distance()
+        mean = dp.t.then_mean()  # type: ignore[no-untyped-call]
+        return space >> mean >> dp.m.then_laplace(scale)
+    space = dp.vector_domain(dp.atom_domain(T=float, nan=False)), dp.symmetric_distance()
+    if statistic == "sum":
+        total = dp.t.then_sum()  # type: ignore[no-untyped-call]
+        return space >> dp.t.then_clamp(bounds) >> total >> dp.m.then_laplace(scale)
+    return space >> dp.t.then_count() >> dp.m.then_laplace(scale)
+
+
+def _d_in(statistic: str) -> int:
+    # With the cohort's size known (a mean), one person changed is one out and one in.
+    return 2 if statistic == "mean" else 1
+
+
+def noisy(
+    statistic: str, bounds: tuple[float, float], epsilon: float, values: list[float]
+) -> Answer:
+    """The differentially private statistic of one value per person (each person's mean)."""
+    clamped = [min(max(v, bounds[0]), bounds[1]) for v in values]
+    size = len(clamped)
+    scale = float(
+        dp.binary_search_param(
+            lambda s: _measurement(statistic, bounds, size, s), d_in=_d_in(statistic), d_out=epsilon
+        )
+    )
+    measurement = _measurement(statistic, bounds, size, scale)
+    spent = float(measurement.map(_d_in(statistic)))
+    value = float(measurement(clamped))
+    accuracy = float(dp.laplacian_scale_to_accuracy(scale, ALPHA))
+    return Answer(value, spent, scale, (value - accuracy, value + accuracy), size)
+
+
+def check_request(
+    study: StudyRow,
+    *,
+    type_code: str,
+    statistic: str,
+    bounds: tuple[float, float] | None,
+    epsilon: float,
+    now_ms: int,
+) -> str:
+    """The category of `type_code`, once the request is checked against the study.
+
+    Raises:
+        InvalidRequest: an unknown type or statistic, a type outside the study's categories,
+            bounds missing or reversed, epsilon not above zero.
+        Conflict: the study is not open, or past its end.
+    """
+    state = studies.state_at(study, now_ms)
+    if state != "open":
+        raise Conflict(f"Study {study.id} is {state}: it gets no answers.")
+    known = sample_type(type_code)
+    if known is None:
+        raise InvalidRequest(f"Unknown type {type_code!r}.", hint="For example steps.")
+    if known.category.value not in study.categories:
+        raise InvalidRequest(
+            f"Type {type_code} ({known.category.value}) is outside the study's categories "
+            f"({', '.join(study.categories)}).",
+            hint="Ask only for types of the categories the study was given.",
+        )
+    if statistic not in STATISTICS:
+        raise InvalidRequest(
+            f"Unknown statistic {statistic!r}.", hint="Use one of " + ", ".join(STATISTICS) + "."
+        )
+    if bounds is None or not all(math.isfinite(b) for b in bounds) or bounds[0] >= bounds[1]:
+        raise InvalidRequest(
+            "Give the bounds as LOW,HIGH with LOW below HIGH.", hint="For example --bounds 0,30000."
+        )
+    if not (math.isfinite(epsilon) and epsilon > 0):
+        raise InvalidRequest("Epsilon must be a number above zero.", hint="For example 0.5.")
+    return known.category.value
+
+
+def release(
+    engine: Engine,
+    reads: Engine,
+    study_id: int,
+    *,
+    type_code: str,
+    statistic: str,
+    bounds: tuple[float, float] | None,
+    epsilon: float,
+    yearly_epsilon: float,
+    now_ms: int,
+) -> Answer:
+    """Answer one question of the study's sponsor, or refuse it (logged for each participant).
+
+    Raises:
+        NotFound: no such study.
+        InvalidRequest, Conflict: refused (see the module); nothing read, no budget spent.
+    """
+    with reads.connect() as conn:
+        study = studies.get(conn, study_id)
+        cohort = [p.person_id for p in studies.participants(conn, study_id)]
+    try:
+        category = check_request(
+            study,
+            type_code=type_code,
+            statistic=statistic,
+            bounds=bounds,
+            epsilon=epsilon,
+            now_ms=now_ms,
+        )
+        assert bounds is not None
+        if len(cohort) < study.min_cohort:
+            raise Conflict(
+                f"The study has {len(cohort)} participants, under its minimum of "
+                f"{study.min_cohort}: no answer is given."
+            )
+        with reads.connect() as conn:
+            by_study = rows.spent(conn, cohort, study_id=study_id, since_ms=0)
+            by_year = rows.spent(conn, cohort, study_id=None, since_ms=now_ms - YEAR_MS)
+        remaining = min(
+            min(study.epsilon_total - by_study.get(p, 0.0) for p in cohort),
+            min(yearly_epsilon - by_year.get(p, 0.0) for p in cohort),
+        )
+        if epsilon > remaining + 1e-12:
+            raise Conflict(
+                f"Epsilon {epsilon} is above the budget left for some participant "
+                f"({max(remaining, 0.0):.4g}): no answer is given."
+            )
+    except HealthpodError as refused:
+        _log_refusal(engine, study, cohort, refused.message, now_ms=now_ms)
+        raise
+
+    per_person: dict[int, tuple[float, int | None, int | None]] = {}
+    max_days = max(1, (study.data_to_ms - study.data_from_ms) // studies.DAY_MS)
+    found = SampleFilter(type_codes=frozenset({type_code}))
+    for person_id in cohort:
+        request = AccessRequest(
+            person_id, study.actor_id, Action.READ, categories=frozenset({category})
+        )
+        details = {"study": study.id, "type": type_code, "statistic": statistic}
+        try:
+            data = access.open_for_actor(
+                engine, reads, request, event=EVENT, details=details, now_ms=now_ms
+            )
+        except AccessDenied:
+            continue  # left in the meantime: logged as denied, nothing read
+        with data.reader() as read:
+            days = read.daily(found, after=None, limit=max_days)
+        if days:
+            daily = [min(max(d.value, bounds[0]), bounds[1]) for d in days[:max_days]]
+            entry = data.accessor.decision.entry_seq if data.accessor.decision else None
+            per_person[person_id] = (sum(daily) / len(daily), entry, data.accessor.consent_id)
+    if len(per_person) < study.min_cohort:
+        message = (
+            f"Only {len(per_person)} participants have {type_code} data in the study's period, "
+            f"under its minimum of {study.min_cohort}: no answer is given."
+        )
+        _log_refusal(engine, study, cohort, message, now_ms=now_ms)
+        raise Conflict(message)
+
+    answer = noisy(statistic, bounds, epsilon, [v for v, _, _ in per_person.values()])
+    words = _WORDS[statistic]
+    with access._one_writer(engine), engine.begin() as conn:
+        for person_id in sorted(per_person):
+            audit.lock_chain(conn, person_id)
+        release_id = rows.add_release(
+            conn,
+            {
+                "study_id": study.id,
+                "type_code": type_code,
+                "statistic": statistic,
+                "epsilon": answer.epsilon_spent,
+                "cohort": answer.cohort,
+                "value": answer.value,
+                "created_ms": now_ms,
+            },
+        )
+        for person_id, (_, entry, consent_id) in sorted(per_person.items()):
+            rows.charge(conn, release_id, study.id, person_id, epsilon, now_ms=now_ms)
+            audit.record(
+                conn,
+                person_id,
+                study.actor_id,
+                "research.released",
+                "ok",
+                {"study": study.id, "release": release_id, "epsilon": epsilon},
+                now_ms=now_ms,
+                reason=f"Study {study.title!r} used your daily {type_code} for {words} "
+                f"over {answer.cohort:,} people",
+                consent_id=consent_id,
+                refers_to=entry,
+            )
+    return answer
+
+
+_WORDS = {"count": "one count", "sum": "one total", "mean": "one average"}
+
+
+def _log_refusal(
+    engine: Engine, study: StudyRow, cohort: list[int], message: str, *, now_ms: int
+) -> None:
+    for person_id in cohort:
+        request = AccessRequest(person_id, study.actor_id, Action.READ)
+        access.authorize(
+            engine,
+            request,
+            event=EVENT,
+            details={"study": study.id},
+            now_ms=now_ms,
+            refused=f"study {study.id}: {message}",
+        )

@@ -1,0 +1,8 @@
+"""The shared helpers (tests/smart_support.py) for the research tests."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).parents[1]))

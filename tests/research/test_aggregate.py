@@ -1,0 +1,197 @@
+"""Differentially private answers (OpenDP): accuracy, the ledger, budgets, cohort, the log."""
+
+from __future__ import annotations
+
+import json
+import random
+from datetime import UTC, datetime
+
+import opendp.prelude as dp
+import pytest
+from click.testing import CliRunner
+from sqlalchemy import func, select
+
+from healthpod.cli import cli
+from healthpod.consent import actors, audit
+from healthpod.insights import summaries
+from healthpod.pod import now_ms
+from healthpod.research import aggregate, studies
+from healthpod.store import persons, rls, schema
+from healthpod.store.person_data import owner_writer
+from smart_support import add_samples
+
+
+def test_released_means_lie_in_their_interval_and_the_width_is_opendps():
+    people = random.Random(15)
+    values = [people.uniform(2_000, 14_000) for _ in range(2_000)]  # 2,000 persons' means
+    truth = sum(values) / len(values)
+    inside = 0
+    for _ in range(100):
+        answer = aggregate.noisy("mean", (0.0, 30_000.0), 0.01, values)
+        low, high = answer.interval
+        inside += low <= truth <= high
+        # The width is OpenDP's own accuracy for its noise scale at alpha 0.05.
+        half = dp.laplacian_scale_to_accuracy(answer.noise_scale, 0.05)
+        assert high - low == pytest.approx(2 * half)
+        assert answer.epsilon_spent == pytest.approx(0.01, rel=1e-6)
+        assert answer.cohort == 2_000
+    assert inside >= 93, inside
+    # Sensitivity of a mean over n persons bounded to [0, 30000] with one person replaced.
+    assert answer.noise_scale == pytest.approx(30_000 / 2_000 / 0.01 * 1, rel=0.01)
+
+
+def _day_ms(day: int) -> int:
+    return int(datetime(2025, 3, day, 12, tzinfo=UTC).timestamp() * 1000)
+
+
+@pytest.fixture
+def run(tmp_path, database_url):
+    def invoke(*args: str, code: int = 0):
+        result = CliRunner().invoke(
+            cli,
+            ["--home", str(tmp_path / "home"), "--database-url", database_url, *args],
+            catch_exceptions=False,
+        )
+        assert result.exit_code == code, result.output
+        return result
+
+    return invoke
+
+
+@pytest.fixture
+def cohort(engine):
+    """A study of activity with min cohort 3 and budget 1.0; ann, bo, cy, di joined;
+    ed has data but did not join; fay joined and then opted out."""
+    now = now_ms()
+    with engine.begin() as conn:
+        sponsor = actors.register(
+            conn,
+            name="Steps Study",
+            kind="research",
+            purpose="HRESCH",
+            redirect_uris=["https://r.example/cb"],
+            public=False,
+            now_ms=now,
+        )
+        ids = {
+            n: persons.add_new(conn, n, now_ms=now) for n in ("ann", "bo", "cy", "di", "ed", "fay")
+        }
+        study = studies.create(
+            conn,
+            studies.StudyPlan(
+                title="Steps",
+                sponsor=sponsor.actor.client_id,
+                duo="HMB",
+                categories="activity",
+                granularity="daily",
+                data_from=datetime(2025, 1, 1).date(),
+                data_to=datetime(2026, 1, 1).date(),
+                min_cohort=3,
+                epsilon=1.0,
+            ),
+            now_ms=now,
+        )
+        studies.open_study(conn, study.id, now_ms=now)
+        for n in ("ann", "bo", "cy", "di", "fay"):
+            studies.join(conn, study.id, ids[n], now_ms=now)
+        studies.set_opt_out(conn, ids["fay"], True, now_ms=now)
+    for i, n in enumerate(("ann", "bo", "cy", "di", "ed", "fay")):
+        add_samples(engine, ids[n], "steps", [(_day_ms(d), 1000.0 * (i + 1)) for d in (1, 2, 3)])
+    add_samples(engine, ids["ann"], "heart_rate", [(_day_ms(1), 60.0)])
+    for person_id in ids.values():
+        with engine.begin() as conn:
+            summaries.refresh_person(owner_writer(conn, person_id))
+    return study.id, ids
+
+
+def _ledger(engine):
+    with engine.begin() as conn:
+        rls.scoped(conn, "research")
+        return sorted(conn.execute(select(schema.privacy_ledger.c.person_id)).scalars())
+
+
+def _entries(engine, person_id, event):
+    with engine.begin() as conn:
+        rls.act_for(conn, person_id)
+        return [e for e in audit.entries(conn, person_id) if e.event == event]
+
+
+def test_a_release_charges_each_contributor_and_says_so_in_their_log(run, cohort, engine):
+    sid, ids = cohort
+    args = ("study", "aggregate", str(sid), "--type", "steps", "--bounds", "0,30000")
+    out = json.loads(run(*args, "--statistic", "mean", "--epsilon", "0.5", "--json").stdout)
+    assert set(out) >= {"value", "epsilon_spent", "noise_scale", "interval"}
+    assert out["interval"][0] < out["value"] < out["interval"][1]
+    assert out["cohort"] == 4 and out["epsilon_spent"] == pytest.approx(0.5)
+    # Who did not join (ed) or opted out (fay) gave nothing and was charged nothing.
+    joined = sorted(ids[n] for n in ("ann", "bo", "cy", "di"))
+    assert _ledger(engine) == joined
+    (said,) = _entries(engine, ids["ann"], "research.released")
+    assert said.reason == "Study 'Steps' used your daily steps for one average over 4 people"
+    assert _entries(engine, ids["ed"], "research.aggregate") == []
+    assert _entries(engine, ids["fay"], "research.released") == []
+
+    run(*args, "--statistic", "count", "--epsilon", "0.5")
+    # The study's budget of 1.0 is spent: the next answer is refused, nothing charged.
+    refused = run(*args, "--epsilon", "0.1", code=1)
+    assert "budget" in refused.stderr and len(_ledger(engine)) == 8
+    denied = _entries(engine, ids["bo"], "research.aggregate")[-1]
+    assert denied.outcome == "denied" and "budget" in denied.reason
+
+
+def test_minimum_cohort_and_leaving_mid_study(run, cohort, engine):
+    sid, ids = cohort
+    args = ("study", "aggregate", str(sid), "--type", "steps", "--bounds", "0,30000")
+    run(*args, "--epsilon", "0.2")
+    run("study", "leave", str(sid), "--person", "ann")
+    run(*args, "--epsilon", "0.2")
+    assert _ledger(engine).count(ids["ann"]) == 1  # nothing after leaving
+    run("study", "leave", str(sid), "--person", "bo")
+    refused = run(*args, "--epsilon", "0.2", code=1)
+    assert "minimum of 3" in refused.stderr
+    assert len(_ledger(engine)) == 4 + 3
+
+
+@pytest.mark.parametrize(
+    ("change", "message", "code"),
+    [
+        (("--type", "heart_rate", "--bounds", "0,200"), "outside the study's categories", 2),
+        (("--type", "steps", "--bounds", "30000,0"), "LOW below HIGH", 2),
+        (("--type", "steps"), "LOW below HIGH", 2),
+        (("--type", "steps", "--bounds", "0,30000", "--epsilon", "0"), "above zero", 2),
+        (("--type", "steps", "--bounds", "0,30000", "--epsilon", "-1"), "above zero", 2),
+        (("--type", "steps", "--bounds", "0,30000", "--epsilon", "5"), "budget", 1),
+    ],
+)
+def test_bad_requests_are_refused_logged_and_spend_nothing(
+    run, cohort, engine, change, message, code
+):
+    sid, ids = cohort
+    args = list(change)
+    if "--epsilon" not in args:
+        args += ["--epsilon", "0.5"]
+    refused = run("study", "aggregate", str(sid), *args, code=code)
+    assert message in refused.stderr and "Traceback" not in refused.output
+    assert _ledger(engine) == []
+    with engine.connect() as conn:
+        assert conn.scalar(select(func.count()).select_from(schema.study_releases)) == 0
+    (logged,) = _entries(engine, ids["cy"], "research.aggregate")
+    assert logged.outcome == "denied"
+
+
+def test_a_closed_study_gets_no_answer(run, cohort, engine):
+    sid, _ = cohort
+    run("study", "close", str(sid))
+    refused = run(
+        "study",
+        "aggregate",
+        str(sid),
+        "--type",
+        "steps",
+        "--bounds",
+        "0,1",
+        "--epsilon",
+        "1",
+        code=1,
+    )
+    assert "closed" in refused.stderr and _ledger(engine) == []
