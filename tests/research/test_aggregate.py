@@ -195,3 +195,29 @@ def test_a_closed_study_gets_no_answer(run, cohort, engine):
         code=1,
     )
     assert "closed" in refused.stderr and _ledger(engine) == []
+
+
+def test_who_did_not_join_or_opted_out_never_changes_the_inputs(cohort, engine, pod):
+    sid, ids = cohort
+
+    def inputs():
+        return aggregate.inputs(
+            pod.engine, pod.reads, sid, type_code="steps", bounds=(0.0, 30_000.0), now_ms=now_ms()
+        )
+
+    before = inputs()
+    assert sorted(before) == sorted(ids[n] for n in ("ann", "bo", "cy", "di"))
+    # Someone with a lot of data who never joins, and someone who joins and then opts out.
+    with engine.begin() as conn:
+        gus = persons.add_new(conn, "gus", now_ms=now_ms())
+        hal = persons.add_new(conn, "hal", now_ms=now_ms())
+        studies.join(conn, sid, hal, now_ms=now_ms())
+    for person_id in (gus, hal):
+        add_samples(engine, person_id, "steps", [(_day_ms(d), 29_000.0) for d in (1, 2, 3, 4)])
+        with engine.begin() as conn:
+            summaries.refresh_person(owner_writer(conn, person_id))
+    assert inputs()[hal] == 29_000.0  # joined: counted
+    with engine.begin() as conn:
+        studies.set_opt_out(conn, hal, True, now_ms=now_ms())
+    assert inputs() == before
+    assert _entries(engine, gus, "research.aggregate") == []  # never even asked

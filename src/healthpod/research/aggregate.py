@@ -186,26 +186,17 @@ def release(
         _log_refusal(engine, study, cohort, refused.message, now_ms=now_ms)
         raise
 
-    per_person: dict[int, tuple[float, int | None, int | None]] = {}
-    max_days = max(1, (study.data_to_ms - study.data_from_ms) // studies.DAY_MS)
-    found = SampleFilter(type_codes=frozenset({type_code}))
-    for person_id in cohort:
-        request = AccessRequest(
-            person_id, study.actor_id, Action.READ, categories=frozenset({category})
-        )
-        details = {"study": study.id, "type": type_code, "statistic": statistic}
-        try:
-            data = access.open_for_actor(
-                engine, reads, request, event=EVENT, details=details, now_ms=now_ms
-            )
-        except AccessDenied:
-            continue  # left in the meantime: logged as denied, nothing read
-        with data.reader() as read:
-            days = read.daily(found, after=None, limit=max_days)
-        if days:
-            daily = [min(max(d.value, bounds[0]), bounds[1]) for d in days[:max_days]]
-            entry = data.accessor.decision.entry_seq if data.accessor.decision else None
-            per_person[person_id] = (sum(daily) / len(daily), entry, data.accessor.consent_id)
+    per_person = gather(
+        engine,
+        reads,
+        study,
+        cohort,
+        category,
+        type_code,
+        bounds,
+        statistic=statistic,
+        now_ms=now_ms,
+    )
     if len(per_person) < study.min_cohort:
         message = (
             f"Only {len(per_person)} participants have {type_code} data in the study's period, "
@@ -247,6 +238,66 @@ def release(
                 refers_to=entry,
             )
     return answer
+
+
+def gather(
+    engine: Engine,
+    reads: Engine,
+    study: StudyRow,
+    cohort: list[int],
+    category: str,
+    type_code: str,
+    bounds: tuple[float, float],
+    *,
+    statistic: str = "mean",
+    now_ms: int,
+) -> dict[int, tuple[float, int | None, int | None]]:
+    """Each participant's mean daily value, read through the door (one logged decision each),
+    with the decision's log entry and consent: the only inputs a release is made from."""
+    per_person: dict[int, tuple[float, int | None, int | None]] = {}
+    max_days = max(1, (study.data_to_ms - study.data_from_ms) // studies.DAY_MS)
+    found = SampleFilter(type_codes=frozenset({type_code}))
+    for person_id in cohort:
+        request = AccessRequest(
+            person_id, study.actor_id, Action.READ, categories=frozenset({category})
+        )
+        details = {"study": study.id, "type": type_code, "statistic": statistic}
+        try:
+            data = access.open_for_actor(
+                engine, reads, request, event=EVENT, details=details, now_ms=now_ms
+            )
+        except AccessDenied:
+            continue  # left in the meantime: logged as denied, nothing read
+        with data.reader() as read:
+            days = read.daily(found, after=None, limit=max_days)
+        if days:
+            daily = [min(max(d.value, bounds[0]), bounds[1]) for d in days[:max_days]]
+            entry = data.accessor.decision.entry_seq if data.accessor.decision else None
+            per_person[person_id] = (sum(daily) / len(daily), entry, data.accessor.consent_id)
+    return per_person
+
+
+def inputs(
+    engine: Engine,
+    reads: Engine,
+    study_id: int,
+    *,
+    type_code: str,
+    bounds: tuple[float, float],
+    now_ms: int,
+) -> dict[int, float]:
+    """The per-person values a release of `type_code` would be made from now (each read is
+    logged as a decision, as for a release)."""
+    with reads.connect() as conn:
+        study = studies.get(conn, study_id)
+        cohort = [p.person_id for p in studies.participants(conn, study_id)]
+    known = sample_type(type_code)
+    if known is None:
+        raise InvalidRequest(f"Unknown type {type_code!r}.")
+    found = gather(
+        engine, reads, study, cohort, known.category.value, type_code, bounds, now_ms=now_ms
+    )
+    return {person_id: value for person_id, (value, _, _) in found.items()}
 
 
 _WORDS = {"count": "one count", "sum": "one total", "mean": "one average"}
