@@ -211,11 +211,18 @@ def summarize_import(
 
 
 def catch_up(write: Writer, *, yield_to_others: bool = True) -> None:
-    """Summarize every import of the person that is not summarized yet.
+    """Summarize every import of the person that is not summarized yet (once per transaction
+    of a writer that remembers, see `Reader.remembered`).
 
     With `yield_to_others`, losing a race with another reader is not an error (this transaction
     reads on); `ensure_fresh` turns it off so that it can retry until the rows are there.
     """
+    write.remembered(
+        ("summaries caught up", yield_to_others), lambda: _catch_up(write, yield_to_others)
+    )
+
+
+def _catch_up(write: Writer, yield_to_others: bool) -> None:
     pending = daily_summaries.pending_imports(write)
     if not pending:
         return

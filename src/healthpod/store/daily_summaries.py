@@ -28,6 +28,10 @@ DayValues = tuple[Any, ...]  # (day_on, count, total, low, high, first_ms, last_
 
 def day_span(read: Reader, type_id: int) -> tuple[date, date] | None:
     """The first and the last day with a row of the type, or None."""
+    return read.remembered(("day span", type_id), lambda: _day_span(read, type_id))
+
+
+def _day_span(read: Reader, type_id: int) -> tuple[date, date] | None:
     lo, hi = (
         unscoped(read)
         .execute(
@@ -138,6 +142,7 @@ def replace_days(
     write: Writer, type_id: int, first_on: date, end_on: date, values: Sequence[DayValues]
 ) -> int:
     """Replace the type's rows of the days [first_on, end_on) with `values`; how many."""
+    write.forget()
     conn = write.conn
     conn.execute(
         delete(_d).where(
@@ -176,6 +181,7 @@ _INSERT_DAYS = (
 
 def delete_rows(write: Writer, type_id: int | None = None) -> None:
     """Drop the person's rows (of one type, if given), before computing them again."""
+    write.forget()
     query = delete(_d).where(_d.c.person_id == write.person_id)
     if type_id is not None:
         query = query.where(_d.c.type_id == type_id)

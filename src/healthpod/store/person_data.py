@@ -16,11 +16,11 @@ writer; the reader hands the carried `Scope` to the store's queries, which turn 
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Hashable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from datetime import date
-from typing import Any
+from typing import Any, TypeVar, cast
 
 from sqlalchemy import Connection, Engine, select
 
@@ -54,6 +54,8 @@ OWNER_SCOPE = Scope(
     granularity=Granularity.RAW,
     actions=frozenset({Action.READ, Action.WRITE}),
 )
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,10 +100,13 @@ class PersonData:
     narrowed: bool = False  # the scope already holds the restrictions and what is marked wrong
 
     @contextmanager
-    def reader(self) -> Iterator[Reader]:
-        """Reads outside a write transaction (the pod's read engine)."""
+    def reader(self, *, remember: bool = False) -> Iterator[Reader]:
+        """Reads outside a write transaction (the pod's read engine); `remember`: see
+        `Reader.remembered` (for a page that asks the same lookups many times)."""
         with self.reads.connect() as conn:
-            yield Reader(conn, self.person_id, self._scope(conn), owner=self.owner)
+            yield Reader(
+                conn, self.person_id, self._scope(conn), owner=self.owner, remember=remember
+            )
 
     @contextmanager
     def snapshot(self) -> Iterator[Reader]:
@@ -118,10 +123,13 @@ class PersonData:
             yield Reader(conn, self.person_id, self._scope(conn), owner=self.owner)
 
     @contextmanager
-    def writer(self) -> Iterator[Writer]:
-        """One transaction that reads and writes; committed when the block ends."""
+    def writer(self, *, remember: bool = False) -> Iterator[Writer]:
+        """One transaction that reads and writes; committed when the block ends. `remember`:
+        see `Reader.remembered` (for a page's transaction, never an import's)."""
         with self.engine.begin() as conn:
-            yield Writer(conn, self.person_id, self._scope(conn), owner=self.owner)
+            yield Writer(
+                conn, self.person_id, self._scope(conn), owner=self.owner, remember=remember
+            )
 
     def _scope(self, conn: Connection) -> Scope:
         """The scope with what the person marked "only me" taken out of it, read in the
@@ -209,15 +217,43 @@ def _for_decision(
 class Reader:
     """Queries over one connection, every one of them inside the scope."""
 
-    __slots__ = ("conn", "owner", "person_id", "scope")
+    __slots__ = ("_memo", "conn", "owner", "person_id", "scope")
 
     def __init__(
-        self, conn: Connection, person_id: int, scope: Scope, *, owner: bool = False
+        self,
+        conn: Connection,
+        person_id: int,
+        scope: Scope,
+        *,
+        owner: bool = False,
+        remember: bool = False,
     ) -> None:
         self.conn = conn
         self.person_id = person_id
         self.scope = scope
         self.owner = owner  # the person's own door (`for_owner`)
+        self._memo: dict[Hashable, Any] | None = {} if remember else None
+
+    # --- lookups asked many times in one page ----------------------------------------------
+
+    def remembered(self, key: Hashable, compute: Callable[[], T]) -> T:
+        """`compute()`, once per transaction when the reader was opened with `remember`.
+
+        For lookups that only an import or a recomputation of daily rows changes (the stored
+        types, the source names, a type's span of days, "the summaries are caught up"): a page
+        that shows nine types asks each of them a dozen times. Imports never remember (their
+        writers are made without it); `forget` drops everything after daily rows change.
+        """
+        if self._memo is None:
+            return compute()
+        if key not in self._memo:
+            self._memo[key] = compute()
+        return cast("T", self._memo[key])
+
+    def forget(self) -> None:
+        """Drop what `remembered` kept (the daily rows or the imports just changed)."""
+        if self._memo:
+            self._memo.clear()
 
     # --- who the person is ----------------------------------------------------------------
 

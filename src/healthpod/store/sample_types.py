@@ -14,6 +14,10 @@ TypeRow = tuple[int, str, str, Any]  # (id, code, kind, unit)
 
 def stored(read: Reader) -> list[TypeRow]:
     """(id, code, kind, unit) of every type the store knows."""
+    return read.remembered("stored types", lambda: _stored(read))
+
+
+def _stored(read: Reader) -> list[TypeRow]:
     st = schema.sample_types
     rows = read.conn.execute(select(st.c.id, st.c.code, st.c.kind, st.c.unit))
     return [(int(i), str(c), str(k), u) for i, c, k, u in rows]
@@ -21,6 +25,10 @@ def stored(read: Reader) -> list[TypeRow]:
 
 def find(read: Reader, code: str) -> TypeRow | None:
     """(id, code, kind, unit) of the type `code`, or None."""
+    return read.remembered(("stored type", code), lambda: _find(read, code))
+
+
+def _find(read: Reader, code: str) -> TypeRow | None:
     st = schema.sample_types
     row = read.conn.execute(
         select(st.c.id, st.c.code, st.c.kind, st.c.unit).where(st.c.code == code)

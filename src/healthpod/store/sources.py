@@ -38,6 +38,10 @@ def type_order(read: Reader, type_code: str) -> list[int]:
 
 def names(read: Reader) -> dict[int, str]:
     """id → name of each of the person's sources."""
+    return read.remembered("source names", lambda: _names(read))
+
+
+def _names(read: Reader) -> dict[int, str]:
     s = schema.sources
     rows = unscoped(read).execute(select(s.c.id, s.c.name).where(s.c.person_id == read.person_id))
     return {int(i): str(n) for i, n in rows}

@@ -191,7 +191,9 @@ def _epoch_noon(day: str) -> int:
 @router.get("/blood-pressure")
 def blood_pressure(request: Request, person: PersonDep) -> Response:
     _ = gettext_for(request)
-    with person.data.writer() as write:  # the statistics engine catches up daily summaries
+    with person.data.writer(
+        remember=True
+    ) as write:  # the statistics engine catches up daily summaries
         offset = localtime.offset_min(write)
         today = localtime.today(offset)
         start, end, errors = parse_period(request, 90, today)

@@ -111,7 +111,7 @@ def findings_for(request: Request, write: Writer) -> list[ShownFinding]:
 
 @router.get("/")
 def overview(request: Request, person: PersonDep) -> Response:
-    with person.data.writer() as write:
+    with person.data.writer(remember=True) as write:
         has_data = import_history.count(write)
         today = local_today(write)
         tiles = [t for code in MAIN_TYPES if (t := tile(write, code, today))]

@@ -176,7 +176,7 @@ def type_page(request: Request, code: str, person: PersonDep) -> Response:
         page = 0
     error = None
     no_data: tuple[tuple[date, date], date, date] | None = None
-    with person.data.writer() as write:
+    with person.data.writer(remember=True) as write:
         try:
             measure = find_measure(write, code)
         except NotFound:

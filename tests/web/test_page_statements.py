@@ -1,0 +1,43 @@
+"""How many SQL statements a page costs: a page that shows nine types must not ask the same
+lookups for each of them (on PostgreSQL each statement is a round trip)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import pytest
+from sqlalchemy import event
+
+from healthpod.pod import Pod
+
+from .conftest import HTML
+
+# Measured on ten days of the demo person's data; the budgets leave room, not a free hand.
+BUDGETS = {"/": 60, "/type/steps": 30, "/blood-pressure": 30}
+
+
+@contextmanager
+def counted(pod: Pod) -> Iterator[list[str]]:
+    seen: list[str] = []
+
+    def count(_conn, _cursor, statement, *_args) -> None:
+        seen.append(statement)
+
+    # The read engine (PostgreSQL's autocommit one) shares the engine's listeners.
+    event.listen(pod.engine, "before_cursor_execute", count)
+    try:
+        yield seen
+    finally:
+        event.remove(pod.engine, "before_cursor_execute", count)
+
+
+@pytest.mark.parametrize("path", sorted(BUDGETS))
+def test_a_page_asks_each_lookup_once(pod: Pod, logged_in, ten_days, path: str) -> None:
+    assert logged_in.get(path, headers=HTML).status_code == 200  # summaries caught up
+    with counted(pod) as seen:
+        response = logged_in.get(path, headers=HTML)
+    assert response.status_code == 200
+    assert len(seen) <= BUDGETS[path], "\n".join(seen)
+    # The daily summaries are caught up once per page, not once per type shown.
+    assert sum("summarized_imports" in s for s in seen) <= 1
