@@ -50,7 +50,7 @@ from healthpod.consent import store as consent_store
 from healthpod.consent.model import Action, Granularity, Scope
 from healthpod.keys import access_log_key
 from healthpod.oauth import tokens
-from healthpod.store import migrate, schema
+from healthpod.store import migrate, persons, schema
 from healthpod.store.engine import make_engine
 
 DAY_MS = 86_400_000
@@ -65,11 +65,7 @@ def build_pod(engine: Engine, samples: int, now_ms: int) -> tuple[int, str, int]
     step = span // samples
     start = now_ms - span
     with engine.begin() as conn:
-        person = conn.execute(
-            insert(schema.persons)
-            .values(name="Bench", created_ms=now_ms)
-            .returning(schema.persons.c.id)
-        ).scalar_one()
+        person = persons.add(conn, "Bench", now_ms=now_ms)
         type_id = conn.execute(
             insert(schema.sample_types)
             .values(code="heart_rate", kind="quantity", unit="/min")

@@ -6,14 +6,16 @@ import os
 import shutil
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Literal
 
 import pytest
-from sqlalchemy import Engine, text
+from sqlalchemy import Connection, Engine, text
 from sqlalchemy.engine import make_url
 
 from healthpod.config import Settings
+from healthpod.consent import audit
 from healthpod.pod import Pod
 from healthpod.store import migrate, rls
 from healthpod.store.engine import make_engine
@@ -22,7 +24,7 @@ DATA = Path(__file__).parent / "data"
 PG_URL = os.environ.get("HEALTHPOD_TEST_PG_URL")
 ENGINES = ["sqlite", "postgresql"]
 # PostgreSQL tests connect as the app role, under row-level security (False: as the superuser).
-AS_APP = False
+AS_APP = True
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -151,3 +153,25 @@ def pod(settings: Settings) -> Iterator[Pod]:
 @pytest.fixture
 def engine(pod: Pod) -> Engine:
     return pod.engine
+
+
+@contextmanager
+def as_superuser(engine: Engine) -> Iterator[Connection]:
+    """A transaction on `engine`'s database as the server's superuser, past row-level
+    security: what someone with the database's own keys can do, not the app. SQLite: the same
+    engine."""
+    if engine.dialect.name != "postgresql" or PG_URL is None:
+        with engine.begin() as conn:
+            yield conn
+        return
+    admin = make_url(PG_URL)
+    url = engine.url.set(username=admin.username, password=admin.password)
+    other = make_engine(url.render_as_string(hide_password=False))
+    key = audit._keys.get(engine.pool)
+    if key is not None:  # the same access log key as the app's engine
+        audit.use_key(other, key)
+    try:
+        with other.begin() as conn:
+            yield conn
+    finally:
+        other.dispose()

@@ -23,7 +23,7 @@ from starlette.responses import Response
 
 from healthpod import accounts
 from healthpod.consent import actors
-from healthpod.store import schema
+from healthpod.store import persons, rls, schema
 from healthpod.vocabulary import sample_type
 from healthpod.web import session
 
@@ -45,11 +45,7 @@ def _password_hash(password: str) -> str:
 def add_person(engine: Engine, username: str, *, password: str = PASSWORD) -> int:
     """A person with an account (the same row `healthpod account create` writes)."""
     with engine.begin() as conn:
-        person_id = conn.execute(
-            insert(schema.persons)
-            .values(name=username.title(), created_ms=now_ms())
-            .returning(schema.persons.c.id)
-        ).scalar_one()
+        person_id = persons.add(conn, username.title(), now_ms=now_ms())
         conn.execute(
             insert(schema.accounts).values(
                 username=accounts.normalise_username(username),
@@ -102,6 +98,7 @@ def _type_id(conn, code: str) -> int:
 
 
 def _source_and_import(conn, person_id: int, source: str) -> tuple[int, int]:
+    rls.act_for(conn, person_id)
     s = schema.sources
     source_id = conn.scalar(select(s.c.id).where(s.c.person_id == person_id, s.c.name == source))
     if source_id is None:
@@ -280,11 +277,7 @@ def login(client, username: str) -> None:
     """Give the client a valid session cookie for `username` (skips the slow password check)."""
     pod = client.app.state.pod
     with pod.engine.connect() as conn:
-        person_id = conn.scalar(
-            select(schema.accounts.c.person_id).where(
-                schema.accounts.c.username == accounts.normalise_username(username)
-            )
-        )
+        person_id = accounts.find_account(conn, username).person_id
     client.cookies.set(session.COOKIE, session_cookie(client.app, int(person_id)))
 
 

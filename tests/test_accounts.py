@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import pytest
 from sqlalchemy import select
+from tests.conftest import as_superuser
 
 from healthpod import accounts
 from healthpod.consent import audit
 from healthpod.errors import AccessDenied, Conflict, InvalidRequest
 from healthpod.keys import access_log_key
-from healthpod.store import schema
+from healthpod.store import rls, schema
 from healthpod.store.engine import make_engine
 
 NOW = 1_800_000_000_000
@@ -31,7 +32,7 @@ def login(engine, username="alice", password="correct horse battery", address="1
 
 
 def test_password_is_stored_as_argon2id_and_checked(engine, alice):
-    with engine.connect() as conn:
+    with as_superuser(engine) as conn:
         stored = conn.scalar(select(schema.accounts.c.password_hash))
     assert stored.startswith("$argon2id$") and "correct horse" not in stored
     assert login(engine) == alice
@@ -109,7 +110,8 @@ def test_logins_appear_in_the_persons_access_log(engine, alice):
 def test_a_disabled_account_cannot_log_in(engine, alice):
     from sqlalchemy import update
 
-    with engine.begin() as conn:
+    with as_superuser(engine) as conn:
+        rls.act_for(conn, alice)
         conn.execute(update(schema.accounts).values(disabled_ms=NOW))
     with pytest.raises(AccessDenied, match="disabled"):
         login(engine)

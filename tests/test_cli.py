@@ -11,6 +11,7 @@ import click
 import pytest
 from click.testing import CliRunner
 from sqlalchemy import func, select
+from tests.conftest import as_superuser
 
 from healthpod.cli import cli
 from healthpod.store import schema
@@ -100,7 +101,7 @@ def test_an_empty_pod_stays_empty_after_reports(empty_pod, database_url):
     for args in REPORTS:
         empty_pod(*args)
     engine = make_engine(database_url)
-    with engine.connect() as conn:
+    with as_superuser(engine) as conn:
         assert conn.scalar(select(func.count()).select_from(schema.persons)) == 0
     engine.dispose()
 

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from click.testing import CliRunner
 from sqlalchemy import func, select
+from tests.conftest import as_superuser
 
 from healthpod import demo
 from healthpod.cli import cli
@@ -101,14 +102,14 @@ def test_the_demo_folder_is_not_the_default_home():
 
 def test_the_demo_refuses_a_pod_that_holds_real_data(pod, tmp_path):
     import_file(pod, APPLE_EXPORT)
-    with pod.engine.connect() as conn:
+    with as_superuser(pod.engine) as conn:
         before = conn.scalar(select(func.count()).select_from(schema.quantity_samples))
     where = ["--home", str(pod.settings.home), "--database-url", pod.settings.database_url]
     result = CliRunner().invoke(cli, [*where, "demo", "--no-serve"], catch_exceptions=False)
     assert result.exit_code == 1, result.output
     assert "holds data that the demo did not put there" in result.stderr
     assert "without --home" in result.stderr
-    with pod.engine.connect() as conn:
+    with as_superuser(pod.engine) as conn:
         after = conn.scalar(select(func.count()).select_from(schema.quantity_samples))
         assert conn.scalar(select(func.count()).select_from(schema.accounts)) == 0
     assert after == before

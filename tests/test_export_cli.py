@@ -9,6 +9,7 @@ from pathlib import Path
 
 from click.testing import CliRunner
 from sqlalchemy import func, select
+from tests.conftest import as_superuser
 
 from healthpod.cli import cli
 from healthpod.store import schema
@@ -47,7 +48,7 @@ def test_an_empty_pod_exports_an_empty_zip_and_stays_empty(tmp_path, database_ur
     manifest = _manifest_matches(out)
     assert manifest["files"]["csv/quantity_samples.csv"] == 0
     engine = make_engine(database_url)
-    with engine.connect() as conn:
+    with as_superuser(engine) as conn:
         assert conn.scalar(select(func.count()).select_from(schema.persons)) == 0
     engine.dispose()
 

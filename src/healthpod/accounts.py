@@ -42,7 +42,7 @@ from sqlalchemy.sql.elements import ColumnElement
 
 from healthpod.consent import audit
 from healthpod.errors import AccessDenied, Conflict, InvalidRequest, NotFound
-from healthpod.store import schema
+from healthpod.store import rls, schema
 
 accounts = schema.accounts
 throttle = schema.login_throttle
@@ -120,7 +120,10 @@ def create_account(
     """
     name = normalise_username(username)
     check_password(password)
-    if conn.scalar(select(accounts.c.id).where(accounts.c.username == name)) is not None:
+    with rls.scoped(conn, "sign-in"):  # usernames are one namespace across persons
+        taken = conn.scalar(select(accounts.c.id).where(accounts.c.username == name))
+    rls.act_for(conn, person_id)
+    if taken is not None:
         raise Conflict(f"The username {name!r} is taken.", hint="Choose another username.")
     if conn.scalar(select(accounts.c.id).where(accounts.c.person_id == person_id)) is not None:
         raise Conflict(
@@ -176,12 +179,15 @@ def get_account(conn: Connection, account_id: int) -> Account:
 
 
 def account_for_person(conn: Connection, person_id: int) -> Account | None:
+    rls.act_for(conn, person_id)
     row = conn.execute(select(accounts).where(accounts.c.person_id == person_id)).mappings().first()
     return None if row is None else _account(row)
 
 
 def list_accounts(conn: Connection) -> list[Account]:
-    rows = conn.execute(select(accounts).order_by(accounts.c.id)).mappings()
+    """Every account, for the operator (`rls` "operator")."""
+    with rls.scoped(conn, "operator"):
+        rows = conn.execute(select(accounts).order_by(accounts.c.id)).mappings().all()
     return [_account(row) for row in rows]
 
 
@@ -190,6 +196,7 @@ def start_session(conn: Connection, person_id: int, *, now_ms: int, max_age_ms: 
 
     Only the id's sha256 is stored. Sessions older than `max_age_ms` are deleted on the way.
     """
+    rls.act_for(conn, person_id)
     session_id = secrets.token_urlsafe(32)
     conn.execute(delete(web_sessions).where(web_sessions.c.created_ms < now_ms - max_age_ms))
     conn.execute(
@@ -200,17 +207,19 @@ def start_session(conn: Connection, person_id: int, *, now_ms: int, max_age_ms: 
     return session_id
 
 
-def end_session(conn: Connection, session_id: str) -> None:
+def end_session(conn: Connection, person_id: int, session_id: str) -> None:
     """Log the session out on the server: its cookie, wherever a copy is, stops working."""
+    rls.act_for(conn, person_id)
     conn.execute(delete(web_sessions).where(web_sessions.c.id == _session_key(session_id)))
 
 
-def session_person(conn: Connection, session_id: str) -> int | None:
-    """The person of a live session, or None.
+def session_person(conn: Connection, person_id: int, session_id: str) -> int | None:
+    """The person of a live session of `person_id` (as the signed cookie says), or None.
 
-    None when the session was logged out (or never existed), the account is disabled or gone,
-    or the password changed after the session began.
+    None when the session was logged out (or never existed, or is another person's), the
+    account is disabled or gone, or the password changed after the session began.
     """
+    rls.act_for(conn, person_id)
     row = conn.execute(
         select(
             web_sessions.c.person_id,
@@ -219,7 +228,7 @@ def session_person(conn: Connection, session_id: str) -> int | None:
             accounts.c.password_changed_ms,
         )
         .join(accounts, accounts.c.person_id == web_sessions.c.person_id)
-        .where(web_sessions.c.id == _session_key(session_id))
+        .where(web_sessions.c.id == _session_key(session_id), web_sessions.c.person_id == person_id)
     ).first()
     if row is None or row.disabled_ms is not None:
         return None
@@ -235,14 +244,17 @@ def _session_key(session_id: str) -> str:
 def find_account(conn: Connection, username: str) -> Account:
     """Raises: NotFound: no account with this username."""
     name = username.strip().casefold()
-    row = conn.execute(select(accounts).where(accounts.c.username == name)).mappings().first()
+    with rls.scoped(conn, "sign-in"):
+        row = conn.execute(select(accounts).where(accounts.c.username == name)).mappings().first()
     if row is None:
         raise NotFound(f"No account called {name!r}.", hint="See `healthpod account list`.")
+    rls.act_for(conn, int(row["person_id"]))
     return _account(row)
 
 
 def disable_account(conn: Connection, person_id: int, *, now_ms: int) -> None:
     """Disable the person's login; their sessions end at once. Raises: NotFound."""
+    rls.act_for(conn, person_id)
     changed = conn.execute(
         update(accounts)
         .where(accounts.c.person_id == person_id, accounts.c.disabled_ms.is_(None))
@@ -261,6 +273,7 @@ def set_password(
         InvalidRequest: too short a password.
         NotFound: the person has no account.
     """
+    rls.act_for(conn, person_id)
     check_password(password)
     changed_ms = time.time_ns() // 1_000_000 if now_ms is None else now_ms
     changed = conn.execute(
@@ -305,7 +318,7 @@ def authenticate(
     else:
         limits = {f"account:{name}": ACCOUNT_LIMIT, f"address:{address[:250]}": ADDRESS_LIMIT}
     _admit(engine, limits, now_ms)
-    with engine.connect() as conn:
+    with engine.connect() as conn, rls.scoped(conn, "sign-in"):
         row = conn.execute(select(accounts).where(accounts.c.username == name)).mappings().first()
     account = None if row is None else _account(row)
     stored_hash = _DUMMY_HASH if row is None else str(row["password_hash"])

@@ -30,7 +30,7 @@ from healthpod.errors import Conflict, HealthpodError
 from healthpod.ingest.run import import_path
 from healthpod.keys import secret_key
 from healthpod.pod import DEFAULT_PERSON, DEMO_MARKER, Pod, now_ms
-from healthpod.store import migrate, persons, schema
+from healthpod.store import migrate, persons, rls, schema
 from healthpod.vocabulary import Category
 
 logger = logging.getLogger(__name__)
@@ -69,7 +69,7 @@ def set_up(pod: Pod, *, say: Callable[[str], None] = lambda _message: None) -> D
     claim(pod)
     migrate.upgrade(pod.engine)
     secret_key(pod.settings.home)
-    with pod.engine.connect() as conn:
+    with pod.engine.connect() as conn, rls.scoped(conn, "sign-in"):
         exists = conn.scalar(
             select(schema.accounts.c.id).where(schema.accounts.c.username == DEMO_USERNAME)
         )

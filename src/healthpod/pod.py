@@ -77,10 +77,14 @@ class Pod:
         return datetime.now(UTC)
 
     def person_id(self, name: str = DEFAULT_PERSON, *, connection: Connection | None = None) -> int:
-        """The id of the person called `name`, created on first use."""
+        """The id of the person called `name`, created on first use; `connection`'s
+        transaction then works for them (`store.rls`)."""
+        from healthpod.store import persons, rls
+
         if name in self._person_ids:
+            if connection is not None:
+                rls.act_for(connection, self._person_ids[name])
             return self._person_ids[name]
-        from healthpod.store import persons
 
         if connection is None:
             with self.engine.begin() as conn:

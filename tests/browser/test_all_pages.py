@@ -13,6 +13,7 @@ import re
 import pytest
 from playwright.sync_api import Page, expect
 from sqlalchemy import select
+from tests.conftest import as_superuser
 
 from healthpod.store import schema
 from healthpod.web.pages.all_data import type_href
@@ -51,7 +52,7 @@ def _login(page: Page, base: str, lang: str) -> None:
 def workout_id(live_server) -> int:
     pod = open_pod(live_server.home)
     try:
-        with pod.engine.connect() as conn:
+        with as_superuser(pod.engine) as conn:
             found = conn.scalar(
                 select(schema.workouts.c.id)
                 .where(schema.workouts.c.route.is_not(None))
@@ -136,7 +137,7 @@ def test_chart_bars_start_at_zero_with_the_unit_in_the_pages_language(
 def test_every_type_with_data_is_reachable_from_the_navigation(page: Page, live_server):
     pod = open_pod(live_server.home)
     try:
-        with pod.engine.connect() as conn:
+        with as_superuser(pod.engine) as conn:
             person_id = pod.person_id()
             codes = set()
             for table in (schema.quantity_samples, schema.category_samples):

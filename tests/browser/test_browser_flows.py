@@ -19,6 +19,7 @@ import pytest
 from babel.messages.pofile import read_po
 from playwright.sync_api import Page, expect
 from sqlalchemy import func, select
+from tests.conftest import as_superuser
 
 from healthpod.config import Settings
 from healthpod.errors import NotFound
@@ -344,7 +345,7 @@ def test_export_downloads_a_zip_whose_counts_match_the_store(page: Page, live_se
     manifest = json.loads(archive.read("manifest.json"))
     pod = open_pod(live_server.home)
     try:
-        with pod.engine.connect() as conn:
+        with as_superuser(pod.engine) as conn:
             person_id = pod.person_id()
 
             def count(table):
@@ -465,7 +466,7 @@ def test_delete_everything_leaves_nothing_of_the_person(page: Page, live_server,
     page.screenshot(path=screenshots / "deleted.png", full_page=True)
     pod = open_pod(live_server.home)
     try:
-        with pod.engine.connect() as conn:
+        with as_superuser(pod.engine) as conn:
             for table in schema.metadata.sorted_tables:
                 if "person_id" in table.c:
                     left = conn.scalar(

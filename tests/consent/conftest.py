@@ -5,22 +5,17 @@ from __future__ import annotations
 import itertools
 
 import pytest
-from sqlalchemy import Connection, insert
+from sqlalchemy import Connection
 
 from healthpod.consent import actors
-from healthpod.store import schema
+from healthpod.store import persons
 
 _names = itertools.count()
 
 
 def add_person(conn: Connection, name: str | None = None) -> int:
-    return int(
-        conn.execute(
-            insert(schema.persons)
-            .values(name=name or f"person-{next(_names)}", created_ms=0)
-            .returning(schema.persons.c.id)
-        ).scalar_one()
-    )
+    """A new person; on PostgreSQL `conn`'s transaction then works for them (`rls`)."""
+    return persons.add(conn, name or f"person-{next(_names)}", now_ms=0)
 
 
 def add_actor(conn: Connection, name: str = "Coach Anna", *, public: bool = False) -> int:

@@ -8,6 +8,7 @@ import threading
 
 import pytest
 from sqlalchemy import delete, text, update
+from tests.conftest import as_superuser
 
 from healthpod.consent import audit
 from healthpod.store import schema
@@ -43,7 +44,7 @@ def test_an_altered_row_is_named(engine, people):
     alice, bob, *_ = people
     fill(engine, alice)
     fill(engine, bob)
-    with engine.begin() as conn:
+    with as_superuser(engine) as conn:
         conn.execute(
             update(schema.access_log)
             .where(schema.access_log.c.person_id == alice, schema.access_log.c.seq == 3)
@@ -59,7 +60,7 @@ def test_an_altered_row_with_a_recomputed_hash_breaks_the_next_link(engine, peop
     # Even someone holding the key who recomputes one row's hash breaks the link after it.
     alice, *_ = people
     fill(engine, alice)
-    with engine.begin() as conn:
+    with as_superuser(engine) as conn:
         [second] = [e for e in audit.entries(conn, alice) if e.seq == 2]
         fields = {k: getattr(second, k) for k in audit._HASHED} | {"actor_id": 99}
         forged = audit.entry_hash(audit._key(conn), second.prev_hash, fields)
@@ -86,7 +87,7 @@ def test_a_rewritten_middle_is_named_without_the_key(engine, people):
     alice, bob, *_ = people
     fill(engine, alice, 6)
     fill(engine, bob, 2)
-    with engine.begin() as conn:
+    with as_superuser(engine) as conn:
         conn.execute(
             text(
                 "UPDATE access_log SET reason = 'nothing to see' WHERE person_id = :p AND seq = 3"
@@ -124,7 +125,7 @@ def test_a_cut_tail_with_a_rewritten_head_is_noticed(engine, people):
     alice, bob, *_ = people
     fill(engine, alice, 5)
     fill(engine, bob, 2)
-    with engine.begin() as conn:
+    with as_superuser(engine) as conn:
         conn.execute(text("DELETE FROM access_log WHERE person_id = :p AND seq > 3"), {"p": alice})
         third = conn.execute(
             text("SELECT hash FROM access_log WHERE person_id = :p AND seq = 3"), {"p": alice}
@@ -143,7 +144,7 @@ def test_a_cut_tail_keeping_the_old_head_mac_is_noticed(engine, people):
     # The head's MAC binds its sequence number: the current MAC does not fit an earlier head.
     alice, *_ = people
     fill(engine, alice, 4)
-    with engine.begin() as conn:
+    with as_superuser(engine) as conn:
         conn.execute(text("DELETE FROM access_log WHERE person_id = :p AND seq = 4"), {"p": alice})
         conn.execute(
             text(
@@ -211,7 +212,7 @@ def test_a_deleted_row_and_a_cut_tail_are_noticed(engine, people):
     fill(engine, alice)
     fill(engine, bob)
     log = schema.access_log
-    with engine.begin() as conn:
+    with as_superuser(engine) as conn:
         conn.execute(delete(log).where(log.c.person_id == alice, log.c.seq == 2))
         conn.execute(delete(log).where(log.c.person_id == bob, log.c.seq >= 4))
     assert "entry 2 is missing" in check(engine, alice).problem
@@ -253,7 +254,7 @@ def test_the_log_is_not_reachable_through_a_generic_update(engine, people):
     # The chain is what protects the log; a direct SQL change is always detected.
     alice, *_ = people
     fill(engine, alice, 2)
-    with engine.begin() as conn:
+    with as_superuser(engine) as conn:
         conn.execute(text("UPDATE access_log SET at_ms = at_ms + 1"))
     assert check(engine, alice).first_broken_seq == 1
 

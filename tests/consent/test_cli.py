@@ -8,12 +8,13 @@ import re
 import pytest
 from click.testing import CliRunner
 from sqlalchemy import select, update
+from tests.conftest import as_superuser
 
 from healthpod.cli import cli
 from healthpod.consent import Scope, store
 from healthpod.consent.actors import new_client_id
 from healthpod.pod import now_ms
-from healthpod.store import schema
+from healthpod.store import persons, schema
 
 NOW = now_ms() - 60_000  # the CLI decides states at the real clock
 
@@ -36,7 +37,7 @@ def run(tmp_path, database_url):
 def test_account_create_reads_the_password_from_stdin(run, engine):
     out = run("account", "create", "Alice", "--password-stdin", "--json", input="long secret 1\n")
     assert json.loads(out.stdout)["username"] == "alice"
-    with engine.connect() as conn:
+    with as_superuser(engine) as conn:
         stored = conn.scalar(select(schema.accounts.c.password_hash))
     assert "long secret" not in stored
     assert "alice" in run("account", "list").stdout
@@ -80,7 +81,7 @@ def test_actor_secret_is_shown_once_and_only_for_confidential_clients(run, engin
     assert set(public) == {"client_id"}
     listed = run("actor", "list", "--json").stdout
     assert confidential["client_secret"] not in listed
-    with engine.connect() as conn:
+    with as_superuser(engine) as conn:
         hashes = conn.scalars(select(schema.actors.c.client_secret_hash)).all()
     assert confidential["client_secret"] not in str(hashes)
     run("actor", "disable", confidential["client_id"])
@@ -123,8 +124,9 @@ def granted(run, engine):
             "--json",
         ).stdout
     )
-    with engine.begin() as conn:
-        me = conn.scalar(select(schema.persons.c.id).where(schema.persons.c.name == "me"))
+    with as_superuser(engine) as conn:
+        me = persons.find(conn, "me")
+        assert me is not None
         actor = conn.scalar(
             select(schema.actors.c.id).where(schema.actors.c.client_id == out["client_id"])
         )
@@ -163,7 +165,7 @@ def test_log_shows_and_verifies_and_names_an_altered_entry(run, engine, granted)
     assert re.search(r"Z  you\s+consent.revoked", revoked) and "(Coach Anna)" in revoked
     assert [e["done_by"] for e in entries] == ["person", "person"]
     assert "intact: 2 entries" in run("log", "verify").stdout
-    with engine.begin() as conn:
+    with as_superuser(engine) as conn:
         conn.execute(
             update(schema.access_log)
             .where(schema.access_log.c.seq == 1)
@@ -182,7 +184,7 @@ def test_log_verify_names_a_cut_tail_whose_head_was_set_back(run, engine, grante
 
     run("consent", "revoke", str(granted.id))
     assert "intact: 2 entries" in run("log", "verify").stdout
-    with engine.begin() as conn:  # by direct SQL, without the key: the revocation is gone
+    with as_superuser(engine) as conn:  # by direct SQL, without the key: the revocation is gone
         conn.execute(text("DELETE FROM access_log WHERE seq = 2"))
         conn.execute(
             text(

@@ -22,6 +22,7 @@ from hypothesis.stateful import (
     run_state_machine_as_test,
 )
 from sqlalchemy import func, insert, select
+from tests.conftest import as_superuser
 
 from healthpod.consent import (
     AccessRequest,
@@ -35,7 +36,7 @@ from healthpod.consent import (
 )
 from healthpod.consent.model import ALL_CATEGORIES, IDENTITY, Reach
 from healthpod.errors import AccessDenied, Conflict, NotFound
-from healthpod.store import schema
+from healthpod.store import persons, rls, schema
 from healthpod.store.observations import SampleFilter
 from healthpod.store.scope_sql import type_category
 from healthpod.vocabulary import sample_type
@@ -69,10 +70,7 @@ class Plain:
 
 
 def add_person(conn, name: str) -> int:
-    table = schema.persons
-    return conn.execute(
-        insert(table).values(name=name, created_ms=0).returning(table.c.id)
-    ).scalar_one()
+    return persons.add(conn, name, now_ms=0)
 
 
 def add_actor(conn, name: str) -> int:
@@ -93,6 +91,7 @@ def add_sample(conn, person: int, code: str, at: int, value: float) -> int:
     known = sample_type(code)
     assert known is not None
     types, sources, imports = schema.sample_types, schema.sources, schema.imports
+    rls.act_for(conn, person)
     type_id = conn.scalar(select(types.c.id).where(types.c.code == code))
     if type_id is None:
         type_id = conn.execute(
@@ -418,7 +417,7 @@ def make_machine(engine):
             if not hasattr(self, "persons"):
                 return
             log = schema.access_log
-            with engine.connect() as conn:
+            with as_superuser(engine) as conn:
                 counts = dict(
                     conn.execute(
                         select(log.c.person_id, func.count())

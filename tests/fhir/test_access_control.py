@@ -10,6 +10,7 @@ import re
 
 import pytest
 from sqlalchemy import select, update
+from tests.conftest import as_superuser
 
 from healthpod.consent import actors as actor_store
 from healthpod.consent import store as consent_store
@@ -162,7 +163,7 @@ def test_raw_samples_are_invisible_under_a_daily_only_consent(client, world):
 
 
 def _consent_id(pod, person_id):
-    with pod.engine.connect() as conn:
+    with as_superuser(pod.engine) as conn:
         return conn.scalar(
             select(schema.consents.c.id)
             .where(schema.consents.c.person_id == person_id)
@@ -173,7 +174,7 @@ def _consent_id(pod, person_id):
 def test_an_expired_consent_stops_access_at_once(client, pod, world):
     token = tokens_for(client, world["app"].client_id, "anna", READ_ALL)["access_token"]
     assert _get(client, token, "Observation").status_code == 200
-    with pod.engine.begin() as conn:
+    with as_superuser(pod.engine) as conn:
         conn.execute(update(schema.consents).values(valid_until_ms=1))
     response = _get(client, token, "Observation")
     assert response.status_code == 403
@@ -198,7 +199,7 @@ def test_a_revoked_consent_stops_tokens_and_refresh_at_once(client, pod, world):
         },
     )
     assert refreshed.json()["error"] == "invalid_grant"
-    with pod.engine.connect() as conn:
+    with as_superuser(pod.engine) as conn:
         outcomes = [
             (r.event, r.outcome)
             for r in conn.execute(
@@ -241,7 +242,7 @@ def test_a_token_of_actor_a_is_not_actor_bs(client, pod, world):
 
 
 def _consent_id_of(pod, actor_id):
-    with pod.engine.connect() as conn:
+    with as_superuser(pod.engine) as conn:
         return conn.scalar(
             select(schema.consents.c.id).where(schema.consents.c.actor_id == actor_id)
         )

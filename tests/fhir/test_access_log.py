@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 from sqlalchemy import select
+from tests.conftest import as_superuser
 
 from healthpod.consent import actors, audit
 from healthpod.consent import store as consent_store
@@ -40,7 +41,7 @@ def _log(pod, person):
 
 
 def _consent_id(pod):
-    with pod.engine.connect() as conn:
+    with as_superuser(pod.engine) as conn:
         return conn.scalar(select(schema.consents.c.id))
 
 

@@ -7,6 +7,7 @@ import json
 
 import pytest
 from sqlalchemy import select
+from tests.conftest import as_superuser
 
 from healthpod.consent import store as consent_store
 from healthpod.store import schema
@@ -62,7 +63,7 @@ def test_an_actor_exports_only_what_its_consent_covers(client, pod, anna):
     # a file needs the token, and stops when the consent is revoked
     client.cookies.clear()
     assert client.get(files["Observation"]).status_code == 401
-    with pod.engine.begin() as conn:
+    with as_superuser(pod.engine) as conn:
         consent_id = conn.scalar(select(schema.consents.c.id))
         consent_store.revoke(conn, anna, consent_id, now_ms=T0 * 2)
     assert client.get(files["Observation"], headers=headers).status_code == 403

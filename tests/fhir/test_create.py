@@ -7,6 +7,7 @@ import json
 
 import pytest
 from sqlalchemy import func, select
+from tests.conftest import as_superuser
 
 from healthpod.store import schema
 from smart_support import FHIR, add_actor, add_person, tokens_for
@@ -57,7 +58,7 @@ def _post(client, token, body, content_type="application/fhir+json", **headers):
 
 
 def _stored(pod):
-    with pod.engine.connect() as conn:
+    with as_superuser(pod.engine) as conn:
         return conn.scalar(select(func.count()).select_from(schema.resources))
 
 
@@ -72,7 +73,7 @@ def test_an_actor_with_a_write_consent_adds_an_observation(client, pod, anna, ap
         f"{FHIR}/Observation/{created['id']}", headers={"Authorization": f"Bearer {token}"}
     )
     assert again.status_code == 200 and again.json()["valueQuantity"]["value"] == 58
-    with pod.engine.connect() as conn:
+    with as_superuser(pod.engine) as conn:
         row = conn.execute(
             select(schema.resources.c.provenance, schema.resources.c.organisation)
         ).one()

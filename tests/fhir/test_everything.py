@@ -12,6 +12,7 @@ from __future__ import annotations
 import httpx
 import pytest
 from sqlalchemy import select
+from tests.conftest import as_superuser
 
 from healthpod.store import resources, schema
 from smart_support import add_actor, add_person, add_samples, http_tokens, live_server
@@ -270,7 +271,7 @@ def test_another_patient_is_not_found(world):
 def test_each_type_is_decided_and_logged_like_a_read(world):
     token = _token(world, change=_only("heart", "conditions"))
     _everything(world, token)
-    with world["pod"].engine.connect() as conn:
+    with as_superuser(world["pod"].engine) as conn:
         rows = conn.execute(
             select(schema.access_log.c.outcome, schema.access_log.c.details).where(
                 schema.access_log.c.person_id == world["anna"],

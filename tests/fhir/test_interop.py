@@ -21,6 +21,7 @@ import httpx
 import pytest
 import requests
 from sqlalchemy import select
+from tests.conftest import as_superuser
 
 from healthpod.config import Settings
 from healthpod.consent import audit
@@ -127,7 +128,7 @@ def _browser_allows(authorize_url: str, base: str) -> str:
 
 def _revoke(server: dict) -> None:
     engine = server["engine"]
-    with engine.begin() as conn:
+    with as_superuser(engine) as conn:
         consent_id = conn.scalar(
             select(schema.consents.c.id).where(schema.consents.c.person_id == server["anna"])
         )

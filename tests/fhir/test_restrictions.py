@@ -13,6 +13,7 @@ import httpx
 import pytest
 from click.testing import CliRunner
 from sqlalchemy import select
+from tests.conftest import as_superuser
 
 from healthpod.cli import cli
 from healthpod.store import resources, schema
@@ -234,7 +235,7 @@ def test_restricting_is_the_persons_own_act_in_the_log(world):
         ("record", "Condition/flu"),
     ]
     assert world["data"]("unrestrict", "--type", "steps").exit_code == 0
-    with world["pod"].engine.connect() as conn:
+    with as_superuser(world["pod"].engine) as conn:
         log = schema.access_log
         rows = conn.execute(
             select(log.c.event, log.c.done_by, log.c.actor_id, log.c.details)
@@ -293,7 +294,7 @@ def test_the_consent_screen_and_receipts_say_only_me_exists_not_what(world):
         assert page.status_code == 200
         assert "never shared: 1 types and 1 records" in page.text
         assert "depression" not in page.text and "steps" not in page.text.lower()
-        with world["pod"].engine.connect() as conn:
+        with as_superuser(world["pod"].engine) as conn:
             consent_id = conn.scalar(select(schema.consents.c.id))
         receipts = browser.get(f"/sharing/{consent_id}/receipt").json()
     only_me = receipts[-1]["consentRecord"]["onlyMe"]

@@ -13,6 +13,7 @@ from pathlib import Path
 import psutil
 import pytest
 from sqlalchemy import func, select, text
+from tests.conftest import as_superuser
 
 from healthpod.errors import MalformedFile
 from healthpod.ingest.base import ErrorHandling
@@ -27,7 +28,7 @@ APPLE = Path(__file__).parents[1] / "data" / "apple"
 
 
 def counts(pod: Pod) -> dict[str, int]:
-    with pod.engine.connect() as conn:
+    with as_superuser(pod.engine) as conn:
         return {
             table.name: conn.scalar(select(func.count()).select_from(table))
             for table in schema.metadata.sorted_tables
@@ -72,7 +73,7 @@ def _writing(pod: Pod) -> bool:
         finally:
             probe.close()
         return False
-    with pod.engine.connect() as conn:
+    with as_superuser(pod.engine) as conn:
         return bool(
             conn.scalar(
                 text(
@@ -123,12 +124,12 @@ def test_sigkill_part_way_leaves_the_store_as_before_and_the_next_import_complet
     pod.engine.dispose()
     reopened = Pod.open(settings)  # the schema check passes: the store opens cleanly
     if reopened.engine.dialect.name == "sqlite":
-        with reopened.engine.connect() as conn:
+        with as_superuser(reopened.engine) as conn:
             assert conn.exec_driver_sql("PRAGMA integrity_check").scalar() == "ok"
     after = counts(reopened)
     assert after["quantity_samples"] != before["quantity_samples"] + n, "killed too late"
     assert after == before
-    with reopened.engine.connect() as conn:
+    with as_superuser(reopened.engine) as conn:
         statuses = conn.scalars(select(schema.imports.c.status)).all()
     assert statuses == ["completed"]  # the killed import left no row at all
 

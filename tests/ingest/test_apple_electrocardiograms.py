@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import select
+from tests.conftest import as_superuser
 
 from healthpod.errors import MalformedFile
 from healthpod.ingest.base import ErrorHandling
@@ -59,7 +60,7 @@ def export(tmp_path: Path, ecgs: dict[str, str]) -> Path:
 
 def observations(pod: Pod) -> list[dict]:
     r = schema.resources
-    with pod.engine.connect() as conn:
+    with as_superuser(pod.engine) as conn:
         return list(conn.scalars(select(r.c.json).where(r.c.resource_type == "Observation")))
 
 

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import func, select
+from tests.conftest import as_superuser
 
 from healthpod.errors import IngestError
 from healthpod.ingest.apple import export
@@ -112,7 +113,7 @@ def expected_counts(root: ET.Element) -> Counter[str]:
 
 def stored_counts(pod) -> Counter[str]:
     counts: Counter[str] = Counter()
-    with pod.engine.connect() as conn:
+    with as_superuser(pod.engine) as conn:
         for table in (schema.quantity_samples, schema.category_samples):
             rows = conn.execute(
                 select(schema.sample_types.c.code, func.count())
@@ -171,7 +172,7 @@ def test_values_units_instants_and_offsets_equal_the_xml(pod, path):
             )
         )
     q, t, s = schema.quantity_samples, schema.sample_types, schema.sources
-    with pod.engine.connect() as conn:
+    with as_superuser(pod.engine) as conn:
         rows = conn.execute(
             select(
                 t.c.code,
@@ -194,7 +195,7 @@ def test_values_units_instants_and_offsets_equal_the_xml(pod, path):
 def test_source_names_keep_their_exact_characters(pod):
     import_file(pod, APPLE / "handmade" / "export.xml", errors=ErrorHandling.RAISE)
     import_file(pod, APPLE / "healthkit-to-sqlite" / "export.xml", errors=ErrorHandling.RAISE)
-    with pod.engine.connect() as conn:
+    with as_superuser(pod.engine) as conn:
         names = set(conn.scalars(select(schema.sources.c.name)))
     assert "Anna\u2019s Apple\u00a0Watch" in names
     assert "Apple\u00a0Watch" in names
@@ -204,7 +205,7 @@ def test_source_names_keep_their_exact_characters(pod):
 def test_metadata_hrv_beats_and_correlation_links_are_kept(pod):
     import_file(pod, APPLE / "handmade" / "export.xml", errors=ErrorHandling.RAISE)
     q, t = schema.quantity_samples, schema.sample_types
-    with pod.engine.connect() as conn:
+    with as_superuser(pod.engine) as conn:
         hrv = conn.execute(
             select(q.c.value, q.c.meta).join(t, t.c.id == q.c.type_id).where(t.c.code == "hrv_sdnn")
         ).one()
@@ -265,7 +266,7 @@ def test_unknown_types_are_kept_under_their_identifier_and_listed(pod):
         "HKQuantityTypeIdentifierFutureMeasurement",
     ]
     q, t = schema.quantity_samples, schema.sample_types
-    with pod.engine.connect() as conn:
+    with as_superuser(pod.engine) as conn:
         row = conn.execute(
             select(q.c.value, q.c.unit, t.c.known)
             .join(t, t.c.id == q.c.type_id)
@@ -276,7 +277,7 @@ def test_unknown_types_are_kept_under_their_identifier_and_listed(pod):
 
 def test_old_inline_route_locations_are_kept(pod):
     import_file(pod, APPLE / "healthkit-to-sqlite" / "export.xml", errors=ErrorHandling.RAISE)
-    with pod.engine.connect() as conn:
+    with as_superuser(pod.engine) as conn:
         route = conn.scalar(select(schema.workouts.c.route))
     assert len(route["locations"]) == 2
     assert route["locations"][0]["latitude"] == "37.7777"
@@ -326,7 +327,7 @@ def test_a_correlations_records_are_linked_and_counted_once_in_either_order(
     path = APPLE / "handmade" / "export.xml"
     report = import_file(pod, path, errors=ErrorHandling.RAISE)
     q, t = schema.quantity_samples, schema.sample_types
-    with pod.engine.connect() as conn:
+    with as_superuser(pod.engine) as conn:
         linked = conn.execute(
             select(t.c.code, func.count(func.distinct(q.c.correlation_id)))
             .join(t, t.c.id == q.c.type_id)

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 from sqlalchemy import event, func, select
+from tests.conftest import as_superuser
 
 from healthpod.cli import cli
 from healthpod.errors import StorageError
@@ -34,7 +35,7 @@ RECORD = (
 def snapshot(pod: Pod) -> dict[str, int]:
     """Row counts of every table but the import history, plus the completed imports."""
     counts = {}
-    with pod.engine.connect() as conn:
+    with as_superuser(pod.engine) as conn:
         for table in schema.metadata.sorted_tables:
             if table.name not in ("imports", "persons"):
                 counts[table.name] = conn.scalar(select(func.count()).select_from(table))
@@ -279,7 +280,7 @@ def test_full_disk_leaves_the_store_as_before_and_the_next_import_works(stocked,
     path = tmp_path / "export.xml"
     path.write_bytes(export_xml(20_000))
     before = snapshot(stocked)
-    with stocked.engine.connect() as conn:
+    with as_superuser(stocked.engine) as conn:
         pages = conn.exec_driver_sql("PRAGMA page_count").scalar()
 
     def limit(dbapi_connection, _record):

@@ -14,6 +14,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from sqlalchemy import func, select
+from tests.conftest import as_superuser
 
 from healthpod.errors import IngestError, MalformedFile
 from healthpod.ingest import registry
@@ -221,7 +222,7 @@ def test_import_with_a_profile_counts_and_second_import_adds_nothing(pod):
         "blood_pressure_diastolic": 3,
         "heart_rate": 3,
     }
-    with pod.engine.connect() as conn:
+    with as_superuser(pod.engine) as conn:
         assert conn.scalar(select(func.count()).select_from(schema.quantity_samples)) == 9
     again = import_file(pod, OMRON, errors=ErrorHandling.RAISE)
     assert again.total_added == 0

@@ -14,6 +14,7 @@ from hypothesis import given
 from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 from sqlalchemy import func, select
+from tests.conftest import as_superuser
 
 from healthpod.errors import IngestError, MalformedFile
 from healthpod.ingest.base import ErrorHandling
@@ -43,7 +44,7 @@ def independent_count(path: Path) -> Counter[str]:
 
 def stored_count(pod) -> Counter[str]:
     r = schema.resources
-    with pod.engine.connect() as conn:
+    with as_superuser(pod.engine) as conn:
         rows = conn.execute(select(r.c.resource_type, func.count()).group_by(r.c.resource_type))
         return Counter(dict(rows.all()))
 
@@ -80,7 +81,7 @@ def test_counts_per_type_equal_an_independent_count_and_reimport_adds_nothing(po
 def test_bundle_references_are_rewritten_to_stored_type_and_id(pod):
     import_file(pod, IPS, errors=ErrorHandling.RAISE)
     r = schema.resources
-    with pod.engine.connect() as conn:
+    with as_superuser(pod.engine) as conn:
         stored = {
             f"{t}/{i}": doc
             for t, i, doc in conn.execute(select(r.c.resource_type, r.c.fhir_id, r.c.json))
@@ -101,7 +102,7 @@ def test_absolute_and_uuid_full_urls_resolve_and_duplicates_are_reported(pod):
         pod, FHIR / "r4-examples" / "Bundle-bundle-references.json", errors=ErrorHandling.RAISE
     )
     r = schema.resources
-    with pod.engine.connect() as conn:
+    with as_superuser(pod.engine) as conn:
         subjects = dict(
             conn.execute(
                 select(r.c.fhir_id, r.c.json["subject"]["reference"].as_string()).where(
@@ -119,7 +120,7 @@ def test_vital_signs_become_samples_in_canonical_units(pod):
     for name in ("Observation-blood-pressure", "Observation-body-height", "Observation-example"):
         import_file(pod, FHIR / "r4-examples" / f"{name}.json", errors=ErrorHandling.RAISE)
     q, t = schema.quantity_samples, schema.sample_types
-    with pod.engine.connect() as conn:
+    with as_superuser(pod.engine) as conn:
         values = dict(
             conn.execute(select(t.c.code, q.c.value).join(t, q.c.type_id == t.c.id)).all()
         )
@@ -133,7 +134,7 @@ def test_vital_signs_become_samples_in_canonical_units(pod):
 
 def test_patient_resources_are_kept_and_the_person_is_not_overwritten(pod):
     import_file(pod, FHIR / "r4-examples" / "Patient-example.json", errors=ErrorHandling.RAISE)
-    with pod.engine.connect() as conn:
+    with as_superuser(pod.engine) as conn:
         person = conn.execute(select(schema.persons)).one()
     assert person.name == "me"
     assert person.birth_date is None
@@ -143,7 +144,7 @@ def test_patient_resources_are_kept_and_the_person_is_not_overwritten(pod):
 def test_provenance_and_organisation_are_recorded(pod):
     import_file(pod, IPS, errors=ErrorHandling.RAISE)
     r = schema.resources
-    with pod.engine.connect() as conn:
+    with as_superuser(pod.engine) as conn:
         rows = conn.execute(select(r.c.provenance, r.c.organisation, r.c.source_file)).all()
     assert {row.provenance for row in rows} == {"professional"}
     assert {row.source_file for row in rows} == {IPS.name}
@@ -280,7 +281,7 @@ def test_clinical_records_in_an_apple_health_export_are_imported_with_it(pod, tm
     assert resources_added(report) == {"Condition": 1, "Observation": 1}
     assert report.added["body_height"] == 1
     r = schema.resources
-    with pod.engine.connect() as conn:
+    with as_superuser(pod.engine) as conn:
         files = set(conn.execute(select(r.c.source_file)).scalars())
     assert files == {
         "export.zip/apple_health_export/clinical-records/Condition-example.json",
@@ -408,5 +409,5 @@ def test_a_file_refused_late_leaves_nothing_from_batches_already_written(pod, tm
     with pytest.raises(MalformedFile, match=r"line 1101: .*Observation.status"):
         import_file(pod, path, errors=ErrorHandling.RAISE)
     assert stored_count(pod) == Counter()
-    with pod.engine.connect() as conn:
+    with as_superuser(pod.engine) as conn:
         assert conn.scalar(select(func.count()).select_from(schema.quantity_samples)) == 0

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import func, select
+from tests.conftest import as_superuser
 
 from healthpod.ingest.base import ErrorHandling
 from healthpod.ingest.run import import_file
@@ -42,7 +43,7 @@ def unique_count(paths: list[Path]) -> Counter[str]:
 
 def stored_count(pod) -> Counter[str]:
     r = schema.resources
-    with pod.engine.connect() as conn:
+    with as_superuser(pod.engine) as conn:
         rows = conn.execute(select(r.c.resource_type, func.count()).group_by(r.c.resource_type))
         return Counter(dict(rows.all()))
 

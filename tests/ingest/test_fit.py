@@ -17,6 +17,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import func, select
+from tests.conftest import as_superuser
 
 from healthpod.errors import IngestError, MalformedFile
 from healthpod.ingest.base import ErrorHandling, Quantity, Warning_, Workout
@@ -376,7 +377,7 @@ def test_every_cut_is_reported_with_a_byte_offset(length):
 
 
 def stored(pod, table) -> int:
-    with pod.engine.connect() as conn:
+    with as_superuser(pod.engine) as conn:
         return int(conn.scalar(select(func.count()).select_from(table)))
 
 
@@ -401,7 +402,7 @@ def test_import_stores_every_item_once_and_a_second_import_adds_nothing(pod):
     assert first.added == {**expected, "workout": 1}
     assert stored(pod, schema.quantity_samples) == sum(expected.values()) == 17 * 3 + 1
     assert stored(pod, schema.workouts) == 1
-    with pod.engine.connect() as conn:
+    with as_superuser(pod.engine) as conn:
         names = conn.execute(select(schema.sources.c.name)).scalars().all()
     assert names == ["Garmin Fenix 5"]
     second = import_file(pod, path, errors=ErrorHandling.RAISE)
@@ -415,7 +416,7 @@ def test_monitoring_import_counts(pod):
 
     report = import_file(pod, FIT / "MonitoringFile.fit", errors=ErrorHandling.RAISE)
     assert report.added["steps"] == 79
-    with pod.engine.connect() as conn:
+    with as_superuser(pod.engine) as conn:
         total = conn.scalar(select(func.sum(schema.quantity_samples.c.value)))
     assert total == 3173 + 69  # steps of the day plus active energy (walking 68, running 1)
 

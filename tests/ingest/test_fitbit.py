@@ -14,6 +14,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from sqlalchemy import func, select
+from tests.conftest import as_superuser
 
 from healthpod.errors import IngestError, MalformedFile
 from healthpod.ingest import registry
@@ -191,7 +192,7 @@ def test_import_the_export_folder_counts_and_second_import_adds_nothing(pod, tmp
     for report in reports:
         added.update(report.added)
     assert added == expected
-    with pod.engine.connect() as conn:
+    with as_superuser(pod.engine) as conn:
         stored = conn.scalar(select(func.count()).select_from(schema.quantity_samples))
     assert stored == sum(
         n for code, n in expected.items() if code not in ("sleep_analysis", "workout")

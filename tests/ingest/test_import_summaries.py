@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 from sqlalchemy import select
+from tests.conftest import as_superuser
 from tests.ingest.apple_builder import HEAD, TAIL, record, records
 
 from healthpod.ingest.apple import export
@@ -19,7 +20,7 @@ from healthpod.store.person_data import owner_writer
 
 def daily_rows(pod: Pod) -> set[tuple[Any, ...]]:
     d = schema.daily_summaries
-    with pod.engine.connect() as conn:
+    with as_superuser(pod.engine) as conn:
         return {
             (r.type_id, str(r.day_on), r.sample_count, r.total, r.low, r.high, r.first_ms)
             for r in conn.execute(select(d))
@@ -34,7 +35,7 @@ def recomputed(pod: Pod) -> set[tuple[Any, ...]]:
 
 def summarized_imports(pod: Pod) -> set[int]:
     si = schema.summarized_imports
-    with pod.engine.connect() as conn:
+    with as_superuser(pod.engine) as conn:
         return set(conn.scalars(select(si.c.import_id)))
 
 

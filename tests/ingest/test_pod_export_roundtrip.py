@@ -25,6 +25,7 @@ from click.testing import CliRunner, Result
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import func, select
+from tests.conftest import as_superuser
 
 from healthpod.cli import cli
 from healthpod.config import Settings
@@ -104,7 +105,7 @@ def _full_pod(tmp_path: Path, database_url: str) -> Invoke:
         "--redirect-uri", "https://c.example/cb", "--json",
     )  # fmt: skip
     pod = Pod.open(Settings(home=tmp_path / "original", database_url=database_url))
-    with pod.engine.begin() as conn:
+    with as_superuser(pod.engine) as conn:
         me = conn.scalar(select(schema.persons.c.id).where(schema.persons.c.name == "me"))
         actor = conn.scalar(
             select(schema.actors.c.id).where(
@@ -164,7 +165,7 @@ def _tables(path: Path) -> dict[str, list[tuple[Any, ...]]]:
 
 def _counts(database_url: str) -> dict[str, int]:
     engine = make_engine(database_url)
-    with engine.connect() as conn:
+    with as_superuser(engine) as conn:
         counted = {
             table.name: conn.scalar(select(func.count()).select_from(table)) or 0
             for table in (
@@ -210,7 +211,7 @@ def test_an_export_imported_into_an_empty_pod_gives_the_same_pod(
     # The old pod's consents, actors, access log and imports come as read-only history: kept
     # for the person, never live grants.
     engine = make_engine(second_database)
-    with engine.connect() as conn:
+    with as_superuser(engine) as conn:
         kinds = set(conn.scalars(select(schema.moved_history.c.kind)))
         assert kinds == {"imports", "actors", "consents", "consent_history", "access_log"}
         assert conn.scalar(select(func.count()).select_from(schema.consents)) == 0

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import func, select
+from tests.conftest import as_superuser
 
 from healthpod.errors import UnsupportedFormat
 from healthpod.ingest import registry
@@ -18,7 +19,7 @@ APPLE = Path(__file__).parents[1] / "data" / "apple"
 
 
 def count(pod, table) -> int:
-    with pod.engine.connect() as conn:
+    with as_superuser(pod.engine) as conn:
         return int(conn.scalar(select(func.count()).select_from(table)))
 
 
@@ -46,7 +47,7 @@ def test_import_reports_per_type_and_second_import_adds_nothing(pod):
     assert second.added == {}
     assert second.already_present == first.total_added
     assert count(pod, schema.quantity_samples) == 11
-    with pod.engine.connect() as conn:
+    with as_superuser(pod.engine) as conn:
         statuses = conn.execute(select(schema.imports.c.status)).scalars().all()
     assert statuses == ["completed", "completed"]
 
@@ -89,7 +90,7 @@ def test_directory_imports_each_file(pod, tmp_path):
 
 def test_an_import_leaves_the_daily_statistics_up_to_date(pod):
     report = import_file(pod, APPLE / "ahcd-go" / "export.xml", errors=ErrorHandling.RAISE)
-    with pod.engine.connect() as conn:
+    with as_superuser(pod.engine) as conn:
         summarized = set(conn.scalars(select(schema.summarized_imports.c.import_id)))
         days = conn.scalar(select(func.count()).select_from(schema.daily_summaries))
     assert report.import_id in summarized

@@ -13,6 +13,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from sqlalchemy import func, select
+from tests.conftest import as_superuser
 
 from healthpod.errors import IngestError, MalformedFile
 from healthpod.ingest import registry
@@ -302,7 +303,7 @@ def test_import_all_payloads_counts_and_second_import_adds_nothing(pod, tmp_path
     reports = [import_file(pod, path, errors=ErrorHandling.WARN) for path in FILES]
     assert {r.status for r in reports} == {"completed"}
     assert {r.format for r in reports} == {"vendor-api"}
-    with pod.engine.connect() as conn:
+    with as_superuser(pod.engine) as conn:
         stored = conn.scalar(select(func.count()).select_from(schema.quantity_samples))
     assert stored == expected_samples
     again = [import_file(pod, path, errors=ErrorHandling.WARN) for path in FILES]

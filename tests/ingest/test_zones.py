@@ -10,6 +10,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from click.testing import CliRunner
 from sqlalchemy import func, select
+from tests.conftest import as_superuser
 
 from healthpod.cli import cli
 from healthpod.ingest import zones
@@ -42,7 +43,7 @@ def fitbit_minutes(tmp_path) -> Path:
 def stored(engine) -> list[tuple[str, int]]:
     """(UTC instant, offset) of each stored sample, in time order."""
     q = schema.quantity_samples
-    with engine.connect() as conn:
+    with as_superuser(engine) as conn:
         rows = conn.execute(select(q.c.start_ms, q.c.start_offset_min).order_by(q.c.start_ms))
         return [
             (datetime.fromtimestamp(ms / 1000, UTC).strftime("%Y-%m-%d %H:%M"), offset)
@@ -92,7 +93,7 @@ def test_google_fit_instants_keep_their_time_and_get_the_zone_s_offset(settings,
     assert result.exit_code == 0, result.stderr
     points = json.loads(path.read_text())["point"]
     q = schema.quantity_samples
-    with engine.connect() as conn:
+    with as_superuser(engine) as conn:
         rows = dict(conn.execute(select(q.c.start_ms, q.c.start_offset_min)).all())
     zone = ZoneInfo("Europe/Stockholm")
     expected = {}
@@ -117,7 +118,7 @@ def test_a_zone_that_does_not_exist_is_a_usage_error_and_nothing_is_stored(
         result = run(settings, *args)
         assert result.exit_code == 2, (args, result.output)
         assert "is not a time zone" in result.stderr and "Europe/Stockholm" in result.stderr
-    with engine.connect() as conn:
+    with as_superuser(engine) as conn:
         assert conn.scalar(select(func.count()).select_from(schema.quantity_samples)) == 0
         assert conn.scalar(select(func.count()).select_from(schema.persons)) == 0
 

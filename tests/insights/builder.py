@@ -11,7 +11,7 @@ from datetime import datetime
 
 from sqlalchemy import Engine, insert, select
 
-from healthpod.store import schema
+from healthpod.store import persons, rls, schema
 from healthpod.vocabulary import sample_type
 
 _import_seq = itertools.count(1)
@@ -33,19 +33,14 @@ class Person:
         self.name = name
         self.rows: list[tuple[str, dict]] = []
         with engine.begin() as conn:
-            found = conn.scalar(select(schema.persons.c.id).where(schema.persons.c.name == name))
-            if found is None:
-                found = conn.scalar(
-                    insert(schema.persons)
-                    .values(name=name, created_ms=0)
-                    .returning(schema.persons.c.id)
-                )
+            found = persons.find_or_add(conn, name, now_ms=0)
         self.id = int(found)
         self.sources: dict[str, int] = {}
 
     def source(self, name: str, priority: int = 100) -> int:
         if name not in self.sources:
             with self.engine.begin() as conn:
+                rls.act_for(conn, self.id)
                 self.sources[name] = int(
                     conn.scalar(
                         insert(schema.sources)
@@ -120,6 +115,7 @@ class Person:
         for _, row in self.rows:
             self.source(row["source"])
         with self.engine.begin() as conn:
+            rls.act_for(conn, self.id)
             import_id = int(
                 conn.scalar(
                     insert(schema.imports)

@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 from sqlalchemy import insert, select
+from tests.conftest import as_superuser
 
 from healthpod.cli import cli
 from healthpod.errors import NotFound
@@ -44,7 +45,7 @@ def xml_daily_sums(path: Path, hk_type: str) -> dict[str, float]:
 def test_apple_health_parser_export_daily_energy_and_exercise(pod):
     path = APPLE / "apple-health-parser" / "export.xml"
     import_file(pod, path, errors=ErrorHandling.RAISE)
-    with pod.engine.begin() as conn:
+    with as_superuser(pod.engine) as conn:
         person = pod.person_id(connection=conn)
         for code, hk in [
             ("active_energy", "HKQuantityTypeIdentifierActiveEnergyBurned"),
@@ -61,7 +62,7 @@ def test_apple_health_parser_export_daily_energy_and_exercise(pod):
 
 def test_healthkit_to_sqlite_export_has_summaries_but_no_samples_behind_them(pod):
     import_file(pod, APPLE / "healthkit-to-sqlite" / "export.xml", errors=ErrorHandling.RAISE)
-    with pod.engine.begin() as conn:
+    with as_superuser(pod.engine) as conn:
         person = pod.person_id(connection=conn)
         rows = conn.execute(
             select(
@@ -128,7 +129,7 @@ def test_compare_apple_on_a_constructed_day(engine):
     me.quantity("active_energy", "2026-01-05T09:00+01:00", "2026-01-05T10:00+01:00", 200)
     me.quantity("active_energy", "2026-01-05T18:00+01:00", "2026-01-05T18:30+01:00", 100)
     import_id = me.save()
-    with engine.begin() as conn:
+    with as_superuser(engine) as conn:
         conn.execute(
             insert(schema.activity_summaries).values(
                 person_id=me.id,

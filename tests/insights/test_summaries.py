@@ -6,6 +6,7 @@ import threading
 from datetime import date, timedelta
 
 from sqlalchemy import func, select
+from tests.conftest import as_superuser
 
 from healthpod.insights import summaries
 from healthpod.insights.measures import stored_measures
@@ -43,7 +44,7 @@ def test_readers_racing_to_catch_up_all_succeed(engine):
         t.join()
     assert errors == []
     assert totals == [sum(range(1, 29))] * 4
-    with engine.connect() as conn:
+    with as_superuser(engine) as conn:
         rows = conn.scalar(select(func.count()).select_from(schema.daily_summaries))
     assert rows == 28
 
@@ -90,7 +91,7 @@ def test_catch_up_inside_a_readers_transaction_survives_a_race(engine):
     me = Person(engine)
     steps_on(me, "2026-02-01", 5)
     me.save()
-    with engine.begin() as reader:
+    with as_superuser(engine) as reader:
         reader.execute(select(schema.persons.c.id)).all()  # the reader has read something
         summaries.ensure_fresh(engine, me.id)  # meanwhile another reader caught up
         summaries.catch_up(owner_writer(reader, me.id))  # must not fail, whatever it sees
@@ -113,7 +114,7 @@ def test_days_computed_window_by_window_equal_all_days_at_once(engine, monkeypat
     with engine.begin() as conn:
         summaries.summarize_import(owner_writer(conn, me.id), import_id)
     d = schema.daily_summaries
-    with engine.connect() as conn:
+    with as_superuser(engine) as conn:
         stored = {
             (r.type_id, r.day_on.isoformat(), r.sample_count, r.total, r.low, r.high)
             for r in conn.execute(select(d))

@@ -6,6 +6,7 @@ import zipfile
 
 import pytest
 from sqlalchemy import func, select
+from tests.conftest import as_superuser
 
 from healthpod.errors import InvalidRequest, NotFound
 from healthpod.export import write_export
@@ -91,7 +92,7 @@ def test_the_stored_daily_rows_follow_a_type_order_and_its_reset(engine):
         summaries.refresh_person(owner_writer(conn, me.id))
         if sources.set_type_priority(owner_writer(conn, me.id), "steps", "Phone", 1):
             summaries.refresh_type(owner_writer(conn, me.id), "steps")
-    with engine.begin() as conn:
+    with as_superuser(engine) as conn:
         d, st = schema.daily_summaries, schema.sample_types
         stored = dict(
             conn.execute(select(st.c.code, d.c.total).join(st, st.c.id == d.c.type_id)).all()
@@ -144,6 +145,6 @@ def test_export_includes_and_erase_removes_the_type_order(engine, tmp_path):
         assert len(archive.read(names[0]).decode().strip().splitlines()) == 2  # header + row
     with engine.begin() as conn:
         erase_person(conn, me.id)
-    with engine.connect() as conn:
+    with as_superuser(engine) as conn:
         p = schema.source_type_priorities
         assert conn.scalar(select(func.count()).select_from(p)) == 0

@@ -9,6 +9,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from sqlalchemy import select, update
+from tests.conftest import as_superuser
 
 from healthpod.store import schema
 from smart_support import (
@@ -235,7 +236,7 @@ def test_code_replay_is_refused_and_revokes_the_first_tokens(client, anna, app):
 
 def test_expired_code_is_refused(client, pod, anna, app):
     code, verifier = _code(client, app)
-    with pod.engine.begin() as conn:
+    with as_superuser(pod.engine) as conn:
         conn.execute(update(schema.oauth_codes).values(expires_ms=1))
     assert _exchange(client, app, code, verifier).json()["error"] == "invalid_grant"
 
@@ -392,14 +393,14 @@ def test_revocation_and_introspection(client, pod, anna, app):
     assert (
         client.get(f"{FHIR}/Observation", headers=_bearer(body["access_token"])).status_code == 401
     )
-    with pod.engine.connect() as conn:
+    with as_superuser(pod.engine) as conn:
         events = [r.event for r in conn.execute(select(schema.access_log.c.event))]
     assert {"oauth.token_issued", "oauth.token_revoked"} <= set(events)
 
 
 def test_tokens_are_stored_only_as_hashes(client, pod, anna, app):
     body = tokens_for(client, app.client_id, "anna", SCOPE + " offline_access")
-    with pod.engine.connect() as conn:
+    with as_superuser(pod.engine) as conn:
         stored = [r.token_hash for r in conn.execute(select(schema.oauth_tokens.c.token_hash))]
         logged = " ".join(str(r) for r in conn.execute(select(schema.access_log)))
     assert body["access_token"] not in stored and body["refresh_token"] not in stored

@@ -10,6 +10,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 from sqlalchemy import select
 from starlette.requests import Request
+from tests.conftest import as_superuser
 
 from healthpod import accounts
 from healthpod.config import Settings
@@ -44,7 +45,7 @@ def test_parallel_guesses_get_no_more_tries_than_the_limit(engine, anna):
         )
     assert outcomes.count("wrong") == accounts.ACCOUNT_LIMIT, outcomes
     assert outcomes.count("locked") == 24 - accounts.ACCOUNT_LIMIT
-    with engine.connect() as conn:
+    with as_superuser(engine) as conn:
         failures = conn.scalar(
             select(schema.login_throttle.c.failures).where(
                 schema.login_throttle.c.key == "account:anna"
@@ -79,7 +80,7 @@ def test_backoff_doubles_and_stays_bounded(engine, anna):
         assert _attempt(engine, f"guess {i}", now=now) == "wrong"
     waits = []
     for _ in range(8):
-        with engine.connect() as conn:
+        with as_superuser(engine) as conn:
             until = conn.scalar(
                 select(schema.login_throttle.c.locked_until_ms).where(
                     schema.login_throttle.c.key == "account:anna"
@@ -181,7 +182,7 @@ def test_a_bad_trusted_proxy_setting_names_the_variable(tmp_path):
 
 
 def _address_keys(pod) -> set[str]:
-    with pod.engine.connect() as conn:
+    with as_superuser(pod.engine) as conn:
         keys = conn.scalars(select(schema.login_throttle.c.key)).all()
     return {k for k in keys if k.startswith("address:")}
 

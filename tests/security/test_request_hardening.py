@@ -13,6 +13,7 @@ from collections.abc import Iterator
 
 import pytest
 from sqlalchemy import func, select
+from tests.conftest import as_superuser
 
 from healthpod.config import Settings
 from healthpod.pod import Pod
@@ -140,7 +141,7 @@ def _upload(client, csrf_of, size: int, *, chunked: bool):
 
 
 def _imports(pod) -> int:
-    with pod.engine.connect() as conn:
+    with as_superuser(pod.engine) as conn:
         return int(conn.scalar(select(func.count()).select_from(schema.imports)))
 
 
@@ -344,7 +345,7 @@ def test_a_new_pod_is_private_to_its_owner(tmp_path):
         from healthpod.store import migrate
 
         migrate.upgrade(pod.engine)
-        with pod.engine.connect() as conn:  # WAL mode: the -wal and -shm files exist now
+        with as_superuser(pod.engine) as conn:  # WAL mode: the -wal and -shm files exist now
             conn.exec_driver_sql("SELECT 1")
             modes = {p.name: stat.S_IMODE(os.stat(p).st_mode) for p in home.iterdir()}
             assert {"healthpod.db", "healthpod.db-wal", "healthpod.db-shm"} <= set(modes)

@@ -11,6 +11,7 @@ import re
 import pytest
 from pydantic import AnyHttpUrl
 from sqlalchemy import func, select
+from tests.conftest import as_superuser
 
 from healthpod.store import schema
 from healthpod.web import session
@@ -36,7 +37,7 @@ def _logout(client, token: str):
 
 
 def _sessions(pod) -> int:
-    with pod.engine.connect() as conn:
+    with as_superuser(pod.engine) as conn:
         return int(conn.scalar(select(func.count()).select_from(schema.web_sessions)))
 
 
@@ -144,7 +145,7 @@ def test_logout_with_an_ended_session_just_goes_to_the_login_page(live, anna):
     with live.client() as browser:
         login_with_form(browser, "anna", PASSWORD)
         token = _token(browser)
-        with live.pod.engine.begin() as conn:
+        with as_superuser(live.pod.engine) as conn:
             conn.execute(schema.web_sessions.delete())
         response = _logout(browser, token)
         assert response.status_code == 303 and response.headers["location"] == "/login"

@@ -26,6 +26,7 @@ import pytest
 from click.testing import CliRunner
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from sqlalchemy import select, update
+from tests.conftest import as_superuser
 
 from healthpod.cli import cli
 from healthpod.consent.model import Granularity
@@ -143,7 +144,7 @@ def make(world, **asked: Any) -> links.Made:
 
 def _log(pod, person_id: int) -> list[Any]:
     log = schema.access_log
-    with pod.engine.connect() as conn:
+    with as_superuser(pod.engine) as conn:
         return list(
             conn.execute(
                 select(log).where(log.c.person_id == person_id).order_by(log.c.seq)
@@ -223,7 +224,7 @@ def test_the_pod_keeps_no_key_for_a_link_that_is_not_long_term(world):
     made = make(world)
     key = payload_of(made.shlink)["key"]
     token = payload_of(made.shlink)["url"].rsplit("/", 1)[1]
-    with world["pod"].engine.connect() as conn:
+    with as_superuser(world["pod"].engine) as conn:
         rows = [dict(r) for r in conn.execute(select(schema.share_links)).mappings()]
     assert rows[0]["key"] is None and rows[0]["file_jwe"].count(".") == 4
     assert key not in json.dumps(rows, default=str) and token not in json.dumps(rows, default=str)
@@ -294,7 +295,7 @@ def test_expired_revoked_and_unknown_links_answer_404_and_are_logged(world):
     assert any("revoked" in e["reason"] for e in denied)
     assert any("expired" in e["reason"] for e in denied)
     # The revoked link's file is gone from the pod.
-    with world["pod"].engine.connect() as conn:
+    with as_superuser(world["pod"].engine) as conn:
         kept = conn.scalar(
             select(schema.share_links.c.file_jwe).where(schema.share_links.c.id == revoked.link.id)
         )
@@ -327,7 +328,7 @@ def test_a_location_url_replayed_after_its_lifetime_is_refused_and_logged(world)
     answer = httpx.post(url, json={"recipient": "Dr. L", "embeddedLengthMax": 0}).json()
     location = answer["files"][0]["location"]
     assert httpx.get(location).status_code == 200
-    with world["pod"].engine.begin() as conn:
+    with as_superuser(world["pod"].engine) as conn:
         conn.execute(update(schema.share_link_files).values(expires_ms=now_ms() - 1))
     assert httpx.get(location).status_code == 404
     assert httpx.get(location[:-4]).status_code == 404  # a truncated one: unknown
@@ -345,7 +346,7 @@ def test_bad_manifest_requests_are_clear_400s_and_change_nothing(world):
         answer = httpx.post(url, content=body, headers={"content-type": "application/json"})
         assert answer.status_code == 400, answer.text
         assert answer.json()["hint"]
-    with world["pod"].engine.connect() as conn:
+    with as_superuser(world["pod"].engine) as conn:
         left = conn.scalar(select(schema.share_links.c.attempts_left))
     assert left == links.ATTEMPTS
 

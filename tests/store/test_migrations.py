@@ -4,6 +4,7 @@ import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import text
+from tests.conftest import as_superuser
 
 from healthpod.config import Settings
 from healthpod.errors import StorageError
@@ -30,7 +31,7 @@ def test_migrations_match_the_tables_in_code(engine):
 
 def test_sqlite_pod_runs_in_wal_with_foreign_keys(tmp_path):
     engine = make_engine(f"sqlite:///{tmp_path / 'p.db'}")
-    with engine.connect() as conn:
+    with as_superuser(engine) as conn:
         assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
         assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
     engine.dispose()
@@ -44,7 +45,7 @@ def test_a_pod_without_schema_says_run_init(tmp_path):
 def test_an_old_schema_says_run_db_upgrade(tmp_path):
     engine = make_engine(f"sqlite:///{tmp_path / 'healthpod.db'}")
     migrate.upgrade(engine)
-    with engine.begin() as conn:
+    with as_superuser(engine) as conn:
         conn.execute(text("UPDATE alembic_version SET version_num = '0000'"))
     engine.dispose()
     with pytest.raises(StorageError, match="newer"):

@@ -242,8 +242,7 @@ def test_a_named_scope_opens_only_its_tables_and_only_to_read(app: Engine) -> No
                 )
             )
     with app.connect() as conn:
-        with conn.begin():
-            rls.scoped(conn, "sign-in")
+        with conn.begin(), rls.scoped(conn, "sign-in"):
             found = conn.execute(
                 select(schema.accounts.c.person_id).where(schema.accounts.c.username == "bo")
             ).scalar()
@@ -255,11 +254,17 @@ def test_a_named_scope_opens_only_its_tables_and_only_to_read(app: Engine) -> No
             changed = conn.execute(update(schema.accounts).values(password_hash="planted"))
             assert changed.rowcount == 0
         with conn.begin():
-            rls.scoped(conn, "operator")
-            assert sorted(conn.scalars(select(schema.persons.c.name))) == ["ann", "bo"]
-            assert conn.scalar(select(func.count()).select_from(schema.sources)) == 0
-    with pytest.raises(ValueError, match="no such scope"), app.begin() as conn:
-        rls.scoped(conn, "everything")  # type: ignore[arg-type]
+            with rls.scoped(conn, "operator"):
+                assert sorted(conn.scalars(select(schema.persons.c.name))) == ["ann", "bo"]
+                assert conn.scalar(select(func.count()).select_from(schema.sources)) == 0
+            # The scope ends with its block, inside the same transaction.
+            assert conn.scalar(select(func.count()).select_from(schema.persons)) == 0
+    with (
+        pytest.raises(ValueError, match="no such scope"),
+        app.begin() as conn,
+        rls.scoped(conn, "everything"),  # type: ignore[arg-type]
+    ):
+        pass
 
 
 def test_db_roles_prints_and_runs_the_sql(urls: dict[str, str]) -> None:
@@ -312,6 +317,6 @@ def test_sqlite_has_no_policies(tmp_path: object) -> None:
     engine = make_engine("sqlite://")
     with engine.begin() as conn:
         rls.act_for(conn, 1)  # nothing to do, and nothing sent
-        rls.scoped(conn, "operator")
-        rls.enable(conn)
+        with rls.scoped(conn, "operator"):
+            rls.enable(conn)
     engine.dispose()

@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from click.testing import CliRunner
 from sqlalchemy import func, select
+from tests.conftest import as_superuser
 
 from healthpod import accounts, demo
 from healthpod.cli import cli
@@ -26,7 +27,7 @@ def test_the_generated_year_covers_every_demo_type_and_ends_now(pod, tmp_path):
     for code in ("steps", "heart_rate", "resting_heart_rate", "hrv_sdnn", "sleep_analysis"):
         assert report.added.get(code, 0) > 0, code
     assert report.added.get("workout", 0) > 0
-    with pod.engine.connect() as conn:
+    with as_superuser(pod.engine) as conn:
         last = conn.scalar(select(func.max(schema.quantity_samples.c.start_ms)))
         offsets = set(conn.scalars(select(schema.quantity_samples.c.start_offset_min).distinct()))
     assert last <= end.timestamp() * 1000
@@ -38,7 +39,7 @@ def test_the_generated_year_covers_every_demo_type_and_ends_now(pod, tmp_path):
 def test_set_up_fills_the_pod_once(pod):
     first = demo.set_up(pod)
     assert first.created and "demo-year-export.xml" in first.imported
-    with pod.engine.connect() as conn:
+    with as_superuser(pod.engine) as conn:
         samples = conn.scalar(select(func.count()).select_from(schema.quantity_samples))
         person_id = pod.person_id()
         consents = consent_store.list_consents(conn, person_id)
@@ -55,7 +56,7 @@ def test_set_up_fills_the_pod_once(pod):
     )
     second = demo.set_up(pod)
     assert not second.created
-    with pod.engine.connect() as conn:
+    with as_superuser(pod.engine) as conn:
         assert conn.scalar(select(func.count()).select_from(schema.quantity_samples)) == samples
 
 

@@ -6,6 +6,7 @@ import re
 from pathlib import Path
 
 from sqlalchemy import func, select
+from tests.conftest import as_superuser
 
 from healthpod.ingest.run import import_path
 from healthpod.store import schema
@@ -17,7 +18,7 @@ ROUTES = Path(__file__).parents[1] / "data" / "routes"
 def test_every_stored_type_is_listed_with_its_count_and_a_link(logged_in, pod, ten_days):
     page = logged_in.get("/all-data", headers=HTML)
     assert page.status_code == 200
-    with pod.engine.connect() as conn:
+    with as_superuser(pod.engine) as conn:
         counts = dict(
             conn.execute(
                 select(schema.sample_types.c.code, func.count())
@@ -60,7 +61,7 @@ def test_a_page_past_the_end_says_which_pages_exist(logged_in, ten_days):
 def test_another_persons_workout_is_not_found(logged_in, pod, account):
     other = pod.person_id("someone-else")
     import_path(pod, ROUTES / "strava-ride.gpx", person="someone-else")
-    with pod.engine.connect() as conn:
+    with as_superuser(pod.engine) as conn:
         theirs = conn.scalar(
             select(schema.workouts.c.id).where(schema.workouts.c.person_id == other)
         )

@@ -6,6 +6,7 @@ import time
 from pathlib import Path
 
 from sqlalchemy import func, select
+from tests.conftest import as_superuser
 
 from healthpod.store import schema
 
@@ -35,7 +36,7 @@ def _finish(client, response):
 
 
 def _samples(pod) -> int:
-    with pod.engine.connect() as conn:
+    with as_superuser(pod.engine) as conn:
         return int(conn.scalar(select(func.count()).select_from(schema.quantity_samples)) or 0)
 
 

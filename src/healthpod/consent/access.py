@@ -212,7 +212,7 @@ def open_for_link(
     reads: Engine,
     *,
     token: str | None = None,
-    link_id: int | None = None,
+    link_id: tuple[int, int] | None = None,
     passcode_ok: Callable[[ShareLink], bool] | None = None,
     by_person: bool = False,
     event: str,
@@ -225,7 +225,8 @@ def open_for_link(
     link as `via`, and open the door within the grant when allowed.
 
     The link is found by the holder's `token` (the manifest URL's random part), or by
-    `link_id` for the person's own act (`by_person`: making the link's file). `passcode_ok`
+    `link_id` (its person's id and its own) for the person's own act (`by_person`: making
+    the link's file) or a file URL the manifest gave. `passcode_ok`
     checks the passcode a holder gave (slow: argon2) before the person's log is locked; a
     wrong one counts one attempt down in the same transaction as its log entry, so parallel
     requests cannot pass the limit. A token that names no link is refused without an entry:
@@ -236,7 +237,7 @@ def open_for_link(
     with reads.connect() as conn:
         found = share_links.by_token(conn, token) if token is not None else None
         if link_id is not None:
-            found = share_links.get(conn, link_id)
+            found = share_links.get(conn, *link_id)
     if found is None:
         return LinkAccess(False, "no such share link", 404)
     passcode_right = True
@@ -244,7 +245,7 @@ def open_for_link(
         passcode_right = passcode_ok is not None and passcode_ok(found)
     with _one_writer(engine), engine.begin() as conn:
         slot = audit.reserve(conn, found.person_id)
-        link = share_links.get(conn, found.id)
+        link = share_links.get(conn, found.person_id, found.id)
         assert link is not None  # links are revoked, never deleted
         state = link.state_at(now_ms)
         remaining: int | None = None

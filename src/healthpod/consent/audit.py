@@ -41,7 +41,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from healthpod.consent.model import Decision
 from healthpod.errors import ConfigError
-from healthpod.store import schema
+from healthpod.store import rls, schema
 
 GENESIS = "0" * 64
 RETURNED = "returned"
@@ -207,6 +207,7 @@ def record(
     Raises:
         ConfigError: the database's log key was not loaded (`use_key`).
     """
+    rls.act_for(conn, person_id)
     if isinstance(outcome, Decision):
         word = "allowed" if outcome.allowed else "denied"
         reason = outcome.reason if reason is None else reason
@@ -310,6 +311,7 @@ def lock_chain(conn: Connection, person_id: int) -> None:
     takes the database's write lock, so a later write in the same transaction cannot fail
     because another writer committed after this transaction's first read.
     """
+    rls.act_for(conn, person_id)
     conn.exec_driver_sql(_sql(conn).lock_head, {"person_id": person_id})
 
 
@@ -328,6 +330,7 @@ class Slot:
 
 def reserve(conn: Connection, person_id: int) -> Slot:
     """Lock the person's head row, move it one on, and return the new place."""
+    rls.act_for(conn, person_id)
     bump = _sql(conn).advance_head
     row = conn.exec_driver_sql(bump, {"person_id": person_id}).first()
     if row is None:
@@ -391,6 +394,7 @@ def entries(
 
     Pages: `after_seq` continues an oldest-first walk, `before_seq` a newest-first one.
     """
+    rls.act_for(conn, person_id)
     query = select(log).where(log.c.person_id == person_id)
     if before_seq is not None:
         query = query.where(log.c.seq < before_seq)
@@ -439,6 +443,7 @@ def verify(conn: Connection, person_id: int) -> Verification:
     Raises:
         ConfigError: the database's log key was not loaded (`use_key`).
     """
+    rls.act_for(conn, person_id)
     key = _key(conn)
     expected_prev, expected_seq, count = GENESIS, 1, 0
     for entry in _iter_chain(conn, person_id):

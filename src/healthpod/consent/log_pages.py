@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import Connection, func, select
 
 from healthpod.consent.audit import DoneBy
-from healthpod.store import schema
+from healthpod.store import rls, schema
 
 _log = schema.access_log
 # What the page's "Result" filter means: an actor allowed, anything refused or failed, and
@@ -33,6 +33,7 @@ def entries(
     for those what each returned, by its seq (a mapping with `details`: count and ids or
     their digest), from its own `details["returned"]` or the `returned` entry that refers
     to it (a stream's). `outcome` is one of OUTCOME_GROUPS."""
+    rls.act_for(conn, person_id)
     query = select(_log).where(_log.c.person_id == person_id, _log.c.refers_to.is_(None))
     if by_person:
         query = query.where(_log.c.done_by == DoneBy.PERSON.value)
@@ -73,6 +74,7 @@ def entries(
 
 def last_accesses(conn: Connection, person_id: int) -> dict[int, int]:
     """Per consent, when its actor last got data under it."""
+    rls.act_for(conn, person_id)
     rows = conn.execute(
         select(_log.c.consent_id, func.max(_log.c.at_ms))
         .where(

@@ -26,7 +26,7 @@ from healthpod.consent.model import (
     Scope,
 )
 from healthpod.errors import Conflict, InvalidRequest, NotFound
-from healthpod.store import schema
+from healthpod.store import rls, schema
 
 consents = schema.consents
 history = schema.consent_history
@@ -65,6 +65,7 @@ def grant(
         NotFound: no such actor.
         Conflict: the actor is disabled.
     """
+    rls.act_for(conn, person_id)
     audit.lock_chain(conn, person_id)  # first: this transaction will write the log
     actor = get_actor(conn, actor_id)
     if actor.disabled:
@@ -118,6 +119,7 @@ def narrow(
         Conflict: the consent is revoked.
         InvalidRequest: the change would widen the consent, or leave it empty.
     """
+    rls.act_for(conn, person_id)
     audit.lock_chain(conn, person_id)
     current = get_consent(conn, person_id, consent_id, for_update=True)
     if current.status is ConsentStatus.REVOKED:
@@ -176,6 +178,7 @@ def revoke(conn: Connection, person_id: int, consent_id: int, *, now_ms: int) ->
         NotFound: the person has no consent with this id.
         Conflict: it is already revoked.
     """
+    rls.act_for(conn, person_id)
     audit.lock_chain(conn, person_id)
     current = get_consent(conn, person_id, consent_id, for_update=True)
     if current.status is ConsentStatus.REVOKED:
@@ -203,6 +206,7 @@ def get_consent(
     Raises:
         NotFound: no such consent of this person (another person's consent is not found either).
     """
+    rls.act_for(conn, person_id)
     if not 0 < consent_id < 2**31:  # beyond the column's range: no such consent, not an overflow
         raise NotFound(f"You have no consent with id {consent_id}.")
     query = select(consents).where(consents.c.id == consent_id, consents.c.person_id == person_id)
@@ -220,6 +224,7 @@ def list_consents(
     conn: Connection, person_id: int, *, actor_id: int | None = None
 ) -> list[Consent]:
     """Every consent of the person (revoked and expired included), newest first."""
+    rls.act_for(conn, person_id)
     query = select(consents).where(consents.c.person_id == person_id)
     if actor_id is not None:
         query = query.where(consents.c.actor_id == actor_id)
@@ -233,6 +238,7 @@ def consents_for(conn: Connection, person_id: int, actor_id: int) -> list[Consen
     they do not count. Driver SQL, because building the statement with SQLAlchemy Core cost
     more than running it.
     """
+    rls.act_for(conn, person_id)
     statement = _CONSENTS_FOR[conn.dialect.name]
     rows = conn.exec_driver_sql(statement, {"person_id": person_id, "actor_id": actor_id})
     found = []
@@ -266,6 +272,7 @@ def changes(conn: Connection, person_id: int, consent_id: int) -> list[ConsentCh
     Raises:
         NotFound: no such consent of this person.
     """
+    rls.act_for(conn, person_id)
     get_consent(conn, person_id, consent_id)
     rows = conn.execute(
         select(history)

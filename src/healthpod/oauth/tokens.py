@@ -16,7 +16,7 @@ from typing import Any
 
 from sqlalchemy import Connection, insert, select, update
 
-from healthpod.store import schema
+from healthpod.store import rls, schema
 
 ACCESS_TOKEN_SECONDS = 300  # short-lived: a revoked consent is checked per request anyway
 REFRESH_TOKEN_SECONDS = 90 * 24 * 3600  # absolute: rotation never extends a family beyond it
@@ -83,6 +83,7 @@ def save_code(
     fhir_user: str | None = None,
 ) -> str:
     """Store a new authorization code and return it (the only time it exists in clear)."""
+    rls.act_for(conn, person_id)
     code = new_secret()
     conn.execute(
         insert(codes).values(
@@ -103,8 +104,14 @@ def save_code(
 
 
 def find_code(conn: Connection, code: str) -> CodeRecord | None:
-    row = conn.execute(select(codes).where(codes.c.code_hash == digest(code))).mappings().first()
-    return None if row is None else CodeRecord(**{k: row[k] for k in CodeRecord.__slots__})
+    """The record of a presented code; the transaction then works for its person (`rls`)."""
+    with rls.scoped(conn, "token"):
+        query = select(codes).where(codes.c.code_hash == digest(code))
+        row = conn.execute(query).mappings().first()
+    if row is None:
+        return None
+    rls.act_for(conn, int(row["person_id"]))
+    return CodeRecord(**{k: row[k] for k in CodeRecord.__slots__})
 
 
 def use_code(conn: Connection, record: CodeRecord, *, now_ms: int) -> bool:
@@ -130,6 +137,7 @@ def issue(
     expires_ms: int,
 ) -> str:
     """Store a new token of `kind` and return it in clear, once."""
+    rls.act_for(conn, person_id)
     token = new_secret()
     conn.execute(
         insert(tokens).values(
@@ -148,12 +156,17 @@ def issue(
 
 
 def find_token(conn: Connection, token: str, kind: str | None = None) -> TokenRecord | None:
-    """The record of a presented token (any state), or None if we never issued it."""
+    """The record of a presented token (any state), or None if we never issued it; the
+    transaction then works for its person (`rls`)."""
     query = select(tokens).where(tokens.c.token_hash == digest(token))
     if kind is not None:
         query = query.where(tokens.c.kind == kind)
-    row = conn.execute(query).mappings().first()
-    return None if row is None else _token(row)
+    with rls.scoped(conn, "token"):
+        row = conn.execute(query).mappings().first()
+    if row is None:
+        return None
+    rls.act_for(conn, int(row["person_id"]))
+    return _token(row)
 
 
 def find_access_token(conn: Connection, token: str) -> tuple[TokenRecord, bool] | None:
@@ -162,10 +175,13 @@ def find_access_token(conn: Connection, token: str) -> tuple[TokenRecord, bool] 
     Driver SQL: every request by an actor runs it, and building the statement with SQLAlchemy
     Core cost more than running it.
     """
-    row = conn.exec_driver_sql(_FIND_ACCESS[conn.dialect.name], {"hash": digest(token)}).first()
+    with rls.scoped(conn, "token"):
+        found = conn.exec_driver_sql(_FIND_ACCESS[conn.dialect.name], {"hash": digest(token)})
+        row = found.first()
     if row is None:
         return None
     record = TokenRecord(*row[:-1])
+    rls.act_for(conn, record.person_id)
     return record, row[-1] is not None
 
 

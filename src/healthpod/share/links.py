@@ -160,7 +160,7 @@ def create(pod: Pod, person_id: int, asked: LinkRequest, *, now_ms: int) -> Made
     made = access.open_for_link(
         pod.engine,
         pod.reads,
-        link_id=link_id,
+        link_id=(person_id, link_id),
         by_person=True,
         event="share_link.created",
         now_ms=now_ms,
@@ -168,8 +168,8 @@ def create(pod: Pod, person_id: int, asked: LinkRequest, *, now_ms: int) -> Made
     assert made.allowed and made.data is not None
     jwe_text = encrypt_file(made, key, pod=pod, now_ms=now_ms)
     with pod.engine.begin() as conn:
-        share_links.set_file(conn, link_id, jwe_text, keep_key="L" in flags)
-        link = share_links.get(conn, link_id)
+        share_links.set_file(conn, person_id, link_id, jwe_text, keep_key="L" in flags)
+        link = share_links.get(conn, person_id, link_id)
     assert link is not None
     payload: dict[str, Any] = {
         "url": f"{pod.settings.public_base_url}/shl/{token}",

@@ -165,11 +165,11 @@ def file_url(request: Request, ticket: str) -> Response:
         found = share_links.file_url(conn, ticket)
     if found is None:
         raise NotFound("This file URL is not known.", hint="Ask the manifest again.")
-    link_id, expires_ms, jwe_text = found
+    person_id, link_id, expires_ms, jwe_text = found
     made = access.open_for_link(
         pod.engine,
         pod.reads,
-        link_id=link_id,
+        link_id=(person_id, link_id),
         passcode_ok=lambda _link: True,  # given with the manifest request that made the URL
         event="share_link.file",
         now_ms=now,

@@ -16,7 +16,7 @@ from typing import Any
 from sqlalchemy import Connection, and_, func, or_, select
 
 from healthpod.consent.model import Scope
-from healthpod.store import schema
+from healthpod.store import rls, schema
 from healthpod.store.observations import DailyRow, Key, SampleFilter
 from healthpod.store.scope_sql import summary_clauses, summary_visible, visible_types
 from healthpod.store.search_values import DateBound
@@ -101,6 +101,7 @@ def search(
     limit: int,
     descending: bool = False,
 ) -> list[DailyRow]:
+    rls.act_for(conn, person_id)
     types = visible_types(conn, scope, found.type_codes)
     if not types or found.ids is not None:
         return []
@@ -116,6 +117,7 @@ def search(
 
 
 def count(conn: Connection, person_id: int, scope: Scope, found: SampleFilter) -> int:
+    rls.act_for(conn, person_id)
     types = visible_types(conn, scope, found.type_codes)
     if not types or found.ids is not None:
         return 0
@@ -124,6 +126,7 @@ def count(conn: Connection, person_id: int, scope: Scope, found: SampleFilter) -
 
 
 def read(conn: Connection, person_id: int, scope: Scope, fhir_id: str) -> DailyRow | None:
+    rls.act_for(conn, person_id)
     match = _ID.match(fhir_id)
     if match is None:
         return None

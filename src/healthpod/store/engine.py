@@ -64,12 +64,10 @@ def _begin_sqlite(connection: Any) -> None:
 def for_reads(engine: Engine) -> Engine:
     """`engine` for reads that need no transaction of their own (a token lookup, a page).
 
-    On PostgreSQL it runs in autocommit: a read-only request then sends no BEGIN and no
-    ROLLBACK, four of the thirteen round trips of a FHIR search. SQLite reads cost no round
-    trip, and its BEGIN is ours (`_begin_sqlite`): the engine itself.
+    The engine itself. PostgreSQL reads once ran in autocommit, saving a BEGIN and a ROLLBACK;
+    row-level security needs the person named in a transaction-local setting, so every read
+    runs in a transaction (`store.rls`).
     """
-    if engine.dialect.name == "postgresql":
-        return engine.execution_options(isolation_level="AUTOCOMMIT")
     return engine
 
 

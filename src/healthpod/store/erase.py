@@ -14,7 +14,7 @@ import logging
 from sqlalchemy import Connection, delete, select
 
 from healthpod.errors import NotFound
-from healthpod.store import schema
+from healthpod.store import rls, schema
 
 logger = logging.getLogger(__name__)
 
@@ -25,6 +25,7 @@ def erase_person(conn: Connection, person_id: int) -> dict[str, int]:
     Raises:
         NotFound: no person with this id.
     """
+    rls.act_for(conn, person_id)
     persons = schema.persons
     if conn.scalar(select(persons.c.id).where(persons.c.id == person_id)) is None:
         raise NotFound(f"No person with id {person_id}.")

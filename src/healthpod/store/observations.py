@@ -22,7 +22,7 @@ from typing import Any, NamedTuple
 from sqlalchemy import Connection, Select, and_, bindparam, func, not_, or_, select
 
 from healthpod.consent.model import Scope
-from healthpod.store import schema
+from healthpod.store import rls, schema
 from healthpod.store.scope_sql import not_marked_wrong, record_visible, visible_types, window
 from healthpod.store.search_values import DateBound
 from healthpod.vocabulary import sample_type
@@ -339,6 +339,7 @@ def search_samples(
     descending: bool = False,
 ) -> list[SampleRow]:
     """Up to `limit` rows inside `scope` matching the filter, after the key `after`."""
+    rls.act_for(conn, person_id)
     types = visible_types(conn, scope, sample_filter.type_codes)
     if not types or limit <= 0:
         return []
@@ -511,6 +512,7 @@ def count_samples(
     conn: Connection, person_id: int, scope: Scope, sample_filter: SampleFilter
 ) -> int:
     """How many rows `search_samples` would page through: only rows inside the scope."""
+    rls.act_for(conn, person_id)
     types = visible_types(conn, scope, sample_filter.type_codes)
     if not types:
         return 0

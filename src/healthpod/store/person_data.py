@@ -43,6 +43,7 @@ from healthpod.store import (
     person_tables,
     resources,
     restrictions,
+    rls,
     schema,
     scope_sql,
 )
@@ -104,6 +105,7 @@ class PersonData:
         """Reads outside a write transaction (the pod's read engine); `remember`: see
         `Reader.remembered` (for a page that asks the same lookups many times)."""
         with self.reads.connect() as conn:
+            rls.act_for(conn, self.person_id)
             yield Reader(
                 conn, self.person_id, self._scope(conn), owner=self.owner, remember=remember
             )
@@ -120,6 +122,7 @@ class PersonData:
         if engine.dialect.name == "postgresql":
             engine = engine.execution_options(isolation_level="REPEATABLE READ")
         with engine.begin() as conn:
+            rls.act_for(conn, self.person_id)
             yield Reader(conn, self.person_id, self._scope(conn), owner=self.owner)
 
     @contextmanager
@@ -127,6 +130,7 @@ class PersonData:
         """One transaction that reads and writes; committed when the block ends. `remember`:
         see `Reader.remembered` (for a page's transaction, never an import's)."""
         with self.engine.begin() as conn:
+            rls.act_for(conn, self.person_id)
             yield Writer(
                 conn, self.person_id, self._scope(conn), owner=self.owner, remember=remember
             )
@@ -156,6 +160,7 @@ def for_owner(engine: Engine, reads: Engine, person_id: int) -> PersonData:
 def owner_writer(conn: Connection, person_id: int) -> Writer:
     """The person's own writer over a transaction the store already holds: an import's, which
     brings the daily summaries up to date as it writes (the import is the person's own act)."""
+    rls.act_for(conn, person_id)
     return Writer(conn, person_id, OWNER_SCOPE, owner=True)
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy import Connection, select, update
 
-from healthpod.store import schema
+from healthpod.store import rls, schema
 from healthpod.store.person_data import Reader, Writer
 
 _persons = schema.persons
@@ -12,12 +12,14 @@ _persons = schema.persons
 
 def time_zone(conn: Connection, person_id: int) -> str | None:
     """The IANA zone the person set (`healthpod settings set timezone`), or None."""
+    rls.act_for(conn, person_id)
     found = conn.scalar(select(_persons.c.time_zone).where(_persons.c.id == person_id))
     return str(found) if found else None
 
 
 def set_time_zone(conn: Connection, person_id: int, zone: str | None) -> None:
     """Set (or, with None, forget) the person's time zone; the caller checked the name."""
+    rls.act_for(conn, person_id)
     conn.execute(update(_persons).where(_persons.c.id == person_id).values(time_zone=zone))
 
 

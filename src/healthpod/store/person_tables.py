@@ -11,7 +11,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Table, select
 
-from healthpod.store import schema
+from healthpod.store import rls, schema
 
 BATCH = 2000
 TABLES: tuple[Table, ...] = (
@@ -41,6 +41,7 @@ def table_rows(conn: Connection, person_id: int) -> Iterator[tuple[str, list[str
     """(table name, column names, rows): the person's own row of `persons`, each of the
     person's tables, then the shared `sample_types` table whole (what the samples' type_id
     columns mean)."""
+    rls.act_for(conn, person_id)
     persons = schema.persons
     columns = list(persons.c)
     me = conn.execute(select(*columns).where(persons.c.id == person_id))
@@ -77,6 +78,7 @@ def _actors(conn: Connection, person_id: int) -> tuple[list[str], Iterator[Any]]
 
 
 def resource_types(conn: Connection, person_id: int) -> list[str]:
+    rls.act_for(conn, person_id)
     r = schema.resources
     query = select(r.c.resource_type).where(r.c.person_id == person_id).distinct()
     return sorted(str(t) for t in conn.scalars(query))

@@ -37,7 +37,7 @@ from sqlalchemy import (
 
 from healthpod.consent.model import Scope
 from healthpod.errors import InvalidRequest
-from healthpod.store import schema
+from healthpod.store import rls, schema
 from healthpod.store.resource_index import category_of, clinical_date, date_range, status_of
 from healthpod.store.resource_index import tokens_of as _tokens_of
 from healthpod.store.scope_sql import resource_clauses
@@ -104,6 +104,7 @@ def write(
     Raises:
         InvalidRequest: a resource has no resourceType, or an id that is not a FHIR id.
     """
+    rls.act_for(conn, person_id)
     result = WriteResult()
     now = now_ms if now_ms is not None else time.time_ns() // 1_000_000
     latest: dict[tuple[str, str], ResourceInput] = {}
@@ -281,6 +282,7 @@ def read(
     scope: Scope,
 ) -> StoredResource | None:
     """One resource of a person, or None when there is none or the scope does not cover it."""
+    rls.act_for(conn, person_id)
     query = (
         select(_r)
         .where(_r.c.person_id == person_id, _r.c.resource_type == resource_type)
@@ -363,6 +365,7 @@ def search(
     Raises:
         InvalidRequest: an unknown sort key, or a negative limit or offset.
     """
+    rls.act_for(conn, person_id)
     if limit < 0 or offset < 0:
         raise InvalidRequest("_count and the page offset cannot be negative.")
     where: list[ColumnElement[bool]] = [_r.c.person_id == person_id]

@@ -30,7 +30,7 @@ from sqlalchemy import (
 
 from healthpod.consent.model import Scope
 from healthpod.errors import InvalidRequest, NotFound
-from healthpod.store import schema
+from healthpod.store import rls, schema
 from healthpod.store.observations import BP_TYPES, parse_id
 from healthpod.vocabulary import RESOURCE_CATEGORIES, sample_type
 
@@ -77,6 +77,7 @@ class Counts:
 def narrow(conn: Connection, person_id: int, scope: Scope) -> Scope:
     """`scope` with the person's restrictions in it (for every door but the person's own), and
     without what the person marked wrong (for every door); one query."""
+    rls.act_for(conn, person_id)
     types: set[str] = set()
     records = wrong = False
     for level, target in conn.execute(_NARROWING, {"p": person_id}):
@@ -97,6 +98,7 @@ def narrow(conn: Connection, person_id: int, scope: Scope) -> Scope:
 
 def counts(conn: Connection, person_id: int) -> Counts:
     """How many types and records the person keeps to themselves."""
+    rls.act_for(conn, person_id)
     found: dict[str, int] = dict(
         conn.execute(
             select(_x.c.level, func.count()).where(_x.c.person_id == person_id).group_by(_x.c.level)
@@ -107,6 +109,7 @@ def counts(conn: Connection, person_id: int) -> Counts:
 
 def listing(conn: Connection, person_id: int) -> list[Restriction]:
     """Every restriction of the person, types first, then records, oldest first."""
+    rls.act_for(conn, person_id)
     rows = conn.execute(
         select(_x.c.level, _x.c.target, _x.c.created_ms)
         .where(_x.c.person_id == person_id)
@@ -207,6 +210,7 @@ def add(
         InvalidRequest: a name is not a type, or an id not a record id.
         NotFound: a record id is not one of the person's.
     """
+    rls.act_for(conn, person_id)
     rows = [_type_row(conn, person_id, t) for t in types] + [
         _record_row(conn, person_id, t) for t in records
     ]
@@ -227,6 +231,7 @@ def remove(conn: Connection, person_id: int, types: list[str], records: list[str
     Raises:
         NotFound: one of them is not restricted (nothing is lifted then).
     """
+    rls.act_for(conn, person_id)
     wanted = [(TYPE, t) for t in types] + [(RECORD, t) for t in records]
     have = {(r.level, r.target) for r in listing(conn, person_id)}
     absent = [target for level, target in wanted if (level, target) not in have]

@@ -31,9 +31,12 @@ roles nor policies: there each function here does nothing.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Literal
 
 from sqlalchemy import Connection, text
+from sqlalchemy.exc import DBAPIError
 
 from healthpod.store import schema
 
@@ -103,13 +106,24 @@ def act_for(conn: Connection, person_id: int) -> None:
     _set(conn, PERSON_SETTING, str(int(person_id)))
 
 
-def scoped(conn: Connection, scope: Scope) -> None:
-    """Open one of the named narrow paths in `SCOPES` for this transaction (PostgreSQL only)."""
-    if conn.dialect.name != "postgresql":
-        return
+@contextmanager
+def scoped(conn: Connection, scope: Scope) -> Iterator[None]:
+    """Open one of the named narrow paths in `SCOPES` for the block, and close it after
+    (PostgreSQL only): `with rls.scoped(conn, "sign-in"): ...`."""
     if scope not in SCOPES:
         raise ValueError(f"no such scope: {scope}")
+    if conn.dialect.name != "postgresql":
+        yield
+        return
     _set(conn, SCOPE_SETTING, scope)
+    try:
+        yield
+    except DBAPIError:
+        raise  # the transaction is failed: it ends, and the setting with it
+    except BaseException:
+        _set(conn, SCOPE_SETTING, "")
+        raise
+    _set(conn, SCOPE_SETTING, "")
 
 
 def _set(conn: Connection, name: str, value: str) -> None:

@@ -15,7 +15,7 @@ from typing import Any
 from sqlalchemy import Connection, RowMapping, insert, select, update
 
 from healthpod.consent.model import Granularity, Scope
-from healthpod.store import schema
+from healthpod.store import rls, schema
 from healthpod.vocabulary import SAMPLE_TYPES, Category
 
 # The categories of measurements from devices: a daily link shares them as daily summaries.
@@ -141,6 +141,7 @@ def add(
     now_ms: int,
 ) -> int:
     """Store a new link (with its key until the file is made) and return its id."""
+    rls.act_for(conn, person_id)
     return int(
         conn.execute(
             insert(links)
@@ -164,35 +165,50 @@ def add(
     )
 
 
-def get(conn: Connection, link_id: int) -> ShareLink | None:
-    row = conn.execute(select(links).where(links.c.id == link_id)).mappings().first()
-    return None if row is None else _link(row)
-
-
-def by_token(conn: Connection, token: str) -> ShareLink | None:
+def get(conn: Connection, person_id: int, link_id: int) -> ShareLink | None:
+    """The person's link with this id, or None."""
+    rls.act_for(conn, person_id)
     row = (
-        conn.execute(select(links).where(links.c.token_sha256 == digest(token))).mappings().first()
+        conn.execute(select(links).where(links.c.id == link_id, links.c.person_id == person_id))
+        .mappings()
+        .first()
     )
     return None if row is None else _link(row)
 
 
+def by_token(conn: Connection, token: str) -> ShareLink | None:
+    """The link whose token this is; the transaction then works for its person (`rls`)."""
+    with rls.scoped(conn, "link"):
+        query = select(links).where(links.c.token_sha256 == digest(token))
+        row = conn.execute(query).mappings().first()
+    if row is None:
+        return None
+    rls.act_for(conn, int(row["person_id"]))
+    return _link(row)
+
+
 def of_person(conn: Connection, person_id: int) -> list[ShareLink]:
+    rls.act_for(conn, person_id)
     rows = conn.execute(
         select(links).where(links.c.person_id == person_id).order_by(links.c.id)
     ).mappings()
     return [_link(row) for row in rows]
 
 
-def set_file(conn: Connection, link_id: int, jwe: str, *, keep_key: bool) -> None:
+def set_file(conn: Connection, person_id: int, link_id: int, jwe: str, *, keep_key: bool) -> None:
     """Keep the encrypted file; forget the key unless the link is long-term."""
+    rls.act_for(conn, person_id)
     values: dict[str, Any] = {"file_jwe": jwe}
     if not keep_key:
         values["key"] = None
-    conn.execute(update(links).where(links.c.id == link_id).values(**values))
+    conn.execute(
+        update(links).where(links.c.id == link_id, links.c.person_id == person_id).values(**values)
+    )
 
 
 def revoke(conn: Connection, person_id: int, link_id: int, *, now_ms: int) -> bool:
     """Revoke one of the person's links (its file and file URLs go); False if none such."""
+    rls.act_for(conn, person_id)
     done = conn.execute(
         update(links)
         .where(links.c.id == link_id, links.c.person_id == person_id)
@@ -216,6 +232,7 @@ def use_attempt(conn: Connection, link_id: int) -> int:
 def add_file_url(
     conn: Connection, link: ShareLink, *, ticket: str, jwe: str, expires_ms: int
 ) -> None:
+    rls.act_for(conn, link.person_id)
     conn.execute(
         insert(files).values(
             person_id=link.person_id,
@@ -227,11 +244,16 @@ def add_file_url(
     )
 
 
-def file_url(conn: Connection, ticket: str) -> tuple[int, int, str] | None:
-    """(link id, expiry, ciphertext) of a `location` URL's ticket, or None."""
-    row = conn.execute(
-        select(files.c.link_id, files.c.expires_ms, files.c.jwe).where(
-            files.c.ticket_sha256 == digest(ticket)
-        )
-    ).first()
-    return None if row is None else (int(row.link_id), int(row.expires_ms), str(row.jwe))
+def file_url(conn: Connection, ticket: str) -> tuple[int, int, int, str] | None:
+    """(person id, link id, expiry, ciphertext) of a `location` URL's ticket, or None; the
+    transaction then works for the link's person (`rls`)."""
+    with rls.scoped(conn, "link"):
+        row = conn.execute(
+            select(files.c.person_id, files.c.link_id, files.c.expires_ms, files.c.jwe).where(
+                files.c.ticket_sha256 == digest(ticket)
+            )
+        ).first()
+    if row is None:
+        return None
+    rls.act_for(conn, int(row.person_id))
+    return (int(row.person_id), int(row.link_id), int(row.expires_ms), str(row.jwe))

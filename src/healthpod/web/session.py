@@ -87,8 +87,12 @@ def set_session(request: Request, response: Response, person_id: int) -> None:
     now_ms = time.time_ns() // 1_000_000
     previous = _signed_payload(request, max_age=None)
     with _engine(request).begin() as conn:
-        if previous is not None and isinstance(previous.get("s"), str):
-            accounts.end_session(conn, previous["s"])
+        if (
+            previous is not None
+            and isinstance(previous.get("s"), str)
+            and isinstance(previous.get("p"), int)
+        ):
+            accounts.end_session(conn, previous["p"], previous["s"])
         session_id = accounts.start_session(
             conn, person_id, now_ms=now_ms, max_age_ms=ABSOLUTE_TIMEOUT_S * 1000
         )
@@ -104,9 +108,13 @@ def set_session(request: Request, response: Response, person_id: int) -> None:
 def clear_session(request: Request, response: Response) -> None:
     """Log out: end the session on the server and tell the browser to drop the cookie."""
     payload = _signed_payload(request, max_age=None)
-    if payload is not None and isinstance(payload.get("s"), str):
+    if (
+        payload is not None
+        and isinstance(payload.get("s"), str)
+        and isinstance(payload.get("p"), int)
+    ):
         with _engine(request).begin() as conn:
-            accounts.end_session(conn, payload["s"])
+            accounts.end_session(conn, payload["p"], payload["s"])
     response.headers.append("set-cookie", _cookie_header(request, "", 0))
     request.scope.setdefault("state", {}).pop(_REFRESH, None)
     request.state.hp_person_id = None
@@ -173,7 +181,7 @@ def _load(request: Request) -> tuple[int, str] | None:
         return None
     # Logged out, a disabled account, or a password changed after this login: ended.
     with _engine(request).connect() as conn:
-        if accounts.session_person(conn, session_id) != person_id:
+        if accounts.session_person(conn, person_id, session_id) != person_id:
             return None
     if now - payload["_signed_at"] > REFRESH_AFTER_S:
         fresh = _serializer(request).dumps(

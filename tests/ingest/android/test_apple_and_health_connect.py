@@ -6,6 +6,7 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 from sqlalchemy import select
+from tests.conftest import as_superuser
 from tests.ingest.android.hc_builder import HealthConnectBuilder
 from tests.ingest.apple_builder import HEAD, TAIL
 
@@ -68,7 +69,7 @@ def health_connect_export(path: Path) -> Path:
 
 def daily_steps(pod: Pod) -> dict[date, float]:
     d, t = schema.daily_summaries, schema.sample_types
-    with pod.engine.connect() as conn:
+    with as_superuser(pod.engine) as conn:
         rows = conn.execute(
             select(d.c.day_on, d.c.total).join(t, t.c.id == d.c.type_id).where(t.c.code == "steps")
         )

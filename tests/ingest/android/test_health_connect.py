@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 from sqlalchemy import func, select
+from tests.conftest import as_superuser
 from tests.ingest.android.hc_builder import (
     CEST,
     HOUR,
@@ -103,7 +104,7 @@ def plain_counts(db: Path) -> dict[str, int]:
 def stored_counts(pod: Pod) -> Counter[str]:
     counts: Counter[str] = Counter()
     t = schema.sample_types
-    with pod.engine.connect() as conn:
+    with as_superuser(pod.engine) as conn:
         for table in (schema.quantity_samples, schema.category_samples):
             query = select(t.c.code, func.count()).join(table).group_by(t.c.code)
             counts.update(dict(conn.execute(query).all()))
@@ -216,7 +217,7 @@ def refused(pod: Pod, path: Path, match: str) -> None:
         import_file(pod, path)
     assert path.name in caught.value.message
     assert sum(stored_counts(pod).values()) == 0
-    with pod.engine.connect() as conn:
+    with as_superuser(pod.engine) as conn:
         statuses = conn.scalars(select(schema.imports.c.status)).all()
     assert "completed" not in statuses  # a failed import is in the history, or none at all
 

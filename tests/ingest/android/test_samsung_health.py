@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 from sqlalchemy import func, select
+from tests.conftest import as_superuser
 
 from healthpod.errors import MalformedFile
 from healthpod.ingest import registry
@@ -90,7 +91,7 @@ def test_a_zip_of_the_folder_imports_the_same(pod: Pod, tmp_path: Path) -> None:
             zf.write(file, f"{FOLDER.name}/{file.name}")
     reports = import_path(pod, path)
     assert sum(r.added.get("heart_rate", 0) for r in reports) == 10
-    with pod.engine.connect() as conn:
+    with as_superuser(pod.engine) as conn:
         sources = conn.scalars(select(schema.sources.c.name)).all()
     assert sources == ["Samsung Health"]
 
@@ -117,7 +118,7 @@ def refused(pod: Pod, path: Path, match: str) -> None:
     with pytest.raises(MalformedFile, match=match) as caught:
         import_path(pod, path)
     assert path.name in caught.value.message
-    with pod.engine.connect() as conn:
+    with as_superuser(pod.engine) as conn:
         stored = conn.scalar(select(func.count()).select_from(schema.quantity_samples))
     assert stored == 0
 

@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 from lxml import etree
 from sqlalchemy import select
+from tests.conftest import as_superuser
 
 from healthpod.errors import MalformedFile
 from healthpod.ingest import registry
@@ -121,7 +122,7 @@ def test_apple_export_zip_stores_the_route_file_as_the_workouts_route(
                 zf.write(file, file.relative_to(APPLE_ZIP_CONTENTS).as_posix())
     report = import_file(pod, path, errors=ErrorHandling.RAISE)
     assert report.added["workout_route"] == 1
-    with pod.engine.connect() as conn:
+    with as_superuser(pod.engine) as conn:
         (route,) = conn.scalars(select(schema.workouts.c.route)).all()
     assert route["file"] == "/workout-routes/route_2019-06-11_3.00pm.gpx"
     assert [(p["lat"], p["lon"], p["t_ms"]) for p in route["points"]] == [
@@ -179,7 +180,7 @@ def test_too_many_points_are_refused_and_nothing_stored(
         MalformedFile, match=r"track\.gpx: the file holds more than 10 track points"
     ):
         import_file(pod, path)
-    with pod.engine.connect() as conn:
+    with as_superuser(pod.engine) as conn:
         assert conn.scalars(select(schema.workouts.c.id)).all() == []
         assert conn.scalars(select(schema.imports.c.status)).all() == ["failed"]
 

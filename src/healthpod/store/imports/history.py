@@ -7,7 +7,7 @@ from typing import Any
 
 from sqlalchemy import Engine, select
 
-from healthpod.store import schema
+from healthpod.store import persons, rls, schema
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,8 +39,18 @@ def history(engine: Engine, *, person: str | None = None) -> list[ImportRecord]:
     if person is not None:
         query = query.where(p.c.name == person)
     with engine.connect() as conn:
-        rows = conn.execute(query).mappings().all()
-    return [_record(row) for row in rows]
+        if conn.dialect.name != "postgresql":
+            rows = conn.execute(query).mappings().all()
+            return [_record(row) for row in rows]
+        # Row-level security: each person's imports in a transaction that works for them.
+        found: list[Any] = []
+        for person_id, name in persons.everyone(conn):
+            if person is not None and name != person:
+                continue
+            rls.act_for(conn, person_id)
+            found += conn.execute(query).mappings().all()
+        found.sort(key=lambda row: (row["started_ms"], row["id"]), reverse=True)
+    return [_record(row) for row in found]
 
 
 def _record(row: Any) -> ImportRecord:

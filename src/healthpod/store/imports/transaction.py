@@ -215,6 +215,7 @@ def record_failure(
     """Keep a `failed` row for the history; if even that fails, the error still reaches the user."""
     try:
         with engine.begin() as conn:
+            rls.act_for(conn, person_id)
             conn.execute(
                 insert(schema.imports).values(
                     person_id=person_id,
