@@ -23,8 +23,9 @@ from healthpod.store.engine import make_engine
 DATA = Path(__file__).parent / "data"
 PG_URL = os.environ.get("HEALTHPOD_TEST_PG_URL")
 ENGINES = ["sqlite", "postgresql"]
-# PostgreSQL tests connect as the app role, under row-level security (False: as the superuser).
-AS_APP = True
+# PostgreSQL tests in these folders connect as the app role, under row-level security; the
+# others as the server's superuser until every path they take names its person.
+APP_ROLE_DIRS = ("store", "ingest", "consent", "api", "fhir", "insights")
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -51,7 +52,7 @@ class PgTemplate:
 
     As in a region's deployment, an owner role owns the tables and runs the migration, and the
     app role owns nothing: its rows are those the row-level security policies let it see.
-    `clone()` gives a URL as the app role (`AS_APP`), `owner_url` as the owner role.
+    `clone()` gives a URL as the app role, `as_role()` the same database as another role.
     """
 
     def __init__(self, url: str) -> None:
@@ -77,13 +78,14 @@ class PgTemplate:
             url = url.set(username=user)
         return url.render_as_string(hide_password=False)
 
-    def clone(self, *, user: str | None = None) -> str:
-        """A new database from the template; its URL as `user` (the app role by default)."""
+    def clone(self, *, user: str | None = None, as_app: bool = True) -> str:
+        """A new database from the template; its URL as `user`, else as the app role (or the
+        superuser without `as_app`)."""
         name = f"hp_t_{uuid.uuid4().hex[:12]}"
         with self.admin.connect() as conn:
             conn.execute(text(f'CREATE DATABASE "{name}" TEMPLATE "{self.name}"'))
         self.clones.append(name)
-        return self._url(name, user=user or (self.app if AS_APP else None))
+        return self._url(name, user=user or (self.app if as_app else None))
 
     def as_role(self, url: str, role: Literal["owner", "app", "superuser"]) -> str:
         """The same database's URL as another role."""
@@ -131,7 +133,8 @@ def database_url(
         if os.environ.get("CI"):
             pytest.fail("PostgreSQL is required in CI: set HEALTHPOD_TEST_PG_URL")
         pytest.skip("no PostgreSQL (set HEALTHPOD_TEST_PG_URL)")
-    url = pg_template.clone()
+    folder = Path(str(request.node.path)).relative_to(Path(__file__).parent).parts[0]
+    url = pg_template.clone(as_app=folder in APP_ROLE_DIRS)
     yield url
     pg_template.drop(make_url(url).database or "")
 

@@ -152,6 +152,7 @@ def create_eid_account(conn: Connection, *, person_id: int, now_ms: int) -> Acco
     The username is random (`eid-…`); the password check fails for every password, because
     the stored value is no argon2 hash.
     """
+    rls.act_for(conn, person_id)
     name = f"eid-{secrets.token_hex(6)}"
     account_id = conn.execute(
         insert(accounts)

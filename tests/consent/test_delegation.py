@@ -23,7 +23,8 @@ from hypothesis.stateful import (
     rule,
     run_state_machine_as_test,
 )
-from sqlalchemy import func, insert, select
+from sqlalchemy import func, insert, select, update
+from tests.conftest import as_superuser
 from tests.consent.test_state_machine import add_sample
 
 from healthpod.consent import access, audit, delegates
@@ -34,6 +35,7 @@ from healthpod.consent.delegation import (
     decide,
 )
 from healthpod.errors import AccessDenied, Conflict, InvalidRequest, NotFound
+from healthpod.store import persons as persons_
 from healthpod.store import schema
 from healthpod.store.delegations import Delegation, Party
 
@@ -47,10 +49,10 @@ _names = itertools.count()
 
 def add_account(conn, name: str, born: date | None = BORN) -> int:
     """A person with an account (a dummy hash: nobody logs in here)."""
-    persons = schema.persons
-    person = conn.execute(
-        insert(persons).values(name=name, created_ms=0, birth_date=born).returning(persons.c.id)
-    ).scalar_one()
+    person = persons_.add(conn, name, now_ms=0)
+    conn.execute(
+        update(schema.persons).where(schema.persons.c.id == person).values(birth_date=born)
+    )
     conn.execute(
         insert(schema.accounts).values(
             username=name, password_hash="x", person_id=person, created_ms=0
@@ -480,7 +482,7 @@ def make_machine(engine):
             if not hasattr(self, "people"):
                 return
             log = schema.access_log
-            with engine.connect() as conn:
+            with as_superuser(engine) as conn:
                 counts = dict(
                     conn.execute(
                         select(log.c.person_id, func.count())

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 from sqlalchemy import func, select
+from tests.conftest import as_superuser
 
 from healthpod.cli import cli
 from healthpod.config import Settings
@@ -80,10 +81,10 @@ def test_prepared_keys_follow_citus_rules_and_the_pod_still_works(
         clinical = import_file(pod, bundle, errors=ErrorHandling.RAISE)
         assert sum(clinical.added.values()) > 50
         assert import_file(pod, bundle, errors=ErrorHandling.RAISE).added == {}
-        with pod.engine.begin() as conn:
+        with as_superuser(pod.engine) as conn:
             person_id = conn.scalar(select(schema.persons.c.id))
             erase_person(conn, int(person_id))
-        with pod.engine.connect() as conn:
+        with as_superuser(pod.engine) as conn:
             for table in (schema.quantity_samples, schema.resources, schema.resource_tokens):
                 assert conn.scalar(select(func.count()).select_from(table)) == 0
     finally:

@@ -14,7 +14,7 @@ from typing import Any
 
 from sqlalchemy import Connection, RowMapping, insert, or_, select, update
 
-from healthpod.store import schema
+from healthpod.store import rls, schema
 
 _d = schema.delegations
 _p = schema.persons
@@ -77,6 +77,7 @@ def add(
     now_ms: int,
 ) -> Delegation:
     """Store a new delegation (the caller checked who may give it) and return it."""
+    rls.act_for(conn, person_id)
     new_id = conn.execute(
         insert(_d)
         .values(
@@ -101,6 +102,7 @@ def get(conn: Connection, delegation_id: int) -> Delegation | None:
 
 def between(conn: Connection, person_id: int, delegate_id: int) -> list[Delegation]:
     """Every delegation from the person to this delegate, oldest first (revoked ones too)."""
+    rls.act_for(conn, person_id)
     query = (
         select(_d)
         .where(_d.c.person_id == person_id, _d.c.delegate_id == delegate_id)
@@ -111,6 +113,7 @@ def between(conn: Connection, person_id: int, delegate_id: int) -> list[Delegati
 
 def involving(conn: Connection, person_id: int) -> list[Delegation]:
     """Every delegation the person gave or holds, newest first."""
+    rls.act_for(conn, person_id)
     query = (
         select(_d)
         .where(or_(_d.c.person_id == person_id, _d.c.delegate_id == person_id))
@@ -121,6 +124,7 @@ def involving(conn: Connection, person_id: int) -> list[Delegation]:
 
 def held_by(conn: Connection, delegate_id: int) -> list[Delegation]:
     """The delegations a person holds (to act for others), oldest first."""
+    rls.act_for(conn, delegate_id)
     query = select(_d).where(_d.c.delegate_id == delegate_id).order_by(_d.c.id)
     return [_delegation(row) for row in conn.execute(query).mappings()]
 
@@ -130,7 +134,8 @@ def unnoticed_guardianships(conn: Connection) -> list[Delegation]:
     query = select(_d).where(
         _d.c.kind == "guardian", _d.c.revoked_ms.is_(None), _d.c.ended_noticed_ms.is_(None)
     )
-    return [_delegation(row) for row in conn.execute(query).mappings()]
+    with rls.scoped(conn, "guardians"):
+        return [_delegation(row) for row in conn.execute(query).mappings()]
 
 
 def revoke(conn: Connection, delegation_id: int, *, now_ms: int) -> bool:
@@ -154,12 +159,14 @@ def mark_end_noticed(conn: Connection, delegation_id: int, *, now_ms: int) -> bo
 
 
 def party(conn: Connection, person_id: int) -> Party | None:
+    """A party of a delegation: either side may be named to the other (`rls` "delegation")."""
     a = schema.accounts
-    row = conn.execute(
-        select(_p.c.id, _p.c.name, _p.c.birth_date, _p.c.time_zone, a.c.username)
-        .select_from(_p.outerjoin(a, a.c.person_id == _p.c.id))
-        .where(_p.c.id == person_id)
-    ).first()
+    with rls.scoped(conn, "delegation"):
+        row = conn.execute(
+            select(_p.c.id, _p.c.name, _p.c.birth_date, _p.c.time_zone, a.c.username)
+            .select_from(_p.outerjoin(a, a.c.person_id == _p.c.id))
+            .where(_p.c.id == person_id)
+        ).first()
     if row is None:
         return None
     return Party(int(row.id), str(row.name), row.birth_date, row.time_zone, row.username)
@@ -167,6 +174,7 @@ def party(conn: Connection, person_id: int) -> Party | None:
 
 def set_birth_date(conn: Connection, person_id: int, born: date) -> None:
     """Record a child's birth date (what a guardianship is decided on)."""
+    rls.act_for(conn, person_id)
     conn.execute(update(_p).where(_p.c.id == person_id).values(birth_date=born))
 
 

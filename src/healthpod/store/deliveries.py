@@ -12,7 +12,7 @@ from itertools import islice
 
 from sqlalchemy import Connection, insert, update
 
-from healthpod.store import resources, schema
+from healthpod.store import resources, rls, schema
 
 FORMAT = "fhir-delivery"
 BATCH = 1000
@@ -29,6 +29,7 @@ def store(
 ) -> resources.WriteResult:
     """Store the resources under a new `imports` row of format `fhir-delivery`, in batches
     of BATCH (the caller's one transaction holds them all)."""
+    rls.act_for(conn, person_id)
     import_id = conn.execute(
         insert(schema.imports)
         .values(

@@ -23,7 +23,7 @@ from typing import Any
 from sqlalchemy import Connection, delete, func, insert, select
 
 from healthpod.errors import InvalidRequest, NotFound
-from healthpod.store import schema
+from healthpod.store import rls, schema
 from healthpod.store.observations import parse_id
 
 _m = schema.marked_wrong
@@ -179,6 +179,7 @@ def mark(
             too long.
         NotFound: an id is not one of the person's.
     """
+    rls.act_for(conn, person_id)
     reason = (reason or "").strip() or None
     if reason is not None and len(reason) > MAX_REASON:
         raise InvalidRequest(
@@ -218,6 +219,7 @@ def unmark(conn: Connection, person_id: int, targets: Sequence[str]) -> Change:
     Raises:
         NotFound: one of them is not marked wrong (nothing is unmarked then).
     """
+    rls.act_for(conn, person_id)
     wanted = list(dict.fromkeys(targets))
     marked = _marked_targets(conn, person_id, wanted)
     absent = [t for t in wanted if t not in marked]
@@ -244,6 +246,7 @@ def _touch(change: Change, codes: dict[int, str], row: Any) -> None:
 
 def listing(conn: Connection, person_id: int) -> list[Mark]:
     """Every target the person marked wrong, newest mark first."""
+    rls.act_for(conn, person_id)
     rows = conn.execute(
         select(
             _m.c.target,
@@ -260,6 +263,7 @@ def listing(conn: Connection, person_id: int) -> list[Mark]:
 
 def reasons(conn: Connection, person_id: int, kind: str, row_ids: Sequence[int]) -> dict[int, str]:
     """row id → reason ("" without one) of the rows of `kind` among `row_ids` marked wrong."""
+    rls.act_for(conn, person_id)
     if not row_ids:
         return {}
     rows = conn.execute(

@@ -14,7 +14,7 @@ from typing import Any
 from sqlalchemy import Connection, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
-from healthpod.store import schema
+from healthpod.store import rls, schema
 
 _n = schema.notifications
 _prefs = schema.notification_prefs
@@ -89,6 +89,7 @@ def add(
     key: str | None = None,
 ) -> bool:
     """Add a notification; False when one with this `key` exists already."""
+    rls.act_for(conn, person_id)
     statement = (
         _insert(conn)(_n)
         .values(person_id=person_id, kind=kind, at_ms=now_ms, params=params, key=key)
@@ -101,6 +102,7 @@ def listing(
     conn: Connection, person_id: int, *, limit: int = 100, unread_only: bool = False
 ) -> list[Notification]:
     """The person's notifications, newest first."""
+    rls.act_for(conn, person_id)
     query = select(_n).where(_n.c.person_id == person_id)
     if unread_only:
         query = query.where(_n.c.read_ms.is_(None))
@@ -109,6 +111,7 @@ def listing(
 
 
 def unread_count(conn: Connection, person_id: int) -> int:
+    rls.act_for(conn, person_id)
     return int(
         conn.scalar(
             select(func.count())
@@ -121,6 +124,7 @@ def unread_count(conn: Connection, person_id: int) -> int:
 
 def mark_read(conn: Connection, person_id: int, *, now_ms: int) -> int:
     """Mark every unread notification of the person read; returns how many."""
+    rls.act_for(conn, person_id)
     return int(
         conn.execute(
             update(_n)
@@ -132,6 +136,7 @@ def mark_read(conn: Connection, person_id: int, *, now_ms: int) -> int:
 
 def not_emailed(conn: Connection, person_id: int, kinds: frozenset[str]) -> list[Notification]:
     """The person's notifications of these kinds not sent by email yet, oldest first."""
+    rls.act_for(conn, person_id)
     if not kinds:
         return []
     query = (
@@ -149,6 +154,7 @@ def mark_emailed(conn: Connection, ids: list[int], *, now_ms: int) -> None:
 
 def prefs(conn: Connection, person_id: int) -> Prefs:
     """The person's settings (the defaults when they never set any)."""
+    rls.act_for(conn, person_id)
     row = conn.execute(select(_prefs).where(_prefs.c.person_id == person_id)).mappings().first()
     if row is None:
         return Prefs(person_id, None, {}, None, None, 0)
@@ -165,6 +171,7 @@ def prefs(conn: Connection, person_id: int) -> Prefs:
 def save_prefs(conn: Connection, person_id: int, **values: Any) -> None:
     """Set some of the person's settings (email, digests, *_sent_ms, log_seq); with none,
     make the row if missing and hold it locked until the transaction ends."""
+    rls.act_for(conn, person_id)
     statement = _insert(conn)(_prefs).values({"person_id": person_id, "digests": {}, **values})
     changes = values or {"log_seq": _prefs.c.log_seq}
     conn.execute(statement.on_conflict_do_update(index_elements=["person_id"], set_=changes))

@@ -19,6 +19,10 @@ of the tables listed for it in `SCOPES`, nothing else:
   find a person by the keyed hash of their e-ID's number (or a delivered patient's identifier);
 - `token`: `oauth_codes`, `oauth_tokens`, to find a code or token by its hash;
 - `link`: `share_links`, `share_link_files`, to find a link or file by its token's hash;
+- `delegation`: `persons`, `accounts`, to name the other party of a delegation (a delegate's
+  or a guardian's name and username, a child's birth date);
+- `guardians`: `delegations`, `persons`, for the sweep that tells guardians and children
+  when a guardianship ends by age;
 - `operator`: `persons`, `accounts`, for the operator's listings (`healthpod accounts list`,
   `--person NAME`, `log verify --all`).
 - `research`: who joined a study, who opted out of secondary use and the privacy ledger, to
@@ -45,7 +49,9 @@ SCOPE_SETTING = "healthpod.scope"
 _PERSON = f"NULLIF(current_setting('{PERSON_SETTING}', true), '')::bigint"
 _SCOPE = f"current_setting('{SCOPE_SETTING}', true)"
 
-Scope = Literal["sign-in", "token", "link", "operator", "research"]
+Scope = Literal[
+    "sign-in", "token", "link", "operator", "research", "delegation", "guardians"
+]
 
 # Every table with a `person_id` column: its rows are one person's.
 PERSON_TABLES: tuple[str, ...] = tuple(
@@ -66,6 +72,8 @@ SCOPES: dict[str, tuple[str, ...]] = {
     "link": ("share_link_files", "share_links"),
     "operator": ("accounts", "persons"),
     "research": ("privacy_ledger", "research_opt_outs", "study_participants"),
+    "delegation": ("accounts", "persons"),
+    "guardians": ("delegations", "persons"),
 }
 
 _INFO_KEY = "healthpod.rls"
@@ -82,6 +90,10 @@ def policy_sql() -> list[str]:
             f"CREATE POLICY person_rows ON {table} "
             f"USING ({column} = {_PERSON}) WITH CHECK ({column} = {_PERSON})",
         ]
+    # A delegation is one person's grant, and the delegate's to read too (`held_by`).
+    statements.append(
+        f"CREATE POLICY delegate_rows ON delegations FOR SELECT USING (delegate_id = {_PERSON})"
+    )
     for scope, tables in sorted(SCOPES.items()):
         for table in tables:
             name = "scope_" + scope.replace("-", "_")

@@ -18,7 +18,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, Connection, and_, exists, false, or_, select
 
 from healthpod.consent.model import Scope
-from healthpod.store import schema
+from healthpod.store import rls, schema
 from healthpod.vocabulary import IDENTITY_RESOURCES, Category, sample_type
 
 _SAMPLE_TYPES_SQL = f"SELECT code, id FROM {schema.sample_types.name}"  # noqa: S608 - ours
@@ -182,5 +182,6 @@ def not_marked_wrong_sql(alias: str, kind: str) -> str:
 
 def any_marked_wrong(conn: Connection, person_id: int) -> bool:
     """Whether the person marked anything wrong (one indexed lookup)."""
+    rls.act_for(conn, person_id)
     found = conn.execute(select(_w.c.id).where(_w.c.person_id == person_id).limit(1)).first()
     return found is not None
