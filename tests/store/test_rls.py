@@ -10,17 +10,24 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
 from sqlalchemy import Engine, func, insert, select, text, update
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError, ProgrammingError
-from tests.conftest import PgTemplate
+from tests.conftest import DATA, PgTemplate
 
 from healthpod.cli import cli
+from healthpod.config import Settings
+from healthpod.ingest.base import ErrorHandling
+from healthpod.ingest.run import import_file
+from healthpod.pod import Pod
 from healthpod.store import rls, schema
 from healthpod.store.engine import make_engine
+from healthpod.store.person_data import for_owner
+from healthpod.store.row_counts import row_counts
 
 
 @pytest.fixture
@@ -320,3 +327,28 @@ def test_sqlite_has_no_policies(tmp_path: object) -> None:
         with rls.scoped(conn, "operator"):
             rls.enable(conn)
     engine.dispose()
+
+
+def test_a_pod_behind_a_pooler_imports_and_reads_under_the_policies(
+    urls: dict[str, str], tmp_path: Path
+) -> None:
+    """HEALTHPOD_DATABASE_POOLER: no prepared statements; an import and the person's own door
+    work as the app role, and another person's door shows none of it."""
+    home = tmp_path / "home"
+    home.mkdir()
+    pod = Pod.open(Settings(home=home, database_url=urls["app"], database_pooler=True))
+    try:
+        with pod.engine.connect() as conn:
+            assert conn.connection.driver_connection.prepare_threshold is None
+        export = DATA / "apple" / "ahcd-go" / "export.xml"
+        added = import_file(pod, export, errors=ErrorHandling.RAISE).total_added
+        assert added > 0
+        me, other = pod.person_id(), pod.person_id("someone else")
+        with for_owner(pod.engine, pod.reads, me).reader() as read:
+            assert sum(row_counts(read).values()) >= added
+        with for_owner(pod.engine, pod.reads, other).reader() as read:
+            assert sum(row_counts(read).values()) == 0
+            # Even SQL without any person filter sees none of the first person's samples.
+            assert read.conn.scalar(select(func.count()).select_from(schema.quantity_samples)) == 0
+    finally:
+        pod.close()
