@@ -151,7 +151,11 @@ def story(pod: Pod):
         pod, anna, links.LinkRequest(frozenset({"heart"}), expires_ms=now + DAY), now_ms=now
     )
     opened = access.open_for_link(
-        engine, engine, link_id=made.link.id, event="share_link.manifest", now_ms=now + 3
+        engine,
+        engine,
+        link_id=(anna, made.link.id),
+        event="share_link.manifest",
+        now_ms=now + 3,
     )
     assert opened.allowed
     delegates.add(engine, anna, "erik", role="view", until_ms=None, now_ms=now)
