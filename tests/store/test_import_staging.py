@@ -6,13 +6,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-<<<<<<< HEAD
 from sqlalchemy import func, insert, select, text
 from sqlalchemy.engine import make_url
-=======
-from sqlalchemy import func, select, text
 from tests.conftest import as_superuser
->>>>>>> 22393f9 (Row-level security for delegations, marked-wrong, notifications and deliveries; app-role tests by folder)
 from tests.ingest.apple_builder import HEAD, TAIL, records
 
 from healthpod.config import Settings
@@ -20,13 +16,9 @@ from healthpod.ingest import registry
 from healthpod.ingest.base import ErrorHandling
 from healthpod.ingest.run import import_file
 from healthpod.pod import Pod
-<<<<<<< HEAD
 from healthpod.store import rls, schema
 from healthpod.store.engine import make_engine
 from healthpod.store.imports.transaction import begin_import
-=======
-from healthpod.store import schema
->>>>>>> 22393f9 (Row-level security for delegations, marked-wrong, notifications and deliveries; app-role tests by folder)
 from healthpod.store.resource_index import tokens_of
 
 HR = "HKQuantityTypeIdentifierHeartRate"

@@ -49,9 +49,7 @@ SCOPE_SETTING = "healthpod.scope"
 _PERSON = f"NULLIF(current_setting('{PERSON_SETTING}', true), '')::bigint"
 _SCOPE = f"current_setting('{SCOPE_SETTING}', true)"
 
-Scope = Literal[
-    "sign-in", "token", "link", "operator", "research", "delegation", "guardians"
-]
+Scope = Literal["sign-in", "token", "link", "operator", "research", "delegation", "guardians"]
 
 # Every table with a `person_id` column: its rows are one person's.
 PERSON_TABLES: tuple[str, ...] = tuple(
