@@ -380,7 +380,7 @@ def test_the_persons_own_notes_are_shared_like_any_record_of_their_category(worl
     assert "Headache after the run" not in activity_only
 
     # bad input: a clear message, nothing stored
-    with world["pod"].engine.connect() as conn:
+    with as_superuser(world["pod"].engine) as conn:
         before = conn.scalar(select(func.count()).select_from(schema.resources))
     for args, message in (
         (("note", "   "), "needs some text"),
@@ -390,10 +390,10 @@ def test_the_persons_own_notes_are_shared_like_any_record_of_their_category(worl
     ):
         result = world["data"](*args)
         assert result.exit_code in (1, 2) and message in result.output, (args, result.output)
-    with world["pod"].engine.connect() as conn:
+    with as_superuser(world["pod"].engine) as conn:
         assert conn.scalar(select(func.count()).select_from(schema.resources)) == before
     log = schema.access_log
-    with world["pod"].engine.connect() as conn:
+    with as_superuser(world["pod"].engine) as conn:
         done_by = (
             conn.execute(
                 select(log.c.done_by).where(log.c.person_id == world["anna"], log.c.event == "note")

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from click.testing import CliRunner
 from sqlalchemy import func, select
+from tests.conftest import as_superuser
 
 from healthpod.cli import cli
 from healthpod.ingest.run import import_file
@@ -40,7 +41,7 @@ def _run(settings, *args, input=None):
 def _counts(pod, person_id: int) -> dict[str, int]:
     """Rows of the person in every table that holds a person's rows (and `imports`)."""
     found = {}
-    with pod.engine.connect() as conn:
+    with as_superuser(pod.engine) as conn:
         for table in schema.metadata.sorted_tables:
             if "person_id" in table.c and table.name not in BOOKKEEPING:
                 found[table.name] = int(
@@ -56,7 +57,7 @@ def _counts(pod, person_id: int) -> dict[str, int]:
 
 def _rows_of_import(pod, import_id: int) -> dict[str, int]:
     found = {}
-    with pod.engine.connect() as conn:
+    with as_superuser(pod.engine) as conn:
         for table in schema.metadata.sorted_tables:
             column = table.c.get("import_id")
             if column is not None:
@@ -138,7 +139,7 @@ def test_deleting_one_sample_and_one_record(pod, settings):
 
     done = _run(settings, "data", "delete", f"q-{ids[1]}", "--yes")
     assert done.exit_code == 0 and "1 measurements" in done.output, done.output
-    with pod.engine.connect() as conn:
+    with as_superuser(pod.engine) as conn:
         for table in (schema.quantity_samples, schema.marked_wrong, schema.restrictions):
             column = table.c.get("row_id", table.c.id)
             left = conn.scalar(
@@ -151,7 +152,7 @@ def test_deleting_one_sample_and_one_record(pod, settings):
     assert twice.exit_code == 1 and f"There is no record q-{ids[1]}" in twice.output
     # the access log has it as the person's own act
     log = schema.access_log
-    with pod.engine.connect() as conn:
+    with as_superuser(pod.engine) as conn:
         done_by = conn.scalar(
             select(log.c.done_by).where(log.c.person_id == anna, log.c.event == "delete")
         )
