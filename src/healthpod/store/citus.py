@@ -9,8 +9,8 @@ from a distributed table may point to a reference table (copied whole to every n
 the other way round.
 
 `REFERENCE_TABLES` are copied to every node: the shared ones (what a type code means, the
-actors and their backend tokens, the signing keys, the login throttle, sign-ins under way)
-and the few person tables that are looked up by something other than the person before the
+actors and their backend tokens, the research studies and their released answers, the
+signing keys, the login throttle, sign-ins under way) and the few person tables that are looked up by something other than the person before the
 person is known (an account by its username, an e-ID by its keyed hash, a session, an OAuth
 code or token, a share link by its token's hash; the consents those tokens stand for; and
 `persons` itself, whose names are unique across the region). They are small and seldom
@@ -46,6 +46,8 @@ REFERENCE_TABLES: tuple[str, ...] = (
     "oauth_keys",
     "oidc_logins",
     "sample_types",
+    "studies",  # a study and its released answers belong to the region, not to one person
+    "study_releases",
     # looked up before the person is known, or unique across the region
     "accounts",
     "consents",
