@@ -10,12 +10,12 @@ the other way round.
 
 `REFERENCE_TABLES` are copied to every node: the shared ones (what a type code means, the
 actors and their backend tokens, the research studies and their released answers, the
-signing keys, the login throttle, sign-ins under way) and the few person tables that are looked up by something other than the person before the
-person is known (an account by its username, an e-ID by its keyed hash, a session, an OAuth
-code or token, a share link by its token's hash; the consents those tokens stand for; and
-`persons` itself, whose names are unique across the region). They are small and seldom
-written. Every other table holds one person's rows (`distributed_tables()`) and goes by
-`person_id`.
+signing keys, the login throttle, sign-ins under way) and the few person tables that are
+looked up by something other than the person before the person is known (an account by its
+username, an e-ID by its keyed hash, a session, an OAuth code or token, a share link by its
+token's hash; the consents those tokens stand for; and `persons` itself, whose names are
+unique across the region). They are small and seldom written. Every other table holds one
+person's rows (`distributed_tables()`) and goes by `person_id`.
 
 SQLite (the laptop mode) keeps `id` as each table's own key: only an INTEGER PRIMARY KEY
 gets SQLite's automatic ids. So the person-inclusive keys are made here, on PostgreSQL,
