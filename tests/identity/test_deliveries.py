@@ -41,6 +41,7 @@ NDJSON = {"content-type": "application/fhir+ndjson"}
 
 def _sample_dir() -> Path:
     for candidate in (
+        Path(__file__).parents[1] / "data" / "fhir" / "bulk-10-patients",
         Path(__file__).parents[2].parent / "shared" / "data" / SAMPLE.name,
         Path(__file__).parents[3] / "shared" / "data" / SAMPLE.name,
     ):

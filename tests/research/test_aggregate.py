@@ -25,8 +25,12 @@ def test_released_means_lie_in_their_interval_and_the_width_is_opendps():
     people = random.Random(15)
     values = [people.uniform(2_000, 14_000) for _ in range(2_000)]  # 2,000 persons' means
     truth = sum(values) / len(values)
+    # The issue's bar is 93 of 100; that many releases miss it by chance one run in five
+    # (binomial, p = 0.95), so the same rate is asked of 2,000 releases (a miss by chance:
+    # about 1 in 50,000 runs).
+    releases = 2_000
     inside = 0
-    for _ in range(100):
+    for _ in range(releases):
         answer = aggregate.noisy("mean", (0.0, 30_000.0), 0.01, values)
         low, high = answer.interval
         inside += low <= truth <= high
@@ -35,7 +39,7 @@ def test_released_means_lie_in_their_interval_and_the_width_is_opendps():
         assert high - low == pytest.approx(2 * half)
         assert answer.epsilon_spent == pytest.approx(0.01, rel=1e-6)
         assert answer.cohort == 2_000
-    assert inside >= 93, inside
+    assert inside >= 0.93 * releases, inside
     # Sensitivity of a mean over n persons bounded to [0, 30000] with one person replaced.
     assert answer.noise_scale == pytest.approx(30_000 / 2_000 / 0.01 * 1, rel=0.01)
 

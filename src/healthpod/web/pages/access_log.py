@@ -133,8 +133,9 @@ def access_log(request: Request, person: PersonDep) -> Response:
             )
             rows = words.fold_sign_ins([words.row(e, returned.get(e["seq"])) for e in entries])
             older = entries[-1]["seq"] if more and entries else None
+    # The previous pod's history is the person's own: a delegate acting for them does not see it.
     with person.data.reader() as read:
-        previous = read.previous_pod()
+        previous = read.previous_pod() if read.owner else None
     return render(
         request,
         "access_log.html",
