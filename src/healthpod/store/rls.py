@@ -92,6 +92,10 @@ def policy_sql() -> list[str]:
     statements.append(
         f"CREATE POLICY delegate_rows ON delegations FOR SELECT USING (delegate_id = {_PERSON})"
     )
+    # ... and the delegate's to give up: erasing a person takes what they may do for others.
+    statements.append(
+        f"CREATE POLICY delegate_leaves ON delegations FOR DELETE USING (delegate_id = {_PERSON})"
+    )
     for scope, tables in sorted(SCOPES.items()):
         for table in tables:
             name = "scope_" + scope.replace("-", "_")
