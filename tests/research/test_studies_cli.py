@@ -154,3 +154,45 @@ def test_only_a_research_actor_sponsors_and_ds_takes_a_mondo_id(run, sponsor, en
     assert [d["code"] for d in shown["duo"]] == ["DS:MONDO:0005148", "IRB", "PUB"]
     assert "no study" in run("study", "show", "99", code=1).stderr
     assert "no person" in run("study", "join", str(made["id"]), "--person", "zed", code=1).stderr
+
+
+def test_the_study_consents_fhir_view_carries_the_duo_codes(run, sponsor, engine):
+    from fhir.resources.R4B.consent import Consent as FhirConsent
+
+    made = json.loads(create(run, sponsor[0], "--duo", "DS:MONDO:0005148,IRB,NCU").stdout)
+    sid = str(made["id"])
+    run("study", "open", sid)
+    joined = json.loads(run("study", "join", sid, "--person", "ann", "--json").stdout)
+    shown = json.loads(
+        run("consent", "show", str(joined["consent"]), "--fhir", "--person", "ann").stdout
+    )
+    FhirConsent.model_validate(shown)
+    assert shown["scope"]["coding"][0]["code"] == "research"
+    purpose = [(p["system"], p["code"]) for p in shown["provision"]["purpose"]]
+    duo = "http://purl.obolibrary.org/obo/duo.owl"
+    assert purpose == [
+        ("http://terminology.hl7.org/CodeSystem/v3-ActReason", "HRESCH"),
+        (duo, "DUO:0000007"),
+        ("http://purl.obolibrary.org/obo/mondo.owl", "MONDO:0005148"),
+        (duo, "DUO:0000021"),
+        (duo, "DUO:0000046"),
+    ]
+    assert "ethics approval required" in shown["text"]["div"]
+
+
+def test_a_consent_of_no_study_carries_no_duo_code(run, sponsor, engine):
+    with engine.begin() as conn:
+        ann = persons.find(conn, "ann")
+        coach = actors.by_client_id(conn, sponsor[1])
+        assert ann is not None and coach is not None
+        given = consent_store.grant(
+            conn,
+            ann,
+            coach.id,
+            consent_store.Scope(frozenset({"activity"})),
+            valid_until_ms=None,
+            now_ms=now_ms(),
+        )
+    shown = json.loads(run("consent", "show", str(given.id), "--fhir", "--person", "ann").stdout)
+    assert shown["scope"]["coding"][0]["code"] == "patient-privacy"
+    assert [p["code"] for p in shown["provision"]["purpose"]] == ["CAREMGT"]

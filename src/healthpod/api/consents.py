@@ -24,6 +24,7 @@ from healthpod.consent.purpose import describe
 from healthpod.consent.receipt import build_receipt
 from healthpod.errors import AccessDenied, InvalidRequest
 from healthpod.pod import Pod, now_ms
+from healthpod.research import studies
 from healthpod.store.engine import Connection
 from healthpod.web import auth, session
 
@@ -248,7 +249,8 @@ def consent_as_fhir(
     with pod.engine.connect() as conn:
         found = store.get_consent(conn, person_id, consent_id)
         actor = actors.get_actor(conn, found.actor_id)
-    return consent_resource(found, actor, now_ms=now_ms())
+        data_use = studies.data_use(conn, person_id, consent_id)
+    return consent_resource(found, actor, now_ms=now_ms(), data_use=data_use)
 
 
 @router.get("/log")

@@ -15,6 +15,7 @@ from healthpod.consent.purpose import describe
 from healthpod.consent.receipt import build_receipt
 from healthpod.errors import NotFound
 from healthpod.pod import DEFAULT_PERSON, Pod, now_ms
+from healthpod.research import studies
 from healthpod.store import persons
 
 person_option = click.option(
@@ -114,11 +115,12 @@ def show(pod: Pod, consent_id: int, receipt: bool, fhir: bool, person: str, as_j
         actor = actors.get_actor(conn, found.actor_id)
         history = store.changes(conn, person_id, consent_id)
         document = consent_document(conn, found, now)
+        data_use = studies.data_use(conn, person_id, consent_id)
     if receipt:
         echo_json(build_receipt(history[-1], actor, base_url=base_url))
         return
     if fhir:
-        echo_json(consent_resource(found, actor, now_ms=now))
+        echo_json(consent_resource(found, actor, now_ms=now, data_use=data_use))
         return
     document["history"] = [
         {"version": h.version, "change": h.change, "at_ms": h.at_ms, "summary": h.consent.summary()}

@@ -1,7 +1,15 @@
-"""A consent as a FHIR R4 `Consent` resource (privacy consent, opt-in, one permit provision)."""
+"""A consent as a FHIR R4 `Consent` resource (privacy consent, opt-in, one permit provision).
+
+A consent that joined a research study is a research consent (`scope` research) whose
+`provision.purpose` carries, after the purpose (healthcare research), the study's GA4GH Data
+Use Ontology codings (`http://purl.obolibrary.org/obo/duo.owl`, codes such as DUO:0000006),
+and for a disease-specific study the disease's MONDO coding. The caller looks them up
+(`research.studies.data_use`) and passes them in.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from html import escape
 from typing import Any
 
@@ -14,14 +22,25 @@ CATEGORY_SYSTEM = "urn:healthpod:data-category"
 GRANULARITY_EXTENSION = "urn:healthpod:fhir:StructureDefinition:granularity"
 CLIENT_ID_SYSTEM = "urn:healthpod:client-id"
 
+_CONSENT_SCOPE = "http://terminology.hl7.org/CodeSystem/consentscope"
+_PRIVACY_SCOPE = {"system": _CONSENT_SCOPE, "code": "patient-privacy", "display": "Privacy Consent"}
+_RESEARCH_SCOPE = {"system": _CONSENT_SCOPE, "code": "research", "display": "Research"}
+
 _ACTIONS = {
     Action.READ: ("access", "Access"),
     Action.WRITE: ("correct", "Access and Correct"),
 }
 
 
-def consent_resource(consent: Consent, actor: Actor, *, now_ms: int) -> dict[str, Any]:
-    """The FHIR R4 Consent for `consent`, its status as of `now_ms`."""
+def consent_resource(
+    consent: Consent,
+    actor: Actor,
+    *,
+    now_ms: int,
+    data_use: Sequence[Mapping[str, str]] = (),
+) -> dict[str, Any]:
+    """The FHIR R4 Consent for `consent`, its status as of `now_ms`; `data_use`: the DUO
+    codings of the study it joined (a research consent), or none."""
     state = consent.state_at(now_ms)
     purpose = describe(consent.purpose)
     provision: dict[str, Any] = {
@@ -56,7 +75,10 @@ def consent_resource(consent: Consent, actor: Actor, *, now_ms: int) -> dict[str
             }
             for action in sorted(consent.actions)
         ],
-        "purpose": [{"system": purpose.system, "code": purpose.code, "display": purpose.display}],
+        "purpose": [
+            {"system": purpose.system, "code": purpose.code, "display": purpose.display},
+            *(dict(coding) for coding in data_use),
+        ],
         "code": [
             {
                 "coding": [
@@ -80,18 +102,11 @@ def consent_resource(consent: Consent, actor: Actor, *, now_ms: int) -> dict[str
         ],
         "text": {
             "status": "generated",
-            "div": f'<div xmlns="http://www.w3.org/1999/xhtml">{_narrative(consent, actor)}</div>',
+            "div": '<div xmlns="http://www.w3.org/1999/xhtml">'
+            f"{_narrative(consent, actor, data_use)}</div>",
         },
         "status": "active" if state in (ConsentState.ACTIVE, ConsentState.PENDING) else "inactive",
-        "scope": {
-            "coding": [
-                {
-                    "system": "http://terminology.hl7.org/CodeSystem/consentscope",
-                    "code": "patient-privacy",
-                    "display": "Privacy Consent",
-                }
-            ]
-        },
+        "scope": {"coding": [_RESEARCH_SCOPE if data_use else _PRIVACY_SCOPE]},
         "category": [
             {
                 "coding": [
@@ -124,5 +139,8 @@ def _period(start_ms: int | None, end_ms: int | None) -> dict[str, str]:
     return period
 
 
-def _narrative(consent: Consent, actor: Actor) -> str:
-    return escape(f"{actor.name} ({actor.kind.value}): {consent.summary()}.")
+def _narrative(consent: Consent, actor: Actor, data_use: Sequence[Mapping[str, str]]) -> str:
+    text = f"{actor.name} ({actor.kind.value}): {consent.summary()}."
+    if data_use:
+        text += " Data use: " + "; ".join(c["display"] for c in data_use) + "."
+    return escape(text)

@@ -14,6 +14,10 @@ from healthpod.errors import InvalidRequest
 
 DUO = "http://purl.obolibrary.org/obo/DUO_"
 MONDO = "http://purl.obolibrary.org/obo/MONDO_"
+# The code systems of a FHIR Coding, as the DUO and MONDO releases name their ontologies; the
+# code is the CURIE (DUO:0000006, MONDO:0005148).
+DUO_SYSTEM = "http://purl.obolibrary.org/obo/duo.owl"
+MONDO_SYSTEM = "http://purl.obolibrary.org/obo/mondo.owl"
 
 
 @dataclass(frozen=True, slots=True)
@@ -143,3 +147,18 @@ def duo_id(code: str) -> str:
         return PERMISSIONS["DS"].id
     term = PERMISSIONS.get(code) or MODIFIERS.get(code)
     return term.id if term is not None else code
+
+
+def codings(codes: tuple[str, ...] | list[str]) -> list[dict[str, str]]:
+    """A study's stored codes as FHIR Codings: one DUO coding per code, and for DS the
+    disease's MONDO coding right after it."""
+    found: list[dict[str, str]] = []
+    for code in codes:
+        term = PERMISSIONS["DS"] if code.startswith("DS:") else PERMISSIONS.get(code)
+        term = term or MODIFIERS.get(code)
+        if term is None:
+            continue
+        found.append({"system": DUO_SYSTEM, "code": term.id, "display": term.label})
+        if code.startswith("DS:"):
+            found.append({"system": MONDO_SYSTEM, "code": code[3:], "display": code[3:]})
+    return found

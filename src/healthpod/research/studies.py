@@ -265,6 +265,13 @@ def opted_out(conn: Connection, person_id: int) -> bool:
     return rows.opted_out_since(conn, person_id) is not None
 
 
+def data_use(conn: Connection, person_id: int, consent_id: int) -> list[dict[str, str]]:
+    """The DUO codings of the study the person joined with this consent (none for a consent
+    of no study): what a FHIR Consent view adds to the purpose."""
+    study = rows.by_consent(conn, person_id, consent_id)
+    return [] if study is None else duo.codings(study.duo)
+
+
 def participations(conn: Connection, person_id: int) -> list[Participation]:
     return rows.of_person(conn, person_id)
 

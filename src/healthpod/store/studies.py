@@ -106,6 +106,17 @@ def current(conn: Connection, study_id: int, person_id: int) -> Participation | 
     return None if row is None else Participation(**row)
 
 
+def by_consent(conn: Connection, person_id: int, consent_id: int) -> StudyRow | None:
+    """The study the person joined with this consent, or None (a consent of no study)."""
+    rls.act_for(conn, person_id)
+    study_id = conn.scalar(
+        select(_participants.c.study_id).where(
+            _participants.c.person_id == person_id, _participants.c.consent_id == consent_id
+        )
+    )
+    return None if study_id is None else get(conn, int(study_id))
+
+
 def of_person(conn: Connection, person_id: int) -> list[Participation]:
     """Every participation of the person, current and ended, oldest first."""
     rls.act_for(conn, person_id)
@@ -143,18 +154,18 @@ def leave(conn: Connection, participation_id: int, person_id: int, *, now_ms: in
 
 def participants(conn: Connection, study_id: int) -> list[Participation]:
     """The study's current participants, less anyone who opted out of all research."""
-    rls.scoped(conn, "research")
     opted_out = select(_opt_outs.c.person_id)
-    rows = conn.execute(
-        select(_participants)
-        .where(
-            _participants.c.study_id == study_id,
-            _participants.c.left_ms.is_(None),
-            _participants.c.person_id.not_in(opted_out),
-        )
-        .order_by(_participants.c.person_id)
-    ).mappings()
-    return [Participation(**row) for row in rows]
+    with rls.scoped(conn, "research"):
+        rows = conn.execute(
+            select(_participants)
+            .where(
+                _participants.c.study_id == study_id,
+                _participants.c.left_ms.is_(None),
+                _participants.c.person_id.not_in(opted_out),
+            )
+            .order_by(_participants.c.person_id)
+        ).mappings()
+        return [Participation(**row) for row in rows]
 
 
 def opted_out_since(conn: Connection, person_id: int) -> int | None:
@@ -175,7 +186,6 @@ def spent(
     conn: Connection, person_ids: list[int], *, study_id: int | None, since_ms: int
 ) -> dict[int, float]:
     """The epsilon charged to each person: by one study (`study_id`), or by all since a time."""
-    rls.scoped(conn, "research")
     query = (
         select(_ledger.c.person_id, func.sum(_ledger.c.epsilon))
         .where(_ledger.c.person_id.in_(person_ids), _ledger.c.at_ms >= since_ms)
@@ -183,7 +193,8 @@ def spent(
     )
     if study_id is not None:
         query = query.where(_ledger.c.study_id == study_id)
-    return {int(p): float(e) for p, e in conn.execute(query)}
+    with rls.scoped(conn, "research"):
+        return {int(p): float(e) for p, e in conn.execute(query)}
 
 
 def add_release(conn: Connection, values: Mapping[str, Any]) -> int:
