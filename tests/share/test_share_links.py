@@ -185,7 +185,9 @@ def test_a_recipient_decrypts_only_the_chosen_categories_and_never_another_perso
     assert f"Patient/{world['bob']}" not in text
     assert "imm-1" not in text and "Immunization" not in text
     sections = {s["code"]["coding"][0]["code"] for s in found[0]["section"]}
-    assert sections == {"11450-4", "8716-3"}
+    # The three sections an IPS requires are always there (allergies and medications empty:
+    # not shared), the others only with entries.
+    assert sections == {"11450-4", "48765-2", "10160-0", "8716-3"}
 
 
 def test_the_window_and_raw_samples_are_as_granted(world):
@@ -203,9 +205,11 @@ def test_the_window_and_raw_samples_are_as_granted(world):
     )
     assert values == [61, 62]
     patient = next(r for r in found if r["resourceType"] == "Patient")
-    assert "name" not in patient  # identity was not shared
-    # The Bundle is valid FHIR R4 as fhir.resources checks it, every resource in it too. (A
-    # daily link's is not yet: the FHIR API's daily summary ids hold "_", which ids may not.)
+    # Identity was not shared: the name is masked, as the IPS asks of a name not given.
+    assert [set(n) for n in patient["name"]] == [{"extension"}]
+    assert patient["name"][0]["extension"][0]["valueCode"] == "masked"
+    # The Bundle is valid FHIR R4 as fhir.resources checks it, every resource in it too (the
+    # IPS rules are checked in test_share_summary.py).
     from fhir.resources.R4B.bundle import Bundle
 
     assert len(Bundle.model_validate(bundle).entry or []) == len(found)
@@ -383,14 +387,16 @@ def test_the_cli_creates_lists_and_revokes(tmp_path, database_url, pod):
 
 
 VIEWER_TEXTS = {
-    "en": ("Shared health summary", "Attempts left:", "Problem list", "Vital signs"),
-    "sv": ("Delad hälsosammanfattning", "Försök kvar:", "Problemlista", "Vitalparametrar"),
-}
+    "en": ("Shared health summary", "Attempts left:", "Problem list", "Vital signs",
+           "Allergies and intolerances", "Not shared through this link."),
+    "sv": ("Delad hälsosammanfattning", "Försök kvar:", "Problemlista", "Vitalparametrar",
+           "Allergier och intoleranser", "Delas inte genom den här länken."),
+}  # fmt: skip
 
 
 @pytest.mark.parametrize("lang", ["en", "sv"])
 def test_the_viewer_decrypts_in_the_browser_after_the_passcode(world, tmp_path, lang):
-    title, attempts, problems, vitals = VIEWER_TEXTS[lang]
+    title, attempts, problems, vitals, allergies, withheld = VIEWER_TEXTS[lang]
     chromium = Path(os.environ.get("HEALTHPOD_TEST_CHROMIUM", "/usr/bin/chromium"))
     if not chromium.exists():
         pytest.skip(f"no Chromium at {chromium} (set HEALTHPOD_TEST_CHROMIUM)")
@@ -398,7 +404,7 @@ def test_the_viewer_decrypts_in_the_browser_after_the_passcode(world, tmp_path, 
 
     made = make(world, passcode="open sesame", label="For Dr. Berg")
 
-    def in_the_browser() -> tuple[list[str], str]:
+    def in_the_browser() -> tuple[list[str], str, list[str]]:
         with sync_playwright() as p:
             browser = p.chromium.launch(executable_path=str(chromium))
             page = browser.new_page()
@@ -416,16 +422,20 @@ def test_the_viewer_decrypts_in_the_browser_after_the_passcode(world, tmp_path, 
             page.click("button[type=submit]")
             page.wait_for_selector("#summary h2")
             text = page.text_content("#summary")
+            reasons = page.locator(".empty-reason").all_text_contents()
             page.screenshot(path=str(tmp_path / f"viewer-{lang}.png"), full_page=True)
             browser.close()
-        return errors, text
+        return errors, text, reasons
 
     # A thread of its own: a browser test run earlier in this worker keeps Playwright's
     # event loop running in this one, where the sync API refuses to start.
     with ThreadPoolExecutor(max_workers=1) as pool:
-        errors, text = pool.submit(in_the_browser).result()
+        errors, text, reasons = pool.submit(in_the_browser).result()
     assert errors == []
     assert "Anna" in text and problems in text and vitals in text
+    # Allergies and medications were not shared: their sections say so.
+    assert allergies in text and reasons == [withheld, withheld]
+    assert "cond-1" not in text and "38341003" in text  # entries shown by their codes
     assert "Immunization" not in text and "Bob" not in text
     entries = _log(world["pod"], world["anna"])
     assert any(

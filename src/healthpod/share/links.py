@@ -17,7 +17,6 @@ from __future__ import annotations
 import base64
 import json
 import secrets
-import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -30,36 +29,16 @@ from joserfc.jwk import OctKey
 from healthpod.consent import access, audit
 from healthpod.consent.model import ALL_CATEGORIES, Granularity
 from healthpod.errors import InvalidRequest, NotFound
-from healthpod.fhir import observation_search, render, resource_search, search
-from healthpod.insights import summaries
 from healthpod.pod import Pod
+from healthpod.share import summary
 from healthpod.store import share_links
-from healthpod.store.person_data import PersonData, Reader
 from healthpod.store.share_links import ShareLink
-from healthpod.vocabulary import RESOURCE_CATEGORIES
 
 ATTEMPTS = 10  # wrong passcodes a link survives
 LABEL_MAX = 80  # the specification's limit
 FILE_URL_MS = 5 * 60_000  # how long a `location` URL serves its file
-PAGE = 1000
-MAX_OBSERVATIONS = 20_000  # a summary, not an export: raw samples beyond this are left out
 CONTENT_TYPE = "application/fhir+json"
 HASHER = PasswordHasher(time_cost=2, memory_cost=19456, parallelism=1)
-
-# The patient summary's sections (IPS section codes, LOINC) and what goes in each.
-SECTIONS: tuple[tuple[str, str, frozenset[str]], ...] = (
-    ("11450-4", "Problem list", frozenset({"Condition"})),
-    (
-        "10160-0",
-        "Medication summary",
-        frozenset(t for t, c in RESOURCE_CATEGORIES.items() if c.value == "medications"),
-    ),
-    ("48765-2", "Allergies and intolerances", frozenset({"AllergyIntolerance"})),
-    ("11369-6", "Immunizations", frozenset({"Immunization"})),
-    ("47519-4", "History of procedures", frozenset({"Procedure"})),
-    ("30954-2", "Results", frozenset({"DiagnosticReport"})),
-)
-VITAL_SIGNS = ("8716-3", "Vital signs")
 
 
 @dataclass(frozen=True, slots=True)
@@ -188,7 +167,7 @@ def create(pod: Pod, person_id: int, asked: LinkRequest, *, now_ms: int) -> Made
 def encrypt_file(made: access.LinkAccess, key: str, *, pod: Pod, now_ms: int) -> str:
     """The summary behind an allowed link request as compact JWE, its contents logged."""
     assert made.data is not None
-    bundle, ids = summary_bundle(
+    bundle, ids = summary.bundle(
         made.data, made.records, base=pod.settings.public_base_url, now_ms=now_ms
     )
     access.link_returned(pod.engine, made, ids, now_ms=now_ms)
@@ -225,117 +204,6 @@ def file_for(pod: Pod, made: access.LinkAccess, *, now_ms: int) -> str:
     if link.file_jwe is None:
         raise NotFound("This share link has no file.")
     return link.file_jwe
-
-
-def summary_bundle(
-    data: PersonData, records: PersonData | None, *, base: str, now_ms: int
-) -> tuple[dict[str, Any], list[str]]:
-    """A FHIR document Bundle: a Composition, the Patient as the scope shows it, and every
-    resource the scopes show (`records`: a daily link's records from healthcare), grouped in
-    the patient summary's sections."""
-    if data.scope.daily_only:
-        with data.writer() as write:
-            summaries.catch_up(write)
-    found: list[dict[str, Any]] = []
-    with data.reader() as read:
-        identity = read.identity()
-        assert identity is not None
-        patient = render.patient(identity)
-        found += _observations(read)
-    for reader in (data,) if records is None else (data, records):
-        with reader.reader() as read:
-            if reader is records:
-                found += _observations(read)  # Observations from healthcare
-            found += _records(read)
-    fhir = f"{base}/fhir"
-    patient_ref = f"Patient/{patient['id']}"
-    sections: list[dict[str, Any]] = []
-    for code, title, types in SECTIONS:
-        refs = [f"{r['resourceType']}/{r['id']}" for r in found if r["resourceType"] in types]
-        if refs:
-            sections.append(_section(code, title, refs))
-    vitals = [f"Observation/{r['id']}" for r in found if r["resourceType"] == "Observation"]
-    if vitals:
-        sections.append(_section(*VITAL_SIGNS, vitals))
-    now = _iso(now_ms)
-    composition = {
-        "resourceType": "Composition",
-        "id": str(uuid.uuid4()),
-        "status": "final",
-        "type": {
-            "coding": [
-                {"system": "http://loinc.org", "code": "60591-5", "display": "Patient summary"}
-            ]
-        },
-        "subject": {"reference": patient_ref},
-        "date": now,
-        "author": [{"reference": patient_ref}],
-        "title": "Patient summary",
-        "section": sections,
-    }
-    entries = [
-        {"fullUrl": f"urn:uuid:{composition['id']}", "resource": composition},
-        {"fullUrl": f"{fhir}/{patient_ref}", "resource": patient},
-        *({"fullUrl": f"{fhir}/{r['resourceType']}/{r['id']}", "resource": r} for r in found),
-    ]
-    bundle = {
-        "resourceType": "Bundle",
-        "identifier": {"system": "urn:ietf:rfc:3986", "value": f"urn:uuid:{uuid.uuid4()}"},
-        "type": "document",
-        "timestamp": now,
-        "entry": entries,
-    }
-    ids = [patient_ref, *(f"{r['resourceType']}/{r['id']}" for r in found)]
-    return bundle, ids
-
-
-def _section(code: str, title: str, refs: list[str]) -> dict[str, Any]:
-    return {
-        "title": title,
-        "code": {"coding": [{"system": "http://loinc.org", "code": code}]},
-        "entry": [{"reference": ref} for ref in refs],
-    }
-
-
-def _observations(read: Reader) -> list[dict[str, Any]]:
-    """Observations within the scope (daily summaries under a daily grant), up to a limit."""
-    found: list[dict[str, Any]] = []
-    cursor: str | None = None
-    while len(found) < MAX_OBSERVATIONS:
-        params = [("_count", str(PAGE))]
-        if cursor is not None:
-            params.append(("_cursor", cursor))
-        query = search.parse("Observation", params, strict=True, allowed=search.OBSERVATION_PARAMS)
-        page, after, _total = observation_search.search(read, query)
-        found += [_as_dict(r) for r in page]
-        if after is None:
-            break
-        cursor = after.text()
-    return found[:MAX_OBSERVATIONS]
-
-
-def _records(read: Reader) -> list[dict[str, Any]]:
-    """Every record from healthcare but Observations that the reader's scope shows."""
-    found: list[dict[str, Any]] = []
-    for resource_type in sorted(RESOURCE_CATEGORIES):
-        if not read.scope.covers_category(RESOURCE_CATEGORIES[resource_type].value):
-            continue
-        query = search.parse(resource_type, [], strict=True, allowed=search.RESOURCE_PARAMS)
-        offset = 0
-        while True:
-            rows, _total = resource_search.search(read, query, offset=offset, limit=PAGE)
-            found += rows
-            if len(rows) < PAGE:
-                break
-            offset += PAGE
-    return found
-
-
-def _as_dict(resource: dict[str, Any] | render.Rendered) -> dict[str, Any]:
-    if isinstance(resource, render.Rendered):
-        loaded: dict[str, Any] = json.loads(resource.json)
-        return loaded
-    return resource
 
 
 def of_person(pod: Pod, person_id: int) -> list[ShareLink]:

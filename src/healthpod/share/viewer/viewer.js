@@ -18,6 +18,11 @@ const TEXTS = {
     noName: "Name not shared",
     born: "born",
     sections: {},
+    empty: {
+      withheld: "Not shared through this link.",
+      unavailable: "Nothing recorded in the shared data.",
+      nilknown: "None known.",
+    },
   },
   sv: {
     title: "Delad hälsosammanfattning",
@@ -39,6 +44,12 @@ const TEXTS = {
       "47519-4": "Åtgärder",
       "30954-2": "Provsvar",
       "8716-3": "Vitalparametrar",
+      "29762-2": "Levnadsvanor",
+    },
+    empty: {
+      withheld: "Delas inte genom den här länken.",
+      unavailable: "Inget registrerat i de delade uppgifterna.",
+      nilknown: "Inga kända.",
     },
   },
 };
@@ -110,8 +121,13 @@ function when(r) {
   ).slice(0, 10);
 }
 
-function line(r) {
-  const what = codeText(r.code || r.vaccineCode || r.medicationCodeableConcept) || r.resourceType;
+function line(r, byRef) {
+  const medication = r.medicationReference && byRef.get(r.medicationReference.reference);
+  const what =
+    codeText(r.code || r.vaccineCode || r.medicationCodeableConcept) ||
+    (medication && codeText(medication.code)) ||
+    (r.medicationReference && r.medicationReference.display) ||
+    r.resourceType;
   return [when(r), what, valueText(r)].filter(Boolean).join(" · ");
 }
 
@@ -119,25 +135,37 @@ function show(bundle) {
   const summary = document.getElementById("summary");
   const byRef = new Map();
   for (const entry of bundle.entry || []) {
+    // Sections refer to their entries by fullUrl; entries to each other as Type/id.
     const r = entry.resource;
     byRef.set(`${r.resourceType}/${r.id}`, r);
+    if (entry.fullUrl) byRef.set(entry.fullUrl, r);
   }
-  const patient = [...byRef.values()].find((r) => r.resourceType === "Patient");
+  const resources = (bundle.entry || []).map((entry) => entry.resource);
+  const patient = resources.find((r) => r.resourceType === "Patient");
   const who = document.createElement("h2");
-  who.textContent = patient && patient.name ? patient.name[0].text : T.noName;
+  who.textContent = (patient && patient.name && patient.name[0].text) || T.noName;
   if (patient && patient.birthDate) who.textContent += ` (${T.born} ${patient.birthDate})`;
   summary.append(who);
-  const composition = [...byRef.values()].find((r) => r.resourceType === "Composition");
+  const composition = resources.find((r) => r.resourceType === "Composition");
   for (const section of (composition && composition.section) || []) {
     const h = document.createElement("h3");
     const code = ((section.code || {}).coding || [{}])[0].code;
     h.textContent = T.sections[code] || section.title;
+    if (section.emptyReason) {
+      // An empty section says why: not shared, or nothing recorded.
+      const why = document.createElement("p");
+      why.className = "empty-reason";
+      const reason = ((section.emptyReason.coding || [])[0] || {}).code;
+      why.textContent = T.empty[reason] || section.emptyReason.text || codeText(section.emptyReason);
+      summary.append(h, why);
+      continue;
+    }
     const list = document.createElement("ul");
     for (const ref of section.entry || []) {
       const r = byRef.get(ref.reference);
       if (!r) continue;
       const item = document.createElement("li");
-      item.textContent = line(r);
+      item.textContent = line(r, byRef);
       list.append(item);
     }
     summary.append(h, list);

@@ -1,0 +1,293 @@
+"""The file behind a share link is an International Patient Summary (HL7 IPS IG) document.
+
+Each link is opened over real HTTP as a recipient would (the manifest, then decryption with
+AES-GCM by hand), and its Bundle is checked against the IPS rules that code can check: the
+document's shape (Composition first, then the Patient, a fullUrl on every entry), the
+Composition (type LOINC 60591-5, subject, author, date, title), the three required sections
+always present with entries or an `emptyReason` (ips-comp-1, cmp-2), the other sections only
+with entries, a generated XHTML narrative in every section listing each entry, every reference
+resolving inside the Bundle, each section holding only the resource types the IPS allows there,
+and every resource parsing with fhir.resources. Who must NOT see what: nothing outside the
+link's categories or period, and nothing of another person, is in it.
+"""
+
+from __future__ import annotations
+
+import json
+import xml.etree.ElementTree as ET
+from typing import Any
+
+import pytest
+from fhir.resources.R4B import get_fhir_model_class
+from fhir.resources.R4B.bundle import Bundle
+from tests.share.test_share_links import (
+    DAY,
+    HOSPITAL,
+    T0,
+    _code,
+    _record,
+    make,
+    open_link,
+    world,  # noqa: F401 (a fixture)
+)
+
+from healthpod.consent.model import Granularity
+from healthpod.share import summary
+from healthpod.store import resources
+from healthpod.store.resource_index import category_of
+
+LOINC = "http://loinc.org"
+XHTML = "{http://www.w3.org/1999/xhtml}"
+EMPTY_REASONS = {"nilknown", "notasked", "withheld", "unavailable", "notstarted", "closed"}
+REQUIRED = {"11450-4", "48765-2", "10160-0"}
+ALLOWED = {  # what each IPS section may list
+    "11450-4": {"Condition"},
+    "48765-2": {"AllergyIntolerance"},
+    "10160-0": {"MedicationStatement", "MedicationRequest"},
+    "11369-6": {"Immunization"},
+    "47519-4": {"Procedure"},
+    "30954-2": {"Observation", "DiagnosticReport"},
+    "8716-3": {"Observation"},
+    "29762-2": {"Observation"},
+}
+SUBJECT_KEYS = ("subject", "patient")
+
+
+@pytest.fixture
+def clinic(world):  # noqa: F811
+    """Anna's records from healthcare, beyond the world's condition and immunization."""
+    pod = world["pod"]
+    lab = _record(
+        "Observation", "hb-1", status="final",
+        category=[_code("http://terminology.hl7.org/CodeSystem/observation-category",
+                        "laboratory")],
+        code=_code(LOINC, "718-7"), subject={"reference": HOSPITAL},
+        effectiveDateTime="2024-01-03", valueQuantity={"value": 131, "unit": "g/L"},
+    )  # fmt: skip
+    with pod.engine.begin() as conn:
+        resources.write(
+            conn,
+            world["anna"],
+            [
+                resources.ResourceInput(r)
+                for r in [
+                    _record(
+                        "AllergyIntolerance",
+                        "alg-1",
+                        patient={"reference": HOSPITAL},
+                        code={"text": "Penicillin"},
+                        recordedDate="2024-01-02",
+                    ),
+                    _record("Medication", "med-1", code={"text": "Metformin 500 mg"}),
+                    _record(
+                        "MedicationStatement",
+                        "ms-1",
+                        status="active",
+                        medicationReference={"reference": "Medication/med-1"},
+                        subject={"reference": HOSPITAL},
+                        effectiveDateTime="2024-01-02",
+                    ),
+                    _record(
+                        "MedicationDispense",
+                        "md-1",
+                        status="completed",
+                        medicationReference={"reference": "Medication/med-1"},
+                        subject={"reference": HOSPITAL},
+                        whenHandedOver="2024-01-02",
+                    ),
+                    lab,
+                    _record(
+                        "DiagnosticReport",
+                        "dr-1",
+                        status="final",
+                        code=_code(LOINC, "58410-2"),
+                        subject={"reference": HOSPITAL},
+                        effectiveDateTime="2024-01-03",
+                        result=[{"reference": "Observation/hb-1"}],
+                    ),
+                    _record(
+                        "Encounter",
+                        "enc-1",
+                        status="finished",
+                        subject={"reference": HOSPITAL},
+                        period={"start": "2024-01-02"},
+                    ),
+                    _record(
+                        "Condition",
+                        "cond-old",
+                        code={"text": "Old sprain"},
+                        subject={"reference": HOSPITAL},
+                        onsetDateTime="2023-06-01",
+                    ),
+                ]
+            ],
+        )
+    return world
+
+
+def check_ips(document: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """Raise AssertionError where the document breaks an IPS rule; its sections by code."""
+    assert document["resourceType"] == "Bundle" and document["type"] == "document"
+    assert document["identifier"]["value"] and document["timestamp"]
+    Bundle.model_validate(document)
+    entries = document["entry"]
+    urls = [e["fullUrl"] for e in entries]
+    assert len(set(urls)) == len(urls)
+    for entry in entries:
+        resource = entry["resource"]
+        get_fhir_model_class(resource["resourceType"]).model_validate(resource)
+    composition, patient = entries[0]["resource"], entries[1]["resource"]
+    assert composition["resourceType"] == "Composition" and patient["resourceType"] == "Patient"
+    by_url = {e["fullUrl"]: e["resource"] for e in entries}
+    patient_url = urls[1]
+    assert composition["status"] == "final" and composition["title"] and composition["date"]
+    assert {"system": LOINC, "code": "60591-5"}.items() <= composition["type"]["coding"][0].items()
+    assert composition["subject"]["reference"] == patient_url
+    assert all(a["reference"] in by_url for a in composition["author"])
+    sections = {s["code"]["coding"][0]["code"]: s for s in composition["section"]}
+    assert len(sections) == len(composition["section"])
+    assert set(sections) >= REQUIRED
+    listed: set[str] = set()
+    for code, section in sections.items():
+        assert section["code"]["coding"][0]["system"] == LOINC and section["title"]
+        assert section["text"]["status"] == "generated"
+        div = ET.fromstring(section["text"]["div"])  # well-formed XHTML
+        assert div.tag == f"{XHTML}div"
+        refs = [e["reference"] for e in section.get("entry", [])]
+        # ips-comp-1: entries or an emptyReason; cmp-2: an emptyReason only when empty.
+        assert bool(refs) != ("emptyReason" in section), code
+        if not refs:
+            assert code in REQUIRED, f"section {code} is there without entries"
+            reason = section["emptyReason"]["coding"][0]
+            assert reason["code"] in EMPTY_REASONS
+            assert "".join(div.itertext()).strip()
+            continue
+        assert all(ref in by_url for ref in refs), code  # by fullUrl, inside the Bundle
+        assert {by_url[ref]["resourceType"] for ref in refs} <= ALLOWED[code], code
+        if code == "8716-3":
+            assert all("vital-signs" in json.dumps(by_url[ref]["category"]) for ref in refs)
+        rows = div.findall(f".//{XHTML}tbody/{XHTML}tr")
+        assert len(rows) == len(refs), code  # the narrative lists each entry
+        listed |= set(refs)
+    base = patient_url.rsplit("/Patient/", 1)[0]
+    for url, resource in by_url.items():
+        if resource["resourceType"] in ("Composition", "Patient"):
+            continue
+        for key in SUBJECT_KEYS:  # the subject is the summary's Patient
+            if key in resource:
+                assert f"{base}/{resource[key]['reference']}" == patient_url
+        if url not in listed:  # otherwise referenced from a listed entry
+            assert any(
+                url.removeprefix(base + "/") in json.dumps(by_url[other]) for other in listed
+            ), url
+    return sections
+
+
+def _kinds(document: dict[str, Any]) -> dict[str, set[str]]:
+    found: dict[str, set[str]] = {}
+    for entry in document["entry"][2:]:
+        resource = entry["resource"]
+        found.setdefault(resource["resourceType"], set()).add(resource["id"])
+    return found
+
+
+def test_a_link_of_every_clinical_category_is_a_full_ips(clinic):
+    everything = {"identity", "heart", "activity", "conditions", "allergies", "medications",
+                  "immunizations", "lab-results", "encounters"}  # fmt: skip
+    (document,) = open_link(make(clinic, categories=everything).shlink)
+    sections = check_ips(document)
+    assert set(sections) == {"11450-4", "48765-2", "10160-0", "11369-6", "30954-2", "8716-3",
+                             "29762-2"}  # fmt: skip
+    kinds = _kinds(document)
+    assert kinds["Condition"] == {"cond-1", "cond-old"}
+    assert kinds["MedicationStatement"] == {"ms-1"} and kinds["Medication"] == {"med-1"}
+    assert kinds["DiagnosticReport"] == {"dr-1"} and "hb-1" in kinds["Observation"]
+    # The IPS has no place for a dispense or an encounter: they stay out of the summary.
+    assert "MedicationDispense" not in kinds and "Encounter" not in kinds
+    # The narratives say what the entries are.
+    assert "Metformin 500 mg" in sections["10160-0"]["text"]["div"]
+    assert "Penicillin" in sections["48765-2"]["text"]["div"]
+    assert "131 g/L" in sections["30954-2"]["text"]["div"]
+    patient = document["entry"][1]["resource"]
+    assert patient["name"] == [{"text": "Anna"}] and "Anna" in patient["text"]["div"]
+    # Steps (activity) are lifestyle observations, heart rate a vital sign.
+    vitals = sections["8716-3"]["text"]["div"]
+    assert "Heart rate" in vitals or "heart" in vitals.lower()
+
+
+def test_sections_not_shared_are_there_as_withheld_and_nothing_else_is(clinic):
+    (document,) = open_link(make(clinic, categories={"heart", "conditions"}).shlink)
+    sections = check_ips(document)
+    assert set(sections) == REQUIRED | {"8716-3"}
+    assert len(sections["11450-4"]["entry"]) == 2
+    for code in ("48765-2", "10160-0"):
+        assert sections[code]["emptyReason"]["coding"][0]["code"] == "withheld"
+        assert "does not share" in sections[code]["text"]["div"]
+    kinds = _kinds(document)
+    assert set(kinds) == {"Condition", "Observation"}
+    assert all(category_of(e["resource"]).value in {"heart", "conditions"}
+               for e in document["entry"][2:])  # fmt: skip
+    text = json.dumps(document)
+    for not_shared in ("alg-1", "ms-1", "med-1", "hb-1", "dr-1", "imm-1", "bob-cond"):
+        assert not_shared not in text
+    # Without identity the Patient's name and birth date are masked, as IPS readers expect.
+    patient = document["entry"][1]["resource"]
+    assert patient["name"][0]["extension"][0]["valueCode"] == "masked"
+    assert patient["_birthDate"]["extension"][0]["valueCode"] == "masked"
+    assert "Anna" not in text
+
+
+def test_the_period_of_the_link_bounds_every_entry(clinic):
+    made = make(
+        clinic,
+        categories={"heart", "conditions", "lab-results", "medications"},
+        granularity=Granularity.RAW,
+        data_from_ms=T0 + DAY,  # 2024-01-02
+        data_to_ms=T0 + 3 * DAY,  # up to 2024-01-04, not inclusive
+    )
+    (document,) = open_link(made.shlink)
+    sections = check_ips(document)
+    kinds = _kinds(document)
+    assert kinds["Condition"] == {"cond-1"}  # not the sprain of 2023
+    assert kinds["DiagnosticReport"] == {"dr-1"}
+    composition = document["entry"][0]["resource"]
+    assert composition["event"][0]["period"] == {
+        "start": "2024-01-02T00:00:00Z",
+        "end": "2024-01-04T00:00:00Z",
+    }
+    for entry in document["entry"][2:]:
+        resource = entry["resource"]
+        when = summary.describe(resource, {})[0]
+        if when:
+            assert "2024-01-02" <= when < "2024-01-04", resource["id"]
+    values = sorted(
+        r["valueQuantity"]["value"]
+        for e in document["entry"]
+        if (r := e["resource"])["resourceType"] == "Observation" and r["id"].startswith("q-")
+    )
+    assert values == [61, 62]
+    assert sections["48765-2"]["emptyReason"]["coding"][0]["code"] == "withheld"
+
+
+def test_an_empty_pod_gives_the_three_required_sections_as_unavailable(world):  # noqa: F811
+    from tests.smart_support import add_person
+
+    carl = add_person(world["pod"].engine, "carl")
+    request_world = {**world, "anna": carl}
+    made = make(request_world, categories={"conditions", "allergies", "medications", "identity"})
+    (document,) = open_link(made.shlink)
+    sections = check_ips(document)
+    assert set(sections) == REQUIRED
+    assert len(document["entry"]) == 2  # the Composition and the Patient
+    for section in sections.values():
+        assert section["emptyReason"]["coding"][0]["code"] == "unavailable"
+        assert "recorded" in section["text"]["div"]
+    assert "Anna" not in json.dumps(document) and "cond-1" not in json.dumps(document)
+
+
+def test_a_daily_link_is_valid_too(clinic):
+    (document,) = open_link(make(clinic, categories={"heart", "activity", "immunizations"}).shlink)
+    sections = check_ips(document)
+    assert set(sections) == REQUIRED | {"11369-6", "8716-3", "29762-2"}
+    daily = [r for e in document["entry"] if (r := e["resource"])["resourceType"] == "Observation"]
+    assert daily and all(r["id"].startswith("d-") for r in daily)
