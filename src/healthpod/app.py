@@ -16,6 +16,7 @@ from healthpod import __version__
 from healthpod.config import Settings, load_settings
 from healthpod.errors import HealthpodError
 from healthpod.pod import Pod
+from healthpod.share.cors import ShareLinkCors
 from healthpod.web.body_limit import BodyLimit
 from healthpod.web.security import SECURITY_HEADERS, SecurityHeaders
 
@@ -94,6 +95,8 @@ def create_app(settings: Settings, *, pod: Pod | None = None) -> FastAPI:
             allow_credentials=False,  # bearer tokens only: no cookie is sent cross-origin
             max_age=600,
         )
+    # Outside that: the share link endpoints answer any origin, as the specification says.
+    app.add_middleware(ShareLinkCors)
     # Outermost of all (added last): an oversized body is refused before CORS, routing, a
     # session or a token is looked at, and every response, errors and 413s included, carries
     # the security headers.
