@@ -109,8 +109,7 @@ def cohort(engine):
 
 
 def _ledger(engine):
-    with engine.begin() as conn:
-        rls.scoped(conn, "research")
+    with engine.begin() as conn, rls.scoped(conn, "research"):
         return sorted(conn.execute(select(schema.privacy_ledger.c.person_id)).scalars())
 
 

@@ -8,6 +8,7 @@ filter; it cannot insert a row for another person; and the app role cannot take 
 
 from __future__ import annotations
 
+import ast
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -352,3 +353,28 @@ def test_a_pod_behind_a_pooler_imports_and_reads_under_the_policies(
             assert read.conn.scalar(select(func.count()).select_from(schema.quantity_samples)) == 0
     finally:
         pod.close()
+
+
+def test_every_named_scope_is_opened_by_a_with_block() -> None:
+    """`rls.scoped(conn, …)` is a context manager: called on its own line it sends nothing, and
+    the query after it sees no row under the app role (as the research cohort and the e-ID
+    look-up once did)."""
+    src, tests = Path(rls.__file__).parents[1], Path(__file__).parents[1]
+    bare: list[str] = []
+    for path in sorted([*src.rglob("*.py"), *tests.rglob("*.py")]):
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        opened = {
+            id(item.context_expr)
+            for node in ast.walk(tree)
+            if isinstance(node, ast.With)
+            for item in node.items
+        }
+        for node in ast.walk(tree):
+            if (
+                isinstance(node, ast.Call)
+                and isinstance(node.func, ast.Attribute)
+                and node.func.attr == "scoped"
+                and id(node) not in opened
+            ):
+                bare.append(f"{path.name}:{node.lineno}")
+    assert bare == []

@@ -87,8 +87,8 @@ def claim_login(conn: Connection, state_hash: str, *, now_ms: int) -> LoginStart
 
 def find(conn: Connection, value_hash: str) -> Identity | None:
     """The identity with this keyed hash, or None."""
-    rls.scoped(conn, "sign-in")
-    row = conn.execute(select(_i).where(_i.c.value_hash == value_hash)).mappings().first()
+    with rls.scoped(conn, "sign-in"):
+        row = conn.execute(select(_i).where(_i.c.value_hash == value_hash)).mappings().first()
     if row is None:
         return None
     return Identity(
@@ -100,9 +100,9 @@ def persons_matching(conn: Connection, value_hashes: list[str]) -> list[int]:
     """The distinct persons any of these hashes belongs to (a delivery's patient matching)."""
     if not value_hashes:
         return []
-    rls.scoped(conn, "sign-in")
-    found = conn.scalars(select(_i.c.person_id).where(_i.c.value_hash.in_(value_hashes)).distinct())
-    return sorted(int(person_id) for person_id in found)
+    query = select(_i.c.person_id).where(_i.c.value_hash.in_(value_hashes)).distinct()
+    with rls.scoped(conn, "sign-in"):
+        return sorted(int(person_id) for person_id in conn.scalars(query))
 
 
 def add(
