@@ -25,7 +25,18 @@ PG_URL = os.environ.get("HEALTHPOD_TEST_PG_URL")
 ENGINES = ["sqlite", "postgresql"]
 # PostgreSQL tests in these folders connect as the app role, under row-level security; the
 # others as the server's superuser until every path they take names its person.
-APP_ROLE_DIRS = ("store", "ingest", "consent", "api", "fhir", "insights", "share", "security")
+APP_ROLE_DIRS = (
+    "store",
+    "ingest",
+    "consent",
+    "api",
+    "fhir",
+    "insights",
+    "share",
+    "security",
+    "notify",
+    "research",
+)
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

@@ -130,7 +130,7 @@ def _one(pod: Pod, prefs: Prefs, frequency: str, now_ms: int, send: Send, report
         report.failed.append(f"person {prefs.person_id} ({frequency}): {type(exc).__name__}")
         return
     with pod.engine.begin() as conn:
-        notifications.mark_emailed(conn, [p.id for p in pending], now_ms=now_ms)
+        notifications.mark_emailed(conn, prefs.person_id, [p.id for p in pending], now_ms=now_ms)
         notifications.save_prefs(conn, prefs.person_id, **{f"{frequency}_sent_ms": now_ms})
     report.sent += 1
     report.notifications += len(pending)

@@ -147,9 +147,15 @@ def not_emailed(conn: Connection, person_id: int, kinds: frozenset[str]) -> list
     return [_notification(row) for row in conn.execute(query).mappings()]
 
 
-def mark_emailed(conn: Connection, ids: list[int], *, now_ms: int) -> None:
+def mark_emailed(conn: Connection, person_id: int, ids: list[int], *, now_ms: int) -> None:
+    """Mark these notifications of the person sent by email."""
+    rls.act_for(conn, person_id)
     if ids:
-        conn.execute(update(_n).where(_n.c.id.in_(ids)).values(emailed_ms=now_ms))
+        conn.execute(
+            update(_n)
+            .where(_n.c.person_id == person_id, _n.c.id.in_(ids))
+            .values(emailed_ms=now_ms)
+        )
 
 
 def prefs(conn: Connection, person_id: int) -> Prefs:
@@ -158,8 +164,12 @@ def prefs(conn: Connection, person_id: int) -> Prefs:
     row = conn.execute(select(_prefs).where(_prefs.c.person_id == person_id)).mappings().first()
     if row is None:
         return Prefs(person_id, None, {}, None, None, 0)
+    return _prefs_of(row)
+
+
+def _prefs_of(row: Any) -> Prefs:
     return Prefs(
-        person_id,
+        int(row["person_id"]),
         row["email"],
         dict(row["digests"] or {}),
         row["daily_sent_ms"],
@@ -178,9 +188,10 @@ def save_prefs(conn: Connection, person_id: int, **values: Any) -> None:
 
 
 def with_email(conn: Connection) -> list[Prefs]:
-    """Everyone who gave an email address for digests."""
-    query = select(_prefs.c.person_id).where(_prefs.c.email.is_not(None))
-    return [prefs(conn, int(pid)) for pid in conn.scalars(query)]
+    """Everyone who gave an email address for digests (across persons: the `digests` scope)."""
+    query = select(_prefs).where(_prefs.c.email.is_not(None)).order_by(_prefs.c.person_id)
+    with rls.scoped(conn, "digests"):
+        return [_prefs_of(row) for row in conn.execute(query).mappings()]
 
 
 def _notification(row: Any) -> Notification:

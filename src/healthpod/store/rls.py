@@ -25,6 +25,8 @@ of the tables listed for it in `SCOPES`, nothing else:
   when a guardianship ends by age;
 - `operator`: `persons`, `accounts`, for the operator's listings (`healthpod accounts list`,
   `--person NAME`, `log verify --all`).
+- `digests`: `notification_prefs`, to find who gave an email address for digests (the
+  sending job then names each person in turn to read their notifications);
 - `research`: who joined a study, who opted out of secondary use and the privacy ledger, to
   form a study's cohort and check its budgets (`healthpod.research`).
 
@@ -49,7 +51,9 @@ SCOPE_SETTING = "healthpod.scope"
 _PERSON = f"NULLIF(current_setting('{PERSON_SETTING}', true), '')::bigint"
 _SCOPE = f"current_setting('{SCOPE_SETTING}', true)"
 
-Scope = Literal["sign-in", "token", "link", "operator", "research", "delegation", "guardians"]
+Scope = Literal[
+    "sign-in", "token", "link", "operator", "research", "delegation", "guardians", "digests"
+]
 
 # Every table with a `person_id` column: its rows are one person's.
 PERSON_TABLES: tuple[str, ...] = tuple(
@@ -72,6 +76,7 @@ SCOPES: dict[str, tuple[str, ...]] = {
     "research": ("privacy_ledger", "research_opt_outs", "study_participants"),
     "delegation": ("accounts", "persons"),
     "guardians": ("delegations", "persons"),
+    "digests": ("notification_prefs",),
 }
 
 _INFO_KEY = "healthpod.rls"
