@@ -97,6 +97,9 @@ class Settings(BaseSettings):
     # The most privacy budget (epsilon) all studies together may spend on one person in a
     # year (healthpod.research.aggregate); a release that would pass it is refused.
     research_yearly_epsilon: Annotated[float, Field(gt=0, le=1000)] = 10.0
+    # The key of the per-study pseudonyms in a study's record export (healthpod.keys).
+    research_key: SecretStr | None = None
+    research_key_file: Path | None = None
     smtp_host: str | None = None
     smtp_port: Annotated[int, Field(ge=1, le=65535)] = 25
     smtp_username: str | None = None

@@ -20,6 +20,7 @@ ACCESS_LOG_KEY_FILE = "access_log_key"
 
 
 IDENTITY_KEY_FILE = "identity_key"
+RESEARCH_KEY_FILE = "research_key"
 
 
 def access_log_key(settings: Settings) -> bytes:
@@ -60,6 +61,26 @@ def identity_key(settings: Settings) -> bytes:
         "HEALTHPOD_IDENTITY_KEY",
         IDENTITY_KEY_FILE,
         lost="losing it means no one is found by their e-ID again",
+    )
+
+
+def research_key(settings: Settings) -> bytes:
+    """The key of the per-study pseudonyms of a study's record export (`research.records`).
+
+    Kept like the identity key: `HEALTHPOD_RESEARCH_KEY`, a file in
+    `HEALTHPOD_RESEARCH_KEY_FILE`, or the file `research_key` in the pod's home made on first
+    use. Every server of a region must share it.
+
+    Raises:
+        ConfigError: both settings are given, or the key is missing, unreadable or too short.
+    """
+    return _configured_key(
+        settings.home,
+        settings.research_key,
+        settings.research_key_file,
+        "HEALTHPOD_RESEARCH_KEY",
+        RESEARCH_KEY_FILE,
+        lost="a new key gives every participant a new pseudonym",
     )
 
 

@@ -54,6 +54,13 @@ def study() -> None:
 @click.option("--summary-sv", help="What the study does, in plain Swedish.")
 @click.option("--ethics-ref", help="The ethics approval's reference.")
 @click.option("--end", help="Last day of the study (YYYY-MM-DD, exclusive).")
+@click.option(
+    "--releases",
+    type=click.Choice(["aggregates", "records"]),
+    default="aggregates",
+    show_default=True,
+    help="What leaves the pod: aggregate answers only, or also pseudonymised records.",
+)
 @json_option
 @pass_pod
 def create(
@@ -71,6 +78,7 @@ def create(
     summary_sv: str | None,
     ethics_ref: str | None,
     end: str | None,
+    releases: str,
     as_json: bool,
 ) -> None:
     """Create a study (a draft; `study open` opens it).
@@ -94,6 +102,7 @@ def create(
         summary_sv=summary_sv,
         ethics_ref=ethics_ref,
         end=_day(end, "--end"),
+        releases=releases,
     )
     with pod.engine.begin() as conn:
         made = studies.create(conn, plan, now_ms=now_ms())
@@ -137,6 +146,7 @@ def show(pod: Pod, study_id: int, as_json: bool) -> None:
     click.echo(f"  categories:  {', '.join(d['categories'])} ({d['granularity']})")
     click.echo(f"  data:        {d['data_from']} to {d['data_to']}")
     click.echo(f"  min cohort:  {d['min_cohort']}; budget epsilon {d['epsilon']}")
+    click.echo(f"  releases:    {d['releases']}")
     click.echo(f"  participants: {d['participants']}")
 
 

@@ -4,7 +4,7 @@
         grant_type=client_credentials
         client_assertion_type=urn:ietf:params:oauth:client-assertion-type:jwt-bearer
         client_assertion=<JWT signed with a key of the client's registered JWKS>
-        scope=system/*.c
+        scope=system/*.c                 (or system/Observation.rs: a study's records)
 
 The assertion (RFC 7523, SMART Backend Services) must be signed with RS384 or ES384 (RS256 and
 ES256 are accepted too) by a key of the client's JWKS (registered by value, or fetched from its
@@ -48,6 +48,15 @@ ALGORITHMS = ("RS384", "ES384", "RS256", "ES256")
 TOKEN_SECONDS = 300
 MAX_ASSERTION_SECONDS = 300
 DELIVERY_SCOPES = frozenset({"system/*.c", "system/*.cu", "system/*.write", "system/*.*"})
+# A study's sponsor reading its pseudonymised records (`GET /fhir/Group/{study}/$export`).
+EXPORT_SCOPES = frozenset(
+    {
+        "system/Observation.rs",
+        "system/Observation.read",
+        "system/Group.rs",
+        "system/Group.read",
+    }
+)
 _assertions = schema.backend_assertions
 _tokens = schema.backend_tokens
 _jwks_cache: dict[str, tuple[float, KeySet]] = {}
@@ -91,10 +100,11 @@ def issue_token(
     if not assertion or len(assertion) > 16_000:
         raise BackendError("invalid_client", "client_assertion is missing.", status=401)
     scopes = form.get("scope", "").split()
-    if not scopes or not set(scopes) <= DELIVERY_SCOPES:
+    if not scopes or not set(scopes) <= DELIVERY_SCOPES | EXPORT_SCOPES:
         raise BackendError(
             "invalid_scope",
-            "Ask for system/*.c (deliveries of records); other system scopes are not offered.",
+            "Ask for system/*.c (deliveries of records) or system/Observation.rs (a study's "
+            "pseudonymised records); other system scopes are not offered.",
         )
     actor = _asserting_actor(conn, assertion)
     claims = _verified_claims(actor, assertion, token_endpoint=token_endpoint, now_ms=now_ms)

@@ -309,6 +309,7 @@ EVENTS: dict[str, str] = {
     "fhir.include": N_("Read"),
     "fhir.export_start": N_("Bulk export started"),
     "fhir.export_status": N_("Bulk export checked"),
+    "research.export": N_("Pseudonymised records for a study"),
     "export": N_("Download of everything"),
     "returned": N_("Returned"),
     "oauth.code_issued": N_("Access allowed"),

@@ -70,6 +70,11 @@ REASONS: tuple[tuple[re.Pattern[str], str], ...] = tuple(
             r"the token's scopes do not cover (?P<action>\w+) of \w+",
             N_("The access you allowed the app does not let it %(action)s this kind of data."),
         ),
+        # Research studies: a request that broke the study's rules.
+        (
+            r"study (?P<id>\d+): .+",
+            N_("Refused by the rules of study #%(id)s; nothing of yours was read."),
+        ),
         # The person's own acts.
         (r"logged in", N_("You signed in.")),
         (r"logged in with e-ID \((?P<what>.+)\)", N_("You signed in with e-ID (%(what)s).")),
