@@ -49,6 +49,7 @@ def _outcome(response, status):
         {"date": "2024-01-01T00:00:00+15:00"},
         {"_count": "-1"},
         {"_count": "abc"},
+        {"_count": "³"},
         {"_count": "1 OR 1=1"},
         {"_sort": "date;DROP TABLE quantity_samples"},
         {"_sort": "(select 1)"},

@@ -190,7 +190,7 @@ def parse_token(value: str, *, name: str = "code") -> Token:
 
 def parse_count(value: str) -> int:
     """Raises InvalidRequest for anything but a whole number ≥ 0; caps at MAX_COUNT."""
-    if not value.isdigit() or len(value) > 12:
+    if not (value.isascii() and value.isdigit()) or len(value) > 12:  # "³" is a digit too
         raise InvalidRequest(
             f"_count={value}: must be a whole number of 0 or more.",
             hint=f"Use _count=0 for the total only; pages hold at most {MAX_COUNT}.",
