@@ -24,16 +24,20 @@ import io
 import itertools
 import json
 import zipfile
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import orjson
+
 from healthpod import __version__
 from healthpod.fhir import render
+from healthpod.fhir.render import Rendered
 from healthpod.store.export_format import FORMAT, FORMAT_VERSION
 from healthpod.store.observations import BP_TYPES, SampleFilter
 from healthpod.store.person_data import PersonData, Reader
+from healthpod.store.person_tables import TableRows
 
 BATCH = 2000
 PAGE = 20_000  # samples per page: each page costs a seek, so few large ones
@@ -67,10 +71,10 @@ def write_export(
                     itertools.chain(ours.get(resource_type, ()), _resources(read, resource_type)),
                     _reporter(on_progress, name, expected.get(name)),
                 )
-            for table, columns, rows in read.table_rows():
-                name = f"csv/{table}.csv"
+            for table in read.table_rows():
+                name = f"csv/{table.name}.csv"
                 counts[name], digests[name] = _write_csv(
-                    archive, name, columns, rows, _reporter(on_progress, name, None)
+                    archive, name, table, _reporter(on_progress, name, None)
                 )
         manifest = {
             "format": FORMAT,
@@ -114,49 +118,72 @@ class _Hashed(io.RawIOBase):
 def _write_lines(
     archive: zipfile.ZipFile, name: str, documents: Iterable[Any], report: Report
 ) -> tuple[int, str]:
+    """One JSON document per line; a `render.Rendered` is written as the text it holds."""
     count = 0
     with archive.open(name, "w") as raw:
         hashed = _Hashed(raw)
-        out = io.TextIOWrapper(io.BufferedWriter(hashed), encoding="utf-8", newline="\n")
+        out = io.BufferedWriter(hashed, WRITE_BUFFER)
         for document in documents:
-            out.write(_encode(document))
-            out.write("\n")
+            out.write(document.json if isinstance(document, Rendered) else _encode(document))
+            out.write(b"\n")
             count += 1
             if count % BATCH == 0:
                 report(count)
         out.flush()
-        out.detach().flush()
     report(count)
     return count, hashed.sha.hexdigest()
 
 
 def _write_csv(
-    archive: zipfile.ZipFile, name: str, columns: list[str], rows: Iterable[Any], report: Report
+    archive: zipfile.ZipFile, name: str, table: TableRows, report: Report
 ) -> tuple[int, str]:
+    """The table's rows as CSV; its JSON cells (stored text) re-encoded compactly."""
     count = 0
+    recode = sorted(table.json)
     with archive.open(name, "w") as raw:
         hashed = _Hashed(raw)
-        out = io.TextIOWrapper(io.BufferedWriter(hashed), encoding="utf-8", newline="")
+        out = io.TextIOWrapper(
+            io.BufferedWriter(hashed, WRITE_BUFFER), encoding="utf-8", newline=""
+        )
         writer = csv.writer(out)
-        writer.writerow(columns)
-        for row in rows:
-            writer.writerow([_cell(value) for value in row])
-            count += 1
-            if count % BATCH == 0:
-                report(count)
+        writer.writerow(table.columns)
+        while chunk := list(itertools.islice(table.rows, BATCH)):
+            if recode:
+                writer.writerows(_recoded(row, recode) for row in chunk)
+            else:
+                writer.writerows(chunk)
+            count += len(chunk)
+            report(count)
         out.flush()
         out.detach().flush()
     report(count)
     return count, hashed.sha.hexdigest()
 
 
-_encode = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+WRITE_BUFFER = 1024 * 1024
+_fallback = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
 
 
-def _cell(value: Any) -> Any:
-    if isinstance(value, dict | list):
-        return _encode(value)
-    return value
+def _encode(document: Any) -> bytes:
+    """Compact JSON (orjson: a tenth of the standard encoder's time)."""
+    try:
+        return orjson.dumps(document)
+    except TypeError:  # an integer beyond 64 bits: the standard encoder writes it
+        return _fallback(document).encode()
+
+
+def _recoded(row: Sequence[Any], positions: list[int]) -> list[Any]:
+    cells = list(row)
+    for i in positions:
+        text = cells[i]
+        if text is not None:
+            try:
+                value = orjson.loads(text)
+            except orjson.JSONDecodeError:
+                continue  # what orjson cannot read (NaN, a huge integer) stays as stored
+            # JSON null (how a JSON column stores None) is an empty cell, as null is anywhere.
+            cells[i] = None if value is None else orjson.dumps(value).decode()
+    return cells
 
 
 def _patient(read: Reader) -> Iterator[dict[str, Any]]:
@@ -165,7 +192,7 @@ def _patient(read: Reader) -> Iterator[dict[str, Any]]:
         yield render.patient(identity)
 
 
-def _observations(read: Reader) -> Iterator[dict[str, Any]]:
+def _observations(read: Reader) -> Iterator[dict[str, Any] | Rendered]:
     """Every sample as an Observation, as the FHIR API renders it, page by page.
 
     One type at a time (blood pressure's two parts together, listed as one panel): a page
@@ -180,7 +207,7 @@ def _observations(read: Reader) -> Iterator[dict[str, Any]]:
         while True:
             rows = read.samples(SampleFilter(type_codes=group), after=after, limit=PAGE)
             for row in rows:
-                yield render.sample_observation(row, patient_id)
+                yield render.sample_resource(row, patient_id)
             if len(rows) < PAGE:
                 break
             after = rows[-1].key

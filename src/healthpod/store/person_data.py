@@ -367,7 +367,7 @@ class Reader:
         consent screen says that such things exist, never what they are)."""
         return restrictions.counts(self.conn, self.person_id)
 
-    def table_rows(self) -> Iterator[tuple[str, list[str], Iterator[Any]]]:
+    def table_rows(self) -> Iterator[person_tables.TableRows]:
         """Every row of the person's tables, as stored; the person's own door only.
 
         Raises:
