@@ -13,6 +13,7 @@ import csv
 import hashlib
 import io
 import json
+import re
 import shutil
 import uuid
 import zipfile
@@ -31,7 +32,7 @@ from healthpod.cli import cli
 from healthpod.config import Settings
 from healthpod.consent import store
 from healthpod.consent.model import Scope
-from healthpod.ingest.base import CategoryValue, Quantity, SourceRef, Workout
+from healthpod.ingest.base import CategoryValue, Correlation, Quantity, SourceRef, Workout
 from healthpod.pod import Pod
 from healthpod.store import schema
 from healthpod.store.engine import make_engine
@@ -56,6 +57,9 @@ COMPARED = (
     "activity_summaries",
     "daily_summaries",
     "resources",
+    "marked_wrong",
+    "restrictions",
+    "tombstones",
 )
 DROPPED = {"id", "person_id", "import_id", "last_updated_ms"}
 DROPPED_OF_PERSON = {"name", "created_ms"}  # the target pod's person keeps theirs
@@ -100,6 +104,7 @@ def _full_pod(tmp_path: Path, database_url: str) -> Invoke:
     assert invoke("sources", "priority", "Health Mate", "1").exit_code == 0
     assert invoke("settings", "set", "timezone", "Europe/Stockholm").exit_code == 0
     assert invoke("sources", "priority", "Apple Watch", "1", "--type", "heart_rate").exit_code == 0
+    _decide(invoke)
     added = invoke(
         "actor", "add", "--name", "Coach Anna", "--kind", "coach", "--purpose", "CAREMGT",
         "--redirect-uri", "https://c.example/cb", "--json",
@@ -115,6 +120,31 @@ def _full_pod(tmp_path: Path, database_url: str) -> Invoke:
         store.grant(conn, me, actor, Scope(frozenset({"heart"})), valid_until_ms=None, now_ms=NOW)
     pod.close()
     return invoke
+
+
+def _first(invoke: Invoke, type_name: str) -> str:
+    return str(
+        json.loads(invoke("data", "list", "--type", type_name, "--json").stdout)["items"][0]["id"]
+    )
+
+
+def _decide(invoke: Invoke) -> None:
+    """What the person decided: marks with reasons (a sample, a blood pressure, a workout, a
+    record), "only me" (a type, a sample, a blood pressure, a record) and a deletion."""
+    condition = _first(invoke, "Condition")
+    for args in (
+        ("mark-wrong", _first(invoke, "blood_glucose"), "--reason", "meter not calibrated"),
+        ("mark-wrong", _first(invoke, "blood_pressure"), "--reason", "cuff too loose"),
+        ("mark-wrong", _first(invoke, "workout")),
+        ("mark-wrong", condition, "--reason", "not mine"),
+        ("restrict", "--type", "heart_rate"),
+        ("restrict", _first(invoke, "steps"), condition),
+        ("restrict", json.loads(invoke("data", "list", "--type", "blood_pressure", "--json")
+                                .stdout)["items"][-1]["id"]),
+        ("delete", "--yes", _first(invoke, "body_temperature")),
+    ):  # fmt: skip
+        result = invoke("data", *args)
+        assert result.exit_code == 0, (args, result.output)
 
 
 def _export(invoke: Invoke, out: Path) -> Path:
@@ -144,6 +174,22 @@ def _tables(path: Path) -> dict[str, list[tuple[Any, ...]]]:
             "device_id": devices,
             "correlation_id": correlations,
         }
+        # What a mark or a restriction names (`kind`, `row_id`; `target` q-12): the row's
+        # natural key.
+        named: dict[str, dict[str, Any]] = {
+            "bp": correlations,
+            "w": {
+                r["id"]: (r["activity_type"], r["start_ms"], r["end_ms"], sources[r["source_id"]])
+                for r in rows("workouts")
+            },
+            "r": {r["id"]: (r["resource_type"], r["fhir_id"]) for r in rows("resources")},
+        }
+        for kind, value in (("quantity", "value"), ("category", "value_code")):
+            named[kind[0]] = {
+                r["id"]: (types[r["type_id"]], r["start_ms"], r["end_ms"], r[value],
+                          sources[r["source_id"]])
+                for r in rows(f"{kind}_samples")
+            }  # fmt: skip
         found: dict[str, list[tuple[Any, ...]]] = {}
         for table in COMPARED:
             kept = []
@@ -151,6 +197,11 @@ def _tables(path: Path) -> dict[str, list[tuple[Any, ...]]]:
                 if table == "daily_summaries" and row["by_source"]:
                     by = json.loads(row["by_source"])
                     row["by_source"] = json.dumps({sources[k]: v for k, v in sorted(by.items())})
+                if table in ("marked_wrong", "restrictions") and row["row_id"]:
+                    row["row_id"] = named[row["kind"]][row["row_id"]]
+                    kind, _, old_id = row["target"].partition("-")
+                    if kind in named and old_id.isdigit():
+                        row["target"] = named[kind][old_id]
                 kept.append(
                     tuple(
                         (column, names[column].get(value) if column in names else value)
@@ -200,6 +251,14 @@ def test_an_export_imported_into_an_empty_pod_gives_the_same_pod(
     assert before["workouts"] and before["correlations"] and before["resources"]
     assert any("points" in dict(row)["route"] for row in before["workouts"])
     assert before["source_type_priorities"] and before["daily_summaries"]
+    # What the person decided came along: marks with their reasons, "only me" and deletions.
+    assert {dict(row)["kind"] for row in before["marked_wrong"]} == {"q", "bp", "w", "r"}
+    assert {dict(row)["level"] for row in before["restrictions"]} == {"type", "record"}
+    assert before["tombstones"]
+    for listing in ("wrong", "restrictions", "tombstones"):  # as the person lists them
+        shown = [re.sub(r'"(q|c|bp|w)-\d+"', r'"\1-N"', pod("data", listing, "--json").stdout)
+                 for pod in (original, moved)]  # fmt: skip
+        assert _without_ids(shown[0]) == _without_ids(shown[1]), listing
     # The same statistics and findings, as the person asks for them.
     for question in (("stats", "--json"), ("insights", "--json"), ("sources", "--json")):
         assert _without_ids(original(*question).stdout) == _without_ids(moved(*question).stdout)
@@ -430,6 +489,73 @@ def _workout(draw: st.DrawFn) -> Workout:
     )  # fmt: skip
 
 
+@st.composite
+def _pressure(draw: st.DrawFn) -> Correlation:
+    start = draw(_TIMES)
+    source = draw(_SOURCES)
+    parts = tuple(
+        Quantity(code, start, start, 60, 60, draw(st.integers(50, 180)), "mm[Hg]", source)
+        for code in ("blood_pressure_systolic", "blood_pressure_diastolic")
+    )
+    return Correlation("blood_pressure", start, start, 60, 60, source, parts)
+
+
+# What the person decides afterwards: (what, which item, a reason). The item is picked among
+# those stored by its position (modulo their number), so every draw names one.
+_DECISIONS = st.lists(
+    st.tuples(
+        st.sampled_from(["wrong", "only me", "only me type", "delete"]),
+        st.integers(0, 1000),
+        st.none() | st.text(max_size=12),
+    ),
+    max_size=6,
+)
+
+
+def _decide_at_random(pod: Pod, person_id: int, decisions: list[Any]) -> None:
+    """Mark, restrict and delete through the person's own door, each in its own transaction
+    (one the store refuses, such as a mark on a deleted item, changes nothing)."""
+    from healthpod.errors import HealthpodError
+    from healthpod.insights import corrections
+    from healthpod.store.person_data import for_owner
+
+    with as_superuser(pod.engine) as conn:
+        targets = [
+            f"{kind}-{row_id}"
+            for kind, table in (
+                ("q", schema.quantity_samples),
+                ("c", schema.category_samples),
+                ("bp", schema.correlations),
+                ("w", schema.workouts),
+            )
+            for row_id in conn.scalars(
+                select(table.c.id).where(table.c.person_id == person_id).order_by(table.c.id)
+            )
+        ]
+        codes = sorted(
+            conn.scalars(
+                select(schema.sample_types.c.code)
+                .join(schema.quantity_samples)
+                .where(schema.quantity_samples.c.person_id == person_id)
+                .distinct()
+            )
+        )
+    if not targets:
+        return
+    data = for_owner(pod.engine, pod.reads, person_id)
+    for n, (what, index, reason) in enumerate(decisions):
+        target = targets[index % len(targets)]
+        with contextlib.suppress(HealthpodError), data.writer() as write:
+            if what == "wrong":
+                corrections.mark_wrong(write, [target], reason, now_ms=NOW + n)
+            elif what == "only me" and not target.startswith("w-"):
+                write.restrict([], [target], now_ms=NOW + n)
+            elif what == "only me type" and codes:
+                write.restrict([codes[index % len(codes)]], [], now_ms=NOW + n)
+            elif what == "delete":
+                corrections.delete_items(write, [target], now_ms=NOW + n)
+
+
 @settings(
     max_examples=8,
     deadline=None,
@@ -439,10 +565,13 @@ def _workout(draw: st.DrawFn) -> Workout:
     items=st.lists(_quantity(), max_size=30)
     .flatmap(lambda q: st.lists(_category(), max_size=8).map(lambda c: [*q, *c]))
     .flatmap(lambda s: st.lists(_workout(), max_size=3).map(lambda w: [*s, *w]))
+    .flatmap(lambda s: st.lists(_pressure(), max_size=3).map(lambda b: [*s, *b])),
+    decisions=_DECISIONS,
 )
-def test_random_pods_round_trip_table_by_table(tmp_path, pod, items):
-    """Random pods on each engine: exported, imported as a new person, exported again, the
-    two exports' tables equal (ids aside), daily statistics included."""
+def test_random_pods_round_trip_table_by_table(tmp_path, pod, items, decisions):
+    """Random pods on each engine, with random marks, restrictions and deletions: exported,
+    imported as a new person, exported again, the two exports' tables equal (ids aside),
+    daily statistics and what the person decided included."""
     from healthpod.export import write_export
     from healthpod.ingest.run import import_path, run_import
     from healthpod.store.person_data import for_owner
@@ -453,6 +582,7 @@ def test_random_pods_round_trip_table_by_table(tmp_path, pod, items):
             pod, _Items(items), lambda: contextlib.nullcontext(io.BytesIO()),  # type: ignore[arg-type]
             filename="generated", sha256="0" * 64, person=name,
         )  # fmt: skip
+        _decide_at_random(pod, pod.person_id(name), decisions)
     folder = tmp_path / name
     folder.mkdir()
     write_export(for_owner(pod.engine, pod.reads, pod.person_id(name)), folder / "a.zip")
@@ -460,6 +590,10 @@ def test_random_pods_round_trip_table_by_table(tmp_path, pod, items):
     moved = pod.person_id(f"{name}-moved")
     write_export(for_owner(pod.engine, pod.reads, moved), folder / "b.zip")
     assert _tables(folder / "b.zip") == _tables(folder / "a.zip")
+    # Importing it again adds nothing, what the person decided included.
+    import_path(pod, folder / "a.zip", person=f"{name}-moved")
+    write_export(for_owner(pod.engine, pod.reads, moved), folder / "c.zip")
+    assert _tables(folder / "c.zip") == _tables(folder / "a.zip")
 
 
 def test_the_demo_pod_round_trips(tmp_path, pod):

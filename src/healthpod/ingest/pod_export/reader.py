@@ -6,8 +6,10 @@ counts are checked as each file is read; the import is one transaction, so a lie
 still stores nothing). Then the CSV files, which are authoritative for re-import, become the
 store's ordinary import items: types, sources with their order, devices and per-type orders
 first, then the samples in column batches, the correlations with their records, workouts,
-activity summaries, the person's characteristics and the clinical resources. The FHIR NDJSON
-files are for people and other services; they are verified but not read.
+activity summaries, the person's characteristics and the clinical resources, and last what
+the person decided there (tombstones, marks with their reasons, "only me"), every old id
+replaced by the natural key of the row it named. The FHIR NDJSON files are for people and
+other services; they are verified but not read.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import csv
 import hashlib
 import io
 import json
+import re
 import zipfile
 from collections import defaultdict
 from collections.abc import Iterator, Sequence
@@ -37,13 +40,18 @@ from healthpod.ingest.base import (
     SampleBatch,
     SampleKey,
     SourceRef,
+    Warning_,
     Workout,
 )
 from healthpod.ingest.zones import parse_zone
 from healthpod.store.export_format import FORMAT, FORMAT_VERSION
 from healthpod.store.imports.items import (
+    CarriedMark,
+    CarriedRestriction,
+    CarriedTombstone,
     DeviceInfo,
     HistoryRecord,
+    RowKey,
     SampleTypeInfo,
     SourceInfo,
     TypePriority,
@@ -54,6 +62,7 @@ MAX_MANIFEST_BYTES = 1024 * 1024  # a real manifest is a few kB
 BATCH = 50_000  # samples per column batch
 # The old pod's records that are no live part of a new one: kept read-only (moved_history).
 HISTORY = ("imports", "actors", "consents", "consent_history", "access_log")
+_ROW_ID = re.compile(r"^(q|c|bp|w)-(\d{1,18})$")  # a row named by the old pod's id
 HINT = "Export the pod again with `healthpod export` and import the new zip."
 csv.field_size_limit(64 * 1024 * 1024)  # a workout route or a resource is one cell
 
@@ -156,6 +165,10 @@ class _Archive:
         self.counts: dict[str, int] = manifest["files"]
         self.sums: dict[str, str] = manifest["sha256"]
         self.current = MANIFEST  # the file being read, for messages
+        # The old ids the person's marks and restrictions name, by kind (q|c|bp|w), and the
+        # natural keys of those rows, found as the rows are read ("q-12" → its RowKey).
+        self.wanted: dict[str, set[str]] = defaultdict(set)
+        self.keys: dict[str, RowKey] = {}
 
     # -- checks -----------------------------------------------------------------------------
     def _zone(self, text: str | None) -> str | None:
@@ -216,6 +229,14 @@ class _Archive:
 
     # -- items ------------------------------------------------------------------------------
     def items(self) -> Iterator[Item]:
+        # What the person decided (small files): read first, so that the rows their targets
+        # name are picked out on the way (`self.keys`) and named by natural key at the end.
+        marks = list(self.rows("marked_wrong"))
+        restricted = list(self.rows("restrictions"))
+        for row in [*marks, *restricted]:
+            found = _ROW_ID.match(row["target"])
+            if found is not None and row.get("level") != "type":
+                self.wanted[found[1]].add(found[2])
         types = {row["id"]: row for row in self.rows("sample_types")}
         sources = {row["id"]: row for row in self.rows("sources")}
         devices = {row["id"]: row["description"] for row in self.rows("devices")}
@@ -243,6 +264,8 @@ class _Archive:
         for kind in ("quantity", "category"):
             yield from self._batches(kind, types, sources, devices, correlated)
         for row in self.rows("correlations"):
+            if row["id"] in self.wanted["bp"]:
+                self.keys[f"bp-{row['id']}"] = _key("bp", row["type_code"], row, sources)
             yield Correlation(
                 type_code=row["type_code"],
                 **_times(row),
@@ -257,6 +280,8 @@ class _Archive:
             name = "csv/quantity_samples.csv or csv/category_samples.csv"
             raise self.fail(name, f"samples name correlations {sorted(correlated)[:5]} not found")
         for row in self.rows("workouts"):
+            if row["id"] in self.wanted["w"]:
+                self.keys[f"w-{row['id']}"] = _key("w", row["activity_type"], row, sources)
             yield Workout(
                 activity_type=row["activity_type"],
                 **_times(row),
@@ -304,6 +329,49 @@ class _Archive:
                 organisation=_text(row["organisation"]),
                 provenance=row["provenance"],
             )
+        yield from self._decisions(marks, restricted)
+
+    def _decisions(
+        self, marks: list[dict[str, str]], restricted: list[dict[str, str]]
+    ) -> Iterator[Item]:
+        """Tombstones, marks (one per target: a blood pressure's parts come with its panel)
+        and restrictions, every old id replaced by the natural key of the row it named."""
+        for row in self.rows("tombstones"):
+            yield CarriedTombstone(
+                kind=row["kind"],
+                code=row["code"],
+                start_ms=_int(row["start_ms"]),
+                end_ms=_int(row["end_ms"]),
+                source=_text(row["source"]),
+                value=_float(row["value"]),
+                text=_text(row["text"]),
+                target=row["target"],
+                deleted_ms=int(row["deleted_ms"]),
+            )
+        seen: set[str] = set()
+        for row in marks:
+            if row["target"] in seen:
+                continue
+            seen.add(row["target"])
+            target = self._target(row["target"])
+            if target is None:
+                yield _lost("csv/marked_wrong.csv", row["target"])
+            else:
+                yield CarriedMark(target, _text(row["reason"]), int(row["created_ms"]))
+        for row in restricted:
+            level = row["level"]
+            target = row["target"] if level == "type" else self._target(row["target"])
+            if target is None:
+                yield _lost("csv/restrictions.csv", row["target"])
+            else:
+                yield CarriedRestriction(level, target, int(row["created_ms"]))
+
+    def _target(self, text: str) -> str | RowKey | None:
+        """A target as the new pod can find it: a row by natural key (None: the export holds
+        no row with that id), a record of healthcare (`Type/id`) as it is."""
+        if _ROW_ID.match(text) is None:
+            return text
+        return self.keys.get(text)
 
     def _batches(
         self,
@@ -316,9 +384,14 @@ class _Archive:
         """The samples of one table as column batches; those in a correlation are kept aside
         for it (`correlated`, by the old correlation id)."""
         batch = _Batch(kind)
+        short = kind[0]  # q|c, as ids are written
+        wanted = self.wanted[short]
         for row in self.rows(f"{kind}_samples"):
             t = types[row["type_id"]]
             unit = row["unit"] if kind == "quantity" else t["unit"]
+            if wanted and row["id"] in wanted:
+                value = float(row["value"]) if short == "q" else row["value_code"]
+                self.keys[f"{short}-{row['id']}"] = _key(short, t["code"], row, sources, value)
             if row["correlation_id"]:
                 correlated[row["correlation_id"]].append(
                     _sample(kind, t, unit, row, sources, devices)
@@ -418,6 +491,21 @@ def _sample(
     if kind == "quantity":
         return Quantity(value=float(row["value"]), unit=unit, **common)
     return CategoryValue(value_code=row["value_code"], **common)
+
+
+def _lost(name: str, target: str) -> Warning_:
+    return Warning_(name, f"{target} names no row of the export; it was not carried over.")
+
+
+def _key(
+    kind: str,
+    code: str,
+    row: dict[str, str],
+    sources: dict[str, dict[str, str]],
+    value: float | str | None = None,
+) -> RowKey:
+    source = sources[row["source_id"]]["name"]
+    return RowKey(kind, code, int(row["start_ms"]), int(row["end_ms"]), source, value)
 
 
 def _times(row: dict[str, str]) -> dict[str, int]:

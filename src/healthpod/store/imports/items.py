@@ -239,6 +239,59 @@ class HistoryRecord:
     record: dict[str, Any]
 
 
+@dataclass(frozen=True, slots=True)
+class RowKey:
+    """A stored row named by its natural key, as another pod's ids mean nothing here: a
+    sample (kind q or c) by type code, times, source and value; a blood pressure (bp) by its
+    correlation type, times and source; a workout (w) by activity type, times and source."""
+
+    kind: str  # q|c|bp|w
+    code: str
+    start_ms: int
+    end_ms: int
+    source: str
+    value: float | str | None = None  # q: the value; c: the value code
+
+
+# A record of healthcare is named by `ResourceType/id` (the same in every pod); a whole type
+# by its code. Anything else by its natural key.
+Target = str | RowKey
+
+
+@dataclass(frozen=True, slots=True)
+class CarriedMark:
+    """What the person marked wrong in the pod exported from, with their reason."""
+
+    target: Target
+    reason: str | None
+    created_ms: int
+
+
+@dataclass(frozen=True, slots=True)
+class CarriedRestriction:
+    """What the person marked "only me" in the pod exported from: a type or a record."""
+
+    level: str  # type|record
+    target: Target
+    created_ms: int
+
+
+@dataclass(frozen=True, slots=True)
+class CarriedTombstone:
+    """What the person deleted in the pod exported from (`schema.tombstones`, by natural key
+    already), so that importing that data here does not bring it back either."""
+
+    kind: str
+    code: str
+    start_ms: int | None
+    end_ms: int | None
+    source: str | None
+    value: float | None
+    text: str | None
+    target: str
+    deleted_ms: int
+
+
 Item = (
     Quantity
     | CategoryValue
@@ -256,4 +309,7 @@ Item = (
     | DeviceInfo
     | TypePriority
     | HistoryRecord
+    | CarriedMark
+    | CarriedRestriction
+    | CarriedTombstone
 )

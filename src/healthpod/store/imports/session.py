@@ -18,7 +18,7 @@ from sqlalchemy import Connection, Table, select
 from sqlalchemy.dialects import postgresql, sqlite
 
 from healthpod.store import schema
-from healthpod.store.imports.items import SourceRef, Warning_
+from healthpod.store.imports.items import CarriedMark, CarriedRestriction, SourceRef, Warning_
 from healthpod.store.person_data import Writer, owner_writer
 from healthpod.store.sample_columns import Columns
 
@@ -121,6 +121,8 @@ class ImportSession:
         # natural keys of both kinds seen in this import let each be stored and counted once.
         self.correlated_keys: set[tuple[Any, ...]] = set()
         self.top_level_keys: set[tuple[Any, ...]] = set()
+        # Marks and restrictions from another pod, set once every row is written (`carried`).
+        self.carried: list[CarriedMark | CarriedRestriction] = []
 
     # -- inserts --------------------------------------------------------------------------
     def staging(self) -> Staging:

@@ -74,6 +74,12 @@ class ImportTransaction:
         # What the person deleted before stays deleted (their tombstones), whatever the file says.
         purged = deletion.purge_import(self.conn, self.person_id, self.import_id)
         summarizing.finish(session)
+        if session.carried:  # marks and restrictions from another pod, on rows now written
+            from healthpod.store.imports import carried
+
+            marked = carried.apply(session)
+            if marked and session.summaries is not None:
+                session.summaries.refresh_days(session.owner, marked)
         tally = session.tally
         if purged.rows:
             if purged.ranges and session.summaries is not None:

@@ -17,9 +17,12 @@ from typing import Any, TypeVar
 from sqlalchemy import Table, bindparam, select, update
 
 from healthpod.store import schema
-from healthpod.store.imports import pod_tables
+from healthpod.store.imports import carried, pod_tables
 from healthpod.store.imports.items import (
     ActivitySummary,
+    CarriedMark,
+    CarriedRestriction,
+    CarriedTombstone,
     CategoryValue,
     ClinicalResource,
     Correlation,
@@ -303,6 +306,9 @@ register_writer(SourceInfo, pod_tables.write_sources)
 register_writer(DeviceInfo, pod_tables.write_devices)
 register_writer(TypePriority, pod_tables.write_type_priorities)
 register_writer(HistoryRecord, pod_tables.write_history)
+register_writer(CarriedTombstone, carried.write_tombstones)
+register_writer(CarriedMark, carried.keep)
+register_writer(CarriedRestriction, carried.keep)
 
 
 def write_items(session: ImportSession, items: Iterable[Item]) -> None:
