@@ -8,7 +8,15 @@ from datetime import date, datetime, timedelta
 import pytest
 
 from healthpod.insights import report
-from healthpod.insights.findings import NOT_A_DIAGNOSIS, findings
+from healthpod.insights.findings import (
+    BP_TYPES,
+    NOT_A_DIAGNOSIS,
+    RULES,
+    Context,
+    findings,
+    last_day_with_data,
+)
+from healthpod.insights.stats import daily_summaries
 from healthpod.store.person_data import owner_writer
 from insights.builder import Person
 
@@ -196,3 +204,41 @@ def test_the_report_gives_baselines_and_trends_of_key_types(engine):
     assert by_period[365]["days_with_data"] == 120  # missing days are left out, not zeros
     assert by_period[90]["direction"] == "falling"
     assert by_period[90]["slope_per_week"]["value"] == pytest.approx(-0.35)
+
+
+def test_reading_ahead_gives_each_rule_what_it_reads_alone(engine):
+    """The findings read every rule's daily rows in one query (`Context.read_ahead`); each
+    rule must see exactly what it saw reading its own, also rows just outside its window."""
+    rnd = random.Random(3)
+    me = Person(engine, "everything")
+    n = 420  # longer than the longest look back (400 days)
+    daily(me, "resting_heart_rate", [rnd.gauss(55, 2) for _ in range(n - 2)] + [70, 72])
+    daily(me, "hrv_sdnn", [rnd.gauss(60, 5) for _ in range(n - 5)] + [30] * 5, clock="06:00")
+    daily(me, "exercise_time", [rnd.choice([0, 20, 45]) for _ in range(n)], clock="18:00")
+    daily(me, "body_mass", [80 + 0.02 * i for i in range(n)], clock="07:30", source="Scale")
+    sleep_nights(me, [rnd.uniform(5, 9) for _ in range(40)], [rnd.uniform(2, 4) for _ in range(40)])
+    blood_pressures(me, 138, 88, n=40)
+    me.save()
+    with engine.begin() as conn:
+        write = owner_writer(conn, me.id)
+        as_of = last_day_with_data(write)
+        assert as_of == END
+        alone, ahead = Context(write, as_of), Context(write, as_of)
+        ahead.read_ahead()
+        seen = [rule(ahead) for rule in RULES]
+        assert seen == [rule(alone) for rule in RULES]
+        assert sum(f is not None for f in seen) == len(RULES)  # every rule had its data
+        for codes, from_ms in [
+            (["sleep_analysis"], ahead._since["sleep_analysis"]),
+            (["blood_pressure_systolic", "blood_pressure_diastolic"], ahead._since[BP_TYPES[0]]),
+            (["body_mass"], ahead._since["body_mass"] + 86_400_000),
+        ]:
+            assert ahead.summaries(codes, from_ms) == daily_summaries(write, codes, from_ms)
+        # A window the read-ahead does not cover is read on its own.
+        early = ahead._since["sleep_analysis"] - 5 * 86_400_000
+        assert ahead.summaries(["sleep_analysis"], early) == daily_summaries(
+            write, ["sleep_analysis"], early
+        )
+        assert len(ahead.summaries(["sleep_analysis"], early)) > len(
+            ahead.summaries(["sleep_analysis"], ahead._since["sleep_analysis"])
+        )

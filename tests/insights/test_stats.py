@@ -224,3 +224,60 @@ def test_hours_without_dates_show_the_last_day_with_data(engine):
     )
     with pytest.raises(InvalidRequest, match="at most 92 days"):
         stats(engine, me, "steps", "hour", "2026-01-01")
+
+
+def test_many_types_read_together_give_what_each_gives_alone(engine):
+    """`days_of_types` (the overview's one query for nine types) gives each type's day and
+    week buckets as `bucket_stats` does, and the same "no data" answers."""
+    from datetime import date, timedelta
+
+    from healthpod.insights.stats import days_of_types
+
+    me = Person(engine)
+    first = date(2026, 5, 1)
+    for i in range(40):
+        day = (first + timedelta(days=i)).isoformat()
+        me.quantity("steps", f"{day}T08:00+02:00", f"{day}T08:30+02:00", 1000 + i, WATCH)
+        me.quantity("steps", f"{day}T08:10+02:00", f"{day}T08:20+02:00", 300, PHONE)
+        me.quantity("heart_rate", f"{day}T09:00+02:00", None, 60 + i % 7)
+        me.quantity("heart_rate", f"{day}T21:00+02:00", None, 70 + i % 5)
+        if i % 3 == 0:
+            me.category(
+                "sleep_analysis",
+                f"{day}T00:30+02:00",
+                f"{day}T07:00+02:00",
+                "HKCategoryValueSleepAnalysisAsleepCore",
+            )
+    # Body mass before and after the window, none inside it: an empty chart, not "no data".
+    me.quantity("body_mass", "2026-04-01T07:00+02:00", None, 80)
+    me.quantity("body_mass", "2026-07-01T07:00+02:00", None, 81)
+    # Resting heart rate only long before it: "no data from … to …".
+    me.quantity("resting_heart_rate", "2026-01-05T07:00+01:00", None, 52)
+    me.save()
+    codes = ["steps", "heart_rate", "sleep_analysis", "body_mass", "resting_heart_rate", "nope"]
+    start, end = date(2026, 5, 10), date(2026, 6, 8)
+    with engine.begin() as conn:
+        write = owner_writer(conn, me.id)
+        found = days_of_types(write, codes, start, end)
+        assert "nope" not in found
+        for code in codes[:-1]:
+            for by, lo, hi in [("day", start, end), ("week", date(2026, 6, 8), end)]:
+                try:
+                    alone = bucket_stats(write, code, by, lo, hi)
+                except NotFound as exc:
+                    with pytest.raises(NotFound) as together:
+                        found[code].stats(by, lo, hi)
+                    assert together.value.message == exc.message
+                    continue
+                together = found[code].stats(by, lo, hi)
+                without_sources = tuple(
+                    type(b)(b.start, b.end, b.count, b.total, b.low, b.high, b.mean)
+                    for b in alone.buckets
+                )
+                assert together.buckets == without_sources, (code, by)
+                assert (together.method, together.unit) == (alone.method, alone.unit)
+        assert found["body_mass"].stats("day", start, end).buckets == ()
+        with pytest.raises(NotFound):
+            found["resting_heart_rate"].stats("day", start, end)
+        with pytest.raises(ValueError, match="not within"):
+            found["steps"].stats("day", start - timedelta(days=1), end)

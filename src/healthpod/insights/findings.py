@@ -22,7 +22,12 @@ from urllib.parse import urlencode
 from healthpod.insights import summaries
 from healthpod.insights.baselines import baseline
 from healthpod.insights.sources import source_names
-from healthpod.insights.stats import daily_summaries, daily_values
+from healthpod.insights.stats import (
+    DailySummary,
+    daily_summaries,
+    daily_summaries_since,
+    values_of,
+)
 from healthpod.insights.timefmt import day_number
 from healthpod.insights.trends import trend
 from healthpod.store import daily_summaries as daily_rows
@@ -86,19 +91,63 @@ def data_link(type_code: str, start: date, end: date, by: str = "day") -> str:
     return f"/api/insights/stats/{type_code}?{query}"
 
 
+LOOKBACK_DAYS = 400  # how far back a rule's baseline may look
+DAY_MS = 86_400_000
+# The types the rules read as daily values (`Context.days`), over the whole lookback.
+BASELINE_TYPES = ("resting_heart_rate", "hrv_sdnn", "exercise_time", "body_mass")
+BP_TYPES = ("blood_pressure_systolic", "blood_pressure_diastolic")
+NIGHTS = 14  # sleep rules: the last two weeks
+
+
 @dataclass
 class Context:
     data: Writer
     as_of: date
     _cache: dict[str, dict[date, float]] = field(default_factory=dict)
+    _rows: list[DailySummary] = field(default_factory=list)  # read ahead (`read_ahead`)
+    _since: dict[str, int] = field(default_factory=dict)  # code -> from_ms read ahead
 
-    def days(self, type_code: str, lookback: int = 400) -> dict[date, float]:
+    def read_ahead(self) -> None:
+        """Read the daily rows every rule asks for in one query instead of one per rule."""
+        windows = dict.fromkeys(BASELINE_TYPES, self._lookback_ms(LOOKBACK_DAYS))
+        windows["sleep_analysis"] = _nights_from_ms(self.as_of)
+        windows |= dict.fromkeys(BP_TYPES, _bp_from_ms(self.as_of))
+        self._rows = daily_summaries_since(self.data, windows)
+        self._since = windows
+
+    def summaries(self, type_codes: list[str], from_ms: int) -> list[DailySummary]:
+        """`stats.daily_summaries(data, type_codes, from_ms)`, from what was read ahead when
+        it covers them."""
+        if all(self._since.get(c, from_ms + 1) <= from_ms for c in type_codes):
+            wanted = set(type_codes)
+            return [
+                r
+                for r in self._rows
+                if r.type_code in wanted and r.first_ms is not None and r.first_ms >= from_ms
+            ]
+        return daily_summaries(self.data, type_codes, from_ms)
+
+    def days(self, type_code: str, lookback: int = LOOKBACK_DAYS) -> dict[date, float]:
         """Daily values of a type over the last `lookback` days up to as_of."""
         if type_code not in self._cache:
-            start_ms = (day_number(self.as_of) - lookback) * 86_400_000
-            values = daily_values(self.data, type_code, start_ms)
+            values = values_of(self.summaries([type_code], self._lookback_ms(lookback)))
             self._cache[type_code] = {d: v for d, v in values.items() if d <= self.as_of}
         return self._cache[type_code]
+
+    def _lookback_ms(self, days: int) -> int:
+        return (day_number(self.as_of) - days) * DAY_MS
+
+
+def _nights_from_ms(as_of: date, nights: int = NIGHTS) -> int:
+    return (day_number(as_of) - nights - 1) * DAY_MS
+
+
+def _bp_start(as_of: date) -> date:
+    return as_of - timedelta(days=27)
+
+
+def _bp_from_ms(as_of: date) -> int:
+    return (day_number(_bp_start(as_of)) - 1) * DAY_MS
 
 
 def _consecutive_above(ctx: Context, code: str, sign: int) -> tuple[list[date], Any]:
@@ -232,9 +281,8 @@ def weekly_activity(ctx: Context) -> Finding | None:
     )
 
 
-def _recent_nights(ctx: Context, nights: int = 14) -> list[Any]:
-    start_ms = (day_number(ctx.as_of) - nights - 1) * 86_400_000
-    rows = daily_summaries(ctx.data, ["sleep_analysis"], start_ms)
+def _recent_nights(ctx: Context, nights: int = NIGHTS) -> list[Any]:
+    rows = ctx.summaries(["sleep_analysis"], _nights_from_ms(ctx.as_of, nights))
     return [
         r
         for r in rows
@@ -307,11 +355,8 @@ def sleep_regularity(ctx: Context) -> Finding | None:
 
 def blood_pressure(ctx: Context) -> Finding | None:
     """The ESC/ESH category of the average home reading over the last 28 days."""
-    start = ctx.as_of - timedelta(days=27)
-    start_ms = (day_number(start) - 1) * 86_400_000
-    rows = daily_summaries(
-        ctx.data, ["blood_pressure_systolic", "blood_pressure_diastolic"], start_ms
-    )
+    start = _bp_start(ctx.as_of)
+    rows = ctx.summaries(list(BP_TYPES), _bp_from_ms(ctx.as_of))
     sums: dict[str, list[float]] = {
         "blood_pressure_systolic": [0, 0],
         "blood_pressure_diastolic": [0, 0],
@@ -443,6 +488,7 @@ def findings(write: Writer, as_of: date | None = None) -> list[Finding]:
     if as_of is None:
         return []
     ctx = Context(write, as_of)
+    ctx.read_ahead()
     found = [f for rule in RULES if (f := rule(ctx)) is not None]
     found += stopped_sources(ctx)
     order = {Severity.ATTENTION: 0, Severity.NOTICE: 1, Severity.INFO: 2}

@@ -155,11 +155,7 @@ def bucket_stats(
     if bucket is By.HOUR and start is None and end is None:
         start = end = span[1]  # hours of the last day with data, not of years
     start, end = start or span[0], end or span[1]
-    if start > span[1] or end < span[0]:
-        raise NotFound(
-            f"There is no {measure.code} data from {start} to {end}.",
-            hint=f"The {measure.code} data runs from {span[0]} to {span[1]}.",
-        )
+    _check_overlap(measure, span, start, end)
     if bucket is By.HOUR:
         if (end - start).days >= MAX_HOURLY_DAYS:
             raise InvalidRequest(
@@ -168,12 +164,73 @@ def bucket_stats(
             )
         rows = _hourly(write, measure, start, end)
     else:
-        rows = _from_days(write, measure, start, end, bucket)
+        wants_sources = measure.method is not Method.DESCRIBE
+        found = daily_rows.days(write, measure.type_id, start, end, with_sources=wants_sources)
+        rows = _from_days(measure, found, bucket)
     names = {str(k): v for k, v in source_names(write).items()}
     stats = tuple(_named(r, names) for r in rows)
     return Stats(
         measure.code, measure.display, measure.unit, measure.method, bucket, start, end, stats
     )
+
+
+def _check_overlap(measure: Measure, span: tuple[date, date], start: date, end: date) -> None:
+    """Raises NotFound when start..end lies outside the type's days with data."""
+    if start > span[1] or end < span[0]:
+        raise NotFound(
+            f"There is no {measure.code} data from {start} to {end}.",
+            hint=f"The {measure.code} data runs from {span[0]} to {span[1]}.",
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class TypeDays:
+    """One type's daily rows of a period, read together with other types' (`days_of_types`)."""
+
+    measure: Measure
+    span: tuple[date, date] | None  # the first and last day with data, of all time
+    first: date  # the period read
+    last: date
+    rows: list[tuple[Any, ...]]  # (day, samples, total, low, high, None), by day
+
+    def stats(self, by: str, start: date, end: date) -> Stats:
+        """What `bucket_stats(write, code, by, start, end)` gives for days, weeks or months
+        within the period read, without the per-source amounts (`by_source` is empty).
+
+        Raises:
+            NotFound: no data of the type, or none from start to end.
+            InvalidRequest: a bucket other than day, week or month.
+            ValueError: start..end is not within the period read.
+        """
+        bucket = parse_by(by, self.measure)
+        if bucket is By.HOUR:
+            raise InvalidRequest("Hours are not read from daily rows.", hint="Use day or week.")
+        if start < self.first or end > self.last:
+            raise ValueError(f"{start}..{end} is not within {self.first}..{self.last}")
+        m = self.measure
+        if self.span is None:
+            raise NotFound(f"There is no {m.code} data for this person.")
+        _check_overlap(m, self.span, start, end)
+        rows = [r for r in self.rows if start <= r[0] <= end]
+        buckets = tuple(_from_days(m, rows, bucket))
+        return Stats(m.code, m.display, m.unit, m.method, bucket, start, end, buckets)
+
+
+def days_of_types(
+    write: Writer, type_codes: Sequence[str], start: date, end: date
+) -> dict[str, TypeDays]:
+    """The daily rows of several types from start to end (both included), by code, in three
+    statements however many types (their measures, their spans, their rows); types the store
+    does not know are left out. For a page that shows many types (the overview)."""
+    summaries.catch_up(write)
+    measures = stored_measures(write)
+    wanted = {measures[c].type_id: measures[c] for c in type_codes if c in measures}
+    spans = daily_rows.day_spans(write, list(wanted))
+    rows = daily_rows.days_of_types(write, list(wanted), start, end)
+    return {
+        m.code: TypeDays(m, spans[type_id], start, end, rows[type_id])
+        for type_id, m in wanted.items()
+    }
 
 
 def _named(row: BucketStat, names: dict[str, str]) -> BucketStat:
@@ -201,13 +258,13 @@ def _period_end(start: date, by: By) -> date:
     return start + timedelta(days=1)
 
 
-def _from_days(read: Reader, measure: Measure, start: date, end: date, by: By) -> list[BucketStat]:
-    """Day, week or month buckets from the daily rows (weeks start on Monday).
+def _from_days(measure: Measure, found: Sequence[tuple[Any, ...]], by: By) -> list[BucketStat]:
+    """Day, week or month buckets from daily rows (`daily_summaries.days`; weeks start on
+    Monday).
 
     One pass over at most a few thousand rows; `by_source` is read as text and parsed only for
     summed types (the JSON type's per-row processing costs more than the rest together).
     """
-    wants_sources = measure.method is not Method.DESCRIBE
     result: list[BucketStat] = []
     current: date | None = None
     days = count = 0
@@ -229,7 +286,6 @@ def _from_days(read: Reader, measure: Measure, start: date, end: date, by: By) -
         else:
             result.append(BucketStat(*span, count, total, None, None, None, by_source))
 
-    found = daily_rows.days(read, measure.type_id, start, end, with_sources=wants_sources)
     for day, n, day_total, day_low, day_high, sources in found:
         period = _period_start(day, by)
         if period != current:
@@ -369,8 +425,22 @@ def daily_summaries(
     if not wanted:
         return []
     by_id = {m.type_id: m for m in wanted}
+    return _summaries(daily_rows.rows(write, list(by_id), from_ms, to_ms), by_id)
+
+
+def daily_summaries_since(write: Writer, windows: dict[str, int]) -> list[DailySummary]:
+    """`daily_summaries(write, [code], from_ms)` for each code and its own `from_ms`, in one
+    query (by type and day, as `daily_summaries` orders them); unknown codes are absent."""
+    summaries.catch_up(write)
+    measures = stored_measures(write)
+    by_id = {measures[c].type_id: measures[c] for c in windows if c in measures}
+    since = {type_id: windows[m.code] for type_id, m in by_id.items()}
+    return _summaries(daily_rows.rows_since(write, since), by_id)
+
+
+def _summaries(rows: Sequence[Any], by_id: dict[int, Measure]) -> list[DailySummary]:
     result = []
-    for row in daily_rows.rows(write, list(by_id), from_ms, to_ms):
+    for row in rows:
         m = by_id[int(row["type_id"])]
         n, total = int(row["sample_count"]), row["total"]
         mean = total / n if m.method is Method.DESCRIBE and n and total is not None else None
@@ -395,11 +465,12 @@ def daily_summaries(
 
 def daily_values(write: Writer, type_code: str, from_ms: int | None = None) -> dict[date, float]:
     """The one number per local day of a type ({} when there is none), for baselines."""
-    return {
-        s.day_on: s.value
-        for s in daily_summaries(write, [type_code], from_ms)
-        if s.value is not None
-    }
+    return values_of(daily_summaries(write, [type_code], from_ms))
+
+
+def values_of(days: Sequence[DailySummary]) -> dict[date, float]:
+    """The one number per day of summaries of one type (days without one left out)."""
+    return {s.day_on: s.value for s in days if s.value is not None}
 
 
 @dataclass(frozen=True, slots=True)

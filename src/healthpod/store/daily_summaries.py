@@ -12,7 +12,18 @@ from collections.abc import Sequence
 from datetime import date
 from typing import Any
 
-from sqlalchemy import Text, and_, delete, func, insert, literal, select, type_coerce
+from sqlalchemy import (
+    Text,
+    and_,
+    delete,
+    func,
+    insert,
+    literal,
+    or_,
+    select,
+    type_coerce,
+    union_all,
+)
 from sqlalchemy.exc import IntegrityError, OperationalError
 
 from healthpod.store import schema
@@ -42,6 +53,51 @@ def _day_span(read: Reader, type_id: int) -> tuple[date, date] | None:
         .one()
     )
     return None if lo is None else (lo, hi)
+
+
+def day_spans(read: Reader, type_ids: Sequence[int]) -> dict[int, tuple[date, date] | None]:
+    """`day_span` of several types in one statement (one index lookup at each end per type,
+    however long the person's history); each is remembered as `day_span` would."""
+    wanted = sorted(set(type_ids))
+    if not wanted:
+        return {}
+    missing = [t for t in wanted if not read.knows(("day span", t))]
+    spans: dict[int, tuple[date, date] | None] = {}
+    if missing:
+        query = union_all(
+            *(
+                select(
+                    literal(t).label("type_id"), func.min(_d.c.day_on), func.max(_d.c.day_on)
+                ).where(_d.c.person_id == read.person_id, _d.c.type_id == t)
+                for t in missing
+            )
+        )
+        for type_id, lo, hi in unscoped(read).execute(query):
+            spans[int(type_id)] = None if lo is None else (lo, hi)
+            read.remember(("day span", int(type_id)), spans[int(type_id)])
+    return {t: spans[t] if t in spans else day_span(read, t) for t in wanted}
+
+
+def days_of_types(
+    read: Reader, type_ids: Sequence[int], start: date, end: date
+) -> dict[int, list[tuple[Any, ...]]]:
+    """`days` (without sources) of several types in one statement, by type id."""
+    found: dict[int, list[tuple[Any, ...]]] = {t: [] for t in type_ids}
+    if not found:
+        return found
+    query = (
+        select(_d.c.type_id, _d.c.day_on, _d.c.sample_count, _d.c.total, _d.c.low, _d.c.high)
+        .where(
+            _d.c.person_id == read.person_id,
+            _d.c.type_id.in_(list(found)),
+            _d.c.day_on >= start,
+            _d.c.day_on <= end,
+        )
+        .order_by(_d.c.type_id, _d.c.day_on)
+    )
+    for type_id, *values in unscoped(read).execute(query):
+        found[int(type_id)].append((*values, None))
+    return found
 
 
 def days(
@@ -86,6 +142,28 @@ def rows(
         query = query.where(_d.c.first_ms >= from_ms)
     if to_ms is not None:
         query = query.where(_d.c.last_ms < to_ms)
+    return list(unscoped(read).execute(query).mappings())
+
+
+def rows_since(read: Reader, windows: dict[int, int]) -> list[Any]:
+    """Whole rows (mappings), by type and day, of each type whose samples start at or after
+    its own `windows[type_id]` (epoch ms): what `rows(read, [type_id], from_ms, None)` gives
+    for each, in one statement."""
+    if not windows:
+        return []
+    query = (
+        select(_d)
+        .where(
+            _d.c.person_id == read.person_id,
+            or_(
+                *(
+                    and_(_d.c.type_id == type_id, _d.c.first_ms >= from_ms)
+                    for type_id, from_ms in sorted(windows.items())
+                )
+            ),
+        )
+        .order_by(_d.c.type_id, _d.c.day_on)
+    )
     return list(unscoped(read).execute(query).mappings())
 
 

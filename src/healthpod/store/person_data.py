@@ -255,6 +255,15 @@ class Reader:
             self._memo[key] = compute()
         return cast("T", self._memo[key])
 
+    def knows(self, key: Hashable) -> bool:
+        """Whether `remembered(key, …)` would answer without computing."""
+        return self._memo is not None and key in self._memo
+
+    def remember(self, key: Hashable, value: Any) -> None:
+        """Keep `value` as `remembered(key, …)` would (one query answered several lookups)."""
+        if self._memo is not None:
+            self._memo[key] = value
+
     def forget(self) -> None:
         """Drop what `remembered` kept (the daily rows or the imports just changed)."""
         if self._memo:
