@@ -18,6 +18,7 @@ from healthpod.errors import HealthpodError
 from healthpod.pod import Pod
 from healthpod.share.cors import ShareLinkCors
 from healthpod.web.body_limit import BodyLimit
+from healthpod.web.nul_text import RefuseNul
 from healthpod.web.security import SECURITY_HEADERS, SecurityHeaders
 
 logger = logging.getLogger(__name__)
@@ -44,6 +45,9 @@ def create_app(settings: Settings, *, pod: Pod | None = None) -> FastAPI:
         description="The JSON API of a personal health data pod. FHIR R4 lives under /fhir.",
         docs_url=None,  # api/docs.py serves /docs from our own files, as the CSP requires
         redoc_url=None,  # ReDoc, too, would come from a third-party site
+        # Starlette's slash redirect builds its Location from the Host header, so a forged Host
+        # made /any/path/ an open redirect to another site; such a path is now a 404.
+        redirect_slashes=False,
     )
     app.state.settings = settings
     app.state.pod = pod or Pod.open(settings)
@@ -100,6 +104,7 @@ def create_app(settings: Settings, *, pod: Pod | None = None) -> FastAPI:
     # Outermost of all (added last): an oversized body is refused before CORS, routing, a
     # session or a token is looked at, and every response, errors and 413s included, carries
     # the security headers.
+    app.add_middleware(RefuseNul)  # inside BodyLimit: reads only bodies already limited
     app.add_middleware(BodyLimit)
     app.add_middleware(SecurityHeaders)
     return app

@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from healthpod import json_input
 from healthpod.consent import access
 from healthpod.consent.actors import Actor, get_actor
 from healthpod.consent.model import AccessRequest, Action
@@ -287,9 +288,12 @@ def _resources(path: Path, kind: Kind) -> Iterator[tuple[dict[str, Any], str | N
                 if not line.strip():
                     continue
                 try:
-                    resource = json.loads(line)
-                except ValueError:
-                    resource = None
+                    resource = json_input.loads(line)
+                except json_input.BadJson as exc:
+                    raise InvalidRequest(
+                        f"Line {number} is not a FHIR resource in JSON: {exc}.",
+                        hint="Send NDJSON: one FHIR resource per line (application/fhir+ndjson).",
+                    ) from None
                 if not isinstance(resource, dict) or not isinstance(
                     resource.get("resourceType"), str
                 ):
@@ -300,12 +304,12 @@ def _resources(path: Path, kind: Kind) -> Iterator[tuple[dict[str, Any], str | N
                 yield resource, None
         return
     try:
-        with path.open("rb") as fp:
-            bundle = json.load(fp)
-    except ValueError as exc:
+        bundle = json_input.loads(path.read_bytes())
+    except json_input.BadJson as exc:
         raise InvalidRequest(
-            "The body is not JSON.", hint="Send a FHIR Bundle (application/fhir+json)."
-        ) from exc
+            f"The body is not usable JSON: {exc}.",
+            hint="Send a FHIR Bundle (application/fhir+json).",
+        ) from None
     if not isinstance(bundle, dict) or bundle.get("resourceType") != "Bundle":
         raise InvalidRequest(
             "The body is not a FHIR Bundle.",

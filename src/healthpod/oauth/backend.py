@@ -17,7 +17,6 @@ patient by each person's consent, when a delivery comes.
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
 import secrets
 import threading
@@ -38,6 +37,7 @@ from joserfc.jwk import KeySet
 from sqlalchemy import Connection, delete, insert, select
 from sqlalchemy.exc import IntegrityError
 
+from healthpod import json_input
 from healthpod.consent.actors import Actor, by_client_id, get_actor
 from healthpod.store import schema
 
@@ -147,7 +147,7 @@ def find_token(conn: Connection, presented: str, *, now_ms: int) -> tuple[Backen
 def _asserting_actor(conn: Connection, assertion: str) -> Actor:
     try:
         unverified = jws.extract_compact(assertion.encode())
-        payload = json.loads(unverified.payload)
+        payload = json_input.loads(unverified.payload)
     except (JoseError, ValueError) as exc:
         raise BackendError("invalid_client", "client_assertion is not a JWT.", status=401) from exc
     issuer = payload.get("iss") if isinstance(payload, dict) else None

@@ -12,7 +12,6 @@ locked link.
 
 from __future__ import annotations
 
-import json
 import secrets
 from pathlib import Path
 from typing import Any
@@ -20,6 +19,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 
+from healthpod import json_input
 from healthpod.consent import access
 from healthpod.errors import InvalidRequest, NotFound
 from healthpod.fhir.access import now_ms, pod_of
@@ -83,9 +83,12 @@ def _recipient(value: object) -> str:
 async def manifest(request: Request, token: str) -> Response:
     """The manifest: the link's file, embedded or as a short-lived `location` URL."""
     try:
-        body = json.loads(await request.body() or b"null")
-    except ValueError:
-        body = None
+        body = json_input.loads(await request.body() or b"null")
+    except json_input.BadJson as exc:
+        raise InvalidRequest(
+            f"The manifest request is not usable JSON: {exc}.",
+            hint='POST {"recipient": "…", "passcode": "…"} as application/json.',
+        ) from None
     if not isinstance(body, dict):
         raise InvalidRequest(
             "The manifest request is not a JSON object.",

@@ -160,7 +160,7 @@ def _counting(receive: Receive, limit: int) -> Receive:
 
 
 async def _refuse(scope: Scope, send: Send, limit: int) -> None:
-    response = too_large_response(Request(scope), _too_large(limit))
+    response = refusal_response(Request(scope), _too_large(limit))
     response.headers["connection"] = "close"  # the rest of the body is never read
     await response(scope, _no_body, send)
 
@@ -169,22 +169,22 @@ async def _no_body() -> Message:
     return {"type": "http.disconnect"}
 
 
-def too_large_response(request: Request, exc: BodyTooLarge) -> Response:
-    """The 413 in the caller's dialect: OperationOutcome, JSON error, or a page."""
+def refusal_response(request: Request, exc: InvalidRequest) -> Response:
+    """The refusal (a 413, a 400) in the caller's dialect: OperationOutcome, JSON, or a page."""
     path = request.url.path
     if path.startswith("/fhir"):
         from healthpod.fhir.outcome import outcome_response
 
-        return outcome_response(413, exc.message, code=exc.code, hint=exc.hint)
+        return outcome_response(exc.status, exc.message, code=exc.code, hint=exc.hint)
     if path.startswith(_MACHINE_PREFIXES) or "text/html" not in request.headers.get("accept", ""):
         body: dict[str, Any] = {
             "ok": False,
             "error": exc.message,
             "hint": exc.hint,
             "code": exc.code,
-            "status": 413,
+            "status": exc.status,
         }
-        return JSONResponse(body, status_code=413)
+        return JSONResponse(body, status_code=exc.status)
     from healthpod.web.render import gettext_for, render
 
     _ = gettext_for(request)
@@ -192,5 +192,5 @@ def too_large_response(request: Request, exc: BodyTooLarge) -> Response:
         request,
         "error.html",
         {"title": _("That did not work"), "message": _(exc.message), "hint": _(exc.hint or "")},
-        status_code=413,
+        status_code=exc.status,
     )

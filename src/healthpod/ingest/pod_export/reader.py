@@ -17,7 +17,6 @@ from __future__ import annotations
 import csv
 import hashlib
 import io
-import json
 import re
 import zipfile
 from collections import defaultdict
@@ -25,6 +24,7 @@ from collections.abc import Iterator, Sequence
 from datetime import date
 from typing import Any, BinaryIO, ClassVar
 
+from healthpod import json_input
 from healthpod.errors import InvalidRequest, MalformedFile, UnsupportedFormat
 from healthpod.ingest import safe_files
 from healthpod.ingest.base import (
@@ -118,8 +118,8 @@ def _manifest(filename: str, zf: zipfile.ZipFile, names: list[str]) -> dict[str,
         )
     with safe_files.open_member(filename, zf, MANIFEST) as member:
         try:
-            manifest = json.loads(member.read(MAX_MANIFEST_BYTES + 1))
-        except (ValueError, UnicodeDecodeError) as exc:
+            manifest = json_input.loads(member.read(MAX_MANIFEST_BYTES + 1))
+        except ValueError as exc:
             raise MalformedFile(
                 f"{MANIFEST} is not JSON ({exc}).", source=filename, hint=HINT
             ) from exc
@@ -536,7 +536,7 @@ def _date(cell: str) -> date | None:
 
 
 def _json(cell: str) -> Any:
-    return json.loads(cell) if cell else None
+    return json_input.loads(cell, allow_nul=True) if cell else None
 
 
 IMPORTER = PodExportImporter()
