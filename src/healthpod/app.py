@@ -122,6 +122,7 @@ def _routers() -> list:  # type: ignore[type-arg]
     from healthpod.api import consents as consents_api
     from healthpod.api import docs as api_docs
     from healthpod.api import insights as insights_api
+    from healthpod.api import research as research_api
     from healthpod.fhir import routes as fhir_routes
     from healthpod.oauth import routes as oauth_routes
     from healthpod.share import routes as share_routes
@@ -132,6 +133,7 @@ def _routers() -> list:  # type: ignore[type-arg]
         fhir_routes.register,
         consents_api.register,
         insights_api.register,
+        research_api.register,
         web_routes.register,
         api_docs.register,
         share_routes.register,

@@ -224,3 +224,36 @@ def test_who_did_not_join_or_opted_out_never_changes_the_inputs(cohort, engine, 
         studies.set_opt_out(conn, hal, True, now_ms=now_ms())
     assert inputs() == before
     assert _entries(engine, gus, "research.aggregate") == []  # never even asked
+
+
+def test_quantiles_and_a_histogram_from_the_command_line(run, cohort, engine):
+    sid, ids = cohort
+    args = ("study", "aggregate", str(sid), "--type", "steps", "--bounds", "0,30000")
+    out = json.loads(
+        run(
+            *args, "--statistic", "quantile", "--quantiles", "0.5,0.9", "--epsilon", "0.2", "--json"
+        ).stdout
+    )
+    assert [q["q"] for q in out["quantiles"]] == [0.5, 0.9] and out["cohort"] == 4
+    text = run(*args, "--statistic", "histogram", "--bins", "0,2500,5000", "--epsilon", "0.2")
+    assert "histogram [-inf, 0): " in text.stdout and "over 4 people" in text.stdout
+    assert len(_ledger(engine)) == 8
+    (said, _) = _entries(engine, ids["di"], "research.released")[::-1]
+    assert said.reason.endswith("for one histogram over 4 people")
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (("--statistic", "quantile"), "needs 1 to 9 quantiles"),
+        (("--statistic", "quantile", "--quantiles", "0.5,x"), "not a list of numbers"),
+        (("--statistic", "quantile", "--quantiles", "0"), "between 0 and 1"),
+        (("--statistic", "histogram", "--bins", "5,5"), "increasing order"),
+        (("--statistic", "mean", "--quantiles", "0.5"), "only with the statistic quantile"),
+    ],
+)
+def test_bad_quantiles_and_bins_are_refused(run, cohort, engine, change, message):
+    sid, _ = cohort
+    args = ("study", "aggregate", str(sid), "--type", "steps", "--bounds", "0,30000")
+    refused = run(*args, *change, "--epsilon", "0.2", code=2)
+    assert message in refused.stderr and _ledger(engine) == []

@@ -238,12 +238,30 @@ def _bounds(text: str | None) -> tuple[float, float] | None:
     return low, high
 
 
+def _numbers(text: str | None, option: str, example: str) -> list[float] | None:
+    if text is None:
+        return None
+    try:
+        return [float(part) for part in text.split(",")]
+    except ValueError:
+        raise InvalidRequest(
+            f"{option} {text[:60]!r} is not a list of numbers.", hint=f"For example {example}."
+        ) from None
+
+
 @study.command()
 @click.argument("study_id", type=int)
 @click.option("--type", "type_code", required=True, help="The type, e.g. steps.")
-@click.option("--statistic", type=click.Choice(["count", "sum", "mean"]), default="mean")
+@click.option(
+    "--statistic",
+    type=click.Choice(["count", "sum", "mean", "quantile", "histogram"]),
+    default="mean",
+    help="What is released, over each person's mean daily value.",
+)
 @click.option("--bounds", help="LOW,HIGH: each daily value is clamped to these.")
 @click.option("--epsilon", type=float, required=True, help="Privacy budget this answer spends.")
+@click.option("--quantiles", help="With --statistic quantile: Q,... each between 0 and 1.")
+@click.option("--bins", help="With --statistic histogram: the bin edges E0,E1,... in order.")
 @json_option
 @pass_pod
 def aggregate(
@@ -253,6 +271,8 @@ def aggregate(
     statistic: str,
     bounds: str | None,
     epsilon: float,
+    quantiles: str | None,
+    bins: str | None,
     as_json: bool,
 ) -> None:
     """A differentially private answer for the study (OpenDP), charged to every contributor.
@@ -260,6 +280,10 @@ def aggregate(
     \b
         healthpod study aggregate 1 --type steps --statistic mean --bounds 0,30000 \\
           --epsilon 0.5 --json
+        healthpod study aggregate 1 --type steps --statistic quantile \\
+          --quantiles 0.25,0.5,0.75 --bounds 0,30000 --epsilon 0.5
+        healthpod study aggregate 1 --type steps --statistic histogram \\
+          --bins 0,5000,10000,15000,20000 --bounds 0,30000 --epsilon 0.5
     """
     from healthpod.research import aggregate as dp_aggregate  # OpenDP: only for this command
 
@@ -273,9 +297,13 @@ def aggregate(
         epsilon=epsilon,
         yearly_epsilon=pod.settings.research_yearly_epsilon,
         now_ms=now_ms(),
+        quantiles=_numbers(quantiles, "--quantiles", "--quantiles 0.25,0.5,0.75"),
+        bins=_numbers(bins, "--bins", "--bins 0,5000,10000"),
     )
     if as_json:
         echo_json(answer.document())
+    elif not isinstance(answer, dp_aggregate.Answer):
+        click.echo(answer.summary())
     else:
         low, high = answer.interval
         click.echo(

@@ -4,7 +4,8 @@
         grant_type=client_credentials
         client_assertion_type=urn:ietf:params:oauth:client-assertion-type:jwt-bearer
         client_assertion=<JWT signed with a key of the client's registered JWKS>
-        scope=system/*.c                 (or system/Observation.rs: a study's records)
+        scope=system/*.c                 (or system/Observation.rs: a study's records;
+                                          system/*.rs: a study's answers)
 
 The assertion (RFC 7523, SMART Backend Services) must be signed with RS384 or ES384 (RS256 and
 ES256 are accepted too) by a key of the client's JWKS (registered by value, or fetched from its
@@ -12,6 +13,10 @@ URL), with `iss` and `sub` its client id, `aud` our token endpoint, an `exp` no 
 minutes ahead and a `jti` never seen before from this client (kept until it expires). The
 token is opaque, lives five minutes and names no person: what it may write is decided per
 patient by each person's consent, when a delivery comes.
+
+A research actor's backend client asks for a system read scope instead: its studies'
+pseudonymised records, or their answers (`POST /research/studies/{id}/aggregates`), each
+within the study's rules and every participant's consent. Only a research actor gets one.
 """
 
 from __future__ import annotations
@@ -38,7 +43,7 @@ from sqlalchemy import Connection, delete, insert, select
 from sqlalchemy.exc import IntegrityError
 
 from healthpod import json_input
-from healthpod.consent.actors import Actor, by_client_id, get_actor
+from healthpod.consent.actors import Actor, ActorKind, by_client_id, get_actor
 from healthpod.store import schema
 
 logger = logging.getLogger(__name__)
@@ -57,6 +62,9 @@ EXPORT_SCOPES = frozenset(
         "system/Group.read",
     }
 )
+# Every scope of a study's sponsor: its records (above) and its differentially private answers
+# (`POST /research/studies/{id}/aggregates`, any of these). Only a research actor gets one.
+RESEARCH_SCOPES = EXPORT_SCOPES | frozenset({"system/*.rs", "system/*.read"})
 _assertions = schema.backend_assertions
 _tokens = schema.backend_tokens
 _jwks_cache: dict[str, tuple[float, KeySet]] = {}
@@ -100,14 +108,19 @@ def issue_token(
     if not assertion or len(assertion) > 16_000:
         raise BackendError("invalid_client", "client_assertion is missing.", status=401)
     scopes = form.get("scope", "").split()
-    if not scopes or not set(scopes) <= DELIVERY_SCOPES | EXPORT_SCOPES:
+    if not scopes or not set(scopes) <= DELIVERY_SCOPES | RESEARCH_SCOPES:
         raise BackendError(
             "invalid_scope",
-            "Ask for system/*.c (deliveries of records) or system/Observation.rs (a study's "
-            "pseudonymised records); other system scopes are not offered.",
+            "Ask for system/*.c (deliveries of records) or, for a research actor, "
+            "system/Observation.rs (a study's pseudonymised records) or system/*.rs (a study's "
+            "answers); other system scopes are not offered.",
         )
     actor = _asserting_actor(conn, assertion)
     claims = _verified_claims(actor, assertion, token_endpoint=token_endpoint, now_ms=now_ms)
+    if set(scopes) & RESEARCH_SCOPES and actor.kind is not ActorKind.RESEARCH:
+        raise BackendError(
+            "invalid_scope", "Only a research actor gets a read scope such as system/*.rs."
+        )
     _spend_jti(conn, actor, str(claims["jti"]), int(claims["exp"]) * 1000, now_ms=now_ms)
     token = secrets.token_urlsafe(32)
     conn.execute(delete(_tokens).where(_tokens.c.expires_ms < now_ms))

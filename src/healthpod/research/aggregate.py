@@ -16,7 +16,9 @@ A refusal is logged in each participant's access log and spends no budget.
 
 from __future__ import annotations
 
+import itertools
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -26,7 +28,7 @@ from sqlalchemy import Engine
 from healthpod.consent import access, audit
 from healthpod.consent.model import AccessRequest, Action
 from healthpod.errors import AccessDenied, Conflict, HealthpodError, InvalidRequest
-from healthpod.research import studies
+from healthpod.research import statistics, studies
 from healthpod.store import studies as rows
 from healthpod.store.observations import SampleFilter
 from healthpod.store.studies import StudyRow
@@ -34,7 +36,7 @@ from healthpod.vocabulary import sample_type
 
 dp.enable_features("contrib")
 
-STATISTICS = ("count", "sum", "mean")
+STATISTICS = ("count", "sum", "mean", "quantile", "histogram")
 EVENT = "research.aggregate"
 YEAR_MS = 365 * 86_400_000
 ALPHA = 0.05
@@ -56,6 +58,9 @@ class Answer:
             "interval": list(self.interval),
             "cohort": self.cohort,
         }
+
+
+Released = Answer | statistics.Quantiles | statistics.Histogram
 
 
 def _measurement(statistic: str, bounds: tuple[float, float], size: int, scale: float) -> Any:
@@ -101,12 +106,15 @@ def check_request(
     bounds: tuple[float, float] | None,
     epsilon: float,
     now_ms: int,
+    quantiles: Sequence[float] | None = None,
+    bins: Sequence[float] | None = None,
 ) -> str:
     """The category of `type_code`, once the request is checked against the study.
 
     Raises:
         InvalidRequest: an unknown type or statistic, a type outside the study's categories,
-            bounds missing or reversed, epsilon not above zero.
+            bounds missing or reversed, epsilon not above zero, quantiles or bin edges
+            missing or wrong for their statistic (or given to another).
         Conflict: the study is not open, or past its end.
     """
     state = studies.state_at(study, now_ms)
@@ -131,7 +139,41 @@ def check_request(
         )
     if not (math.isfinite(epsilon) and epsilon > 0):
         raise InvalidRequest("Epsilon must be a number above zero.", hint="For example 0.5.")
+    _check_shape(statistic, quantiles, bins)
     return known.category.value
+
+
+def _check_shape(
+    statistic: str, quantiles: Sequence[float] | None, bins: Sequence[float] | None
+) -> None:
+    if statistic == "quantile":
+        if not quantiles or len(quantiles) > statistics.MAX_QUANTILES:
+            raise InvalidRequest(
+                f"A quantile answer needs 1 to {statistics.MAX_QUANTILES} quantiles.",
+                hint="For example --quantiles 0.25,0.5,0.75.",
+            )
+        if not all(math.isfinite(q) and 0 < q < 1 for q in quantiles):
+            raise InvalidRequest(
+                "Each quantile is a number between 0 and 1 (not 0 or 1 themselves).",
+                hint="For example 0.5 for the median.",
+            )
+    elif quantiles is not None:
+        raise InvalidRequest("Quantiles go only with the statistic quantile.")
+    if statistic == "histogram":
+        if not bins or len(bins) > statistics.MAX_BINS:
+            raise InvalidRequest(
+                f"A histogram needs 1 to {statistics.MAX_BINS} bin edges.",
+                hint="For example --bins 0,5000,10000,15000.",
+            )
+        if not all(math.isfinite(e) for e in bins) or any(
+            a >= b for a, b in itertools.pairwise(bins)
+        ):
+            raise InvalidRequest(
+                "The bin edges must be numbers in increasing order, none twice.",
+                hint="For example --bins 0,5000,10000,15000.",
+            )
+    elif bins is not None:
+        raise InvalidRequest("Bin edges go only with the statistic histogram.")
 
 
 def release(
@@ -145,7 +187,9 @@ def release(
     epsilon: float,
     yearly_epsilon: float,
     now_ms: int,
-) -> Answer:
+    quantiles: Sequence[float] | None = None,
+    bins: Sequence[float] | None = None,
+) -> Released:
     """Answer one question of the study's sponsor, or refuse it (logged for each participant).
 
     Raises:
@@ -163,6 +207,8 @@ def release(
             bounds=bounds,
             epsilon=epsilon,
             now_ms=now_ms,
+            quantiles=quantiles,
+            bins=bins,
         )
         assert bounds is not None
         if len(cohort) < study.min_cohort:
@@ -205,7 +251,16 @@ def release(
         _log_refusal(engine, study, cohort, message, now_ms=now_ms)
         raise Conflict(message)
 
-    answer = noisy(statistic, bounds, epsilon, [v for v, _, _ in per_person.values()])
+    values = [v for v, _, _ in per_person.values()]
+    answer: Released
+    if statistic == "quantile":
+        assert quantiles is not None
+        answer = statistics.quantiles(quantiles, bounds, epsilon, values)
+    elif statistic == "histogram":
+        assert bins is not None
+        answer = statistics.histogram(bins, bounds, epsilon, values)
+    else:
+        answer = noisy(statistic, bounds, epsilon, values)
     words = _WORDS[statistic]
     with access._one_writer(engine), engine.begin() as conn:
         for person_id in sorted(per_person):
@@ -300,14 +355,38 @@ def inputs(
     return {person_id: value for person_id, (value, _, _) in found.items()}
 
 
-_WORDS = {"count": "one count", "sum": "one total", "mean": "one average"}
+_WORDS = {
+    "count": "one count",
+    "sum": "one total",
+    "mean": "one average",
+    "quantile": "quantiles (such as a median)",
+    "histogram": "one histogram",
+}
+
+
+def refuse(
+    engine: Engine, reads: Engine, study_id: int, message: str, *, actor_id: int, now_ms: int
+) -> None:
+    """Log a request refused before it reached `release` (not the sponsor's token, a body
+    that is no question) in each participant's access log, under the actor who asked."""
+    with reads.connect() as conn:
+        study = studies.get(conn, study_id)
+        cohort = [p.person_id for p in studies.participants(conn, study_id)]
+    _log_refusal(engine, study, cohort, message, now_ms=now_ms, actor_id=actor_id)
 
 
 def _log_refusal(
-    engine: Engine, study: StudyRow, cohort: list[int], message: str, *, now_ms: int
+    engine: Engine,
+    study: StudyRow,
+    cohort: list[int],
+    message: str,
+    *,
+    now_ms: int,
+    actor_id: int | None = None,
 ) -> None:
     for person_id in cohort:
-        request = AccessRequest(person_id, study.actor_id, Action.READ)
+        asking = study.actor_id if actor_id is None else actor_id
+        request = AccessRequest(person_id, asking, Action.READ)
         access.authorize(
             engine,
             request,

@@ -38,6 +38,7 @@ MACHINE_PREFIXES = (
     "/openapi",
     "/docs",
     "/shl/",
+    "/research/studies/",
 )
 
 Handler = Callable[[Request, Any], Awaitable[Response]]
