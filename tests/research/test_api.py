@@ -138,8 +138,7 @@ MEAN = {"type": "steps", "statistic": "mean", "bounds": [0, 30000], "epsilon": 0
 
 
 def _ledger(engine) -> list[int]:
-    with engine.begin() as conn:
-        rls.scoped(conn, "research")
+    with engine.begin() as conn, rls.scoped(conn, "research"):
         return sorted(conn.execute(select(schema.privacy_ledger.c.person_id)).scalars())
 
 
