@@ -257,15 +257,27 @@ def test_a_wrong_question_is_refused_logged_and_spends_nothing(
     assert logged.outcome == "denied"
 
 
-def test_a_body_that_is_not_json_is_refused(engine, world, base):
+@pytest.mark.parametrize(
+    "body",
+    [
+        b"{not json",
+        b"[" * 5000 + b"]" * 5000,
+        b'{"type": "\\ud800", "bounds": [0, 1], "epsilon": 0.1}',
+        b'{"type": "steps\\u0000", "bounds": [0, 1], "epsilon": 0.1}',
+        b'{"type": "steps", "bounds": [0, 1], "epsilon": NaN}',
+        b"[1, 2]",
+    ],
+)
+def test_a_body_that_is_not_a_question_is_refused(engine, world, base, body):
     token = _token(base, world["lab"], KEY)
     response = httpx.post(
         f"{base}/research/studies/{world['steps']}/aggregates",
-        content=b"{not json",
+        content=body,
         headers={"authorization": f"Bearer {token}", "content-type": "application/json"},
     )
-    assert response.status_code == 400 and "Traceback" not in response.text
-    assert _ledger(engine) == []
+    assert response.status_code == 400, response.text
+    assert response.json()["ok"] is False and "Traceback" not in response.text
+    assert _ledger(engine) == [] and _releases(engine) == 0
 
 
 def test_a_closed_study_and_one_past_its_end_give_no_answer(engine, world, base):

@@ -25,6 +25,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from starlette.concurrency import run_in_threadpool
 
+from healthpod import json_input
 from healthpod.errors import AccessDenied, HealthpodError, InvalidRequest, NotFound
 from healthpod.oauth import backend
 from healthpod.pod import Pod
@@ -102,7 +103,15 @@ def _question(body: bytes) -> AggregateIn:
     if len(body) > MAX_BODY:
         raise InvalidRequest("The question is too long.", hint="Send one small JSON object.")
     try:
-        return AggregateIn.model_validate_json(body or b"{}")
+        parsed = json_input.loads(body or b"{}")
+    except json_input.BadJson as exc:
+        raise InvalidRequest(
+            f"The question is not usable JSON: {exc}.",
+            hint='Send JSON such as {"type": "steps", "statistic": "mean", '
+            '"bounds": [0, 30000], "epsilon": 0.5}.',
+        ) from None
+    try:
+        return AggregateIn.model_validate(parsed)
     except ValidationError as exc:
         first = exc.errors()[0]
         where = ".".join(str(part) for part in first["loc"]) or "body"
