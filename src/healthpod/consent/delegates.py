@@ -238,6 +238,22 @@ def listing(
     return views
 
 
+def given(
+    conn: Connection,
+    person_id: int,
+    delegation_id: int,
+    *,
+    now_ms: int,
+    age_limit: int = DEFAULT_AGE_LIMIT,
+) -> DelegationView | None:
+    """One delegation the person gave (its `other` is the delegate), or None if they gave
+    none with this id."""
+    for view in listing(conn, person_id, now_ms=now_ms, age_limit=age_limit):
+        if view.given and view.delegation.id == delegation_id:
+            return view
+    return None
+
+
 def acting_choices(
     conn: Connection, delegate_id: int, *, now_ms: int, age_limit: int = DEFAULT_AGE_LIMIT
 ) -> list[DelegationView]:

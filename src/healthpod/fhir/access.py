@@ -84,12 +84,16 @@ def check(
     event: str,
     details: Mapping[str, Any] | None = None,
     log_first: bool = False,
+    fhir_user: str | None = None,
 ) -> Access:
     """Authenticate, cap by the token's scopes, decide by consent; open the door.
 
     `resource_type` None asks for whatever the token reads (a Bulk export's manifest).
     `log_first`: log an allowed decision (committed) now, before anything is read: for a
     streamed answer. A write (`Action.WRITE`) is always logged first.
+    `fhir_user`: the resource read when it may be the caller's own `fhirUser` (a delegate's
+    RelatedPerson): for the token that names it, its `fhirUser` scope is enough and no data
+    category is asked, as for the Patient; for any other token nothing changes.
 
     Raises:
         Unauthorized: no valid token.
@@ -104,13 +108,16 @@ def check(
     assert caller.scopes is not None and caller.actor_id is not None
     permission = "r" if action is Action.READ else "c"
     info = {**(details or {}), "resource_type": resource_type}
+    own = fhir_user is not None and caller.fhir_user == fhir_user
     refused = None
-    if resource_type is not None and not caller.scopes.allows(resource_type, permission):
+    covered = resource_type is None or caller.scopes.allows(resource_type, permission)
+    if not covered and not (own and "fhirUser" in caller.scopes.plain):
         refused = f"the token's scopes do not cover {action.value} of {resource_type}"
     reach = reach_of(caller.scopes, action)
     # The Patient is shown under any active consent: as its id alone unless the scope
-    # holds identity. Everything else asks for the categories the token reaches.
-    wanted = frozenset() if resource_type == "Patient" else reach.categories - {IDENTITY}
+    # holds identity; so is the caller's own fhirUser. Everything else asks for the
+    # categories the token reaches.
+    wanted = frozenset() if resource_type == "Patient" or own else reach.categories - {IDENTITY}
     asked = AccessRequest(
         caller.person_id,
         caller.actor_id,

@@ -61,6 +61,14 @@ def capability_statement(
             "searchParam": _params(OBSERVATION_PARAMS),
             "searchInclude": list(OBSERVATION_INCLUDES),
         },
+        {
+            # Someone acting for the person (a delegate or guardian), as a SMART app launched
+            # by them names them in `fhirUser`: readable by that app's token and the person.
+            "type": "RelatedPerson",
+            "interaction": [{"code": "read"}],
+            "documentation": "RelatedPerson/delegate-<id>: a delegation, readable by the token "
+            "of an app the delegate launched (its fhirUser) and by the person.",
+        },
     ]
     for resource_type in clinical_types:
         resources.append(

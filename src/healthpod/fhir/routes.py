@@ -426,10 +426,11 @@ def _if_none_match_version(request: Request, resource: dict[str, Any]) -> None:
 
 
 def register(app: FastAPI) -> None:
-    from healthpod.fhir import bulk, deliveries, everything, group_export
+    from healthpod.fhir import bulk, deliveries, everything, group_export, related_person
 
     app.include_router(deliveries.router)
     app.include_router(group_export.router)  # before the reads: Group/{id}/$export
+    app.include_router(related_person.router)  # before the clinical types' `/{type}/{id}`
     app.include_router(bulk.router)  # first: `$export` must not be taken for a type or an id
     app.include_router(everything.router)
     app.include_router(router)

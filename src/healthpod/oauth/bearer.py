@@ -27,6 +27,7 @@ class Caller:
     actor_id: int | None  # None: the person, through their own session
     consent_id: int | None
     scopes: ScopeSet | None  # None: the person, who may see everything of their own
+    fhir_user: str | None = None  # who launched the app: RelatedPerson/delegate-<id>, or None
 
     @property
     def is_person(self) -> bool:
@@ -68,7 +69,13 @@ def authenticate(request: Request, engine: Engine, *, now_ms: int) -> Caller:
     record, actor_disabled = found
     if actor_disabled:
         raise Unauthorized("The app this token was issued to has been disabled.")
-    return Caller(record.person_id, record.actor_id, record.consent_id, _scopes(record.scope))
+    return Caller(
+        record.person_id,
+        record.actor_id,
+        record.consent_id,
+        _scopes(record.scope),
+        record.fhir_user,
+    )
 
 
 @functools.lru_cache(maxsize=1024)

@@ -323,7 +323,12 @@ class RefreshTokenGrant(grants.RefreshTokenGrant):  # type: ignore[misc]
         raise InvalidGrantError("This refresh token was already used; its tokens are revoked.")
 
     def authenticate_user(self, refresh_token: tokens.TokenRecord) -> Grant:
-        return Grant(refresh_token.person_id, refresh_token.consent_id, refresh_token.scope)
+        return Grant(
+            refresh_token.person_id,
+            refresh_token.consent_id,
+            refresh_token.scope,
+            fhir_user=refresh_token.fhir_user,
+        )
 
     def issue_token(self, user: Grant, refresh_token: tokens.TokenRecord) -> dict[str, Any]:
         # What the consent allows now: the person may have narrowed it since the last token.
@@ -536,6 +541,7 @@ class PodAuthorizationServer(AuthorizationServer):  # type: ignore[misc]
             "consent_id": user.consent_id,
             "scope": scopes.text(),
             "now_ms": self.now_ms,
+            "fhir_user": user.fhir_user,
         }
         access = tokens.issue(
             self.conn,

@@ -64,6 +64,7 @@ class TokenRecord:
     expires_ms: int
     used_ms: int | None
     revoked_ms: int | None
+    fhir_user: str | None = None  # RelatedPerson/delegate-<id> for a delegate's launch
 
     def active(self, now_ms: int) -> bool:
         return self.revoked_ms is None and self.used_ms is None and now_ms < self.expires_ms
@@ -135,6 +136,7 @@ def issue(
     scope: str,
     now_ms: int,
     expires_ms: int,
+    fhir_user: str | None = None,
 ) -> str:
     """Store a new token of `kind` and return it in clear, once."""
     rls.act_for(conn, person_id)
@@ -150,6 +152,7 @@ def issue(
             scope=scope,
             created_ms=now_ms,
             expires_ms=expires_ms,
+            fhir_user=fhir_user,
         )
     )
     return token
@@ -187,7 +190,7 @@ def find_access_token(conn: Connection, token: str) -> tuple[TokenRecord, bool] 
 
 _SELECT_ACCESS = (
     "SELECT t.id, t.kind, t.family, t.person_id, t.actor_id, t.consent_id, t.scope, "
-    "t.created_ms, t.expires_ms, t.used_ms, t.revoked_ms, a.disabled_ms "
+    "t.created_ms, t.expires_ms, t.used_ms, t.revoked_ms, t.fhir_user, a.disabled_ms "
     "FROM oauth_tokens AS t JOIN actors AS a ON a.id = t.actor_id "
     "WHERE t.kind = 'access' AND t.token_hash = "
 )

@@ -590,6 +590,9 @@ oauth_tokens = Table(
     Column("expires_ms", BigInteger, nullable=False),
     Column("used_ms", BigInteger),  # a refresh token that was exchanged (rotated)
     Column("revoked_ms", BigInteger),
+    # Who launched the app, as on its code (RelatedPerson/delegate-<id>; None: the person),
+    # kept through refreshes: the FHIR API serves a delegate's RelatedPerson to that token.
+    Column("fhir_user", String(100)),
     Index("ix_oauth_tokens_family", "family"),
 )
 

@@ -690,6 +690,7 @@ def upgrade() -> None:
         sa.Column("expires_ms", sa.BigInteger(), nullable=False),
         sa.Column("used_ms", sa.BigInteger(), nullable=True),
         sa.Column("revoked_ms", sa.BigInteger(), nullable=True),
+        sa.Column("fhir_user", sa.String(length=100), nullable=True),
         sa.ForeignKeyConstraint(
             ["actor_id"],
             ["actors.id"],
