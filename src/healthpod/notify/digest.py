@@ -4,7 +4,8 @@
 
 Each person who gave an email address and has a kind set to `daily` or `weekly` gets one
 message per due frequency: counts per kind and who acted (actors, links, delegates), and a
-link to the inbox. Never health data. A digest is due when the last one of that frequency
+link to the inbox, in the person's language (the one they chose in the web app, else the pod's
+default). Never health data. A digest is due when the last one of that frequency
 was sent a day (a week) ago or never. A notification is marked sent only after the SMTP
 server accepted the message, so a server that is down loses nothing: the same notifications
 go in the next run's digest (the command exits 1 so a scheduler can retry it sooner).
@@ -25,8 +26,9 @@ import aiosmtplib
 
 from healthpod.errors import ConfigError
 from healthpod.notify import inbox, texts
-from healthpod.store import notifications
+from healthpod.store import notifications, person_settings
 from healthpod.store.notifications import Notification, Prefs
+from healthpod.store.person_data import for_owner
 
 if TYPE_CHECKING:
     from healthpod.pod import Pod
@@ -109,7 +111,9 @@ def _one(pod: Pod, prefs: Prefs, frequency: str, now_ms: int, send: Send, report
         pending = notifications.not_emailed(conn, prefs.person_id, kinds)
     if not pending or prefs.email is None:
         return
-    language = pod.settings.default_locale
+    # The person's own language, as they chose it in the web app; else the pod's default.
+    with for_owner(pod.engine, pod.reads, prefs.person_id).reader() as read:
+        language = person_settings.language_of(read) or pod.settings.default_locale
     message = compose(
         pending,
         to=prefs.email,

@@ -59,6 +59,9 @@ persons = Table(
     # The IANA zone (e.g. Europe/Stockholm) for sources that write times without one (Fitbit,
     # Google Fit): `healthpod settings set timezone`; None keeps them at +00:00.
     Column("time_zone", String(64)),
+    # The language the person chose in the web app (sv|en), for what the pod sends them (email
+    # digests) and their next sign-in; None: not chosen.
+    Column("language", String(5)),
 )
 
 sources = Table(

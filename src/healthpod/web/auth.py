@@ -24,8 +24,9 @@ from healthpod import accounts
 from healthpod.errors import AccessDenied
 from healthpod.keys import secret_key
 from healthpod.pod import Pod, now_ms
+from healthpod.store import person_settings
 from healthpod.store.person_data import PersonData, for_owner
-from healthpod.web import acting, localtime, security, session
+from healthpod.web import acting, i18n, localtime, security, session
 
 
 @dataclass(frozen=True, slots=True)
@@ -169,6 +170,13 @@ def start_session(request: Request, response: Response, person_id: int) -> None:
     password login) the device cookie that keeps this browser out of the account's throttle."""
     session.set_session(request, response, person_id)
     security.renew_csrf(request, response)
+    if i18n.LANGUAGE_COOKIE not in request.cookies:
+        # The language the person chose before, on another browser too.
+        pod = pod_of(request)
+        with for_owner(pod.engine, pod.reads, person_id).reader() as read:
+            chosen = person_settings.language_of(read)
+        if chosen in i18n.LANGUAGES:
+            set_language_cookie(request, response, chosen)
     login = getattr(request.state, "hp_login", None)
     if login is not None:
         username, device = login
@@ -182,6 +190,23 @@ def start_session(request: Request, response: Response, person_id: int) -> None:
             samesite="lax",
             secure=session.secure(request),
         )
+
+
+def set_language_cookie(request: Request, response: Response, language: str) -> None:
+    response.set_cookie(
+        i18n.LANGUAGE_COOKIE,
+        language,
+        max_age=365 * 24 * 3600,
+        httponly=True,
+        samesite="lax",
+        secure=security.is_https(request),
+    )
+
+
+def keep_language(person: WebPerson, language: str) -> None:
+    """Keep the signed-in person's chosen language in their pod."""
+    with person.data.writer() as write:
+        person_settings.set_language_of(write, language)
 
 
 def end_session(request: Request, response: Response) -> None:

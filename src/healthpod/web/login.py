@@ -84,12 +84,9 @@ def choose_language(
 ) -> Response:
     response = RedirectResponse(security.safe_next(next), status_code=303)
     if language in i18n.LANGUAGES:
-        response.set_cookie(
-            i18n.LANGUAGE_COOKIE,
-            language,
-            max_age=365 * 24 * 3600,
-            httponly=True,
-            samesite="lax",
-            secure=security.is_https(request),
-        )
+        auth.set_language_cookie(request, response, language)
+        # Signed in: kept for the person too, for their email digests and next sign-in.
+        person = auth.session_person(request)
+        if person is not None:
+            auth.keep_language(person, language)
     return response

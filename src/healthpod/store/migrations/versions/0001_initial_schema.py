@@ -30,6 +30,7 @@ def upgrade() -> None:
         sa.Column("characteristics", sa.JSON(), nullable=True),
         sa.Column("created_ms", sa.BigInteger(), nullable=False),
         sa.Column("time_zone", sa.String(length=64), nullable=True),
+        sa.Column("language", sa.String(length=5), nullable=True),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_persons")),
         sa.UniqueConstraint("name", name=op.f("uq_persons_name")),
     )
