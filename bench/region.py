@@ -2,7 +2,7 @@
 
     .venv/bin/python bench/region.py --database-url postgresql://user@host/postgres \\
         [--persons 10000] [--days 30] [--citizens 200] [--actors 50] [--seconds 60] \\
-        [--serve-workers 4] [--queue-workers 1]
+        [--serve-workers 4] [--queue-workers 1] [--keep DIR | --reuse DIR]
 
 Builds a pod in a new database on the PostgreSQL server: PERSONS persons, each with DAYS days
 of the demo's realistic data (heart rate, steps, energy, sleep, workouts …, one of four
@@ -16,6 +16,20 @@ after another. It prints requests/s, p50/p95/p99 per kind, errors (the target is
 long the uploads waited in the queue, and the database's size per person; then the same
 mix for one person, one citizen and one actor on SQLite as the reference.
 
+`--keep DIR` builds the PostgreSQL region in DIR and leaves it (its database and a
+region.json) for later runs; `--reuse DIR` runs the load on such a region again without
+building it (a region of 1,000 persons takes a quarter of an hour to build). The database of
+a kept region is dropped by hand (its URL is in region.json).
+
+`--think S` makes every citizen and actor pause a random time between requests (exponential,
+mean S seconds), as a person reads a page before the next: without it (0, the default) each
+of them asks again the moment an answer arrives, so the run measures the server saturated,
+where every request waits behind all the others (latency = users / throughput) and p95 says
+more about the number of users than about the server.
+
+Citizens log in before the clock starts (a login is an argon2 hash, about 0.1 s of CPU, and
+200 at once is a start-up burst, not the steady load); the logins are reported on their own.
+
 Targets (issue #13): p95 under 300 ms for pages, under 100 ms for FHIR pages. The issue's
 size is 10 000 persons x 30 days (about 20 million samples); on a shared 2-core machine run
 a smaller one (say --persons 100 --citizens 20 --actors 5) and say so with the figures: the
@@ -26,6 +40,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import os
 import random
 import re
@@ -36,7 +51,7 @@ import sys
 import tempfile
 import time
 from collections import defaultdict
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -72,6 +87,7 @@ class Region:
     since_ms: int
     build_s: float
     samples: int
+    persons: int
 
 
 @dataclass
@@ -81,6 +97,9 @@ class Results:
     uploads: list[str] = field(default_factory=list)  # job pages
     queue: list[float] = field(default_factory=list)  # upload to imported, seconds
     unfinished: int = 0  # uploads still not imported 120 s after the load
+    logins: list[float] = field(default_factory=list)  # before the clock starts, seconds
+    timeline: list[tuple[float, float, str]] = field(default_factory=list)  # (start, s, kind)
+    started: float = 0.0  # time.perf_counter() when the clock started
 
 
 def _healthpod(home: Path, url: str, *args: str) -> list[str]:
@@ -174,6 +193,7 @@ def build(url: str, home: Path, persons: int, days: int, citizens: int, n_actors
         since_ms=now_ms - min(days, 30) * DAY_MS,
         build_s=time.perf_counter() - started,
         samples=samples,
+        persons=persons,
     )
 
 
@@ -191,26 +211,48 @@ async def _timed(results: Results, kind: str, request: object) -> httpx.Response
     except httpx.HTTPError as error:
         results.errors[f"{kind} {type(error).__name__}"] += 1
         return None
-    results.latencies[kind].append(time.perf_counter() - started)
+    took = time.perf_counter() - started
+    results.latencies[kind].append(took)
+    results.timeline.append((started - results.started, took, kind))
     if response.status_code >= 400:
         results.errors[f"{kind} {response.status_code}"] += 1
     return response
 
 
+async def log_in(base: str, username: str, results: Results) -> httpx.AsyncClient | None:
+    """A client with the citizen's session, or None (counted as an error)."""
+    client = httpx.AsyncClient(base_url=base, timeout=60, headers=HTML)
+    started = time.perf_counter()
+    page = await client.get("/login")
+    login = await client.post(
+        "/login",
+        data={"csrf_token": _csrf(page.text), "username": username, "password": PASSWORD},
+    )
+    results.logins.append(time.perf_counter() - started)
+    if login.status_code >= 400:
+        results.errors["login"] += 1
+        await client.aclose()
+        return None
+    return client
+
+
+async def _pause(rng: random.Random, think: float) -> None:
+    if think > 0:
+        await asyncio.sleep(rng.expovariate(1 / think))
+
+
 async def citizen(
-    base: str, username: str, deadline: float, results: Results, upload: bytes
+    client: httpx.AsyncClient,
+    username: str,
+    deadline: float,
+    results: Results,
+    upload: bytes,
+    think: float,
 ) -> None:
-    async with httpx.AsyncClient(base_url=base, timeout=60, headers=HTML) as client:
-        page = await client.get("/login")
-        login = await client.post(
-            "/login",
-            data={"csrf_token": _csrf(page.text), "username": username, "password": PASSWORD},
-        )
-        if login.status_code >= 400:
-            results.errors["login"] += 1
-            return
+    try:
         rng = random.Random(username)
         while time.monotonic() < deadline:
+            await _pause(rng, think)
             roll = rng.random()
             if roll < 0.1:
                 form = await client.get("/import")
@@ -231,14 +273,17 @@ async def citizen(
             else:
                 code = rng.choice(("heart_rate", "steps", "sleep_analysis"))
                 await _timed(results, "chart", client.get(f"/type/{code}"))
+    finally:
+        await client.aclose()
 
 
 async def actor(
-    base: str, tokens_: list[str], since: str, deadline: float, results: Results
+    base: str, tokens_: list[str], since: str, deadline: float, results: Results, think: float
 ) -> None:
     async with httpx.AsyncClient(base_url=base, timeout=60) as client:
         rng = random.Random(tokens_[0])
         while time.monotonic() < deadline:
+            await _pause(rng, think)
             token = rng.choice(tokens_)
             await _timed(
                 results,
@@ -251,9 +296,10 @@ async def actor(
             )
 
 
-def queue_latencies(home: Path, limit_s: float) -> tuple[list[float], int]:
-    """Wait (up to `limit_s`) for the queued uploads to finish; per finished job, the seconds
-    from its upload to its record's last write (its end), and how many never finished."""
+def queue_latencies(home: Path, limit_s: float, since_ms: int) -> tuple[list[float], int]:
+    """Wait (up to `limit_s`) for the queued uploads to finish; per finished job uploaded
+    since `since_ms` (not an earlier run's), the seconds from its upload to its record's last
+    write (its end), and how many never finished."""
     from healthpod.jobs import state
 
     deadline = time.monotonic() + limit_s
@@ -263,7 +309,7 @@ def queue_latencies(home: Path, limit_s: float) -> tuple[list[float], int]:
     folder = state.uploads(home)
     for job_folder in folder.iterdir() if folder.is_dir() else []:
         job = state.load(home, job_folder.name)
-        if job is None:
+        if job is None or job.created_ms < since_ms:
             continue
         if not job.finished:
             unfinished += 1
@@ -273,7 +319,9 @@ def queue_latencies(home: Path, limit_s: float) -> tuple[list[float], int]:
     return waits, unfinished
 
 
-def run(region: Region, seconds: float, serve_workers: int, queue_workers: int) -> Results:
+def run(
+    region: Region, seconds: float, serve_workers: int, queue_workers: int, think: float = 0.0
+) -> Results:
     port = _free_port()
     base = f"http://127.0.0.1:{port}"
     env = _env()
@@ -311,17 +359,23 @@ def run(region: Region, seconds: float, serve_workers: int, queue_workers: int) 
         upload = (region.home / "upload.xml").read_bytes()
         since = datetime.fromtimestamp(region.since_ms / 1000, UTC).date().isoformat()
 
-        async def everyone() -> None:
+        async def everyone() -> float:
+            clients = await asyncio.gather(*(log_in(base, u, results) for u in region.citizens))
+            results.started = time.perf_counter()
             deadline = time.monotonic() + seconds
             await asyncio.gather(
-                *(citizen(base, u, deadline, results, upload) for u in region.citizens),
-                *(actor(base, t, since, deadline, results) for t in region.actor_tokens),
+                *(
+                    citizen(c, u, deadline, results, upload, think)
+                    for c, u in zip(clients, region.citizens, strict=True)
+                    if c is not None
+                ),
+                *(actor(base, t, since, deadline, results, think) for t in region.actor_tokens),
             )
+            return time.perf_counter() - results.started
 
-        started = time.monotonic()
-        asyncio.run(everyone())
-        results.latencies["_elapsed"] = [time.monotonic() - started]
-        results.queue, results.unfinished = queue_latencies(region.home, 120)
+        since_ms = time.time_ns() // 1_000_000
+        results.latencies["_elapsed"] = [asyncio.run(everyone())]
+        results.queue, results.unfinished = queue_latencies(region.home, 120, since_ms)
     finally:
         for process in processes:
             process.terminate()
@@ -368,6 +422,18 @@ def report(label: str, region: Region, results: Results, persons: int, size: int
             f"  {kind:<10} {len(values):>7,} {statistics.median(values) * 1000:>8.0f} "
             f"{percentile(values, 0.95) * 1000:>8.0f} {percentile(values, 0.99) * 1000:>8.0f}"
         )
+    if results.logins:
+        print(
+            f"  {len(results.logins)} logins before the clock: p50 "
+            f"{statistics.median(results.logins) * 1000:.0f} ms, max "
+            f"{max(results.logins) * 1000:.0f} ms"
+        )
+    slowest = sorted(results.timeline, key=lambda t: -t[1])[:5]
+    if slowest:
+        print(
+            "  slowest: "
+            + ", ".join(f"{kind} {took:.2f} s at {at:.0f} s" for at, took, kind in slowest)
+        )
     if size is not None:
         print(
             f"  database {size / 1e6:,.0f} MB = {size / persons / 1e6:.2f} MB per person "
@@ -387,6 +453,60 @@ def database_size(url: str) -> int | None:
     return size
 
 
+def _save(region: Region, folder: Path) -> None:
+    fields = asdict(region) | {"home": str(region.home)}
+    (folder / "region.json").write_text(json.dumps(fields))
+
+
+def _load(folder: Path) -> Region:
+    fields = json.loads((folder / "region.json").read_text())
+    return Region(**(fields | {"home": Path(fields["home"])}))
+
+
+def _measure(label: str, region: Region, persons: int, args: argparse.Namespace) -> None:
+    print(
+        f"  load average before the run: {os.getloadavg()[0]:.1f}; {len(region.citizens)} "
+        f"citizens and {len(region.actor_tokens)} actors for {args.seconds:.0f} s, think "
+        f"{args.think:g} s, {args.serve_workers} server and {args.queue_workers} queue workers",
+        flush=True,
+    )
+    results = run(region, args.seconds, args.serve_workers, args.queue_workers, args.think)
+    report(label, region, results, persons, database_size(region.url))
+    if results.queue:
+        print(
+            f"  queue: {len(results.queue)} uploads imported, upload to imported p50 "
+            f"{statistics.median(results.queue):.1f} s, p95 "
+            f"{percentile(results.queue, 0.95):.1f} s; {results.unfinished} not done"
+        )
+
+
+def _build(url: str, home: Path, label: str, persons: int, args: argparse.Namespace) -> Region:
+    print(f"{label}: building {persons:,} persons x {args.days} days …", flush=True)
+    citizens, n_actors = (1, 1) if persons == 1 else (args.citizens, args.actors)
+    region = build(url, home, persons, args.days, citizens, n_actors)
+    write_export(home / "upload.xml", end=datetime.now(UTC), days=1, seed=99)
+    print(f"  built in {region.build_s:.0f} s: {region.samples:,} samples", flush=True)
+    return region
+
+
+def _kept(server_url: str, folder: Path, args: argparse.Namespace) -> None:
+    """Build the region in `folder` (and a database of its own) and leave both."""
+    from healthpod.store.engine import make_engine
+
+    admin = make_engine(server_url, isolation_level="AUTOCOMMIT")
+    name = f"bench_region_kept_{args.persons}"
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    url = admin.url.set(database=name).render_as_string(hide_password=False)
+    admin.dispose()
+    home = folder / "home"
+    home.mkdir(parents=True)
+    region = _build(url, home, "PostgreSQL", args.persons, args)
+    _save(region, folder)
+    print(f"  kept in {folder} (database {name}); run it again with --reuse {folder}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--database-url", required=True, help="a PostgreSQL server URL")
@@ -397,30 +517,34 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=60)
     parser.add_argument("--serve-workers", type=int, default=4)
     parser.add_argument("--queue-workers", type=int, default=1)
+    parser.add_argument(
+        "--think", type=float, default=0.0, help="mean pause between a user's requests, s"
+    )
     parser.add_argument("--skip-sqlite", action="store_true", help="no SQLite reference run")
+    parser.add_argument("--keep", type=Path, help="build the region in this new folder, keep it")
+    parser.add_argument("--reuse", type=Path, help="run on a region kept with --keep")
     args = parser.parse_args()
-    runs = [("PostgreSQL", args.database_url, args.persons, args.citizens, args.actors)]
+    if args.reuse:
+        region = _load(args.reuse)
+        print(
+            f"PostgreSQL: the region kept in {args.reuse}: {region.persons:,} persons, "
+            f"{region.samples:,} samples"
+        )
+        _measure("PostgreSQL", region, region.persons, args)
+    elif args.keep:
+        _kept(args.database_url, args.keep, args)
+        _measure("PostgreSQL", _load(args.keep), args.persons, args)
+    runs = [] if args.keep or args.reuse else [("PostgreSQL", args.database_url, args.persons)]
     if not args.skip_sqlite:
-        runs.append(("SQLite, one person", None, 1, 1, 1))
-    for label, server_url, persons, citizens, n_actors in runs:
+        runs.append(("SQLite, one person", None, 1))
+    for label, server_url, persons in runs:
         with (
             tempfile.TemporaryDirectory() as tmp,
             fresh_database(server_url, Path(tmp), prefix="bench_region") as url,
         ):
             home = Path(tmp) / "home"
             home.mkdir()
-            print(f"{label}: building {persons:,} persons x {args.days} days …", flush=True)
-            region = build(url, home, persons, args.days, citizens, n_actors)
-            write_export(home / "upload.xml", end=datetime.now(UTC), days=1, seed=99)
-            print(f"  built in {region.build_s:.0f} s: {region.samples:,} samples")
-            results = run(region, args.seconds, args.serve_workers, args.queue_workers)
-            report(label, region, results, persons, database_size(url))
-            if results.queue:
-                print(
-                    f"  queue: {len(results.queue)} uploads imported, upload to imported p50 "
-                    f"{statistics.median(results.queue):.1f} s, p95 "
-                    f"{percentile(results.queue, 0.95):.1f} s; {results.unfinished} not done"
-                )
+            _measure(label, _build(url, home, label, persons, args), persons, args)
     print(f"load average at the end: {os.getloadavg()[0]:.1f} (2 cores shared with everything)")
 
 
