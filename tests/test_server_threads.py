@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from anyio import to_thread
@@ -48,6 +50,36 @@ def test_short_requests_run_on_the_event_loop_only_with_one_thread(pod: Pod, thr
         client.get("/_loop")
         client.get("/_short")
     assert (seen["short"] == seen["loop"]) == (threads == 1)
+
+
+def test_a_short_request_waits_its_turn_for_the_one_thread(pod: Pod) -> None:
+    """With one request thread, a short request runs on the loop but not before a request
+    that holds the thread: it must not jump the queue of pages waiting for it."""
+    settings = pod.settings.model_copy(update={"server_threads": 1})
+    app = create_app(settings, pod=Pod(settings, pod.engine))
+    started, release = threading.Event(), threading.Event()
+    order: list[str] = []
+
+    @app.get("/_slow")
+    def _slow() -> None:  # a plain handler: FastAPI's thread pool
+        started.set()
+        release.wait(10)
+        order.append("slow")
+
+    @app.get("/_short")
+    @short_request
+    def _short(request: Request) -> None:
+        order.append("short")
+
+    with TestClient(app) as client, ThreadPoolExecutor(2) as pool:
+        slow = pool.submit(client.get, "/_slow")
+        assert started.wait(10)
+        short = pool.submit(client.get, "/_short")
+        time.sleep(0.3)
+        assert order == []  # the short request waits while the thread is taken
+        release.set()
+        assert slow.result(10).status_code == short.result(10).status_code == 200
+    assert order == ["slow", "short"]
 
 
 def test_a_bad_thread_count_names_the_variable(tmp_path) -> None:

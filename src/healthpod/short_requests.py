@@ -10,6 +10,10 @@ to it and back costs about half a millisecond of a 3-4 ms FHIR page (measured in
 the loop could not run a second handler meanwhile anyway. So with one thread, a handler marked
 here runs on the loop. Mark only handlers whose work is bounded (a page, one resource), never
 an import or an export, which would stall the worker's other connections.
+
+It runs holding the pool's one token, taken in turn with the requests waiting for the thread.
+Without the token it jumped that queue: under a steady stream of FHIR pages the loop was never
+free, and the web pages waiting for the thread waited tens of seconds (`bench/region.py`).
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ import functools
 from collections.abc import Awaitable, Callable
 from typing import ParamSpec, TypeVar
 
+from anyio import to_thread
 from fastapi import Request
 from fastapi.concurrency import run_in_threadpool
 
@@ -33,7 +38,8 @@ def short_request(handler: Callable[P, R]) -> Callable[P, Awaitable[R]]:
         request = kwargs["request"]  # FastAPI passes every parameter by name
         assert isinstance(request, Request)
         if request.app.state.settings.server_threads == 1:
-            return handler(*args, **kwargs)
+            async with to_thread.current_default_thread_limiter():
+                return handler(*args, **kwargs)
         return await run_in_threadpool(handler, *args, **kwargs)
 
     return run
