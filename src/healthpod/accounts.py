@@ -31,6 +31,7 @@ from sqlalchemy import (
     Update,
     case,
     delete,
+    func,
     insert,
     literal,
     or_,
@@ -72,6 +73,11 @@ class Account:
     person_id: int
     created_ms: int
     disabled_ms: int | None
+    operator_ms: int | None = None  # since when this login is the pod's operator
+
+    @property
+    def operator(self) -> bool:
+        return self.operator_ms is not None
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -80,6 +86,7 @@ class Account:
             "person_id": self.person_id,
             "created_ms": self.created_ms,
             "disabled_ms": self.disabled_ms,
+            "operator": self.operator,
         }
 
 
@@ -263,6 +270,24 @@ def disable_account(conn: Connection, person_id: int, *, now_ms: int) -> None:
     ).rowcount
     if not changed and account_for_person(conn, person_id) is None:
         raise NotFound("This person has no account.")
+
+
+def set_operator(conn: Connection, person_id: int, operator: bool, *, now_ms: int) -> None:
+    """Make the person's login the pod's operator (who runs studies in the web app), or
+    take that away. Raises: NotFound: the person has no account."""
+    if account_for_person(conn, person_id) is None:
+        raise NotFound("This person has no account.")
+    conn.execute(
+        update(accounts)
+        .where(accounts.c.person_id == person_id)
+        .values(operator_ms=func.coalesce(accounts.c.operator_ms, now_ms) if operator else None)
+    )
+
+
+def is_operator(conn: Connection, person_id: int) -> bool:
+    """Whether the person's login is the pod's operator (and is not disabled)."""
+    found = account_for_person(conn, person_id)
+    return found is not None and found.operator and found.disabled_ms is None
 
 
 def set_password(
@@ -452,4 +477,5 @@ def _account(row: Mapping[Any, Any]) -> Account:
         person_id=int(row["person_id"]),
         created_ms=int(row["created_ms"]),
         disabled_ms=row["disabled_ms"],
+        operator_ms=row["operator_ms"],
     )

@@ -92,6 +92,27 @@ def disable(pod: Pod, username: str) -> None:
     click.echo(f"Disabled the login {found.username!r}.")
 
 
+@account.command()
+@click.argument("username")
+@click.option("--off", is_flag=True, help="Take the operator role away again.")
+@pass_pod
+def operator(pod: Pod, username: str, off: bool) -> None:
+    """Make a login the pod's operator: it may run research studies in the web app
+    (/operator: create, open and close studies, as `healthpod study` does).
+
+    \b
+        healthpod account operator alice
+        healthpod account operator alice --off
+    """
+    with pod.engine.begin() as conn:
+        found = accounts_.find_account(conn, username)
+        accounts_.set_operator(conn, found.person_id, not off, now_ms=now_ms())
+    if off:
+        click.echo(f"{found.username!r} is no longer the pod's operator.")
+    else:
+        click.echo(f"{found.username!r} is now the pod's operator (the page /operator).")
+
+
 @account.command(name="list")
 @json_option
 @pass_pod
@@ -106,6 +127,7 @@ def list_(pod: Pod, as_json: bool) -> None:
         click.echo("No accounts yet. Create one with `healthpod account create USERNAME`.")
     for a in found:
         state = " (disabled)" if a.disabled_ms is not None else ""
+        state += " (operator)" if a.operator else ""
         click.echo(f"{a.username}  person {a.person_id}{state}")
 
 

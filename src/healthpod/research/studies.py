@@ -146,6 +146,11 @@ def list_studies(conn: Connection, *, status: str | None = None) -> list[StudyRo
     return rows.list_all(conn, status=status)
 
 
+def budget_spent(conn: Connection) -> dict[int, float]:
+    """The epsilon each study has released so far (its releases added up), by study id."""
+    return rows.released_epsilon(conn)
+
+
 def state_at(study: StudyRow, now_ms: int) -> str:
     """draft|open|closed|ended: a study past its end date has ended, whatever is stored."""
     if study.status == "open" and study.end_ms is not None and now_ms >= study.end_ms:

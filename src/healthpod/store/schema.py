@@ -251,6 +251,7 @@ accounts = Table(
     Column("created_ms", BigInteger, nullable=False),
     Column("disabled_ms", BigInteger),
     Column("password_changed_ms", BigInteger),  # sessions from before it are ended
+    Column("operator_ms", BigInteger),  # since when the login is the pod's operator; None: not
 )
 
 # A logged-in browser: the sha256 of the random session id its signed cookie carries. Logging

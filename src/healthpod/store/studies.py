@@ -197,6 +197,15 @@ def spent(
         return {int(p): float(e) for p, e in conn.execute(query)}
 
 
+def released_epsilon(conn: Connection) -> dict[int, float]:
+    """The epsilon of every study's releases added up (what each contributor was charged at
+    most), by study id; a study with no release is absent."""
+    query = select(_releases.c.study_id, func.sum(_releases.c.epsilon)).group_by(
+        _releases.c.study_id
+    )
+    return {int(s): float(e) for s, e in conn.execute(query)}
+
+
 def add_release(conn: Connection, values: Mapping[str, Any]) -> int:
     key = conn.execute(insert(_releases).values(**values)).inserted_primary_key
     assert key is not None

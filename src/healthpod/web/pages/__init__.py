@@ -15,6 +15,7 @@ def routers() -> list[APIRouter]:
         export_page,
         imports,
         inbox,
+        operator,
         overview,
         records,
         research,
@@ -42,4 +43,5 @@ def routers() -> list[APIRouter]:
         settings_page.router,
         corrections.router,
         research.router,
+        operator.router,
     ]

@@ -460,6 +460,7 @@ def upgrade() -> None:
         sa.Column("created_ms", sa.BigInteger(), nullable=False),
         sa.Column("disabled_ms", sa.BigInteger(), nullable=True),
         sa.Column("password_changed_ms", sa.BigInteger(), nullable=True),
+        sa.Column("operator_ms", sa.BigInteger(), nullable=True),
         sa.ForeignKeyConstraint(
             ["person_id"],
             ["persons.id"],
