@@ -256,7 +256,9 @@ def test_refusals_are_clear_logged_and_export_nothing(pod, world):
         # No token, a delivery token, an unknown study.
         _refused(base, {}, made["A"], 401, "backend access token")
         delivery = _token(base, clients["sponsor"], "sponsor", scope="system/*.c")
-        _refused(base, delivery, made["A"], 401, "scope")
+        _refused(base, delivery, made["A"], 403, "scope")
+        wildcard = _token(base, clients["sponsor"], "sponsor", scope="system/*.rs")
+        assert _export(base, wildcard, made["A"])[1]
         _refused(base, mine, 999_999, 404, "no study")
         _refused(base, mine, "x1", 404, "no study")
         # Another client cannot read or delete this sponsor's job.
@@ -271,8 +273,8 @@ def test_refusals_are_clear_logged_and_export_nothing(pod, world):
             time.sleep(0.05)
     logged = _entries(pod.engine, ids["ann"], records.EVENT)
     # Five refusals that concern ann (C she is not in; B is closed but she is in it), then
-    # the one export that was allowed: nothing of hers was read for a refusal.
-    assert [e.outcome for e in logged] == ["denied"] * 5 + ["allowed"]
+    # the two exports that were allowed: nothing of hers was read for a refusal.
+    assert [e.outcome for e in logged] == ["denied"] * 5 + ["allowed"] * 2
 
 
 @pytest.mark.parametrize(

@@ -7,8 +7,8 @@
     DELETE /fhir/$group-export-status/{job}          → 202: the files are gone
 
 Every call carries the sponsor's backend access token (SMART Backend Services, a scope of
-`oauth.backend.EXPORT_SCOPES`, e.g. `system/Observation.rs`). What may leave and who is read
-is `research.records`: each participant through the one door, logged in their own log. The
+`oauth.backend.RESEARCH_SCOPES`: `system/Observation.rs`, or `system/*.rs` as for answers).
+What may leave and who is read is `research.records`: each participant through the one door, logged in their own log. The
 files are made once, after the kick-off's answer, in the pod's home (`research-exports/`,
 mode 0700), downloadable by the same client until deleted or a day old; a study that closes
 or ends meanwhile stops the downloads. A job lives in the pod's home like a delivery's, so a
@@ -31,7 +31,7 @@ from fastapi.responses import FileResponse
 from starlette.background import BackgroundTask
 
 from healthpod.consent.actors import Actor
-from healthpod.errors import Conflict, HealthpodError, InvalidRequest, NotFound
+from healthpod.errors import AccessDenied, Conflict, HealthpodError, InvalidRequest, NotFound
 from healthpod.fhir import render
 from healthpod.fhir.access import now_ms, pod_of
 from healthpod.fhir.outcome import FhirResponse, FhirRoute, Unauthorized, encode
@@ -54,8 +54,8 @@ def _sponsor(request: Request, pod: Pod) -> Actor:
     """The backend client calling, with a token that may read a study's records.
 
     Raises:
-        Unauthorized: no token, an unknown or expired one, a disabled client, or a token
-            without an export scope.
+        Unauthorized: no token, an unknown or expired one, a disabled client.
+        AccessDenied: a token without a read scope (a delivery token).
     """
     scheme, _, presented = request.headers.get("authorization", "").partition(" ")
     if scheme.lower() != "bearer" or not presented.strip():
@@ -72,8 +72,8 @@ def _sponsor(request: Request, pod: Pod) -> Actor:
             "The access token is unknown or expired, or its client is disabled.",
             hint="Get a new one at /oauth/token.",
         ) from None
-    if not set(token.scope.split()) & backend.EXPORT_SCOPES:
-        raise Unauthorized(
+    if not set(token.scope.split()) & backend.RESEARCH_SCOPES:
+        raise AccessDenied(
             "The token's scope does not allow reading a study's records.",
             hint="Ask /oauth/token for scope system/Observation.rs.",
         )
