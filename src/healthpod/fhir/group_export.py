@@ -8,11 +8,11 @@
 
 Every call carries the sponsor's backend access token (SMART Backend Services, a scope of
 `oauth.backend.RESEARCH_SCOPES`: `system/Observation.rs`, or `system/*.rs` as for answers).
-What may leave and who is read is `research.records`: each participant through the one door, logged in their own log. The
-files are made once, after the kick-off's answer, in the pod's home (`research-exports/`,
-mode 0700), downloadable by the same client until deleted or a day old; a study that closes
-or ends meanwhile stops the downloads. A job lives in the pod's home like a delivery's, so a
-region's API workers share that directory.
+What may leave and who is read is `research.records`: each participant through the one
+door, logged in their own log. The files are made once, after the kick-off's answer, in the
+pod's home (`research-exports/`, mode 0700), downloadable by the same client until deleted or
+a day old; a study that closes or ends meanwhile stops the downloads. A job lives in the
+pod's home like a delivery's, so a region's API workers share that directory.
 """
 
 from __future__ import annotations
