@@ -187,6 +187,17 @@ def test_the_sponsor_gets_mean_quantiles_and_a_histogram(engine, world, base):
     assert _log(engine, world["ids"]["ed"]) == []
 
 
+def test_an_answer_per_month_over_http(engine, world, base):
+    token = _token(base, world["lab"], KEY)
+    response = _ask(base, world["steps"], token, {**MEAN, "epsilon": 0.6, "group_by": "month"})
+    assert response.status_code == 200, response.text
+    answer = response.json()
+    assert [g["group"] for g in answer["groups"]] == ["2025-03"]
+    assert answer["groups"][0]["cohort"] == 4 and len(answer["suppressed"]) == 11
+    assert answer["epsilon_per_group"] == pytest.approx(0.05)
+    assert _ledger(engine) == sorted(world["ids"][n] for n in NAMES[:4])
+
+
 def test_no_token_an_expired_token_and_a_delivery_token_get_nothing(engine, world, base):
     missing = _ask(base, world["steps"], None, MEAN)
     assert missing.status_code == 401 and missing.json()["ok"] is False
@@ -242,6 +253,7 @@ def test_another_studys_sponsor_is_refused_and_the_refusal_is_logged(engine, wor
         ({"bins": [1, 2]}, 400, "only with the statistic histogram"),
         ({"epsilon": "lots"}, 400, "epsilon"),
         ({"surprise": 1}, 400, "surprise"),
+        ({"group_by": "postcode"}, 400, "Unknown grouping"),
     ],
 )
 def test_a_wrong_question_is_refused_logged_and_spends_nothing(

@@ -54,6 +54,9 @@ class AggregateIn(BaseModel):
     bins: list[float] | None = Field(
         None, description="With histogram: the bin edges, in increasing order.", max_length=100
     )
+    group_by: str | None = Field(
+        None, max_length=20, description="month, age-band or sex: an answer per group."
+    )
 
 
 class NotLoggedIn(HealthpodError):
@@ -152,6 +155,7 @@ def _answer(pod: Pod, study_id: int, body: bytes, actor_id: int, now_ms: int) ->
         now_ms=now_ms,
         quantiles=question.quantiles,
         bins=question.bins,
+        group_by=question.group_by,
     )
     logger.info("research answer released study=%d actor_id=%d", study_id, actor_id)
     return answer.document()

@@ -262,6 +262,11 @@ def _numbers(text: str | None, option: str, example: str) -> list[float] | None:
 @click.option("--epsilon", type=float, required=True, help="Privacy budget this answer spends.")
 @click.option("--quantiles", help="With --statistic quantile: Q,... each between 0 and 1.")
 @click.option("--bins", help="With --statistic histogram: the bin edges E0,E1,... in order.")
+@click.option(
+    "--group-by",
+    type=click.Choice(["month", "age-band", "sex"]),
+    help="An answer per group (groups under the minimum cohort are suppressed).",
+)
 @json_option
 @pass_pod
 def aggregate(
@@ -273,6 +278,7 @@ def aggregate(
     epsilon: float,
     quantiles: str | None,
     bins: str | None,
+    group_by: str | None,
     as_json: bool,
 ) -> None:
     """A differentially private answer for the study (OpenDP), charged to every contributor.
@@ -284,6 +290,8 @@ def aggregate(
           --quantiles 0.25,0.5,0.75 --bounds 0,30000 --epsilon 0.5
         healthpod study aggregate 1 --type steps --statistic histogram \\
           --bins 0,5000,10000,15000,20000 --bounds 0,30000 --epsilon 0.5
+        healthpod study aggregate 1 --type steps --statistic mean --group-by month \\
+          --bounds 0,30000 --epsilon 1.2
     """
     from healthpod.research import aggregate as dp_aggregate  # OpenDP: only for this command
 
@@ -299,6 +307,7 @@ def aggregate(
         now_ms=now_ms(),
         quantiles=_numbers(quantiles, "--quantiles", "--quantiles 0.25,0.5,0.75"),
         bins=_numbers(bins, "--bins", "--bins 0,5000,10000"),
+        group_by=group_by,
     )
     if as_json:
         echo_json(answer.document())

@@ -20,6 +20,7 @@ import itertools
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 import opendp.prelude as dp
@@ -28,7 +29,7 @@ from sqlalchemy import Engine
 from healthpod.consent import access, audit
 from healthpod.consent.model import AccessRequest, Action
 from healthpod.errors import AccessDenied, Conflict, HealthpodError, InvalidRequest
-from healthpod.research import statistics, studies
+from healthpod.research import grouping, statistics, studies
 from healthpod.store import studies as rows
 from healthpod.store.observations import SampleFilter
 from healthpod.store.studies import StudyRow
@@ -108,6 +109,7 @@ def check_request(
     now_ms: int,
     quantiles: Sequence[float] | None = None,
     bins: Sequence[float] | None = None,
+    group_by: str | None = None,
 ) -> str:
     """The category of `type_code`, once the request is checked against the study.
 
@@ -140,6 +142,11 @@ def check_request(
     if not (math.isfinite(epsilon) and epsilon > 0):
         raise InvalidRequest("Epsilon must be a number above zero.", hint="For example 0.5.")
     _check_shape(statistic, quantiles, bins)
+    if group_by is not None and group_by not in grouping.GROUPINGS:
+        raise InvalidRequest(
+            f"Unknown grouping {group_by[:40]!r}.",
+            hint="Group by one of " + ", ".join(grouping.GROUPINGS) + ".",
+        )
     return known.category.value
 
 
@@ -189,7 +196,8 @@ def release(
     now_ms: int,
     quantiles: Sequence[float] | None = None,
     bins: Sequence[float] | None = None,
-) -> Released:
+    group_by: str | None = None,
+) -> Released | grouping.Grouped:
     """Answer one question of the study's sponsor, or refuse it (logged for each participant).
 
     Raises:
@@ -209,6 +217,7 @@ def release(
             now_ms=now_ms,
             quantiles=quantiles,
             bins=bins,
+            group_by=group_by,
         )
         assert bounds is not None
         if len(cohort) < study.min_cohort:
@@ -232,17 +241,23 @@ def release(
         _log_refusal(engine, study, cohort, refused.message, now_ms=now_ms)
         raise
 
-    per_person = gather(
-        engine,
-        reads,
-        study,
-        cohort,
-        category,
-        type_code,
-        bounds,
-        statistic=statistic,
-        now_ms=now_ms,
-    )
+    members: dict[str, dict[int, float]] = {}
+    if group_by is not None:
+        per_person, members = gather_groups(
+            engine, reads, study, cohort, category, type_code, bounds, group_by, now_ms=now_ms
+        )
+    else:
+        per_person = gather(
+            engine,
+            reads,
+            study,
+            cohort,
+            category,
+            type_code,
+            bounds,
+            statistic=statistic,
+            now_ms=now_ms,
+        )
     if len(per_person) < study.min_cohort:
         message = (
             f"Only {len(per_person)} participants have {type_code} data in the study's period, "
@@ -251,17 +266,37 @@ def release(
         _log_refusal(engine, study, cohort, message, now_ms=now_ms)
         raise Conflict(message)
 
-    values = [v for v, _, _ in per_person.values()]
-    answer: Released
-    if statistic == "quantile":
-        assert quantiles is not None
-        answer = statistics.quantiles(quantiles, bounds, epsilon, values)
-    elif statistic == "histogram":
-        assert bins is not None
-        answer = statistics.histogram(bins, bounds, epsilon, values)
-    else:
-        answer = noisy(statistic, bounds, epsilon, values)
+    def answer_of(budget: float, values: list[float]) -> Released:
+        assert bounds is not None
+        if statistic == "quantile":
+            assert quantiles is not None
+            return statistics.quantiles(quantiles, bounds, budget, values)
+        if statistic == "histogram":
+            assert bins is not None
+            return statistics.histogram(bins, bounds, budget, values)
+        return noisy(statistic, bounds, budget, values)
+
+    answer: Released | grouping.Grouped
     words = _WORDS[statistic]
+    if group_by is not None:
+        labels = (
+            grouping.months(study.data_from_ms, study.data_to_ms)
+            if group_by == "month"
+            else sorted(members, key=_label_order)
+        )
+        answer = grouping.answer_groups(
+            group_by,
+            members,
+            labels,
+            epsilon=epsilon,
+            min_cohort=study.min_cohort,
+            answer=answer_of,
+        )
+        charges = answer.charges()
+        words = f"{words} per {group_by}"
+    else:
+        answer = answer_of(epsilon, [v for v, _, _ in per_person.values()])
+        charges = dict.fromkeys(per_person, epsilon)
     with access._one_writer(engine), engine.begin() as conn:
         for person_id in sorted(per_person):
             audit.lock_chain(conn, person_id)
@@ -270,7 +305,7 @@ def release(
             {
                 "study_id": study.id,
                 "type_code": type_code,
-                "statistic": statistic,
+                "statistic": statistic if group_by is None else f"{statistic}/{group_by}",
                 "epsilon": answer.epsilon_spent,
                 "cohort": answer.cohort,
                 "value": answer.value,
@@ -278,14 +313,17 @@ def release(
             },
         )
         for person_id, (_, entry, consent_id) in sorted(per_person.items()):
-            rows.charge(conn, release_id, study.id, person_id, epsilon, now_ms=now_ms)
+            if person_id not in charges:
+                continue  # only in suppressed groups: nothing of theirs was released
+            charge = charges[person_id]
+            rows.charge(conn, release_id, study.id, person_id, charge, now_ms=now_ms)
             audit.record(
                 conn,
                 person_id,
                 study.actor_id,
                 "research.released",
                 "ok",
-                {"study": study.id, "release": release_id, "epsilon": epsilon},
+                {"study": study.id, "release": release_id, "epsilon": charge},
                 now_ms=now_ms,
                 reason=f"Study {study.title!r} used your daily {type_code} for {words} "
                 f"over {answer.cohort:,} people",
@@ -293,6 +331,64 @@ def release(
                 refers_to=entry,
             )
     return answer
+
+
+def _label_order(label: str) -> tuple[int, str]:
+    # Age bands by age ("5-14" before "10-19" cannot happen: bands start at multiples of 10).
+    first = label.split("-")[0]
+    return (int(first), label) if first.isdigit() else (10_000, label)
+
+
+def gather_groups(
+    engine: Engine,
+    reads: Engine,
+    study: StudyRow,
+    cohort: list[int],
+    category: str,
+    type_code: str,
+    bounds: tuple[float, float],
+    group_by: str,
+    *,
+    now_ms: int,
+) -> tuple[dict[int, tuple[float, int | None, int | None]], dict[str, dict[int, float]]]:
+    """As `gather` (one logged decision per participant), and each person's group: for a
+    month, their mean daily value that month; else the group of their age band or sex (read
+    inside the pod, never released) with their mean over the period."""
+    per_person: dict[int, tuple[float, int | None, int | None]] = {}
+    members: dict[str, dict[int, float]] = {}
+    max_days = max(1, (study.data_to_ms - study.data_from_ms) // studies.DAY_MS)
+    found = SampleFilter(type_codes=frozenset({type_code}))
+    first_day = datetime.fromtimestamp(study.data_from_ms / 1000, UTC).date()
+    for person_id in cohort:
+        request = AccessRequest(
+            person_id, study.actor_id, Action.READ, categories=frozenset({category})
+        )
+        details = {"study": study.id, "type": type_code, "group_by": group_by}
+        try:
+            data = access.open_for_actor(
+                engine, reads, request, event=EVENT, details=details, now_ms=now_ms
+            )
+        except AccessDenied:
+            continue  # left in the meantime: logged as denied, nothing read
+        with data.reader() as read:
+            days = read.daily(found, after=None, limit=max_days)[:max_days]
+            traits = read.grouping_traits(first_day) if group_by != "month" else None
+        if not days:
+            continue
+        daily = [min(max(d.value, bounds[0]), bounds[1]) for d in days]
+        entry = data.accessor.decision.entry_seq if data.accessor.decision else None
+        per_person[person_id] = (sum(daily) / len(daily), entry, data.accessor.consent_id)
+        if group_by == "month":
+            for month, mean in grouping.by_month(
+                {person_id: [(d.day, d.value) for d in days]}, bounds
+            ).items():
+                members.setdefault(month, {})[person_id] = mean[person_id]
+        else:
+            assert traits is not None
+            decade, sex = traits
+            label = grouping.sex_group(sex) if group_by == "sex" else grouping.band(decade)
+            members.setdefault(label, {})[person_id] = per_person[person_id][0]
+    return per_person, members
 
 
 def gather(

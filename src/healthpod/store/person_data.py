@@ -283,6 +283,24 @@ class Reader:
             return Identity(self.person_id, None, None, None, shown=False)
         return Identity(self.person_id, row.name, row.birth_date, row.sex, shown=True)
 
+    def grouping_traits(self, on: date) -> tuple[int | None, str | None]:
+        """The decade of the person's age on `on` (30 for 30-39) and their sex, or None for
+        what is not stored: only what a study's answer may be grouped by, inside the pod. It
+        is never released per person (no birth date, no name), so it is given whatever the
+        scope says of identity; only an answer's groups are built from it."""
+        p = schema.persons
+        row = self.conn.execute(
+            select(p.c.birth_date, p.c.sex).where(p.c.id == self.person_id)
+        ).first()
+        if row is None:
+            return None, None
+        birth: date | None = row.birth_date
+        decade = None
+        if birth is not None and birth <= on:
+            years = on.year - birth.year - ((on.month, on.day) < (birth.month, birth.day))
+            decade = years // 10 * 10
+        return decade, row.sex
+
     # --- samples and daily summaries -----------------------------------------------------
 
     def visible_types(self, wanted: frozenset[str] | None = None) -> dict[str, int]:
