@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import functools
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -155,6 +155,19 @@ def candidates(bounds: tuple[float, float]) -> list[float]:
     return [low + step * i for i in range(CANDIDATES - 1)] + [high]
 
 
+def _calibrated(make: Callable[[float], Any], epsilon: float) -> float:
+    """The smallest noise scale whose measurement OpenDP's privacy map says spends at most
+    `epsilon` for one person. Both mechanisms here spend in proportion to 1/scale, so OpenDP's
+    map at scale 1 gives the scale at once; the map at that scale is checked, and OpenDP's
+    binary search is the fallback (it takes some twenty measurements to get there)."""
+    scale = float(make(1.0).map(1)) / epsilon
+    for _ in range(3):
+        if float(make(scale).map(1)) <= epsilon:
+            return scale
+        scale *= 1 + 1e-12
+    return float(dp.binary_search_param(make, d_in=1, d_out=epsilon))
+
+
 def _quantile(q: float, grid: list[float], scale: float) -> Any:
     domain, metric = _space()
     return dp.m.make_private_quantile(domain, metric, dp.max_divergence(), grid, q, scale)
@@ -162,10 +175,10 @@ def _quantile(q: float, grid: list[float], scale: float) -> Any:
 
 @functools.lru_cache(maxsize=256)
 def _quantile_scale(q: float, bounds: tuple[float, float], epsilon: float) -> float:
-    """OpenDP's noise scale for one quantile at `epsilon` (its binary search takes ~20
-    measurements, so a question asked again reuses it)."""
+    """OpenDP's noise scale for one quantile at `epsilon` (kept: a question asked again
+    reuses it)."""
     grid = candidates(bounds)
-    return float(dp.binary_search_param(lambda s: _quantile(q, grid, s), d_in=1, d_out=epsilon))
+    return _calibrated(lambda s: _quantile(q, grid, s), epsilon)
 
 
 def quantiles(
@@ -201,7 +214,7 @@ def _histogram(cuts: tuple[float, ...], scale: float) -> Any:
 
 @functools.lru_cache(maxsize=256)
 def _histogram_scale(cuts: tuple[float, ...], epsilon: float) -> float:
-    return float(dp.binary_search_param(lambda s: _histogram(cuts, s), d_in=1, d_out=epsilon))
+    return _calibrated(lambda s: _histogram(cuts, s), epsilon)
 
 
 def histogram(
