@@ -118,13 +118,18 @@ class _Hashed(io.RawIOBase):
 def _write_lines(
     archive: zipfile.ZipFile, name: str, documents: Iterable[Any], report: Report
 ) -> tuple[int, str]:
-    """One JSON document per line; a `render.Rendered` is written as the text it holds."""
+    """One JSON document per line; bytes and a `render.Rendered` are JSON text already."""
     count = 0
     with archive.open(name, "w") as raw:
         hashed = _Hashed(raw)
         out = io.BufferedWriter(hashed, WRITE_BUFFER)
         for document in documents:
-            out.write(document.json if isinstance(document, Rendered) else _encode(document))
+            if isinstance(document, bytes):
+                out.write(document)
+            elif isinstance(document, Rendered):
+                out.write(document.json)
+            else:
+                out.write(_encode(document))
             out.write(b"\n")
             count += 1
             if count % BATCH == 0:
@@ -147,12 +152,15 @@ def _write_csv(
         )
         writer = csv.writer(out)
         writer.writerow(table.columns)
-        while chunk := list(itertools.islice(table.rows, BATCH)):
-            if recode:
-                writer.writerows(_recoded(row, recode) for row in chunk)
+        for batch in table.batches:
+            if len(recode) == 1:  # the samples' meta: most rows have none
+                [i] = recode
+                writer.writerows([r if r[i] is None else _recoded(r, recode) for r in batch])
+            elif recode:
+                writer.writerows([_recoded(row, recode) for row in batch])
             else:
-                writer.writerows(chunk)
-            count += len(chunk)
+                writer.writerows(batch)
+            count += len(batch)
             report(count)
         out.flush()
         out.detach().flush()
@@ -192,7 +200,7 @@ def _patient(read: Reader) -> Iterator[dict[str, Any]]:
         yield render.patient(identity)
 
 
-def _observations(read: Reader) -> Iterator[dict[str, Any] | Rendered]:
+def _observations(read: Reader) -> Iterator[dict[str, Any] | Rendered | bytes]:
     """Every sample as an Observation, as the FHIR API renders it, page by page.
 
     One type at a time (blood pressure's two parts together, listed as one panel): a page
@@ -203,6 +211,14 @@ def _observations(read: Reader) -> Iterator[dict[str, Any] | Rendered]:
     groups = [frozenset(BP_TYPES)] if codes >= set(BP_TYPES) else []
     groups += [frozenset({code}) for code in sorted(codes - set().union(*groups))]
     for group in groups:
+        [code] = group if len(group) == 1 else [""]
+        if code and code not in BP_TYPES:  # a quantity type's rows as stored, in one loop
+            found = False
+            for page in read.quantity_pages(code, page=PAGE):
+                found = True
+                yield from render.quantity_lines(code, page, patient_id)
+            if found:
+                continue
         after = None
         while True:
             rows = read.samples(SampleFilter(type_codes=group), after=after, limit=PAGE)

@@ -6,7 +6,7 @@ import json
 from datetime import datetime, timedelta, timezone
 
 import orjson
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from healthpod.fhir import render
@@ -71,6 +71,27 @@ def test_a_quantity_sample_as_text_is_the_bytes_of_its_dict(
     rendered = render.sample_resource(row, patient_id)
     assert isinstance(rendered, render.Rendered)
     assert rendered.json == orjson.dumps(render.sample_observation(row, patient_id))
+
+
+@settings(deadline=None)  # the first example loads numpy
+@given(st.lists(st.tuples(QUANTITY_ROWS, st.none() | MS, st.booleans()), max_size=6))
+def test_the_exports_quantity_lines_are_the_bytes_of_each_sample(
+    samples: list[tuple[SampleRow, int | None, bool]],
+) -> None:
+    """The export renders a page of the store's tuples (`quantity_pages`) at once: each line
+    is the bytes of that sample's Observation."""
+    rows, stored = [], []
+    for row, created_ms, instant_sample in samples:
+        if instant_sample:
+            row = row._replace(end_ms=row.start_ms, end_offset_min=row.start_offset_min)
+        row = row._replace(updated_ms=row.end_ms if created_ms is None else created_ms)
+        rows.append(row)
+        times = (row.start_ms, row.end_ms, row.start_offset_min, row.end_offset_min)
+        stored.append((row.id, 7, *times, created_ms, row.value, row.unit, row.source_name))
+    lines = render.quantity_lines("heart_rate", stored, "42")
+    expected = [orjson.dumps(render.sample_observation(r._replace(type_code="heart_rate"), "42"))
+                for r in rows]  # fmt: skip
+    assert lines == expected
 
 
 @given(st.lists(QUANTITY_ROWS, max_size=3), st.booleans())

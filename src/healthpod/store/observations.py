@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import functools
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any, NamedTuple
@@ -350,6 +350,33 @@ def search_samples(
     found += _fetch_pressures(conn, plan, after, descending, limit)
     found.sort(key=lambda r: (r.start_ms, KINDS.index(r.kind), r.id), reverse=descending)
     return found[:limit]
+
+
+def quantity_pages(
+    conn: Connection, person_id: int, scope: Scope, type_code: str, *, page: int
+) -> Iterator[list[tuple[Any, ...]]]:
+    """Every quantity sample of one type inside `scope`, a page at a time in (start, id)
+    order (the order `search_samples` gives them), as the driver's tuples (id, type_id,
+    start_ms, end_ms, start_offset_min, end_offset_min, created_ms, value, unit, source
+    name): for a reader of everything (the export), which would otherwise make and sort a
+    `SampleRow` per sample. A blood pressure's parts are left out, as there."""
+    rls.act_for(conn, person_id)
+    types = visible_types(conn, scope, frozenset({type_code}))
+    if not types:
+        return
+    plan = _Plan(person_id, scope, types, SampleFilter(type_codes=frozenset({type_code})))
+    key: Key | None = None
+    while True:
+        rows = [
+            row
+            for query, values in _quantity_selects(plan, key, False, page)
+            for row in conn.execute(query, values).cursor.fetchall()
+        ]
+        if rows:
+            yield rows
+        if len(rows) < page:
+            return
+        key = Key(rows[-1][2], "q", rows[-1][0])
 
 
 # In the order `_fetch_quantities` unpacks them; the source's name comes by a join (a

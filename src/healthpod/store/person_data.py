@@ -319,6 +319,13 @@ class Reader:
             descending=descending,
         )
 
+    def quantity_pages(self, type_code: str, *, page: int) -> Iterator[list[tuple[Any, ...]]]:
+        """Every quantity sample of the type inside the scope, a page of driver tuples at a
+        time (`store.observations.quantity_pages`)."""
+        return observations.quantity_pages(
+            self.conn, self.person_id, self.scope, type_code, page=page
+        )
+
     def count_samples(self, found: SampleFilter) -> int:
         return observations.count_samples(self.conn, self.person_id, self.scope, found)
 
