@@ -66,6 +66,7 @@ def test_join_leave_and_opt_out_on_the_research_page(logged_in, csrf_of, open_st
     assert page.status_code == 200
     assert "Walking in winter" in page.text and "How far people walk." in page.text
     assert "health, medical or biomedical research" in page.text
+    assert "your birth date and sex stay in your pod" in page.text  # answers per group
     assert "Secret draft" not in page.text  # a draft is no one's to join
 
     joined = _post(logged_in, csrf_of, f"/research/{open_study}/join")
@@ -105,6 +106,7 @@ def test_the_page_in_swedish_and_a_closed_study_cannot_be_joined(
     page = logged_in.get("/research", headers=HTML)
     assert "Forskning" in page.text and "Hur långt folk går." in page.text
     assert "Välj bort all forskning" in page.text
+    assert "per tioårig åldersgrupp eller per kön" in page.text
     with pod.engine.begin() as conn:
         studies.close_study(conn, open_study, now_ms=now_ms())
     refused = _post(logged_in, csrf_of, f"/research/{open_study}/join")
