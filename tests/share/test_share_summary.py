@@ -170,6 +170,11 @@ def check_ips(document: dict[str, Any]) -> dict[str, dict[str, Any]]:
         assert len(rows) == len(refs), code  # the narrative lists each entry
         listed |= set(refs)
     base = patient_url.rsplit("/Patient/", 1)[0]
+    for resource in by_url.values():  # a document's references resolve inside it
+        for ref in _references(resource):
+            if not ref.startswith("#"):
+                absolute = ref if ref.startswith(("http", "urn:")) else f"{base}/{ref}"
+                assert absolute in by_url, f"{resource['resourceType']}: {ref} is not in it"
     for url, resource in by_url.items():
         if resource["resourceType"] in ("Composition", "Patient"):
             continue
@@ -181,6 +186,15 @@ def check_ips(document: dict[str, Any]) -> dict[str, dict[str, Any]]:
                 url.removeprefix(base + "/") in json.dumps(by_url[other]) for other in listed
             ), url
     return sections
+
+
+def _references(value: Any) -> list[str]:
+    if isinstance(value, list):
+        return [ref for item in value for ref in _references(item)]
+    if not isinstance(value, dict):
+        return []
+    own = [value["reference"]] if isinstance(value.get("reference"), str) else []
+    return own + [ref for child in value.values() for ref in _references(child)]
 
 
 def _kinds(document: dict[str, Any]) -> dict[str, set[str]]:
@@ -291,3 +305,51 @@ def test_a_daily_link_is_valid_too(clinic):
     assert set(sections) == REQUIRED | {"11369-6", "8716-3", "29762-2"}
     daily = [r for e in document["entry"] if (r := e["resource"])["resourceType"] == "Observation"]
     assert daily and all(r["id"].startswith("d-") for r in daily)
+
+
+def test_an_ips_from_healthcare_comes_back_out_as_a_valid_ips(world):  # noqa: F811
+    """The HL7 IPS IG's own example Bundle, imported into the pod, then shared whole."""
+    from pathlib import Path
+
+    from healthpod.ingest.run import import_file
+
+    example = (
+        Path(__file__).parents[1] / "data" / "fhir" / "ips" / "Bundle-IPS-examples-Bundle-01.json"
+    )
+    import_file(world["pod"], example, person_id=world["anna"])
+    everything = {"identity", "conditions", "allergies", "medications", "immunizations",
+                  "lab-results", "heart", "body", "other-records"}  # fmt: skip
+    (document,) = open_link(make(world, categories=everything).shlink)
+    sections = check_ips(document)
+    kinds = _kinds(document)
+    assert len(kinds["AllergyIntolerance"]) == 2 and len(kinds["MedicationStatement"]) == 2
+    assert len(kinds["Medication"]) == 2  # the statements' medications, referenced
+    assert set(sections) >= REQUIRED | {"30954-2"}
+    # Each medication is named in the narrative from its Medication resource.
+    # The lab results' performer, an Organization the pod does not serve, stays as a display.
+    results = [
+        r for e in document["entry"] if (r := e["resource"])["resourceType"] == "Observation"
+    ]
+    performers = [p for r in results for p in r.get("performer", [])]
+    assert performers and all("reference" not in p and p["display"] for p in performers)
+    medications = sections["10160-0"]["text"]["div"]
+    for medication in (
+        r for e in document["entry"] if (r := e["resource"])["resourceType"] == "Medication"
+    ):
+        assert summary.describe(medication, {})[1] in medications
+
+
+def test_samples_beyond_the_limit_never_crowd_out_a_result_from_healthcare(clinic, monkeypatch):
+    monkeypatch.setattr(summary, "MAX_OBSERVATIONS", 4)  # a summary, not an export
+    monkeypatch.setattr(summary, "PAGE", 3)  # and pages of three, to walk the cursors
+    made = make(
+        clinic, categories={"heart", "activity", "lab-results"}, granularity=Granularity.RAW
+    )
+    (document,) = open_link(made.shlink)
+    sections = check_ips(document)
+    observations = _kinds(document)["Observation"]
+    assert "hb-1" in observations and len(observations - {"hb-1"}) == 4
+    kept = [r for e in document["entry"] if (r := e["resource"])["id"] in observations - {"hb-1"}]
+    days = sorted(r["effectiveDateTime"][:10] for r in kept)
+    assert days == ["2024-01-03", "2024-01-03", "2024-01-04", "2024-01-05"]  # the newest
+    assert len(sections["30954-2"]["entry"]) == 2  # the lab result and its report

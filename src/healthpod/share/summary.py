@@ -174,6 +174,9 @@ def bundle(
         if r["resourceType"] in SUPPORTING and f"{r['resourceType']}/{r['id']}" in referenced
     ]
     by_ref = {f"{r['resourceType']}/{r['id']}": r for r in [*listed, *supporting]}
+    inside = {full_url(r) for r in [patient, *listed, *supporting]}
+    for resource in [*listed, *supporting]:
+        _keep_inside(resource, inside, fhir)
     sections = []
     for section in SECTIONS:
         entries = placed[section.code]
@@ -264,6 +267,28 @@ def _place(resource: dict[str, Any]) -> Section | None:
             return SOCIAL_HISTORY
         return RESULTS
     return next((s for s in SECTIONS if kind in s.types), None)
+
+
+def _keep_inside(value: Any, inside: set[str], fhir: str) -> None:
+    """Turn each reference to a resource that is not in the document (an Organization, a
+    Practitioner, an Encounter the pod does not serve or the link does not share) into its
+    display alone, since a document's references resolve inside it; in place."""
+    if isinstance(value, list):
+        for item in value:
+            _keep_inside(item, inside, fhir)
+        return
+    if not isinstance(value, dict):
+        return
+    ref = value.get("reference")
+    if isinstance(ref, str) and not ref.startswith("#"):
+        absolute = ref if ref.startswith(("http://", "https://", "urn:")) else f"{fhir}/{ref}"
+        if absolute.split("/_history/")[0] not in inside:
+            del value["reference"]
+            kind = ref.rsplit("/", 2)[-2] if ref.count("/") >= 1 else "Resource"
+            value.setdefault("display", f"{kind} (not in this summary)")
+    for child in value.values():
+        if isinstance(child, dict | list):
+            _keep_inside(child, inside, fhir)
 
 
 def _references(resources: Iterable[Any]) -> Iterable[str]:
@@ -387,20 +412,34 @@ def describe(resource: dict[str, Any], by_ref: dict[str, dict[str, Any]]) -> tup
 
 
 def _observations(read: Reader) -> list[dict[str, Any]]:
-    """Observations within the scope (daily summaries under a daily grant), up to a limit."""
-    found: list[dict[str, Any]] = []
+    """Observations within the scope: every one from healthcare, then samples (daily summaries
+    under a daily grant), newest first, up to a limit, so a year of step counts never crowds
+    out a lab result."""
+    query = search.parse("Observation", [], strict=True, allowed=search.OBSERVATION_PARAMS)
+    clinical: list[dict[str, Any]] = []
+    offset = 0
+    while True:
+        rows, _total = resource_search.search(read, query, offset=offset, limit=PAGE)
+        clinical += rows
+        if len(rows) < PAGE:
+            break
+        offset += PAGE
+    from_healthcare = {r["id"] for r in clinical}
+    samples: list[dict[str, Any]] = []
     cursor: str | None = None
-    while len(found) < MAX_OBSERVATIONS:
-        params = [("_count", str(PAGE))]
+    while len(samples) < MAX_OBSERVATIONS:
+        params = [("_count", str(PAGE)), ("_sort", "-date")]  # the newest are kept
         if cursor is not None:
             params.append(("_cursor", cursor))
-        query = search.parse("Observation", params, strict=True, allowed=search.OBSERVATION_PARAMS)
-        page, after, _total = observation_search.search(read, query)
-        found += [_as_dict(r) for r in page]
-        if after is None:
-            break
+        page_query = search.parse(
+            "Observation", params, strict=True, allowed=search.OBSERVATION_PARAMS
+        )
+        page, after, _unused = observation_search.search(read, page_query)
+        samples += [r for r in map(_as_dict, page) if r["id"] not in from_healthcare]
+        if after is None or after.kind == resource_search.OFFSET_KIND:
+            break  # the samples are done; what follows is from healthcare, read above
         cursor = after.text()
-    return found[:MAX_OBSERVATIONS]
+    return clinical + samples[:MAX_OBSERVATIONS]
 
 
 def _records(read: Reader) -> list[dict[str, Any]]:
