@@ -7,8 +7,9 @@ before it ships:
   healthpod.store.schema import …`, or the table's name after FROM/JOIN/INTO/UPDATE in SQL text;
 - no module outside `store/` hands a connection to the store's person-data queries (the ones
   that take a `Connection` and a person id); it reads through a `Reader`/`Writer` instead;
-- `PersonData(…)` and `_for_decision(…)` are called only in `store/person_data.py` and
-  `consent/access.py` (the person's own door and the actor's door, after the logged decision).
+- `PersonData(…)` and `_for_decision(…)` (and a study cohort's `CohortData(…)` and
+  `_for_cohort(…)`) are called only in `store/person_data.py` and `consent/access.py` (the
+  person's own door and the actor's door, after the logged decision).
 
 The consent, access-log, account and OAuth tables belong to `consent/`, `oauth/` and
 `accounts.py`, which keep their own SQL (`OWN_TABLES`).
@@ -180,7 +181,7 @@ def _connection_queries_unexcused(name: str, tree: ast.Module) -> set[str]:
         PENDING.update(saved)
 
 
-@pytest.mark.parametrize("maker", ["PersonData", "_for_decision"])
+@pytest.mark.parametrize("maker", ["PersonData", "_for_decision", "CohortData", "_for_cohort"])
 def test_only_two_places_open_the_door(maker):
     allowed = {"store/person_data.py", "consent/access.py"}
     found = []

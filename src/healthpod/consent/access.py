@@ -49,11 +49,11 @@ from healthpod.consent import audit
 from healthpod.consent import delegation as delegation_rules
 from healthpod.consent.delegation import DelegateAction
 from healthpod.consent.engine import decide
-from healthpod.consent.model import AccessRequest, Decision, format_day
-from healthpod.consent.store import consents_for
+from healthpod.consent.model import AccessRequest, Action, Decision, format_day
+from healthpod.consent.store import consents_for, consents_for_cohort
 from healthpod.errors import AccessDenied, NotFound
 from healthpod.store import delegations, person_data, restrictions, share_links
-from healthpod.store.person_data import Accessor, PersonData
+from healthpod.store.person_data import Accessor, CohortData, PersonData
 from healthpod.store.share_links import ShareLink
 
 
@@ -186,6 +186,85 @@ def decide_for_actor(
         engine, reads, request.person_id, scope, accessor, narrowed=True
     )
     return data, DecisionEntry(engine, request, decision, event, details, now_ms)
+
+
+@dataclass(frozen=True, slots=True)
+class CohortAccess:
+    """The verdicts on one read of many persons' data (a study's cohort), as logged.
+
+    `decisions` holds every person asked, allowed or not, each with its entry's `seq`;
+    `data` is the door to the allowed ones, each within their own scope.
+    """
+
+    decisions: Mapping[int, Decision]
+    data: CohortData
+
+
+def open_for_cohort(
+    engine: Engine,
+    reads: Engine,
+    person_ids: Iterable[int],
+    actor_id: int,
+    *,
+    categories: Iterable[str],
+    event: str,
+    details: Mapping[str, Any] | None = None,
+    now_ms: int,
+) -> CohortAccess:
+    """Decide one read by `actor_id` of `categories` for each of `person_ids` (a study's
+    participants), log every verdict (committed), and open the door to those allowed.
+
+    The same decision and the same entry as `open_for_actor` gives each person one at a
+    time, in a few statements for all of them: the consents in one query, what each person
+    marked "only me" or wrong in one more (both in one read transaction, as
+    `decide_for_actor` reads them), and the entries appended in one batch that keeps each
+    person's chain (`audit.record_many`). A person refused contributes nothing; their
+    refusal is in their log like any other.
+    """
+    wanted = frozenset(categories)
+    ids = sorted(set(person_ids))
+    requests = {p: AccessRequest(p, actor_id, Action.READ, categories=wanted) for p in ids}
+    with reads.connect() as conn:
+        found = consents_for_cohort(conn, ids, actor_id)
+        decisions = {p: decide(found[p], requests[p], now_ms=now_ms) for p in ids}
+        granted = {p: d.scope for p, d in decisions.items() if d.allowed and d.scope is not None}
+        scopes = restrictions.narrow_cohort(conn, granted)
+    drafts = [_decision_draft(requests[p], decisions[p], event=event, details=details) for p in ids]
+    with _one_writer(engine), engine.begin() as conn:
+        seqs = audit.record_many(conn, drafts, now_ms=now_ms)
+    logged = {p: replace(decisions[p], entry_seq=seqs[p]) for p in ids}
+    accessors = {
+        p: Accessor(
+            actor_id, logged[p].consent_id, logged[p].reason, decision=logged[p], asked=requests[p]
+        )
+        for p in scopes
+    }
+    return CohortAccess(logged, person_data._for_cohort(engine, reads, scopes, accessors))
+
+
+def refuse_cohort(
+    engine: Engine,
+    person_ids: Iterable[int],
+    actor_id: int,
+    refused: str,
+    *,
+    event: str,
+    details: Mapping[str, Any] | None = None,
+    now_ms: int,
+) -> None:
+    """Log a refusal decided before any consent (a study's request that fails its checks)
+    for each of `person_ids`, as `authorize(..., refused=...)` would, in one batch."""
+    drafts = [
+        _decision_draft(
+            AccessRequest(p, actor_id, Action.READ),
+            Decision(False, refused),
+            event=event,
+            details=details,
+        )
+        for p in sorted(set(person_ids))
+    ]
+    with _one_writer(engine), engine.begin() as conn:
+        audit.record_many(conn, drafts, now_ms=now_ms)
 
 
 @dataclass(frozen=True, slots=True)
@@ -543,6 +622,24 @@ def _record_decision(
         # A refusal names the consent the token was bound to (a revoked one, say).
         consent_id=decision.consent_id or request.consent_id,
         slot=slot,
+    )
+
+
+def _decision_draft(
+    request: AccessRequest,
+    decision: Decision,
+    *,
+    event: str,
+    details: Mapping[str, Any] | None,
+) -> audit.Draft:
+    """The entry `_record_decision` writes, for `audit.record_many`."""
+    return audit.Draft(
+        request.person_id,
+        request.actor_id,
+        event,
+        decision,
+        {**(details or {}), "action": request.action.value, **_wanted(request)},
+        consent_id=decision.consent_id or request.consent_id,
     )
 
 

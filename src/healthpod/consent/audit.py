@@ -30,7 +30,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
@@ -42,6 +42,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from healthpod.consent.model import Decision
 from healthpod.errors import ConfigError
 from healthpod.store import rls, schema
+from healthpod.store.scope_sql import ids_value
 
 GENESIS = "0" * 64
 RETURNED = "returned"
@@ -208,29 +209,22 @@ def record(
         ConfigError: the database's log key was not loaded (`use_key`).
     """
     rls.act_for(conn, person_id)
-    if isinstance(outcome, Decision):
-        word = "allowed" if outcome.allowed else "denied"
-        reason = outcome.reason if reason is None else reason
-        consent_id = outcome.consent_id if consent_id is None else consent_id
-    else:
-        word = outcome
-    if done_by is None:
-        done_by = DoneBy.PERSON if actor_id is None else DoneBy.ACTOR
     key = _key(conn)
-    fields: dict[str, Any] = {
-        "person_id": person_id,
-        "at_ms": now_ms,
-        "done_by": done_by.value,
-        "actor_id": actor_id,
-        "via": via[:100] if via else None,
-        "event": event[:50],
-        "outcome": word[:20],
-        "reason": reason or "",
-        "consent_id": consent_id,
-        "refers_to": refers_to,
-        # Hashed as it will read back: JSON types only (tuples become lists, the rest text).
-        "details": json.loads(json.dumps(dict(details or {}), default=str)),
-    }
+    fields = _fields(
+        Draft(
+            person_id,
+            actor_id,
+            event,
+            outcome,
+            details,
+            reason=reason,
+            consent_id=consent_id,
+            done_by=done_by,
+            via=via,
+            refers_to=refers_to,
+        ),
+        now_ms,
+    )
     if slot is None:
         slot = reserve(conn, person_id)
     elif slot.person_id != person_id:
@@ -255,6 +249,148 @@ def record(
             sql.set_head_hash, {"person_id": person_id, "hash": digest, "mac": mac}
         )
     return LogEntry(id=int(entry_id), prev_hash=prev_hash, hash=digest, **fields)
+
+
+@dataclass(frozen=True, slots=True)
+class Draft:
+    """One entry for `record_many`: `record`'s arguments, for one person."""
+
+    person_id: int
+    actor_id: int | None
+    event: str
+    outcome: Decision | str
+    details: Mapping[str, Any] | None = None
+    reason: str | None = None
+    consent_id: int | None = None
+    done_by: DoneBy | None = None
+    via: str | None = None
+    refers_to: int | None = None
+
+
+def _fields(draft: Draft, now_ms: int, details: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The entry's hashed fields but its `seq`, as `record` and `record_many` store them
+    (`details`: the draft's, already as JSON gives them back)."""
+    outcome, reason, consent_id = draft.outcome, draft.reason, draft.consent_id
+    if isinstance(outcome, Decision):
+        word = "allowed" if outcome.allowed else "denied"
+        reason = outcome.reason if reason is None else reason
+        consent_id = outcome.consent_id if consent_id is None else consent_id
+    else:
+        word = outcome
+    done_by = draft.done_by
+    if done_by is None:
+        done_by = DoneBy.PERSON if draft.actor_id is None else DoneBy.ACTOR
+    return {
+        "person_id": draft.person_id,
+        "at_ms": now_ms,
+        "done_by": done_by.value,
+        "actor_id": draft.actor_id,
+        "via": draft.via[:100] if draft.via else None,
+        "event": draft.event[:50],
+        "outcome": word[:20],
+        "reason": reason or "",
+        "consent_id": consent_id,
+        "refers_to": draft.refers_to,
+        "details": _as_read_back(draft.details) if details is None else details,
+    }
+
+
+def _as_read_back(details: Mapping[str, Any] | None) -> dict[str, Any]:
+    # Hashed as it will read back: JSON types only (tuples become lists, the rest text).
+    found: dict[str, Any] = json.loads(json.dumps(dict(details or {}), default=str))
+    return found
+
+
+def record_many(conn: Connection, drafts: Sequence[Draft], *, now_ms: int) -> dict[int, int]:
+    """Append one entry to each of many persons' logs (in `conn`'s transaction), a few
+    statements for all of them; returns person id → the new entry's `seq`.
+
+    Each entry is chained and hashed exactly as `record` would (the same fields, the previous
+    entry's hash, the head's MAC). The heads are locked first, in person order, so a
+    concurrent writer of one of these persons waits for the commit; on SQLite the first
+    statement takes the write lock. Runs under row-level security's `cohort` scope, the one
+    path that appends to many persons' logs at once.
+
+    Raises:
+        ConfigError: the database's log key was not loaded (`use_key`).
+        ValueError: two drafts for one person (one chain advances one entry per batch).
+    """
+    ids = sorted(d.person_id for d in drafts)
+    if len(set(ids)) != len(ids):
+        raise ValueError("record_many takes one entry per person")
+    if not ids:
+        return {}
+    key = _key(conn)
+    dialect = conn.dialect.name
+    listed = ids_value(dialect, ids)
+    with rls.scoped(conn, "cohort"):
+        found = _lock_heads(conn, listed)
+        missing = [p for p in ids if p not in found]
+        if missing:
+            insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+            conn.execute(
+                insert(heads)
+                .values(
+                    [
+                        {
+                            "person_id": p,
+                            "seq": 0,
+                            "hash": GENESIS,
+                            "mac": head_mac(key, p, 0, GENESIS),
+                        }
+                        for p in missing
+                    ]
+                )
+                .on_conflict_do_nothing(index_elements=["person_id"])
+            )
+            found = _lock_heads(conn, listed)
+        rows: list[dict[str, Any]] = []
+        shared: dict[int, dict[str, Any]] = {}  # a cohort's drafts share their details
+        for draft in drafts:
+            details = shared.get(id(draft.details))
+            if details is None:
+                details = shared[id(draft.details)] = _as_read_back(draft.details)
+            fields = _fields(draft, now_ms, details)
+            seq, prev_hash = found[draft.person_id]
+            fields["seq"] = seq + 1
+            digest = entry_hash(key, prev_hash, fields)
+            if dialect != "postgresql":
+                fields["details"] = json.dumps(fields["details"])
+            fields.update(
+                prev_hash=prev_hash,
+                hash=digest,
+                mac=head_mac(key, draft.person_id, seq + 1, digest),
+            )
+            rows.append(fields)
+        if dialect == "postgresql":
+            # One JSON text for every row: the database unpacks it faster than the driver
+            # sends ten thousand rows as arrays or parameters.
+            batch = {"rows": json.dumps(rows)}
+            conn.exec_driver_sql(_PG_APPEND, batch)
+            conn.exec_driver_sql(_PG_HEADS, batch)
+        else:
+            conn.exec_driver_sql(_SQLITE_APPEND, rows)
+            conn.exec_driver_sql(_SQLITE_HEADS, rows)
+    return {row["person_id"]: row["seq"] for row in rows}
+
+
+def _lock_heads(conn: Connection, ids: Any) -> dict[int, tuple[int, str]]:
+    if conn.dialect.name == "postgresql":
+        rows = conn.exec_driver_sql(
+            "SELECT person_id, seq, hash FROM access_log_heads "
+            "WHERE person_id = ANY(CAST(%(ids)s AS BIGINT[])) "
+            "ORDER BY person_id FOR UPDATE",
+            {"ids": ids},
+        )
+    else:
+        # A write first: a SQLite transaction that has read may not be allowed to write.
+        within = "person_id IN (SELECT value FROM json_each(:ids))"
+        conn.exec_driver_sql(f"UPDATE access_log_heads SET seq = seq WHERE {within}", {"ids": ids})  # noqa: S608
+        rows = conn.exec_driver_sql(
+            f"SELECT person_id, seq, hash FROM access_log_heads WHERE {within}",  # noqa: S608
+            {"ids": ids},
+        )
+    return {int(p): (int(seq), str(h)) for p, seq, h in rows}
 
 
 @dataclass(frozen=True, slots=True)
@@ -302,6 +438,29 @@ _SQL = {
 
 def _sql(conn: Connection) -> _Statements:
     return _SQL[conn.dialect.name]
+
+
+_RECORDS = (
+    "json_to_recordset(CAST(%(rows)s AS json)) AS t (person_id bigint, seq bigint, "
+    "at_ms bigint, done_by text, actor_id int, via text, event text, outcome text, reason text, "
+    "consent_id int, refers_to bigint, details json, prev_hash text, hash text, mac text)"
+)
+_PG_APPEND = (
+    _COLUMNS  # noqa: S608 - constant text, no input
+    + "SELECT person_id, seq, at_ms, done_by, actor_id, via, event, outcome, reason, "
+    "consent_id, refers_to, details, prev_hash, hash FROM " + _RECORDS
+)
+_PG_HEADS = (
+    "UPDATE access_log_heads AS h SET seq = t.seq, hash = t.hash, mac = t.mac "  # noqa: S608
+    "FROM " + _RECORDS + " WHERE h.person_id = t.person_id"
+)
+_SQLITE_APPEND = (
+    _COLUMNS + "VALUES (:person_id, :seq, :at_ms, :done_by, :actor_id, :via, :event, :outcome, "
+    ":reason, :consent_id, :refers_to, :details, :prev_hash, :hash)"
+)
+_SQLITE_HEADS = (
+    "UPDATE access_log_heads SET seq = :seq, hash = :hash, mac = :mac WHERE person_id = :person_id"
+)
 
 
 def lock_chain(conn: Connection, person_id: int) -> None:

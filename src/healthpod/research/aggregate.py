@@ -247,7 +247,7 @@ def release(
             engine, reads, study, cohort, category, type_code, bounds, group_by, now_ms=now_ms
         )
     else:
-        per_person = gather(
+        per_person = gather_cohort(
             engine,
             reads,
             study,
@@ -298,8 +298,6 @@ def release(
         answer = answer_of(epsilon, [v for v, _, _ in per_person.values()])
         charges = dict.fromkeys(per_person, epsilon)
     with access._one_writer(engine), engine.begin() as conn:
-        for person_id in sorted(per_person):
-            audit.lock_chain(conn, person_id)
         release_id = rows.add_release(
             conn,
             {
@@ -312,24 +310,35 @@ def release(
                 "created_ms": now_ms,
             },
         )
-        for person_id, (_, entry, consent_id) in sorted(per_person.items()):
-            if person_id not in charges:
-                continue  # only in suppressed groups: nothing of theirs was released
-            charge = charges[person_id]
-            rows.charge(conn, release_id, study.id, person_id, charge, now_ms=now_ms)
-            audit.record(
-                conn,
-                person_id,
-                study.actor_id,
-                "research.released",
-                "ok",
-                {"study": study.id, "release": release_id, "epsilon": charge},
-                now_ms=now_ms,
-                reason=f"Study {study.title!r} used your daily {type_code} for {words} "
-                f"over {answer.cohort:,} people",
-                consent_id=consent_id,
-                refers_to=entry,
-            )
+        # Grouped answers charge each person what their groups spent (none for a person only
+        # in suppressed groups): one statement and one log batch per distinct charge.
+        by_charge: dict[float, list[int]] = {}
+        for person_id in sorted(per_person):
+            if person_id in charges:
+                by_charge.setdefault(charges[person_id], []).append(person_id)
+        said = (
+            f"Study {study.title!r} used your daily {type_code} for {words} "
+            f"over {answer.cohort:,} people"
+        )
+        drafts = []
+        for charge, charged in sorted(by_charge.items()):
+            rows.charge_many(conn, release_id, study.id, charged, charge, now_ms=now_ms)
+            details = {"study": study.id, "release": release_id, "epsilon": charge}
+            for person_id in charged:
+                _, entry, consent_id = per_person[person_id]
+                drafts.append(
+                    audit.Draft(
+                        person_id,
+                        study.actor_id,
+                        "research.released",
+                        "ok",
+                        details,
+                        reason=said,
+                        consent_id=consent_id,
+                        refers_to=entry,
+                    )
+                )
+        audit.record_many(conn, drafts, now_ms=now_ms)
     return answer
 
 
@@ -428,6 +437,46 @@ def gather(
     return per_person
 
 
+def gather_cohort(
+    engine: Engine,
+    reads: Engine,
+    study: StudyRow,
+    cohort: list[int],
+    category: str,
+    type_code: str,
+    bounds: tuple[float, float],
+    *,
+    statistic: str = "mean",
+    now_ms: int,
+) -> dict[int, tuple[float, int | None, int | None]]:
+    """What `gather` gives, with the same decisions and log entries, read through the
+    cohort's door in a few statements for every participant (`access.open_for_cohort`)."""
+    max_days = max(1, (study.data_to_ms - study.data_from_ms) // studies.DAY_MS)
+    details = {"study": study.id, "type": type_code, "statistic": statistic}
+    opened = access.open_for_cohort(
+        engine,
+        reads,
+        cohort,
+        study.actor_id,
+        categories=[category],
+        event=EVENT,
+        details=details,
+        now_ms=now_ms,
+    )
+    found = SampleFilter(type_codes=frozenset({type_code}))
+    per_person: dict[int, tuple[float, int | None, int | None]] = {}
+    for person_id, days in opened.data.daily_values(found, limit=max_days).items():
+        if days:
+            daily = [min(max(v, bounds[0]), bounds[1]) for v in days]
+            decision = opened.decisions[person_id]
+            per_person[person_id] = (
+                sum(daily) / len(daily),
+                decision.entry_seq,
+                decision.consent_id,
+            )
+    return per_person
+
+
 def inputs(
     engine: Engine,
     reads: Engine,
@@ -445,7 +494,7 @@ def inputs(
     known = sample_type(type_code)
     if known is None:
         raise InvalidRequest(f"Unknown type {type_code!r}.")
-    found = gather(
+    found = gather_cohort(
         engine, reads, study, cohort, known.category.value, type_code, bounds, now_ms=now_ms
     )
     return {person_id: value for person_id, (value, _, _) in found.items()}
@@ -480,14 +529,12 @@ def _log_refusal(
     now_ms: int,
     actor_id: int | None = None,
 ) -> None:
-    for person_id in cohort:
-        asking = study.actor_id if actor_id is None else actor_id
-        request = AccessRequest(person_id, asking, Action.READ)
-        access.authorize(
-            engine,
-            request,
-            event=EVENT,
-            details={"study": study.id},
-            now_ms=now_ms,
-            refused=f"study {study.id}: {message}",
-        )
+    access.refuse_cohort(
+        engine,
+        cohort,
+        study.actor_id if actor_id is None else actor_id,
+        f"study {study.id}: {message}",
+        event=EVENT,
+        details={"study": study.id},
+        now_ms=now_ms,
+    )

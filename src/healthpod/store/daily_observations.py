@@ -10,15 +10,26 @@ carries data from outside the window. Paging is by keyset on (day, type id); ids
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, and_, func, or_, select
+from sqlalchemy import Connection, Select, Text, and_, cast, func, literal_column, or_, select
+from sqlalchemy.dialects.postgresql import aggregate_order_by
 
 from healthpod.consent.model import Scope
 from healthpod.store import rls, schema
 from healthpod.store.observations import DailyRow, Key, SampleFilter
-from healthpod.store.scope_sql import summary_clauses, summary_visible, visible_types
+from healthpod.store.scope_sql import (
+    among,
+    ids_value,
+    stored_types,
+    summary_clauses,
+    summary_visible,
+    type_visible,
+    visible_types,
+    window,
+)
 from healthpod.store.search_values import DateBound
 from healthpod.vocabulary import Aggregation, sample_type
 
@@ -114,6 +125,130 @@ def search(
         .limit(limit)
     )
     return [_row(r, codes[r.type_id]) for r in conn.execute(query)]
+
+
+def search_cohort(
+    conn: Connection, scopes: Mapping[int, Scope], found: SampleFilter, *, limit: int
+) -> dict[int, list[DailyRow]]:
+    """`search` (first page, oldest first) for many persons at once, each within their own
+    scope, in one query under row-level security's `cohort` scope: person id → their rows
+    (a person with none is left out)."""
+    by_person: dict[int, list[DailyRow]] = {}
+    with rls.scoped(conn, "cohort"):
+        planned = _cohort_query(conn, scopes, found, select(d))
+        if planned is None:
+            return by_person
+        query, params, codes = planned
+        for r in conn.execute(query, params):
+            listed = by_person.setdefault(int(r.person_id), [])
+            if len(listed) < limit:
+                listed.append(_row(r, codes[r.type_id]))
+    return by_person
+
+
+def values_cohort(
+    conn: Connection, scopes: Mapping[int, Scope], found: SampleFilter, *, limit: int
+) -> dict[int, list[float]]:
+    """The `DailyRow.value` of each row `search_cohort` would give, and nothing else: what
+    an aggregate over a cohort needs, without a row object for each of 300,000 days."""
+    by_person: dict[int, list[float]] = {}
+    columns = select(d.c.person_id, d.c.type_id, d.c.total, d.c.sample_count, d.c.day_on)
+    with rls.scoped(conn, "cohort"):
+        planned = _cohort_query(conn, scopes, found, columns)
+        if planned is None:
+            return by_person
+        query, params, codes = planned
+        if conn.dialect.name == "postgresql":
+            # One row per person, the days' values as text in day order: a tenth of the rows
+            # to send and convert. PostgreSQL writes a float8 as the shortest text that reads
+            # back as the same number (extra_float_digits 3), so nothing is rounded on the way.
+            conn.exec_driver_sql("SELECT set_config('extra_float_digits', '3', true)")
+            rows: Any = conn.execute(_per_person(query), params).all()
+        else:
+            rows = conn.execute(query, params).all()
+    discrete = {type_id for type_id, code in codes.items() if not _cumulative(code)}
+    if conn.dialect.name == "postgresql":
+        for person_id, type_ids, totals, counts in rows:
+            listed = by_person[int(person_id)] = []
+            for type_id, total, count in zip(
+                type_ids.split(","), totals.split(","), counts.split(","), strict=True
+            ):
+                if len(listed) >= limit:
+                    break
+                value = float(total) if total else 0.0
+                if int(type_id) in discrete:
+                    value = value / int(count) if int(count) else 0.0
+                listed.append(value)
+        return by_person
+    for person_id, type_id, total, count, _ in rows:
+        listed = by_person.setdefault(person_id, [])
+        if len(listed) < limit:
+            if type_id in discrete:
+                listed.append(float(total or 0.0) / count if count else 0.0)
+            else:
+                listed.append(float(total or 0.0))
+    return by_person
+
+
+def _per_person(query: Select[Any]) -> Select[Any]:
+    """`query`'s rows folded into one per person (PostgreSQL): type ids, totals and counts as
+    comma-separated text, in the query's order (an empty total for none)."""
+    rows = query.subquery()
+    order = (rows.c.day_on, rows.c.type_id)
+
+    def listed(column: Any) -> Any:
+        text = func.coalesce(cast(column, Text), literal_column("''"))
+        return func.string_agg(text, aggregate_order_by(literal_column("','"), *order))
+
+    return select(
+        rows.c.person_id, listed(rows.c.type_id), listed(rows.c.total), listed(rows.c.sample_count)
+    ).group_by(rows.c.person_id)
+
+
+def _cumulative(code: str) -> bool:
+    known = sample_type(code)
+    return known is None or known.aggregation is not Aggregation.DISCRETE
+
+
+def _cohort_query(
+    conn: Connection, scopes: Mapping[int, Scope], found: SampleFilter, columns: Select[Any]
+) -> tuple[Select[Any], dict[str, Any], dict[int, str]] | None:
+    """The cohort's statement over `columns`, its parameters and type id → code; None when
+    no one's scope shows any of the types asked for.
+
+    Persons whose scopes ask the same of the table (visible types, data window, restricted
+    records) share one clause of the query; a cohort that joined one study has one.
+    """
+    if not scopes or found.ids is not None:
+        return None
+    dialect = conn.dialect.name
+    known = [
+        (code, type_id)
+        for code, type_id in stored_types(conn)
+        if found.type_codes is None or code in found.type_codes
+    ]
+    groups: dict[tuple[Any, ...], tuple[Scope, dict[str, int], list[int]]] = {}
+    for person_id, scope in sorted(scopes.items()):
+        types = {c: i for c, i in known if type_visible(scope, c)}
+        if types:
+            key = (tuple(sorted(types.values())), *window(scope), scope.hides_records)
+            groups.setdefault(key, (scope, types, []))[2].append(person_id)
+    clauses: list[Any] = []
+    params: dict[str, Any] = {}
+    codes: dict[int, str] = {}
+    for n, (scope, types, person_ids) in enumerate(groups.values()):
+        name = f"ids_{n}"
+        params[name] = ids_value(dialect, person_ids)
+        codes.update({type_id: code for code, type_id in types.items()})
+        where = [among(d.c.person_id, dialect, name), d.c.type_id.in_(sorted(types.values()))]
+        where += summary_clauses(d.c.first_ms, d.c.last_ms, scope)
+        where += summary_visible(d, scope, types)
+        where += [_day_bound(b) for b in found.dates]
+        clauses.append(and_(*where))
+    if not clauses:
+        return None
+    query = columns.where(or_(*clauses)).order_by(d.c.person_id, d.c.day_on, d.c.type_id)
+    return query, params, codes
 
 
 def count(conn: Connection, person_id: int, scope: Scope, found: SampleFilter) -> int:

@@ -16,7 +16,7 @@ writer; the reader hands the carried `Scope` to the store's queries, which turn 
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable, Hashable, Iterable, Iterator
+from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from datetime import date
@@ -217,6 +217,62 @@ def _for_decision(
     `narrowed`: `scope` already holds the person's restrictions and what they marked wrong
     (`restrictions.narrow`)."""
     return PersonData(engine, reads, person_id, scope, accessor, narrowed=narrowed)
+
+
+@dataclass(frozen=True, slots=True)
+class CohortData:
+    """Many persons' data as one actor may see it, each person within their own decision's
+    scope (a study's cohort). Made only by `consent.access.open_for_cohort`, after every
+    person's decision is logged; it holds only the persons who were allowed."""
+
+    engine: Engine
+    reads: Engine
+    scopes: Mapping[int, Scope]  # person id → the decision's scope, restrictions in it
+    accessors: Mapping[int, Accessor]
+
+    @property
+    def person_ids(self) -> list[int]:
+        return sorted(self.scopes)
+
+    def daily(self, found: SampleFilter, *, limit: int) -> dict[int, list[DailyRow]]:
+        """Each person's daily summaries (oldest first, at most `limit` each) in one query:
+        person id → rows; a person with none in their scope is left out."""
+        with self.reads.connect() as conn:
+            return daily_observations.search_cohort(conn, self.scopes, found, limit=limit)
+
+    def daily_values(self, found: SampleFilter, *, limit: int) -> dict[int, list[float]]:
+        """Only the values of `daily`'s rows (`DailyRow.value`), for an aggregate."""
+        with self.reads.connect() as conn:
+            return daily_observations.values_cohort(conn, self.scopes, found, limit=limit)
+
+    def door(self, person_id: int) -> PersonData:
+        """One person's door within their logged decision (for reads a cohort query does
+        not offer).
+
+        Raises:
+            AccessDenied: the person is not one of those allowed.
+        """
+        if person_id not in self.scopes:
+            raise AccessDenied("This person's data is not part of the cohort's answer.")
+        return PersonData(
+            self.engine,
+            self.reads,
+            person_id,
+            self.scopes[person_id],
+            self.accessors[person_id],
+            narrowed=True,
+        )
+
+
+def _for_cohort(
+    engine: Engine,
+    reads: Engine,
+    scopes: Mapping[int, Scope],
+    accessors: Mapping[int, Accessor],
+) -> CohortData:
+    """Only `consent.access.open_for_cohort` calls this, after the decisions are logged;
+    `scopes` already hold each person's restrictions and what they marked wrong."""
+    return CohortData(engine, reads, scopes, accessors)
 
 
 class Reader:

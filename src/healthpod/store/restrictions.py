@@ -13,6 +13,7 @@ Targets are named as the FHIR API shows them: a type by its sample type code (`s
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -32,6 +33,7 @@ from healthpod.consent.model import Scope
 from healthpod.errors import InvalidRequest, NotFound
 from healthpod.store import rls, schema
 from healthpod.store.observations import BP_TYPES, parse_id
+from healthpod.store.scope_sql import among, ids_value
 from healthpod.vocabulary import RESOURCE_CATEGORIES, sample_type
 
 _x = schema.restrictions
@@ -94,6 +96,50 @@ def narrow(conn: Connection, person_id: int, scope: Scope) -> Scope:
     if not types and not records:
         return scope
     return replace(scope, hidden_types=frozenset(types), hides_records=records)
+
+
+def narrow_cohort(conn: Connection, scopes: Mapping[int, Scope]) -> dict[int, Scope]:
+    """`narrow` for many persons (a study's cohort: person id → the scope of their consent) in
+    one query, under row-level security's `cohort` scope."""
+    ids = sorted(scopes)
+    if not ids:
+        return {}
+    dialect = conn.dialect.name
+    wanted, marked = among(_x.c.person_id, dialect), among(_w.c.person_id, dialect)
+    query = union_all(
+        select(_x.c.person_id, _x.c.level, _x.c.target).where(wanted, _x.c.level == TYPE),
+        select(_x.c.person_id, literal(RECORD, _x.c.level.type), literal(None, _x.c.target.type))
+        .where(wanted, _x.c.level == RECORD)
+        .group_by(_x.c.person_id),
+        select(_w.c.person_id, literal(WRONG, _x.c.level.type), literal(None, _x.c.target.type))
+        .where(marked)
+        .group_by(_w.c.person_id),
+    )
+    types: dict[int, set[str]] = {}
+    records: set[int] = set()
+    wrong: set[int] = set()
+    with rls.scoped(conn, "cohort"):
+        found = conn.execute(query, {"ids": ids_value(dialect, ids)}).all()
+    for person_id, level, target in found:
+        if level == TYPE:
+            types.setdefault(int(person_id), set()).add(target)
+        elif level == RECORD:
+            records.add(int(person_id))
+        else:
+            wrong.add(int(person_id))
+    narrowed: dict[int, Scope] = {}
+    for person_id, scope in scopes.items():
+        hidden = types.get(person_id, set())
+        if "blood_pressure" in hidden:
+            hidden.update(BP_TYPES)
+        if person_id in wrong:
+            scope = replace(scope, hides_wrong=True)
+        if hidden or person_id in records:
+            scope = replace(
+                scope, hidden_types=frozenset(hidden), hides_records=person_id in records
+            )
+        narrowed[person_id] = scope
+    return narrowed
 
 
 def counts(conn: Connection, person_id: int) -> Counts:

@@ -28,7 +28,12 @@ of the tables listed for it in `SCOPES`, nothing else:
 - `digests`: `notification_prefs`, to find who gave an email address for digests (the
   sending job then names each person in turn to read their notifications);
 - `research`: who joined a study, who opted out of secondary use and the privacy ledger, to
-  form a study's cohort and check its budgets (`healthpod.research`).
+  form a study's cohort and check its budgets (`healthpod.research`); it may also add a
+  release's charges to the ledger (`SCOPE_APPENDS`), never change them.
+- `cohort`: the door's set-based read of a study's cohort (`consent.access.open_for_cohort`):
+  the participants' consents, what they marked "only me" or wrong, their daily summaries and
+  the heads of their access logs. It also writes, only to the log (`SCOPE_APPENDS`): one
+  entry per person appended in a batch, each chain kept by its head.
 
 The application's database role owns no table (`role_sql`): it cannot drop a policy, disable
 row-level security or alter a table. The owner role runs the migrations. SQLite has neither
@@ -52,7 +57,15 @@ _PERSON = f"NULLIF(current_setting('{PERSON_SETTING}', true), '')::bigint"
 _SCOPE = f"current_setting('{SCOPE_SETTING}', true)"
 
 Scope = Literal[
-    "sign-in", "token", "link", "operator", "research", "delegation", "guardians", "digests"
+    "sign-in",
+    "token",
+    "link",
+    "operator",
+    "research",
+    "delegation",
+    "guardians",
+    "digests",
+    "cohort",
 ]
 
 # Every table with a `person_id` column: its rows are one person's.
@@ -77,6 +90,20 @@ SCOPES: dict[str, tuple[str, ...]] = {
     "delegation": ("accounts", "persons"),
     "guardians": ("delegations", "persons"),
     "digests": ("notification_prefs",),
+    "cohort": (
+        "access_log_heads",
+        "consents",
+        "daily_summaries",
+        "marked_wrong",
+        "restrictions",
+    ),
+}
+# What a scope may write besides reading (its tables and statements): the cohort's access-log
+# entries, one per person in one statement, and the heads that keep each person's chain.
+# And a release's charges to every contributor's privacy budget.
+SCOPE_APPENDS: dict[str, dict[str, tuple[str, ...]]] = {
+    "cohort": {"access_log": ("INSERT",), "access_log_heads": ("INSERT", "UPDATE")},
+    "research": {"privacy_ledger": ("INSERT",)},
 }
 
 _INFO_KEY = "healthpod.rls"
@@ -107,6 +134,13 @@ def policy_sql() -> list[str]:
             statements.append(
                 f"CREATE POLICY {name} ON {table} FOR SELECT USING ({_SCOPE} = '{scope}')"
             )
+    for scope, writes in sorted(SCOPE_APPENDS.items()):
+        for table, commands in sorted(writes.items()):
+            for command in commands:
+                name = f"scope_{scope}_{command.lower()}"
+                check = f"WITH CHECK ({_SCOPE} = '{scope}')"
+                using = f"USING ({_SCOPE} = '{scope}') " if command == "UPDATE" else ""
+                statements.append(f"CREATE POLICY {name} ON {table} FOR {command} {using}{check}")
     return statements
 
 

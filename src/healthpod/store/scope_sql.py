@@ -13,9 +13,26 @@ the person marked wrong (`hides_wrong`) is inside no scope at all, the person's 
 from __future__ import annotations
 
 import functools
+from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import ColumnElement, Connection, and_, exists, false, or_, select
+from sqlalchemy import (
+    ARRAY,
+    BigInteger,
+    ColumnElement,
+    Connection,
+    String,
+    and_,
+    any_,
+    bindparam,
+    cast,
+    exists,
+    false,
+    func,
+    or_,
+    select,
+    text,
+)
 
 from healthpod.consent.model import Scope
 from healthpod.store import rls, schema
@@ -49,10 +66,15 @@ def type_visible(scope: Scope, code: str) -> bool:
     return limit is None or _fhir_category(code) in limit
 
 
+def stored_types(conn: Connection) -> list[tuple[str, int]]:
+    """(code, id) of every stored sample type (shared by every person)."""
+    # Read on every search (a type can arrive with any import); a constant statement.
+    return [(str(code), int(type_id)) for code, type_id in conn.exec_driver_sql(_SAMPLE_TYPES_SQL)]
+
+
 def visible_types(conn: Connection, scope: Scope, wanted: frozenset[str] | None) -> dict[str, int]:
     """code → id of the stored sample types the scope (and the query's `wanted`) may see."""
-    # Read on every search (a type can arrive with any import); a constant statement.
-    rows = conn.exec_driver_sql(_SAMPLE_TYPES_SQL)
+    rows = stored_types(conn)
     return {
         code: type_id
         for code, type_id in rows
@@ -185,3 +207,22 @@ def any_marked_wrong(conn: Connection, person_id: int) -> bool:
     rls.act_for(conn, person_id)
     found = conn.execute(select(_w.c.id).where(_w.c.person_id == person_id).limit(1)).first()
     return found is not None
+
+
+def among(column: Any, dialect: str, name: str = "ids") -> ColumnElement[bool]:
+    """`column` is one of the person ids bound as `name` (a cohort: thousands of them) by
+    `ids_value`: an array on PostgreSQL, a JSON list on SQLite, one parameter either way."""
+    clause: ColumnElement[bool]
+    if dialect == "postgresql":
+        clause = column == any_(cast(bindparam(name, type_=String), ARRAY(BigInteger)))
+    else:
+        listed = select(text("value")).select_from(func.json_each(bindparam(name)))
+        clause = column.in_(listed.scalar_subquery())
+    return clause
+
+
+def ids_value(dialect: str, ids: Sequence[int]) -> str:
+    """The value of the parameter `among` binds: one text either way, which the database
+    parses (a list of ten thousand numbers bound as an array costs more to send)."""
+    listed = ",".join(str(int(i)) for i in ids)
+    return "{" + listed + "}" if dialect == "postgresql" else "[" + listed + "]"

@@ -11,9 +11,24 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, delete, func, insert, select, update
+from sqlalchemy import (
+    ARRAY,
+    BigInteger,
+    Connection,
+    String,
+    bindparam,
+    cast,
+    delete,
+    func,
+    insert,
+    literal,
+    literal_column,
+    select,
+    update,
+)
 
 from healthpod.store import rls, schema
+from healthpod.store.scope_sql import among, ids_value
 
 _studies = schema.studies
 _participants = schema.study_participants
@@ -186,15 +201,17 @@ def spent(
     conn: Connection, person_ids: list[int], *, study_id: int | None, since_ms: int
 ) -> dict[int, float]:
     """The epsilon charged to each person: by one study (`study_id`), or by all since a time."""
+    dialect = conn.dialect.name
     query = (
         select(_ledger.c.person_id, func.sum(_ledger.c.epsilon))
-        .where(_ledger.c.person_id.in_(person_ids), _ledger.c.at_ms >= since_ms)
+        .where(among(_ledger.c.person_id, dialect), _ledger.c.at_ms >= since_ms)
         .group_by(_ledger.c.person_id)
     )
     if study_id is not None:
         query = query.where(_ledger.c.study_id == study_id)
     with rls.scoped(conn, "research"):
-        return {int(p): float(e) for p, e in conn.execute(query)}
+        found = conn.execute(query, {"ids": ids_value(dialect, person_ids)})
+        return {int(p): float(e) for p, e in found}
 
 
 def released_epsilon(conn: Connection) -> dict[int, float]:
@@ -226,3 +243,35 @@ def charge(
             at_ms=now_ms,
         )
     )
+
+
+def charge_many(
+    conn: Connection,
+    release_id: int,
+    study_id: int,
+    person_ids: list[int],
+    epsilon: float,
+    *,
+    now_ms: int,
+) -> None:
+    """Charge every contributing person for one release, in one statement (under the
+    `research` scope, which may add ledger rows but not change them)."""
+    if not person_ids:
+        return
+    dialect = conn.dialect.name
+    if dialect == "postgresql":
+        each: Any = select(
+            func.unnest(cast(bindparam("ids", type_=String), ARRAY(BigInteger))).label("value")
+        ).subquery()
+    else:
+        each = (
+            select(literal_column("value")).select_from(func.json_each(bindparam("ids"))).subquery()
+        )
+    rows = select(
+        literal(release_id), each.c.value, literal(study_id), literal(epsilon), literal(now_ms)
+    )
+    columns = ["release_id", "person_id", "study_id", "epsilon", "at_ms"]
+    with rls.scoped(conn, "research"):
+        conn.execute(
+            insert(_ledger).from_select(columns, rows), {"ids": ids_value(dialect, person_ids)}
+        )
