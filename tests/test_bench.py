@@ -91,3 +91,27 @@ def test_the_region_bench_runs_without_errors(tmp_path):
     for kind in ("overview", "chart", "fhir"):
         assert re.search(rf"^\s+{kind}\s+\d", result.stdout, re.M), result.stdout
     assert "MB per person" in result.stdout
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("engine", ["sqlite", "postgresql"])
+def test_the_research_bench_runs_and_prints_its_figures(engine):
+    options = ["--participants", "120", "--days", "3", "--runs", "2"]
+    if engine == "postgresql":
+        server = os.environ.get("HEALTHPOD_TEST_PG_URL")
+        if server is None:
+            pytest.skip("no PostgreSQL (set HEALTHPOD_TEST_PG_URL)")
+        options += ["--database-url", server]
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "bench" / "research.py"), *options],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert re.search(r"one mean over 120 participants: p50 \d+\.\d+ s", result.stdout)
+    assert "daily rows read per release: 360; log entries written per release: 240" in (
+        result.stdout
+    )
+    assert "chains of 20 sampled participants verify: True" in result.stdout

@@ -275,6 +275,43 @@ def test_a_named_scope_opens_only_its_tables_and_only_to_read(app: Engine) -> No
         pass
 
 
+def test_the_cohort_scope_appends_to_the_log_and_changes_nothing_else(app: Engine) -> None:
+    """The one scope that writes: a batch of access-log entries and their heads, nothing
+    else, and not outside its block."""
+    ann, bo = _two_people(app)
+    entry = {
+        "seq": 1,
+        "at_ms": 1,
+        "done_by": "actor",
+        "event": "x",
+        "outcome": "ok",
+        "reason": "",
+        "details": {},
+        "prev_hash": "0" * 64,
+        "hash": "1" * 64,
+    }
+    log, heads = schema.access_log, schema.access_log_heads
+    with app.connect() as conn:
+        with conn.begin(), rls.scoped(conn, "cohort"):
+            conn.execute(insert(log), [{**entry, "person_id": p} for p in (ann, bo)])
+            conn.execute(
+                insert(heads),
+                [{"person_id": p, "seq": 1, "hash": "1" * 64, "mac": "m"} for p in (ann, bo)],
+            )
+            assert conn.execute(update(heads).values(mac="n")).rowcount == 2
+            # The log itself stays closed to reading, changing and deleting.
+            assert conn.scalar(select(func.count()).select_from(log)) == 0
+            assert conn.execute(update(log).values(reason="rewritten")).rowcount == 0
+            assert conn.execute(schema.access_log.delete()).rowcount == 0
+            # No person's data is written under it, nor another scope's tables read.
+            assert conn.execute(update(schema.daily_summaries).values(total=1.0)).rowcount == 0
+            assert conn.scalar(select(func.count()).select_from(schema.quantity_samples)) == 0
+            assert conn.scalar(select(func.count()).select_from(schema.persons)) == 0
+        # Outside the block, the same batch is refused.
+        with conn.begin(), pytest.raises(ProgrammingError, match="row-level security"):
+            conn.execute(insert(log), [{**entry, "person_id": p, "seq": 2} for p in (ann, bo)])
+
+
 def test_db_roles_prints_and_runs_the_sql(urls: dict[str, str]) -> None:
     runner = CliRunner()
     shown = runner.invoke(

@@ -7,6 +7,7 @@ inside its query. Instants are UTC epoch milliseconds, like every `*_ms` column 
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -177,23 +178,37 @@ class Consent:
         For example "heart, sleep; identity withheld; read; daily summaries only; until
         2027-01-01".
         """
-        parts = [
-            ", ".join(sorted(self.categories)) or "no categories",
-            # Said either way: who the person is matters more than any one measurement.
-            "identity shown" if IDENTITY in self.categories else "identity withheld",
-            "/".join(sorted(a.value for a in self.actions)) or "no actions",
-            "daily summaries only" if self.granularity is Granularity.DAILY else "raw samples",
-        ]
-        if self.data_from_ms is not None or self.data_to_ms is not None:
-            parts.append(
-                f"data {format_day(self.data_from_ms, '…')} to {format_day(self.data_to_ms, '…')}"
-            )
-        parts.append(
-            "no end date"
-            if self.valid_until_ms is None
-            else f"until {format_day(self.valid_until_ms)}"
+        return _summary(
+            self.categories,
+            self.actions,
+            self.granularity,
+            self.data_from_ms,
+            self.data_to_ms,
+            self.valid_until_ms,
         )
-        return "; ".join(parts)
+
+
+@functools.lru_cache(maxsize=1024)
+def _summary(
+    categories: frozenset[str],
+    actions: frozenset[Action],
+    granularity: Granularity,
+    data_from_ms: int | None,
+    data_to_ms: int | None,
+    valid_until_ms: int | None,
+) -> str:
+    # Kept: a study's thousands of consents say the same, and each decision's reason says it.
+    parts = [
+        ", ".join(sorted(categories)) or "no categories",
+        # Said either way: who the person is matters more than any one measurement.
+        "identity shown" if IDENTITY in categories else "identity withheld",
+        "/".join(sorted(a.value for a in actions)) or "no actions",
+        "daily summaries only" if granularity is Granularity.DAILY else "raw samples",
+    ]
+    if data_from_ms is not None or data_to_ms is not None:
+        parts.append(f"data {format_day(data_from_ms, '…')} to {format_day(data_to_ms, '…')}")
+    parts.append("no end date" if valid_until_ms is None else f"until {format_day(valid_until_ms)}")
+    return "; ".join(parts)
 
 
 @dataclass(frozen=True, slots=True)

@@ -14,7 +14,18 @@ from collections.abc import Mapping
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, Select, Text, and_, cast, func, literal_column, or_, select
+from sqlalchemy import (
+    Connection,
+    Select,
+    Text,
+    and_,
+    case,
+    cast,
+    func,
+    literal_column,
+    or_,
+    select,
+)
 from sqlalchemy.dialects.postgresql import aggregate_order_by
 
 from healthpod.consent.model import Scope
@@ -152,57 +163,51 @@ def values_cohort(
     """The `DailyRow.value` of each row `search_cohort` would give, and nothing else: what
     an aggregate over a cohort needs, without a row object for each of 300,000 days."""
     by_person: dict[int, list[float]] = {}
-    columns = select(d.c.person_id, d.c.type_id, d.c.total, d.c.sample_count, d.c.day_on)
     with rls.scoped(conn, "cohort"):
+        codes = _visible_codes(conn, found)
+        discrete = sorted(i for i, code in codes.items() if not _cumulative(code))
+        total = func.coalesce(d.c.total, 0.0)
+        # `DailyRow.value`: the total, or for a discrete type the mean (a division rounds
+        # the same in the database as in Python).
+        value: Any = total
+        if discrete:
+            value = case(
+                (
+                    d.c.type_id.in_(discrete),
+                    func.coalesce(total / func.nullif(d.c.sample_count, 0), 0.0),
+                ),
+                else_=total,
+            )
+        columns = select(d.c.person_id, value.label("value"), d.c.day_on, d.c.type_id)
         planned = _cohort_query(conn, scopes, found, columns)
         if planned is None:
             return by_person
-        query, params, codes = planned
-        if conn.dialect.name == "postgresql":
-            # One row per person, the days' values as text in day order: a tenth of the rows
-            # to send and convert. PostgreSQL writes a float8 as the shortest text that reads
-            # back as the same number (extra_float_digits 3), so nothing is rounded on the way.
-            conn.exec_driver_sql("SELECT set_config('extra_float_digits', '3', true)")
-            rows: Any = conn.execute(_per_person(query), params).all()
-        else:
-            rows = conn.execute(query, params).all()
-    discrete = {type_id for type_id, code in codes.items() if not _cumulative(code)}
-    if conn.dialect.name == "postgresql":
-        for person_id, type_ids, totals, counts in rows:
-            listed = by_person[int(person_id)] = []
-            for type_id, total, count in zip(
-                type_ids.split(","), totals.split(","), counts.split(","), strict=True
-            ):
-                if len(listed) >= limit:
-                    break
-                value = float(total) if total else 0.0
-                if int(type_id) in discrete:
-                    value = value / int(count) if int(count) else 0.0
-                listed.append(value)
-        return by_person
-    for person_id, type_id, total, count, _ in rows:
-        listed = by_person.setdefault(person_id, [])
-        if len(listed) < limit:
-            if type_id in discrete:
-                listed.append(float(total or 0.0) / count if count else 0.0)
-            else:
-                listed.append(float(total or 0.0))
+        query, params, _ = planned
+        if conn.dialect.name != "postgresql":
+            for person_id, number, _, _ in conn.execute(query, params):
+                listed = by_person.setdefault(person_id, [])
+                if len(listed) < limit:
+                    listed.append(float(number))
+            return by_person
+        # One row per person, the values as text in day order: a thirtieth of the rows to
+        # send and convert. With extra_float_digits 3 PostgreSQL writes a float8 as the
+        # shortest text that reads back as the same number: nothing is rounded on the way.
+        conn.exec_driver_sql("SELECT set_config('extra_float_digits', '3', true)")
+        rows = query.subquery()
+        order: Any = aggregate_order_by(literal_column("','"), rows.c.day_on, rows.c.type_id)
+        folded = func.string_agg(cast(rows.c.value, Text), order)
+        per_person = select(rows.c.person_id, folded).group_by(rows.c.person_id)
+        for person_id, listed_text in conn.execute(per_person, params).all():
+            by_person[int(person_id)] = list(map(float, listed_text.split(",", limit)[:limit]))
     return by_person
 
 
-def _per_person(query: Select[Any]) -> Select[Any]:
-    """`query`'s rows folded into one per person (PostgreSQL): type ids, totals and counts as
-    comma-separated text, in the query's order (an empty total for none)."""
-    rows = query.subquery()
-    order = (rows.c.day_on, rows.c.type_id)
-
-    def listed(column: Any) -> Any:
-        text = func.coalesce(cast(column, Text), literal_column("''"))
-        return func.string_agg(text, aggregate_order_by(literal_column("','"), *order))
-
-    return select(
-        rows.c.person_id, listed(rows.c.type_id), listed(rows.c.total), listed(rows.c.sample_count)
-    ).group_by(rows.c.person_id)
+def _visible_codes(conn: Connection, found: SampleFilter) -> dict[int, str]:
+    return {
+        type_id: code
+        for code, type_id in stored_types(conn)
+        if found.type_codes is None or code in found.type_codes
+    }
 
 
 def _cumulative(code: str) -> bool:

@@ -23,7 +23,6 @@ from sqlalchemy import (
     Connection,
     String,
     and_,
-    any_,
     bindparam,
     cast,
     exists,
@@ -214,7 +213,10 @@ def among(column: Any, dialect: str, name: str = "ids") -> ColumnElement[bool]:
     `ids_value`: an array on PostgreSQL, a JSON list on SQLite, one parameter either way."""
     clause: ColumnElement[bool]
     if dialect == "postgresql":
-        clause = column == any_(cast(bindparam(name, type_=String), ARRAY(BigInteger)))
+        # A set to join with, not `= ANY(array)`: the planner then hashes it, where a filter
+        # would compare each row with every id.
+        ids = cast(bindparam(name, type_=String), ARRAY(BigInteger))
+        clause = column.in_(select(func.unnest(ids)).scalar_subquery())
     else:
         listed = select(text("value")).select_from(func.json_each(bindparam(name)))
         clause = column.in_(listed.scalar_subquery())

@@ -1,0 +1,261 @@
+"""One differentially private answer over a study's whole cohort: how long it takes.
+
+    .venv/bin/python bench/research.py [--database-url postgresql://user@host/postgres] \\
+        [--participants 10000] [--days 30] [--runs 5]
+
+Builds a pod in a fresh database (a new database on the PostgreSQL server given, or a SQLite
+file without one): an open study of daily activity and PARTICIPANTS persons who joined it,
+each with DAYS days of daily steps. The rows go straight into the store (persons, the study's
+consents and participations, daily summaries; each person's log starts with the consent's
+`consent.granted` entry), which is what joining and importing leave behind, without the
+import's cost. Then it times RUNS releases of one mean of daily steps (`research.aggregate.
+release`: the cohort's decisions, one access-log entry per person, the daily values read in
+one query, OpenDP's answer, the ledger and the `research.released` entries) and prints the
+build time, the release's p50 (and min, max), the daily rows read, the log entries written
+per release and whether sampled persons' chains still verify.
+
+The build writes past row-level security (ids drawn by the bench, many persons per
+transaction): give a superuser's URL, as for the other benches; the release itself is the
+application's code path. Target (issue #15): one aggregate over 10,000 participants on
+PostgreSQL under 2 s. The machine may be shared: say what else ran with the figures (the
+load average is printed).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+
+from bench_support import fresh_database
+from sqlalchemy import Connection, func, insert, select
+
+from healthpod.config import Settings
+from healthpod.consent import actors, audit
+from healthpod.keys import access_log_key
+from healthpod.pod import Pod
+from healthpod.research import aggregate, studies
+from healthpod.store import schema
+
+DAY_MS = 86_400_000
+FIRST_DAY = date(2025, 3, 1)
+BATCH = 2_000
+
+
+def _ms(day: date) -> int:
+    return int(datetime(day.year, day.month, day.day, tzinfo=UTC).timestamp() * 1000)
+
+
+def _steps_type(conn: Connection) -> int:
+    st = schema.sample_types
+    found = conn.scalar(select(st.c.id).where(st.c.code == "steps"))
+    if found is None:
+        found = conn.execute(
+            insert(st).values(code="steps", kind="quantity", unit="{steps}").returning(st.c.id)
+        ).scalar_one()
+    return int(found)
+
+
+def build(pod: Pod, participants: int, days: int, now_ms: int) -> tuple[int, int]:
+    """The study and its cohort; returns (study id, daily rows written)."""
+    engine = pod.engine
+    with engine.begin() as conn:
+        sponsor = actors.register(
+            conn,
+            name="Steps Study",
+            kind="research",
+            purpose="HRESCH",
+            redirect_uris=["https://research.example/cb"],
+            public=False,
+            now_ms=now_ms,
+        )
+        study = studies.create(
+            conn,
+            studies.StudyPlan(
+                title="Daily steps",
+                sponsor=sponsor.actor.client_id,
+                duo="HMB",
+                categories="activity",
+                granularity="daily",
+                data_from=date(2025, 1, 1),
+                data_to=date(2026, 1, 1),
+                min_cohort=100,
+                epsilon=1_000.0,
+            ),
+            now_ms=now_ms,
+        )
+        studies.open_study(conn, study.id, now_ms=now_ms)
+        steps = _steps_type(conn)
+    people = random.Random(15)
+    written = 0
+    for start in range(0, participants, BATCH):
+        count = min(BATCH, participants - start)
+        with engine.begin() as conn:
+            first = int(conn.scalar(select(func.coalesce(func.max(schema.persons.c.id), 0))) or 0)
+            ids = list(range(first + 1, first + 1 + count))
+            conn.execute(
+                insert(schema.persons),
+                [{"id": p, "name": f"participant{p:06d}", "created_ms": now_ms} for p in ids],
+            )
+            consent = {
+                "actor_id": study.actor_id,
+                "purpose": studies.PURPOSE,
+                "categories": ["activity"],
+                "actions": ["read"],
+                "data_from_ms": study.data_from_ms,
+                "data_to_ms": study.data_to_ms,
+                "granularity": "daily",
+                "valid_from_ms": now_ms,
+                "valid_until_ms": None,
+                "revoked_ms": None,
+                "status": "active",
+                "version": 1,
+                "created_ms": now_ms,
+                "updated_ms": now_ms,
+            }
+            consent_ids = conn.execute(
+                insert(schema.consents).returning(
+                    schema.consents.c.id, schema.consents.c.person_id
+                ),
+                [{**consent, "person_id": p} for p in ids],
+            ).all()
+            conn.execute(
+                insert(schema.study_participants),
+                [
+                    {"study_id": study.id, "person_id": p, "consent_id": c, "joined_ms": now_ms}
+                    for c, p in consent_ids
+                ],
+            )
+            audit.record_many(
+                conn,
+                [
+                    audit.Draft(
+                        p,
+                        study.actor_id,
+                        "consent.granted",
+                        "ok",
+                        {"version": 1},
+                        reason=f"consent {c} granted",
+                        consent_id=c,
+                        done_by=audit.DoneBy.PERSON,
+                    )
+                    for c, p in consent_ids
+                ],
+                now_ms=now_ms,
+            )
+            rows = []
+            for p in ids:
+                mean = people.uniform(2_000, 14_000)
+                for d in range(days):
+                    day = FIRST_DAY + timedelta(days=d)
+                    at = _ms(day) + 8 * 3_600_000
+                    total = max(0.0, people.gauss(mean, 2_000))
+                    rows.append(
+                        {
+                            "person_id": p,
+                            "type_id": steps,
+                            "day_on": day,
+                            "sample_count": 24,
+                            "total": total,
+                            "low": None,
+                            "high": None,
+                            "first_ms": at,
+                            "last_ms": at + 12 * 3_600_000,
+                            "first_offset_min": 60,
+                            "by_source": None,
+                        }
+                    )
+            conn.execute(insert(schema.daily_summaries), rows)
+            written += len(rows)
+        print(f"  {start + count:,} participants", flush=True)
+    if engine.dialect.name == "postgresql":
+        with engine.begin() as conn:
+            conn.exec_driver_sql("ANALYZE")
+    return study.id, written
+
+
+def _log_rows(pod: Pod) -> int:
+    # Every person's log together: the bench's own count, as the URL's (super)user.
+    with pod.engine.begin() as conn:
+        return int(conn.scalar(select(func.count()).select_from(schema.access_log)) or 0)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--database-url", help="a PostgreSQL server URL (default: SQLite)")
+    parser.add_argument("--participants", type=int, default=10_000)
+    parser.add_argument("--days", type=int, default=30)
+    parser.add_argument("--runs", type=int, default=5)
+    args = parser.parse_args()
+    label = "PostgreSQL" if args.database_url else "SQLite"
+    with (
+        tempfile.TemporaryDirectory() as tmp,
+        fresh_database(args.database_url, Path(tmp), prefix="bench_research") as url,
+    ):
+        home = Path(tmp) / "home"
+        home.mkdir()
+        env = {k: v for k, v in os.environ.items() if not k.startswith("HEALTHPOD_")}
+        subprocess.run(
+            [sys.executable, "-m", "healthpod", "--home", str(home), "--database-url", url, "init"],
+            check=True,
+            capture_output=True,
+            env=env,
+        )
+        settings = Settings(home=home, database_url=url)
+        pod = Pod.open(settings)
+        audit.use_key(pod.engine, access_log_key(settings))
+        now_ms = int(time.time() * 1000)
+        print(f"{label}: building {args.participants:,} participants x {args.days} days …")
+        started = time.perf_counter()
+        study_id, rows = build(pod, args.participants, args.days, now_ms)
+        built_s = time.perf_counter() - started
+        print(f"  built in {built_s:.1f} s: {rows:,} daily rows")
+        times = []
+        entries = 0
+        answer = None
+        for run in range(args.runs):
+            before = _log_rows(pod)
+            started = time.perf_counter()
+            answer = aggregate.release(
+                pod.engine,
+                pod.reads,
+                study_id,
+                type_code="steps",
+                statistic="mean",
+                bounds=(0.0, 30_000.0),
+                epsilon=0.1,
+                yearly_epsilon=1_000.0,
+                now_ms=now_ms + run + 1,
+            )
+            times.append(time.perf_counter() - started)
+            entries = _log_rows(pod) - before
+        assert answer is not None
+        with pod.engine.connect() as conn:
+            sampled = random.Random(1).sample(
+                [p.person_id for p in studies.participants(conn, study_id)], 20
+            )
+            intact = all(audit.verify(conn, p).ok for p in sampled)
+        print(
+            f"  one mean over {answer.cohort:,} participants: p50 {statistics.median(times):.3f} s "
+            f"(min {min(times):.3f}, max {max(times):.3f}, {len(times)} runs)"
+        )
+        print(
+            f"  daily rows read per release: {rows:,}; "
+            f"log entries written per release: {entries:,} "
+            f"(a decision and a release entry per participant)"
+        )
+        print(f"  value {answer.value:.1f}, noise scale {answer.noise_scale:.3f}")
+        print(f"  chains of 20 sampled participants verify: {intact}")
+        pod.engine.dispose()
+    print(f"load average at the end: {os.getloadavg()[0]:.1f}")
+
+
+if __name__ == "__main__":
+    main()
