@@ -365,13 +365,17 @@ def record_many(conn: Connection, drafts: Sequence[Draft], *, now_ms: int) -> di
         if dialect == "postgresql":
             # One JSON text for every row: the database unpacks it faster than the driver
             # sends ten thousand rows as arrays or parameters.
-            batch = {"rows": json.dumps(rows)}
-            conn.exec_driver_sql(_PG_APPEND, batch)
-            conn.exec_driver_sql(_PG_HEADS, batch)
+            for start in range(0, len(rows), _BATCH):
+                batch = {"rows": json.dumps(rows[start : start + _BATCH])}
+                conn.exec_driver_sql(_PG_APPEND, batch)
+                conn.exec_driver_sql(_PG_HEADS, batch)
         else:
             conn.exec_driver_sql(_SQLITE_APPEND, rows)
             conn.exec_driver_sql(_SQLITE_HEADS, rows)
     return {row["person_id"]: row["seq"] for row in rows}
+
+
+_BATCH = 20_000  # entries per statement: a region's cohort goes in a few texts, not one huge
 
 
 def _lock_heads(conn: Connection, ids: Any) -> dict[int, tuple[int, str]]:
