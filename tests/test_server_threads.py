@@ -9,7 +9,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 from anyio import to_thread
 from click.testing import CliRunner
-from fastapi import Request
+from fastapi import Depends, Request
 from fastapi.testclient import TestClient
 
 from healthpod.app import create_app
@@ -80,6 +80,44 @@ def test_a_short_request_waits_its_turn_for_the_one_thread(pod: Pod) -> None:
         release.set()
         assert slow.result(10).status_code == short.result(10).status_code == 200
     assert order == ["slow", "short"]
+
+
+def test_a_request_started_finishes_before_later_ones_overtake_it(pod: Pod) -> None:
+    """A page is two hops through the thread pool (its dependency, then its handler). Once it
+    started, requests that arrived later must not get the thread between its two hops: with
+    one thread, GET requests finish in the order they arrived."""
+    settings = pod.settings.model_copy(update={"server_threads": 1})
+    app = create_app(settings, pod=Pod(settings, pod.engine))
+    started, release = threading.Event(), threading.Event()
+    order: list[str] = []
+
+    def held() -> None:  # a plain dependency: a hop of its own
+        started.set()
+        release.wait(10)
+
+    @app.get("/_page", dependencies=[Depends(held)])
+    def _page() -> None:
+        order.append("page")
+
+    @app.get("/_fhir")
+    @short_request
+    def _fhir(request: Request) -> None:
+        order.append("fhir")
+
+    @app.get("/_other")
+    def _other() -> None:
+        order.append("other")
+
+    with TestClient(app) as client, ThreadPoolExecutor(3) as pool:
+        page = pool.submit(client.get, "/_page")
+        assert started.wait(10)
+        later = [pool.submit(client.get, "/_fhir")]
+        time.sleep(0.2)
+        later.append(pool.submit(client.get, "/_other"))
+        time.sleep(0.2)
+        release.set()
+        assert [f.result(10).status_code for f in [page, *later]] == [200, 200, 200]
+    assert order == ["page", "fhir", "other"]
 
 
 def test_a_bad_thread_count_names_the_variable(tmp_path) -> None:

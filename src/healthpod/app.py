@@ -20,6 +20,7 @@ from healthpod.share.cors import ShareLinkCors
 from healthpod.web.body_limit import BodyLimit
 from healthpod.web.nul_text import RefuseNul
 from healthpod.web.security import SECURITY_HEADERS, SecurityHeaders
+from healthpod.web.turns import TakeTurns
 
 logger = logging.getLogger(__name__)
 
@@ -104,6 +105,8 @@ def create_app(settings: Settings, *, pod: Pod | None = None) -> FastAPI:
     # Outermost of all (added last): an oversized body is refused before CORS, routing, a
     # session or a token is looked at, and every response, errors and 413s included, carries
     # the security headers.
+    # Inside the rest: a request that is refused early (a 413) takes no turn.
+    app.add_middleware(TakeTurns, turns=settings.server_threads)
     app.add_middleware(RefuseNul)  # inside BodyLimit: reads only bodies already limited
     app.add_middleware(BodyLimit)
     app.add_middleware(SecurityHeaders)
