@@ -40,6 +40,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import random
@@ -100,6 +101,7 @@ class Results:
     logins: list[float] = field(default_factory=list)  # before the clock starts, seconds
     timeline: list[tuple[float, float, str]] = field(default_factory=list)  # (start, s, kind)
     started: float = 0.0  # time.perf_counter() when the clock started
+    cpu: dict[str, float] = field(default_factory=dict)  # CPU seconds during the clock, by part
 
 
 def _healthpod(home: Path, url: str, *args: str) -> list[str]:
@@ -319,6 +321,55 @@ def queue_latencies(home: Path, limit_s: float, since_ms: int) -> tuple[list[flo
     return waits, unfinished
 
 
+def _cpu_seconds(processes: list[subprocess.Popen[bytes]], url: str) -> dict[str, float]:
+    """CPU seconds used so far by the server (with its worker processes), the queue workers,
+    and the PostgreSQL backends serving this database, by pid (so that the clock's share can
+    be told even of a backend that started during it)."""
+    import psutil  # type: ignore[import-untyped]
+
+    used: dict[str, float] = {}
+
+    def add(part: str, process: psutil.Process) -> None:
+        try:
+            times = process.cpu_times()
+        except psutil.Error:
+            return
+        used[f"{part} {process.pid}"] = times.user + times.system
+
+    for i, popen in enumerate(processes):
+        part = "server" if i == 0 else "queue"
+        try:
+            root = psutil.Process(popen.pid)
+            tree = [root, *root.children(recursive=True)]
+        except psutil.Error:
+            continue
+        for process in tree:
+            add(part, process)
+    if url.startswith("postgresql"):
+        from healthpod.store.engine import make_engine
+
+        engine = make_engine(url)
+        with engine.connect() as conn:
+            pids = conn.scalars(
+                text(
+                    "SELECT pid FROM pg_stat_activity WHERE datname = current_database() "
+                    "AND pid <> pg_backend_pid()"
+                )
+            ).all()
+        engine.dispose()
+        for pid in pids:
+            with contextlib.suppress(psutil.Error):
+                add("postgresql", psutil.Process(pid))
+    return used
+
+
+def _cpu_during(before: dict[str, float], after: dict[str, float]) -> dict[str, float]:
+    spent: dict[str, float] = defaultdict(float)
+    for key, seconds in after.items():
+        spent[key.split()[0]] += seconds - before.get(key, 0.0)
+    return dict(spent)
+
+
 def run(
     region: Region, seconds: float, serve_workers: int, queue_workers: int, think: float = 0.0
 ) -> Results:
@@ -361,6 +412,7 @@ def run(
 
         async def everyone() -> float:
             clients = await asyncio.gather(*(log_in(base, u, results) for u in region.citizens))
+            cpu_before = _cpu_seconds(processes, region.url)
             results.started = time.perf_counter()
             deadline = time.monotonic() + seconds
             await asyncio.gather(
@@ -371,7 +423,9 @@ def run(
                 ),
                 *(actor(base, t, since, deadline, results, think) for t in region.actor_tokens),
             )
-            return time.perf_counter() - results.started
+            elapsed = time.perf_counter() - results.started
+            results.cpu = _cpu_during(cpu_before, _cpu_seconds(processes, region.url))
+            return elapsed
 
         since_ms = time.time_ns() // 1_000_000
         results.latencies["_elapsed"] = [asyncio.run(everyone())]
@@ -421,6 +475,15 @@ def report(label: str, region: Region, results: Results, persons: int, size: int
         print(
             f"  {kind:<10} {len(values):>7,} {statistics.median(values) * 1000:>8.0f} "
             f"{percentile(values, 0.95) * 1000:>8.0f} {percentile(values, 0.99) * 1000:>8.0f}"
+        )
+    if results.cpu and total:
+        print(
+            "  CPU per request during the clock: "
+            + ", ".join(
+                f"{part} {seconds / total * 1000:.1f} ms"
+                for part, seconds in sorted(results.cpu.items())
+            )
+            + f" (of {elapsed:.0f} s x 2 cores)"
         )
     if results.logins:
         print(
@@ -521,6 +584,7 @@ def main() -> None:
         "--think", type=float, default=0.0, help="mean pause between a user's requests, s"
     )
     parser.add_argument("--skip-sqlite", action="store_true", help="no SQLite reference run")
+    parser.add_argument("--only-sqlite", action="store_true", help="only the SQLite reference")
     parser.add_argument("--keep", type=Path, help="build the region in this new folder, keep it")
     parser.add_argument("--reuse", type=Path, help="run on a region kept with --keep")
     args = parser.parse_args()
@@ -534,7 +598,8 @@ def main() -> None:
     elif args.keep:
         _kept(args.database_url, args.keep, args)
         _measure("PostgreSQL", _load(args.keep), args.persons, args)
-    runs = [] if args.keep or args.reuse else [("PostgreSQL", args.database_url, args.persons)]
+    postgresql = not (args.keep or args.reuse or args.only_sqlite)
+    runs = [("PostgreSQL", args.database_url, args.persons)] if postgresql else []
     if not args.skip_sqlite:
         runs.append(("SQLite, one person", None, 1))
     for label, server_url, persons in runs:
