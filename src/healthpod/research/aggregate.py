@@ -360,43 +360,42 @@ def gather_groups(
     *,
     now_ms: int,
 ) -> tuple[dict[int, tuple[float, int | None, int | None]], dict[str, dict[int, float]]]:
-    """As `gather` (one logged decision per participant), and each person's group: for a
-    month, their mean daily value that month; else the group of their age band or sex (read
-    inside the pod, never released) with their mean over the period."""
-    per_person: dict[int, tuple[float, int | None, int | None]] = {}
-    members: dict[str, dict[int, float]] = {}
+    """As `gather_cohort` (one logged decision per participant, through the cohort's door),
+    and each person's group: for a month, their mean daily value that month; else the group
+    of their age band or sex (read inside the pod through their own door within the same
+    decision, never released) with their mean over the period."""
     max_days = max(1, (study.data_to_ms - study.data_from_ms) // studies.DAY_MS)
+    details = {"study": study.id, "type": type_code, "group_by": group_by}
+    opened = access.open_for_cohort(
+        engine,
+        reads,
+        cohort,
+        study.actor_id,
+        categories=[category],
+        event=EVENT,
+        details=details,
+        now_ms=now_ms,
+    )
     found = SampleFilter(type_codes=frozenset({type_code}))
     first_day = datetime.fromtimestamp(study.data_from_ms / 1000, UTC).date()
-    for person_id in cohort:
-        request = AccessRequest(
-            person_id, study.actor_id, Action.READ, categories=frozenset({category})
-        )
-        details = {"study": study.id, "type": type_code, "group_by": group_by}
-        try:
-            data = access.open_for_actor(
-                engine, reads, request, event=EVENT, details=details, now_ms=now_ms
-            )
-        except AccessDenied:
-            continue  # left in the meantime: logged as denied, nothing read
-        with data.reader() as read:
-            days = read.daily(found, after=None, limit=max_days)[:max_days]
-            traits = read.grouping_traits(first_day) if group_by != "month" else None
+    per_person: dict[int, tuple[float, int | None, int | None]] = {}
+    members: dict[str, dict[int, float]] = {}
+    for person_id, days in opened.data.daily(found, limit=max_days).items():
         if not days:
             continue
         daily = [min(max(d.value, bounds[0]), bounds[1]) for d in days]
-        entry = data.accessor.decision.entry_seq if data.accessor.decision else None
-        per_person[person_id] = (sum(daily) / len(daily), entry, data.accessor.consent_id)
+        decision = opened.decisions[person_id]
+        mean = sum(daily) / len(daily)
+        per_person[person_id] = (mean, decision.entry_seq, decision.consent_id)
         if group_by == "month":
-            for month, mean in grouping.by_month(
-                {person_id: [(d.day, d.value) for d in days]}, bounds
-            ).items():
-                members.setdefault(month, {})[person_id] = mean[person_id]
-        else:
-            assert traits is not None
-            decade, sex = traits
-            label = grouping.sex_group(sex) if group_by == "sex" else grouping.band(decade)
-            members.setdefault(label, {})[person_id] = per_person[person_id][0]
+            monthly = grouping.by_month({person_id: [(d.day, d.value) for d in days]}, bounds)
+            for month, means in monthly.items():
+                members.setdefault(month, {})[person_id] = means[person_id]
+            continue
+        with opened.data.door(person_id).reader() as read:
+            decade, sex = read.grouping_traits(first_day)
+        label = grouping.sex_group(sex) if group_by == "sex" else grouping.band(decade)
+        members.setdefault(label, {})[person_id] = mean
     return per_person, members
 
 
