@@ -100,8 +100,6 @@ def create_app(settings: Settings, *, pod: Pod | None = None) -> FastAPI:
             allow_credentials=False,  # bearer tokens only: no cookie is sent cross-origin
             max_age=600,
         )
-    # Outside that: the share link endpoints answer any origin, as the specification says.
-    app.add_middleware(ShareLinkCors)
     # Outermost of all (added last): an oversized body is refused before CORS, routing, a
     # session or a token is looked at, and every response, errors and 413s included, carries
     # the security headers.
@@ -109,6 +107,9 @@ def create_app(settings: Settings, *, pod: Pod | None = None) -> FastAPI:
     app.add_middleware(TakeTurns, turns=settings.server_threads)
     app.add_middleware(RefuseNul)  # inside BodyLimit: reads only bodies already limited
     app.add_middleware(BodyLimit)
+    # Outside those: the share link endpoints answer any origin, as the specification says,
+    # their 400s and 413s included, so a viewer on another origin can read why.
+    app.add_middleware(ShareLinkCors)
     app.add_middleware(SecurityHeaders)
     return app
 

@@ -73,6 +73,12 @@ def test_the_link_endpoints_answer_any_origin_and_nothing_else_does(served):
     direct = _make(live, anna, direct=True)
     got = httpx.get(direct, params={"recipient": "Dr. U"}, headers={"Origin": ORIGIN})
     assert got.status_code == 200 and got.headers[ACAO] == "*"
+    # Refusals before any route (a NUL, a body over the limit) say why to the viewer too.
+    nul = httpx.get(direct, params={"recipient": "Dr.\x00U"}, headers={"Origin": ORIGIN})
+    assert nul.status_code == 400 and nul.headers[ACAO] == "*"
+    huge = httpx.post(url, content=b"{" + b" " * (2 * 1024 * 1024) + b"}",
+                      headers={"Origin": ORIGIN, "content-type": "application/json"})  # fmt: skip
+    assert huge.status_code == 413 and huge.headers[ACAO] == "*"
     # Nowhere else: the viewer page and script, the FHIR API, the web app, the health check.
     # (The discovery documents are public by design and answer any origin themselves.)
     for path in ("/shl/view", "/shl/viewer.js", "/fhir/metadata", "/fhir/Patient", "/login",
