@@ -1,7 +1,8 @@
 """One differentially private answer over a study's whole cohort: how long it takes.
 
     .venv/bin/python bench/research.py [--database-url postgresql://user@host/postgres] \\
-        [--participants 10000] [--days 30] [--runs 5]
+        [--participants 10000] [--days 30] [--runs 5] \\
+        [--statistic mean|count|sum|quantile|histogram] [--group-by month|age-band|sex]
 
 Builds a pod in a fresh database (a new database on the PostgreSQL server given, or a SQLite
 file without one): an open study of daily activity and PARTICIPANTS persons who joined it,
@@ -193,6 +194,10 @@ def main() -> None:
     parser.add_argument("--participants", type=int, default=10_000)
     parser.add_argument("--days", type=int, default=30)
     parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument(
+        "--statistic", default="mean", choices=["count", "sum", "mean", "quantile", "histogram"]
+    )
+    parser.add_argument("--group-by", choices=["month", "age-band", "sex"])
     args = parser.parse_args()
     label = "PostgreSQL" if args.database_url else "SQLite"
     with (
@@ -228,23 +233,28 @@ def main() -> None:
                 pod.reads,
                 study_id,
                 type_code="steps",
-                statistic="mean",
+                statistic=args.statistic,
                 bounds=(0.0, 30_000.0),
                 epsilon=0.1,
                 yearly_epsilon=1_000.0,
                 now_ms=now_ms + run + 1,
+                quantiles=[0.25, 0.5, 0.75] if args.statistic == "quantile" else None,
+                bins=[0.0, 5_000.0, 10_000.0, 15_000.0] if args.statistic == "histogram" else None,
+                group_by=args.group_by,
             )
             times.append(time.perf_counter() - started)
             cpu.append(time.process_time() - started_cpu)
             entries = _log_rows(pod) - before
         assert answer is not None
+        what = args.statistic + (f" per {args.group_by}" if args.group_by else "")
         with pod.engine.connect() as conn:
             sampled = random.Random(1).sample(
                 [p.person_id for p in studies.participants(conn, study_id)], 20
             )
             intact = all(audit.verify(conn, p).ok for p in sampled)
         print(
-            f"  one mean over {answer.cohort:,} participants: p50 {statistics.median(times):.3f} s "
+            f"  one {what} over {answer.cohort:,} participants: "
+            f"p50 {statistics.median(times):.3f} s "
             f"(min {min(times):.3f}, max {max(times):.3f}, {len(times)} runs; "
             f"this process's CPU p50 {statistics.median(cpu):.3f} s)"
         )
@@ -253,7 +263,7 @@ def main() -> None:
             f"log entries written per release: {entries:,} "
             f"(a decision and a release entry per participant)"
         )
-        print(f"  value {answer.value:.1f}, noise scale {answer.noise_scale:.3f}")
+        print(f"  value {answer.value:.1f}, epsilon spent {answer.epsilon_spent:.3f}")
         print(f"  chains of 20 sampled participants verify: {intact}")
         pod.engine.dispose()
     print(f"load average at the end: {os.getloadavg()[0]:.1f}")
