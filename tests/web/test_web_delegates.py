@@ -201,3 +201,38 @@ def test_a_manage_delegate_imports_for_the_person_and_a_view_delegate_may_not(
     assert state.load_for(pod.settings.home, job_id, erik_id) is None
     last_import = [e for e in _entries(pod, account) if e.event == "web.import"][-1]
     assert (last_import.outcome, last_import.details["delegate_id"]) == ("allowed", erik_id)
+
+
+def test_a_delegate_is_offered_no_link_that_only_the_person_may_open(
+    logged_in, erik, pod, account, ten_days
+):
+    """Acting for someone, every link on the pages they see opens: the person's own pages
+    (settings, your data, a consent's page, deleting a record or an import) are not offered."""
+    from tests.smart_support import add_actor
+
+    from healthpod.consent import store as consent_store
+    from healthpod.consent.model import Action, Scope
+
+    actor = add_actor(pod.engine).actor
+    with pod.engine.begin() as conn:
+        consent_store.grant(
+            conn,
+            account,
+            actor.id,
+            Scope(categories=frozenset({"heart"}), actions=frozenset({Action.READ})),
+            valid_until_ms=None,
+            now_ms=now_ms(),
+        )
+    _post(logged_in, "/sharing/delegates", {"username": ERIK, "role": "manage"})
+    assert _post(erik, "/acting", {"person_id": str(account)}).status_code == 303
+    refused = []
+    for page in ("/", "/all-data", "/import", "/records", "/sharing", "/access-log", "/research"):
+        html = erik.get(page, headers=HTML).text
+        assert f"You are acting for {USERNAME}." in html, page
+        for href in sorted(set(re.findall(r'<a[^>]* href="(/[^"#]*)"', html))):
+            href = href.replace("&amp;", "&")
+            if href.startswith(("/static/", "/api/", "/fhir/", "/logout", "/shl/")):
+                continue
+            if erik.get(href, headers=HTML).status_code == 403:
+                refused.append(f"{page} -> {href}")
+    assert refused == []

@@ -32,6 +32,8 @@ NAV: tuple[tuple[str, str], ...] = (
     ("/settings", N_("Settings")),
 )
 
+PERSON_ONLY_NAV = frozenset({"/data", "/settings"})  # refused while acting (web.acting)
+
 
 @functools.cache
 def environment() -> Environment:
@@ -99,7 +101,12 @@ def render(
             ),
             "csrf_token": security.csrf_token(request),
             "csrf_field": security.CSRF_FIELD,
-            "nav": NAV,
+            # Someone acting for another person is not offered what only the person may open.
+            "nav": [
+                item
+                for item in NAV
+                if not (getattr(request.state, "acting_for", None) and item[0] in PERSON_ONLY_NAV)
+            ],
             "path": request.url.path,
             "person": person if person is not None else getattr(request.state, "username", None),
             "version": __version__,
