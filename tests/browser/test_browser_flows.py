@@ -451,6 +451,22 @@ def test_the_consent_screen_shows_identity_as_its_own_choice(
     assert all("name" not in p and "birthDate" not in p for p in patients)
 
 
+def test_mark_a_measurement_wrong_and_undo_it(page: Page, live_server, screenshots):
+    login(page, live_server.url, "/type/body_mass")
+    first = page.locator("tr[data-id]").first
+    item = first.get_attribute("data-id")
+    first.locator("summary").click()  # opens the reason form
+    first.get_by_label("Why (optional)").fill("my child on the scale")
+    first.get_by_role("button", name="Mark as wrong").click()
+    row = page.locator(f'tr[data-id="{item}"]')
+    expect(row).to_have_class("wrong")
+    expect(row.get_by_text("Marked wrong: my child on the scale")).to_be_visible()
+    page.screenshot(path=screenshots / "marked-wrong.png", full_page=True)
+    row.get_by_role("button", name="Undo").click()
+    expect(page.locator(f'tr[data-id="{item}"]')).not_to_have_class("wrong")
+    expect(page.locator("tr.wrong")).to_have_count(0)
+
+
 def test_delete_everything_leaves_nothing_of_the_person(page: Page, live_server, screenshots):
     pod = open_pod(live_server.home)
     person_id = pod.person_id()
@@ -485,19 +501,3 @@ def test_delete_everything_leaves_nothing_of_the_person(page: Page, live_server,
             )
     finally:
         pod.close()
-
-
-def test_mark_a_measurement_wrong_and_undo_it(page: Page, live_server, screenshots):
-    login(page, live_server.url, "/type/body_mass")
-    first = page.locator("tr[data-id]").first
-    item = first.get_attribute("data-id")
-    first.locator("summary").click()  # opens the reason form
-    first.get_by_label("Why (optional)").fill("my child on the scale")
-    first.get_by_role("button", name="Mark as wrong").click()
-    row = page.locator(f'tr[data-id="{item}"]')
-    expect(row).to_have_class("wrong")
-    expect(row.get_by_text("Marked wrong: my child on the scale")).to_be_visible()
-    page.screenshot(path=screenshots / "marked-wrong.png", full_page=True)
-    row.get_by_role("button", name="Undo").click()
-    expect(page.locator(f'tr[data-id="{item}"]')).not_to_have_class("wrong")
-    expect(page.locator("tr.wrong")).to_have_count(0)
