@@ -118,12 +118,20 @@ class _Hashed(io.RawIOBase):
 def _write_lines(
     archive: zipfile.ZipFile, name: str, documents: Iterable[Any], report: Report
 ) -> tuple[int, str]:
-    """One JSON document per line; bytes and a `render.Rendered` are JSON text already."""
+    """One JSON document per line; bytes, a list of bytes (a page of lines) and a
+    `render.Rendered` are JSON text already."""
     count = 0
     with archive.open(name, "w") as raw:
         hashed = _Hashed(raw)
         out = io.BufferedWriter(hashed, WRITE_BUFFER)
         for document in documents:
+            if isinstance(document, list):  # a page of lines, JSON text already
+                out.write(b"\n".join(document))
+                out.write(b"\n")
+                before, count = count, count + len(document)
+                if count // BATCH > before // BATCH:
+                    report(count)
+                continue
             if isinstance(document, bytes):
                 out.write(document)
             elif isinstance(document, Rendered):
@@ -200,7 +208,7 @@ def _patient(read: Reader) -> Iterator[dict[str, Any]]:
         yield render.patient(identity)
 
 
-def _observations(read: Reader) -> Iterator[dict[str, Any] | Rendered | bytes]:
+def _observations(read: Reader) -> Iterator[dict[str, Any] | Rendered | list[bytes]]:
     """Every sample as an Observation, as the FHIR API renders it, page by page.
 
     One type at a time (blood pressure's two parts together, listed as one panel): a page
@@ -216,7 +224,7 @@ def _observations(read: Reader) -> Iterator[dict[str, Any] | Rendered | bytes]:
             found = False
             for page in read.quantity_pages(code, page=PAGE):
                 found = True
-                yield from render.quantity_lines(code, page, patient_id)
+                yield render.quantity_lines(code, page, patient_id)
             if found:
                 continue
         after = None
