@@ -424,6 +424,22 @@ def test_a_damaged_export_is_refused_naming_the_file_and_nothing_is_stored(
     assert sum(_counts(database_url).values()) == 0
 
 
+@pytest.mark.parametrize("case", ["changed byte", "rows that lie, hashed anew", "missing file"])
+def test_a_damaged_export_read_in_a_second_process_is_refused_and_nothing_is_stored(
+    case, tmp_path, pod, good_export
+):
+    """A large export is checked and read in a reader process: its refusal is the same."""
+    from healthpod.errors import HealthpodError
+    from healthpod.ingest.run import import_path
+
+    change, words = BAD[case]
+    bad = _rewrite(good_export, tmp_path / "bad.zip", change)
+    with pytest.raises(HealthpodError) as refused:
+        import_path(pod, bad, person="moved", parallel=True)
+    assert words in str(refused.value)
+    assert sum(_counts(pod.settings.database_url or "").values()) == 0
+
+
 # -- random pods: exported and re-imported, equal table by table --------------------------
 class _Items:
     """An importer that yields the items it was given (the random pod's content)."""
@@ -613,3 +629,8 @@ def test_the_demo_pod_round_trips(tmp_path, pod):
     before = _tables(tmp_path / "a.zip")
     assert before["quantity_samples"] and before["daily_summaries"] and before["correlations"]
     assert _tables(tmp_path / "b.zip") == before
+    # Read in a second process, as a large export is: the same pod.
+    import_path(pod, tmp_path / "a.zip", person="moved-again", parallel=True)
+    again = for_owner(pod.engine, pod.reads, pod.person_id("moved-again"))
+    write_export(again, tmp_path / "c.zip")
+    assert _tables(tmp_path / "c.zip") == before

@@ -71,6 +71,10 @@ class PodExportImporter:
     """Reads the zip `healthpod export` writes (claimed by its manifest and csv/ folder)."""
 
     format: ClassVar[str] = FORMAT
+    # A large export is checked and read in a second process while this one writes, as an
+    # Apple export is (`ingest.reader_process`): checking every member's sha256 and reading
+    # the CSV cost about as much as writing the rows.
+    parallel: ClassVar[bool] = True
 
     def sniff(self, head: bytes, filename: str) -> bool:
         return False  # a zip: claimed whole by `sniff_zip`, never one member alone
