@@ -218,12 +218,17 @@ def session_person(request: Request) -> WebPerson | None:
     person_id = session.current_person(request)
     if person_id is None:
         return None
-    with pod_of(request).engine.connect() as conn:
-        account = accounts.account_for_person(conn, person_id)
-    if account is None or account.disabled_ms is not None:
-        return None
+    # The session's check read the account with it (live, not disabled); only a session this
+    # request made (a login) has the account looked up here.
+    username = session.current_username(request)
+    if username is None:
+        with pod_of(request).engine.connect() as conn:
+            account = accounts.account_for_person(conn, person_id)
+        if account is None or account.disabled_ms is not None:
+            return None
+        username = account.username
     pod = pod_of(request)
-    return WebPerson(person_id, account.username, for_owner(pod.engine, pod.reads, person_id))
+    return WebPerson(person_id, username, for_owner(pod.engine, pod.reads, person_id))
 
 
 def require_self(request: Request) -> WebPerson:

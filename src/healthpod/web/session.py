@@ -103,6 +103,7 @@ def set_session(request: Request, response: Response, person_id: int) -> None:
     request.scope.setdefault("state", {}).pop(_REFRESH, None)
     request.state.hp_person_id = person_id
     request.state.hp_session_id = session_id
+    request.state.hp_username = None  # not read with this session: looked up when asked
 
 
 def clear_session(request: Request, response: Response) -> None:
@@ -119,6 +120,7 @@ def clear_session(request: Request, response: Response) -> None:
     request.scope.setdefault("state", {}).pop(_REFRESH, None)
     request.state.hp_person_id = None
     request.state.hp_session_id = None
+    request.state.hp_username = None
 
 
 def current_person(request: Request) -> int | None:
@@ -127,8 +129,17 @@ def current_person(request: Request) -> int | None:
     if cached is not ...:
         return cached  # type: ignore[no-any-return]
     found = _load(request)
-    request.state.hp_person_id, request.state.hp_session_id = found or (None, None)
+    state = request.state
+    state.hp_person_id, state.hp_session_id, state.hp_username = found or (None, None, None)
     return request.state.hp_person_id  # type: ignore[no-any-return]
+
+
+def current_username(request: Request) -> str | None:
+    """The username of the request's valid session as its check read it, or None (no valid
+    session, or one this request made: look the account up then)."""
+    if current_person(request) is None:
+        return None
+    return getattr(request.state, "hp_username", None)
 
 
 def current_session_id(request: Request) -> str | None:
@@ -167,7 +178,7 @@ def _signed_payload(request: Request, *, max_age: int | None) -> dict[str, Any] 
     return {**payload, "_signed_at": signed_at.timestamp()}
 
 
-def _load(request: Request) -> tuple[int, str] | None:
+def _load(request: Request) -> tuple[int, str, str] | None:
     payload = _signed_payload(request, max_age=IDLE_TIMEOUT_S)
     if payload is None:
         return None
@@ -181,8 +192,9 @@ def _load(request: Request) -> tuple[int, str] | None:
         return None
     # Logged out, a disabled account, or a password changed after this login: ended.
     with _engine(request).connect() as conn:
-        if accounts.session_person(conn, person_id, session_id) != person_id:
-            return None
+        username = accounts.session_username(conn, person_id, session_id)
+    if username is None:
+        return None
     if now - payload["_signed_at"] > REFRESH_AFTER_S:
         fresh = _serializer(request).dumps(
             {"p": person_id, "iat": issued, "ms": payload.get("ms"), "s": session_id}
@@ -190,7 +202,7 @@ def _load(request: Request) -> tuple[int, str] | None:
         request.scope.setdefault("state", {})[_REFRESH] = _cookie_header(
             request, fresh, IDLE_TIMEOUT_S
         )
-    return person_id, session_id
+    return person_id, session_id, username
 
 
 def require_person(request: Request) -> int:
