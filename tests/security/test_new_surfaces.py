@@ -11,6 +11,8 @@ header, an open redirect) before its fix.
 from __future__ import annotations
 
 import base64
+import hashlib
+import hmac
 import json
 import re
 import secrets
@@ -137,6 +139,68 @@ def test_a_hostile_assertion_payload_gets_no_token_and_no_500(live, clinic, payl
         response = _token_request(client, forged)
     assert response.status_code == 401, response.text
     assert response.json()["error"] == "invalid_client"
+    assert _rows(live.pod, schema.backend_tokens) == 0
+
+
+def _forged(header: dict, claims: dict, signature: bytes) -> str:
+    encoded = (_b64(json.dumps(part).encode()) for part in (header, claims))
+    return f"{'.'.join(encoded)}.{_b64(signature)}"
+
+
+def _hs256_with_the_public_key(live, client_id: str) -> str:
+    """RS384 → HS256: "signed" with the client's public key (PEM) as the HMAC secret."""
+    signing_input = ".".join(
+        _b64(json.dumps(part).encode())
+        for part in ({"alg": "HS256", "kid": "clinic-1"}, _claims(live, client_id))
+    )
+    mac = hmac.new(KEY.as_pem(private=False), signing_input.encode(), hashlib.sha256)
+    return f"{signing_input}.{_b64(mac.digest())}"
+
+
+def _claims(live, client_id: str) -> dict:
+    return {
+        "iss": client_id,
+        "sub": client_id,
+        "aud": f"{live.url}/oauth/token",
+        "exp": int(time.time()) + 120,
+        "jti": secrets.token_hex(16),
+    }
+
+
+@pytest.mark.parametrize(
+    ("forge", "words"),
+    [
+        (lambda live, cid: _forged({"alg": "none"}, _claims(live, cid), b""), "'none'"),
+        (_hs256_with_the_public_key, "'HS256'"),
+        (
+            lambda live, cid: jwt.encode(
+                {"alg": "RS384", "kid": "../../keys' OR 1=1--"},
+                _claims(live, cid),
+                KEY,
+                algorithms=["RS384"],
+            ),
+            "No key for kid",
+        ),
+        (
+            # A key of the attacker's, published at a jku of their own: never fetched.
+            lambda live, cid: jwt.encode(
+                {"alg": "RS384", "kid": "elsewhere", "jku": "http://127.0.0.1:9/jwks.json"},
+                _claims(live, cid),
+                RSAKey.generate_key(2048, parameters={"kid": "elsewhere"}),
+                algorithms=["RS384"],
+            ),
+            "No key for kid",
+        ),
+        (lambda live, cid: "e" * 16_001, "longer than 16,000 characters"),
+    ],
+    ids=["alg-none", "hs256-public-key", "kid-injection", "jku-elsewhere", "oversized"],
+)
+def test_a_forged_assertion_gets_no_token(live, clinic, forge, words):
+    with live.client() as client:
+        response = _token_request(client, forge(live, clinic))
+    assert response.status_code == 401, response.text
+    assert response.json()["error"] == "invalid_client"
+    assert words in response.json()["error_description"]
     assert _rows(live.pod, schema.backend_tokens) == 0
 
 

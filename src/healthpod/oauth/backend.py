@@ -52,6 +52,7 @@ ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 ALGORITHMS = ("RS384", "ES384", "RS256", "ES256")
 TOKEN_SECONDS = 300
 MAX_ASSERTION_SECONDS = 300
+MAX_ASSERTION_CHARS = 16_000
 DELIVERY_SCOPES = frozenset({"system/*.c", "system/*.cu", "system/*.write", "system/*.*"})
 # A study's sponsor reading its pseudonymised records (`GET /fhir/Group/{study}/$export`).
 EXPORT_SCOPES = frozenset(
@@ -105,8 +106,15 @@ def issue_token(
             status=401,
         )
     assertion = form.get("client_assertion", "")
-    if not assertion or len(assertion) > 16_000:
+    if not assertion:
         raise BackendError("invalid_client", "client_assertion is missing.", status=401)
+    if len(assertion) > MAX_ASSERTION_CHARS:
+        raise BackendError(
+            "invalid_client",
+            f"client_assertion is longer than {MAX_ASSERTION_CHARS:,} characters; "
+            "a signed JWT of a few claims is far shorter.",
+            status=401,
+        )
     scopes = form.get("scope", "").split()
     if not scopes or not set(scopes) <= DELIVERY_SCOPES | RESEARCH_SCOPES:
         raise BackendError(
