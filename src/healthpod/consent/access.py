@@ -229,7 +229,13 @@ def open_for_cohort(
         decisions = {p: decide(found[p], requests[p], now_ms=now_ms) for p in ids}
         granted = {p: d.scope for p, d in decisions.items() if d.allowed and d.scope is not None}
         scopes = restrictions.narrow_cohort(conn, granted)
-    drafts = [_decision_draft(requests[p], decisions[p], event=event, details=details) for p in ids]
+    logged_details: dict[int, dict[str, Any]] = {}  # every request asks the same
+    drafts = [
+        _decision_draft(
+            requests[p], decisions[p], event=event, details=details, logged=logged_details
+        )
+        for p in ids
+    ]
     with _one_writer(engine), engine.begin() as conn:
         seqs = audit.record_many(conn, drafts, now_ms=now_ms)
     logged = {p: replace(decisions[p], entry_seq=seqs[p]) for p in ids}
@@ -254,12 +260,15 @@ def refuse_cohort(
 ) -> None:
     """Log a refusal decided before any consent (a study's request that fails its checks)
     for each of `person_ids`, as `authorize(..., refused=...)` would, in one batch."""
+    refusal = Decision(False, refused)
+    logged_details: dict[int, dict[str, Any]] = {}
     drafts = [
         _decision_draft(
             AccessRequest(p, actor_id, Action.READ),
-            Decision(False, refused),
+            refusal,
             event=event,
             details=details,
+            logged=logged_details,
         )
         for p in sorted(set(person_ids))
     ]
@@ -631,14 +640,22 @@ def _decision_draft(
     *,
     event: str,
     details: Mapping[str, Any] | None,
+    logged: dict[int, dict[str, Any]] | None = None,
 ) -> audit.Draft:
-    """The entry `_record_decision` writes, for `audit.record_many`."""
+    """The entry `_record_decision` writes, for `audit.record_many`. `logged` keeps the
+    details once for a batch whose requests ask the same (`record_many` then turns them into
+    JSON once, not once per person)."""
+    asked = None if logged is None else logged.get(id(details))
+    if asked is None:
+        asked = {**(details or {}), "action": request.action.value, **_wanted(request)}
+        if logged is not None:
+            logged[id(details)] = asked
     return audit.Draft(
         request.person_id,
         request.actor_id,
         event,
         decision,
-        {**(details or {}), "action": request.action.value, **_wanted(request)},
+        asked,
         consent_id=decision.consent_id or request.consent_id,
     )
 
