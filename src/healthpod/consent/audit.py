@@ -368,7 +368,6 @@ def record_many(conn: Connection, drafts: Sequence[Draft], *, now_ms: int) -> di
             for start in range(0, len(rows), _BATCH):
                 batch = {"rows": json.dumps(rows[start : start + _BATCH])}
                 conn.exec_driver_sql(_PG_APPEND, batch)
-                conn.exec_driver_sql(_PG_HEADS, batch)
         else:
             conn.exec_driver_sql(_SQLITE_APPEND, rows)
             conn.exec_driver_sql(_SQLITE_HEADS, rows)
@@ -444,19 +443,19 @@ def _sql(conn: Connection) -> _Statements:
     return _SQL[conn.dialect.name]
 
 
-_RECORDS = (
-    "json_to_recordset(CAST(%(rows)s AS json)) AS t (person_id bigint, seq bigint, "
-    "at_ms bigint, done_by text, actor_id int, via text, event text, outcome text, reason text, "
-    "consent_id int, refers_to bigint, details json, prev_hash text, hash text, mac text)"
-)
-_PG_APPEND = (
-    _COLUMNS  # noqa: S608 - constant text, no input
+# One statement for both writes, the JSON unpacked once: the entries, then the heads.
+_PG_APPEND = (  # constant text, no input
+    "WITH t AS MATERIALIZED (SELECT * "  # noqa: S608
+    "FROM json_to_recordset(CAST(%(rows)s AS json)) AS r ("
+    "person_id bigint, seq bigint, at_ms bigint, done_by text, actor_id int, via text, "
+    "event text, outcome text, reason text, consent_id int, refers_to bigint, details json, "
+    "prev_hash text, hash text, mac text)), "
+    "entry AS ("
+    + _COLUMNS
     + "SELECT person_id, seq, at_ms, done_by, actor_id, via, event, outcome, reason, "
-    "consent_id, refers_to, details, prev_hash, hash FROM " + _RECORDS
-)
-_PG_HEADS = (
-    "UPDATE access_log_heads AS h SET seq = t.seq, hash = t.hash, mac = t.mac "  # noqa: S608
-    "FROM " + _RECORDS + " WHERE h.person_id = t.person_id"
+    "consent_id, refers_to, details, prev_hash, hash FROM t) "
+    "UPDATE access_log_heads AS h SET seq = t.seq, hash = t.hash, mac = t.mac "
+    "FROM t WHERE h.person_id = t.person_id"
 )
 _SQLITE_APPEND = (
     _COLUMNS + "VALUES (:person_id, :seq, :at_ms, :done_by, :actor_id, :via, :event, :outcome, "

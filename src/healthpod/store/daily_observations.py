@@ -193,7 +193,7 @@ def values_cohort(
         # send and convert. With extra_float_digits 3 PostgreSQL writes a float8 as the
         # shortest text that reads back as the same number: nothing is rounded on the way.
         conn.exec_driver_sql("SELECT set_config('extra_float_digits', '3', true)")
-        rows = query.subquery()
+        rows = query.order_by(None).subquery()  # the fold orders each person's days
         order: Any = aggregate_order_by(literal_column("','"), rows.c.day_on, rows.c.type_id)
         folded = func.string_agg(cast(rows.c.value, Text), order)
         per_person = select(rows.c.person_id, folded).group_by(rows.c.person_id)
