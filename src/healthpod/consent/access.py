@@ -210,9 +210,12 @@ def open_for_cohort(
     event: str,
     details: Mapping[str, Any] | None = None,
     now_ms: int,
+    consent_ids: Mapping[int, int] | None = None,
 ) -> CohortAccess:
     """Decide one read by `actor_id` of `categories` for each of `person_ids` (a study's
     participants), log every verdict (committed), and open the door to those allowed.
+    `consent_ids` binds a person's request to one consent (the one they joined a study
+    with), so another consent of theirs for the same actor never widens the read.
 
     The same decision and the same entry as `open_for_actor` gives each person one at a
     time, in a few statements for all of them: the consents in one query, what each person
@@ -223,7 +226,11 @@ def open_for_cohort(
     """
     wanted = frozenset(categories)
     ids = sorted(set(person_ids))
-    requests = {p: AccessRequest(p, actor_id, Action.READ, categories=wanted) for p in ids}
+    pinned = consent_ids or {}
+    requests = {
+        p: AccessRequest(p, actor_id, Action.READ, categories=wanted, consent_id=pinned.get(p))
+        for p in ids
+    }
     with reads.connect() as conn:
         found = consents_for_cohort(conn, ids, actor_id)
         decisions = {p: decide(found[p], requests[p], now_ms=now_ms) for p in ids}

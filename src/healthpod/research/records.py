@@ -22,15 +22,14 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 
 from sqlalchemy import Engine
 
 from healthpod.consent import access, audit
-from healthpod.consent.model import AccessRequest, Action
+from healthpod.consent.model import AccessRequest, Action, Decision
 from healthpod.errors import AccessDenied, Conflict, HealthpodError, InvalidRequest
-from healthpod.insights import summaries
 from healthpod.research import studies
 from healthpod.store.observations import DailyRow, Key, SampleFilter, SampleRow
 from healthpod.store.person_data import PersonData
@@ -40,6 +39,8 @@ from healthpod.vocabulary import IDENTITY_RESOURCES, RESOURCE_CATEGORIES, Catego
 EVENT = "research.export"
 TYPES = ("Observation",)
 PAGE = 1000
+CHUNK = 1000  # persons decided, read and logged together
+DAILY_TYPES = 64  # the most sample types of one day a person's daily rows are read for
 RECORD_CATEGORIES = frozenset(
     {c.value for c in RESOURCE_CATEGORIES.values()}
     | {Category.LAB_RESULTS.value, Category.OTHER_RECORDS.value}
@@ -145,62 +146,87 @@ def export(
     progress: Progress | None = None,
 ) -> Progress:
     """Read every current participant through the door and `write(pseudonym, row, id)` each
-    record the decision lets out; log each person's decision with what was sent.
+    record their decision lets out; log each person's decision, then what was sent.
 
-    A person refused at the door (left, consent revoked) is logged as denied and sends
-    nothing. An entry is committed for each person before this returns, so a file made of
-    what was written is fully logged before anyone can download it.
+    The cohort's door (`consent.access.open_for_cohort`), `CHUNK` persons at a time: their
+    decisions, each against the consent they joined with, in one batch of entries; the daily
+    summaries of those allowed in one query (a raw study reads each person's measurements
+    through their own door); then one `returned` entry per person in one batch. A person
+    refused at the door (left, consent revoked) is logged as denied and sends nothing. Every
+    entry is committed before this returns, so a file made of what was written is fully
+    logged before anyone can download it.
     """
     progress = progress or Progress()
     with reads.connect() as conn:
         cohort = studies.participants(conn, study.id)
     progress.of = len(cohort)
-    for participation in cohort:
-        person_id = participation.person_id
-        request = AccessRequest(
-            person_id, study.actor_id, Action.READ, consent_id=participation.consent_id
+    per_person_days = max(1, (study.data_to_ms - study.data_from_ms) // studies.DAY_MS)
+    for first in range(0, len(cohort), CHUNK):
+        chunk = cohort[first : first + CHUNK]
+        opened = access.open_for_cohort(
+            engine,
+            reads,
+            [p.person_id for p in chunk],
+            study.actor_id,
+            categories=(),
+            event=EVENT,
+            details={"study": study.id, "job": job, "pseudonymised": True},
+            now_ms=now_ms,
+            consent_ids={p.person_id: p.consent_id for p in chunk},
         )
-        try:
-            data, entry = access.decide_for_actor(
-                engine,
-                reads,
-                request,
-                event=EVENT,
-                details={"study": study.id, "job": job, "pseudonymised": True},
-                now_ms=now_ms,
+        data = opened.data
+        daily = {p for p in data.person_ids if data.scopes[p].daily_only}
+        days: dict[int, list[DailyRow]] = {}
+        if daily:  # one query; a person whose consent gives every measurement reads below
+            days = data.daily(SampleFilter(), limit=per_person_days * DAILY_TYPES)
+        sent: dict[int, audit.Returned] = {}
+        for person_id in data.person_ids:
+            alias = pseudonym(key, study.id, person_id)
+            rows: Iterable[Row] = (
+                days.get(person_id, []) if person_id in daily else _rows(data.door(person_id))
             )
-        except AccessDenied:
-            progress.done += 1
-            continue  # left meanwhile: the refusal is logged, nothing is read
-        sent = audit.Returned()
-        alias = pseudonym(key, study.id, person_id)
-        try:
-            for row in _rows(data):
+            returned = sent[person_id] = audit.Returned()
+            for row in rows:
                 write(alias, row, record_id(key, study.id, person_id, row.fhir_id))
-                sent.add(f"Observation/{row.fhir_id}")
-        except BaseException as failed:
-            entry.write(sent, failed=type(failed).__name__)
-            raise
-        entry.write(sent)
-        progress.done += 1
-        progress.persons += 1
-        progress.records += sent.count
+                returned.add(f"Observation/{row.fhir_id}")
+            progress.persons += 1
+            progress.records += returned.count
+        _log_returned(engine, study, opened.decisions, sent, now_ms=now_ms)
+        progress.done += len(chunk)
     return progress
 
 
-def _rows(data: PersonData) -> Iterator[Row]:
+def _log_returned(
+    engine: Engine,
+    study: StudyRow,
+    decisions: Mapping[int, Decision],
+    sent: Mapping[int, audit.Returned],
+    *,
+    now_ms: int,
+) -> None:
+    """One `returned` entry per person who was sent anything, referring to their decision."""
+    drafts = [
+        audit.Draft(
+            person_id,
+            study.actor_id,
+            audit.RETURNED,
+            "ok",
+            returned.details(),
+            reason=f"returned {returned.count} resource{'' if returned.count == 1 else 's'}",
+            consent_id=decisions[person_id].consent_id,
+            refers_to=decisions[person_id].entry_seq,
+        )
+        for person_id, returned in sorted(sent.items())
+    ]
+    if drafts:
+        with access._one_writer(engine), engine.begin() as conn:
+            audit.record_many(conn, drafts, now_ms=now_ms)
+
+
+def _rows(data: PersonData) -> Iterator[SampleRow]:
+    """Every measurement the person's door lets out, page by page."""
     found = SampleFilter()
     after: Key | None = None
-    if data.scope.daily_only:
-        with data.writer() as write:
-            summaries.catch_up(write)
-        while True:
-            with data.reader() as read:
-                days = read.daily(found, after=after, limit=PAGE)
-            yield from days
-            if len(days) < PAGE:
-                return
-            after = days[-1].key
     while True:
         with data.reader() as read:
             samples = read.samples(found, after=after, limit=PAGE)
