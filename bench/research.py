@@ -2,7 +2,7 @@
 
     .venv/bin/python bench/research.py [--database-url postgresql://user@host/postgres] \\
         [--participants 10000] [--days 30] [--runs 5] \\
-        [--statistic mean|count|sum|quantile|histogram] [--group-by month|age-band|sex]
+        [--statistic mean|count|sum|quantile|histogram] [--group-by month|age-band|sex] [--export]
 
 Builds a pod in a fresh database (a new database on the PostgreSQL server given, or a SQLite
 file without one): an open study of daily activity and PARTICIPANTS persons who joined it,
@@ -13,7 +13,10 @@ import's cost. Then it times RUNS releases of one mean of daily steps (`research
 release`: the cohort's decisions, one access-log entry per person, the daily values read in
 one query, OpenDP's answer, the ledger and the `research.released` entries) and prints the
 build time, the release's p50 (and min, max), the daily rows read, the log entries written
-per release and whether sampled persons' chains still verify.
+per release and whether sampled persons' chains still verify. With `--export`, it then times
+one pseudonymised Group export of the study (`research.records.export`, as
+`GET /fhir/Group/{study}/$export` makes its file: the cohort's decisions, the daily rows,
+one NDJSON line per record, the `returned` entries) and prints its time, records and size.
 
 The build writes past row-level security (ids drawn by the bench, many persons per
 transaction): give a superuser's URL, as for the other benches; the release itself is the
@@ -40,9 +43,10 @@ from sqlalchemy import Connection, func, insert, select
 
 from healthpod.config import Settings
 from healthpod.consent import actors, audit
-from healthpod.keys import access_log_key
+from healthpod.fhir.group_export import ndjson_line
+from healthpod.keys import access_log_key, research_key
 from healthpod.pod import Pod
-from healthpod.research import aggregate, studies
+from healthpod.research import aggregate, records, studies
 from healthpod.store import schema
 
 DAY_MS = 86_400_000
@@ -89,6 +93,7 @@ def build(pod: Pod, participants: int, days: int, now_ms: int) -> tuple[int, int
                 data_to=date(2026, 1, 1),
                 min_cohort=100,
                 epsilon=1_000.0,
+                releases="records",
             ),
             now_ms=now_ms,
         )
@@ -188,6 +193,34 @@ def _log_rows(pod: Pod) -> int:
         return int(conn.scalar(select(func.count()).select_from(schema.access_log)) or 0)
 
 
+def _time_export(pod: Pod, study_id: int, target: Path, now_ms: int) -> None:
+    """One Group export's file, made as the server makes it, timed."""
+    with pod.engine.connect() as conn:
+        study = studies.get(conn, study_id)
+    before = _log_rows(pod)
+    started, started_cpu = time.perf_counter(), time.process_time()
+    with target.open("wb") as out:
+
+        def write(alias: str, row: records.Row, record_id: str) -> None:
+            out.write(ndjson_line(alias, row, record_id))
+
+        progress = records.export(
+            pod.engine,
+            pod.reads,
+            study,
+            key=research_key(pod.settings),
+            job="bench",
+            write=write,
+            now_ms=now_ms,
+        )
+    took, cpu = time.perf_counter() - started, time.process_time() - started_cpu
+    print(
+        f"  pseudonymised export of {progress.persons:,} participants: {took:.3f} s "
+        f"(this process's CPU {cpu:.3f} s), {progress.records:,} records, "
+        f"{target.stat().st_size / 1e6:.1f} MB, log entries written: {_log_rows(pod) - before:,}"
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--database-url", help="a PostgreSQL server URL (default: SQLite)")
@@ -198,6 +231,9 @@ def main() -> None:
         "--statistic", default="mean", choices=["count", "sum", "mean", "quantile", "histogram"]
     )
     parser.add_argument("--group-by", choices=["month", "age-band", "sex"])
+    parser.add_argument(
+        "--export", action="store_true", help="also time one pseudonymised Group export"
+    )
     args = parser.parse_args()
     label = "PostgreSQL" if args.database_url else "SQLite"
     with (
@@ -265,6 +301,8 @@ def main() -> None:
         )
         print(f"  value {answer.value:.1f}, epsilon spent {answer.epsilon_spent:.3f}")
         print(f"  chains of 20 sampled participants verify: {intact}")
+        if args.export:
+            _time_export(pod, study_id, Path(tmp) / "Observation.ndjson", now_ms + args.runs + 1)
         pod.engine.dispose()
     print(f"load average at the end: {os.getloadavg()[0]:.1f}")
 

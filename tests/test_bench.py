@@ -96,7 +96,7 @@ def test_the_region_bench_runs_without_errors(tmp_path):
 @pytest.mark.slow
 @pytest.mark.parametrize("engine", ["sqlite", "postgresql"])
 def test_the_research_bench_runs_and_prints_its_figures(engine):
-    options = ["--participants", "120", "--days", "3", "--runs", "2"]
+    options = ["--participants", "120", "--days", "3", "--runs", "2", "--export"]
     if engine == "postgresql":
         server = os.environ.get("HEALTHPOD_TEST_PG_URL")
         if server is None:
@@ -115,3 +115,9 @@ def test_the_research_bench_runs_and_prints_its_figures(engine):
         result.stdout
     )
     assert "chains of 20 sampled participants verify: True" in result.stdout
+    # The Group export: every participant's three days, a decision and a returned entry each.
+    assert re.search(
+        r"pseudonymised export of 120 participants: \d+\.\d+ s .*, 360 records, .*"
+        r"log entries written: 240",
+        result.stdout,
+    ), result.stdout

@@ -149,7 +149,7 @@ def _run(pod: Pod, study: StudyRow, job: str, where: Path) -> None:
         with (where / "Observation.ndjson").open("wb") as out:
 
             def write(alias: str, row: records.Row, record_id: str) -> None:
-                out.write(_line(alias, row, record_id))
+                out.write(ndjson_line(alias, row, record_id))
 
             records.export(
                 pod.engine,
@@ -178,7 +178,8 @@ def _run(pod: Pod, study: StudyRow, job: str, where: Path) -> None:
     _save(where, state)
 
 
-def _line(alias: str, row: records.Row, record_id: str) -> bytes:
+def ndjson_line(alias: str, row: records.Row, record_id: str) -> bytes:
+    """One pseudonymised record as a line of the export's NDJSON file."""
     if isinstance(row, DailyRow):
         resource = render.daily_observation(row, alias)
     else:
