@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from sqlalchemy import Engine
 
 from healthpod.consent import access, audit
-from healthpod.consent.model import AccessRequest, Action, Decision
+from healthpod.consent.model import Decision
 from healthpod.errors import AccessDenied, Conflict, HealthpodError, InvalidRequest
 from healthpod.research import studies
 from healthpod.store.observations import DailyRow, Key, SampleFilter, SampleRow
@@ -112,18 +112,19 @@ def check(study: StudyRow, actor_id: int, types: list[str] | None, *, now_ms: in
 def refuse(
     engine: Engine, study: StudyRow, actor_id: int, refused: HealthpodError, *, now_ms: int
 ) -> None:
-    """Log a refused export as denied in each current participant's log (nothing is read)."""
+    """Log a refused export as denied in each current participant's log, in one batch
+    (nothing is read)."""
     with engine.connect() as conn:
         cohort = [p.person_id for p in studies.participants(conn, study.id)]
-    for person_id in cohort:
-        access.authorize(
-            engine,
-            AccessRequest(person_id, actor_id, Action.READ),
-            event=EVENT,
-            details={"study": study.id},
-            now_ms=now_ms,
-            refused=f"study {study.id}: {refused.message}",
-        )
+    access.refuse_cohort(
+        engine,
+        cohort,
+        actor_id,
+        f"study {study.id}: {refused.message}",
+        event=EVENT,
+        details={"study": study.id},
+        now_ms=now_ms,
+    )
 
 
 @dataclass(slots=True)
