@@ -416,9 +416,14 @@ def gather(
     per_person: dict[int, tuple[float, int | None, int | None]] = {}
     max_days = max(1, (study.data_to_ms - study.data_from_ms) // studies.DAY_MS)
     found = SampleFilter(type_codes=frozenset({type_code}))
+    joined = _joined_consents(reads, study.id)
     for person_id in cohort:
         request = AccessRequest(
-            person_id, study.actor_id, Action.READ, categories=frozenset({category})
+            person_id,
+            study.actor_id,
+            Action.READ,
+            categories=frozenset({category}),
+            consent_id=joined.get(person_id),
         )
         details = {"study": study.id, "type": type_code, "statistic": statistic}
         try:
@@ -434,6 +439,13 @@ def gather(
             entry = data.accessor.decision.entry_seq if data.accessor.decision else None
             per_person[person_id] = (sum(daily) / len(daily), entry, data.accessor.consent_id)
     return per_person
+
+
+def _joined_consents(reads: Engine, study_id: int) -> dict[int, int]:
+    """The consent each current participant joined the study with: their reads are bound to
+    it, so another consent they gave the same sponsor (another study's) never counts."""
+    with reads.connect() as conn:
+        return {p.person_id: p.consent_id for p in studies.participants(conn, study_id)}
 
 
 def gather_cohort(
@@ -461,6 +473,7 @@ def gather_cohort(
         event=EVENT,
         details=details,
         now_ms=now_ms,
+        consent_ids=_joined_consents(reads, study.id),
     )
     found = SampleFilter(type_codes=frozenset({type_code}))
     per_person: dict[int, tuple[float, int | None, int | None]] = {}
