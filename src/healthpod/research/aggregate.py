@@ -375,6 +375,7 @@ def gather_groups(
         event=EVENT,
         details=details,
         now_ms=now_ms,
+        consent_ids=_joined_consents(reads, study.id),
     )
     found = SampleFilter(type_codes=frozenset({type_code}))
     first_day = datetime.fromtimestamp(study.data_from_ms / 1000, UTC).date()
