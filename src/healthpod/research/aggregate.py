@@ -226,8 +226,9 @@ def release(
                 f"{study.min_cohort}: no answer is given."
             )
         with reads.connect() as conn:
-            by_study = rows.spent(conn, cohort, study_id=study_id, since_ms=0)
-            by_year = rows.spent(conn, cohort, study_id=None, since_ms=now_ms - YEAR_MS)
+            by_study, by_year = rows.budgets_spent(
+                conn, cohort, study_id=study_id, since_ms=now_ms - YEAR_MS
+            )
         remaining = min(
             min(study.epsilon_total - by_study.get(p, 0.0) for p in cohort),
             min(yearly_epsilon - by_year.get(p, 0.0) for p in cohort),

@@ -23,6 +23,7 @@ from sqlalchemy import (
     insert,
     literal,
     literal_column,
+    or_,
     select,
     update,
 )
@@ -221,6 +222,35 @@ def released_epsilon(conn: Connection) -> dict[int, float]:
         _releases.c.study_id
     )
     return {int(s): float(e) for s, e in conn.execute(query)}
+
+
+def budgets_spent(
+    conn: Connection, person_ids: list[int], *, study_id: int, since_ms: int
+) -> tuple[dict[int, float], dict[int, float]]:
+    """`spent` by the study and `spent` by every study since `since_ms`, in one pass over the
+    ledger (a cohort's budgets are checked before every answer)."""
+    dialect = conn.dialect.name
+    c = _ledger.c
+    in_study, recent = c.study_id == study_id, c.at_ms >= since_ms
+    query = (
+        select(
+            c.person_id,
+            func.sum(c.epsilon).filter(in_study),
+            func.sum(c.epsilon).filter(recent),
+        )
+        .where(among(c.person_id, dialect), or_(in_study, recent))
+        .group_by(c.person_id)
+    )
+    by_study: dict[int, float] = {}
+    by_year: dict[int, float] = {}
+    with rls.scoped(conn, "research"):
+        found = conn.execute(query, {"ids": ids_value(dialect, person_ids)}).all()
+    for person_id, study_total, year_total in found:
+        if study_total is not None:
+            by_study[int(person_id)] = float(study_total)
+        if year_total is not None:
+            by_year[int(person_id)] = float(year_total)
+    return by_study, by_year
 
 
 def add_release(conn: Connection, values: Mapping[str, Any]) -> int:
