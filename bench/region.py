@@ -27,6 +27,10 @@ of them asks again the moment an answer arrives, so the run measures the server 
 where every request waits behind all the others (latency = users / throughput) and p95 says
 more about the number of users than about the server.
 
+`--app-role` runs the server and the queue workers as a role like the app's (no superuser,
+no BYPASSRLS), so that row-level security is on as in a region; the region is built as the
+URL's role either way.
+
 Citizens log in before the clock starts (a login is an argon2 hash, about 0.1 s of CPU, and
 200 at once is a start-up burst, not the steady load); the logins are reported on their own.
 
@@ -52,7 +56,7 @@ import sys
 import tempfile
 import time
 from collections import defaultdict
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -77,6 +81,9 @@ LOINC_HR = "http://loinc.org|8867-4"
 HTML = {"accept": "text/html"}
 VARIANTS = 4
 PERSONS_PER_ACTOR = 4
+# Below uvicorn's keep-alive timeout (5 s): a connection idle through a user's pause is not
+# reused just as the server closes it (a browser retries then; httpx reports an error).
+LIMITS = httpx.Limits(keepalive_expiry=4)
 
 
 @dataclass
@@ -223,7 +230,7 @@ async def _timed(results: Results, kind: str, request: object) -> httpx.Response
 
 async def log_in(base: str, username: str, results: Results) -> httpx.AsyncClient | None:
     """A client with the citizen's session, or None (counted as an error)."""
-    client = httpx.AsyncClient(base_url=base, timeout=60, headers=HTML)
+    client = httpx.AsyncClient(base_url=base, timeout=60, headers=HTML, limits=LIMITS)
     started = time.perf_counter()
     page = await client.get("/login")
     login = await client.post(
@@ -238,9 +245,11 @@ async def log_in(base: str, username: str, results: Results) -> httpx.AsyncClien
     return client
 
 
-async def _pause(rng: random.Random, think: float) -> None:
+async def _pause(rng: random.Random, think: float, deadline: float) -> bool:
+    """Think for a while; whether there is time left for a request after it."""
     if think > 0:
         await asyncio.sleep(rng.expovariate(1 / think))
+    return time.monotonic() < deadline
 
 
 async def citizen(
@@ -254,7 +263,8 @@ async def citizen(
     try:
         rng = random.Random(username)
         while time.monotonic() < deadline:
-            await _pause(rng, think)
+            if not await _pause(rng, think, deadline):
+                break
             roll = rng.random()
             if roll < 0.1:
                 form = await client.get("/import")
@@ -282,10 +292,11 @@ async def citizen(
 async def actor(
     base: str, tokens_: list[str], since: str, deadline: float, results: Results, think: float
 ) -> None:
-    async with httpx.AsyncClient(base_url=base, timeout=60) as client:
+    async with httpx.AsyncClient(base_url=base, timeout=60, limits=LIMITS) as client:
         rng = random.Random(tokens_[0])
         while time.monotonic() < deadline:
-            await _pause(rng, think)
+            if not await _pause(rng, think, deadline):
+                break
             token = rng.choice(tokens_)
             await _timed(
                 results,
@@ -526,7 +537,43 @@ def _load(folder: Path) -> Region:
     return Region(**(fields | {"home": Path(fields["home"])}))
 
 
+APP_ROLE = "bench_region_app"
+
+
+def as_app_role(url: str) -> str:
+    """`url` as a role like the app's (`healthpod db roles`): no superuser, no BYPASSRLS, rows
+    only, so every query goes through the row-level security policies. Made if missing and
+    granted this database's tables; it logs in without a password, so the server must let
+    it (trust for local connections, as a test server does)."""
+    from sqlalchemy.engine import make_url
+
+    from healthpod.store.engine import make_engine
+
+    engine = make_engine(url, isolation_level="AUTOCOMMIT")
+    with engine.connect() as conn:
+        if conn.scalar(text("SELECT 1 FROM pg_roles WHERE rolname = :r"), {"r": APP_ROLE}) is None:
+            conn.execute(
+                text(
+                    f'CREATE ROLE "{APP_ROLE}" LOGIN NOSUPERUSER NOBYPASSRLS NOCREATEDB '
+                    "NOCREATEROLE"
+                )
+            )
+        database = conn.scalar(text("SELECT current_database()"))
+        for grant in (
+            f'GRANT CONNECT, TEMPORARY ON DATABASE "{database}" TO "{APP_ROLE}"',
+            f'GRANT USAGE ON SCHEMA public TO "{APP_ROLE}"',
+            f'GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO "{APP_ROLE}"',
+            f'GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA public TO "{APP_ROLE}"',
+        ):
+            conn.execute(text(grant))
+    engine.dispose()
+    return make_url(url).set(username=APP_ROLE).render_as_string(hide_password=False)
+
+
 def _measure(label: str, region: Region, persons: int, args: argparse.Namespace) -> None:
+    if args.app_role and region.url.startswith("postgresql"):
+        region = replace(region, url=as_app_role(region.url))
+        print(f"  the server and the queue workers connect as {APP_ROLE} (row-level security)")
     print(
         f"  load average before the run: {os.getloadavg()[0]:.1f}; {len(region.citizens)} "
         f"citizens and {len(region.actor_tokens)} actors for {args.seconds:.0f} s, think "
@@ -584,6 +631,11 @@ def main() -> None:
         "--think", type=float, default=0.0, help="mean pause between a user's requests, s"
     )
     parser.add_argument("--skip-sqlite", action="store_true", help="no SQLite reference run")
+    parser.add_argument(
+        "--app-role",
+        action="store_true",
+        help="serve as a role without BYPASSRLS (row-level security on), not the URL's",
+    )
     parser.add_argument("--only-sqlite", action="store_true", help="only the SQLite reference")
     parser.add_argument("--keep", type=Path, help="build the region in this new folder, keep it")
     parser.add_argument("--reuse", type=Path, help="run on a region kept with --keep")
