@@ -304,3 +304,86 @@ def test_a_pod_export_whose_manifest_nests_too_deep_is_refused_by_name(
     assert result.exit_code == 1, result.output
     assert "manifest.json is not JSON (it nests deeper than 100 levels)" in result.output
     assert "Traceback" not in result.output
+
+
+# --- the operator's page and ids past the database's integers ------------------------------
+
+
+@pytest.fixture
+def operator(live):
+    """anna is the pod's operator, logged in; a research actor sponsors studies."""
+    from healthpod import accounts
+    from healthpod.consent import actors
+
+    anna = add_person(live.pod.engine, "anna")
+    with live.pod.engine.begin() as conn:
+        accounts.set_operator(conn, anna, True, now_ms=now_ms())
+        sponsor = actors.register(
+            conn,
+            name="Uppsala Steps",
+            kind="research",
+            purpose="HRESCH",
+            redirect_uris=["https://r.example/cb"],
+            public=False,
+            now_ms=now_ms(),
+        ).actor.client_id
+    with live.client() as client:
+        login_with_form(client, "anna", next_path="/operator")
+        yield client, sponsor
+
+
+def _csrf(client, page: str) -> str:
+    found = re.search(r'name="csrf_token" value="([^"]+)"', client.get(page, headers=HTML).text)
+    assert found
+    return found.group(1)
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "words"),
+    [
+        ("epsilon", "1e308", "at most 1000"),
+        ("epsilon", "nan", "above zero"),
+        ("epsilon", "inf", "above zero"),
+        ("min_cohort", "2147483648", "at most 100,000,000"),
+    ],
+)
+def test_a_study_the_operator_page_cannot_show_is_never_stored(live, operator, field, value, words):
+    """A budget of 1e308 was stored and then broke every render of /operator (a 500)."""
+    client, sponsor = operator
+    plan = {
+        "title": "Walking",
+        "sponsor": sponsor,
+        "duo": "HMB",
+        "category": "activity",
+        "granularity": "daily",
+        "data_from": "2025-01-01",
+        "data_to": "2026-01-01",
+        "min_cohort": "2",
+        "epsilon": "2",
+        "releases": "aggregates",
+        field: value,
+    }
+    response = client.post(
+        "/operator/studies", data={**plan, "csrf_token": _csrf(client, "/operator")}, headers=HTML
+    )
+    assert response.status_code == 400, response.text[:300]
+    assert "The study was not created" in response.text and words in response.text
+    assert _rows(live.pod, schema.studies) == 0
+    assert client.get("/operator", headers=HTML).status_code == 200
+
+
+def test_ids_and_pages_past_the_databases_integers_are_a_400_not_a_500(live, operator):
+    client, _sponsor = operator
+    csrf = _csrf(client, "/operator")
+    huge = "2147483648"
+    for path in (
+        f"/operator/studies/{huge}/open",
+        f"/operator/studies/{huge}/close",
+        f"/sharing/links/{huge}/revoke",
+        f"/sharing/delegates/{huge}/revoke",
+    ):
+        response = client.post(path, data={"csrf_token": csrf}, headers=HTML)
+        assert response.status_code == 400, (path, response.status_code)
+    assert client.get(f"/records?page={huge}0", headers=HTML).status_code == 400
+    # anna has no steps: the page says so (404), as it does for page 1
+    assert client.get(f"/type/steps?page={huge}0", headers=HTML).status_code == 404

@@ -27,6 +27,9 @@ from healthpod.store.studies import Participation, StudyRow
 PURPOSE = "HRESCH"  # HL7 v3 ActReason: healthcare research
 DAY_MS = 86_400_000
 
+MAX_COHORT = 100_000_000  # more people than a region has; the column is a 32-bit integer
+MAX_EPSILON = 1000.0  # as the yearly budget per person (HEALTHPOD_RESEARCH_YEARLY_EPSILON)
+
 
 @dataclass(frozen=True, slots=True)
 class StudyPlan:
@@ -102,13 +105,14 @@ def create(conn: Connection, plan: StudyPlan, *, now_ms: int) -> StudyRow:
     end_ms = None if plan.end is None else _ms(plan.end)
     if end_ms is not None and end_ms <= now_ms:
         raise InvalidRequest("The study's end date has passed.", hint="Give a later --end.")
-    if plan.min_cohort < 2:
+    if not 2 <= plan.min_cohort <= MAX_COHORT:
         raise InvalidRequest(
-            "The minimum cohort must be at least 2 people.", hint="Give --min-cohort N."
+            f"The minimum cohort must be at least 2 people and at most {MAX_COHORT:,}.",
+            hint="Give --min-cohort N.",
         )
-    if not plan.epsilon > 0 or plan.epsilon != plan.epsilon or plan.epsilon == float("inf"):
+    if not 0 < plan.epsilon <= MAX_EPSILON:  # NaN fails this too
         raise InvalidRequest(
-            "The privacy budget (epsilon) must be a number above zero.",
+            f"The privacy budget (epsilon) must be a number above zero, at most {MAX_EPSILON:g}.",
             hint="For example --epsilon 2.",
         )
     if plan.releases not in ("aggregates", "records"):

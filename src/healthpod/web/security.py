@@ -13,9 +13,10 @@ from __future__ import annotations
 import base64
 import hmac
 import secrets
+from typing import Annotated
 from urllib.parse import urlsplit
 
-from fastapi import Request, Response
+from fastapi import Path, Request, Response
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -51,6 +52,10 @@ SECURITY_HEADERS = {
     "Cross-Origin-Opener-Policy": "same-origin",
     "Permissions-Policy": "camera=(), microphone=(), geolocation=(), interest-cohort=()",
 }
+
+# A row id in a path: a number larger than the database's integer is a 400 naming the
+# parameter, never an "integer out of range" from PostgreSQL (a 500).
+RowId = Annotated[int, Path(ge=1, le=2_147_483_647)]
 
 
 class SecurityHeaders:

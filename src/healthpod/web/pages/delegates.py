@@ -69,7 +69,7 @@ def add_delegate(
 
 
 @router.post("/sharing/delegates/{delegation_id}/revoke", dependencies=[CsrfChecked])
-def revoke_delegate(request: Request, delegation_id: int, person: PersonDep) -> Response:
+def revoke_delegate(request: Request, delegation_id: security.RowId, person: PersonDep) -> Response:
     delegates.revoke(pod_of(request).engine, person.person_id, delegation_id, now_ms=now_ms())
     return RedirectResponse("/sharing#delegates", status_code=303)
 

@@ -212,10 +212,10 @@ def _change(request: Request, person: WebPerson, study_id: int, change: str) -> 
 
 
 @router.post("/operator/studies/{study_id}/open", dependencies=[Depends(security.verify_csrf)])
-def open_study(request: Request, study_id: int, person: OperatorDep) -> Response:
+def open_study(request: Request, study_id: security.RowId, person: OperatorDep) -> Response:
     return _change(request, person, study_id, "open")
 
 
 @router.post("/operator/studies/{study_id}/close", dependencies=[Depends(security.verify_csrf)])
-def close_study(request: Request, study_id: int, person: OperatorDep) -> Response:
+def close_study(request: Request, study_id: security.RowId, person: OperatorDep) -> Response:
     return _change(request, person, study_id, "close")

@@ -46,6 +46,8 @@ SKIPPED_TYPES = (
     "Medication",
 )
 
+MAX_PAGE = 1_000_000  # far past any list; a larger page overflows the database's offset
+
 
 @dataclass(frozen=True, slots=True)
 class Query:
@@ -112,7 +114,7 @@ def parse(query: Query, zone: tzinfo) -> tuple[RecordFilter, int]:
         number = int(query.page) if query.page else 1
     except ValueError:
         number = 0
-    if number < 1:
+    if number < 1 or number > MAX_PAGE:
         raise BadFilter(
             N_("“%(value)s” is not a page number."),
             N_("Use the links under the list to move between pages."),

@@ -75,6 +75,6 @@ async def create(request: Request, person: PersonDep) -> Response:
 
 
 @router.post("/sharing/links/{link_id}/revoke", dependencies=[CsrfChecked])
-def revoke(request: Request, link_id: int, person: PersonDep) -> Response:
+def revoke(request: Request, link_id: security.RowId, person: PersonDep) -> Response:
     links.revoke(pod_of(request), person.person_id, link_id, now_ms=now_ms())
     return RedirectResponse("/sharing#links", status_code=303)

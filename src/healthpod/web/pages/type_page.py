@@ -29,6 +29,8 @@ DAY_MS = 86_400_000
 # How far back each bucket size looks when the person gives no dates.
 DEFAULT_SPAN = {"hour": 2, "day": 30, "week": 182, "month": 365}
 
+MAX_PAGE = 1_000_000  # far past any table; a larger page overflows the database's offset
+
 
 @dataclass(frozen=True, slots=True)
 class RawSample:
@@ -171,7 +173,7 @@ def type_page(request: Request, code: str, person: PersonDep) -> Response:
     if by not in labels.BUCKETS:
         by = "day"
     try:
-        page = max(0, int(params.get("page", "0")))
+        page = min(max(0, int(params.get("page", "0"))), MAX_PAGE)
     except ValueError:
         page = 0
     error = None
