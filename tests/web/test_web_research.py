@@ -118,3 +118,34 @@ def test_the_page_in_swedish_and_a_closed_study_cannot_be_joined(
 def test_no_one_signed_out_sees_or_joins(client, open_study):
     page = client.get("/research", headers=HTML, follow_redirects=False)
     assert page.status_code in (303, 401) and "Walking in winter" not in page.text
+
+
+def test_a_study_that_gets_records_says_so_in_both_languages(logged_in, open_study, pod):
+    with pod.engine.begin() as conn:
+        sponsor = studies.get(conn, open_study).actor_id
+        client_id = actors.get_actor(conn, sponsor).client_id
+        made = studies.create(
+            conn,
+            studies.StudyPlan(
+                title="Steps, record by record",
+                sponsor=client_id,
+                duo="HMB",
+                categories="activity",
+                granularity="daily",
+                data_from=date(2025, 1, 1),
+                data_to=date(2026, 1, 1),
+                min_cohort=50,
+                epsilon=2,
+                releases="records",
+            ),
+            now_ms=now_ms(),
+        )
+        studies.open_study(conn, made.id, now_ms=now_ms())
+    page = logged_in.get("/research", headers=HTML).text
+    records = page.split(f'data-study="{made.id}"')[1]
+    answers = page.split(f'data-study="{open_study}"')[1].split("data-study=")[0]
+    assert "your records of this data themselves, under a code name" in records
+    assert "code name" not in answers and "Only answers about at least 50 people" in answers
+    logged_in.cookies.set("hp_lang", "sv")
+    swedish = logged_in.get("/research", headers=HTML).text
+    assert "under ett kodnamn som bara används i den här studien" in swedish
