@@ -248,7 +248,8 @@ async def log_in(base: str, username: str, results: Results) -> httpx.AsyncClien
 async def _pause(rng: random.Random, think: float, deadline: float) -> bool:
     """Think for a while; whether there is time left for a request after it."""
     if think > 0:
-        await asyncio.sleep(rng.expovariate(1 / think))
+        left = max(0.0, deadline - time.monotonic())
+        await asyncio.sleep(min(rng.expovariate(1 / think), left))
     return time.monotonic() < deadline
 
 
