@@ -1,7 +1,7 @@
 """Measure the FHIR API under consent: pages of heart rate through `healthpod serve`.
 
     .venv/bin/python bench/api.py [--samples 1000000] [--clients 8] [--workers 2xCORES]
-                                  [--threads 1] [--database-url URL]
+                                  [--threads 1] [--database-url URL [--app-role]]
 
 Builds a pod with SAMPLES heart-rate samples spread over two years (a fresh SQLite file, or a
 new database on the PostgreSQL server given), registers an actor with a consent for heart
@@ -9,6 +9,10 @@ data and an access token, starts `healthpod serve` in a subprocess, and has CLIE
 each page through the last 30 days (`Observation?code=…8867-4&date=ge…&_count=100`, following
 the `next` links) at the same time. Every page goes the full path: token lookup, consent
 decision, access-log entry (committed), scoped SQL, FHIR JSON.
+
+With `--app-role` (PostgreSQL) the server connects as an app role that owns nothing (`healthpod
+db roles`), so every read runs under row-level security, as in a region; without it, as the
+URL's own role (a superuser passes the policies by).
 
 Then serves the same pages straight from SQL + json.dumps (keyset paging, no HTTP, no
 consent, no log, one thread) and prints the ratio.
@@ -50,7 +54,7 @@ from healthpod.consent import store as consent_store
 from healthpod.consent.model import Action, Granularity, Scope
 from healthpod.keys import access_log_key
 from healthpod.oauth import tokens
-from healthpod.store import migrate, persons, schema
+from healthpod.store import migrate, persons, rls, schema
 from healthpod.store.engine import make_engine
 
 DAY_MS = 86_400_000
@@ -149,6 +153,27 @@ def build_pod(engine: Engine, samples: int, now_ms: int) -> tuple[int, str, int]
             conn.execute(text("ANALYZE"))
             conn.commit()
     return int(person), token, now_ms - 30 * DAY_MS
+
+
+def _app_role(engine: Engine) -> tuple[str, list[str]]:
+    """Make an owner and an app role for this database; the URL as the app role."""
+    tag = os.urandom(4).hex()
+    owner, app = f"bench_own_{tag}", f"bench_app_{tag}"
+    database = engine.url.database or ""
+    with engine.connect() as conn:
+        for statement in rls.role_sql(owner, app, database):
+            conn.exec_driver_sql(statement)
+        conn.commit()
+    url = engine.url.set(username=app, password=None)
+    return url.render_as_string(hide_password=False), [app, owner]
+
+
+def _drop_roles(server_url: str, roles: list[str]) -> None:
+    admin = make_engine(server_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        for role in roles:
+            conn.execute(text(f'DROP ROLE IF EXISTS "{role}"'))
+    admin.dispose()
 
 
 def _free_port() -> int:
@@ -317,7 +342,15 @@ def main() -> None:
         "--workers", type=int, default=2 * (cores or 1), help="server worker processes"
     )
     parser.add_argument("--threads", type=int, default=1, help="request threads per worker")
+    parser.add_argument(
+        "--app-role",
+        action="store_true",
+        help="serve as an app role under row-level security (PostgreSQL)",
+    )
     args = parser.parse_args()
+    if args.app_role and args.database_url is None:
+        parser.error("--app-role needs --database-url (PostgreSQL)")
+    roles: list[str] = []
 
     with (
         tempfile.TemporaryDirectory() as tmp,
@@ -336,6 +369,9 @@ def main() -> None:
             f"({time.perf_counter() - started:.1f} s to build)"
         )
 
+        served = url
+        if args.app_role:
+            served, roles = _app_role(engine)
         port = _free_port()
         env = {k: v for k, v in os.environ.items() if not k.startswith("HEALTHPOD_")}
         env["HEALTHPOD_LOG_LEVEL"] = "WARNING"
@@ -347,7 +383,7 @@ def main() -> None:
                 "--home",
                 str(home),
                 "--database-url",
-                url,
+                served,
                 "serve",
                 "--port",
                 str(port),
@@ -382,7 +418,10 @@ def main() -> None:
 
         raw_pages, raw_elapsed = raw_sql(engine, person, since_ms)
         engine.dispose()
+    if roles:
+        _drop_roles(args.database_url, roles)
 
+    print(f"server's database role: {'app role, row-level security' if roles else 'as given'}")
     rate = pages / elapsed
     raw_rate = raw_pages / raw_elapsed
     p50, p95 = percentile(latencies, 0.50) * 1000, percentile(latencies, 0.95) * 1000
