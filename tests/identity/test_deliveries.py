@@ -20,6 +20,7 @@ from fastapi.testclient import TestClient
 from joserfc import jwt
 from joserfc.jwk import RSAKey
 from sqlalchemy import func, select
+from tests.conftest import as_superuser
 
 from healthpod.app import create_app
 from healthpod.config import Settings
@@ -167,7 +168,7 @@ def _join(pod: Pod, name: str, system: str, value: str, *, actor_client_id: str 
 
 def _every_row_as_text(pod: Pod) -> str:
     parts: list[str] = []
-    with pod.engine.connect() as conn:
+    with as_superuser(pod.engine) as conn:
         for table in schema.metadata.sorted_tables:
             for row in conn.execute(select(table)):
                 parts.append(json.dumps([str(v) for v in row]))
@@ -203,7 +204,7 @@ def test_a_bulk_delivery_lands_only_with_the_three_who_joined(delivery_pod, clie
         assert "not stored" in issue["diagnostics"]
 
     # Exactly the three have their records: their Patient and every resource naming them.
-    with delivery_pod.engine.connect() as conn:
+    with as_superuser(delivery_pod.engine) as conn:
         for person_id, patient in zip(person_ids, joined, strict=True):
             stored = conn.scalar(
                 select(func.count())
@@ -251,7 +252,7 @@ def test_delivering_twice_adds_nothing_new(delivery_pod, client, clinic):
             "/fhir/$deliver", content=body, headers={**NDJSON, **_token(client, clinic)}
         )
         assert response.status_code == 200
-    with delivery_pod.engine.connect() as conn:
+    with as_superuser(delivery_pod.engine) as conn:
         stored = conn.scalar(
             select(func.count())
             .select_from(schema.resources)
@@ -276,7 +277,7 @@ def test_a_joined_person_without_a_consent_gets_only_the_refusal_in_their_log(
     )
     # The same answer as for someone who never joined: the provider learns nothing.
     assert issue["code"] == "not-found" and "not stored" in issue["diagnostics"]
-    with delivery_pod.engine.connect() as conn:
+    with as_superuser(delivery_pod.engine) as conn:
         assert conn.scalar(select(func.count()).select_from(schema.resources)) == 0
         assert conn.scalar(select(func.count()).select_from(schema.imports)) == 0
         denied = conn.execute(
@@ -295,7 +296,7 @@ def test_a_patient_matching_two_persons_is_not_stored(delivery_pod, client, clin
     _join(delivery_pod, "Two", HOSPITAL, hospital_id + "-x", actor_client_id=clinic)
     # The second person's identity is the same patient's hospital number:
     keys = IdentifierKeys.from_key(identity_key(delivery_pod.settings))
-    with delivery_pod.engine.begin() as conn:
+    with as_superuser(delivery_pod.engine) as conn:
         conn.execute(
             schema.identities.update()
             .where(schema.identities.c.value_hash == keys.hash(HOSPITAL, hospital_id + "-x"))
@@ -309,7 +310,7 @@ def test_a_patient_matching_two_persons_is_not_stored(delivery_pod, client, clin
     )
     assert issue["code"] == "multiple-matches" and "more than one person" in issue["diagnostics"]
     assert "matches 2 persons" in caplog.text
-    with delivery_pod.engine.connect() as conn:
+    with as_superuser(delivery_pod.engine) as conn:
         assert conn.scalar(select(func.count()).select_from(schema.resources)) == 0
 
 
@@ -336,7 +337,7 @@ def test_a_transaction_bundle_is_delivered_too(delivery_pod, client, clinic):
         headers={"content-type": "application/fhir+json", **_token(client, clinic)},
     )
     assert response.status_code == 200, response.text
-    with delivery_pod.engine.connect() as conn:
+    with as_superuser(delivery_pod.engine) as conn:
         stored = conn.scalar(
             select(func.count())
             .select_from(schema.resources)
@@ -369,7 +370,7 @@ def test_a_broken_delivery_is_refused_whole(
     assert response.json()["resourceType"] == "OperationOutcome"
     after = _every_row_as_text(delivery_pod)
     assert after.count("\n") - before.count("\n") <= 2  # only the token and its jti
-    with delivery_pod.engine.connect() as conn:
+    with as_superuser(delivery_pod.engine) as conn:
         assert conn.scalar(select(func.count()).select_from(schema.resources)) == 0
 
 
@@ -409,7 +410,7 @@ def test_a_bad_assertion_gets_no_token(delivery_pod, client, clinic, changes, re
     response = _token_request(client, _assertion(clinic, key=key, **changes))
     assert response.status_code == 401, response.text
     assert reason in response.json()["error_description"]
-    with delivery_pod.engine.connect() as conn:
+    with as_superuser(delivery_pod.engine) as conn:
         assert conn.scalar(select(func.count()).select_from(schema.backend_tokens)) == 0
 
 
@@ -547,7 +548,7 @@ def test_a_personnummer_by_oid_finds_the_person_an_eid_joined(tmp_path, database
                 "/fhir/$deliver", content=body, headers={**NDJSON, **_token(c, actor.client_id)}
             )
         assert response.status_code == 200, response.text
-        with pod.engine.connect() as conn:
+        with as_superuser(pod.engine) as conn:
             rows = conn.execute(
                 select(schema.resources.c.person_id, schema.resources.c.fhir_id)
             ).all()
@@ -578,7 +579,7 @@ def test_a_delivery_spooled_seven_resources_at_a_time_stores_the_same(
         delivery_pod, actor_id, upload, kind="ndjson", filename="delivery.ndjson", spool_held=7
     )
     assert report.stored_patients == 3
-    with delivery_pod.engine.connect() as conn:
+    with as_superuser(delivery_pod.engine) as conn:
         for person_id, patient in zip(person_ids, patients[:3], strict=True):
             stored = conn.scalar(
                 select(func.count())
