@@ -36,6 +36,8 @@ APP_ROLE_DIRS = (
     "security",
     "notify",
     "research",
+    "jobs",
+    "identity",
 )
 
 
