@@ -114,6 +114,10 @@ class PgTemplate:
         for name in [*self.clones, self.name]:
             self.drop(name)
         with self.admin.connect() as conn:
+            # A privilege on a parameter is the server's, not a database's: it goes by hand.
+            conn.execute(
+                text(f'REVOKE SET ON PARAMETER session_replication_role FROM "{self.app}"')
+            )
             for role in (self.app, self.owner):
                 conn.execute(text(f'DROP ROLE IF EXISTS "{role}"'))
         self.admin.dispose()

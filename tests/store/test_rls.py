@@ -22,11 +22,13 @@ from tests.conftest import DATA, PgTemplate
 
 from healthpod.cli import cli
 from healthpod.config import Settings
+from healthpod.errors import StorageError
 from healthpod.ingest.base import ErrorHandling
 from healthpod.ingest.run import import_file
 from healthpod.pod import Pod
 from healthpod.store import rls, schema
 from healthpod.store.engine import make_engine
+from healthpod.store.imports.transaction import begin_import
 from healthpod.store.person_data import for_owner
 from healthpod.store.row_counts import row_counts
 
@@ -323,6 +325,7 @@ def test_db_roles_prints_and_runs_the_sql(urls: dict[str, str]) -> None:
     assert 'GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA "public" TO "a";' in (
         shown.output
     )
+    assert 'GRANT SET ON PARAMETER session_replication_role TO "a";' in shown.output
     bad = runner.invoke(cli, ["--database-url", urls["superuser"], "db", "roles", "--app", "a;b"])
     assert bad.exit_code == 2
     assert "not a role, database or schema name" in bad.output
@@ -348,6 +351,9 @@ def test_db_roles_prints_and_runs_the_sql(urls: dict[str, str]) -> None:
         engine = make_engine(as_new.render_as_string(hide_password=False))
         with engine.begin() as conn:  # the new app role may read rows, under the policies
             assert conn.scalar(select(func.count()).select_from(schema.persons)) == 0
+            # ... and set session_replication_role, so its imports take the fast path
+            may = "has_parameter_privilege('session_replication_role', 'SET')"
+            assert conn.scalar(text(f"SELECT {may}")) is True
         engine.dispose()
     finally:
         admin = make_engine(urls["superuser"], isolation_level="AUTOCOMMIT")
@@ -415,3 +421,29 @@ def test_every_named_scope_is_opened_by_a_with_block() -> None:
             ):
                 bare.append(f"{path.name}:{node.lineno}")
     assert bare == []
+
+
+def test_an_import_without_reference_checks_is_still_under_the_policies(app: Engine) -> None:
+    """session_replication_role = replica turns off triggers (the foreign-key checks), not
+    row-level security: inside an import that set it, the app role still sees only its
+    person's rows and cannot write another person's."""
+    ann, bo = _two_people(app)
+    with begin_import(
+        app, person_id=ann, filename="x.xml", format="apple-health", started_ms=1
+    ) as transaction:
+        conn = transaction.conn
+        assert conn.scalar(text("SHOW session_replication_role")) == "replica"
+        assert conn.scalar(select(func.count()).select_from(schema.quantity_samples)) == 1
+        assert conn.scalar(select(func.count()).select_from(schema.persons)) == 1
+        planted = conn.execute(update(schema.sources).values(name="planted"))
+        assert planted.rowcount == 1  # Ann's own source, none of Bo's
+    with (
+        pytest.raises(StorageError, match="row-level security"),
+        begin_import(
+            app, person_id=ann, filename="y.xml", format="apple-health", started_ms=1
+        ) as transaction,
+    ):
+        transaction.conn.execute(insert(schema.sources).values(person_id=bo, name="planted"))
+    with app.begin() as conn:
+        rls.act_for(conn, bo)
+        assert list(conn.scalars(select(schema.sources.c.name))) == ["bo's watch"]

@@ -82,7 +82,9 @@ def roles(state: CliState, owner: str, app: str, database: str | None, run: bool
 
     The owner role owns the tables and runs `healthpod db upgrade`; the app role owns nothing,
     reads and writes rows only through the row-level security policies, and is the one in
-    `HEALTHPOD_DATABASE_URL`. Run once, as a superuser, before the first upgrade.
+    `HEALTHPOD_DATABASE_URL`. The app role may set session_replication_role (PostgreSQL 15
+    and later), so an import skips per-row reference checks in its own transaction; row-level
+    security still holds. Run once, as a superuser, before the first upgrade.
 
     \b
         healthpod db roles > roles.sql
@@ -111,6 +113,12 @@ def roles(state: CliState, owner: str, app: str, database: str | None, run: bool
     engine = make_engine(url.render_as_string(hide_password=False))
     try:
         with engine.begin() as conn:
+            if (conn.dialect.server_version_info or (0,)) < (15,):
+                statements = [s for s in statements if "ON PARAMETER" not in s]
+                click.echo(
+                    "PostgreSQL before 15 cannot grant session_replication_role: imports "
+                    "keep their per-row reference checks and are about twice as slow."
+                )
             for statement in statements:
                 conn.exec_driver_sql(statement)
     finally:

@@ -194,15 +194,28 @@ def _set(conn: Connection, name: str, value: str) -> None:
         known[name] = (transaction, value)
 
 
-def role_sql(owner: str, app: str, database: str, *, schema_name: str = "public") -> list[str]:
+def role_sql(
+    owner: str,
+    app: str,
+    database: str,
+    *,
+    schema_name: str = "public",
+    replication_role: bool = True,
+) -> list[str]:
     """The statements that make the owner role (owns the tables, runs migrations) and the app
     role (owns nothing; reads and writes rows through the policies), for a superuser to run
     once before `healthpod db upgrade`. Passwords are set separately (`ALTER ROLE … PASSWORD`).
+
+    `replication_role` (PostgreSQL 15 and later): the app role may set
+    `session_replication_role`, which an import sets to `replica` for its own transaction to
+    skip the per-row foreign-key checks (`store.imports.transaction`). That setting turns off
+    triggers and rules, not row-level security: the policies hold as before, and no trigger
+    or rule of ours guards anything (docs/deploy-region.md).
     """
     o, a, d, s = (_ident(x) for x in (owner, app, database, schema_name))
     dml = "SELECT, INSERT, UPDATE, DELETE"
     defaults = f"ALTER DEFAULT PRIVILEGES FOR ROLE {o} IN SCHEMA {s} GRANT"
-    return [
+    statements = [
         f"CREATE ROLE {o} LOGIN",
         f"CREATE ROLE {a} LOGIN NOSUPERUSER NOBYPASSRLS NOCREATEDB NOCREATEROLE",
         f"GRANT CONNECT, TEMPORARY ON DATABASE {d} TO {o}, {a}",
@@ -215,6 +228,9 @@ def role_sql(owner: str, app: str, database: str, *, schema_name: str = "public"
         f"GRANT {dml} ON ALL TABLES IN SCHEMA {s} TO {a}",
         f"GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA {s} TO {a}",
     ]
+    if replication_role:
+        statements.append(f"GRANT SET ON PARAMETER session_replication_role TO {a}")
+    return statements
 
 
 def _ident(name: str) -> str:
