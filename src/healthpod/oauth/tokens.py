@@ -181,10 +181,10 @@ def find_access_token(conn: Connection, token: str) -> tuple[TokenRecord, bool] 
     with rls.scoped(conn, "token"):
         found = conn.exec_driver_sql(_FIND_ACCESS[conn.dialect.name], {"hash": digest(token)})
         row = found.first()
-    if row is None:
-        return None
-    record = TokenRecord(*row[:-1])
-    rls.act_for(conn, record.person_id)
+        if row is None:
+            return None
+        record = TokenRecord(*row[:-1])
+        rls.leave_scope_for(conn, record.person_id)
     return record, row[-1] is not None
 
 

@@ -46,6 +46,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Literal
 
+import psycopg
+from psycopg import pq
 from sqlalchemy import Connection, text
 from sqlalchemy.exc import DBAPIError
 
@@ -179,19 +181,76 @@ def scoped(conn: Connection, scope: Scope) -> Iterator[None]:
     _set(conn, SCOPE_SETTING, "")
 
 
-def _set(conn: Connection, name: str, value: str) -> None:
+def leave_scope_for(conn: Connection, person_id: int) -> None:
+    """Inside a `scoped` block, once its row is found: close the scope and name the row's
+    person in one round trip (the block's end then sends nothing). PostgreSQL only."""
+    if conn.dialect.name != "postgresql":
+        return
+    _set(conn, SCOPE_SETTING, "", also={PERSON_SETTING: str(int(person_id))})
+
+
+def _set(conn: Connection, name: str, value: str, *, also: dict[str, str] | None = None) -> None:
     # Skip the round trip when this very transaction already holds the value. A savepoint
     # may roll the setting back with it, so inside one the setting is always sent.
+    wanted = {name: value, **(also or {})}
     transaction = conn.get_transaction()
     known: dict[str, tuple[object, str]] = conn.info.setdefault(_INFO_KEY, {})
     if transaction is not None and not conn.in_nested_transaction():
-        held = known.get(name)
-        if held is not None and held[0] is transaction and held[1] == value:
+        wanted = {
+            n: v
+            for n, v in wanted.items()
+            if (held := known.get(n)) is None or held[0] is not transaction or held[1] != v
+        }
+        if not wanted:
             return
-    conn.execute(text("SELECT set_config(:name, :value, true)"), {"name": name, "value": value})
+    if transaction is None:  # begin as the next statement would, so the values stay known
+        transaction = conn.begin()
+    if not _begin_with(conn, wanted):
+        calls = ", ".join(f"set_config(:n{i}, :v{i}, true)" for i in range(len(wanted)))
+        params = {}
+        for i, (n, v) in enumerate(wanted.items()):
+            params[f"n{i}"], params[f"v{i}"] = n, v
+        conn.execute(text(f"SELECT {calls}"), params)
     transaction = conn.get_transaction()
     if not conn.in_nested_transaction():
-        known[name] = (transaction, value)
+        for n, v in wanted.items():
+            known[n] = (transaction, v)
+
+
+def _begin_with(conn: Connection, settings: dict[str, str]) -> bool:
+    """Send BEGIN and the settings in one round trip, if the transaction has not reached the
+    server yet; False (nothing sent) otherwise.
+
+    psycopg sends BEGIN on its own before a transaction's first statement, one round trip;
+    then each setting is another. Every read is a transaction that names its person first,
+    so this halves what naming it costs. Through libpq's simple query protocol (the
+    connection's `pgconn`), which a pooler in transaction mode passes as it is; psycopg
+    sees the transaction open and sends no BEGIN of its own. The values are a person id or a
+    scope's name, never text from outside, and are quoted all the same.
+    """
+    raw = conn.connection.driver_connection
+    if not isinstance(raw, psycopg.Connection):
+        return False
+    pgconn = raw.pgconn
+    if (
+        raw.autocommit
+        or raw.isolation_level is not None
+        or raw.read_only is not None
+        or raw.deferrable is not None
+        or pgconn.transaction_status != pq.TransactionStatus.IDLE
+    ):
+        return False
+    calls = ", ".join(f"set_config({_quote(n)}, {_quote(v)}, true)" for n, v in settings.items())
+    sql = f"BEGIN; SELECT {calls}"
+    result = pgconn.exec_(sql.encode())
+    if result.status != pq.ExecStatus.TUPLES_OK:
+        message = (result.error_message or b"").decode(errors="replace")
+        raise DBAPIError(sql, None, psycopg.OperationalError(message))
+    return True
+
+
+def _quote(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"
 
 
 def role_sql(
