@@ -38,6 +38,8 @@ APP_ROLE_DIRS = (
     "research",
     "jobs",
     "identity",
+    "oauth",
+    "web",
 )
 
 

@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy import func, select
 
 from healthpod.ingest.run import import_path
-from healthpod.store import schema
+from healthpod.store import rls, schema
 from healthpod.web.pages.records import PAGE_SIZE, SKIPPED_TYPES
 
 HTML = {"accept": "text/html"}
@@ -41,6 +41,7 @@ def _get(client, url: str, lang: str = "en"):
 def _stored(pod, person_id: int) -> int:
     r = schema.resources
     with pod.engine.connect() as conn:
+        rls.act_for(conn, person_id)  # the person's own rows, under row-level security
         return int(
             conn.scalar(
                 select(func.count())

@@ -8,7 +8,7 @@ from datetime import date, datetime, timedelta, timezone
 
 from sqlalchemy import func, select
 
-from healthpod.store import schema
+from healthpod.store import rls, schema
 from healthpod.store.person_data import owner_writer
 from healthpod.web import localtime
 
@@ -24,6 +24,7 @@ def _total(html: str) -> int:
 def _stored_in(pod, person_id: int, code: str, start_ms: int, end_ms: int) -> int:
     q, t = schema.quantity_samples, schema.sample_types
     with pod.engine.connect() as conn:
+        rls.act_for(conn, person_id)  # the person's own rows, under row-level security
         return int(
             conn.scalar(
                 select(func.count())
