@@ -12,9 +12,9 @@ blood_pressure, and on a Swedish page no English sentence from our own catalogue
 page of each shape: axe-core finds nothing serious, nothing is wider than the window, and a
 screenshot is kept in test-output/screenshots/.
 
-There is no operator role in the web app (studies are run with `healthpod study`), so there is
-no operator walk. Runs before test_browser_flows.py (which ends by deleting everything) on the
-same demo pod.
+The pod's operator walks their own page, /operator (no menu links to it; `healthpod account
+operator` names it), with a draft, an open and a closed study on it. Runs before
+test_browser_flows.py (which ends by deleting everything) on the same demo pod.
 """
 
 from __future__ import annotations
@@ -112,7 +112,18 @@ def _links(page: Page, base: str, here: str) -> list[str]:
     return found
 
 
-def _crawl(page: Page, base: str, lang: str, size: str, who: str, screenshots, axe_source) -> None:
+def _crawl(
+    page: Page,
+    base: str,
+    lang: str,
+    size: str,
+    who: str,
+    screenshots,
+    axe_source,
+    starts: tuple[str, ...] = (),
+    within: str = "/",
+    at_least: int = 15,
+) -> None:
     errors: list[str] = []
 
     def on_console(message: ConsoleMessage) -> None:
@@ -125,7 +136,7 @@ def _crawl(page: Page, base: str, lang: str, size: str, who: str, screenshots, a
     per_shape = 30 if (lang, size, who) == ("sv", "desktop", "person") else 3
     seen: set[str] = set()
     shapes: Counter[str] = Counter()
-    queue = ["/", VIEWER.format(lang=lang)]
+    queue = list(starts) or ["/", VIEWER.format(lang=lang)]
     problems: dict[str, object] = {}
     visited = 0
     while queue and visited < MAX_PAGES:
@@ -179,11 +190,15 @@ def _crawl(page: Page, base: str, lang: str, size: str, who: str, screenshots, a
             )
         if errors:
             problems[f"{target}: console"] = list(errors)[:3]
-        queue += [link for link in _links(page, base, target) if link not in seen]
+        queue += [
+            link
+            for link in _links(page, base, target)
+            if link not in seen and link.startswith(within)
+        ]
     (screenshots.parent / f"crawl-{who}-{lang}-{size}.json").write_text(
         json.dumps({"visited": visited, "shapes": dict(shapes)}, indent=1), encoding="utf-8"
     )
-    assert visited >= 15, f"the crawl reached only {visited} pages: {sorted(shapes)}"
+    assert visited >= at_least, f"the crawl reached only {visited} pages: {sorted(shapes)}"
     assert problems == {}, json.dumps(problems, indent=1, ensure_ascii=False)
 
 
@@ -208,3 +223,71 @@ def test_every_reachable_page_for_a_delegate_acting_for_the_person(
     page.get_by_role("button", name=ACT_FOR[lang]).click()
     page.wait_for_url(f"{live_server.url}/")
     _crawl(page, live_server.url, lang, size, "delegate", screenshots, axe_source)
+
+
+@pytest.fixture(scope="module")
+def operator(live_server) -> None:
+    """The demo login is the pod's operator, with a draft, an open and a closed study."""
+    from datetime import date
+
+    from healthpod.consent import actors
+    from healthpod.research import studies
+
+    pod = open_pod(live_server.home)
+    try:
+        with pod.engine.begin() as conn:
+            demo = accounts.find_account(conn, USERNAME).person_id
+            accounts.set_operator(conn, demo, True, now_ms=now_ms())
+            sponsor = actors.register(
+                conn,
+                name="Uppsala Steps",
+                kind="research",
+                purpose="HRESCH",
+                redirect_uris=["https://r.example/cb"],
+                public=False,
+                now_ms=now_ms(),
+            ).actor.client_id
+            made = [
+                studies.create(
+                    conn,
+                    studies.StudyPlan(
+                        title=title,
+                        sponsor=sponsor,
+                        duo="HMB",
+                        categories="activity",
+                        granularity="daily",
+                        data_from=date(2025, 1, 1),
+                        data_to=date(2026, 1, 1),
+                        min_cohort=2,
+                        epsilon=2,
+                        summary_en="Steps in winter.",
+                        summary_sv="Steg på vintern.",
+                    ),
+                    now_ms=now_ms(),
+                )
+                for title in ("Draft study", "Open study", "Closed study")
+            ]
+            studies.open_study(conn, made[1].id, now_ms=now_ms())
+            studies.open_study(conn, made[2].id, now_ms=now_ms())
+            studies.close_study(conn, made[2].id, now_ms=now_ms())
+    finally:
+        pod.close()
+
+
+@pytest.mark.parametrize("size", list(SIZES))
+@pytest.mark.parametrize("lang", ["sv", "en"])
+def test_the_operators_page(page: Page, live_server, screenshots, axe_source, operator, lang, size):
+    page.set_viewport_size(SIZES[size])
+    _login(page, live_server.url, lang, USERNAME, PASSWORD)
+    _crawl(
+        page,
+        live_server.url,
+        lang,
+        size,
+        "operator",
+        screenshots,
+        axe_source,
+        starts=("/operator",),
+        within="/operator",
+        at_least=1,
+    )
