@@ -23,24 +23,6 @@ from healthpod.store.engine import make_engine
 DATA = Path(__file__).parent / "data"
 PG_URL = os.environ.get("HEALTHPOD_TEST_PG_URL")
 ENGINES = ["sqlite", "postgresql"]
-# PostgreSQL tests in these folders connect as the app role, under row-level security; the
-# others as the server's superuser until every path they take names its person.
-APP_ROLE_DIRS = (
-    "store",
-    "ingest",
-    "consent",
-    "api",
-    "fhir",
-    "insights",
-    "share",
-    "security",
-    "notify",
-    "research",
-    "jobs",
-    "identity",
-    "oauth",
-    "web",
-)
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -152,8 +134,7 @@ def database_url(
         if os.environ.get("CI"):
             pytest.fail("PostgreSQL is required in CI: set HEALTHPOD_TEST_PG_URL")
         pytest.skip("no PostgreSQL (set HEALTHPOD_TEST_PG_URL)")
-    folder = Path(str(request.node.path)).relative_to(Path(__file__).parent).parts[0]
-    url = pg_template.clone(as_app=folder in APP_ROLE_DIRS)
+    url = pg_template.clone()  # the app role, under row-level security, as in a region
     yield url
     pg_template.drop(make_url(url).database or "")
 
