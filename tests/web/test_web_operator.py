@@ -84,6 +84,7 @@ def test_who_is_not_the_operator_gets_a_403_page_and_changes_nothing(
     assert "Only the pod's operator can see this page." in html.unescape(page.text)
     assert "Walking in winter" not in page.text
     assert "operator page refused" in caplog.text
+    assert 'href="/operator"' not in logged_in.get("/research", headers=HTML).text
     swedish = logged_in.get("/operator", headers={**HTML, "accept-language": "sv"})
     assert swedish.status_code == 403 and "Bara poddens operatör" in swedish.text
 
@@ -110,6 +111,10 @@ def test_the_operator_lists_creates_opens_and_closes_studies(
     assert "now the pod's operator" in _operator(pod, database_url)
     with pod.engine.connect() as conn:
         assert accounts.is_operator(conn, account)
+    # The operator finds the view from their Research page, in both languages.
+    assert 'href="/operator"' in logged_in.get("/research", headers=HTML).text
+    swedish = logged_in.get("/research", headers={**HTML, "accept-language": "sv"})
+    assert "Driv poddens studier (operatör)" in html.unescape(swedish.text)
 
     page = logged_in.get("/operator", headers=HTML)
     assert page.status_code == 200

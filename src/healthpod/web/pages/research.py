@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from fastapi import APIRouter, Depends, Request, Response
 from fastapi.responses import RedirectResponse
 
+from healthpod import accounts
 from healthpod.consent import actors
 from healthpod.errors import HealthpodError
 from healthpod.pod import now_ms
@@ -58,10 +59,11 @@ def _page(
                 )
             )
         opted_out = studies.opted_out(conn, person.person_id)
+        operator = accounts.is_operator(conn, person.person_id)
     return render(
         request,
         "research.html",
-        {"studies": views, "opted_out": opted_out, "notice": notice},
+        {"studies": views, "opted_out": opted_out, "notice": notice, "operator": operator},
         status_code=status_code,
     )
 
