@@ -162,6 +162,23 @@ def test_the_operator_lists_creates_opens_and_closes_studies(
         text = html.unescape(refused.text)
         assert "The study was not created" in text and words in text
         assert 'value="Sleep and steps"' in refused.text
+    # The same refusals in Swedish: the page's language, no English and no command-line hint.
+    for change, words in (
+        ({"duo": "XYZ"}, "Okänd DUO-kod 'XYZ'."),
+        ({"data_to": "2024-01-01"}, "Dataperioden är tom"),
+        ({"min_cohort": "1"}, "minst 2 personer"),
+        ({"epsilon": "zero"}, "är inget tal"),
+        ({"data_from": "1 jan"}, "Från: '1 jan' är inget datum"),
+        ({"category": ["identity"]}, "aldrig veta vem en person är"),
+    ):
+        refused = logged_in.post(
+            "/operator/studies",
+            data={**fields, **change},
+            headers={**HTML, "accept-language": "sv"},
+        )
+        text = html.unescape(refused.text)
+        assert "Studien skapades inte" in text and words in text, text
+        assert "--" not in text.split("Studien skapades inte", 1)[1].split("<", 1)[0]
     with pod.engine.connect() as conn:
         assert len(studies.list_studies(conn)) == 1
 

@@ -26,7 +26,7 @@ from healthpod.errors import AccessDenied, HealthpodError, InvalidRequest
 from healthpod.pod import now_ms
 from healthpod.research import studies
 from healthpod.store.studies import StudyRow
-from healthpod.web import security
+from healthpod.web import security, study_refusals
 from healthpod.web.auth import WebPerson, pod_of, require_self
 from healthpod.web.i18n import N_
 from healthpod.web.render import gettext_for, render
@@ -187,9 +187,7 @@ async def create_study(request: Request, person: OperatorDep) -> Response:
         with pod_of(request).engine.begin() as conn:
             made = studies.create(conn, plan, now_ms=now_ms())
     except HealthpodError as refused:
-        message = _("The study was not created: %(why)s", why=_(refused.message))
-        if refused.hint:
-            message += " " + _(refused.hint)
+        message = _("The study was not created: %(why)s", why=study_refusals.in_words(refused, _))
         return _page(request, error=message, form=form, status_code=refused.status)
     logger.info("study created study_id=%d by person_id=%d", made.id, person.person_id)
     return RedirectResponse("/operator?done=created", status_code=303)
@@ -204,7 +202,7 @@ def _change(request: Request, person: WebPerson, study_id: int, change: str) -> 
             else:
                 studies.close_study(conn, study_id, now_ms=now_ms())
     except HealthpodError as refused:
-        message = _("Nothing was changed: %(why)s", why=_(refused.message))
+        message = _("Nothing was changed: %(why)s", why=study_refusals.in_words(refused, _))
         return _page(request, error=message, status_code=refused.status)
     logger.info("study %s study_id=%d by person_id=%d", change, study_id, person.person_id)
     done = "opened" if change == "open" else "closed"
