@@ -82,6 +82,10 @@ def test_a_delegate_acts_for_the_person_and_every_page_is_logged(
     assert {(e.done_by, e.outcome, e.details["delegate"]) for e in reads} == {
         ("delegate", "allowed", ERIK)
     }
+    # Nothing offered that only the person may do (everything under /data is refused).
+    records = erik.get("/records", headers=HTML).text
+    assert 'action="/data/' not in records and "/data/delete-one" not in records
+    assert 'action="/data/note"' in logged_in.get("/records", headers=HTML).text
     # erik's own pages are untouched: his inbox tells him he was given the delegation.
     assert not [e for e in _entries(pod, erik_id) if e.event.startswith("web.")]
 
