@@ -21,6 +21,10 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from healthpod.errors import ConfigError
 
+# The languages the pod speaks (web pages, digests, the default): one list for every part.
+Language = Literal["en", "sv"]
+LANGUAGES: tuple[Language, ...] = ("en", "sv")
+
 ENV_PREFIX = "HEALTHPOD_"
 _ORIGIN = re.compile(r"^https?://[A-Za-z0-9.-]+(:\d{1,5})?$")
 
@@ -80,7 +84,7 @@ class Settings(BaseSettings):
     # A pooler in transaction mode (PgBouncer) in front: psycopg prepares no statements.
     database_pooler: bool = False
     base_url: AnyHttpUrl = AnyHttpUrl("http://127.0.0.1:8000")
-    default_locale: Literal["en", "sv"] = "en"
+    default_locale: Language = "en"
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "WARNING"
     cors_origins: Annotated[tuple[str, ...], NoDecode] = ()
     server_threads: Annotated[int, Field(ge=1, le=64)] = 4

@@ -103,6 +103,7 @@ def _full_pod(tmp_path: Path, database_url: str) -> Invoke:
         assert result.exit_code == 0, (path, result.output)
     assert invoke("sources", "priority", "Health Mate", "1").exit_code == 0
     assert invoke("settings", "set", "timezone", "Europe/Stockholm").exit_code == 0
+    assert invoke("settings", "set", "language", "sv").exit_code == 0
     assert invoke("sources", "priority", "Apple Watch", "1", "--type", "heart_rate").exit_code == 0
     _decide(invoke)
     added = invoke(
@@ -287,18 +288,27 @@ def test_an_export_imported_into_an_empty_pod_gives_the_same_pod(
     assert (consent["actor"], consent["categories"]) == ("Coach Anna", ["heart"])
     assert "Coach Anna" in moved("log", "history").stdout
     assert original("log", "history").stdout.strip() == "No history from a previous pod."
-    # The person's time zone came along (`before == after` for persons says so too).
-    assert json.loads(moved("settings", "--json").stdout) == {"timezone": "Europe/Stockholm"}
+    # The person's time zone and language came along (`before == after` for persons too).
+    assert json.loads(moved("settings", "--json").stdout) == {
+        "timezone": "Europe/Stockholm",
+        "language": "sv",
+    }
 
 
-def test_a_time_zone_the_target_person_set_stays(tmp_path, database_url, second_database):
+def test_a_time_zone_and_language_the_target_person_set_stay(
+    tmp_path, database_url, second_database
+):
     original = _pod(tmp_path, "original", database_url)
     assert original("settings", "set", "timezone", "Europe/Stockholm").exit_code == 0
-    export = _export(original, tmp_path / "export.zip")
+    assert original("settings", "set", "language", "sv").exit_code == 0
     moved = _pod(tmp_path, "moved", second_database)
     assert moved("settings", "set", "timezone", "America/New_York").exit_code == 0
-    assert moved("import", str(export)).exit_code == 0
-    assert json.loads(moved("settings", "--json").stdout) == {"timezone": "America/New_York"}
+    assert moved("settings", "set", "language", "en").exit_code == 0
+    assert moved("import", str(_export(original, tmp_path / "export.zip"))).exit_code == 0
+    assert json.loads(moved("settings", "--json").stdout) == {
+        "timezone": "America/New_York",
+        "language": "en",
+    }
 
 
 def _without_ids(text: str) -> Any:
@@ -373,6 +383,18 @@ def _rehash(name: str, data: bytes) -> Callable[[dict[str, bytes]], None]:
     return edit
 
 
+def _persons_language(persons: bytes, language: bytes) -> bytes:
+    """persons.csv with its one person's `language` changed."""
+    rows = list(csv.DictReader(io.StringIO(persons.decode())))
+    assert rows[0]["language"] == "sv"
+    rows[0]["language"] = language.decode()
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=list(rows[0]), lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    return out.getvalue().encode()
+
+
 BAD: dict[str, tuple[Callable[[dict[str, bytes]], None], str]] = {
     "changed byte": (_changed_byte, "csv/quantity_samples.csv: its sha256"),
     "missing file": (lambda m: m.pop("csv/workouts.csv"), "csv/workouts.csv: the manifest lists"),
@@ -393,6 +415,10 @@ BAD: dict[str, tuple[Callable[[dict[str, bytes]], None], str]] = {
             "csv/persons.csv", m["csv/persons.csv"].replace(b"Europe/Stockholm", b"Mars/Olympus")
         )(m),
         "csv/persons.csv: 'Mars/Olympus' is not a time zone",
+    ),
+    "a language the pod has not, hashed anew": (
+        lambda m: _rehash("csv/persons.csv", _persons_language(m["csv/persons.csv"], b"de"))(m),
+        "csv/persons.csv: 'de' is not a language this pod has (en, sv)",
     ),
     "rows that lie, hashed anew": (
         _rehash("csv/workouts.csv", b"id,start_ms\n1,2\n"),

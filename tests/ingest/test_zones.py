@@ -67,7 +67,8 @@ def test_the_pod_setting_is_the_default_and_tz_overrides_it(
 ):
     assert run(settings, "settings", "set", "timezone", "America/New_York").exit_code == 0
     assert json.loads(run(settings, "settings", "--json").stdout) == {
-        "timezone": "America/New_York"
+        "timezone": "America/New_York",
+        "language": None,
     }
     assert run(settings, "import", str(fitbit_minutes)).exit_code == 0
     assert stored(engine) == [("2018-01-15 17:00", -300), ("2018-07-15 16:00", -240)]
@@ -129,7 +130,26 @@ def test_settings_on_an_empty_pod_and_unset(settings, engine):
     assert run(settings, "settings", "unset", "timezone").exit_code == 0
     run(settings, "settings", "set", "timezone", "Europe/Stockholm")
     assert run(settings, "settings", "unset", "timezone").exit_code == 0
-    assert json.loads(run(settings, "settings", "--json").stdout) == {"timezone": None}
+    assert json.loads(run(settings, "settings", "--json").stdout) == {
+        "timezone": None,
+        "language": None,
+    }
+
+
+def test_the_language_is_set_checked_and_unset(settings, engine):
+    assert "language: not set (the pod default, en)" in run(settings, "settings").stdout
+    assert run(settings, "settings", "set", "language", "sv").stdout == "language: sv\n"
+    assert json.loads(run(settings, "settings", "--json").stdout)["language"] == "sv"
+    refused = run(settings, "settings", "set", "language", "de")
+    assert refused.exit_code == 2 and "'de' is not one of en, sv" in refused.output
+    refused = run(settings, "settings", "set", "timezone", "Mars/Olympus")
+    assert refused.exit_code == 2
+    assert json.loads(run(settings, "settings", "--json").stdout) == {
+        "timezone": None,
+        "language": "sv",
+    }
+    assert run(settings, "settings", "unset", "language").exit_code == 0
+    assert json.loads(run(settings, "settings", "--json").stdout)["language"] is None
 
 
 def test_the_hour_a_clock_goes_back_reads_as_its_first_pass():

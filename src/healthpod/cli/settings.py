@@ -1,4 +1,4 @@
-"""`healthpod settings`: what a person sets for their own data (for now, their time zone)."""
+"""`healthpod settings`: what a person sets for their own data: their time zone and language."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from zoneinfo import ZoneInfo
 import click
 
 from healthpod.cli import CliState, echo_json, json_option, pass_pod
+from healthpod.config import LANGUAGES
 from healthpod.errors import InvalidRequest
 from healthpod.pod import DEFAULT_PERSON
 
@@ -17,7 +18,7 @@ if TYPE_CHECKING:
 person_option = click.option(
     "--person", default=DEFAULT_PERSON, show_default=True, help="Whose settings."
 )
-KEYS = ("timezone",)
+KEYS = ("timezone", "language")
 
 
 class Zone(click.ParamType[ZoneInfo]):
@@ -41,6 +42,17 @@ class Zone(click.ParamType[ZoneInfo]):
 ZONE = Zone()
 
 
+def _zone(text: str) -> str:
+    return ZONE.convert(text, None, None).key
+
+
+def _language(text: str) -> str:
+    """A language the web app and the digests speak (en, sv)."""
+    if text not in LANGUAGES:
+        raise click.BadParameter(f"{text!r} is not one of {', '.join(LANGUAGES)}.")
+    return text
+
+
 def _show(pod: Pod, person: str, as_json: bool) -> None:
     from healthpod.cli.consent import find_person
     from healthpod.store import person_settings
@@ -48,12 +60,13 @@ def _show(pod: Pod, person: str, as_json: bool) -> None:
 
     with pod.engine.connect() as conn:
         person_id = find_person(conn, person)
-    zone = None
+    zone = language = None
     if person_id is not None:
         with for_owner(pod.engine, pod.reads, person_id).reader() as read:
             zone = person_settings.time_zone_of(read)
+            language = person_settings.language_of(read)
     if as_json:
-        echo_json({"timezone": zone})
+        echo_json({"timezone": zone, "language": language})
         return
     if zone is None:
         click.echo(
@@ -62,6 +75,9 @@ def _show(pod: Pod, person: str, as_json: bool) -> None:
         )
     else:
         click.echo(f"timezone: {zone}")
+    click.echo(
+        f"language: {language or f'not set (the pod default, {pod.settings.default_locale})'}"
+    )
 
 
 @click.group(invoke_without_command=True)
@@ -76,9 +92,13 @@ def settings(ctx: click.Context, person: str, as_json: bool) -> None:
     instant, summer time included. `healthpod import --tz` overrides it for
     one import. It applies to imports from now on.
 
+    language: en or sv, for the web app (after sign-in) and the email digests;
+    the same setting the web app's language switch keeps.
+
     \b
         healthpod settings
         healthpod settings set timezone Europe/Stockholm
+        healthpod settings set language sv
         healthpod settings unset timezone
     """
     if ctx.invoked_subcommand is not None:
@@ -90,18 +110,22 @@ def settings(ctx: click.Context, person: str, as_json: bool) -> None:
 
 @settings.command(name="set")
 @click.argument("key", type=click.Choice(KEYS))
-@click.argument("value", type=ZONE, metavar="ZONE")
+@click.argument("value")
 @person_option
 @pass_pod
-def set_(pod: Pod, key: str, value: ZoneInfo, person: str) -> None:
-    """Set KEY (timezone) to VALUE, e.g. `timezone Europe/Stockholm`."""
+def set_(pod: Pod, key: str, value: str, person: str) -> None:
+    """Set KEY to VALUE: `timezone Europe/Stockholm`, `language sv`."""
     from healthpod.store import person_settings
     from healthpod.store.person_data import for_owner
 
+    checked = _zone(value) if key == "timezone" else _language(value)
     person_id = pod.person_id(person)
     with for_owner(pod.engine, pod.reads, person_id).writer() as write:
-        person_settings.set_time_zone_of(write, value.key)
-    click.echo(f"timezone: {value.key}")
+        if key == "timezone":
+            person_settings.set_time_zone_of(write, checked)
+        else:
+            person_settings.set_language_of(write, checked)
+    click.echo(f"{key}: {checked}")
 
 
 @settings.command()
@@ -109,7 +133,7 @@ def set_(pod: Pod, key: str, value: ZoneInfo, person: str) -> None:
 @person_option
 @pass_pod
 def unset(pod: Pod, key: str, person: str) -> None:
-    """Forget KEY (timezone): zone-less times are stored at +00:00 again."""
+    """Forget KEY: zone-less times are stored at +00:00 again; the pod's default language."""
     from healthpod.cli.consent import find_person
     from healthpod.store import person_settings
     from healthpod.store.person_data import for_owner
@@ -118,8 +142,11 @@ def unset(pod: Pod, key: str, person: str) -> None:
         person_id = find_person(conn, person)
     if person_id is not None:
         with for_owner(pod.engine, pod.reads, person_id).writer() as write:
-            person_settings.set_time_zone_of(write, None)
-    click.echo("timezone: not set")
+            if key == "timezone":
+                person_settings.set_time_zone_of(write, None)
+            else:
+                person_settings.set_language_of(write, None)
+    click.echo(f"{key}: not set")
 
 
 COMMANDS = [settings]

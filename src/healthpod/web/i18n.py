@@ -11,7 +11,6 @@ import functools
 import io
 from datetime import date, timedelta, timezone, tzinfo
 from pathlib import Path
-from typing import Literal, cast
 
 from babel import Locale
 from babel.dates import format_date, format_datetime, format_time
@@ -20,9 +19,10 @@ from babel.messages.pofile import read_po
 from babel.numbers import format_decimal, format_percent
 from babel.support import Translations
 
+from healthpod.config import LANGUAGES as LANGUAGES
+from healthpod.config import Language as Language
+
 LOCALES_DIR = Path(__file__).parent / "locales"
-LANGUAGES: tuple[str, ...] = ("en", "sv")
-Language = Literal["en", "sv"]
 LANGUAGE_COOKIE = "hp_lang"
 NO_VALUE = "\u2013"  # an en dash where a value is missing
 
@@ -47,12 +47,12 @@ def translations(language: str) -> Translations:
 def pick_language(chosen: str | None, accept_language: str | None, default: str) -> Language:
     """The person's choice if any, else the browser's best supported language, else `default`."""
     if chosen in LANGUAGES:
-        return cast(Language, chosen)
+        return chosen
     for tag in _accepted(accept_language or ""):
         primary = tag.split("-")[0].lower()
         if primary in LANGUAGES:
-            return cast(Language, primary)
-    return cast(Language, default if default in LANGUAGES else "en")
+            return primary
+    return default if default in LANGUAGES else "en"
 
 
 def _accepted(header: str) -> list[str]:

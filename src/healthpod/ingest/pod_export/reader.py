@@ -25,6 +25,7 @@ from datetime import date
 from typing import Any, BinaryIO, ClassVar
 
 from healthpod import json_input
+from healthpod.config import LANGUAGES
 from healthpod.errors import InvalidRequest, MalformedFile, UnsupportedFormat
 from healthpod.ingest import safe_files
 from healthpod.ingest.base import (
@@ -175,6 +176,21 @@ class _Archive:
         self.keys: dict[str, RowKey] = {}
 
     # -- checks -----------------------------------------------------------------------------
+    def _language(self, text: str | None) -> str | None:
+        """The web app's language the person chose in the old pod (None when they chose none).
+
+        Raises:
+            MalformedFile: it is not a language this pod speaks.
+        """
+        if not text:
+            return None
+        if text not in LANGUAGES:
+            raise self.fail(
+                "csv/persons.csv",
+                f"{text[:16]!r} is not a language this pod has ({', '.join(LANGUAGES)})",
+            )
+        return text
+
     def _zone(self, text: str | None) -> str | None:
         """The time zone the person set in the old pod, checked (None when they set none).
 
@@ -251,6 +267,7 @@ class _Archive:
                 blood_type=_text(row["blood_type"]),
                 characteristics=_json(row["characteristics"]) or {},
                 time_zone=self._zone(row.get("time_zone")),
+                language=self._language(row.get("language")),
             )
         for t in types.values():
             yield SampleTypeInfo(t["code"], t["kind"], t["unit"], t["known"] != "0")

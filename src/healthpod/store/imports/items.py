@@ -157,6 +157,7 @@ class PersonInfo:
     blood_type: str | None = None
     characteristics: dict[str, str] = field(default_factory=dict)
     time_zone: str | None = None  # an IANA name the person set in the pod exported from
+    language: str | None = None  # the language (en|sv) the person chose in that pod's web app
 
 
 @dataclass(frozen=True, slots=True)

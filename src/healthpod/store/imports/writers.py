@@ -268,6 +268,13 @@ def write_person_info(session: ImportSession, infos: Sequence[PersonInfo]) -> No
                 .where(p.c.id == session.person_id, p.c.time_zone.is_(None))
                 .values(time_zone=info.time_zone)
             )
+        if info.language is not None:  # likewise the language the person chose here stays
+            p = schema.persons
+            session.conn.execute(
+                update(p)
+                .where(p.c.id == session.person_id, p.c.language.is_(None))
+                .values(language=info.language)
+            )
 
 
 def write_export_info(session: ImportSession, infos: Sequence[ExportInfo]) -> None:
