@@ -172,6 +172,7 @@ def create_eid_account(conn: Connection, *, person_id: int, now_ms: int) -> Acco
 def is_eid_only(engine: Engine, person_id: int) -> bool:
     """Whether the person's account signs in with e-ID only (it has no password)."""
     with engine.connect() as conn:
+        rls.act_for(conn, person_id)
         stored = conn.scalar(
             select(accounts.c.password_hash).where(accounts.c.person_id == person_id)
         )

@@ -12,6 +12,7 @@ import re
 from urllib.parse import parse_qs, urlsplit
 
 from sqlalchemy import func, select
+from tests.conftest import as_superuser
 
 from healthpod.identity.numbers import PERSONNUMMER, IdentifierKeys
 from healthpod.keys import identity_key
@@ -22,7 +23,7 @@ CALLBACK = "http://testserver/login/eid/callback"
 
 
 def _counts(pod) -> dict[str, int]:
-    with pod.engine.connect() as conn:
+    with as_superuser(pod.engine) as conn:
         return {
             table.name: int(conn.scalar(select(func.count()).select_from(table)))
             for table in (schema.persons, schema.accounts, schema.identities, schema.access_log)
@@ -74,7 +75,7 @@ def test_first_sign_in_joins_after_the_terms_then_signs_in_again(
     assert "19121212-1212" in settings.text and "(Test e-ID)" in settings.text
     assert "Change password" not in settings.text  # an e-ID account has no password
 
-    with eid_pod.engine.connect() as conn:
+    with as_superuser(eid_pod.engine) as conn:
         identity = conn.execute(select(schema.identities)).mappings().one()
         person = conn.execute(select(schema.persons)).mappings().one()
         account = conn.execute(select(schema.accounts)).mappings().one()
@@ -93,7 +94,7 @@ def test_first_sign_in_joins_after_the_terms_then_signs_in_again(
     assert again.status_code == 303 and again.headers["location"] == "/records"
     counts = _counts(eid_pod)
     assert (counts["persons"], counts["accounts"], counts["identities"]) == (1, 1, 1)
-    with eid_pod.engine.connect() as conn:
+    with as_superuser(eid_pod.engine) as conn:
         reasons = list(conn.scalars(select(schema.access_log.c.reason)))
     assert any("joined with e-ID (Test e-ID)" in r for r in reasons)
     assert any(r == "logged in with e-ID (Test e-ID)" for r in reasons)
@@ -104,7 +105,7 @@ def test_the_password_form_cannot_log_in_to_an_eid_account(eid_pod, eid_client, 
     _callback(eid_client, back)
     terms = eid_client.get("/login/eid/terms", headers=HTML)
     eid_client.post("/login/eid/terms", data={"csrf_token": _csrf(terms.text), "choice": "accept"})
-    with eid_pod.engine.connect() as conn:
+    with as_superuser(eid_pod.engine) as conn:
         username = conn.scalar(select(schema.accounts.c.username))
     eid_client.cookies.clear()
     page = eid_client.get("/login", headers=HTML)
@@ -203,7 +204,7 @@ def test_an_eid_person_deletes_everything_without_a_password(eid_pod, eid_client
     _callback(eid_client, provider_sign_in(_start(eid_client), "anna", until=CALLBACK))
     terms = eid_client.get("/login/eid/terms", headers=HTML)
     eid_client.post("/login/eid/terms", data={"csrf_token": _csrf(terms.text), "choice": "accept"})
-    with eid_pod.engine.connect() as conn:
+    with as_superuser(eid_pod.engine) as conn:
         username = conn.scalar(select(schema.accounts.c.username))
     page = eid_client.get("/data", headers=HTML)
     assert 'name="password"' not in page.text and username in page.text
