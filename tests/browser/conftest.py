@@ -7,10 +7,12 @@ test-output/screenshots/.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
 import socket
+import sqlite3
 import subprocess
 import sys
 import time
@@ -126,6 +128,18 @@ def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer
             server.wait(timeout=10)
         except subprocess.TimeoutExpired:
             server.kill()
+
+
+@pytest.fixture(autouse=True)
+def no_saved_language(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Each test starts in the browser's language: a test that switched to Swedish while signed
+    in saved that choice in the person's pod, which the next sign-in would bring back."""
+    yield
+    if "live_server" not in request.fixturenames:
+        return
+    server: LiveServer = request.getfixturevalue("live_server")
+    with contextlib.closing(sqlite3.connect(server.home / "healthpod.db")) as db, db:
+        db.execute("UPDATE persons SET language = NULL")
 
 
 def _actor_id(home: Path, client_id: str) -> int:
