@@ -205,8 +205,9 @@ def test_the_window_and_raw_samples_are_as_granted(world):
     )
     assert values == [61, 62]
     patient = next(r for r in found if r["resourceType"] == "Patient")
-    # Identity was not shared: the name is masked, as the IPS asks of a name not given.
-    assert [set(n) for n in patient["name"]] == [{"extension"}]
+    # Identity was not shared: the name is masked, as the IPS asks of a name not given, and
+    # holds no value: only the reason, on the name and on its text (for ips-pat-1).
+    assert [set(n) for n in patient["name"]] == [{"extension", "_text"}]
     assert patient["name"][0]["extension"][0]["valueCode"] == "masked"
     # The Bundle is valid FHIR R4 as fhir.resources checks it, every resource in it too (the
     # IPS rules are checked in test_share_summary.py).

@@ -14,7 +14,10 @@ link's categories or period, and nothing of another person, is in it.
 from __future__ import annotations
 
 import json
+import os
 import xml.etree.ElementTree as ET
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -138,6 +141,7 @@ def check_ips(document: dict[str, Any]) -> dict[str, dict[str, Any]]:
         get_fhir_model_class(resource["resourceType"]).model_validate(resource)
     composition, patient = entries[0]["resource"], entries[1]["resource"]
     assert composition["resourceType"] == "Composition" and patient["resourceType"] == "Patient"
+    assert obeys_patient_uv_ips(patient)
     by_url = {e["fullUrl"]: e["resource"] for e in entries}
     patient_url = urls[1]
     assert composition["status"] == "final" and composition["title"] and composition["date"]
@@ -186,6 +190,53 @@ def check_ips(document: dict[str, Any]) -> dict[str, dict[str, Any]]:
                 url.removeprefix(base + "/") in json.dumps(by_url[other]) for other in listed
             ), url
     return sections
+
+
+# ips-pat-1, on Patient.name in the IPS IG's Patient-uv-ips profile, as the IG writes it:
+#     family.exists() or given.exists() or text.exists()
+# fhirpathpy is not a dependency, so the expression is evaluated by hand below, on FHIR's
+# FHIRPath model: a primitive in JSON is split into `text` (its value) and `_text` (its id and
+# extensions), and FHIRPath sees one element `text` when either is there (an element with an
+# extension in place of a value exists; `hasValue()` would tell them apart).
+IPS_PAT_1 = ("family", "given", "text")
+
+
+def _fhirpath_children(element: dict[str, Any], name: str) -> list[Any]:
+    """`element.name` in FHIRPath: one item per value or `_name` entry, merged by position."""
+    values, extras = element.get(name), element.get(f"_{name}")
+    as_list = lambda v: v if isinstance(v, list) else ([] if v is None else [v])  # noqa: E731
+    values, extras = as_list(values), as_list(extras)
+    length = max(len(values), len(extras))
+    padded = [
+        (values[i] if i < len(values) else None, extras[i] if i < len(extras) else None)
+        for i in range(length)
+    ]
+    return [pair for pair in padded if pair != (None, None)]
+
+
+def obeys_ips_pat_1(name: dict[str, Any]) -> bool:
+    return any(_fhirpath_children(name, child) for child in IPS_PAT_1)
+
+
+def obeys_patient_uv_ips(patient: dict[str, Any]) -> bool:
+    """Patient-uv-ips: name 1..* (each obeying ips-pat-1) and birthDate 1..1."""
+    names = patient.get("name", [])
+    born = _fhirpath_children(patient, "birthDate")
+    return bool(names) and all(obeys_ips_pat_1(n) for n in names) and len(born) == 1
+
+
+def test_the_hand_evaluation_of_ips_pat_1_tells_a_valid_name_from_an_invalid_one():
+    absent = {"extension": [{"url": summary.DATA_ABSENT, "valueCode": "masked"}]}
+    assert obeys_ips_pat_1({"text": "Anna Berg"})
+    assert obeys_ips_pat_1({"given": ["Anna"]}) and obeys_ips_pat_1({"family": "Berg"})
+    assert obeys_ips_pat_1({"_text": absent})  # present, with a reason instead of a value
+    assert obeys_ips_pat_1({"_given": [absent]})
+    # What the summary wrote before: the reason on the name, and no family, given or text.
+    assert not obeys_ips_pat_1(absent)
+    assert not obeys_ips_pat_1({"use": "official"}) and not obeys_ips_pat_1({"given": []})
+    assert not obeys_patient_uv_ips({"name": [], "birthDate": "1980-01-01"})
+    assert not obeys_patient_uv_ips({"name": [{"text": "Anna"}]})  # no birthDate
+    assert obeys_patient_uv_ips({"name": [{"text": "Anna"}], "_birthDate": absent})
 
 
 def _references(value: Any) -> list[str]:
@@ -249,6 +300,32 @@ def test_sections_not_shared_are_there_as_withheld_and_nothing_else_is(clinic):
     assert patient["name"][0]["extension"][0]["valueCode"] == "masked"
     assert patient["_birthDate"]["extension"][0]["valueCode"] == "masked"
     assert "Anna" not in text
+
+
+def test_a_patient_without_identity_is_valid_and_says_nothing_of_who_it_is(clinic):
+    """ips-pat-1 holds with the name masked, and who the person is never leaves the pod."""
+    (document,) = open_link(make(clinic, categories={"heart", "conditions"}).shlink)
+    check_ips(document)  # every document is checked against ips-pat-1 there
+    patient = document["entry"][1]["resource"]
+    masked = [{"url": summary.DATA_ABSENT, "valueCode": "masked"}]
+    assert patient["name"] == [{"extension": masked, "_text": {"extension": masked}}]
+    assert patient["_birthDate"] == {"extension": masked}
+    assert obeys_ips_pat_1(patient["name"][0])
+    # Who must NOT see what: no name, birth date, sex, identifier, address or contact.
+    assert set(patient) == {"resourceType", "id", "meta", "name", "_birthDate", "text"}
+    assert patient["meta"]["security"][0]["code"] == "REDACTED"
+    assert "Name not shared" in patient["text"]["div"]
+    text = json.dumps(document)
+    assert "Anna" not in text and "anna" not in text
+
+
+def test_a_patient_with_identity_keeps_its_name_and_obeys_ips_pat_1(clinic):
+    (document,) = open_link(make(clinic, categories={"heart", "identity"}).shlink)
+    check_ips(document)
+    patient = document["entry"][1]["resource"]
+    assert patient["name"] == [{"text": "Anna"}] and obeys_ips_pat_1(patient["name"][0])
+    # The pod holds no birth date for Anna: it is `unknown`, not `masked`.
+    assert patient["_birthDate"]["extension"][0]["valueCode"] == "unknown"
 
 
 def test_the_period_of_the_link_bounds_every_entry(clinic):
@@ -353,3 +430,35 @@ def test_samples_beyond_the_limit_never_crowd_out_a_result_from_healthcare(clini
     days = sorted(r["effectiveDateTime"][:10] for r in kept)
     assert days == ["2024-01-03", "2024-01-03", "2024-01-04", "2024-01-05"]  # the newest
     assert len(sections["30954-2"]["entry"]) == 2  # the lab result and its report
+
+
+@pytest.mark.parametrize(("lang", "not_shared"), [("en", "Name not shared"),
+                                                  ("sv", "Namnet delas inte")])  # fmt: skip
+def test_the_viewer_shows_a_summary_whose_patient_is_masked(world, lang, not_shared):  # noqa: F811
+    chromium = Path(os.environ.get("HEALTHPOD_TEST_CHROMIUM", "/usr/bin/chromium"))
+    if not chromium.exists():
+        pytest.skip(f"no Chromium at {chromium} (set HEALTHPOD_TEST_CHROMIUM)")
+    from playwright.sync_api import sync_playwright
+
+    made = make(world, categories={"heart", "conditions"})
+
+    def in_the_browser() -> tuple[list[str], str, str]:
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=str(chromium))
+            page = browser.new_page()
+            errors: list[str] = []
+            page.on("pageerror", lambda e: errors.append(str(e)))
+            page.goto(made.viewer_url.replace("/shl/view#", f"/shl/view?lang={lang}#"))
+            page.fill("#recipient", "Dr. Berg")
+            page.click("button[type=submit]")
+            page.wait_for_selector("#summary h2")
+            who, text = page.text_content("#summary h2") or "", page.text_content("#summary") or ""
+            browser.close()
+        return errors, who, text
+
+    # A thread of its own, as in test_share_links: Playwright's sync API refuses a running loop.
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        errors, who, text = pool.submit(in_the_browser).result()
+    assert errors == []
+    assert who == not_shared
+    assert "Anna" not in text and "38341003" in text  # the shared condition, by its code

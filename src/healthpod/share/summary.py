@@ -228,13 +228,24 @@ def bundle(
 
 def _patient(resource: dict[str, Any]) -> dict[str, Any]:
     """The Patient with a narrative; a name or birth date the link does not share is marked
-    `masked` (data-absent-reason), one the pod does not know `unknown`."""
+    `masked` (data-absent-reason), one the pod does not know `unknown`.
+
+    The IPS Patient needs a name that obeys ips-pat-1 (`family.exists() or given.exists() or
+    text.exists()` on each name) and a birth date. An absent one is written as the IPS asks
+    for missing data: the reason on the primitive itself (`_text`, `_birthDate`), an element
+    with an extension in place of a value, which FHIRPath sees as present. So nothing of who
+    the person is is in it, and the document is still valid.
+    """
     shown = "security" not in resource["meta"]
-    absent = {"extension": [{"url": DATA_ABSENT, "valueCode": "unknown" if shown else "masked"}]}
+    reason = "unknown" if shown else "masked"
+
+    def absent() -> dict[str, Any]:
+        return {"extension": [{"url": DATA_ABSENT, "valueCode": reason}]}
+
     if "name" not in resource:
-        resource["name"] = [absent]
+        resource["name"] = [{**absent(), "_text": absent()}]
     if "birthDate" not in resource:
-        resource["_birthDate"] = absent
+        resource["_birthDate"] = absent()
     name = resource["name"][0].get("text") or "Name not shared"
     born = resource.get("birthDate") or ("birth date unknown" if shown else "birth date not shared")
     resource["text"] = _narrative(f"<p>{html.escape(name)}, {html.escape(born)}</p>")
