@@ -149,3 +149,59 @@ def test_a_study_that_gets_records_says_so_in_both_languages(logged_in, open_stu
     logged_in.cookies.set("hp_lang", "sv")
     swedish = logged_in.get("/research", headers=HTML).text
     assert "under ett kodnamn som bara används i den här studien" in swedish
+
+
+@pytest.mark.parametrize(
+    ("lang", "row", "log"),
+    [
+        ("en", "Answers grouped by", "Its answers may be grouped by your age band or your sex"),
+        ("sv", "Svar grupperade efter", "Dess svar kan grupperas efter din åldersgrupp"),
+    ],
+)
+def test_the_join_consent_names_the_grouping_on_every_page_that_shows_it(
+    logged_in, csrf_of, open_study, pod, account, lang, row, log
+):
+    """The Sharing page, the consent's own page, its receipt and the access log say that the
+    study's answers may be grouped by age band or sex; a consent of no study says nothing."""
+    with pod.engine.begin() as conn:
+        coach = actors.register(
+            conn,
+            name="Coach Kim",
+            kind="coach",
+            purpose="CAREMGT",
+            redirect_uris=["https://c.example/cb"],
+            public=False,
+            now_ms=now_ms(),
+        )
+        other = consent_store.grant(
+            conn,
+            account,
+            coach.actor.id,
+            consent_store.Scope(frozenset({"activity"})),
+            valid_until_ms=None,
+            now_ms=now_ms(),
+        )
+    assert _post(logged_in, csrf_of, f"/research/{open_study}/join").status_code == 303
+    with pod.engine.connect() as conn:
+        (mine,) = studies.participations(conn, account)
+    logged_in.cookies.set("hp_lang", lang)
+
+    sharing = logged_in.get("/sharing", headers=HTML).text
+    assert sharing.count(row) == 1  # the study's consent, not the coach's
+    assert 'data-grouping="age-band sex"' in sharing
+    page = logged_in.get(f"/consents/{mine.consent_id}", headers=HTML).text
+    assert row in page
+    assert row not in logged_in.get(f"/consents/{other.id}", headers=HTML).text
+
+    receipts = logged_in.get(f"/sharing/{mine.consent_id}/receipt").json()
+    assert receipts[-1]["consentRecord"]["grouping"]["by"] == ["age-band", "sex"]
+    assert receipts[-1]["consentRecord"]["dataCategories"] == ["activity"]
+    assert (
+        "grouping" not in logged_in.get(f"/sharing/{other.id}/receipt").json()[-1]["consentRecord"]
+    )
+    fhir = logged_in.get(f"/api/consents/{mine.consent_id}/fhir").json()
+    assert [c["coding"][0]["code"] for c in fhir["provision"]["code"]] == ["activity"]
+    assert "age band" in fhir["text"]["div"]
+
+    access_log = logged_in.get("/access-log", headers=HTML).text
+    assert log in access_log

@@ -237,8 +237,9 @@ def consent_receipts(
         found = store.get_consent(conn, person_id, consent_id)
         actor = actors.get_actor(conn, found.actor_id)
         history = store.changes(conn, person_id, consent_id)
+        grouping = studies.grouping(conn, person_id, consent_id)
     base_url = pod.settings.public_base_url
-    return [build_receipt(h, actor, base_url=base_url) for h in history]
+    return [build_receipt(h, actor, base_url=base_url, grouping=grouping) for h in history]
 
 
 @router.get("/consents/{consent_id}/fhir")
@@ -250,7 +251,8 @@ def consent_as_fhir(
         found = store.get_consent(conn, person_id, consent_id)
         actor = actors.get_actor(conn, found.actor_id)
         data_use = studies.data_use(conn, person_id, consent_id)
-    return consent_resource(found, actor, now_ms=now_ms(), data_use=data_use)
+        grouping = studies.grouping(conn, person_id, consent_id)
+    return consent_resource(found, actor, now_ms=now_ms(), data_use=data_use, grouping=grouping)
 
 
 @router.get("/log")
@@ -306,7 +308,7 @@ def _consent_out(conn: Connection, consent: Consent, now: int) -> ConsentOut:
     return ConsentOut(
         id=consent.id,
         state=consent.state_at(now).value,
-        summary=consent.summary(),
+        summary=studies.consent_summary(conn, consent),
         purpose=PurposeOut(
             key=consent.purpose, system=purpose.system, code=purpose.code, display=purpose.display
         ),

@@ -54,7 +54,8 @@ def consent_document(conn: Connection, consent: Consent, now: int) -> dict[str, 
     return {
         **store.consent_json(consent),
         "state": consent.state_at(now).value,
-        "summary": consent.summary(),
+        "summary": studies.consent_summary(conn, consent),
+        "grouped_by": list(studies.grouping(conn, consent.person_id, consent.id)),
         "purpose": {
             "key": consent.purpose,
             "system": purpose.system,
@@ -116,11 +117,12 @@ def show(pod: Pod, consent_id: int, receipt: bool, fhir: bool, person: str, as_j
         history = store.changes(conn, person_id, consent_id)
         document = consent_document(conn, found, now)
         data_use = studies.data_use(conn, person_id, consent_id)
+        grouping = studies.grouping(conn, person_id, consent_id)
     if receipt:
-        echo_json(build_receipt(history[-1], actor, base_url=base_url))
+        echo_json(build_receipt(history[-1], actor, base_url=base_url, grouping=grouping))
         return
     if fhir:
-        echo_json(consent_resource(found, actor, now_ms=now, data_use=data_use))
+        echo_json(consent_resource(found, actor, now_ms=now, data_use=data_use, grouping=grouping))
         return
     document["history"] = [
         {"version": h.version, "change": h.change, "at_ms": h.at_ms, "summary": h.consent.summary()}
@@ -132,7 +134,7 @@ def show(pod: Pod, consent_id: int, receipt: bool, fhir: bool, person: str, as_j
     purpose = document["purpose"]
     click.echo(f"Consent {found.id}: {actor.name} ({actor.kind.value}), {document['state']}")
     click.echo(f"  purpose:  {purpose['display']} ({purpose['code']})")
-    click.echo(f"  covers:   {found.summary()}")
+    click.echo(f"  covers:   {document['summary']}")
     for h in document["history"]:
         click.echo(f"  v{h['version']} {h['change']} on {format_day(h['at_ms'])}: {h['summary']}")
 

@@ -4,7 +4,9 @@ A consent that joined a research study is a research consent (`scope` research) 
 `provision.purpose` carries, after the purpose (healthcare research), the study's GA4GH Data
 Use Ontology codings (`http://purl.obolibrary.org/obo/duo.owl`, codes such as DUO:0000006),
 and for a disease-specific study the disease's MONDO coding. The caller looks them up
-(`research.studies.data_use`) and passes them in.
+(`research.studies.data_use`) and passes them in, with the traits of the person (age band,
+sex) the study's answers may be grouped by (`research.studies.grouping`): each is an
+extension and a sentence of the narrative, never a data category of the provision.
 """
 
 from __future__ import annotations
@@ -16,10 +18,12 @@ from typing import Any
 from healthpod.consent.actors import Actor
 from healthpod.consent.model import Action, Consent, ConsentState
 from healthpod.consent.purpose import describe
-from healthpod.consent.receipt import CATEGORY_NAMES, iso
+from healthpod.consent.receipt import CATEGORY_NAMES, grouping_text, iso
 
 CATEGORY_SYSTEM = "urn:healthpod:data-category"
 GRANULARITY_EXTENSION = "urn:healthpod:fhir:StructureDefinition:granularity"
+# A study consent: a trait of the person its answers may be grouped by, worked out in the pod.
+GROUPING_EXTENSION = "urn:healthpod:fhir:StructureDefinition:grouped-by"
 CLIENT_ID_SYSTEM = "urn:healthpod:client-id"
 
 _CONSENT_SCOPE = "http://terminology.hl7.org/CodeSystem/consentscope"
@@ -38,9 +42,12 @@ def consent_resource(
     *,
     now_ms: int,
     data_use: Sequence[Mapping[str, str]] = (),
+    grouping: Sequence[str] = (),
 ) -> dict[str, Any]:
     """The FHIR R4 Consent for `consent`, its status as of `now_ms`; `data_use`: the DUO
-    codings of the study it joined (a research consent), or none."""
+    codings of the study it joined (a research consent), or none; `grouping`: the traits
+    that study's answers may be grouped by (an extension each, and said in the narrative; the
+    provision's data categories stay the consent's own)."""
     state = consent.state_at(now_ms)
     purpose = describe(consent.purpose)
     provision: dict[str, Any] = {
@@ -98,12 +105,13 @@ def consent_resource(
             {
                 "url": GRANULARITY_EXTENSION,
                 "valueCode": consent.granularity.value,
-            }
+            },
+            *({"url": GROUPING_EXTENSION, "valueCode": trait} for trait in grouping),
         ],
         "text": {
             "status": "generated",
             "div": '<div xmlns="http://www.w3.org/1999/xhtml">'
-            f"{_narrative(consent, actor, data_use)}</div>",
+            f"{_narrative(consent, actor, data_use, grouping)}</div>",
         },
         "status": "active" if state in (ConsentState.ACTIVE, ConsentState.PENDING) else "inactive",
         "scope": {"coding": [_RESEARCH_SCOPE if data_use else _PRIVACY_SCOPE]},
@@ -139,8 +147,15 @@ def _period(start_ms: int | None, end_ms: int | None) -> dict[str, str]:
     return period
 
 
-def _narrative(consent: Consent, actor: Actor, data_use: Sequence[Mapping[str, str]]) -> str:
+def _narrative(
+    consent: Consent,
+    actor: Actor,
+    data_use: Sequence[Mapping[str, str]],
+    grouping: Sequence[str],
+) -> str:
     text = f"{actor.name} ({actor.kind.value}): {consent.summary()}."
     if data_use:
         text += " Data use: " + "; ".join(c["display"] for c in data_use) + "."
+    if grouping:
+        text += " " + grouping_text(grouping)
     return escape(text)

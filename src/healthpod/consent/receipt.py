@@ -12,6 +12,7 @@ so the same receipt comes back every time it is asked for.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlsplit
@@ -48,6 +49,38 @@ CATEGORY_NAMES: dict[str, str] = {
     "other-records": "Other records from healthcare",
 }
 
+# What a study's answers may be grouped by that is read inside the pod from the person's own
+# record (research.grouping.TRAITS), though the study never gets the identity category.
+TRAIT_NAMES: dict[str, str] = {
+    "age-band": "age band (ten years, such as 30-39, from your birth date)",
+    "sex": "sex",
+}
+
+
+def grouping_text(traits: Sequence[str]) -> str:
+    """The plain words a study consent says about grouping by `traits` ("" without any)."""
+    if not traits:
+        return ""
+    names = " or ".join(f"your {TRAIT_NAMES.get(t, t)}" for t in traits)
+    return (
+        f"Answers to this study may be given per group of people: by {names}. Your pod works "
+        "out your group from what is stored in it; only the group's name (such as 30-39 or "
+        "female), with an answer about the whole group, leaves the pod. The study is never "
+        "given your name, birth date, sex or anything else of your identity."
+    )
+
+
+def grouping_summary(traits: Sequence[str]) -> str:
+    """The same in the few words of a consent's summary ("" without any traits)."""
+    if not traits:
+        return ""
+    names = " or ".join(t.replace("-", " ") for t in traits)
+    return (
+        f"answers may be grouped by {names}, worked out inside the pod; "
+        "only the group's name leaves it"
+    )
+
+
 STATE_WORDS = {
     ConsentState.ACTIVE: "given",
     ConsentState.PENDING: "given (not yet in effect)",
@@ -68,13 +101,16 @@ def build_receipt(
     language: str = "en",
     jurisdiction: str = "EU",
     restricted: tuple[int, int] | None = None,
+    grouping: Sequence[str] = (),
 ) -> dict[str, Any]:
     """The receipt of one version of a consent, as JSON. `restricted` is how many (types,
-    records) the person marks "only me" now: the receipt says they exist, never what."""
+    records) the person marks "only me" now: the receipt says they exist, never what.
+    `grouping`: the traits a study consent's answers may be grouped by (none for a consent of
+    no study), named in the record without widening its data categories."""
     consent = change.consent
     purpose = describe(consent.purpose)
     state = consent.state_at(change.at_ms)
-    return {
+    receipt: dict[str, Any] = {
         "version": KANTARA_VERSION,
         "jurisdiction": jurisdiction,
         "consentTimestamp": change.at_ms // 1000,
@@ -147,6 +183,13 @@ def build_receipt(
             "onlyMe": _only_me(restricted),
         },
     }
+    if grouping:
+        receipt["consentRecord"]["grouping"] = {
+            "by": list(grouping),
+            "text": grouping_text(grouping),
+            "leavesThePod": "only the name of the group, with an answer about the whole group",
+        }
+    return receipt
 
 
 def _only_me(restricted: tuple[int, int] | None) -> dict[str, Any]:

@@ -28,6 +28,9 @@ from datetime import UTC, date, datetime
 from typing import Any, Protocol
 
 GROUPINGS = ("month", "age-band", "sex")
+# The groupings read from the person's own record inside the pod (not from the data the study
+# is given): what the consent a person joins a study with names, since identity is not in it.
+TRAITS = ("age-band", "sex")
 SEXES = ("female", "male", "other")
 
 

@@ -3,9 +3,12 @@
 The region's operator creates a study for a research actor (its sponsor) and opens and closes
 it. A person joins an open study with one consent (purpose healthcare research, the study's
 categories, granularity and data period, ending with the study) and leaves at any time: the
-consent is revoked, so nothing new is used; what was already released stays released. A person
-who opted out of all secondary use (EHDS, Regulation (EU) 2025/327, Art. 71) joins nothing and
-leaves every study they were in.
+consent is revoked, so nothing new is used; what was already released stays released. The
+consent never covers identity; its receipt, FHIR view and the join's access-log entry say that
+answers may be grouped by the person's age band or sex, which the pod works out from its own
+record so that only the group's name leaves it (`grouping`). A person who opted out of all
+secondary use (EHDS, Regulation (EU) 2025/327, Art. 71) joins nothing and leaves every study
+they were in.
 """
 
 from __future__ import annotations
@@ -16,11 +19,21 @@ from typing import Any
 
 from sqlalchemy import Connection
 
+from healthpod.consent import audit
 from healthpod.consent import store as consents
 from healthpod.consent.actors import ActorKind, find_actor, get_actor
-from healthpod.consent.model import ALL_CATEGORIES, IDENTITY, Action, Granularity, Scope
+from healthpod.consent.model import (
+    ALL_CATEGORIES,
+    IDENTITY,
+    Action,
+    Consent,
+    Granularity,
+    Scope,
+)
+from healthpod.consent.receipt import grouping_summary
 from healthpod.errors import Conflict, InvalidRequest, NotFound
 from healthpod.research import duo
+from healthpod.research.grouping import TRAITS
 from healthpod.store import studies as rows
 from healthpod.store.studies import Participation, StudyRow
 
@@ -230,7 +243,28 @@ def join(conn: Connection, study_id: int, person_id: int, *, now_ms: int) -> Par
         now_ms=now_ms,
         purpose=PURPOSE,
     )
-    return rows.join(conn, study_id, person_id, consent.id, now_ms=now_ms)
+    joined = rows.join(conn, study_id, person_id, consent.id, now_ms=now_ms)
+    # The consent's scope is the study's data; what its answers may also be grouped by is
+    # read inside the pod, so the person's log says so where the join is.
+    audit.record(
+        conn,
+        person_id,
+        study.actor_id,
+        "study.joined",
+        "ok",
+        {
+            "study": study.id,
+            "title": study.title,
+            "categories": sorted(study.categories),
+            "grouped_by": list(TRAITS),
+        },
+        now_ms=now_ms,
+        reason=f"joined study {study.id} with consent {consent.id}: "
+        f"{grouping_summary(TRAITS)}; identity withheld",
+        consent_id=consent.id,
+        done_by=audit.DoneBy.PERSON,
+    )
+    return joined
 
 
 def leave(conn: Connection, study_id: int, person_id: int, *, now_ms: int) -> Participation:
@@ -279,6 +313,23 @@ def data_use(conn: Connection, person_id: int, consent_id: int) -> list[dict[str
     of no study): what a FHIR Consent view adds to the purpose."""
     study = rows.by_consent(conn, person_id, consent_id)
     return [] if study is None else duo.codings(study.duo)
+
+
+def grouping(conn: Connection, person_id: int, consent_id: int) -> tuple[str, ...]:
+    """The traits of the person (age band, sex) the answers of the study joined with this
+    consent may be grouped by, read inside the pod; none for a consent of no study."""
+    return TRAITS if rows.by_consent(conn, person_id, consent_id) is not None else ()
+
+
+def consent_summary(conn: Connection, consent: Consent) -> str:
+    """The consent's summary, and for a study's consent what its answers may be grouped by."""
+    traits = grouping(conn, consent.person_id, consent.id)
+    return "; ".join(filter(None, (consent.summary(), grouping_summary(traits))))
+
+
+def study_consents(conn: Connection, person_id: int) -> frozenset[int]:
+    """The ids of the consents the person joined studies with (current and ended)."""
+    return frozenset(p.consent_id for p in rows.of_person(conn, person_id))
 
 
 def participations(conn: Connection, person_id: int) -> list[Participation]:

@@ -306,6 +306,7 @@ EVENTS: dict[str, str] = {
     "consent.granted": N_("Consent given"),
     "consent.narrowed": N_("Consent narrowed"),
     "consent.revoked": N_("Consent revoked"),
+    "study.joined": N_("Joined a study"),
     "fhir.include": N_("Read"),
     "fhir.export_start": N_("Bulk export started"),
     "fhir.export_status": N_("Bulk export checked"),

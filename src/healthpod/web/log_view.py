@@ -76,6 +76,14 @@ REASONS: tuple[tuple[re.Pattern[str], str], ...] = tuple(
             N_("Refused by the rules of study #%(id)s; nothing of yours was read."),
         ),
         # The person's own acts.
+        (
+            r"joined study (?P<id>\d+) with consent (?P<consent>\d+): .*",
+            N_(
+                "You joined study #%(id)s with consent #%(consent)s. Its answers may be grouped "
+                "by your age band or your sex: your pod works out your group, and only the "
+                "group's name leaves it, never who you are."
+            ),
+        ),
         (r"logged in", N_("You signed in.")),
         (r"logged in with e-ID \((?P<what>.+)\)", N_("You signed in with e-ID (%(what)s).")),
         (

@@ -17,6 +17,7 @@ from healthpod.consent import store as consent_store
 from healthpod.consent.receipt import build_receipt
 from healthpod.errors import HealthpodError
 from healthpod.pod import now_ms
+from healthpod.research import studies
 from healthpod.web.auth import PersonDep, pod_of
 from healthpod.web.pages.sharing import ConsentView
 from healthpod.web.render import gettext_for, language, render
@@ -39,12 +40,14 @@ def consent_page(request: Request, consent_id: str, person: PersonDep) -> Respon
                 consent = None
             if consent is not None:
                 history = consent_store.changes(conn, person.person_id, consent.id)
+                grouping = studies.grouping(conn, person.person_id, consent.id)
                 view = ConsentView(
                     consent=consent,
                     actor=actor,
                     state=consent.state_at(now_ms()).value,
                     last_access_ms=log_pages.last_accesses(conn, person.person_id).get(consent.id),
                     changes=history,
+                    grouping=grouping,
                 )
                 receipts = [
                     build_receipt(
@@ -52,6 +55,7 @@ def consent_page(request: Request, consent_id: str, person: PersonDep) -> Respon
                         actor,
                         base_url=pod.settings.public_base_url,
                         language=language(request),
+                        grouping=grouping,
                     )
                     for change in history
                 ]

@@ -13,6 +13,8 @@ from healthpod.consent.actors import Actor
 from healthpod.consent.model import Consent
 from healthpod.consent.receipt import build_receipt
 from healthpod.pod import now_ms
+from healthpod.research import studies
+from healthpod.research.grouping import TRAITS
 from healthpod.share import links as share_links
 from healthpod.store.engine import Connection
 from healthpod.web import security
@@ -29,12 +31,14 @@ class ConsentView:
     state: str
     last_access_ms: int | None
     changes: list[consent_store.ConsentChange]
+    grouping: tuple[str, ...] = ()  # a study consent: the traits its answers may be grouped by
 
 
 def consent_views(conn: Connection, person_id: int) -> list[ConsentView]:
     now = now_ms()
     known = {actor.id: actor for actor in actors.list_actors(conn)}
     last = log_pages.last_accesses(conn, person_id)
+    of_studies = studies.study_consents(conn, person_id)
     return [
         ConsentView(
             consent=c,
@@ -42,6 +46,7 @@ def consent_views(conn: Connection, person_id: int) -> list[ConsentView]:
             state=c.state_at(now).value,
             last_access_ms=last.get(c.id),
             changes=consent_store.changes(conn, person_id, c.id),
+            grouping=TRAITS if c.id in of_studies else (),
         )
         for c in consent_store.list_consents(conn, person_id)
         if c.actor_id in known
@@ -125,13 +130,19 @@ def receipt(request: Request, consent_id: int, person: PersonDep) -> Response:
         consent = consent_store.get_consent(conn, person.person_id, consent_id)
         actor = actors.get_actor(conn, consent.actor_id)
         history = consent_store.changes(conn, person.person_id, consent_id)
+        grouping = studies.grouping(conn, person.person_id, consent_id)
     base_url = pod.settings.public_base_url
     with person.data.reader() as read:
         counts = read.restriction_counts()
     restricted = (counts.types, counts.records)
     receipts = [
         build_receipt(
-            change, actor, base_url=base_url, language=language(request), restricted=restricted
+            change,
+            actor,
+            base_url=base_url,
+            language=language(request),
+            restricted=restricted,
+            grouping=grouping,
         )
         for change in history
     ]
