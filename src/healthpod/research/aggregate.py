@@ -18,13 +18,13 @@ from __future__ import annotations
 
 import itertools
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 import opendp.prelude as dp
-from sqlalchemy import Engine
+from sqlalchemy import Connection, Engine
 
 from healthpod.consent import access, audit
 from healthpod.consent.model import AccessRequest, Action
@@ -206,7 +206,8 @@ def release(
     """
     with reads.connect() as conn:
         study = studies.get(conn, study_id)
-        cohort = [p.person_id for p in studies.participants(conn, study_id)]
+        joined = _joined(conn, study_id)
+    cohort = list(joined)
     try:
         category = check_request(
             study,
@@ -245,7 +246,16 @@ def release(
     members: dict[str, dict[int, float]] = {}
     if group_by is not None:
         per_person, members = gather_groups(
-            engine, reads, study, cohort, category, type_code, bounds, group_by, now_ms=now_ms
+            engine,
+            reads,
+            study,
+            cohort,
+            category,
+            type_code,
+            bounds,
+            group_by,
+            now_ms=now_ms,
+            joined=joined,
         )
     else:
         per_person = gather_cohort(
@@ -258,6 +268,7 @@ def release(
             bounds,
             statistic=statistic,
             now_ms=now_ms,
+            joined=joined,
         )
     if len(per_person) < study.min_cohort:
         message = (
@@ -360,6 +371,7 @@ def gather_groups(
     group_by: str,
     *,
     now_ms: int,
+    joined: Mapping[int, int] | None = None,
 ) -> tuple[dict[int, tuple[float, int | None, int | None]], dict[str, dict[int, float]]]:
     """As `gather_cohort` (one logged decision per participant, through the cohort's door),
     and each person's group: for a month, their mean daily value that month; else the group
@@ -376,7 +388,7 @@ def gather_groups(
         event=EVENT,
         details=details,
         now_ms=now_ms,
-        consent_ids=_joined_consents(reads, study.id),
+        consent_ids=_joined_consents(reads, study.id) if joined is None else joined,
     )
     found = SampleFilter(type_codes=frozenset({type_code}))
     first_day = datetime.fromtimestamp(study.data_from_ms / 1000, UTC).date()
@@ -444,10 +456,15 @@ def gather(
 
 
 def _joined_consents(reads: Engine, study_id: int) -> dict[int, int]:
-    """The consent each current participant joined the study with: their reads are bound to
-    it, so another consent they gave the same sponsor (another study's) never counts."""
     with reads.connect() as conn:
-        return {p.person_id: p.consent_id for p in studies.participants(conn, study_id)}
+        return _joined(conn, study_id)
+
+
+def _joined(conn: Connection, study_id: int) -> dict[int, int]:
+    """Each current participant (in person order) with the consent they joined the study
+    with: their reads are bound to it, so another consent they gave the same sponsor
+    (another study's) never counts."""
+    return {p.person_id: p.consent_id for p in studies.participants(conn, study_id)}
 
 
 def gather_cohort(
@@ -461,6 +478,7 @@ def gather_cohort(
     *,
     statistic: str = "mean",
     now_ms: int,
+    joined: Mapping[int, int] | None = None,
 ) -> dict[int, tuple[float, int | None, int | None]]:
     """What `gather` gives, with the same decisions and log entries, read through the
     cohort's door in a few statements for every participant (`access.open_for_cohort`)."""
@@ -475,7 +493,7 @@ def gather_cohort(
         event=EVENT,
         details=details,
         now_ms=now_ms,
-        consent_ids=_joined_consents(reads, study.id),
+        consent_ids=_joined_consents(reads, study.id) if joined is None else joined,
     )
     found = SampleFilter(type_codes=frozenset({type_code}))
     per_person: dict[int, tuple[float, int | None, int | None]] = {}
