@@ -162,9 +162,12 @@ def test_the_cohort_read_gives_the_same_inputs_and_entries_as_one_person_at_a_ti
     )
     steps = SampleFilter(type_codes=frozenset({"steps"}))
     rows = opened.data.daily(steps, limit=365)
-    assert {p: [d.value for d in days] for p, days in rows.items()} == opened.data.daily_values(
-        steps, limit=365
-    )
+    means = opened.data.daily_means(steps, bounds=BOUNDS, limit=365)
+    assert set(means) == set(rows)
+    for person_id, days in rows.items():
+        clamped = [min(max(d.value, BOUNDS[0]), BOUNDS[1]) for d in days]
+        assert means[person_id].days == len(clamped)
+        assert means[person_id].mean == pytest.approx(sum(clamped) / len(clamped))
     assert set(rows) == set(values) and opened.data.person_ids == sorted(
         ids[n] for n in ("ann", "bo", "cy", "di", "ed")
     )

@@ -36,13 +36,12 @@ from enum import StrEnum
 from typing import Any, NamedTuple
 from weakref import WeakKeyDictionary
 
-import orjson
 from sqlalchemy import Connection, Engine, select
 from sqlalchemy.dialects import postgresql, sqlite
 
 from healthpod.consent.model import Decision
 from healthpod.errors import ConfigError
-from healthpod.store import rls, schema
+from healthpod.store import pg_copy, rls, schema
 from healthpod.store.scope_sql import ids_value
 
 GENESIS = "0" * 64
@@ -346,38 +345,47 @@ def record_many(conn: Connection, drafts: Sequence[Draft], *, now_ms: int) -> di
             )
             found = _lock_heads(conn, listed)
         rows: list[dict[str, Any]] = []
-        shared: dict[int, dict[str, Any]] = {}  # a cohort's drafts share their details
+        shared: dict[int, tuple[dict[str, Any], str]] = {}  # a cohort's drafts share details
         canonical = _CanonicalBatch()
         for draft in drafts:
-            details = shared.get(id(draft.details))
-            if details is None:
-                details = shared[id(draft.details)] = _as_read_back(draft.details)
-            fields = _fields(draft, now_ms, details)
+            read_back = shared.get(id(draft.details))
+            if read_back is None:
+                details = _as_read_back(draft.details)
+                read_back = shared[id(draft.details)] = (details, json.dumps(details))
+            fields = _fields(draft, now_ms, read_back[0])
             seq, prev_hash = found[draft.person_id]
             fields["seq"] = seq + 1
             digest = canonical.entry_hash(key, prev_hash, fields)
-            if dialect != "postgresql":
-                fields["details"] = json.dumps(fields["details"])
             fields.update(
+                details=read_back[1],
                 prev_hash=prev_hash,
                 hash=digest,
                 mac=head_mac(key, draft.person_id, seq + 1, digest),
             )
             rows.append(fields)
         if dialect == "postgresql":
-            # One JSON text for every row: the database unpacks it faster than the driver
-            # sends ten thousand rows as arrays or parameters.
-            for start in range(0, len(rows), _BATCH):
-                # orjson: the text only carries the values (the hashes were made above).
-                batch = {"rows": orjson.dumps(rows[start : start + _BATCH]).decode()}
-                conn.exec_driver_sql(_PG_APPEND, batch)
+            _append_by_copy(conn, rows)
         else:
             conn.exec_driver_sql(_SQLITE_APPEND, rows)
             conn.exec_driver_sql(_SQLITE_HEADS, rows)
     return {row["person_id"]: row["seq"] for row in rows}
 
 
-_BATCH = 20_000  # entries per statement: a region's cohort goes in a few texts, not one huge
+def _append_by_copy(conn: Connection, rows: list[dict[str, Any]]) -> None:
+    """PostgreSQL: the entries and the heads' new places by binary COPY into staging tables
+    (no statement or parameter processing per row), then one insert and one update.
+
+    The heads are locked (`_lock_heads`) and the entries' `seq` numbers continue them, so
+    nothing else appends to these chains meanwhile.
+    """
+    staging = pg_copy.Staging.of(conn)
+    entries = staging.stage(
+        log, {name: [row[name] for row in rows] for name in _LOGGED}, json_texts={"details"}
+    )
+    places = staging.stage(heads, {name: [row[name] for row in rows] for name in _PLACE})
+    assert entries is not None and places is not None
+    conn.exec_driver_sql(_PG_APPEND.format(entries=entries), {})
+    conn.exec_driver_sql(_PG_HEADS.format(places=places), {})
 
 
 def _lock_heads(conn: Connection, ids: Any) -> dict[int, tuple[int, str]]:
@@ -446,19 +454,20 @@ def _sql(conn: Connection) -> _Statements:
     return _SQL[conn.dialect.name]
 
 
-# One statement for both writes, the JSON unpacked once: the entries, then the heads.
-_PG_APPEND = (  # constant text, no input
-    "WITH t AS MATERIALIZED (SELECT * "  # noqa: S608
-    "FROM json_to_recordset(CAST(%(rows)s AS json)) AS r ("
-    "person_id bigint, seq bigint, at_ms bigint, done_by text, actor_id int, via text, "
-    "event text, outcome text, reason text, consent_id int, refers_to bigint, details json, "
-    "prev_hash text, hash text, mac text)), "
-    "entry AS ("
-    + _COLUMNS
+_LOGGED = (
+    "person_id", "seq", "at_ms", "done_by", "actor_id", "via", "event", "outcome", "reason",
+    "consent_id", "refers_to", "details", "prev_hash", "hash",
+)  # fmt: skip
+_PLACE = ("person_id", "seq", "hash", "mac")
+# The staging tables' names are the module's own (`pg_copy.Staging`), never input.
+_PG_APPEND = (
+    _COLUMNS  # noqa: S608 - constant text: the staging table's name is the module's own
     + "SELECT person_id, seq, at_ms, done_by, actor_id, via, event, outcome, reason, "
-    "consent_id, refers_to, details, prev_hash, hash FROM t) "
-    "UPDATE access_log_heads AS h SET seq = t.seq, hash = t.hash, mac = t.mac "
-    "FROM t WHERE h.person_id = t.person_id"
+    "consent_id, refers_to, CAST(details AS json), prev_hash, hash FROM {entries}"
+)
+_PG_HEADS = (
+    "UPDATE access_log_heads AS h SET seq = p.seq, hash = p.hash, mac = p.mac "
+    "FROM {places} AS p WHERE h.person_id = p.person_id"
 )
 _SQLITE_APPEND = (
     _COLUMNS + "VALUES (:person_id, :seq, :at_ms, :done_by, :actor_id, :via, :event, :outcome, "

@@ -263,8 +263,9 @@ def consents_for_cohort(
             _CONSENTS_FOR_COHORT[conn.dialect.name],
             {"ids": ids_value(conn.dialect.name, ids), "actor_id": actor_id},
         ).all()
+    sets: dict[Any, frozenset[Any]] = {}  # a cohort's consents share their JSON texts
     for row in rows:
-        consent = _consent(dict(zip(_CONSENT_COLUMNS, row[:-1], strict=True)))
+        consent = _consent(dict(zip(_CONSENT_COLUMNS, row[:-1], strict=True)), sets)
         if row[-1] is not None:
             consent = replace(consent, actor_disabled=True)
         found[consent.person_id].append(consent)
@@ -289,11 +290,13 @@ _CONSENTS_FOR = {
     "postgresql": _SELECT_CONSENTS
     + "WHERE c.person_id = %(person_id)s AND c.actor_id = %(actor_id)s ORDER BY c.id",
 }
+_AS_TEXT = "CAST(c.categories AS text), CAST(c.actions AS text),"
 _CONSENTS_FOR_COHORT = {  # constant text, no input
     "sqlite": _SELECT_CONSENTS  # noqa: S608
     + "WHERE c.person_id IN (SELECT value FROM json_each(:ids)) AND c.actor_id = :actor_id "
     "ORDER BY c.person_id, c.id",
-    "postgresql": _SELECT_CONSENTS
+    # The JSON columns as text: ten thousand equal texts are then parsed once (`_consent`).
+    "postgresql": _SELECT_CONSENTS.replace("c.categories, c.actions,", _AS_TEXT)
     + "WHERE c.person_id = ANY(CAST(%(ids)s AS BIGINT[])) AND c.actor_id = %(actor_id)s "
     "ORDER BY c.person_id, c.id",
 }
@@ -396,14 +399,22 @@ def consent_json(consent: Consent) -> dict[str, Any]:
     }
 
 
-def _consent(row: Mapping[Any, Any]) -> Consent:
+def _consent(row: Mapping[Any, Any], sets: dict[Any, frozenset[Any]] | None = None) -> Consent:
+    """The consent of a row; `sets` keeps the categories and actions already read from the
+    same JSON text (a cohort's consents), so each distinct text is parsed once."""
+    if sets is None:
+        categories = frozenset(_json(row["categories"]))
+        actions = frozenset(Action(a) for a in _json(row["actions"]))
+    else:
+        categories = _parsed_set(sets, row["categories"], str)
+        actions = _parsed_set(sets, ("actions", row["actions"]), Action)
     return Consent(
         id=int(row["id"]),
         person_id=int(row["person_id"]),
         actor_id=int(row["actor_id"]),
         purpose=row["purpose"],
-        categories=frozenset(_json(row["categories"])),
-        actions=frozenset(Action(a) for a in _json(row["actions"])),
+        categories=categories,
+        actions=actions,
         data_from_ms=row["data_from_ms"],
         data_to_ms=row["data_to_ms"],
         granularity=Granularity(row["granularity"]),
@@ -415,6 +426,14 @@ def _consent(row: Mapping[Any, Any]) -> Consent:
         updated_ms=int(row["updated_ms"]),
         version=int(row["version"]),
     )
+
+
+def _parsed_set(sets: dict[Any, frozenset[Any]], key: Any, kind: Any) -> frozenset[Any]:
+    found = sets.get(key)
+    if found is None:
+        text = key[1] if isinstance(key, tuple) else key
+        found = sets[key] = frozenset(kind(v) for v in _json(text))
+    return found
 
 
 def _json(value: Any) -> Any:

@@ -394,22 +394,19 @@ def gather_groups(
     first_day = datetime.fromtimestamp(study.data_from_ms / 1000, UTC).date()
     per_person: dict[int, tuple[float, int | None, int | None]] = {}
     members: dict[str, dict[int, float]] = {}
-    for person_id, days in opened.data.daily(found, limit=max_days).items():
-        if not days:
-            continue
-        daily = [min(max(d.value, bounds[0]), bounds[1]) for d in days]
+    by_month = group_by == "month"
+    means = opened.data.daily_means(found, bounds=bounds, limit=max_days, per_month=by_month)
+    for person_id, person in means.items():
         decision = opened.decisions[person_id]
-        mean = sum(daily) / len(daily)
-        per_person[person_id] = (mean, decision.entry_seq, decision.consent_id)
-        if group_by == "month":
-            monthly = grouping.by_month({person_id: [(d.day, d.value) for d in days]}, bounds)
-            for month, means in monthly.items():
-                members.setdefault(month, {})[person_id] = means[person_id]
+        per_person[person_id] = (person.mean, decision.entry_seq, decision.consent_id)
+        if person.months is not None:
+            for month, mean in person.months.items():
+                members.setdefault(month, {})[person_id] = mean
             continue
         with opened.data.door(person_id).reader() as read:
             decade, sex = read.grouping_traits(first_day)
         label = grouping.sex_group(sex) if group_by == "sex" else grouping.band(decade)
-        members.setdefault(label, {})[person_id] = mean
+        members.setdefault(label, {})[person_id] = person.mean
     return per_person, members
 
 
@@ -497,15 +494,9 @@ def gather_cohort(
     )
     found = SampleFilter(type_codes=frozenset({type_code}))
     per_person: dict[int, tuple[float, int | None, int | None]] = {}
-    for person_id, days in opened.data.daily_values(found, limit=max_days).items():
-        if days:
-            daily = [min(max(v, bounds[0]), bounds[1]) for v in days]
-            decision = opened.decisions[person_id]
-            per_person[person_id] = (
-                sum(daily) / len(daily),
-                decision.entry_seq,
-                decision.consent_id,
-            )
+    for person_id, person in opened.data.daily_means(found, bounds=bounds, limit=max_days).items():
+        decision = opened.decisions[person_id]
+        per_person[person_id] = (person.mean, decision.entry_seq, decision.consent_id)
     return per_person
 
 

@@ -12,17 +12,14 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from datetime import UTC, date, datetime, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import (
     Connection,
     Select,
-    Text,
     and_,
     case,
-    cast,
     func,
-    literal_column,
     or_,
     select,
 )
@@ -157,12 +154,31 @@ def search_cohort(
     return by_person
 
 
-def values_cohort(
-    conn: Connection, scopes: Mapping[int, Scope], found: SampleFilter, *, limit: int
-) -> dict[int, list[float]]:
-    """The `DailyRow.value` of each row `search_cohort` would give, and nothing else: what
-    an aggregate over a cohort needs, without a row object for each of 300,000 days."""
-    by_person: dict[int, list[float]] = {}
+class Means(NamedTuple):
+    """One person's mean of their daily values (each clamped to the bounds), over the days
+    read, and per month ("2025-03") when asked for."""
+
+    mean: float
+    days: int
+    months: dict[str, float] | None = None
+
+
+def means_cohort(
+    conn: Connection,
+    scopes: Mapping[int, Scope],
+    found: SampleFilter,
+    *,
+    bounds: tuple[float, float],
+    limit: int,
+    per_month: bool = False,
+) -> dict[int, Means]:
+    """Each person's mean of the `DailyRow.value`s `search_cohort` would give (the first
+    `limit` of them, each clamped to `bounds`): what an aggregate over a cohort is made of,
+    without a row for each of 300,000 days. A person with no row is left out.
+
+    On PostgreSQL the database adds the clamped values up in day order, so ten thousand
+    persons send ten thousand rows (per month: one per person and month, the same days).
+    """
     with rls.scoped(conn, "cohort"):
         codes = _visible_codes(conn, found)
         discrete = sorted(i for i, code in codes.items() if not _cumulative(code))
@@ -181,25 +197,71 @@ def values_cohort(
         columns = select(d.c.person_id, value.label("value"), d.c.day_on, d.c.type_id)
         planned = _cohort_query(conn, scopes, found, columns)
         if planned is None:
-            return by_person
+            return {}
         query, params, _ = planned
         if conn.dialect.name != "postgresql":
-            for person_id, number, _, _ in conn.execute(query, params):
-                listed = by_person.setdefault(person_id, [])
+            days: dict[int, list[tuple[date, float]]] = {}
+            for person_id, number, day, _ in conn.execute(query, params):
+                listed = days.setdefault(person_id, [])
                 if len(listed) < limit:
-                    listed.append(float(number))
-            return by_person
-        # One row per person, the values as text in day order: a thirtieth of the rows to
-        # send and convert. With extra_float_digits 3 PostgreSQL writes a float8 as the
-        # shortest text that reads back as the same number: nothing is rounded on the way.
-        conn.exec_driver_sql("SELECT set_config('extra_float_digits', '3', true)")
-        rows = query.order_by(None).subquery()  # the fold orders each person's days
-        order: Any = aggregate_order_by(literal_column("','"), rows.c.day_on, rows.c.type_id)
-        folded = func.string_agg(cast(rows.c.value, Text), order)
-        per_person = select(rows.c.person_id, folded).group_by(rows.c.person_id)
-        for person_id, listed_text in conn.execute(per_person, params).all():
-            by_person[int(person_id)] = list(map(float, listed_text.split(",", limit)[:limit]))
-    return by_person
+                    listed.append((day, float(number)))
+            return {p: _means(listed, bounds, per_month) for p, listed in days.items()}
+        return _means_in_postgres(conn, query, params, bounds, limit, per_month)
+
+
+def _means(days: list[tuple[date, float]], bounds: tuple[float, float], per_month: bool) -> Means:
+    low, high = bounds
+    clamped = [(day, min(max(v, low), high)) for day, v in days]
+    months: dict[str, float] | None = None
+    if per_month:
+        by_month: dict[str, list[float]] = {}
+        for day, v in clamped:
+            by_month.setdefault(day.strftime("%Y-%m"), []).append(v)
+        months = {month: sum(vs) / len(vs) for month, vs in by_month.items()}
+    values = [v for _, v in clamped]
+    return Means(sum(values) / len(values), len(values), months)
+
+
+def _means_in_postgres(
+    conn: Connection,
+    query: Select[Any],
+    params: dict[str, Any],
+    bounds: tuple[float, float],
+    limit: int,
+    per_month: bool,
+) -> dict[int, Means]:
+    rows = query.order_by(None).subquery()
+    day_order = (rows.c.day_on, rows.c.type_id)
+    numbered = select(
+        rows.c.person_id,
+        rows.c.day_on,
+        func.least(func.greatest(rows.c.value, bounds[0]), bounds[1]).label("value"),
+        func.row_number().over(partition_by=rows.c.person_id, order_by=day_order).label("n"),
+    ).subquery()
+    # Added up in day order: the same additions, in the same order, as Python's over a list.
+    added = func.sum(aggregate_order_by(numbered.c.value, numbered.c.n))
+    kept = numbered.c.n <= limit
+    month = func.to_char(numbered.c.day_on, "YYYY-MM")
+    grouped: list[Any] = [numbered.c.person_id] + ([month] if per_month else [])
+    statement = (
+        select(*grouped, added, func.count()).where(kept).group_by(*grouped).order_by(*grouped)
+    )
+    found: dict[int, Means] = {}
+    rows_found: list[Any] = list(conn.execute(statement, params))
+    if not per_month:
+        for person_id, summed, days in rows_found:
+            found[int(person_id)] = Means(float(summed) / days, int(days))
+        return found
+    # The period's mean from the months' sums (added month by month): it only says whether
+    # the person contributed; the months' means are what is answered.
+    totals: dict[int, tuple[float, int, dict[str, float]]] = {}
+    for person_id, label, summed, days in rows_found:
+        grand, count, months = totals.get(int(person_id), (0.0, 0, {}))
+        months[label] = float(summed) / days
+        totals[int(person_id)] = (grand + float(summed), count + int(days), months)
+    for person_id, (grand, count, months) in totals.items():
+        found[person_id] = Means(grand / count, count, months)
+    return found
 
 
 def _visible_codes(conn: Connection, found: SampleFilter) -> dict[int, str]:

@@ -240,10 +240,20 @@ class CohortData:
         with self.reads.connect() as conn:
             return daily_observations.search_cohort(conn, self.scopes, found, limit=limit)
 
-    def daily_values(self, found: SampleFilter, *, limit: int) -> dict[int, list[float]]:
-        """Only the values of `daily`'s rows (`DailyRow.value`), for an aggregate."""
+    def daily_means(
+        self,
+        found: SampleFilter,
+        *,
+        bounds: tuple[float, float],
+        limit: int,
+        per_month: bool = False,
+    ) -> dict[int, daily_observations.Means]:
+        """Each person's mean of `daily`'s values (`DailyRow.value`, clamped to `bounds`),
+        and per month if asked, for an aggregate: person id → their means."""
         with self.reads.connect() as conn:
-            return daily_observations.values_cohort(conn, self.scopes, found, limit=limit)
+            return daily_observations.means_cohort(
+                conn, self.scopes, found, bounds=bounds, limit=limit, per_month=per_month
+            )
 
     def door(self, person_id: int) -> PersonData:
         """One person's door within their logged decision (for reads a cohort query does

@@ -105,12 +105,17 @@ class Staging:
         self._tables[key] = name
         return name
 
-    def _copy(
-        self, table: Table, columns: Mapping[str, Sequence[Any]], json_texts: frozenset[str]
+    def stage(
+        self,
+        table: Table,
+        columns: Mapping[str, Sequence[Any]],
+        json_texts: Iterable[str] = (),
     ) -> str | None:
-        """COPY the rows into the (emptied) staging table of their shape; its name, or None
-        when there are no rows."""
+        """COPY the rows given as columns (all of one length) into the (emptied) staging
+        table of their shape; its name, or None when there are no rows. A column named in
+        `json_texts` holds JSON as text (or None)."""
         names = tuple(columns)
+        json_texts = frozenset(json_texts)
         if not names or not len(columns[names[0]]):
             return None
         staging = self._table(table, names, json_texts)
@@ -139,7 +144,7 @@ class Staging:
         A column named in `json_texts` holds JSON as text (or None), cast on the way in.
         """
         texts = frozenset(json_texts)
-        staging = self._copy(table, columns, texts)
+        staging = self.stage(table, columns, texts)
         if staging is None:
             return 0
         statement, params = _insert_new_sql(table, staging, constants, tuple(columns), texts)
@@ -153,7 +158,7 @@ class Staging:
         if not rows:
             return
         names = tuple(rows[0])
-        staging = self._copy(table, {n: [row[n] for row in rows] for n in names}, frozenset())
+        staging = self.stage(table, {n: [row[n] for row in rows] for n in names}, frozenset())
         assert staging is not None
         columns = sql.SQL(", ").join(map(sql.Identifier, names))
         with driver(self.conn).cursor() as cursor:
