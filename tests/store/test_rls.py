@@ -308,7 +308,10 @@ def test_the_cohort_scope_appends_to_the_log_and_changes_nothing_else(app: Engin
             # No person's data is written under it, nor another scope's tables read.
             assert conn.execute(update(schema.daily_summaries).values(total=1.0)).rowcount == 0
             assert conn.scalar(select(func.count()).select_from(schema.quantity_samples)) == 0
-            assert conn.scalar(select(func.count()).select_from(schema.persons)) == 0
+            assert conn.scalar(select(func.count()).select_from(schema.accounts)) == 0
+            # The persons are read (an answer's groups: age band, sex), never changed.
+            assert conn.scalar(select(func.count()).select_from(schema.persons)) == 2
+            assert conn.execute(update(schema.persons).values(sex="other")).rowcount == 0
         # Outside the block, the same batch is refused.
         with conn.begin(), pytest.raises(ProgrammingError, match="row-level security"):
             conn.execute(insert(log), [{**entry, "person_id": p, "seq": 2} for p in (ann, bo)])

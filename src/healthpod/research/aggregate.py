@@ -396,6 +396,7 @@ def gather_groups(
     members: dict[str, dict[int, float]] = {}
     by_month = group_by == "month"
     means = opened.data.daily_means(found, bounds=bounds, limit=max_days, per_month=by_month)
+    traits = {} if by_month else opened.data.grouping_traits(first_day)
     for person_id, person in means.items():
         decision = opened.decisions[person_id]
         per_person[person_id] = (person.mean, decision.entry_seq, decision.consent_id)
@@ -403,8 +404,7 @@ def gather_groups(
             for month, mean in person.months.items():
                 members.setdefault(month, {})[person_id] = mean
             continue
-        with opened.data.door(person_id).reader() as read:
-            decade, sex = read.grouping_traits(first_day)
+        decade, sex = traits[person_id]
         label = grouping.sex_group(sex) if group_by == "sex" else grouping.band(decade)
         members.setdefault(label, {})[person_id] = person.mean
     return per_person, members

@@ -255,6 +255,25 @@ class CohortData:
                 conn, self.scopes, found, bounds=bounds, limit=limit, per_month=per_month
             )
 
+    def grouping_traits(self, on: date) -> dict[int, tuple[int | None, str | None]]:
+        """Each allowed person's decade of age on `on` (30 for 30-39) and sex, None for what
+        is not stored, in one query (row-level security's `cohort` scope): person id →
+        (decade, sex). Only what a study's answer may be grouped by, inside the pod: never
+        released per person (no birth date, no name), so it is given whatever the scope says
+        of identity; only an answer's groups are built from it."""
+        p = schema.persons
+        found: dict[int, tuple[int | None, str | None]] = dict.fromkeys(self.scopes, (None, None))
+        with self.reads.connect() as conn, rls.scoped(conn, "cohort"):
+            rows = conn.execute(
+                select(p.c.id, p.c.birth_date, p.c.sex).where(
+                    scope_sql.among(p.c.id, conn.dialect.name)
+                ),
+                {"ids": scope_sql.ids_value(conn.dialect.name, sorted(self.scopes))},
+            )
+            for person_id, birth, sex in rows:
+                found[int(person_id)] = (_decade(birth, on), sex)
+        return found
+
     def door(self, person_id: int) -> PersonData:
         """One person's door within their logged decision (for reads a cohort query does
         not offer).
@@ -283,6 +302,14 @@ def _for_cohort(
     """Only `consent.access.open_for_cohort` calls this, after the decisions are logged;
     `scopes` already hold each person's restrictions and what they marked wrong."""
     return CohortData(engine, reads, scopes, accessors)
+
+
+def _decade(birth: date | None, on: date) -> int | None:
+    """The decade of an age on `on` (30 for 30-39), or None without a birth date before it."""
+    if birth is None or birth > on:
+        return None
+    years = on.year - birth.year - ((on.month, on.day) < (birth.month, birth.day))
+    return years // 10 * 10
 
 
 class Reader:
@@ -348,24 +375,6 @@ class Reader:
         if not self.scope.sees_identity:
             return Identity(self.person_id, None, None, None, shown=False)
         return Identity(self.person_id, row.name, row.birth_date, row.sex, shown=True)
-
-    def grouping_traits(self, on: date) -> tuple[int | None, str | None]:
-        """The decade of the person's age on `on` (30 for 30-39) and their sex, or None for
-        what is not stored: only what a study's answer may be grouped by, inside the pod. It
-        is never released per person (no birth date, no name), so it is given whatever the
-        scope says of identity; only an answer's groups are built from it."""
-        p = schema.persons
-        row = self.conn.execute(
-            select(p.c.birth_date, p.c.sex).where(p.c.id == self.person_id)
-        ).first()
-        if row is None:
-            return None, None
-        birth: date | None = row.birth_date
-        decade = None
-        if birth is not None and birth <= on:
-            years = on.year - birth.year - ((on.month, on.day) < (birth.month, birth.day))
-            decade = years // 10 * 10
-        return decade, row.sex
 
     # --- samples and daily summaries -----------------------------------------------------
 

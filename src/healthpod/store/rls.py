@@ -31,9 +31,10 @@ of the tables listed for it in `SCOPES`, nothing else:
   form a study's cohort and check its budgets (`healthpod.research`); it may also add a
   release's charges to the ledger (`SCOPE_APPENDS`), never change them.
 - `cohort`: the door's set-based read of a study's cohort (`consent.access.open_for_cohort`):
-  the participants' consents, what they marked "only me" or wrong, their daily summaries and
-  the heads of their access logs. It also writes, only to the log (`SCOPE_APPENDS`): one
-  entry per person appended in a batch, each chain kept by its head.
+  the participants' consents, what they marked "only me" or wrong, their daily summaries, the
+  birth date and sex an answer may be grouped by (`persons`) and the heads of their access
+  logs. It also writes, only to the log (`SCOPE_APPENDS`): one entry per person appended in a
+  batch, each chain kept by its head.
 
 The application's database role owns no table (`role_sql`): it cannot drop a policy, disable
 row-level security or alter a table. The owner role runs the migrations. SQLite has neither
@@ -97,6 +98,7 @@ SCOPES: dict[str, tuple[str, ...]] = {
         "consents",
         "daily_summaries",
         "marked_wrong",
+        "persons",
         "restrictions",
     ),
 }
