@@ -61,7 +61,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
-from bench_support import fresh_database
+from bench_support import APP_ROLE, as_app_role, fresh_database
 from sqlalchemy import text
 
 from healthpod import accounts
@@ -536,39 +536,6 @@ def _save(region: Region, folder: Path) -> None:
 def _load(folder: Path) -> Region:
     fields = json.loads((folder / "region.json").read_text())
     return Region(**(fields | {"home": Path(fields["home"])}))
-
-
-APP_ROLE = "bench_region_app"
-
-
-def as_app_role(url: str) -> str:
-    """`url` as a role like the app's (`healthpod db roles`): no superuser, no BYPASSRLS, rows
-    only, so every query goes through the row-level security policies. Made if missing and
-    granted this database's tables; it logs in without a password, so the server must let
-    it (trust for local connections, as a test server does)."""
-    from sqlalchemy.engine import make_url
-
-    from healthpod.store.engine import make_engine
-
-    engine = make_engine(url, isolation_level="AUTOCOMMIT")
-    with engine.connect() as conn:
-        if conn.scalar(text("SELECT 1 FROM pg_roles WHERE rolname = :r"), {"r": APP_ROLE}) is None:
-            conn.execute(
-                text(
-                    f'CREATE ROLE "{APP_ROLE}" LOGIN NOSUPERUSER NOBYPASSRLS NOCREATEDB '
-                    "NOCREATEROLE"
-                )
-            )
-        database = conn.scalar(text("SELECT current_database()"))
-        for grant in (
-            f'GRANT CONNECT, TEMPORARY ON DATABASE "{database}" TO "{APP_ROLE}"',
-            f'GRANT USAGE ON SCHEMA public TO "{APP_ROLE}"',
-            f'GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO "{APP_ROLE}"',
-            f'GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA public TO "{APP_ROLE}"',
-        ):
-            conn.execute(text(grant))
-    engine.dispose()
-    return make_url(url).set(username=APP_ROLE).render_as_string(hide_password=False)
 
 
 def _measure(label: str, region: Region, persons: int, args: argparse.Namespace) -> None:

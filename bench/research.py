@@ -20,8 +20,9 @@ one NDJSON line per record, the `returned` entries) and prints its time, records
 
 The build writes past row-level security (ids drawn by the bench, many persons per
 transaction): give a superuser's URL, as for the other benches; the release itself is the
-application's code path. Target (issue #15): one aggregate over 10,000 participants on
-PostgreSQL under 2 s. The machine may be shared: say what else ran with the figures (the
+application's code path, and with `--app-role` it connects as a role like the app's, under
+row-level security (the bench's own counts stay the superuser's). Target (issue #15): one
+aggregate over 10,000 participants on PostgreSQL under 2 s. The machine may be shared: say what else ran with the figures (the
 load average is printed).
 """
 
@@ -38,7 +39,7 @@ import time
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
-from bench_support import fresh_database
+from bench_support import APP_ROLE, as_app_role, fresh_database
 from sqlalchemy import Connection, func, insert, select
 
 from healthpod.config import Settings
@@ -193,11 +194,11 @@ def _log_rows(pod: Pod) -> int:
         return int(conn.scalar(select(func.count()).select_from(schema.access_log)) or 0)
 
 
-def _time_export(pod: Pod, study_id: int, target: Path, now_ms: int) -> None:
+def _time_export(pod: Pod, built: Pod, study_id: int, target: Path, now_ms: int) -> None:
     """One Group export's file, made as the server makes it, timed."""
     with pod.engine.connect() as conn:
         study = studies.get(conn, study_id)
-    before = _log_rows(pod)
+    before = _log_rows(built)
     started, started_cpu = time.perf_counter(), time.process_time()
     with target.open("wb") as out:
 
@@ -217,7 +218,7 @@ def _time_export(pod: Pod, study_id: int, target: Path, now_ms: int) -> None:
     print(
         f"  pseudonymised export of {progress.persons:,} participants: {took:.3f} s "
         f"(this process's CPU {cpu:.3f} s), {progress.records:,} records, "
-        f"{target.stat().st_size / 1e6:.1f} MB, log entries written: {_log_rows(pod) - before:,}"
+        f"{target.stat().st_size / 1e6:.1f} MB, log entries written: {_log_rows(built) - before:,}"
     )
 
 
@@ -234,7 +235,14 @@ def main() -> None:
     parser.add_argument(
         "--export", action="store_true", help="also time one pseudonymised Group export"
     )
+    parser.add_argument(
+        "--app-role",
+        action="store_true",
+        help="release as a role like the app's, under row-level security (PostgreSQL)",
+    )
     args = parser.parse_args()
+    if args.app_role and args.database_url is None:
+        parser.error("--app-role needs --database-url (PostgreSQL)")
     label = "PostgreSQL" if args.database_url else "SQLite"
     with (
         tempfile.TemporaryDirectory() as tmp,
@@ -258,11 +266,16 @@ def main() -> None:
         study_id, rows = build(pod, args.participants, args.days, now_ms)
         built_s = time.perf_counter() - started
         print(f"  built in {built_s:.1f} s: {rows:,} daily rows")
+        built = pod
+        if args.app_role:
+            pod = Pod.open(Settings(home=home, database_url=as_app_role(url)))
+            audit.use_key(pod.engine, access_log_key(settings))
+            print(f"  releases connect as {APP_ROLE} (row-level security)")
         times, cpu = [], []
         entries = 0
         answer = None
         for run in range(args.runs):
-            before = _log_rows(pod)
+            before = _log_rows(built)
             started, started_cpu = time.perf_counter(), time.process_time()
             answer = aggregate.release(
                 pod.engine,
@@ -280,10 +293,10 @@ def main() -> None:
             )
             times.append(time.perf_counter() - started)
             cpu.append(time.process_time() - started_cpu)
-            entries = _log_rows(pod) - before
+            entries = _log_rows(built) - before
         assert answer is not None
         what = args.statistic + (f" per {args.group_by}" if args.group_by else "")
-        with pod.engine.connect() as conn:
+        with built.engine.connect() as conn:
             sampled = random.Random(1).sample(
                 [p.person_id for p in studies.participants(conn, study_id)], 20
             )
@@ -302,8 +315,11 @@ def main() -> None:
         print(f"  value {answer.value:.1f}, epsilon spent {answer.epsilon_spent:.3f}")
         print(f"  chains of 20 sampled participants verify: {intact}")
         if args.export:
-            _time_export(pod, study_id, Path(tmp) / "Observation.ndjson", now_ms + args.runs + 1)
+            _time_export(
+                pod, built, study_id, Path(tmp) / "Observation.ndjson", now_ms + args.runs + 1
+            )
         pod.engine.dispose()
+        built.engine.dispose()
     print(f"load average at the end: {os.getloadavg()[0]:.1f}")
 
 
