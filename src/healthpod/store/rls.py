@@ -56,8 +56,11 @@ from healthpod.store import schema
 
 PERSON_SETTING = "healthpod.person_id"
 SCOPE_SETTING = "healthpod.scope"
-_PERSON = f"NULLIF(current_setting('{PERSON_SETTING}', true), '')::bigint"
-_SCOPE = f"current_setting('{SCOPE_SETTING}', true)"
+# Each in a scalar subquery: PostgreSQL then reads the setting once per statement (an InitPlan)
+# instead of once per row, which a policy over a cohort's 300,000 rows felt (a scan took
+# about 1.6 times as long).
+_PERSON = f"(SELECT NULLIF(current_setting('{PERSON_SETTING}', true), '')::bigint)"
+_SCOPE = f"(SELECT current_setting('{SCOPE_SETTING}', true))"
 
 Scope = Literal[
     "sign-in",
