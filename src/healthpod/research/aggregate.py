@@ -227,13 +227,10 @@ def release(
                 f"{study.min_cohort}: no answer is given."
             )
         with reads.connect() as conn:
-            by_study, by_year = rows.budgets_spent(
+            by_study, by_year = rows.most_spent(
                 conn, cohort, study_id=study_id, since_ms=now_ms - YEAR_MS
             )
-        remaining = min(
-            min(study.epsilon_total - by_study.get(p, 0.0) for p in cohort),
-            min(yearly_epsilon - by_year.get(p, 0.0) for p in cohort),
-        )
+        remaining = min(study.epsilon_total - by_study, yearly_epsilon - by_year)
         if epsilon > remaining + 1e-12:
             raise Conflict(
                 f"Epsilon {epsilon} is above the budget left for some participant "

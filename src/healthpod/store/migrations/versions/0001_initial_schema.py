@@ -1107,7 +1107,11 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("release_id", "person_id", name=op.f("pk_privacy_ledger")),
     )
     op.create_index(
-        "ix_privacy_ledger_person_at", "privacy_ledger", ["person_id", "at_ms"], unique=False
+        "ix_privacy_ledger_person_at",
+        "privacy_ledger",
+        ["person_id", "at_ms"],
+        unique=False,
+        postgresql_include=["study_id", "epsilon"],
     )
 
     # ### end Alembic commands ###
