@@ -22,8 +22,8 @@ The build writes past row-level security (ids drawn by the bench, many persons p
 transaction): give a superuser's URL, as for the other benches; the release itself is the
 application's code path, and with `--app-role` it connects as a role like the app's, under
 row-level security (the bench's own counts stay the superuser's). Target (issue #15): one
-aggregate over 10,000 participants on PostgreSQL under 2 s. The machine may be shared: say what else ran with the figures (the
-load average is printed).
+aggregate over 10,000 participants on PostgreSQL under 2 s. The machine may be shared: say
+what else ran with the figures (the load average is printed).
 """
 
 from __future__ import annotations
