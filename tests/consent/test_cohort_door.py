@@ -168,6 +168,19 @@ def test_the_cohort_read_gives_the_same_inputs_and_entries_as_one_person_at_a_ti
         clamped = [min(max(d.value, BOUNDS[0]), BOUNDS[1]) for d in days]
         assert means[person_id].days == len(clamped)
         assert means[person_id].mean == pytest.approx(sum(clamped) / len(clamped))
+    # At most `limit` days a person, the first ones, per month too.
+    cut = opened.data.daily_means(steps, bounds=BOUNDS, limit=2, per_month=True)
+    for person_id, days in rows.items():
+        first = [(d.day, min(max(d.value, BOUNDS[0]), BOUNDS[1])) for d in days[:2]]
+        assert cut[person_id].days == len(first)
+        assert cut[person_id].mean == pytest.approx(sum(v for _, v in first) / len(first))
+        months: dict[str, list[float]] = {}
+        for day, value in first:
+            months.setdefault(day.strftime("%Y-%m"), []).append(value)
+        assert cut[person_id].months == pytest.approx(
+            {month: sum(vs) / len(vs) for month, vs in months.items()}
+        )
+    assert any(len(days) > 2 for days in rows.values())
     assert set(rows) == set(values) and opened.data.person_ids == sorted(
         ids[n] for n in ("ann", "bo", "cy", "di", "ed")
     )

@@ -231,21 +231,21 @@ def most_spent(
     `since_ms` (0.0 when none was): what a release over them may still spend, checked
     before every answer.
 
-    On PostgreSQL each person's ledger rows are added up by one index-only scan of the
-    ledger's (person, time) index, which carries the study and epsilon: a person's rows lie
-    in as many pages as there were releases, and reading those pages cost most of the check
-    once a study had made a few dozen releases.
+    On PostgreSQL the ledger's (person, time) index carries the study and epsilon, and the
+    persons are one array (`= ANY`, not a join the planner turns into a loop of ten thousand
+    lookups): one index-only pass over the cohort's rows, whose heap pages (as many per
+    person as there were releases) are not read. As the app role, at 51 releases over 10,000
+    people: 65 ms, where the per-person lookups of the heap took about a second.
     """
     dialect = conn.dialect.name
     with rls.scoped(conn, "research"):
         if dialect == "postgresql":
             row = conn.exec_driver_sql(
-                "SELECT max(s.by_study), max(s.by_year) "
-                "FROM unnest(CAST(%(ids)s AS BIGINT[])) AS ids(person_id) "
-                "CROSS JOIN LATERAL (SELECT "
-                "sum(l.epsilon) FILTER (WHERE l.study_id = %(study)s) AS by_study, "
-                "sum(l.epsilon) FILTER (WHERE l.at_ms >= %(since)s) AS by_year "
-                "FROM privacy_ledger AS l WHERE l.person_id = ids.person_id) AS s",
+                "SELECT max(by_study), max(by_year) FROM (SELECT "
+                "sum(epsilon) FILTER (WHERE study_id = %(study)s) AS by_study, "
+                "sum(epsilon) FILTER (WHERE at_ms >= %(since)s) AS by_year "
+                "FROM privacy_ledger WHERE person_id = ANY(CAST(%(ids)s AS BIGINT[])) "
+                "AND (study_id = %(study)s OR at_ms >= %(since)s) GROUP BY person_id) AS spent",
                 {"ids": ids_value(dialect, person_ids), "study": study_id, "since": since_ms},
             ).one()
             return float(row[0] or 0.0), float(row[1] or 0.0)
