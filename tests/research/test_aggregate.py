@@ -164,6 +164,9 @@ def test_minimum_cohort_and_leaving_mid_study(run, cohort, engine):
         (("--type", "steps", "--bounds", "0,30000", "--epsilon", "0"), "above zero", 2),
         (("--type", "steps", "--bounds", "0,30000", "--epsilon", "-1"), "above zero", 2),
         (("--type", "steps", "--bounds", "0,30000", "--epsilon", "5"), "budget", 1),
+        (("--type", "steps", "--bounds", "0,1e308"), "within ±1,000,000,000", 2),
+        (("--type", "steps", "--bounds", "0,1e-300"), "too close together", 2),
+        (("--type", "steps", "--bounds", "0,30000", "--epsilon", "1e-300"), "at least", 2),
     ],
 )
 def test_bad_requests_are_refused_logged_and_spend_nothing(

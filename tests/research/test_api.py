@@ -246,6 +246,13 @@ def test_another_studys_sponsor_is_refused_and_the_refusal_is_logged(engine, wor
         ({"epsilon": 0}, 400, "above zero"),
         ({"epsilon": -1}, 400, "above zero"),
         ({"epsilon": 5}, 409, "budget"),
+        # Beyond what OpenDP calibrates noise for: refused before anything is read.
+        ({"bounds": [0, 1e308]}, 400, "within ±1,000,000,000"),
+        ({"bounds": [-1e308, 1e308], "statistic": "sum"}, 400, "within ±1,000,000,000"),
+        ({"bounds": [0, 1e-300]}, 400, "too close together"),
+        ({"bounds": [0, 5e-324], "statistic": "quantile", "quantiles": [0.5]}, 400, "too close"),
+        ({"epsilon": 1e-300}, 400, "at least 0.001"),
+        ({"epsilon": 5e-324, "statistic": "count"}, 400, "at least 0.001"),
         ({"statistic": "mode"}, 400, "Unknown statistic"),
         ({"statistic": "quantile"}, 400, "quantiles"),
         ({"statistic": "quantile", "quantiles": [1.5]}, 400, "between 0 and 1"),

@@ -38,6 +38,12 @@ from healthpod.vocabulary import sample_type
 dp.enable_features("contrib")
 
 STATISTICS = ("count", "sum", "mean", "quantile", "histogram")
+# What OpenDP can calibrate noise for (its search for a scale tops out near 1e14): bounds
+# beyond any daily health value, an epsilon whose noise drowns any answer, and bounds so close
+# together that a quantile's 1,001 candidates between them are not distinct numbers.
+MAX_BOUND = 1e9
+MIN_EPSILON = 0.001
+MIN_SPAN = 1e-3  # of the bounds' own size
 EVENT = "research.aggregate"
 YEAR_MS = 365 * 86_400_000
 ALPHA = 0.05
@@ -139,8 +145,26 @@ def check_request(
         raise InvalidRequest(
             "Give the bounds as LOW,HIGH with LOW below HIGH.", hint="For example --bounds 0,30000."
         )
+    low, high = bounds
+    if max(abs(low), abs(high)) > MAX_BOUND:
+        raise InvalidRequest(
+            f"The bounds must lie within ±{MAX_BOUND:,.0f}: no daily value needs more, and the "
+            "noise of wider ones cannot be calibrated.",
+            hint="Give the range a daily value of the type really takes, e.g. --bounds 0,30000.",
+        )
+    if high - low < MIN_SPAN * max(1.0, abs(low), abs(high)):
+        raise InvalidRequest(
+            "The bounds are too close together for an answer (at least a thousandth of their "
+            "size apart).",
+            hint="Give the range a daily value of the type really takes, e.g. --bounds 0,30000.",
+        )
     if not (math.isfinite(epsilon) and epsilon > 0):
         raise InvalidRequest("Epsilon must be a number above zero.", hint="For example 0.5.")
+    if epsilon < MIN_EPSILON:
+        raise InvalidRequest(
+            f"Epsilon must be at least {MIN_EPSILON}: below it the noise drowns any answer.",
+            hint="For example 0.5.",
+        )
     _check_shape(statistic, quantiles, bins)
     if group_by is not None and group_by not in grouping.GROUPINGS:
         raise InvalidRequest(
@@ -208,6 +232,9 @@ def release(
         study = studies.get(conn, study_id)
         joined = _joined(conn, study_id)
     cohort = list(joined)
+    # OpenDP types its measurements by the numbers' Python types: floats throughout.
+    bounds = None if bounds is None else (float(bounds[0]), float(bounds[1]))
+    epsilon = float(epsilon)
     try:
         category = check_request(
             study,
@@ -287,25 +314,37 @@ def release(
 
     answer: Released | grouping.Grouped
     words = _WORDS[statistic]
-    if group_by is not None:
-        labels = (
-            grouping.months(study.data_from_ms, study.data_to_ms)
-            if group_by == "month"
-            else sorted(members, key=_label_order)
+    try:
+        if group_by is not None:
+            labels = (
+                grouping.months(study.data_from_ms, study.data_to_ms)
+                if group_by == "month"
+                else sorted(members, key=_label_order)
+            )
+            answer = grouping.answer_groups(
+                group_by,
+                members,
+                labels,
+                epsilon=epsilon,
+                min_cohort=study.min_cohort,
+                answer=answer_of,
+            )
+            charges = answer.charges()
+            words = f"{words} per {group_by}"
+        else:
+            answer = answer_of(epsilon, [v for v, _, _ in per_person.values()])
+            charges = dict.fromkeys(per_person, epsilon)
+    except (dp.OpenDPException, ArithmeticError, ValueError, TypeError) as failed:
+        # The checks above keep the parameters where OpenDP calibrates noise; should it still
+        # refuse them, the answer is refused like any other, nothing released or charged.
+        message = (
+            "OpenDP could not make this answer with these bounds and epsilon "
+            f"({type(failed).__name__}): no answer is given."
         )
-        answer = grouping.answer_groups(
-            group_by,
-            members,
-            labels,
-            epsilon=epsilon,
-            min_cohort=study.min_cohort,
-            answer=answer_of,
-        )
-        charges = answer.charges()
-        words = f"{words} per {group_by}"
-    else:
-        answer = answer_of(epsilon, [v for v, _, _ in per_person.values()])
-        charges = dict.fromkeys(per_person, epsilon)
+        _log_refusal(engine, study, cohort, message, now_ms=now_ms)
+        raise InvalidRequest(
+            message, hint="Use bounds a daily value really takes and a larger epsilon."
+        ) from None
     with access._one_writer(engine), engine.begin() as conn:
         release_id = rows.add_release(
             conn,
