@@ -23,7 +23,7 @@ from healthpod.cli import cli
 from healthpod.consent.model import Granularity
 from healthpod.insights import findings, stats
 from healthpod.pod import now_ms
-from healthpod.share import links
+from healthpod.share import links, pseudonyms
 from healthpod.store import resources, schema
 from healthpod.store.person_data import for_owner
 from smart_support import (
@@ -138,8 +138,9 @@ def _link_contents(
     world,
     granularity: Granularity,
     categories: frozenset[str] = frozenset({"activity", "conditions"}),
-) -> str:
-    """A share link to `categories`, opened as its recipient: the bundle as text."""
+) -> tuple[str, pseudonyms.LinkIds]:
+    """A share link to `categories`, opened as its recipient: the bundle as text, and the
+    link's pseudonyms of the pod's ids (the ids in its file)."""
     made = links.create(
         world["pod"],
         world["anna"],
@@ -161,7 +162,7 @@ def _link_contents(
             _b64d(iv), _b64d(ciphertext) + _b64d(tag), protected.encode("ascii")
         )
         texts.append(plain.decode())
-    return "\n".join(texts)
+    return "\n".join(texts), pseudonyms.for_link(world["pod"].settings, made.link)
 
 
 def _owner(world):
@@ -192,7 +193,7 @@ def test_a_sample_marked_wrong_counts_nowhere_and_is_shared_nowhere_until_unmark
     assert days[date(2024, 1, 2)] == 1001 + 500 and last_week == 7 * 30 and mean == 7 * 30
     before = {"total": app.total("Observation"), "everything": len(app.ids(everything))}
     assert f"Observation/{car_ride}" in app.ids("Observation")
-    daily_link = _link_contents(world, Granularity.DAILY)
+    daily_link, _ids = _link_contents(world, Granularity.DAILY)
     assert '"value": 1501' in daily_link or '"value":1501' in daily_link
 
     marked = world["data"]("mark-wrong", car_ride, minutes, "--reason", "a car ride")
@@ -217,9 +218,11 @@ def test_a_sample_marked_wrong_counts_nowhere_and_is_shared_nowhere_until_unmark
         assert not gone & set(found) and len(found) == before["everything"] - 2
         exported = caller.export()
         assert exported and not gone & set(exported)
-    raw_link = _link_contents(world, Granularity.RAW)
-    assert car_ride not in raw_link and minutes not in raw_link and "q-" in raw_link
-    daily_link = _link_contents(world, Granularity.DAILY)
+    raw_link, ids = _link_contents(world, Granularity.RAW)
+    assert ids.of(f"Observation/{car_ride}") not in raw_link
+    assert ids.of(f"Observation/{minutes}") not in raw_link
+    assert ids.of(f"Observation/q-{world['exercise'][0]}") in raw_link  # still shared
+    daily_link, _ids = _link_contents(world, Granularity.DAILY)
     assert "1501" not in daily_link and (
         '"value": 1001' in daily_link or '"value":1001' in daily_link
     )
@@ -239,7 +242,8 @@ def test_a_sample_marked_wrong_counts_nowhere_and_is_shared_nowhere_until_unmark
     assert app.total("Observation") == before["total"]
     assert len(app.ids(everything)) == before["everything"]
     assert app.get(f"Observation/{car_ride}").status_code == 200
-    assert car_ride in _link_contents(world, Granularity.RAW)
+    raw_link, ids = _link_contents(world, Granularity.RAW)
+    assert ids.of(f"Observation/{car_ride}") in raw_link
     assert _marks(world) == 0
     # each change is in the access log as the person's own act
     log = schema.access_log
@@ -373,10 +377,10 @@ def test_the_persons_own_notes_are_shared_like_any_record_of_their_category(worl
     app = _app(world)  # every category
     assert f"Condition/{condition['id']}" in app.ids("Condition")
     assert app.get(f"Observation/{observation['id']}").status_code == 200
-    conditions_only = _link_contents(world, Granularity.RAW, frozenset({"conditions"}))
+    conditions_only, _ids = _link_contents(world, Granularity.RAW, frozenset({"conditions"}))
     assert "Headache after the run" in conditions_only
     assert "Counted in the car" not in conditions_only  # a note is another kind of record
-    activity_only = _link_contents(world, Granularity.RAW, frozenset({"activity"}))
+    activity_only, _ids = _link_contents(world, Granularity.RAW, frozenset({"activity"}))
     assert "Headache after the run" not in activity_only
 
     # bad input: a clear message, nothing stored

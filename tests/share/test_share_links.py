@@ -31,7 +31,7 @@ from tests.conftest import as_superuser
 from healthpod.cli import cli
 from healthpod.consent.model import Granularity
 from healthpod.pod import now_ms
-from healthpod.share import links
+from healthpod.share import links, pseudonyms
 from healthpod.store import resources, schema
 
 sys.path.insert(0, str(Path(__file__).parents[1]))
@@ -142,6 +142,22 @@ def make(world, **asked: Any) -> links.Made:
     return links.create(world["pod"], world["anna"], request, now_ms=now)
 
 
+def pod_ids(world, made: links.Made) -> dict[str, str]:
+    """The pod's own id ("cond-1", "q-12") of each resource id in the link's latest file.
+
+    The file's ids are the link's pseudonyms; the person's access log names what left in the
+    pod's own references (its `returned` entry), and the link's pseudonym of each is its id
+    in the file.
+    """
+    ids = pseudonyms.for_link(world["pod"].settings, made.link)
+    returned = [
+        e for e in _log(world["pod"], made.link.person_id)
+        if e["event"] == "returned" and e["via"] == made.link.via
+    ]  # fmt: skip
+    refs = returned[-1]["details"]["ids"]
+    return {ids.of(ref): ref.split("/", 1)[1] for ref in refs}
+
+
 def _log(pod, person_id: int) -> list[Any]:
     log = schema.access_log
     with as_superuser(pod.engine) as conn:
@@ -173,7 +189,8 @@ def test_a_recipient_decrypts_only_the_chosen_categories_and_never_another_perso
     kinds = {r["resourceType"] for r in found}
     assert kinds == {"Composition", "Patient", "Observation", "Condition"}
     patient = next(r for r in found if r["resourceType"] == "Patient")
-    assert patient["id"] == str(world["anna"]) and patient["name"] == [{"text": "Anna"}]
+    # The link's pseudonym of Anna, not her id in the pod (pseudonyms are tested below).
+    assert patient["id"] != str(world["anna"]) and patient["name"] == [{"text": "Anna"}]
     observations = [r for r in found if r["resourceType"] == "Observation"]
     # Daily summaries of heart rate (five days), no steps, nothing of Bob's.
     assert len(observations) == 5

@@ -30,7 +30,7 @@ from healthpod.consent import access, audit
 from healthpod.consent.model import ALL_CATEGORIES, Granularity
 from healthpod.errors import InvalidRequest, NotFound
 from healthpod.pod import Pod
-from healthpod.share import summary
+from healthpod.share import pseudonyms, summary
 from healthpod.store import share_links
 from healthpod.store.share_links import ShareLink
 
@@ -166,9 +166,13 @@ def create(pod: Pod, person_id: int, asked: LinkRequest, *, now_ms: int) -> Made
 
 def encrypt_file(made: access.LinkAccess, key: str, *, pod: Pod, now_ms: int) -> str:
     """The summary behind an allowed link request as compact JWE, its contents logged."""
-    assert made.data is not None
+    assert made.data is not None and made.link is not None
     bundle, ids = summary.bundle(
-        made.data, made.records, base=pod.settings.public_base_url, now_ms=now_ms
+        made.data,
+        made.records,
+        ids=pseudonyms.for_link(pod.settings, made.link),
+        base=pod.settings.public_base_url,
+        now_ms=now_ms,
     )
     access.link_returned(pod.engine, made, ids, now_ms=now_ms)
     return encrypt(json.dumps(bundle, separators=(",", ":")).encode(), key)

@@ -1,6 +1,7 @@
 """The International Patient Summary behind a share link (HL7 IPS IG, Composition-uv-ips).
 
-    bundle, ids = summary.bundle(data, records, base=..., now_ms=now)
+    bundle, sent = summary.bundle(data, records, ids=pseudonyms.for_link(settings, link),
+                                  base=..., now_ms=now)
 
 A FHIR document Bundle: the Composition first, then the Patient, then every resource a
 section lists (and the Medications and Specimens those reference). The three sections the IPS
@@ -10,6 +11,9 @@ their entries, or with an `emptyReason` and a narrative saying why they are empt
 holds nothing for it; never `nilknown`, a clinical judgement a pod cannot make). The other
 sections appear only when they have entries. Every section has a generated XHTML narrative
 listing its entries, and every reference the Composition makes is the `fullUrl` of an entry.
+
+No id in it is the pod's: each resource's id is the link's pseudonym of it (`pseudonyms`), each
+entry's fullUrl is `urn:uuid:` and that id, and every reference inside points at a fullUrl.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ from typing import Any
 
 from healthpod.fhir import observation_search, render, resource_search, search
 from healthpod.insights import summaries
+from healthpod.share.pseudonyms import LinkIds
 from healthpod.store.person_data import PersonData, Reader
 from healthpod.vocabulary import RESOURCE_CATEGORIES, Category
 
@@ -138,10 +143,11 @@ def _iso(ms: int) -> str:
 
 
 def bundle(
-    data: PersonData, records: PersonData | None, *, base: str, now_ms: int
+    data: PersonData, records: PersonData | None, *, ids: LinkIds, base: str, now_ms: int
 ) -> tuple[dict[str, Any], list[str]]:
     """The IPS document Bundle of what `data` (and `records`: a daily link's records from
-    healthcare) show, and the references of what it holds, for the access log."""
+    healthcare) show, its resources named by the link's pseudonyms `ids`, and the pod's own
+    references of what it holds, for the access log."""
     if data.scope.daily_only:
         with data.writer() as write:
             summaries.catch_up(write)
@@ -158,8 +164,8 @@ def bundle(
             found += _records(read)
     fhir = f"{base}/fhir"
 
-    def full_url(resource: dict[str, Any]) -> str:
-        return f"{fhir}/{resource['resourceType']}/{resource['id']}"
+    def ref_of(resource: dict[str, Any]) -> str:
+        return f"{resource['resourceType']}/{resource['id']}"
 
     placed: dict[str, list[dict[str, Any]]] = {s.code: [] for s in SECTIONS}
     for resource in found:
@@ -168,26 +174,26 @@ def bundle(
             placed[section.code].append(resource)
     listed = [r for s in SECTIONS for r in placed[s.code]]
     referenced = set(_references(listed))
-    supporting = [
-        r
-        for r in found
-        if r["resourceType"] in SUPPORTING and f"{r['resourceType']}/{r['id']}" in referenced
-    ]
-    by_ref = {f"{r['resourceType']}/{r['id']}": r for r in [*listed, *supporting]}
-    inside = {full_url(r) for r in [patient, *listed, *supporting]}
+    supporting = [r for r in found if r["resourceType"] in SUPPORTING and ref_of(r) in referenced]
+    held = [patient, *listed, *supporting]
+    inside = {f"{fhir}/{ref_of(r)}" for r in held}
     for resource in [*listed, *supporting]:
         _keep_inside(resource, inside, fhir)
+    sent = [ref_of(r) for r in held]  # the pod's own references, for the access log
+    _pseudonymise(held, ids, fhir)
+    by_url = {_full_url(r): r for r in held}
     sections = []
     for section in SECTIONS:
         entries = placed[section.code]
         if entries:
-            sections.append(_section(section, entries, by_ref, full_url))
+            sections.append(_section(section, entries, by_url))
         elif section.required:
             shared = section.category is not None and data.scope.covers_category(section.category)
             sections.append(_empty_section(section, "unavailable" if shared else "withheld"))
     now = _iso(now_ms)
-    composition_id = str(uuid.uuid4())
-    patient_url = full_url(patient)
+    # The same for a link on every request: the same document, perhaps changed (`can-change`).
+    composition_id = ids.of("Composition/summary")
+    patient_url = _full_url(patient)
     composition: dict[str, Any] = {
         "resourceType": "Composition",
         "id": composition_id,
@@ -212,18 +218,50 @@ def bundle(
     composition["section"] = sections
     entries = [
         {"fullUrl": f"urn:uuid:{composition_id}", "resource": composition},
-        {"fullUrl": patient_url, "resource": patient},
-        *({"fullUrl": full_url(r), "resource": r} for r in [*listed, *supporting]),
+        *({"fullUrl": url, "resource": r} for url, r in by_url.items()),
     ]
     document = {
         "resourceType": "Bundle",
+        # A new identifier for each file made: each is a document instance of its own.
         "identifier": {"system": "urn:ietf:rfc:3986", "value": f"urn:uuid:{uuid.uuid4()}"},
         "type": "document",
         "timestamp": now,
         "entry": entries,
     }
-    ids = [f"Patient/{patient['id']}", *by_ref]
-    return document, ids
+    return document, sent
+
+
+def _full_url(resource: dict[str, Any]) -> str:
+    return f"urn:uuid:{resource['id']}"
+
+
+def _pseudonymise(held: Sequence[dict[str, Any]], ids: LinkIds, fhir: str) -> None:
+    """Give each resource the link's pseudonym for its id and point every reference to a
+    resource in the document at that one's `urn:uuid:` fullUrl; in place. Run after
+    `_keep_inside`, so that every reference left names a resource in `held`."""
+    urls = {}
+    for resource in held:
+        ref = f"{resource['resourceType']}/{resource['id']}"
+        urls[ref] = urls[f"{fhir}/{ref}"] = ids.url(ref)
+    for resource in held:
+        _point(resource, urls)
+    for resource in held:
+        resource["id"] = ids.of(f"{resource['resourceType']}/{resource['id']}")
+
+
+def _point(value: Any, urls: dict[str, str]) -> None:
+    if isinstance(value, list):
+        for item in value:
+            _point(item, urls)
+        return
+    if not isinstance(value, dict):
+        return
+    ref = value.get("reference")
+    if isinstance(ref, str) and not ref.startswith("#"):
+        value["reference"] = urls.get(ref.split("/_history/")[0], ref)
+    for child in value.values():
+        if isinstance(child, dict | list):
+            _point(child, urls)
 
 
 def _patient(resource: dict[str, Any]) -> dict[str, Any]:
@@ -325,11 +363,10 @@ def _code(section: Section) -> dict[str, Any]:
 def _section(
     section: Section,
     entries: Sequence[dict[str, Any]],
-    by_ref: dict[str, dict[str, Any]],
-    full_url: Any,
+    by_url: dict[str, dict[str, Any]],
 ) -> dict[str, Any]:
     rows = "".join(
-        "<tr>" + "".join(f"<td>{html.escape(cell)}</td>" for cell in describe(r, by_ref)) + "</tr>"
+        "<tr>" + "".join(f"<td>{html.escape(cell)}</td>" for cell in describe(r, by_url)) + "</tr>"
         for r in entries
     )
     table = (
@@ -340,7 +377,7 @@ def _section(
         "title": section.title,
         "code": _code(section),
         "text": _narrative(table),
-        "entry": [{"reference": full_url(r)} for r in entries],
+        "entry": [{"reference": _full_url(r)} for r in entries],
     }
 
 

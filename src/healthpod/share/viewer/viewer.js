@@ -135,7 +135,7 @@ function show(bundle) {
   const summary = document.getElementById("summary");
   const byRef = new Map();
   for (const entry of bundle.entry || []) {
-    // Sections refer to their entries by fullUrl; entries to each other as Type/id.
+    // References are fullUrls (urn:uuid:); Type/id is kept for documents that use it.
     const r = entry.resource;
     byRef.set(`${r.resourceType}/${r.id}`, r);
     if (entry.fullUrl) byRef.set(entry.fullUrl, r);

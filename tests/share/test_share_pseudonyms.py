@@ -1,0 +1,114 @@
+"""No id of the pod leaves it in a share link's file: each link names its resources by
+pseudonyms of its own, on SQLite and PostgreSQL.
+
+Who must NOT be able to do what: a recipient holding two links of one person (or a link and
+anything else that shows the pod's person id or a record's id) must not be able to tell from
+the ids that they are of one person, whether the link shares who the person is or not. A
+long-term (`L`) link's file, made anew on each request, keeps its ids, so a recipient's app can
+tell what changed.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from typing import Any
+
+import httpx
+import pytest
+from tests.share.test_share_links import (
+    make,
+    open_link,
+    payload_of,
+    pod_ids,
+    world,  # noqa: F401 (a fixture)
+)
+from tests.share.test_share_summary import check_ips
+
+from healthpod.share import pseudonyms
+
+IDENTITY = {"identity", "heart", "activity", "conditions", "immunizations"}
+MASKED = {"heart", "activity", "conditions", "immunizations"}
+
+
+def _strings(value: Any) -> list[str]:
+    """Every string in a JSON value, keys included, at any depth, but a `versionId` ("1")."""
+    if isinstance(value, dict):
+        return [s for k, v in value.items() if k != "versionId" for s in (k, *_strings(v))]
+    if isinstance(value, list):
+        return [s for item in value for s in _strings(item)]
+    return [value] if isinstance(value, str) else []
+
+
+def _ids(document: dict[str, Any]) -> set[str]:
+    """Every resource id, fullUrl and reference in a document."""
+    found = set()
+    for entry in document["entry"]:
+        found |= {entry["fullUrl"], entry["resource"]["id"]}
+        found |= {s for s in _strings(entry["resource"]) if s.startswith("urn:uuid:")}
+    return found
+
+
+@pytest.mark.parametrize("categories", [IDENTITY, MASKED], ids=["identity", "masked"])
+def test_two_links_of_one_person_share_no_id(world, categories):  # noqa: F811
+    first, second = make(world, categories=categories), make(world, categories=categories)
+    (one,) = open_link(first.shlink)
+    (other,) = open_link(second.shlink)
+    check_ips(one), check_ips(other)
+    # The same records, the same Anna, in both ...
+    assert sorted(pod_ids(world, first).values()) == sorted(pod_ids(world, second).values())
+    assert len(one["entry"]) == len(other["entry"]) > 2
+    # ... under ids that have nothing in common: not the Patient's, not any resource's.
+    patients = [d["entry"][1]["resource"] for d in (one, other)]
+    assert patients[0]["id"] != patients[1]["id"]
+    assert _ids(one).isdisjoint(_ids(other))
+
+
+@pytest.mark.parametrize("categories", [IDENTITY, MASKED], ids=["identity", "masked"])
+def test_no_id_of_the_pod_is_in_the_file(world, categories):  # noqa: F811
+    made = make(world, categories=categories, long_term=True)
+    (document,) = open_link(made.shlink)
+    check_ips(document)
+    anna = str(world["anna"])
+    strings = _strings(document)
+    assert anna not in strings and f"Patient/{anna}" not in json.dumps(document)
+    assert not any(s.endswith((f"/{anna}", f":{anna}")) for s in strings)
+    # No id the pod gives a record or a sample ("cond-1", "q-17", "d-…") is anywhere in it,
+    # though the person's access log names each of them as sent through this link.
+    own = set(pod_ids(world, made).values())
+    assert {"cond-1", "imm-1"} <= own and any(i.startswith("d-") for i in own)
+    assert not any(s in own or s.rsplit("/", 1)[-1] in own for s in strings)
+    for entry in document["entry"]:
+        assert entry["fullUrl"] == f"urn:uuid:{entry['resource']['id']}"
+        assert uuid.UUID(entry["resource"]["id"]).version == 8
+
+
+def test_a_long_term_link_keeps_its_ids_from_request_to_request(world):  # noqa: F811
+    made = make(world, categories=MASKED, long_term=True)
+    (first,) = open_link(made.shlink, recipient="Dr. A")
+    (second,) = open_link(made.shlink, recipient="Dr. B")
+    assert [(e["fullUrl"], e["resource"]["id"]) for e in first["entry"]] == [
+        (e["fullUrl"], e["resource"]["id"]) for e in second["entry"]
+    ]
+    assert _ids(first) == _ids(second)
+    # Each file is a document instance of its own (Bundle.identifier); the Composition, the
+    # document made anew, keeps its identifier.
+    assert first["identifier"] != second["identifier"]
+    compositions = [d["entry"][0]["resource"] for d in (first, second)]
+    assert compositions[0]["identifier"] == compositions[1]["identifier"]
+    url = payload_of(made.shlink)["url"]
+    assert httpx.post(url, json={"recipient": "Dr. C"}).json()["status"] == "can-change"
+
+
+def test_a_pseudonym_needs_the_pods_key(world):  # noqa: F811
+    """What the recipient holds (the link's token and file key, the person's and the link's
+    ids) does not make the pseudonym: it is keyed by the pod's secret, kept in its home."""
+    made = make(world, categories=MASKED)
+    (document,) = open_link(made.shlink)
+    patient_id = document["entry"][1]["resource"]["id"]
+    ids = pseudonyms.for_link(world["pod"].settings, made.link)
+    assert ids.of(f"Patient/{world['anna']}") == patient_id
+    payload = payload_of(made.shlink)
+    for guessed_key in (payload["key"].encode(), payload["url"].encode(), b""):
+        guess = pseudonyms.LinkIds(guessed_key, world["anna"], made.link.id)
+        assert guess.of(f"Patient/{world['anna']}") != patient_id
