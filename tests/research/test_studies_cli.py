@@ -133,8 +133,11 @@ def test_create_open_join_leave_and_opt_out(run, sponsor, engine):
         (("--to", "2024-01-01"), "data period is empty"),
         (("--from", "yesterday"), "not a date"),
         (("--min-cohort", "1"), "at least 2"),
-        (("--epsilon", "0"), "above zero"),
-        (("--epsilon", "-1"), "above zero"),
+        (("--epsilon", "0"), "from 0.001 to 1000"),
+        (("--epsilon", "-1"), "from 0.001 to 1000"),
+        (("--epsilon", "1e-300"), "from 0.001 to 1000"),
+        (("--categories", "activity,conditions"), "measurements only; conditions is a record"),
+        (("--categories", "lab-results,medications"), "are records from healthcare"),
         (("--end", "2001-01-01"), "end date has passed"),
     ],
 )

@@ -156,6 +156,8 @@ def test_the_operator_lists_creates_opens_and_closes_studies(
         ({"epsilon": "zero"}, "is not a number"),
         ({"data_from": "1 jan"}, "is not a date"),
         ({"category": ["identity"]}, "never gets who a person is"),
+        ({"category": ["conditions"]}, "not records from healthcare (Conditions)"),
+        ({"epsilon": "0.0001"}, "must be a number from 0.001 to 1000"),
     ):
         refused = logged_in.post("/operator/studies", data={**fields, **change}, headers=HTML)
         assert refused.status_code in (400, 409), refused.text
@@ -170,6 +172,8 @@ def test_the_operator_lists_creates_opens_and_closes_studies(
         ({"epsilon": "zero"}, "är inget tal"),
         ({"data_from": "1 jan"}, "Från: '1 jan' är inget datum"),
         ({"category": ["identity"]}, "aldrig veta vem en person är"),
+        ({"category": ["conditions"]}, "inte journaluppgifter från vården (Diagnoser)"),
+        ({"epsilon": "0.0001"}, "ett tal från 0.001 till 1000"),
     ):
         refused = logged_in.post(
             "/operator/studies",

@@ -42,7 +42,7 @@ STATISTICS = ("count", "sum", "mean", "quantile", "histogram")
 # beyond any daily health value, an epsilon whose noise drowns any answer, and bounds so close
 # together that a quantile's 1,001 candidates between them are not distinct numbers.
 MAX_BOUND = 1e9
-MIN_EPSILON = 0.001
+MIN_EPSILON = studies.MIN_EPSILON
 MIN_SPAN = 1e-3  # of the bounds' own size
 EVENT = "research.aggregate"
 YEAR_MS = 365 * 86_400_000

@@ -36,12 +36,20 @@ from healthpod.research import duo
 from healthpod.research.grouping import TRAITS
 from healthpod.store import studies as rows
 from healthpod.store.studies import Participation, StudyRow
+from healthpod.vocabulary import SAMPLE_TYPES
 
 PURPOSE = "HRESCH"  # HL7 v3 ActReason: healthcare research
 DAY_MS = 86_400_000
 
 MAX_COHORT = 100_000_000  # more people than a region has; the column is a 32-bit integer
 MAX_EPSILON = 1000.0  # as the yearly budget per person (HEALTHPOD_RESEARCH_YEARLY_EPSILON)
+# Below it OpenDP's noise drowns any answer (and cannot be calibrated for wide bounds): the
+# least a study's budget, and one answer, may spend.
+MIN_EPSILON = 0.001
+# What a study can be given: measurements and their daily summaries. Records from healthcare
+# (conditions, medications, lab results, notes) carry free text that may name the person, and
+# neither an aggregate nor a pseudonymised export is made of them.
+MEASURED = frozenset(t.category.value for t in SAMPLE_TYPES)
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,8 +81,8 @@ def create(conn: Connection, plan: StudyPlan, *, now_ms: int) -> StudyRow:
 
     Raises:
         InvalidRequest: an empty title, unknown DUO codes or categories, identity asked for,
-            an empty data period, an end date past, a minimum cohort under 2, a budget not
-            above zero.
+            records from healthcare asked for, an empty data period, an end date past, a
+            minimum cohort under 2, a budget under `MIN_EPSILON`.
         NotFound: no such sponsor.
         Conflict: the sponsor is disabled or not a research actor.
     """
@@ -104,6 +112,14 @@ def create(conn: Connection, plan: StudyPlan, *, now_ms: int) -> StudyRow:
             "A study never gets who a person is (the identity category).",
             hint="Leave identity out of --categories.",
         )
+    records = sorted(set(categories) - MEASURED)
+    if records:
+        raise InvalidRequest(
+            f"A study gets measurements only; {', '.join(records)} "
+            f"{'is a record' if len(records) == 1 else 'are records'} from healthcare, which "
+            "no study gets (their free text may name the person).",
+            hint="Use some of: " + ", ".join(sorted(MEASURED)) + ".",
+        )
     try:
         granularity = Granularity(plan.granularity)
     except ValueError:
@@ -123,9 +139,10 @@ def create(conn: Connection, plan: StudyPlan, *, now_ms: int) -> StudyRow:
             f"The minimum cohort must be at least 2 people and at most {MAX_COHORT:,}.",
             hint="Give --min-cohort N.",
         )
-    if not 0 < plan.epsilon <= MAX_EPSILON:  # NaN fails this too
+    if not MIN_EPSILON <= plan.epsilon <= MAX_EPSILON:  # NaN fails this too
         raise InvalidRequest(
-            f"The privacy budget (epsilon) must be a number above zero, at most {MAX_EPSILON:g}.",
+            f"The privacy budget (epsilon) must be a number from {MIN_EPSILON:g} to "
+            f"{MAX_EPSILON:g}.",
             hint="For example --epsilon 2.",
         )
     if plan.releases not in ("aggregates", "records"):

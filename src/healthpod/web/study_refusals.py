@@ -12,6 +12,7 @@ import re
 from collections.abc import Callable
 
 from healthpod.errors import HealthpodError
+from healthpod.web import labels
 from healthpod.web.i18n import N_
 
 REFUSALS: tuple[tuple[re.Pattern[str], str], ...] = tuple(
@@ -47,8 +48,16 @@ REFUSALS: tuple[tuple[re.Pattern[str], str], ...] = tuple(
             N_("The minimum cohort must be at least 2 people and at most %(max)s."),
         ),
         (
-            r"The privacy budget \(epsilon\) must be a number above zero, at most (?P<max>\S+)\.",
-            N_("The privacy budget (epsilon) must be a number above zero, at most %(max)s."),
+            r"The privacy budget \(epsilon\) must be a number from (?P<min>\S+) to (?P<max>\S+)\.",
+            N_("The privacy budget (epsilon) must be a number from %(min)s to %(max)s."),
+        ),
+        (
+            r"A study gets measurements only; (?P<categories>.+) (is a record|are records) from "
+            r"healthcare, which no study gets \(their free text may name the person\)\.",
+            N_(
+                "A study gets measurements only, not records from healthcare (%(categories)s): "
+                "their free text may name the person."
+            ),
         ),
         (
             r"DS \(disease-specific research\) needs the disease's MONDO id\.",
@@ -99,6 +108,10 @@ def in_words(refused: HealthpodError, gettext: Callable[..., str]) -> str:
             params = found.groupdict()
             if "label" in params:
                 params["label"] = gettext(LABELS.get(params["label"], params["label"]))
+            if "categories" in params:  # named by their codes: shown by their names
+                params["categories"] = ", ".join(
+                    gettext(labels.CATEGORIES.get(c, c)) for c in params["categories"].split(", ")
+                )
             return str(gettext(msgid, **params))
     text = str(gettext(refused.message))
     hint = refused.hint

@@ -21,7 +21,6 @@ from fastapi.responses import RedirectResponse
 from healthpod import accounts
 from healthpod.consent import actors
 from healthpod.consent.actors import ActorKind
-from healthpod.consent.model import ALL_CATEGORIES, IDENTITY
 from healthpod.errors import AccessDenied, HealthpodError, InvalidRequest
 from healthpod.pod import now_ms
 from healthpod.research import studies
@@ -124,7 +123,7 @@ def _page(
             "studies": lines,
             "states": STATES,
             "sponsors": sponsors,
-            "categories": sorted(ALL_CATEGORIES - {IDENTITY}),
+            "categories": sorted(studies.MEASURED),
             "notice": notice,
             "error": error,
             "form": form or {"granularity": "daily", "releases": "aggregates"},
