@@ -341,9 +341,10 @@ def _csrf(client, page: str) -> str:
 @pytest.mark.parametrize(
     ("field", "value", "words"),
     [
-        ("epsilon", "1e308", "at most 1000"),
-        ("epsilon", "nan", "above zero"),
-        ("epsilon", "inf", "above zero"),
+        ("epsilon", "1e308", "from 0.001 to 1000"),
+        ("epsilon", "nan", "from 0.001 to 1000"),
+        ("epsilon", "inf", "from 0.001 to 1000"),
+        ("epsilon", "1e-300", "from 0.001 to 1000"),
         ("min_cohort", "2147483648", "at most 100,000,000"),
     ],
 )
