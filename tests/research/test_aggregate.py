@@ -8,10 +8,8 @@ from datetime import UTC, datetime
 
 import opendp.prelude as dp
 import pytest
-from click.testing import CliRunner
 from sqlalchemy import func, select
 
-from healthpod.cli import cli
 from healthpod.consent import actors, audit
 from healthpod.insights import summaries
 from healthpod.pod import now_ms
@@ -46,20 +44,6 @@ def test_released_means_lie_in_their_interval_and_the_width_is_opendps():
 
 def _day_ms(day: int) -> int:
     return int(datetime(2025, 3, day, 12, tzinfo=UTC).timestamp() * 1000)
-
-
-@pytest.fixture
-def run(tmp_path, database_url):
-    def invoke(*args: str, code: int = 0):
-        result = CliRunner().invoke(
-            cli,
-            ["--home", str(tmp_path / "home"), "--database-url", database_url, *args],
-            catch_exceptions=False,
-        )
-        assert result.exit_code == code, result.output
-        return result
-
-    return invoke
 
 
 @pytest.fixture

@@ -8,10 +8,8 @@ import json
 from datetime import UTC, date, datetime
 
 import pytest
-from click.testing import CliRunner
 from sqlalchemy import select, update
 
-from healthpod.cli import cli
 from healthpod.consent import actors, audit
 from healthpod.insights import summaries
 from healthpod.pod import now_ms
@@ -34,20 +32,6 @@ PEOPLE = {
 
 def _ms(month: int, day: int) -> int:
     return int(datetime(2025, month, day, 12, tzinfo=UTC).timestamp() * 1000)
-
-
-@pytest.fixture
-def run(tmp_path, database_url):
-    def invoke(*args: str, code: int = 0):
-        result = CliRunner().invoke(
-            cli,
-            ["--home", str(tmp_path / "home"), "--database-url", database_url, *args],
-            catch_exceptions=False,
-        )
-        assert result.exit_code == code, result.output
-        return result
-
-    return invoke
 
 
 @pytest.fixture

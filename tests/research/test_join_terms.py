@@ -15,12 +15,10 @@ from datetime import date
 
 import httpx
 import pytest
-from click.testing import CliRunner
 from fhir.resources.R4B.consent import Consent as FhirConsent
 from sqlalchemy import update
 from tests.research.test_api import KEY, _backend, _token
 
-from healthpod.cli import cli
 from healthpod.consent import access, actors, audit
 from healthpod.consent import store as consent_store
 from healthpod.consent.fhir_consent import GROUPING_EXTENSION
@@ -32,20 +30,6 @@ from healthpod.store import persons, rls, schema
 from smart_support import live_server
 
 BIRTH, SEX = date(1984, 6, 2), "female"
-
-
-@pytest.fixture
-def run(tmp_path, database_url):
-    def invoke(*args: str, code: int = 0):
-        result = CliRunner().invoke(
-            cli,
-            ["--home", str(tmp_path / "home"), "--database-url", database_url, *args],
-            catch_exceptions=False,
-        )
-        assert result.exit_code == code, result.output
-        return result
-
-    return invoke
 
 
 @pytest.fixture

@@ -5,28 +5,12 @@ from __future__ import annotations
 import json
 
 import pytest
-from click.testing import CliRunner
 from sqlalchemy import func, select
 
-from healthpod.cli import cli
 from healthpod.consent import actors
 from healthpod.consent import store as consent_store
 from healthpod.pod import now_ms
 from healthpod.store import persons, schema
-
-
-@pytest.fixture
-def run(tmp_path, database_url):
-    def invoke(*args: str, code: int = 0):
-        result = CliRunner().invoke(
-            cli,
-            ["--home", str(tmp_path / "home"), "--database-url", database_url, *args],
-            catch_exceptions=False,
-        )
-        assert result.exit_code == code, result.output
-        return result
-
-    return invoke
 
 
 @pytest.fixture
