@@ -2,7 +2,6 @@
 
     ids = pseudonyms.for_link(pod.settings, link)
     ids.of("Patient/7")        # "3f0c…-…": the same for this link on every request
-    ids.url("Observation/q-42")  # "urn:uuid:…", the entry's fullUrl
 
 The pod's own ids (the person's id, a sample's row id, a record's id from healthcare) would
 let anyone holding two files, or a file and anything else that shows such an id, tell that
@@ -48,10 +47,6 @@ class LinkIds:
         raw[6] = (raw[6] & 0x0F) | 0x80  # version 8: custom
         raw[8] = (raw[8] & 0x3F) | 0x80  # the RFC 9562 variant
         return str(uuid.UUID(bytes=bytes(raw)))
-
-    def url(self, ref: str) -> str:
-        """The fullUrl of the pod's resource `ref` in the document."""
-        return f"urn:uuid:{self.of(ref)}"
 
 
 def link_key(settings: Settings) -> bytes:

@@ -176,11 +176,16 @@ def bundle(
     referenced = set(_references(listed))
     supporting = [r for r in found if r["resourceType"] in SUPPORTING and ref_of(r) in referenced]
     held = [patient, *listed, *supporting]
-    inside = {f"{fhir}/{ref_of(r)}" for r in held}
-    for resource in [*listed, *supporting]:
-        _keep_inside(resource, inside, fhir)
     sent = [ref_of(r) for r in held]  # the pod's own references, for the access log
-    _pseudonymise(held, ids, fhir)
+    # Each resource in the document under the link's pseudonym: its fullUrl by the pod's
+    # address of it, and by itself (a dict shared by two resources is seen twice).
+    named = [ids.of(ref) for ref in sent]
+    urls = {f"{fhir}/{ref}": f"urn:uuid:{new}" for ref, new in zip(sent, named, strict=True)}
+    urls |= {url: url for url in urls.values()}
+    for resource in held:
+        _keep_inside(resource, urls, fhir)
+    for resource, new in zip(held, named, strict=True):
+        resource["id"] = new
     by_url = {_full_url(r): r for r in held}
     sections = []
     for section in SECTIONS:
@@ -233,35 +238,6 @@ def bundle(
 
 def _full_url(resource: dict[str, Any]) -> str:
     return f"urn:uuid:{resource['id']}"
-
-
-def _pseudonymise(held: Sequence[dict[str, Any]], ids: LinkIds, fhir: str) -> None:
-    """Give each resource the link's pseudonym for its id and point every reference to a
-    resource in the document at that one's `urn:uuid:` fullUrl; in place. Run after
-    `_keep_inside`, so that every reference left names a resource in `held`."""
-    urls = {}
-    for resource in held:
-        ref = f"{resource['resourceType']}/{resource['id']}"
-        urls[ref] = urls[f"{fhir}/{ref}"] = ids.url(ref)
-    for resource in held:
-        _point(resource, urls)
-    for resource in held:
-        resource["id"] = ids.of(f"{resource['resourceType']}/{resource['id']}")
-
-
-def _point(value: Any, urls: dict[str, str]) -> None:
-    if isinstance(value, list):
-        for item in value:
-            _point(item, urls)
-        return
-    if not isinstance(value, dict):
-        return
-    ref = value.get("reference")
-    if isinstance(ref, str) and not ref.startswith("#"):
-        value["reference"] = urls.get(ref.split("/_history/")[0], ref)
-    for child in value.values():
-        if isinstance(child, dict | list):
-            _point(child, urls)
 
 
 def _patient(resource: dict[str, Any]) -> dict[str, Any]:
@@ -318,26 +294,30 @@ def _place(resource: dict[str, Any]) -> Section | None:
     return next((s for s in SECTIONS if kind in s.types), None)
 
 
-def _keep_inside(value: Any, inside: set[str], fhir: str) -> None:
-    """Turn each reference to a resource that is not in the document (an Organization, a
+def _keep_inside(value: Any, urls: dict[str, str], fhir: str) -> None:
+    """Point each reference to a resource in the document at its fullUrl (`urls`: by the
+    pod's address of it), and turn each reference to one that is not (an Organization, a
     Practitioner, an Encounter the pod does not serve or the link does not share) into its
     display alone, since a document's references resolve inside it; in place."""
     if isinstance(value, list):
         for item in value:
-            _keep_inside(item, inside, fhir)
+            _keep_inside(item, urls, fhir)
         return
     if not isinstance(value, dict):
         return
     ref = value.get("reference")
     if isinstance(ref, str) and not ref.startswith("#"):
         absolute = ref if ref.startswith(("http://", "https://", "urn:")) else f"{fhir}/{ref}"
-        if absolute.split("/_history/")[0] not in inside:
+        url = urls.get(absolute.split("/_history/")[0])
+        if url is not None:
+            value["reference"] = url
+        else:
             del value["reference"]
             kind = ref.rsplit("/", 2)[-2] if ref.count("/") >= 1 else "Resource"
             value.setdefault("display", f"{kind} (not in this summary)")
     for child in value.values():
         if isinstance(child, dict | list):
-            _keep_inside(child, inside, fhir)
+            _keep_inside(child, urls, fhir)
 
 
 def _references(resources: Iterable[Any]) -> Iterable[str]:
