@@ -12,11 +12,14 @@ from __future__ import annotations
 
 import json
 import uuid
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 from tests.share.test_share_links import (
+    T0,
+    add_samples,
     make,
     open_link,
     payload_of,
@@ -25,6 +28,7 @@ from tests.share.test_share_links import (
 )
 from tests.share.test_share_summary import check_ips
 
+from healthpod.consent.model import Granularity
 from healthpod.share import pseudonyms
 
 IDENTITY = {"identity", "heart", "activity", "conditions", "immunizations"}
@@ -112,3 +116,54 @@ def test_a_pseudonym_needs_the_pods_key(world):  # noqa: F811
     for guessed_key in (payload["key"].encode(), payload["url"].encode(), b""):
         guess = pseudonyms.LinkIds(guessed_key, world["anna"], made.link.id)
         assert guess.of(f"Patient/{world['anna']}") != patient_id
+
+
+IPS_EXAMPLE = (
+    Path(__file__).parents[1] / "data" / "fhir" / "ips" / "Bundle-IPS-examples-Bundle-01.json"
+)
+RECORDS = {"conditions", "allergies", "medications", "immunizations", "lab-results"}
+
+
+@pytest.mark.parametrize(
+    "categories", [RECORDS | {"identity"}, RECORDS], ids=["identity", "masked"]
+)
+def test_records_from_healthcare_keep_neither_their_ids_nor_their_narratives(world, categories):  # noqa: F811
+    """The HL7 IPS example's records name Martha DeLarosa and their own ids in their
+    narratives; in a link's file they have the pod's narrative of them instead."""
+    from healthpod.ingest.run import import_file
+
+    import_file(world["pod"], IPS_EXAMPLE, person_id=world["anna"])
+    example = json.loads(IPS_EXAMPLE.read_text())
+    their_ids = {e["resource"]["id"] for e in example["entry"]}
+    made = make(world, categories=categories)
+    (document,) = open_link(made.shlink)
+    check_ips(document)
+    text = json.dumps(document)
+    assert len(document["entry"]) > 10
+    assert not any(i in text for i in their_ids)
+    for entry in document["entry"][2:]:
+        div = entry["resource"].get("text", {}).get("div", "")
+        assert "<a name=" not in div
+    # Who the person is comes only from the Patient, as the link shares it.
+    assert "DeLarosa" not in text and "Martha" not in text
+    assert ("Anna" in text) == ("identity" in categories)
+
+
+@pytest.mark.parametrize("shared", [True, False], ids=["identity", "masked"])
+def test_a_device_named_for_the_person_is_left_out_without_identity(world, shared):  # noqa: F811
+    add_samples(world["pod"].engine, world["anna"], "heart_rate", [(T0 + 7_000, 70)],
+                source="Anna's iPhone")  # fmt: skip
+    categories = {"heart", "identity"} if shared else {"heart"}
+    made = make(world, categories=categories, granularity=Granularity.RAW)
+    (document,) = open_link(made.shlink)
+    check_ips(document)
+    devices = [
+        r.get("device")
+        for e in document["entry"]
+        if (r := e["resource"])["resourceType"] == "Observation"
+    ]
+    if shared:
+        assert {"display": "Anna's iPhone"} in devices and {"display": "Watch"} in devices
+    else:
+        assert devices and devices == [None] * len(devices)
+        assert "iPhone" not in json.dumps(document) and "Anna" not in json.dumps(document)

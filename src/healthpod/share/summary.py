@@ -182,11 +182,15 @@ def bundle(
     named = [ids.of(ref) for ref in sent]
     urls = {f"{fhir}/{ref}": f"urn:uuid:{new}" for ref, new in zip(sent, named, strict=True)}
     urls |= {url: url for url in urls.values()}
+    masked = "security" in patient["meta"]  # the link does not share who the person is
+    unnamed = f"urn:uuid:{named[0]}" if masked else None
     for resource in held:
-        _keep_inside(resource, urls, fhir)
+        _keep_inside(resource, urls, fhir, unnamed=unnamed)
     for resource, new in zip(held, named, strict=True):
         resource["id"] = new
     by_url = {_full_url(r): r for r in held}
+    for resource in held[1:]:
+        _own_words(resource, by_url, masked=masked)
     sections = []
     for section in SECTIONS:
         entries = placed[section.code]
@@ -294,14 +298,36 @@ def _place(resource: dict[str, Any]) -> Section | None:
     return next((s for s in SECTIONS if kind in s.types), None)
 
 
-def _keep_inside(value: Any, urls: dict[str, str], fhir: str) -> None:
+def _own_words(
+    resource: dict[str, Any], by_url: dict[str, dict[str, Any]], *, masked: bool
+) -> None:
+    """Put a narrative of the pod's own words in place of the one a record came with, and
+    without `identity` leave out the device's name; in place.
+
+    A record's narrative from healthcare is free text made elsewhere: it may name the person
+    ("Martha DeLarosa") and carries the ids the record came with (`<a name="Condition_c641…">`),
+    which would link two links' files. A device's name is often the person's ("Simon's
+    iPhone").
+    """
+    if "text" in resource:
+        row = " · ".join(html.escape(cell) for cell in describe(resource, by_url) if cell)
+        resource["text"] = _narrative(f"<p>{row}</p>")
+    if masked:
+        resource.pop("device", None)
+
+
+def _keep_inside(
+    value: Any, urls: dict[str, str], fhir: str, *, unnamed: str | None = None
+) -> None:
     """Point each reference to a resource in the document at its fullUrl (`urls`: by the
     pod's address of it), and turn each reference to one that is not (an Organization, a
     Practitioner, an Encounter the pod does not serve or the link does not share) into its
-    display alone, since a document's references resolve inside it; in place."""
+    display alone, since a document's references resolve inside it; in place. A reference to
+    `unnamed` (the Patient, when the link does not share who it is) loses its display, which
+    may be the person's name."""
     if isinstance(value, list):
         for item in value:
-            _keep_inside(item, urls, fhir)
+            _keep_inside(item, urls, fhir, unnamed=unnamed)
         return
     if not isinstance(value, dict):
         return
@@ -311,13 +337,15 @@ def _keep_inside(value: Any, urls: dict[str, str], fhir: str) -> None:
         url = urls.get(absolute.split("/_history/")[0])
         if url is not None:
             value["reference"] = url
+            if url == unnamed:
+                value.pop("display", None)
         else:
             del value["reference"]
             kind = ref.rsplit("/", 2)[-2] if ref.count("/") >= 1 else "Resource"
             value.setdefault("display", f"{kind} (not in this summary)")
     for child in value.values():
         if isinstance(child, dict | list):
-            _keep_inside(child, urls, fhir)
+            _keep_inside(child, urls, fhir, unnamed=unnamed)
 
 
 def _references(resources: Iterable[Any]) -> Iterable[str]:
