@@ -167,3 +167,20 @@ def test_a_device_named_for_the_person_is_left_out_without_identity(world, share
     else:
         assert devices and devices == [None] * len(devices)
         assert "iPhone" not in json.dumps(document) and "Anna" not in json.dumps(document)
+
+
+def test_no_file_says_when_the_pod_stored_what_it_holds(world):  # noqa: F811
+    """`meta.lastUpdated` is the millisecond the pod stored a record, the same in every file
+    that holds it: two links' files must not share it, so no file has it."""
+    first = make(world, categories=MASKED, granularity=Granularity.RAW)
+    second = make(world, categories=MASKED | {"identity"})
+    for made in (first, second):
+        (document,) = open_link(made.shlink)
+        check_ips(document)
+        assert '"lastUpdated"' not in json.dumps(document)
+        assert '"versionId"' not in json.dumps(document)
+        if made is first:  # profiles and security labels stay
+            patient = document["entry"][1]["resource"]
+            assert patient["meta"]["security"][0]["code"] == "REDACTED"
+            vitals = [e["resource"] for e in document["entry"] if "vital-signs" in json.dumps(e)]
+            assert vitals and all(v["meta"]["profile"] for v in vitals)

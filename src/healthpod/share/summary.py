@@ -191,6 +191,8 @@ def bundle(
     by_url = {_full_url(r): r for r in held}
     for resource in held[1:]:
         _own_words(resource, by_url, masked=masked)
+    for resource in held:
+        _without_pod_meta(resource)
     sections = []
     for section in SECTIONS:
         entries = placed[section.code]
@@ -314,6 +316,20 @@ def _own_words(
         resource["text"] = _narrative(f"<p>{row}</p>")
     if masked:
         resource.pop("device", None)
+
+
+def _without_pod_meta(resource: dict[str, Any]) -> None:
+    """Leave out when the pod stored a resource and its version there (`meta.lastUpdated`,
+    `meta.versionId`): the pod's bookkeeping, not the record, and a millisecond that is the
+    same in every file holding it, as telling as an id; in place. Profiles, tags and security
+    labels stay."""
+    meta = resource.get("meta")
+    if isinstance(meta, dict):
+        meta = {k: v for k, v in meta.items() if k not in ("lastUpdated", "versionId")}
+        if meta:
+            resource["meta"] = meta
+        else:
+            del resource["meta"]
 
 
 def _keep_inside(
