@@ -189,7 +189,7 @@ def test_a_recipient_decrypts_only_the_chosen_categories_and_never_another_perso
     kinds = {r["resourceType"] for r in found}
     assert kinds == {"Composition", "Patient", "Observation", "Condition"}
     patient = next(r for r in found if r["resourceType"] == "Patient")
-    # The link's pseudonym of Anna, not her id in the pod (pseudonyms are tested below).
+    # The link's pseudonym of Anna, not her id in the pod (test_share_pseudonyms.py).
     assert patient["id"] != str(world["anna"]) and patient["name"] == [{"text": "Anna"}]
     observations = [r for r in found if r["resourceType"] == "Observation"]
     # Daily summaries of heart rate (five days), no steps, nothing of Bob's.
