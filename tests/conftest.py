@@ -5,15 +5,17 @@ from __future__ import annotations
 import os
 import shutil
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Literal
 
 import pytest
+from click.testing import CliRunner, Result
 from sqlalchemy import Connection, Engine, text
 from sqlalchemy.engine import make_url
 
+from healthpod.cli import cli
 from healthpod.config import Settings
 from healthpod.consent import audit
 from healthpod.pod import Pod
@@ -137,6 +139,22 @@ def database_url(
     url = pg_template.clone()  # the app role, under row-level security, as in a region
     yield url
     pg_template.drop(make_url(url).database or "")
+
+
+@pytest.fixture
+def run(tmp_path: Path, database_url: str) -> Callable[..., Result]:
+    """`healthpod ARGS` on the test's home and database; fails unless it exits `code`."""
+
+    def invoke(*args: str, code: int = 0) -> Result:
+        result = CliRunner().invoke(
+            cli,
+            ["--home", str(tmp_path / "home"), "--database-url", database_url, *args],
+            catch_exceptions=False,
+        )
+        assert result.exit_code == code, result.output
+        return result
+
+    return invoke
 
 
 @pytest.fixture

@@ -5,13 +5,10 @@ from __future__ import annotations
 
 import json
 
-import pytest
-from click.testing import CliRunner
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from tests.share.qr_decode import decode_svg
 
-from healthpod.cli import cli
 from healthpod.share.qr import svg
 
 HTML = {"accept": "text/html"}
@@ -28,20 +25,6 @@ HTML = {"accept": "text/html"}
 def test_any_link_round_trips_through_its_qr_code(payload):
     url = f"https://pod.example/shl/view#shlink:/{payload}"
     assert decode_svg(svg(url)) == url
-
-
-@pytest.fixture
-def run(tmp_path, database_url):
-    def invoke(*args: str, code: int = 0):
-        result = CliRunner().invoke(
-            cli,
-            ["--home", str(tmp_path / "home"), "--database-url", database_url, *args],
-            catch_exceptions=False,
-        )
-        assert result.exit_code == code, result.output
-        return result
-
-    return invoke
 
 
 def test_share_link_create_writes_a_qr_code_of_the_viewer_link(run, tmp_path):

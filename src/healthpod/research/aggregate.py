@@ -268,32 +268,11 @@ def release(
         raise
 
     members: dict[str, dict[int, float]] = {}
+    asked = (engine, reads, study, cohort, category, type_code, bounds)
     if group_by is not None:
-        per_person, members = gather_groups(
-            engine,
-            reads,
-            study,
-            cohort,
-            category,
-            type_code,
-            bounds,
-            group_by,
-            now_ms=now_ms,
-            joined=joined,
-        )
+        per_person, members = gather_groups(*asked, group_by, now_ms=now_ms, joined=joined)
     else:
-        per_person = gather_cohort(
-            engine,
-            reads,
-            study,
-            cohort,
-            category,
-            type_code,
-            bounds,
-            statistic=statistic,
-            now_ms=now_ms,
-            joined=joined,
-        )
+        per_person = gather_cohort(*asked, statistic=statistic, now_ms=now_ms, joined=joined)
     if len(per_person) < study.min_cohort:
         message = (
             f"Only {len(per_person)} participants have {type_code} data in the study's period, "
